@@ -1,0 +1,106 @@
+"""The ``jirahooks`` command line: one ordered table of commands, each imported on demand.
+
+A command module provides ``configure(parser)`` (its arguments) and ``run(args) -> int`` (an
+exit code from ``jirahooks.errors``). Only the module of the command being run is imported, so
+``jirahooks hook commit-msg`` never pays for the server stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from jirahooks import __version__
+from jirahooks.errors import EXIT_INTERNAL, EXIT_USAGE, JirahooksError
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    module: str
+    help: str
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("check", "jirahooks.cli.check", "evaluate a commit range, a branch or a commit message"),
+    Command("rules", "jirahooks.cli.rules", "validate a rules / configuration file"),
+    Command("templates", "jirahooks.cli.templates", "list and show the built-in rule templates"),
+)
+
+EPILOG = """\
+exit codes: 0 passed (or warnings), 1 blocked, 2 usage error, 3 configuration error,
+            4 environment error (git, Jira unreachable), 70 internal error.
+Run 'jirahooks COMMAND --help' for a command's options. Docs: docs/cli.md, docs/rules.md."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise JirahooksError(message, hint=f"see '{self.prog} --help'", code="USAGE")
+
+
+def build_parser(selected: str | None) -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="jirahooks",
+        description="Process Guardian for git: every change belongs to an approved Jira work item.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"jirahooks {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for command in COMMANDS:
+        sub = subparsers.add_parser(
+            command.name,
+            help=command.help,
+            description=command.help,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        if command.name == selected:
+            module = importlib.import_module(command.module)
+            module.configure(sub)
+            sub.set_defaults(_run=module.run)
+    return parser
+
+
+def _selected(argv: Sequence[str]) -> str | None:
+    names = {c.name for c in COMMANDS}
+    for arg in argv:
+        if arg.startswith("-"):
+            continue
+        return arg if arg in names else None
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from jirahooks import output
+
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser(_selected(args_list))
+        args = parser.parse_args(args_list)
+        if not getattr(args, "_run", None):
+            parser.print_help()
+            return EXIT_USAGE
+        code: int = args._run(args)
+        return code
+    except JirahooksError as exc:
+        output.error(exc)
+        return exc.exit_code if exc.code != "USAGE" else EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        if os.environ.get("JIRAHOOKS_DEBUG"):
+            raise
+        output.error(
+            JirahooksError(
+                f"internal error: {type(exc).__name__}: {exc}",
+                hint="this is a bug; rerun with JIRAHOOKS_DEBUG=1 for a traceback and report it",
+                code="INTERNAL",
+            )
+        )
+        return EXIT_INTERNAL

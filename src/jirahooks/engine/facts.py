@@ -1,0 +1,222 @@
+"""The engine's output, in the Validation API vocabulary (docs: validation-api.md).
+
+Facts hold a message id and parameters; the text is rendered in the caller's locale when the
+result document is built (``Evaluation.to_document(locale)``), so one evaluation can be shown in
+English and German.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from jirahooks.engine.resolver import IssueData
+from jirahooks.event import Commit, Event
+from jirahooks.i18n import translate
+from jirahooks.rules.model import Rule
+
+
+class Status(StrEnum):
+    """A rule's or the whole evaluation's result. Clients block only on BLOCK."""
+
+    PASS = "PASS"
+    WARNING = "WARNING"
+    SKIP = "SKIP"
+    BLOCK = "BLOCK"
+    IGNORE = "IGNORE"
+
+
+class Code(StrEnum):
+    CHECKED = "CHECKED"
+    FOUND = "FOUND"
+    NOT_FOUND = "NOT_FOUND"
+    KEYS_PRESENT = "KEYS_PRESENT"
+    NO_KEYS = "NO_KEYS"
+    VALID = "VALID"
+    INVALID = "INVALID"
+    ALL_VALID = "ALL_VALID"
+    NOT_ALL_VALID = "NOT_ALL_VALID"
+    ONE_VALID = "ONE_VALID"
+    NONE_VALID = "NONE_VALID"
+    ONE_ENOUGH = "ONE_ENOUGH"
+    ONE_NOT_ENOUGH = "ONE_NOT_ENOUGH"
+    MATCH = "MATCH"
+    NOT_MATCH = "NOT_MATCH"
+
+
+class FactStatus(StrEnum):
+    ERROR = "ERROR"
+    WARNING = "WARNING"
+    INFO = "INFO"
+    SUCCESS = "SUCCESS"
+    SKIP = "SKIP"
+    NOT_SKIP = "NOT_SKIP"
+
+
+class Source(StrEnum):
+    ISSUE_KEY = "ISSUE_KEY"
+    JQL = "JQL"
+    CONSISTENCY = "CONSISTENCY"
+    NAMING = "NAMING"
+    BRANCH_CONDITION = "BRANCH_CONDITION"
+    PULLREQUEST_CONDITION = "PULLREQUEST_CONDITION"
+    CONDITION = "CONDITION"
+    JIRA_CONNECTION = "JIRA_CONNECTION"
+    LICENSE = "LICENSE"
+    AGGREGATE = "AGGREGATE"
+    TARGET = "TARGET"
+
+
+class Group(StrEnum):
+    MAIN = "MAIN"
+    DETAIL = "DETAIL"
+    TARGET = "TARGET"
+
+
+class Context(StrEnum):
+    COMMIT = "COMMIT"
+    COMMITS = "COMMITS"
+    BRANCH_SOURCE = "BRANCH_SOURCE"
+    BRANCH_DESTINATION = "BRANCH_DESTINATION"
+    PR_TITLE = "PR_TITLE"
+    PR_DESCRIPTION = "PR_DESCRIPTION"
+    GLOBAL = "GLOBAL"
+    SYSTEM = "SYSTEM"
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """One observation. ``message_id`` + ``params`` render to the final text per locale."""
+
+    code: Code
+    status: FactStatus
+    source: Source
+    group: Group
+    contexts: tuple[Context, ...]
+    message_id: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    ref: str = ""
+    category: tuple[str, ...] = ()
+
+    def message(self, locale: str = "en-US") -> str:
+        return translate(self.message_id, locale, **self.params)
+
+    def to_dict(self, locale: str = "en-US", rule_title: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "message": self.message(locale),
+            "code": self.code.value,
+            "status": self.status.value,
+            "source": self.source.value,
+            "group": self.group.value,
+            "qualifier": self.group.value,
+            "contexts": [c.value for c in self.contexts],
+        }
+        if self.ref:
+            out["ref"] = self.ref
+        if rule_title:
+            out["ruleTitle"] = rule_title
+        if self.category:
+            out["category"] = list(self.category)
+        if self.params:
+            out["params"] = {k: v for k, v in self.params.items() if isinstance(v, str | int)}
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class RuleValidation:
+    """One rule's outcome for one event."""
+
+    rule: Rule
+    status: Status
+    condition_facts: tuple[Fact, ...] = ()
+    check_facts: tuple[Fact, ...] = ()
+    issues: Mapping[str, IssueData] = field(default_factory=dict)
+    commits: tuple[Commit, ...] = ()
+
+    def to_dict(self, locale: str = "en-US") -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "rule": self.rule.to_api(),
+            "ruleStatus": self.status.value,
+            "conditionFacts": [f.to_dict(locale, self.rule.title) for f in self.condition_facts],
+            "checkFacts": [f.to_dict(locale, self.rule.title) for f in self.check_facts],
+        }
+        if self.issues:
+            out["issuesUnderReview"] = {k: v.to_dict() for k, v in self.issues.items()}
+        if self.commits:
+            out["commitsUnderReview"] = {
+                c.hash: {
+                    "hash": c.hash,
+                    "message": c.message,
+                    "authorDisplayName": c.author_name,
+                    **({"url": c.url} if c.url else {}),
+                }
+                for c in self.commits
+            }
+        return out
+
+
+_ORDER = (Status.BLOCK, Status.WARNING, Status.PASS, Status.SKIP, Status.IGNORE)
+
+
+def overall(statuses: list[Status]) -> Status:
+    """BLOCK beats WARNING beats PASS beats SKIP beats IGNORE; nothing at all is IGNORE."""
+    for status in _ORDER:
+        if status in statuses:
+            return status
+    return Status.IGNORE
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """The Process Guardian's verdict on one event."""
+
+    event: Event
+    result: Status
+    rule_validations: tuple[RuleValidation, ...] = ()
+    system_facts: tuple[Fact, ...] = ()
+    resolver_calls: int = 0
+    duration_ms: float = 0.0
+    timestamp_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+
+    @property
+    def blocked(self) -> bool:
+        return self.result is Status.BLOCK
+
+    @property
+    def issues(self) -> dict[str, IssueData]:
+        out: dict[str, IssueData] = {}
+        for rv in self.rule_validations:
+            out.update(rv.issues)
+        return out
+
+    def to_document(self, locale: str = "en-US") -> dict[str, Any]:
+        """The Validation API's 200 response document."""
+        errors: list[dict[str, str]] = []
+        warnings: list[dict[str, str]] = []
+        successes: list[dict[str, str]] = []
+        details: list[dict[str, str]] = []
+        for rv in self.rule_validations:
+            if rv.status is Status.BLOCK:
+                errors.append({"text": rv.rule.error or rv.rule.title})
+            elif rv.status is Status.WARNING:
+                warnings.append({"text": rv.rule.error or rv.rule.title})
+            elif rv.status is Status.PASS and rv.rule.success:
+                successes.append({"text": rv.rule.success})
+        for fact in self.system_facts:
+            details.append({"text": fact.message(locale)})
+        return {
+            "timestamp": self.timestamp_ms,
+            "result": self.result.value,
+            "ruleValidations": [rv.to_dict(locale) for rv in self.rule_validations],
+            "errorValidations": [
+                {
+                    "errorMessages": errors,
+                    "warningMessages": warnings,
+                    "successMessages": successes,
+                    "detailMessages": details,
+                }
+            ],
+        }

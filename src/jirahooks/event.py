@@ -1,0 +1,97 @@
+"""What the Process Guardian evaluates: one event (a commit, a push, a pull request).
+
+Events are plain frozen dataclasses built by the edges (git, the Validation API, webhooks) and
+read by the pure engine. Standard library only: this module sits on the hook path.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+ZERO_HASH = "0" * 40
+
+
+class Trigger(StrEnum):
+    """When a rule runs (product.md: triggers)."""
+
+    COMMIT = "COMMIT"
+    PUSH = "PUSH"
+    PULL_REQUEST = "PULL_REQUEST"
+    MERGE_COMMIT = "MERGE_COMMIT"
+
+
+# Subjects git and the hosting platforms write for merge and revert commits. Used only when the
+# parents of a commit are unknown (the Validation API sends messages, not parents).
+_MERGE_SUBJECT = re.compile(
+    r"^(?:Merge (?:branch|branches|remote-tracking branch|tag|pull request|commit)\b"
+    r"|Merged in \S+|Merge [0-9a-f]{7,40} into [0-9a-f]{7,40})"
+)
+_REVERT_SUBJECT = re.compile(r'^Revert "')
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """One commit: hash, full message, author and (when known) parents."""
+
+    hash: str
+    message: str
+    author_name: str = ""
+    author_email: str = ""
+    parents: tuple[str, ...] | None = None
+    url: str | None = None
+
+    @property
+    def subject(self) -> str:
+        return self.message.split("\n", 1)[0].strip()
+
+    @property
+    def is_merge(self) -> bool:
+        if self.parents is not None:
+            return len(self.parents) > 1
+        return bool(_MERGE_SUBJECT.match(self.subject))
+
+    @property
+    def is_revert(self) -> bool:
+        return bool(_REVERT_SUBJECT.match(self.subject)) or "This reverts commit " in self.message
+
+    @property
+    def short_hash(self) -> str:
+        return self.hash[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class PullRequest:
+    """The pull-request part of a PULL_REQUEST / MERGE_COMMIT event."""
+
+    id: str
+    title: str
+    description: str = ""
+    source_branch: str = ""
+    destination_branch: str = ""
+    author: str = ""
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One thing to evaluate. ``branch`` is the current (COMMIT), pushed (PUSH) or source
+    (PULL_REQUEST) branch; ``user`` is who pushed or opened the PR; ``groups`` their groups."""
+
+    trigger: Trigger
+    branch: str = ""
+    commits: tuple[Commit, ...] = ()
+    pull_request: PullRequest | None = None
+    repository: str = ""
+    user: str = ""
+    groups: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def destination_branch(self) -> str:
+        return self.pull_request.destination_branch if self.pull_request else ""
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing to look at: no branch, no commits, no PR (e.g. a branch deletion)."""
+        return not self.branch and not self.commits and self.pull_request is None

@@ -1,0 +1,36 @@
+"""Message catalogues (en-US, de-DE). Standard library only.
+
+``translate(message_id, locale, **params)``: the locale's text, falling back to en-US for a
+missing locale or message. Locales are matched by language (``de``, ``de-AT`` → de-DE).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jirahooks.i18n.catalogue import CATALOGUES
+
+DEFAULT_LOCALE = "en-US"
+LOCALES = tuple(CATALOGUES)
+
+
+def normalize_locale(locale: str | None) -> str:
+    """``de_DE``, ``de``, ``DE-at`` → ``de-DE``; unknown → en-US."""
+    if not locale:
+        return DEFAULT_LOCALE
+    language = locale.replace("_", "-").split("-", 1)[0].lower()
+    for known in LOCALES:
+        if known.split("-", 1)[0] == language:
+            return known
+    return DEFAULT_LOCALE
+
+
+def translate(message_id: str, locale: str = DEFAULT_LOCALE, /, **params: Any) -> str:
+    catalogue = CATALOGUES.get(locale) or CATALOGUES[normalize_locale(locale)]
+    template = catalogue.get(message_id) or CATALOGUES[DEFAULT_LOCALE].get(message_id)
+    if template is None:
+        return message_id
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError, ValueError):
+        return template

@@ -1,0 +1,150 @@
+"""Issue-key extraction: find Jira issue keys in free text, with positions.
+
+Decisions (documented in docs/rules.md, "Issue keys"):
+
+* Default pattern: a project key — a letter, then letters, digits or underscores (Jira Cloud
+  allows ``[A-Z][A-Z0-9]{1,9}``, Data Center letters and ``_`` in custom patterns) — then ``-`` and
+  an issue number. Admins may configure their own pattern; it runs on RE2 (linear time).
+* Keys never match inside longer words or numbers: the character before a key and the one after
+  it must not be a letter or a digit (``xABC-1`` and ``ABC-1x`` are not keys; ``feature/ABC-1``,
+  ``(ABC-1)``, ``ABC-1:`` and ``abc-1_login`` in a branch are).
+* Jira never numbers issues with a leading zero, so ``ABC-01`` is not a key.
+* Case: keys are upper case. Case-insensitive mode (used for branch names by default) finds
+  ``abc-123`` and reports ``ABC-123``.
+* Escapes: ``\\ABC-123`` (a backslash right before the key) and keys inside backticks — an
+  inline code span ``\\`ABC-123\\``` or a fenced block — are *escaped*: found and reported, never
+  evaluated.
+* Ignore list: shell-style globs on the upper-case key (``CVE-*``, ``UTF-8``, ``ISO-*``).
+
+Standard library only (plus RE2 for admin-supplied patterns, loaded only when one is set).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+DEFAULT_KEY_PATTERN = r"[A-Z][A-Z0-9_]+-[0-9]+"
+DEFAULT_IGNORED_KEYS: tuple[str, ...] = ("CVE-*", "UTF-*", "ISO-*")
+
+_CODE_SPANS = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
+
+
+class _Pattern(Protocol):
+    def finditer(self, text: str) -> Iterator[Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class KeyMatch:
+    """One key found in a text: the upper-case key, where it stands, and how to treat it."""
+
+    key: str
+    start: int
+    end: int
+    escaped: bool = False
+    ignored: bool = False
+
+    @property
+    def project(self) -> str:
+        return project_of(self.key)
+
+    @property
+    def evaluated(self) -> bool:
+        return not self.escaped and not self.ignored
+
+
+def project_of(key: str) -> str:
+    """``ABC-123`` → ``ABC``."""
+    return key.rsplit("-", 1)[0]
+
+
+def compile_user_regex(pattern: str, *, ignore_case: bool = False) -> Any:
+    """Compile an admin-supplied regular expression on RE2 (linear time: no catastrophic
+    backtracking). Raises ``ValueError`` with RE2's message when the pattern is invalid or uses
+    a feature RE2 does not have (backreferences, lookaround)."""
+    import re2  # google-re2; imported only when an admin pattern is used
+
+    options = re2.Options()
+    options.case_sensitive = not ignore_case
+    options.log_errors = False
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        detail = exc.args[0] if exc.args else ""
+        if isinstance(detail, bytes):
+            detail = detail.decode("utf-8", "replace")
+        raise ValueError(str(detail) or "invalid regular expression") from exc
+
+
+class KeyExtractor:
+    """Finds issue keys. Build one per settings object and reuse it: compilation is cached here."""
+
+    def __init__(
+        self,
+        pattern: str = DEFAULT_KEY_PATTERN,
+        *,
+        ignored: Sequence[str] = DEFAULT_IGNORED_KEYS,
+        backslash_escape: bool = True,
+        backtick_escape: bool = True,
+    ) -> None:
+        self.pattern = pattern
+        self.backslash_escape = backslash_escape
+        self.backtick_escape = backtick_escape
+        self._sensitive: _Pattern
+        self._insensitive: _Pattern
+        if pattern == DEFAULT_KEY_PATTERN:
+            # Our own pattern is linear on Python's engine, which is faster per call than RE2.
+            self._sensitive = re.compile(pattern)
+            self._insensitive = re.compile(pattern, re.IGNORECASE)
+        else:
+            self._sensitive = compile_user_regex(pattern)
+            self._insensitive = compile_user_regex(pattern, ignore_case=True)
+        globs = [g.upper() for g in ignored if g]
+        self._ignored = (
+            re.compile("|".join(fnmatch.translate(g) for g in globs)) if globs else None
+        )
+
+    def find(self, text: str, *, case_insensitive: bool = False) -> list[KeyMatch]:
+        """Every key in ``text`` in order of appearance, escaped and ignored ones included."""
+        if not text:
+            return []
+        pattern = self._insensitive if case_insensitive else self._sensitive
+        spans: list[tuple[int, int]] | None = None
+        found: list[KeyMatch] = []
+        for match in pattern.finditer(text):
+            start, end = match.start(), match.end()
+            if start == end:
+                continue
+            if (start > 0 and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum()):
+                continue
+            raw = match.group(0)
+            _, sep, number = raw.rpartition("-")
+            if not sep or not number.isdigit() or number.startswith("0"):
+                continue
+            key = raw.upper()
+            escaped = False
+            if self.backslash_escape and start > 0 and text[start - 1] == "\\":
+                escaped = True
+            elif self.backtick_escape and "`" in text:
+                if spans is None:
+                    spans = [m.span() for m in _CODE_SPANS.finditer(text)]
+                escaped = any(s <= start and end <= e for s, e in spans)
+            ignored = bool(self._ignored and self._ignored.match(key))
+            found.append(KeyMatch(key, start, end, escaped, ignored))
+        return found
+
+    def keys(self, text: str, *, case_insensitive: bool = False) -> list[str]:
+        """The distinct keys to evaluate (not escaped, not ignored), in order of appearance."""
+        seen: dict[str, None] = {}
+        for m in self.find(text, case_insensitive=case_insensitive):
+            if m.evaluated:
+                seen.setdefault(m.key)
+        return list(seen)
+
+
+def distinct(keys: Iterable[str]) -> list[str]:
+    """Distinct keys, first appearance first."""
+    return list(dict.fromkeys(keys))

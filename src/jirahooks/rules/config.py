@@ -1,0 +1,379 @@
+"""The configuration document: one YAML or TOML file (or dict) describing a workspace.
+
+::
+
+    workspace: acme
+    settings: {...}              # Process Guardian settings (workspace defaults)
+    connections: [...]           # ordered Jira connections; tokens as ${ENV_VAR}
+    rules: [...]                 # workspace rules, in full or as {template: name, ...overrides}
+    repositories:
+      - slug: api
+        settings: {...}          # overrides of the workspace settings
+        connections: [jira-a]    # which workspace connections this repository enables
+        disable_rules: [id, ...] # workspace rules switched off here
+        rules: [...]             # repository rules (override workspace rules with the same id)
+    validation_tokens: [...]     # {name, secret: ${ENV}, repository?}
+
+Rules combine as a union: workspace rules (minus ``disable_rules``), then repository rules; a
+repository rule with the same id replaces the workspace rule. The same document drives local
+checks, server-side hooks and the server (``jirahooks apply``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from jirahooks.errors import ConfigError, ConfigProblem
+from jirahooks.rules import templates
+from jirahooks.rules.model import Rule, Scope, Settings
+from jirahooks.rules.schema import Reader, field
+
+_ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+class Deployment(StrEnum):
+    CLOUD = "cloud"
+    DATACENTER = "datacenter"
+    AUTO = "auto"  # detected once from /serverInfo
+
+
+def _secret_ref_error(value: str) -> str | None:
+    if value and not _ENV_REF.match(value):
+        return "secrets are never written literally in a configuration document"
+    return None
+
+
+_SECRET_HINT = "write a reference to an environment variable, e.g. token: ${JIRA_TOKEN}"
+
+
+def _url_error(value: str) -> str | None:
+    if not re.match(r"^https?://[^/\s]+", value):
+        return "expected an http(s) URL such as https://acme.atlassian.net"
+    return None
+
+
+def _name_error(value: str) -> str | None:
+    return None if value.strip() else "must not be empty"
+
+
+def resolve_secret(reference: str, path: str) -> str:
+    """``${VAR}`` → the variable's value; raises ConfigError when it is unset or empty."""
+    match = _ENV_REF.match(reference)
+    if not match:
+        raise ConfigError([ConfigProblem(path, "not a ${ENV_VAR} reference", _SECRET_HINT)])
+    value = os.environ.get(match.group(1), "")
+    if not value:
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    path,
+                    f"environment variable {match.group(1)} is not set",
+                    f"export {match.group(1)}=… before running jirahooks",
+                )
+            ]
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class ConnectionConfig:
+    """One Jira connection (Jira Cloud: e-mail + API token; Data Center: personal access token)."""
+
+    name: str = field(doc="unique name, shown in results", check=_name_error)
+    url: str = field(doc="Jira base URL, with the context path for Data Center", check=_url_error)
+    deployment: Deployment = field(Deployment.AUTO, doc="cloud, datacenter or auto")
+    email: str = field("", doc="technical user's e-mail (Cloud Basic auth)")
+    account_id: str = field("", doc="Atlassian account ID of the technical user")
+    token: str = field(
+        "", doc="API token / PAT as ${ENV_VAR}", check=_secret_ref_error, hint=_SECRET_HINT
+    )
+    ca_bundle: str = field("", doc="path to a CA bundle for self-signed certificates")
+    timeout_seconds: float = field(10.0, doc="per-request timeout")
+    max_concurrency: int = field(4, doc="concurrent requests to this Jira")
+
+    def secret(self, path: str = "") -> str:
+        return resolve_secret(self.token, path or f"connections[{self.name}].token") if self.token else ""
+
+
+@dataclass(frozen=True)
+class ValidationTokenConfig:
+    """A Validation API token (HMAC secret) for a repository or the whole workspace."""
+
+    name: str = field(doc="unique name", check=_name_error)
+    secret: str = field(doc="the HMAC secret as ${ENV_VAR}", check=_secret_ref_error, hint=_SECRET_HINT)
+    repository: str = field("", doc="repository slug; empty for the whole workspace")
+
+
+@dataclass(frozen=True)
+class RepositoryConfig:
+    slug: str
+    settings: Settings
+    settings_overrides: Mapping[str, Any]
+    connections: tuple[str, ...] | None
+    disable_rules: tuple[str, ...]
+    rules: tuple[Rule, ...]
+
+
+@dataclass(frozen=True)
+class ConfigDocument:
+    """A validated configuration document."""
+
+    workspace: str
+    settings: Settings
+    settings_raw: Mapping[str, Any]
+    connections: tuple[ConnectionConfig, ...]
+    rules: tuple[Rule, ...]
+    repositories: tuple[RepositoryConfig, ...]
+    validation_tokens: tuple[ValidationTokenConfig, ...]
+
+    def repository(self, slug: str) -> RepositoryConfig | None:
+        return next((r for r in self.repositories if r.slug == slug), None)
+
+    def settings_for(self, slug: str | None) -> Settings:
+        repo = self.repository(slug) if slug else None
+        return repo.settings if repo else self.settings
+
+    def rules_for(self, slug: str | None) -> list[Rule]:
+        """Workspace rules combined with the repository's (see module docstring)."""
+        repo = self.repository(slug) if slug else None
+        return combine_rules(self.rules, repo.rules if repo else (), repo.disable_rules if repo else ())
+
+    def connections_for(self, slug: str | None) -> list[ConnectionConfig]:
+        """Enabled connections in the admin's order."""
+        repo = self.repository(slug) if slug else None
+        if repo is None or repo.connections is None:
+            return list(self.connections)
+        return [c for c in self.connections if c.name in repo.connections]
+
+
+def combine_rules(
+    workspace: Sequence[Rule], repository: Sequence[Rule], disabled: Sequence[str] = ()
+) -> list[Rule]:
+    """Union of workspace and repository rules; repository rules replace same-id workspace ones."""
+    overridden = {r.id for r in repository} | set(disabled)
+    return [r for r in workspace if r.id not in overridden] + list(repository)
+
+
+_TOP_LEVEL = ("workspace", "settings", "connections", "rules", "repositories", "validation_tokens")
+_REPO_KEYS = ("slug", "settings", "connections", "disable_rules", "rules")
+
+
+def parse_rule(data: Any, *, scope: Scope = Scope.WORKSPACE, path: str = "rule") -> Rule:
+    """One rule from a dict (the server stores rules as JSON); raises ConfigError."""
+    reader = Reader()
+    rule = _read_rule(reader, data, path, scope)
+    if reader.problems or rule is None:
+        raise ConfigError(reader.problems)
+    return rule
+
+
+def parse_settings(data: Any, *, base: Mapping[str, Any] | None = None, path: str = "settings") -> Settings:
+    reader = Reader()
+    merged = {**(base or {}), **(data or {})} if isinstance(data, Mapping | type(None)) else data
+    settings = reader.read(Settings, merged, path)
+    if reader.problems or settings is None:
+        raise ConfigError(reader.problems)
+    return settings
+
+
+def _read_rule(reader: Reader, data: Any, path: str, scope: Scope) -> Rule | None:
+    if not isinstance(data, Mapping):
+        reader.problem(path, "expected a mapping (a rule)", "see `jirahooks templates list`")
+        return None
+    data = dict(data)
+    name = data.pop("template", None)
+    if name is not None:
+        template = templates.get(str(name))
+        if template is None:
+            import difflib
+
+            close = difflib.get_close_matches(str(name), list(templates.BY_NAME), n=1)
+            reader.problem(
+                f"{path}.template",
+                f"unknown template '{name}'",
+                f"did you mean '{close[0]}'?" if close else "see `jirahooks templates list`",
+            )
+            return None
+        data = template.expand(data)
+    if "id" not in data and isinstance(data.get("title"), str):
+        data["id"] = re.sub(r"[^a-z0-9]+", "-", data["title"].lower()).strip("-")[:100] or "rule"
+    if "scope" in data:
+        reader.problem(f"{path}.scope", "scope is set by where the rule is declared", "remove it")
+        return None
+    data["scope"] = scope.value
+    return reader.read(Rule, data, path)
+
+
+def _read_rules(reader: Reader, data: Any, path: str, scope: Scope) -> tuple[Rule, ...]:
+    if data is None:
+        return ()
+    if not isinstance(data, list):
+        reader.problem(path, "expected a list of rules")
+        return ()
+    rules = [_read_rule(reader, item, f"{path}[{i}]", scope) for i, item in enumerate(data)]
+    seen: dict[str, int] = {}
+    for i, rule in enumerate(rules):
+        if rule is None:
+            continue
+        if rule.id in seen:
+            reader.problem(
+                f"{path}[{i}].id",
+                f"duplicate rule id '{rule.id}' (also {path}[{seen[rule.id]}])",
+                "give each rule its own id",
+            )
+        seen.setdefault(rule.id, i)
+    return tuple(r for r in rules if r is not None)
+
+
+def _read_list(reader: Reader, cls: type[Any], data: Any, path: str) -> tuple[Any, ...]:
+    if data is None:
+        return ()
+    if not isinstance(data, list):
+        reader.problem(path, "expected a list")
+        return ()
+    items = [reader.read(cls, item, f"{path}[{i}]") for i, item in enumerate(data)]
+    names: set[str] = set()
+    for i, item in enumerate(items):
+        if item is not None and item.name in names:
+            reader.problem(f"{path}[{i}].name", f"duplicate name '{item.name}'")
+        if item is not None:
+            names.add(item.name)
+    return tuple(i for i in items if i is not None)
+
+
+def load_document(data: Any, *, source: str = "") -> ConfigDocument:
+    """Validate a whole configuration document; raises ConfigError listing every problem."""
+    reader = Reader()
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError([ConfigProblem("(top level)", "expected a mapping")], source=source)
+    for key in data:
+        if key not in _TOP_LEVEL:
+            import difflib
+
+            close = difflib.get_close_matches(str(key), _TOP_LEVEL, n=1)
+            reader.problem(
+                str(key),
+                "unknown top-level field",
+                f"did you mean '{close[0]}'?" if close else f"known fields: {', '.join(_TOP_LEVEL)}",
+            )
+    workspace = data.get("workspace", "default")
+    if not isinstance(workspace, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", workspace):
+        reader.problem("workspace", "expected a slug (letters, digits, '.', '_', '-')")
+        workspace = "default"
+    settings_raw = data.get("settings") or {}
+    if not isinstance(settings_raw, Mapping):
+        reader.problem("settings", "expected a mapping")
+        settings_raw = {}
+    settings = reader.read(Settings, settings_raw, "settings") or Settings()
+    connections = _read_list(reader, ConnectionConfig, data.get("connections"), "connections")
+    rules = _read_rules(reader, data.get("rules"), "rules", Scope.WORKSPACE)
+    tokens = _read_list(reader, ValidationTokenConfig, data.get("validation_tokens"), "validation_tokens")
+    repositories: list[RepositoryConfig] = []
+    raw_repos = data.get("repositories") or []
+    if not isinstance(raw_repos, list):
+        reader.problem("repositories", "expected a list")
+        raw_repos = []
+    connection_names = {c.name for c in connections}
+    slugs: set[str] = set()
+    for i, raw in enumerate(raw_repos):
+        path = f"repositories[{i}]"
+        if not isinstance(raw, Mapping):
+            reader.problem(path, "expected a mapping with at least 'slug'")
+            continue
+        for key in raw:
+            if key not in _REPO_KEYS:
+                reader.problem(f"{path}.{key}", "unknown field", f"known fields: {', '.join(_REPO_KEYS)}")
+        slug = raw.get("slug")
+        if not isinstance(slug, str) or not slug:
+            reader.problem(f"{path}.slug", "required field is missing", "the repository's slug, e.g. api")
+            continue
+        if slug in slugs:
+            reader.problem(f"{path}.slug", f"duplicate repository '{slug}'")
+        slugs.add(slug)
+        overrides = raw.get("settings") or {}
+        if not isinstance(overrides, Mapping):
+            reader.problem(f"{path}.settings", "expected a mapping")
+            overrides = {}
+        repo_settings = reader.read(Settings, {**settings_raw, **overrides}, f"{path}.settings")
+        enabled = raw.get("connections")
+        enabled_names: tuple[str, ...] | None = None
+        if enabled is not None:
+            enabled_names = tuple(reader.convert(tuple[str, ...], enabled, f"{path}.connections") or ())
+            for j, name in enumerate(enabled_names):
+                if name not in connection_names:
+                    reader.problem(
+                        f"{path}.connections[{j}]",
+                        f"no workspace connection named '{name}'",
+                        f"known: {', '.join(sorted(connection_names)) or '(none)'}",
+                    )
+        disabled = tuple(reader.convert(tuple[str, ...], raw.get("disable_rules") or [], f"{path}.disable_rules") or ())
+        repo_rules = _read_rules(reader, raw.get("rules"), f"{path}.rules", Scope.REPOSITORY)
+        repositories.append(
+            RepositoryConfig(slug, repo_settings or settings, dict(overrides), enabled_names, disabled, repo_rules)
+        )
+    for i, token in enumerate(tokens):
+        if token.repository and token.repository not in slugs:
+            reader.problem(
+                f"validation_tokens[{i}].repository",
+                f"no repository '{token.repository}' in this document",
+                "add it under repositories, or leave repository empty for the whole workspace",
+            )
+    if reader.problems:
+        raise ConfigError(reader.problems, source=source)
+    return ConfigDocument(
+        workspace, settings, dict(settings_raw), connections, rules, tuple(repositories), tokens
+    )
+
+
+def read_file(path: str | Path) -> Any:
+    """Plain data from a YAML (.yml/.yaml) or TOML (.toml) file, or JSON (.json)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError([ConfigProblem(str(p), "file not found", "check the path")]) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([ConfigProblem(str(p), f"cannot read the file: {exc}")]) from exc
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".toml":
+            import tomllib
+
+            return tomllib.loads(text)
+        if suffix == ".json":
+            import json
+
+            return json.loads(text)
+        import yaml
+
+        return yaml.safe_load(text)
+    except Exception as exc:  # parser errors of three libraries, all reported the same way
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
+        raise ConfigError(
+            [ConfigProblem(str(p), f"not valid {suffix.lstrip('.') or 'YAML'}{line}: {_first_line(exc)}",
+                           "fix the syntax; `jirahooks rules validate FILE` checks a file")]
+        ) from exc
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def load_file(path: str | Path) -> ConfigDocument:
+    """Read and validate a configuration document (YAML, TOML or JSON).
+
+    A file holding only a list of rules, or ``{rules: [...]}``, is a document too.
+    """
+    data = read_file(path)
+    if isinstance(data, list):
+        data = {"rules": data}
+    return load_document(data, source=str(path))

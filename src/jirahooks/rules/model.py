@@ -1,0 +1,305 @@
+"""The rule model (product.md: Rule, Process Guardian settings), declared once as dataclasses.
+
+Field docs and checks live in the field metadata and feed both validation (``schema.Reader``)
+and the reference in docs/rules.md.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cached_property
+from typing import Any
+
+from jirahooks.event import Trigger
+from jirahooks.keys import DEFAULT_IGNORED_KEYS, DEFAULT_KEY_PATTERN, compile_user_regex
+from jirahooks.rules.schema import field
+
+
+class Target(StrEnum):
+    """What a rule looks at."""
+
+    COMMIT = "COMMIT"  # every commit on its own
+    COMMITS = "COMMITS"  # the commits as one set (one commit with a key can be enough)
+    BRANCH = "BRANCH"  # the branch name (current, pushed, or PR source)
+    PR_TITLE = "PR_TITLE"
+    PR_DESCRIPTION = "PR_DESCRIPTION"
+
+
+class Strategy(StrEnum):
+    """Whether every target must pass or one passing target is enough."""
+
+    ALL = "ALL"
+    AT_LEAST_ONE = "AT_LEAST_ONE"
+
+
+class Severity(StrEnum):
+    """What a failing rule does: block the change, or only warn."""
+
+    BLOCK = "BLOCK"
+    WARNING = "WARNING"
+
+
+class KeysValid(StrEnum):
+    OFF = "OFF"
+    ALL = "ALL"  # every key must resolve in Jira
+    ONE = "ONE"  # at least one key must resolve
+
+
+class Scope(StrEnum):
+    WORKSPACE = "WORKSPACE"
+    REPOSITORY = "REPOSITORY"
+
+
+class UnreachablePolicy(StrEnum):
+    """What happens when Jira cannot be asked (down, token rejected, out of time)."""
+
+    BLOCK = "BLOCK"
+    WARN = "WARN"
+    ALLOW = "ALLOW"
+
+
+def _regex_error(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        compile_user_regex(value)
+    except ValueError as exc:
+        return f"invalid regular expression: {exc}"
+    return None
+
+
+def _globs(values: tuple[str, ...]) -> str | None:
+    for v in values:
+        if not v.strip():
+            return "empty pattern"
+    return None
+
+
+@dataclass(frozen=True)
+class Patterns:
+    """Include / exclude glob patterns (``*``, ``?``, ``[abc]``), matched case-sensitively.
+
+    A value passes when it matches some include pattern (or there are none) and no exclude one.
+    """
+
+    include: tuple[str, ...] = field((), doc="globs; empty means everything", check=_globs)
+    exclude: tuple[str, ...] = field((), doc="globs that take precedence over include", check=_globs)
+
+    @cached_property
+    def _include(self) -> re.Pattern[str] | None:
+        return _compile_globs(self.include)
+
+    @cached_property
+    def _exclude(self) -> re.Pattern[str] | None:
+        return _compile_globs(self.exclude)
+
+    @property
+    def empty(self) -> bool:
+        return not self.include and not self.exclude
+
+    def allows(self, value: str) -> bool:
+        if self._include is not None and not self._include.match(value):
+            return False
+        return not (self._exclude is not None and self._exclude.match(value))
+
+    def allows_any(self, values: frozenset[str] | set[str]) -> bool:
+        """For group conditions: include if any value is included, exclude if any is excluded."""
+        if self._exclude is not None and any(self._exclude.match(v) for v in values):
+            return False
+        return self._include is None or any(self._include.match(v) for v in values)
+
+
+def _compile_globs(globs: tuple[str, ...]) -> re.Pattern[str] | None:
+    # fnmatch.translate output is safe from catastrophic backtracking on Python >= 3.9.
+    return re.compile("|".join(fnmatch.translate(g) for g in globs)) if globs else None
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """All conditions must hold, else the rule is skipped (commit conditions skip single commits)."""
+
+    branches: Patterns = field(
+        factory=Patterns, doc="current branch (COMMIT), pushed branch (PUSH), source branch (PR)"
+    )
+    destination_branches: Patterns = field(
+        factory=Patterns, doc="pull-request destination branch; ignored when there is no PR"
+    )
+    users: Patterns = field(factory=Patterns, doc="who pushed or opened the PR")
+    groups: Patterns = field(factory=Patterns, doc="groups of that user")
+    authors: Patterns = field(
+        factory=Patterns, doc="commit author name or e-mail; excluded authors' commits are skipped"
+    )
+    skip_merge_commits: bool = field(False, doc="merge commits are not evaluated")
+    skip_reverts: bool = field(False, doc="revert commits are not evaluated")
+    bypass_marker: str = field(
+        "", doc="a commit whose message contains this text is not evaluated (e.g. [skip jira])"
+    )
+
+
+@dataclass(frozen=True)
+class Checks:
+    """What a rule checks on each target. See the check registry in ``jirahooks.engine.checks``."""
+
+    key_present: bool = field(False, doc="the target contains an issue key")
+    keys_valid: KeysValid = field(
+        KeysValid.OFF, doc="OFF, ALL (every key resolves in Jira) or ONE (at least one does)"
+    )
+    ignore_unknown_projects: bool = field(
+        False, doc="keys of projects no enabled Jira connection knows are not keys (UTF-8, KIP-500)"
+    )
+    jql: str = field("", doc="every referenced issue must match this JQL")
+    consistency: bool = field(
+        False, doc="all keys in the selected targets reference one and the same issue"
+    )
+    naming: str = field(
+        "",
+        doc="a regular expression (RE2 syntax) the target text must match (search; anchor with ^ $)",
+        check=_regex_error,
+        hint="RE2 syntax: no backreferences or lookaround",
+    )
+    no_merge_commits: bool = field(False, doc="no commit may be a merge commit")
+    single_commit: bool = field(False, doc="exactly one commit (squash before merge)")
+
+    @property
+    def needs_keys(self) -> bool:
+        return (
+            self.key_present
+            or self.keys_valid is not KeysValid.OFF
+            or bool(self.jql)
+            or self.consistency
+        )
+
+    @property
+    def needs_jira(self) -> bool:
+        return self.keys_valid is not KeysValid.OFF or bool(self.jql) or self.consistency
+
+
+def _id_error(value: str) -> str | None:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", value):
+        return "ids are 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit"
+    return None
+
+
+def _triggers_error(value: frozenset[Trigger]) -> str | None:
+    return "a rule needs at least one trigger" if not value else None
+
+
+def _targets_error(value: tuple[Target, ...]) -> str | None:
+    if not value:
+        return "a rule needs at least one target"
+    if len(set(value)) != len(value):
+        return "a target is listed twice"
+    return None
+
+
+DEFAULT_TRIGGERS = frozenset({Trigger.COMMIT, Trigger.PUSH, Trigger.PULL_REQUEST})
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One compliance policy."""
+
+    id: str = field(doc="unique within its scope; repository rules override workspace rules by id", check=_id_error)
+    title: str = field(doc="short name shown with every result")
+    enabled: bool = field(True, doc="disabled rules are not evaluated")
+    description: str = field("", doc="what the rule is for")
+    show_rule: bool = field(False, doc="show the rule on a PR even when its conditions skip it")
+    error: str = field("", doc="shown when the rule blocks")
+    success: str = field("", doc="shown when the rule passes")
+    hint: str = field("", doc="how to fix a failure")
+    severity: Severity = field(Severity.BLOCK, doc="BLOCK, or WARNING to only warn")
+    triggers: frozenset[Trigger] = field(
+        DEFAULT_TRIGGERS, doc="COMMIT, PUSH, PULL_REQUEST, MERGE_COMMIT", check=_triggers_error
+    )
+    targets: tuple[Target, ...] = field(
+        (Target.COMMIT,),
+        doc="COMMIT, COMMITS, BRANCH, PR_TITLE, PR_DESCRIPTION",
+        check=_targets_error,
+    )
+    strategy: Strategy = field(Strategy.ALL, doc="ALL targets must pass, or AT_LEAST_ONE")
+    conditions: Conditions = field(factory=Conditions, doc="when the rule applies")
+    checks: Checks = field(factory=Checks, doc="what the rule checks")
+    scope: Scope = field(Scope.WORKSPACE, doc="set by where the rule is declared")
+
+    def to_api(self) -> dict[str, Any]:
+        """The rule as the Validation API shows it (camelCase)."""
+        from jirahooks.rules.schema import dump
+
+        checks = dump(self.checks)
+        return {
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "error": self.error,
+            "success": self.success,
+            "hint": self.hint,
+            "scope": self.scope.value,
+            "showRule": self.show_rule,
+            "enabled": self.enabled,
+            "severity": self.severity.value,
+            "triggers": sorted(t.value for t in self.triggers),
+            "target": [t.value for t in self.targets],
+            "strategy": self.strategy.value,
+            "checks": {_camel(k): v for k, v in checks.items()},
+            "conditions": dump(self.conditions),
+        }
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+def _key_pattern_error(value: str) -> str | None:
+    if value == DEFAULT_KEY_PATTERN:
+        return None
+    message = _regex_error(value)
+    if message:
+        return message
+    if "-" not in value:
+        return "an issue-key pattern must match '<PROJECT>-<number>' (it has no '-')"
+    return None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process Guardian settings: workspace defaults, repository overrides."""
+
+    enabled: bool = field(True, doc="the Process Guardian evaluates events at all")
+    key_pattern: str = field(
+        DEFAULT_KEY_PATTERN,
+        doc="regular expression for one issue key (RE2 syntax)",
+        check=_key_pattern_error,
+        hint="e.g. '[A-Z][A-Z0-9]+-[0-9]+'",
+    )
+    case_insensitive: frozenset[Target] = field(
+        frozenset({Target.BRANCH}), doc="targets where keys are found in any case (abc-1 → ABC-1)"
+    )
+    backslash_escape: bool = field(True, doc=r"\ABC-1 is not evaluated")
+    backtick_escape: bool = field(True, doc="`ABC-1` and fenced code blocks are not evaluated")
+    ignored_keys: tuple[str, ...] = field(
+        DEFAULT_IGNORED_KEYS, doc="globs of keys that are never keys (CVE-*, UTF-8)"
+    )
+    jira_unreachable: UnreachablePolicy = field(
+        UnreachablePolicy.BLOCK, doc="BLOCK, WARN or ALLOW when Jira cannot be asked"
+    )
+    review_pull_requests: bool = field(
+        False, doc="the Guardian approves passing PRs and requests changes on failing ones"
+    )
+    validation_api: bool = field(True, doc="the Validation API answers for this scope")
+    time_budget_seconds: float = field(
+        10.0, doc="overall deadline for Jira calls in one evaluation", check=lambda v: None if v > 0 else "must be > 0"
+    )
+
+    def extractor(self) -> Any:
+        from jirahooks.keys import KeyExtractor
+
+        return KeyExtractor(
+            self.key_pattern,
+            ignored=self.ignored_keys,
+            backslash_escape=self.backslash_escape,
+            backtick_escape=self.backtick_escape,
+        )
