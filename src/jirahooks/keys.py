@@ -103,9 +103,7 @@ class KeyExtractor:
             self._sensitive = compile_user_regex(pattern)
             self._insensitive = compile_user_regex(pattern, ignore_case=True)
         globs = [g.upper() for g in ignored if g]
-        self._ignored = (
-            re.compile("|".join(fnmatch.translate(g) for g in globs)) if globs else None
-        )
+        self._ignored = re.compile("|".join(fnmatch.translate(g) for g in globs)) if globs else None
 
     def find(self, text: str, *, case_insensitive: bool = False) -> list[KeyMatch]:
         """Every key in ``text`` in order of appearance, escaped and ignored ones included."""
@@ -118,7 +116,9 @@ class KeyExtractor:
             start, end = match.start(), match.end()
             if start == end:
                 continue
-            if (start > 0 and text[start - 1].isalnum()) or (end < len(text) and text[end].isalnum()):
+            if (start > 0 and text[start - 1].isalnum()) or (
+                end < len(text) and text[end].isalnum()
+            ):
                 continue
             raw = match.group(0)
             _, sep, number = raw.rpartition("-")

@@ -21,7 +21,11 @@ def error(exc: JirahooksError) -> None:
     err(f"jirahooks: error [{exc.code}]: {exc.message}")
     if isinstance(exc, ConfigError):
         for problem in exc.problems:
-            err(f"  - {problem.path}: {problem.message}" if problem.path else f"  - {problem.message}")
+            err(
+                f"  - {problem.path}: {problem.message}"
+                if problem.path
+                else f"  - {problem.message}"
+            )
             if problem.hint:
                 err(f"      hint: {problem.hint}")
     elif exc.hint:

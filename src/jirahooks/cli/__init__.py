@@ -26,7 +26,9 @@ class Command:
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("check", "jirahooks.cli.check", "evaluate a commit range, a branch or a commit message"),
+    Command(
+        "check", "jirahooks.cli.check", "evaluate a commit range, a branch or a commit message"
+    ),
     Command("rules", "jirahooks.cli.rules", "validate a rules / configuration file"),
     Command("templates", "jirahooks.cli.templates", "list and show the built-in rule templates"),
 )

@@ -219,7 +219,5 @@ class InMemoryResolver:
     async def match_jql(self, jql: str, keys: Collection[str]) -> JqlResult:
         self.calls.append(("match_jql", len(keys)))
         matching_current = self._jql.get(jql, frozenset())
-        matching = {
-            k for k in keys if self._moved.get(k.upper(), k.upper()) in matching_current
-        }
+        matching = {k for k in keys if self._moved.get(k.upper(), k.upper()) in matching_current}
         return JqlResult(frozenset(matching))

@@ -6,6 +6,7 @@ missing locale or message. Locales are matched by language (``de``, ``de-AT`` â†
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from jirahooks.i18n.catalogue import CATALOGUES
@@ -25,7 +26,18 @@ def normalize_locale(locale: str | None) -> str:
     return DEFAULT_LOCALE
 
 
+@dataclass(frozen=True, slots=True)
+class MessageRef:
+    """A message parameter that is itself a message (``target.BRANCH`` â†’ "Branch name")."""
+
+    message_id: str
+
+
 def translate(message_id: str, locale: str = DEFAULT_LOCALE, /, **params: Any) -> str:
+    params = {
+        k: translate(v.message_id, locale) if isinstance(v, MessageRef) else v
+        for k, v in params.items()
+    }
     catalogue = CATALOGUES.get(locale) or CATALOGUES[normalize_locale(locale)]
     template = catalogue.get(message_id) or CATALOGUES[DEFAULT_LOCALE].get(message_id)
     if template is None:

@@ -7,8 +7,8 @@ from jirahooks.rules.model import Checks, Conditions, Rule, Settings, Strategy, 
 
 __all__ = [
     "Checks",
-    "ConfigDocument",
     "Conditions",
+    "ConfigDocument",
     "Rule",
     "Settings",
     "Strategy",

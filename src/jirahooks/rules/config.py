@@ -98,7 +98,11 @@ class ConnectionConfig:
     max_concurrency: int = field(4, doc="concurrent requests to this Jira")
 
     def secret(self, path: str = "") -> str:
-        return resolve_secret(self.token, path or f"connections[{self.name}].token") if self.token else ""
+        return (
+            resolve_secret(self.token, path or f"connections[{self.name}].token")
+            if self.token
+            else ""
+        )
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,9 @@ class ValidationTokenConfig:
     """A Validation API token (HMAC secret) for a repository or the whole workspace."""
 
     name: str = field(doc="unique name", check=_name_error)
-    secret: str = field(doc="the HMAC secret as ${ENV_VAR}", check=_secret_ref_error, hint=_SECRET_HINT)
+    secret: str = field(
+        doc="the HMAC secret as ${ENV_VAR}", check=_secret_ref_error, hint=_SECRET_HINT
+    )
     repository: str = field("", doc="repository slug; empty for the whole workspace")
 
 
@@ -142,7 +148,9 @@ class ConfigDocument:
     def rules_for(self, slug: str | None) -> list[Rule]:
         """Workspace rules combined with the repository's (see module docstring)."""
         repo = self.repository(slug) if slug else None
-        return combine_rules(self.rules, repo.rules if repo else (), repo.disable_rules if repo else ())
+        return combine_rules(
+            self.rules, repo.rules if repo else (), repo.disable_rules if repo else ()
+        )
 
     def connections_for(self, slug: str | None) -> list[ConnectionConfig]:
         """Enabled connections in the admin's order."""
@@ -173,7 +181,9 @@ def parse_rule(data: Any, *, scope: Scope = Scope.WORKSPACE, path: str = "rule")
     return rule
 
 
-def parse_settings(data: Any, *, base: Mapping[str, Any] | None = None, path: str = "settings") -> Settings:
+def parse_settings(
+    data: Any, *, base: Mapping[str, Any] | None = None, path: str = "settings"
+) -> Settings:
     reader = Reader()
     merged = {**(base or {}), **(data or {})} if isinstance(data, Mapping | type(None)) else data
     settings = reader.read(Settings, merged, path)
@@ -262,7 +272,9 @@ def load_document(data: Any, *, source: str = "") -> ConfigDocument:
             reader.problem(
                 str(key),
                 "unknown top-level field",
-                f"did you mean '{close[0]}'?" if close else f"known fields: {', '.join(_TOP_LEVEL)}",
+                f"did you mean '{close[0]}'?"
+                if close
+                else f"known fields: {', '.join(_TOP_LEVEL)}",
             )
     workspace = data.get("workspace", "default")
     if not isinstance(workspace, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", workspace):
@@ -275,7 +287,9 @@ def load_document(data: Any, *, source: str = "") -> ConfigDocument:
     settings = reader.read(Settings, settings_raw, "settings") or Settings()
     connections = _read_list(reader, ConnectionConfig, data.get("connections"), "connections")
     rules = _read_rules(reader, data.get("rules"), "rules", Scope.WORKSPACE)
-    tokens = _read_list(reader, ValidationTokenConfig, data.get("validation_tokens"), "validation_tokens")
+    tokens = _read_list(
+        reader, ValidationTokenConfig, data.get("validation_tokens"), "validation_tokens"
+    )
     repositories: list[RepositoryConfig] = []
     raw_repos = data.get("repositories") or []
     if not isinstance(raw_repos, list):
@@ -290,10 +304,14 @@ def load_document(data: Any, *, source: str = "") -> ConfigDocument:
             continue
         for key in raw:
             if key not in _REPO_KEYS:
-                reader.problem(f"{path}.{key}", "unknown field", f"known fields: {', '.join(_REPO_KEYS)}")
+                reader.problem(
+                    f"{path}.{key}", "unknown field", f"known fields: {', '.join(_REPO_KEYS)}"
+                )
         slug = raw.get("slug")
         if not isinstance(slug, str) or not slug:
-            reader.problem(f"{path}.slug", "required field is missing", "the repository's slug, e.g. api")
+            reader.problem(
+                f"{path}.slug", "required field is missing", "the repository's slug, e.g. api"
+            )
             continue
         if slug in slugs:
             reader.problem(f"{path}.slug", f"duplicate repository '{slug}'")
@@ -306,7 +324,9 @@ def load_document(data: Any, *, source: str = "") -> ConfigDocument:
         enabled = raw.get("connections")
         enabled_names: tuple[str, ...] | None = None
         if enabled is not None:
-            enabled_names = tuple(reader.convert(tuple[str, ...], enabled, f"{path}.connections") or ())
+            enabled_names = tuple(
+                reader.convert(tuple[str, ...], enabled, f"{path}.connections") or ()
+            )
             for j, name in enumerate(enabled_names):
                 if name not in connection_names:
                     reader.problem(
@@ -314,10 +334,20 @@ def load_document(data: Any, *, source: str = "") -> ConfigDocument:
                         f"no workspace connection named '{name}'",
                         f"known: {', '.join(sorted(connection_names)) or '(none)'}",
                     )
-        disabled = tuple(reader.convert(tuple[str, ...], raw.get("disable_rules") or [], f"{path}.disable_rules") or ())
+        disabled = tuple(
+            reader.convert(tuple[str, ...], raw.get("disable_rules") or [], f"{path}.disable_rules")
+            or ()
+        )
         repo_rules = _read_rules(reader, raw.get("rules"), f"{path}.rules", Scope.REPOSITORY)
         repositories.append(
-            RepositoryConfig(slug, repo_settings or settings, dict(overrides), enabled_names, disabled, repo_rules)
+            RepositoryConfig(
+                slug,
+                repo_settings or settings,
+                dict(overrides),
+                enabled_names,
+                disabled,
+                repo_rules,
+            )
         )
     for i, token in enumerate(tokens):
         if token.repository and token.repository not in slugs:
@@ -359,8 +389,13 @@ def read_file(path: str | Path) -> Any:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
         raise ConfigError(
-            [ConfigProblem(str(p), f"not valid {suffix.lstrip('.') or 'YAML'}{line}: {_first_line(exc)}",
-                           "fix the syntax; `jirahooks rules validate FILE` checks a file")]
+            [
+                ConfigProblem(
+                    str(p),
+                    f"not valid {suffix.lstrip('.') or 'YAML'}{line}: {_first_line(exc)}",
+                    "fix the syntax; `jirahooks rules validate FILE` checks a file",
+                )
+            ]
         ) from exc
 
 

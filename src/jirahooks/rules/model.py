@@ -86,7 +86,9 @@ class Patterns:
     """
 
     include: tuple[str, ...] = field((), doc="globs; empty means everything", check=_globs)
-    exclude: tuple[str, ...] = field((), doc="globs that take precedence over include", check=_globs)
+    exclude: tuple[str, ...] = field(
+        (), doc="globs that take precedence over include", check=_globs
+    )
 
     @cached_property
     def _include(self) -> re.Pattern[str] | None:
@@ -202,7 +204,10 @@ DEFAULT_TRIGGERS = frozenset({Trigger.COMMIT, Trigger.PUSH, Trigger.PULL_REQUEST
 class Rule:
     """One compliance policy."""
 
-    id: str = field(doc="unique within its scope; repository rules override workspace rules by id", check=_id_error)
+    id: str = field(
+        doc="unique within its scope; repository rules override workspace rules by id",
+        check=_id_error,
+    )
     title: str = field(doc="short name shown with every result")
     enabled: bool = field(True, doc="disabled rules are not evaluated")
     description: str = field("", doc="what the rule is for")
@@ -291,7 +296,9 @@ class Settings:
     )
     validation_api: bool = field(True, doc="the Validation API answers for this scope")
     time_budget_seconds: float = field(
-        10.0, doc="overall deadline for Jira calls in one evaluation", check=lambda v: None if v > 0 else "must be > 0"
+        10.0,
+        doc="overall deadline for Jira calls in one evaluation",
+        check=lambda v: None if v > 0 else "must be > 0",
     )
 
     def extractor(self) -> Any:

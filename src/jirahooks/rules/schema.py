@@ -44,7 +44,7 @@ def field(
 
 
 @cache
-def _hints(cls: type) -> dict[str, Any]:
+def _hints(cls: Any) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
@@ -64,7 +64,7 @@ class Reader:
         if not isinstance(data, Mapping):
             self.problem(path or "(top level)", f"expected a mapping, got {_kind(data)}")
             return None
-        hints = _hints(cls)
+        hints = _hints(typing.cast(Any, cls))
         fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
         values: dict[str, Any] = {}
         ok = True
@@ -77,7 +77,9 @@ class Reader:
                 self.problem(
                     sub,
                     "unknown field",
-                    f"did you mean '{close[0]}'?" if close else f"known fields: {', '.join(fields)}",
+                    f"did you mean '{close[0]}'?"
+                    if close
+                    else f"known fields: {', '.join(fields)}",
                 )
                 ok = False
                 continue
@@ -100,7 +102,9 @@ class Reader:
                 and f.default is dataclasses.MISSING
                 and f.default_factory is dataclasses.MISSING
             ):
-                self.problem(_join(path, name), "required field is missing", f.metadata.get("hint", ""))
+                self.problem(
+                    _join(path, name), "required field is missing", f.metadata.get("hint", "")
+                )
                 ok = False
         if not ok:
             return None
@@ -129,9 +133,12 @@ class Reader:
             if not isinstance(value, Mapping):
                 self.problem(path, f"expected a mapping, got {_kind(value)}", hint)
                 return None
-            return {str(k): self.convert(args[1], v, _join(path, str(k)), hint) for k, v in value.items()}
+            return {
+                str(k): self.convert(args[1], v, _join(path, str(k)), hint)
+                for k, v in value.items()
+            }
         if isinstance(tp, type) and issubclass(tp, Enum):
-            choices = [m.value for m in tp]  # type: ignore[var-annotated]
+            choices = [str(m.value) for m in tp]
             if isinstance(value, str):
                 for member in tp:
                     if member.value.lower() == value.strip().lower().replace("-", "_"):

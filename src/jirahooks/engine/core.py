@@ -1,0 +1,285 @@
+"""The Process Guardian: ``evaluate(event, rules, resolver) -> Evaluation``.
+
+Pure apart from the resolver it is handed. Batched by design:
+
+1. plan every applicable rule (conditions, targets, keys) — no I/O;
+2. ask the resolver for project sets (once, only if a rule ignores unknown projects);
+3. resolve every key of every rule in one call;
+4. run each distinct JQL once over the keys that resolved;
+5. judge each rule with the check registry; combine statuses.
+
+So the number of resolver calls per evaluation is at most ``2 + distinct JQLs`` whatever the
+number of commits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from functools import lru_cache
+
+from jirahooks.engine.checks import CHECKS, CheckContext
+from jirahooks.engine.facts import (
+    Code,
+    Context,
+    Evaluation,
+    Fact,
+    FactStatus,
+    Group,
+    RuleValidation,
+    Source,
+    Status,
+    overall,
+)
+from jirahooks.engine.plan import RulePlan, applies, make_extract, plan_rule
+from jirahooks.engine.resolver import (
+    ConnectionProblem,
+    JqlResult,
+    OfflineResolver,
+    ProjectSet,
+    Resolution,
+    Resolver,
+)
+from jirahooks.event import Event
+from jirahooks.keys import KeyExtractor, project_of
+from jirahooks.rules.model import Rule, Settings, Severity, Strategy, UnreachablePolicy
+
+
+@lru_cache(maxsize=32)
+def _extractor(settings: Settings) -> KeyExtractor:
+    extractor: KeyExtractor = settings.extractor()
+    return extractor
+
+
+async def evaluate(
+    event: Event,
+    rules: Sequence[Rule],
+    resolver: Resolver | None = None,
+    *,
+    settings: Settings | None = None,
+) -> Evaluation:
+    """Evaluate ``event`` against ``rules``. ``resolver`` defaults to offline (format checks only)."""
+    started = time.perf_counter()
+    settings = settings or Settings()
+    resolver = resolver or OfflineResolver()
+    if not settings.enabled:
+        return _system_only(event, Status.IGNORE, "guardian.disabled", started)
+    if event.is_empty:
+        return _system_only(event, Status.IGNORE, "event.empty", started)
+
+    extract = make_extract(_extractor(settings))
+    plans = [plan_rule(rule, event, settings, extract) for rule in rules if applies(rule, event)]
+    active = [p for p in plans if not p.skipped and p.units]
+    calls = 0
+    offline = bool(resolver.offline)
+
+    # 2. project sets, for rules that ignore unknown project keys
+    projects = ProjectSet()
+    if not offline and any(p.rule.checks.ignore_unknown_projects for p in active):
+        projects = await resolver.projects()
+        calls += 1
+    if projects.projects is not None:
+        for plan in active:
+            if plan.rule.checks.ignore_unknown_projects:
+                _drop_unknown_projects(plan, projects.projects)
+
+    # 3. every key of every rule that needs Jira, in one call
+    wanted = list(dict.fromkeys(k for p in active if p.rule.checks.needs_jira for k in p.keys))
+    resolution = Resolution(offline=offline)
+    if wanted and not offline:
+        resolution = await resolver.resolve(wanted)
+        calls += 1
+
+    # 4. each distinct JQL once, over the keys that resolved
+    jql_results: dict[str, JqlResult] = {}
+    if not offline:
+        by_jql: dict[str, dict[str, None]] = {}
+        for plan in active:
+            if plan.rule.checks.jql:
+                keys = by_jql.setdefault(plan.rule.checks.jql, {})
+                keys.update((k, None) for k in plan.keys if k in resolution.issues)
+        for jql, keys in by_jql.items():
+            if keys:
+                jql_results[jql] = await resolver.match_jql(jql, list(keys))
+                calls += 1
+            else:
+                jql_results[jql] = JqlResult()
+
+    problems = _distinct_problems(
+        [
+            *projects.problems,
+            *resolution.problems,
+            *(p for r in jql_results.values() for p in r.problems),
+        ]
+    )
+    validations = [
+        _judge(plan, settings, resolution, jql_results, offline, problems) for plan in plans
+    ]
+    system = tuple(_problem_fact(p, Context.SYSTEM) for p in problems)
+    return Evaluation(
+        event,
+        overall([v.status for v in validations]),
+        tuple(validations),
+        system,
+        resolver_calls=calls,
+        duration_ms=(time.perf_counter() - started) * 1000,
+    )
+
+
+def _system_only(event: Event, status: Status, message_id: str, started: float) -> Evaluation:
+    fact = Fact(
+        Code.CHECKED, FactStatus.INFO, Source.AGGREGATE, Group.MAIN, (Context.GLOBAL,), message_id
+    )
+    return Evaluation(
+        event, status, (), (fact,), duration_ms=(time.perf_counter() - started) * 1000
+    )
+
+
+def _drop_unknown_projects(plan: RulePlan, known: frozenset[str]) -> None:
+    for unit in plan.units:
+        kept = [k for k in unit.keys if project_of(k) in known]
+        unit.unknown_project_keys = [k for k in unit.keys if project_of(k) not in known]
+        unit.keys = kept
+
+
+def _distinct_problems(problems: list[ConnectionProblem]) -> list[ConnectionProblem]:
+    seen: dict[tuple[str, str], ConnectionProblem] = {}
+    for p in problems:
+        seen.setdefault((p.connection, p.code), p)
+    return list(seen.values())
+
+
+def _problem_fact(
+    problem: ConnectionProblem, context: Context, status: FactStatus = FactStatus.WARNING
+) -> Fact:
+    return Fact(
+        Code.CHECKED,
+        status,
+        Source.JIRA_CONNECTION,
+        Group.MAIN,
+        (context, Context.SYSTEM) if context is not Context.SYSTEM else (context,),
+        "jira.problem",
+        {"connection": problem.connection, "message": problem.message, "code": problem.code},
+        category=("SYSTEM",),
+    )
+
+
+def _downgrade(facts: list[Fact]) -> list[Fact]:
+    """Errors of targets that did not count (one passing target was enough) become warnings."""
+    from dataclasses import replace
+
+    return [
+        replace(f, status=FactStatus.WARNING) if f.status is FactStatus.ERROR else f for f in facts
+    ]
+
+
+def _judge(
+    plan: RulePlan,
+    settings: Settings,
+    resolution: Resolution,
+    jql: dict[str, JqlResult],
+    offline: bool,
+    problems: list[ConnectionProblem],
+) -> RuleValidation:
+    rule = plan.rule
+    conditions = tuple(plan.condition_facts)
+    if plan.skipped:
+        return RuleValidation(rule, Status.SKIP, conditions)
+    if not plan.units:
+        status = Status.SKIP if plan.commits_skipped else Status.IGNORE
+        absent = Fact(
+            Code.CHECKED,
+            FactStatus.SKIP,
+            Source.TARGET,
+            Group.TARGET,
+            (Context.GLOBAL,),
+            "target.absent",
+        )
+        return RuleValidation(rule, status, conditions, (absent,), commits=plan.commits)
+
+    ctx = CheckContext(rule, settings, resolution, jql, offline)
+    specs = [c for c in CHECKS if c.enabled(rule.checks)]
+    facts: list[Fact] = []
+    undetermined: set[str] = set()
+    unit_results: list[bool] = []
+    unit_facts: list[list[Fact]] = []
+    offline_reported = False
+    for unit in plan.units:
+        passed = True
+        collected: list[Fact] = []
+        for spec in specs:
+            if spec.unit is None:
+                continue
+            outcome = spec.unit(ctx, unit)
+            if offline and any(f.message_id == "jira.offline" for f in outcome.facts):
+                # say "not checked against Jira" once per rule, not once per commit
+                if offline_reported:
+                    outcome.facts = [f for f in outcome.facts if f.message_id != "jira.offline"]
+                offline_reported = True
+            passed &= outcome.passed
+            collected.extend(outcome.facts)
+            undetermined |= outcome.undetermined
+        unit_results.append(passed)
+        unit_facts.append(collected)
+
+    if rule.strategy is Strategy.AT_LEAST_ONE:
+        targets_pass = any(unit_results)
+        for ok, collected in zip(unit_results, unit_facts, strict=True):
+            facts.extend(_downgrade(collected) if targets_pass and not ok else collected)
+        total, passed_count = len(unit_results), sum(unit_results)
+        facts.append(
+            Fact(
+                Code.ONE_ENOUGH if targets_pass else Code.ONE_NOT_ENOUGH,
+                FactStatus.SUCCESS if targets_pass else FactStatus.ERROR,
+                Source.TARGET,
+                Group.TARGET,
+                (plan.main_context,),
+                "target.one_enough" if targets_pass else "target.one_not_enough",
+                {"passed": passed_count, "total": total},
+            )
+        )
+        if targets_pass:
+            undetermined.clear() if any(unit_results) else None
+    else:
+        targets_pass = all(unit_results)
+        for collected in unit_facts:
+            facts.extend(collected)
+
+    rule_pass = True
+    for spec in specs:
+        if spec.rule is None:
+            continue
+        outcome = spec.rule(ctx, plan)
+        rule_pass &= outcome.passed
+        facts.extend(outcome.facts)
+        undetermined |= outcome.undetermined
+
+    failed = not (targets_pass and rule_pass)
+    status = Status.PASS
+    if failed:
+        status = Status.BLOCK if rule.severity is Severity.BLOCK else Status.WARNING
+    elif undetermined:
+        policy = settings.jira_unreachable
+        keys = ", ".join(sorted(undetermined)[:10]) + (" …" if len(undetermined) > 10 else "")
+        policy_status = {
+            UnreachablePolicy.BLOCK: (Status.BLOCK, FactStatus.ERROR, "jira.policy.block"),
+            UnreachablePolicy.WARN: (Status.WARNING, FactStatus.WARNING, "jira.policy.warn"),
+            UnreachablePolicy.ALLOW: (Status.PASS, FactStatus.INFO, "jira.policy.allow"),
+        }[policy]
+        status = policy_status[0]
+        for problem in problems:
+            facts.append(_problem_fact(problem, plan.main_context, policy_status[1]))
+        facts.append(
+            Fact(
+                Code.CHECKED,
+                policy_status[1],
+                Source.JIRA_CONNECTION,
+                Group.MAIN,
+                (plan.main_context, Context.SYSTEM),
+                policy_status[2],
+                {"keys": keys},
+            )
+        )
+    rule_keys = plan.keys
+    issues = {k: resolution.issues[k] for k in rule_keys if k in resolution.issues}
+    return RuleValidation(rule, status, conditions, tuple(facts), issues, plan.commits)
