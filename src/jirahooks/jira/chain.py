@@ -1,0 +1,296 @@
+"""``ConnectionChain``: the real ``Resolver`` — ordered Jira connections, batched and cached.
+
+Resolution goes top to bottom through the connections in the admin's order. Each connection is
+asked only for the keys still unresolved (its cached answers first, then Jira, in batches);
+the chain stops as soon as every key is found. The connection that resolved a key is recorded
+on its ``IssueData`` and JQL conditions for that key run there.
+
+A connection that fails (token rejected, down, rate-limited past the deadline, HTML answers)
+becomes a ``ConnectionProblem``; the keys it could not answer are *undetermined* unless a later
+connection finds them — never "invalid". The engine applies the workspace's policy.
+
+A deadline (seconds) bounds a whole evaluation: it starts with the first call and is shared by
+``projects``, ``resolve`` and every ``match_jql``. Keys not answered when it runs out are
+undetermined with a ``JIRA_TIMEOUT`` problem. ``for_evaluation()`` gives a chain with a fresh
+deadline that shares connection pools and cache (a server evaluates many pushes at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Collection, Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from jirahooks.engine.resolver import (
+    ConnectionProblem,
+    IssueData,
+    JqlResult,
+    ProjectSet,
+    Resolution,
+)
+from jirahooks.errors import JiraError
+from jirahooks.jira.api import JiraApi, Lookup
+from jirahooks.jira.cache import JiraCache, connection_namespace
+from jirahooks.jira.client import Clock, Deadline, JiraClient, JiraHttpError
+
+
+@dataclass(frozen=True, slots=True)
+class JqlCheck:
+    """Jira's verdict on a rule's JQL, per connection (empty ``errors`` when valid)."""
+
+    errors: dict[str, list[str]]
+    problems: tuple[ConnectionProblem, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        return not any(self.errors.values())
+
+
+def problem_from(error: JiraError, connection: str) -> ConnectionProblem:
+    code = error.code
+    if isinstance(error, JiraHttpError):
+        code = "JIRA_BAD_RESPONSE"  # Jira refused a request it should accept
+    return ConnectionProblem(connection, code, error.message, error.hint)
+
+
+def _timeout_problem(connection: str) -> ConnectionProblem:
+    return ConnectionProblem(
+        connection,
+        "JIRA_TIMEOUT",
+        f"Jira connection '{connection}' did not answer within the evaluation's deadline",
+        "Jira is slow or rate-limiting; the keys it did not answer are undetermined",
+    )
+
+
+class _Problems:
+    """Problems in order, one per (connection, code)."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, str], ConnectionProblem] = {}
+
+    def add(self, problem: ConnectionProblem) -> None:
+        self._items.setdefault((problem.connection, problem.code), problem)
+
+    def extend(self, problems: Iterable[ConnectionProblem]) -> None:
+        for problem in problems:
+            self.add(problem)
+
+    def as_tuple(self) -> tuple[ConnectionProblem, ...]:
+        return tuple(self._items.values())
+
+
+class ConnectionChain:
+    """Resolver over an ordered list of Jira connections (see the module docstring)."""
+
+    def __init__(
+        self,
+        clients: Sequence[JiraClient],
+        *,
+        cache: JiraCache | None = None,
+        deadline_seconds: float | None = None,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.clients = tuple(clients)
+        self.cache = cache
+        self.deadline_seconds = deadline_seconds
+        self._clock = clock
+        self._apis = {c.name: JiraApi(c) for c in self.clients}
+        self._namespaces = {c.name: connection_namespace(c.name, c.base_url) for c in clients}
+        self._deadline: Deadline | None = None
+        self._resolved: dict[str, IssueData] = {}
+
+    def __repr__(self) -> str:
+        names = ", ".join(c.name for c in self.clients)
+        return f"ConnectionChain([{names}], deadline_seconds={self.deadline_seconds})"
+
+    @property
+    def offline(self) -> bool:
+        return False
+
+    def for_evaluation(self, deadline_seconds: float | None = None) -> ConnectionChain:
+        """A chain for one more evaluation: fresh deadline and key record, shared pools and
+        cache. ``deadline_seconds`` defaults to this chain's."""
+        budget = self.deadline_seconds if deadline_seconds is None else deadline_seconds
+        return ConnectionChain(
+            self.clients, cache=self.cache, deadline_seconds=budget, clock=self._clock
+        )
+
+    def deadline(self) -> Deadline:
+        """The evaluation's deadline; it starts with the first call."""
+        if self._deadline is None:
+            self._deadline = Deadline(self.deadline_seconds, clock=self._clock)
+        return self._deadline
+
+    async def __aenter__(self) -> ConnectionChain:
+        for client in self.clients:
+            await client.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close pooled connections (only needed after ``async with`` or for a long-lived
+        chain; without it every call opens and closes its own pool)."""
+        for client in self.clients:
+            await client.aclose()
+
+    async def _bounded(self, work: Awaitable[None], deadline: Deadline) -> bool:
+        """Await ``work`` within the deadline; False when the deadline cut it short."""
+        try:
+            async with asyncio.timeout(deadline.remaining()):
+                await work
+        except TimeoutError:
+            return False
+        return True
+
+    # -- resolve ----------------------------------------------------------------------------
+
+    async def resolve(self, keys: Collection[str]) -> Resolution:
+        deadline = self.deadline()
+        wanted = {k.upper() for k in keys}
+        found: dict[str, IssueData] = {}
+        failed: set[str] = set()
+        problems = _Problems()
+        pending = set(wanted)
+        for client in self.clients:
+            if not pending:
+                break
+            namespace = self._namespaces[client.name]
+            known_unknown: set[str] = set()
+            ask = sorted(pending)
+            if self.cache is not None:
+                hits, known_unknown = await self.cache.get_issues(namespace, ask)
+                found.update(hits)
+                ask = [k for k in ask if k not in hits and k not in known_unknown]
+            lookup = Lookup()
+            if ask:
+                if deadline.expired:
+                    problems.add(_timeout_problem(client.name))
+                else:
+                    async with client.session():
+                        work = self._apis[client.name].lookup_keys(
+                            ask, deadline, lookup, concurrency=client.config.max_concurrency
+                        )
+                        if not await self._bounded(work, deadline):
+                            problems.add(_timeout_problem(client.name))
+                    problems.extend(problem_from(e, client.name) for e in lookup.errors)
+                    if self.cache is not None:
+                        await self.cache.put_issues(namespace, lookup.found, lookup.unknown)
+            failed.update(set(ask) - lookup.answered())
+            found.update({k: replace(v, key=k) for k, v in lookup.found.items()})
+            pending = known_unknown | lookup.unknown | (set(ask) - lookup.answered())
+            pending -= found.keys()
+        self._resolved.update(found)
+        undetermined = frozenset(failed - found.keys())
+        return Resolution(dict(found), undetermined, problems.as_tuple())
+
+    # -- JQL --------------------------------------------------------------------------------
+
+    async def match_jql(self, jql: str, keys: Collection[str]) -> JqlResult:
+        deadline = self.deadline()
+        wanted = {k.upper() for k in keys}
+        unseen = [k for k in wanted if k not in self._resolved]
+        problems = _Problems()
+        undetermined: set[str] = set()
+        if unseen:
+            resolution = await self.resolve(unseen)
+            problems.extend(resolution.problems)
+            undetermined.update(resolution.undetermined)
+        by_connection: dict[str, list[IssueData]] = {}
+        for key in wanted:
+            issue = self._resolved.get(key)
+            if issue is not None and issue.id:
+                by_connection.setdefault(issue.connection, []).append(issue)
+        matching: set[str] = set()
+        for client in self.clients:
+            issues = by_connection.get(client.name)
+            if not issues:
+                continue
+            ids = sorted({i.id for i in issues})
+            namespace = self._namespaces[client.name]
+            verdicts: dict[str, bool] = {}
+            if self.cache is not None:
+                verdicts = await self.cache.get_jql(namespace, jql, ids)
+            ask = [i for i in ids if i not in verdicts]
+            if ask:
+                outcome, problem = await self._match_on(client, jql, ask, deadline)
+                if problem is not None:
+                    problems.add(problem)
+                    undetermined.update(i.key for i in issues if i.id in ask)
+                else:
+                    fresh = {i: i in outcome for i in ask}
+                    verdicts.update(fresh)
+                    if self.cache is not None:
+                        await self.cache.put_jql(namespace, jql, fresh)
+            matching.update(i.key for i in issues if verdicts.get(i.id))
+        return JqlResult(frozenset(matching), frozenset(undetermined), problems.as_tuple())
+
+    async def _match_on(
+        self, client: JiraClient, jql: str, ids: list[str], deadline: Deadline
+    ) -> tuple[set[str], ConnectionProblem | None]:
+        if deadline.expired:
+            return set(), _timeout_problem(client.name)
+        result: set[str] = set()
+
+        async def work() -> None:
+            result.update(await self._apis[client.name].match(jql, ids, deadline))
+
+        try:
+            async with client.session():
+                if not await self._bounded(work(), deadline):
+                    return set(), _timeout_problem(client.name)
+        except JiraHttpError as exc:
+            return set(), ConnectionProblem(
+                client.name,
+                "JIRA_JQL_REJECTED",
+                exc.message,
+                "check the rule's JQL against this connection (jirahooks rules validate)",
+            )
+        except JiraError as exc:
+            return set(), problem_from(exc, client.name)
+        return result, None
+
+    async def validate_jql(self, jql: str) -> JqlCheck:
+        """Ask every connection whether a rule's JQL is valid (when the rule is saved)."""
+        deadline = self.deadline()
+        errors: dict[str, list[str]] = {}
+        problems = _Problems()
+        for client in self.clients:
+            try:
+                errors[client.name] = await self._apis[client.name].validate_jql(jql, deadline)
+            except JiraError as exc:
+                problems.add(problem_from(exc, client.name))
+        return JqlCheck(errors, problems.as_tuple())
+
+    # -- projects ---------------------------------------------------------------------------
+
+    async def projects(self) -> ProjectSet:
+        """Projects of every enabled connection; ``None`` if any connection could not say
+        (a key of an unlisted project may then live on the silent connection)."""
+        deadline = self.deadline()
+        problems = _Problems()
+        keys: set[str] = set()
+        complete = True
+        for client in self.clients:
+            namespace = self._namespaces[client.name]
+            cached = await self.cache.get_projects(namespace) if self.cache else None
+            if cached is not None:
+                keys.update(cached)
+                continue
+            try:
+                projects = await self._apis[client.name].projects(deadline)
+            except JiraError as exc:
+                problems.add(problem_from(exc, client.name))
+                complete = False
+                continue
+            if self.cache is not None:
+                await self.cache.put_projects(namespace, projects)
+            keys.update(projects)
+        return ProjectSet(frozenset(keys) if complete else None, problems.as_tuple())
+
+    @property
+    def requests_sent(self) -> int:
+        """HTTP requests sent by all connections of this chain (retries included)."""
+        return sum(c.stats.requests for c in self.clients)
