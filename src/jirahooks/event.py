@@ -87,6 +87,12 @@ class Event:
     user: str = ""
     groups: frozenset[str] = field(default_factory=frozenset)
 
+    def __repr__(self) -> str:
+        return (
+            f"Event({self.trigger.value}, branch={self.branch!r}, commits={len(self.commits)}, "
+            f"pr={self.pull_request.id if self.pull_request else None!r}, repo={self.repository!r})"
+        )
+
     @property
     def destination_branch(self) -> str:
         return self.pull_request.destination_branch if self.pull_request else ""

@@ -136,6 +136,13 @@ class RuleValidation:
     issues: Mapping[str, IssueData] = field(default_factory=dict)
     commits: tuple[Commit, ...] = ()
 
+    def __repr__(self) -> str:
+        # Short on purpose: asyncio and loggers repr results, and a 10,000-commit one is large.
+        return (
+            f"RuleValidation(rule={self.rule.id!r}, status={self.status.value}, "
+            f"facts={len(self.condition_facts) + len(self.check_facts)})"
+        )
+
     def to_dict(self, locale: str = "en-US") -> dict[str, Any]:
         out: dict[str, Any] = {
             "rule": self.rule.to_api(),
@@ -180,6 +187,12 @@ class Evaluation:
     resolver_calls: int = 0
     duration_ms: float = 0.0
     timestamp_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+
+    def __repr__(self) -> str:
+        return (
+            f"Evaluation(result={self.result.value}, trigger={self.event.trigger.value}, "
+            f"commits={len(self.event.commits)}, rules={len(self.rule_validations)})"
+        )
 
     @property
     def blocked(self) -> bool:

@@ -20,15 +20,13 @@ def consistency(ctx: CheckContext, plan: RulePlan) -> Outcome:
     ``ABC-1``) must reference the same issue. Moved keys count as their current key when Jira
     resolved them, so ``OLD-1`` and ``NEW-7`` for the same issue are consistent. Targets without
     keys are left to ``key_present``. Facts: MATCH / NOT_MATCH."""
-    issues: dict[str, list[str]] = {}
+    issues: dict[str, dict[str, None]] = {}  # issue -> ordered set of places
     for unit in plan.units:
         where = f"commit {unit.ref[:12]}" if unit.target is Target.COMMIT else _WHERE[unit.target]
         for key in unit.keys:
             issue = ctx.issue(key)
             current = issue.current_key if issue is not None else key
-            places = issues.setdefault(current, [])
-            if where not in places:
-                places.append(where)
+            issues.setdefault(current, {})[where] = None
     context = (plan.main_context,)
     if not issues:
         return Outcome(
@@ -61,7 +59,7 @@ def consistency(ctx: CheckContext, plan: RulePlan) -> Outcome:
             ],
         )
     listed = "; ".join(
-        f"{key} ({', '.join(places[:3])}{', …' if len(places) > 3 else ''})"
+        f"{key} ({', '.join(list(places)[:3])}{', …' if len(places) > 3 else ''})"
         for key, places in issues.items()
     )
     return Outcome(
