@@ -200,13 +200,14 @@ def _judge(
     ctx = CheckContext(rule, settings, resolution, jql, offline)
     specs = [c for c in CHECKS if c.enabled(rule.checks)]
     facts: list[Fact] = []
-    undetermined: set[str] = set()
     unit_results: list[bool] = []
     unit_facts: list[list[Fact]] = []
+    unit_undetermined: list[set[str]] = []
     offline_reported = False
     for unit in plan.units:
         passed = True
         collected: list[Fact] = []
+        pending: set[str] = set()
         for spec in specs:
             if spec.unit is None:
                 continue
@@ -218,10 +219,12 @@ def _judge(
                 offline_reported = True
             passed &= outcome.passed
             collected.extend(outcome.facts)
-            undetermined |= outcome.undetermined
+            pending |= outcome.undetermined
         unit_results.append(passed)
         unit_facts.append(collected)
+        unit_undetermined.append(pending if passed else set())
 
+    undetermined: set[str] = set()
     if rule.strategy is Strategy.AT_LEAST_ONE:
         targets_pass = any(unit_results)
         for ok, collected in zip(unit_results, unit_facts, strict=True):
@@ -238,12 +241,17 @@ def _judge(
                 {"passed": passed_count, "total": total},
             )
         )
-        if targets_pass:
-            undetermined.clear() if any(unit_results) else None
+        # One target that passed on Jira's definite answer is enough; otherwise the pass rests
+        # on keys Jira could not be asked about, and the policy decides.
+        passing = [u for ok, u in zip(unit_results, unit_undetermined, strict=True) if ok]
+        if passing and all(passing):
+            undetermined = set().union(*passing)
     else:
         targets_pass = all(unit_results)
         for collected in unit_facts:
             facts.extend(collected)
+        if targets_pass:
+            undetermined = set().union(*unit_undetermined)
 
     rule_pass = True
     for spec in specs:
@@ -260,6 +268,9 @@ def _judge(
         status = Status.BLOCK if rule.severity is Severity.BLOCK else Status.WARNING
     elif undetermined:
         policy = settings.jira_unreachable
+        if policy is UnreachablePolicy.BLOCK and rule.severity is Severity.WARNING:
+            # a rule that only warns when it fails must not block when its answer is unknown
+            policy = UnreachablePolicy.WARN
         keys = ", ".join(sorted(undetermined)[:10]) + (" …" if len(undetermined) > 10 else "")
         policy_status = {
             UnreachablePolicy.BLOCK: (Status.BLOCK, FactStatus.ERROR, "jira.policy.block"),
