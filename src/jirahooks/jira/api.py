@@ -221,8 +221,12 @@ class JiraApi:
             for key in batch:
                 if key in current:
                     result.found[key] = current[key]
+            extra = [i for i in issues if i.current_key not in batch]
             if not issues:
                 result.unknown.update(rest)
+            elif len(rest) == 1 and len(extra) == 1:
+                # One key without its issue, one issue without its key: they belong together.
+                result.found[rest[0]] = replace(extra[0], key=rest[0])
             else:
                 # An issue asked for under an old key may have come back under its new key —
                 # possibly deduplicated with a key asked for directly. Ask again to be sure.

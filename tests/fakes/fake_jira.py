@@ -1,0 +1,434 @@
+"""A stateful fake Jira (Cloud or Data Center) on a real HTTP server, for tests and benchmarks.
+
+It answers the way the official OpenAPI documents and docs/external-apis.md say (a conformance
+test checks it against ../shared/specs/)::
+
+    with FakeJira("cloud") as jira:                 # or FakeJira("datacenter", context_path="/jira")
+        jira.add_issue("ABC-1", status="In Progress", fix_versions=["1.0"])
+        jira.move_issue("ABC-1", "XYZ-7")           # ABC-1 now answers as XYZ-7
+        jira.fail(429, retry_after="2", times=1)    # fault injection
+        ...                                         # point a client at jira.url with jira.token
+        assert jira.count("/rest/api/3/issue/bulkfetch") == 1
+
+Cloud: ``POST /rest/api/3/issue/bulkfetch``, ``GET|POST /rest/api/3/search/jql``,
+``POST /rest/api/3/jql/match``, ``POST /rest/api/3/jql/parse``, ``GET /rest/api/3/issue/{key}``,
+``GET /rest/api/3/myself``, ``GET /rest/api/{2,3}/serverInfo``, ``GET /rest/api/3/project/search``;
+``/rest/api/{2,3}/search`` answer 410. Data Center: ``GET|POST /rest/api/2/search``
+(``validateQuery``, ``startAt`` paging, a ``max_results_cap``), ``/rest/api/2/myself``,
+``/rest/api/2/serverInfo``, ``/rest/api/2/project``, ``/rest/api/2/issue/{key}``; Bearer PATs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from . import fake_jira_jql as jql
+from .fake_jira_routes import Router
+
+LOGIN_PAGE = (
+    "<!DOCTYPE html><html><head><title>Log in - Jira</title></head>"
+    "<body><form id='login-form'>Username <input name='os_username'></form></body></html>"
+)
+
+
+@dataclass
+class FakeIssue:
+    key: str
+    id: str
+    summary: str = ""
+    status: str = "To Do"
+    status_category: str = "new"
+    issue_type: str = "Task"
+    assignee: str | None = None
+    fix_versions: list[str] = field(default_factory=list)
+    hidden: bool = False
+    old_keys: list[str] = field(default_factory=list)
+
+    @property
+    def project(self) -> str:
+        return self.key.rsplit("-", 1)[0]
+
+
+@dataclass
+class FakeUser:
+    name: str
+    email: str
+    token: str
+    account_id: str
+    display_name: str = ""
+
+
+@dataclass
+class Fault:
+    """An injected misbehaviour for requests whose path contains ``path`` (all when empty)."""
+
+    status: int | None = None
+    times: int = 1  # -1: forever
+    path: str = ""
+    method: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str | None = None
+    content_type: str = "application/json;charset=UTF-8"
+    hang: float = 0.0
+
+    def applies(self, method: str, path: str) -> bool:
+        return self.times != 0 and self.path in path and (not self.method or self.method == method)
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: Any
+    headers: dict[str, str]
+    status: int = 0
+    response: Any = None
+    response_type: str = ""
+
+
+class FakeJira:
+    """See the module docstring. Thread-safe; every request is recorded in ``requests``."""
+
+    def __init__(
+        self,
+        deployment: str = "cloud",
+        *,
+        context_path: str = "",
+        max_results_cap: int = 1000,
+        latency: float = 0.0,
+        anonymous_access: bool = False,
+    ) -> None:
+        if deployment not in ("cloud", "datacenter"):
+            raise ValueError("deployment is 'cloud' or 'datacenter'")
+        self.deployment = deployment
+        self.context_path = "/" + context_path.strip("/") if context_path.strip("/") else ""
+        self.max_results_cap = max_results_cap
+        self.latency = latency
+        self.anonymous_access = anonymous_access
+        self.seraph_reason: str | None = None  # forced on every response when set
+        self.issues: dict[str, FakeIssue] = {}  # by id
+        self.projects: dict[str, str] = {}  # key -> name
+        self.users: list[FakeUser] = []
+        self.faults: list[Fault] = []
+        self.requests: list[RecordedRequest] = []
+        self.lock = threading.RLock()
+        self._next_id = 10000
+        self._keys: dict[str, str] = {}  # current and old keys (upper) -> issue id
+        self._stopping = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.user = self.add_user(
+            "jirahooks-bot", "bot@example.com", "fake-api-token-1", "5b10ac8d82e05b22cc7d4ef5"
+        )
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> FakeJira:
+        router = Router(self)
+
+        class Handler(_Handler):
+            pass
+
+        Handler.router = router
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        server.block_on_close = False
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> FakeJira:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start the fake first"
+        return int(self._server.server_address[1])
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The base URL a connection is configured with (context path included)."""
+        return self.origin + self.context_path
+
+    @property
+    def token(self) -> str:
+        return self.user.token
+
+    # -- data -------------------------------------------------------------------------------
+
+    def add_user(
+        self, name: str, email: str, token: str, account_id: str, display_name: str = ""
+    ) -> FakeUser:
+        user = FakeUser(name, email, token, account_id, display_name or name.title())
+        with self.lock:
+            self.users.append(user)
+        return user
+
+    def revoke_token(self, token: str) -> None:
+        """The token stops working (expired or revoked) — 401 from now on."""
+        with self.lock:
+            for user in self.users:
+                if user.token == token:
+                    user.token = ""
+
+    def add_project(self, key: str, name: str = "") -> None:
+        with self.lock:
+            self.projects.setdefault(key.upper(), name or f"Project {key.upper()}")
+
+    def add_issue(
+        self,
+        key: str,
+        *,
+        summary: str = "",
+        status: str = "To Do",
+        status_category: str = "",
+        issue_type: str = "Task",
+        assignee: str | None = None,
+        fix_versions: list[str] | tuple[str, ...] = (),
+        hidden: bool = False,
+    ) -> FakeIssue:
+        """Add an issue (and its project). ``assignee`` is an account id (Cloud) or a user
+        name (Data Center); ``hidden`` issues exist but the connection's user may not see them."""
+        categories = {"to do": "new", "in progress": "indeterminate", "done": "done"}
+        with self.lock:
+            upper = key.upper()
+            if upper in self._keys:
+                raise ValueError(f"{upper} exists")
+            self._next_id += 1
+            issue = FakeIssue(
+                key=upper,
+                id=str(self._next_id),
+                summary=summary or f"Summary of {upper}",
+                status=status,
+                status_category=status_category or categories.get(status.lower(), "indeterminate"),
+                issue_type=issue_type,
+                assignee=assignee,
+                fix_versions=list(fix_versions),
+                hidden=hidden,
+            )
+            self.issues[issue.id] = issue
+            self._keys[upper] = issue.id
+            self.add_project(issue.project)
+            return issue
+
+    def add_issues(self, project: str, count: int, *, start: int = 1, **kwargs: Any) -> list[str]:
+        """``count`` issues PROJECT-start … ; returns their keys."""
+        return [self.add_issue(f"{project}-{n}", **kwargs).key for n in range(start, start + count)]
+
+    def move_issue(self, old_key: str, new_key: str) -> FakeIssue:
+        """Move or rename: the issue answers under ``new_key``; ``old_key`` still finds it."""
+        with self.lock:
+            issue = self.issues[self._keys[old_key.upper()]]
+            issue.old_keys.append(issue.key)
+            issue.key = new_key.upper()
+            self._keys[issue.key] = issue.id
+            self.add_project(issue.project)
+            return issue
+
+    def find(self, key_or_id: str) -> FakeIssue | None:
+        """The issue for a key (current or old, any case) or an id; hidden ones included."""
+        with self.lock:
+            text = key_or_id.strip()
+            issue_id = text if text.isdigit() else self._keys.get(text.upper())
+            return self.issues.get(issue_id) if issue_id else None
+
+    def key_exists(self, key: str) -> bool:
+        issue = self.find(key)
+        return issue is not None and not issue.hidden
+
+    # -- faults -----------------------------------------------------------------------------
+
+    def fail(
+        self,
+        status: int,
+        *,
+        times: int = 1,
+        path: str = "",
+        method: str = "",
+        retry_after: str | None = None,
+        headers: dict[str, str] | None = None,
+        body: str | None = None,
+        content_type: str = "application/json;charset=UTF-8",
+    ) -> Fault:
+        """Answer ``status`` to the next ``times`` matching requests (-1: until cleared)."""
+        all_headers = dict(headers or {})
+        if retry_after is not None:
+            all_headers["Retry-After"] = retry_after
+        if body is None and "json" in content_type:
+            body = json.dumps({"errorMessages": [f"Injected HTTP {status}"], "errors": {}})
+        fault = Fault(status, times, path, method, all_headers, body, content_type)
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def serve_html(self, *, times: int = 1, path: str = "", status: int = 200) -> Fault:
+        """Answer a login page (text/html) instead of JSON, as an SSO proxy would."""
+        return self.fail(status, times=times, path=path, body=LOGIN_PAGE, content_type="text/html")
+
+    def hang(self, seconds: float, *, times: int = 1, path: str = "") -> Fault:
+        """Wait ``seconds`` before answering (normally) the next matching requests."""
+        fault = Fault(None, times, path, hang=seconds)
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self.lock:
+            self.faults.clear()
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.applies(method, path):
+                    if fault.times > 0:
+                        fault.times -= 1
+                    return fault
+        return None
+
+    def wait(self, seconds: float) -> None:
+        """Sleep, but wake up when the server stops (so a hung request never blocks exit)."""
+        if seconds > 0:
+            self._stopping.wait(seconds)
+
+    # -- request log ------------------------------------------------------------------------
+
+    def count(self, path: str | None = None, *, method: str | None = None) -> int:
+        """Requests received (to exactly ``path``, without the context path, when given)."""
+        with self.lock:
+            return sum(
+                1
+                for r in self.requests
+                if (path is None or r.path == path) and (method is None or r.method == method)
+            )
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        with self.lock:
+            return [r for r in self.requests if r.path == path]
+
+    def reset_log(self) -> None:
+        with self.lock:
+            self.requests.clear()
+
+    def paths(self) -> Iterator[str]:
+        with self.lock:
+            return iter([r.path for r in self.requests])
+
+    # -- auth -------------------------------------------------------------------------------
+
+    def authenticate(self, header: str) -> tuple[FakeUser | None, bool]:
+        """(user, credentials_failed) for an Authorization header."""
+        if not header:
+            return None, False
+        scheme, _, value = header.partition(" ")
+        with self.lock:
+            if scheme.lower() == "basic":
+                try:
+                    login, _, secret = base64.b64decode(value).decode().partition(":")
+                except (ValueError, UnicodeDecodeError):
+                    return None, True
+                for user in self.users:
+                    if secret and user.token == secret and login in (user.email, user.name):
+                        return user, False
+                return None, True
+            if scheme.lower() == "bearer" and self.deployment == "datacenter":
+                for user in self.users:
+                    if value and user.token == value:
+                        return user, False
+            return None, True
+
+    def parse_jql(self, text: str) -> jql.Query:
+        return jql.parse(text)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 30
+    router: Router
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+    def _handle(self) -> None:
+        fake = self.router.fake
+        split = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        path = split.path
+        inside = (
+            not fake.context_path
+            or path == fake.context_path
+            or path.startswith(fake.context_path + "/")
+        )
+        path = path[len(fake.context_path) :] if inside else path
+        record = RecordedRequest(
+            self.command,
+            path,
+            parse_qs(split.query, keep_blank_values=True),
+            body,
+            {k.lower(): v for k, v in self.headers.items()},
+        )
+        with fake.lock:
+            fake.requests.append(record)
+        fake.wait(fake.latency)
+        status, headers, payload, content_type = self.router.dispatch(record, inside)
+        record.status = status
+        record.response = payload
+        record.response_type = content_type
+        data = (
+            json.dumps(payload).encode()
+            if "json" in content_type and not isinstance(payload, str)
+            else str(payload or "").encode()
+        )
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+
+def wait_until(predicate: Any, timeout: float = 5.0) -> bool:
+    """Poll ``predicate`` (for tests that need a background effect)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
