@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Run every benchmark under benchmarks/ and print their figures (they assert nothing).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/venv.sh
+bash scripts/services.sh
+for script in benchmarks/*.py; do
+  echo "=================== $script"
+  .venv/bin/python "$script" || echo "($script exited $?)"
+done
