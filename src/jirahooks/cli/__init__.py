@@ -31,6 +31,11 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("rules", "jirahooks.cli.rules", "validate a rules / configuration file"),
     Command("templates", "jirahooks.cli.templates", "list and show the built-in rule templates"),
+    Command("serve", "jirahooks.cli.serve", "run the server: Validation API and admin API"),
+    Command("db", "jirahooks.cli.db", "create or migrate the server's database (upgrade, status)"),
+    Command("apply", "jirahooks.cli.apply", "load a configuration document into the server's store"),
+    Command("export", "jirahooks.cli.export", "write a workspace back as a configuration document"),
+    Command("secrets", "jirahooks.cli.secrets", "re-encrypt stored secrets with a new key"),
 )
 
 EPILOG = """\

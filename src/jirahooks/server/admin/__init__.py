@@ -1,0 +1,16 @@
+"""The admin API (mounted under ``/api/v1``): one router per resource, in one ordered table."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from jirahooks.server.admin import connections, evaluations, repositories, rules, tokens, users
+
+ROUTERS: tuple[APIRouter, ...] = (
+    users.router,
+    repositories.router,
+    connections.router,
+    rules.router,
+    tokens.router,
+    evaluations.router,
+)

@@ -1,0 +1,314 @@
+"""Jira connections: workspace administrators create, edit, reorder, delete and test them;
+repository administrators only switch them on or off for their repository and never see
+credentials (product.md, governance)."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
+
+from jirahooks.server.admin import schemas
+from jirahooks.server.admin.common import (
+    audit,
+    connection_audit,
+    connection_out,
+    connection_summary,
+)
+from jirahooks.server.auth import CurrentUser, Session, get_repository, get_workspace
+from jirahooks.server.errors import ApiError, conflict, not_found
+from jirahooks.server.jira_adapter import test_connection
+from jirahooks.store import queries
+from jirahooks.store.models import Connection, RepositoryConnection, Workspace, utcnow
+
+router = APIRouter(tags=["connections"])
+
+_URL = re.compile(r"^https?://[^/\s]+")
+
+
+def _check_url(url: str) -> str:
+    if not _URL.match(url):
+        raise ApiError(
+            422,
+            "REQUEST_INVALID",
+            "url: expected an http(s) URL",
+            "e.g. https://acme.atlassian.net",
+        )
+    return url.rstrip("/")
+
+
+async def _connection(session: Session, ws: Workspace, connection_id: int) -> Connection:
+    connection = await session.get(Connection, connection_id)
+    if connection is None or connection.workspace_id != ws.id:
+        raise not_found("connection", connection_id)
+    return connection
+
+
+async def _name_free(session: Session, ws: Workspace, name: str, own_id: int | None = None) -> None:
+    result = await session.execute(
+        select(Connection.id).where(Connection.workspace_id == ws.id, Connection.name == name)
+    )
+    found = result.scalar_one_or_none()
+    if found is not None and found != own_id:
+        raise conflict(f"a connection named '{name}' exists", "choose another name")
+
+
+@router.get(
+    "/workspaces/{workspace}/connections",
+    response_model=list[schemas.ConnectionOut] | list[schemas.ConnectionSummary],
+    summary="Connections in order (credentials only for workspace admins; tokens never)",
+)
+async def list_connections(
+    workspace: str, session: Session, principal: CurrentUser
+) -> list[schemas.ConnectionOut] | list[schemas.ConnectionSummary]:
+    ws = await get_workspace(session, principal, workspace)
+    rows = await queries.connections(session, ws.id)
+    if principal.is_workspace_admin(ws):
+        return [connection_out(c) for c in rows]
+    return [connection_summary(c) for c in rows]
+
+
+@router.post(
+    "/workspaces/{workspace}/connections",
+    response_model=schemas.ConnectionOut,
+    status_code=201,
+    summary="Create a connection (appended last)",
+)
+async def create_connection(
+    workspace: str,
+    body: schemas.ConnectionIn,
+    request: Request,
+    session: Session,
+    principal: CurrentUser,
+) -> schemas.ConnectionOut:
+    ws = await get_workspace(session, principal, workspace)
+    principal.require_workspace_admin(ws)
+    await _name_free(session, ws, body.name)
+    box = request.app.state.jirahooks.secrets
+    connection = Connection(
+        workspace_id=ws.id,
+        name=body.name,
+        url=_check_url(body.url),
+        deployment=body.deployment,
+        email=body.email,
+        account_id=body.account_id,
+        token_encrypted=box.encrypt(body.token) if body.token else "",
+        position=await queries.next_position(session, ws.id),
+        timeout_seconds=body.timeout_seconds,
+        max_concurrency=body.max_concurrency,
+    )
+    session.add(connection)
+    await session.flush()
+    audit(
+        session,
+        principal,
+        ws.id,
+        "connection.create",
+        f"connection:{body.name}",
+        after=connection_audit(connection),
+    )
+    await session.commit()
+    return connection_out(connection)
+
+
+@router.get(
+    "/workspaces/{workspace}/connections/{connection_id}",
+    response_model=schemas.ConnectionOut,
+    summary="One connection (workspace admins)",
+)
+async def get_connection(
+    workspace: str, connection_id: int, session: Session, principal: CurrentUser
+) -> schemas.ConnectionOut:
+    ws = await get_workspace(session, principal, workspace)
+    principal.require_workspace_admin(ws)
+    return connection_out(await _connection(session, ws, connection_id))
+
+
+@router.patch(
+    "/workspaces/{workspace}/connections/{connection_id}",
+    response_model=schemas.ConnectionOut,
+    summary="Edit a connection (a token given replaces the stored one)",
+)
+async def update_connection(
+    workspace: str,
+    connection_id: int,
+    body: schemas.ConnectionPatch,
+    request: Request,
+    session: Session,
+    principal: CurrentUser,
+) -> schemas.ConnectionOut:
+    ws = await get_workspace(session, principal, workspace)
+    principal.require_workspace_admin(ws)
+    connection = await _connection(session, ws, connection_id)
+    before = connection_audit(connection)
+    token_changed = False
+    changes = body.model_dump(exclude_unset=True)
+    for field, value in changes.items():
+        if value is None:
+            continue
+        if field == "token":
+            box = request.app.state.jirahooks.secrets
+            connection.token_encrypted = box.encrypt(value) if value else ""
+            token_changed = True
+        elif field == "url":
+            connection.url = _check_url(value)
+        elif field == "name":
+            await _name_free(session, ws, value, connection.id)
+            connection.name = value
+        else:
+            setattr(connection, field, value)
+    connection.updated_at = utcnow()
+    after = connection_audit(connection)
+    if token_changed:
+        after["token_changed"] = True
+    audit(
+        session,
+        principal,
+        ws.id,
+        "connection.update",
+        f"connection:{connection.name}",
+        before=before,
+        after=after,
+    )
+    await session.commit()
+    return connection_out(connection)
+
+
+@router.delete(
+    "/workspaces/{workspace}/connections/{connection_id}",
+    status_code=204,
+    summary="Delete a connection",
+)
+async def delete_connection(
+    workspace: str, connection_id: int, session: Session, principal: CurrentUser
+) -> Response:
+    ws = await get_workspace(session, principal, workspace)
+    principal.require_workspace_admin(ws)
+    connection = await _connection(session, ws, connection_id)
+    audit(
+        session,
+        principal,
+        ws.id,
+        "connection.delete",
+        f"connection:{connection.name}",
+        before=connection_audit(connection),
+    )
+    await session.delete(connection)
+    await session.commit()
+    return Response(status_code=204)
+
+
+@router.put(
+    "/workspaces/{workspace}/connections-order",
+    response_model=list[schemas.ConnectionOut],
+    summary="Reorder the connections (keys resolve top to bottom)",
+)
+async def reorder_connections(
+    workspace: str, body: schemas.ConnectionOrder, session: Session, principal: CurrentUser
+) -> list[schemas.ConnectionOut]:
+    ws = await get_workspace(session, principal, workspace)
+    principal.require_workspace_admin(ws)
+    rows = await queries.connections(session, ws.id)
+    by_id = {c.id: c for c in rows}
+    if sorted(body.ids) != sorted(by_id):
+        raise ApiError(
+            422,
+            "REQUEST_INVALID",
+            "ids must list every connection of the workspace exactly once",
+            f"current ids: {[c.id for c in rows]}",
+        )
+    before = {"order": [c.name for c in rows]}
+    for position, connection_id in enumerate(body.ids):
+        by_id[connection_id].position = position
+    audit(
+        session,
+        principal,
+        ws.id,
+        "connection.reorder",
+        f"workspace:{ws.slug}",
+        before=before,
+        after={"order": [by_id[i].name for i in body.ids]},
+    )
+    await session.commit()
+    return [connection_out(by_id[i]) for i in body.ids]
+
+
+@router.post(
+    "/workspaces/{workspace}/connections/{connection_id}/test",
+    response_model=schemas.ConnectionTestOut,
+    summary="Test reachability and credentials (/myself)",
+)
+async def test(
+    workspace: str, connection_id: int, request: Request, session: Session, principal: CurrentUser
+) -> schemas.ConnectionTestOut:
+    ws = await get_workspace(session, principal, workspace)
+    principal.require_workspace_admin(ws)
+    connection = await _connection(session, ws, connection_id)
+    result = await test_connection(connection, request.app.state.jirahooks.secrets)
+    return schemas.ConnectionTestOut(**result)
+
+
+@router.get(
+    "/workspaces/{workspace}/repositories/{repository}/connections",
+    response_model=list[schemas.RepositoryConnectionOut],
+    summary="Workspace connections and whether this repository uses them",
+)
+async def repository_connections(
+    workspace: str, repository: str, session: Session, principal: CurrentUser
+) -> list[schemas.RepositoryConnectionOut]:
+    ws = await get_workspace(session, principal, workspace)
+    repo = await get_repository(session, ws, repository)
+    switches = await queries.connection_switches(session, repo.id)
+    return [
+        schemas.RepositoryConnectionOut(
+            connection=connection_summary(c), enabled=switches.get(c.id, True)
+        )
+        for c in await queries.connections(session, ws.id)
+    ]
+
+
+@router.put(
+    "/workspaces/{workspace}/repositories/{repository}/connections/{connection_id}",
+    response_model=schemas.RepositoryConnectionOut,
+    summary="Enable or disable a workspace connection for this repository (repository admins)",
+)
+async def switch_connection(
+    workspace: str,
+    repository: str,
+    connection_id: int,
+    body: schemas.ConnectionSwitch,
+    session: Session,
+    principal: CurrentUser,
+) -> schemas.RepositoryConnectionOut:
+    ws = await get_workspace(session, principal, workspace)
+    repo = await get_repository(session, ws, repository)
+    principal.require_repository_admin(ws, repo)
+    connection = await _connection(session, ws, connection_id)
+    result = await session.execute(
+        select(RepositoryConnection).where(
+            RepositoryConnection.repository_id == repo.id,
+            RepositoryConnection.connection_id == connection.id,
+        )
+    )
+    switch = result.scalar_one_or_none()
+    before = switch.enabled if switch is not None else True
+    if switch is None:
+        switch = RepositoryConnection(
+            repository_id=repo.id, connection_id=connection.id, enabled=body.enabled
+        )
+        session.add(switch)
+    switch.enabled = body.enabled
+    audit(
+        session,
+        principal,
+        ws.id,
+        "repository.connection",
+        f"repository:{repo.slug}/connection:{connection.name}",
+        before={"enabled": before},
+        after={"enabled": body.enabled},
+    )
+    await session.commit()
+    return schemas.RepositoryConnectionOut(
+        connection=connection_summary(connection), enabled=body.enabled
+    )

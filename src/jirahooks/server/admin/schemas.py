@@ -1,0 +1,247 @@
+"""Request and response bodies of the admin API (pydantic, for validation and OpenAPI).
+
+Secrets are write-only: request bodies accept ``token``; no response model has a field that
+could carry one (``token_set`` says whether one is stored). The only exceptions are the
+"shown once" answers when a validation token or an API token is created or rotated.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Deployment = Literal["cloud", "datacenter", "auto"]
+RoleName = Literal["ADMIN", "MEMBER"]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ConnectionIn(_In):
+    name: str = Field(min_length=1, max_length=200)
+    url: str = Field(min_length=1, max_length=500, examples=["https://acme.atlassian.net"])
+    deployment: Deployment = "auto"
+    email: str = Field("", max_length=320, description="technical user's e-mail (Cloud)")
+    account_id: str = Field("", max_length=200, description="Atlassian account ID")
+    token: str = Field("", description="API token / PAT; write-only, never returned")
+    timeout_seconds: float = Field(10.0, gt=0, le=120)
+    max_concurrency: int = Field(4, ge=1, le=64)
+
+
+class ConnectionPatch(_In):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    url: str | None = Field(None, min_length=1, max_length=500)
+    deployment: Deployment | None = None
+    email: str | None = Field(None, max_length=320)
+    account_id: str | None = Field(None, max_length=200)
+    token: str | None = Field(None, description="a new token; omit to keep the stored one")
+    timeout_seconds: float | None = Field(None, gt=0, le=120)
+    max_concurrency: int | None = Field(None, ge=1, le=64)
+
+
+class ConnectionOut(BaseModel):
+    """A connection as workspace administrators see it (the token never)."""
+
+    id: int
+    name: str
+    url: str
+    deployment: str
+    email: str
+    account_id: str
+    token_set: bool
+    position: int
+    timeout_seconds: float
+    max_concurrency: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConnectionSummary(BaseModel):
+    """A connection as everyone else sees it: no credentials."""
+
+    id: int
+    name: str
+    url: str
+    deployment: str
+    position: int
+
+
+class ConnectionOrder(_In):
+    ids: list[int] = Field(description="every connection id of the workspace, in the new order")
+
+
+class ConnectionTestOut(BaseModel):
+    ok: bool
+    code: str
+    message: str
+    hint: str = ""
+    deployment: str | None = None
+    account: dict[str, str] | None = None
+
+
+class RepositoryConnectionOut(BaseModel):
+    connection: ConnectionSummary
+    enabled: bool
+
+
+class ConnectionSwitch(_In):
+    enabled: bool
+
+
+class RepositoryIn(_In):
+    slug: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    uuid: str | None = Field(None, max_length=100)
+
+
+class RepositoryPatch(_In):
+    uuid: str | None = Field(None, max_length=100)
+    disabled_rules: list[str] | None = Field(
+        None, description="workspace rule ids switched off here"
+    )
+
+
+class RepositoryOut(BaseModel):
+    id: int
+    slug: str
+    uuid: str | None
+    disabled_rules: list[str]
+    created_at: datetime
+
+
+class WorkspaceOut(BaseModel):
+    id: int
+    slug: str
+    name: str
+    role: str = Field(description="your role: ADMIN, MEMBER, or REPOSITORY_ADMIN")
+
+
+class SettingsOut(BaseModel):
+    settings: dict[str, Any] = Field(description="the values set at this scope")
+    effective: dict[str, Any] = Field(description="what applies (defaults and overrides merged)")
+
+
+class RuleOut(BaseModel):
+    id: str
+    scope: str
+    position: int
+    definition: dict[str, Any]
+    rule: dict[str, Any] = Field(description="the rule as the Validation API shows it")
+    warnings: list[str] = []
+    updated_at: datetime
+
+
+class FromTemplate(_In):
+    template: str
+    overrides: dict[str, Any] = {}
+
+
+class ValidationTokenIn(_In):
+    name: str = Field(min_length=1, max_length=200)
+    repository: str | None = Field(None, description="repository slug; omit for the workspace")
+
+
+class ValidationTokenOut(BaseModel):
+    id: int
+    name: str
+    repository: str | None
+    created_by: str
+    created_at: datetime
+    rotated_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ValidationTokenSecret(ValidationTokenOut):
+    secret: str = Field(description="the HMAC secret (JHFB_SECRET); shown only in this answer")
+    endpoint: str = Field(description="the URL to paste into JHFB_ENDPOINT")
+
+
+class UserIn(_In):
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field("", max_length=320)
+    role: RoleName | None = Field("MEMBER", description="workspace role; null for none")
+    repository_admin: list[str] = Field([], description="slugs of repositories they administer")
+
+
+class UserPatch(_In):
+    role: RoleName | None = None
+    repository_admin: list[str] | None = None
+
+
+class UserOut(BaseModel):
+    id: int
+    name: str
+    email: str
+    role: str | None
+    repository_admin: list[str]
+
+
+class ApiTokenIn(_In):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ApiTokenOut(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiTokenSecret(ApiTokenOut):
+    token: str = Field(description="the API token; shown only in this answer")
+
+
+class MeOut(BaseModel):
+    id: int
+    name: str
+    email: str
+    workspaces: list[WorkspaceOut]
+
+
+class EvaluationOut(BaseModel):
+    id: int
+    repository: str | None
+    created_at: datetime
+    source: str
+    trigger: str
+    branch: str
+    result: str
+    duration_ms: float
+    token: str | None
+    user: str | None
+    rules: list[dict[str, Any]]
+
+
+class EvaluationDetail(EvaluationOut):
+    event: dict[str, Any]
+    document: dict[str, Any]
+    issues: dict[str, Any]
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class Page(BaseModel):
+    """A page of results; pass ``next_before`` as ``before`` for the next page."""
+
+    next_before: int | None = None
+
+
+class EvaluationPage(Page):
+    items: list[EvaluationOut]
+
+
+class AuditPage(Page):
+    items: list[AuditOut]

@@ -1,0 +1,105 @@
+"""The app factory: ``create_app(settings)`` builds everything; nothing happens at import time.
+
+On startup (the lifespan) the database schema is checked — created on an empty database,
+migrated when ``settings.upgrade``, otherwise an out-of-date schema stops the start — the secret
+key is loaded, and on the very first start the default workspace and a one-time admin token are
+created (``jirahooks serve`` prints it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI
+
+from jirahooks import __version__
+from jirahooks.crypto import SecretBox, load_box
+from jirahooks.server import errors
+from jirahooks.server.bootstrap import FirstStart, first_start
+from jirahooks.server.jira_adapter import Resolvers
+from jirahooks.server.settings import ServerSettings
+from jirahooks.store.database import Database
+
+log = logging.getLogger("jirahooks.server")
+
+
+@dataclass
+class AppState:
+    """What request handlers reach through ``request.app.state.jirahooks``."""
+
+    settings: ServerSettings
+    database: Database
+    secrets: SecretBox
+    resolvers: Resolvers
+    first_start: FirstStart | None = None
+    extras: dict[str, object] = field(default_factory=dict)
+
+
+DESCRIPTION = """\
+jirahooks server: the **Validation API** for git hooks and CI (`POST /api/validate/{workspace}`,
+HMAC-signed, wire-compatible with the Jira Hooks for Bitbucket hook clients) and the **admin API**
+under `/api/v1` (Bearer API tokens): Jira connections, repositories, rules, Process Guardian
+settings, validation tokens, evaluations and the audit log. Errors are JSON
+`{"code", "message", "hint"}` (admin API) or `{"error", "errorCode"}` (Validation API).
+"""
+
+
+async def start(settings: ServerSettings) -> AppState:
+    """Open the database (checking / creating its schema), the secret key, first-start data."""
+    database = Database(settings.effective_database_url)
+    try:
+        await database.prepare(upgrade=settings.upgrade)
+        box = load_box(settings.data_dir, environ=settings.secret_environ(), create=True)
+        first = (
+            await first_start(database, settings.default_workspace) if settings.bootstrap else None
+        )
+    except BaseException:
+        await database.dispose()
+        raise
+    return AppState(settings, database, box, Resolvers(box), first)
+
+
+def create_app(settings: ServerSettings, *, state: AppState | None = None) -> FastAPI:
+    """The ASGI app. ``state``: an already started AppState (the CLI starts it first, to print
+    the first-start token and fail fast before binding the port)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = state is None
+        app_state = state if state is not None else await start(settings)
+        app.state.jirahooks = app_state
+        try:
+            yield
+        finally:
+            if own:
+                await app_state.resolvers.aclose()
+                await app_state.database.dispose()
+
+    app = FastAPI(
+        title="jirahooks",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    if state is not None:
+        app.state.jirahooks = state
+    errors.install(app)
+
+    from jirahooks.server import validation
+    from jirahooks.server.admin import ROUTERS
+
+    app.include_router(validation.router)
+    for router in ROUTERS:
+        app.include_router(router, prefix="/api/v1")
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,248 @@
+"""What the server's CLI commands do (``serve``, ``db``, ``apply``, ``export``, ``secrets``).
+
+The modules in ``jirahooks.cli`` only declare arguments and call these; everything heavy is
+imported here, when one of those commands runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from jirahooks import output
+from jirahooks.errors import EXIT_OK, UsageError
+from jirahooks.server.settings import ServerSettings, load_settings
+
+
+def add_store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="data directory: SQLite database and secret key file "
+        "(default $JIRAHOOKS_DATA_DIR or .jirahooks-data)",
+    )
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="database URL, e.g. postgresql+psycopg://user@host/db "
+        "(default $JIRAHOOKS_DATABASE_URL or SQLite in the data directory)",
+    )
+
+
+def settings_from(args: argparse.Namespace, **extra: Any) -> ServerSettings:
+    return load_settings(
+        data_dir=getattr(args, "data_dir", None),
+        database_url=getattr(args, "database_url", None),
+        **extra,
+    )
+
+
+def _prepare_data_dir(settings: ServerSettings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.data_dir, 0o700)
+
+
+def serve(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from jirahooks.server.app import create_app, start
+    from jirahooks.server.bootstrap import announce
+
+    settings = settings_from(args, upgrade=True if args.upgrade else None)
+    _prepare_data_dir(settings)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+    async def main() -> None:
+        state = await start(settings)
+        try:
+            if state.first_start is not None:
+                output.out(announce(state.first_start, f"http://{args.host}:{args.port}"))
+            app = create_app(settings, state=state)
+            config = uvicorn.Config(
+                app,
+                host=args.host,
+                port=args.port,
+                log_level=args.log_level,
+                lifespan="on",
+                access_log=args.access_log,
+            )
+            await uvicorn.Server(config).serve()
+        finally:
+            await state.resolvers.aclose()
+            await state.database.dispose()
+
+    asyncio.run(main())
+    return EXIT_OK
+
+
+def _database(settings: ServerSettings) -> Any:
+    from jirahooks.store.database import Database
+
+    return Database(settings.effective_database_url)
+
+
+def db(args: argparse.Namespace) -> int:
+    from jirahooks.store.database import redacted
+
+    settings = settings_from(args)
+    if not settings.database_url:
+        _prepare_data_dir(settings)
+
+    async def main() -> int:
+        database = _database(settings)
+        try:
+            before = await database.status()
+            if args.action == "status":
+                output.out(
+                    f"database: {redacted(database.url)}\nschema: {before.state.value} "
+                    f"(revision {before.current or '-'}, newest {before.head})"
+                )
+                return EXIT_OK
+            await database.upgrade()
+            after = await database.status()
+            output.out(
+                f"database {redacted(database.url)}: revision {before.current or '(empty)'} → "
+                f"{after.current}"
+            )
+            return EXIT_OK
+        finally:
+            await database.dispose()
+
+    return asyncio.run(main())
+
+
+async def _open(settings: ServerSettings, *, create_key: bool) -> tuple[Any, Any]:
+    from jirahooks.crypto import load_box
+
+    database = _database(settings)
+    try:
+        await database.prepare(upgrade=False)
+        box = load_box(settings.data_dir, environ=settings.secret_environ(), create=create_key)
+    except BaseException:
+        await database.dispose()
+        raise
+    return database, box
+
+
+def apply(args: argparse.Namespace) -> int:
+    from jirahooks.rules.config import load_file
+    from jirahooks.server.document import apply_document
+
+    document = load_file(args.file)
+    settings = settings_from(args)
+    if not settings.database_url:
+        _prepare_data_dir(settings)
+
+    async def main() -> int:
+        database, box = await _open(settings, create_key=True)
+        try:
+            async with database.session() as session:
+                report = await apply_document(session, box, document, prune=args.prune)
+                if args.dry_run:
+                    await session.rollback()
+                else:
+                    await session.commit()
+        finally:
+            await database.dispose()
+        verb = "would change" if args.dry_run else "changed"
+        for line in report.notes:
+            output.out(f"note: {line}")
+        for line in report.changes:
+            output.out(f"  {line}")
+        output.out(
+            f"{args.file}: {verb} {len(report.changes)} object(s) in workspace '{document.workspace}'"
+        )
+        return EXIT_OK
+
+    return asyncio.run(main())
+
+
+def export(args: argparse.Namespace) -> int:
+    import json
+
+    import yaml
+
+    from jirahooks.server.document import export_document
+
+    settings = settings_from(args)
+
+    async def main() -> dict[str, Any]:
+        database = _database(settings)
+        try:
+            await database.prepare(upgrade=False)
+            async with database.session() as session:
+                return await export_document(session, args.workspace or settings.default_workspace)
+        finally:
+            await database.dispose()
+
+    data = asyncio.run(main())
+    fmt = args.format or ("json" if args.output and args.output.endswith(".json") else "yaml")
+    text = (
+        json.dumps(data, indent=2, ensure_ascii=False)
+        if fmt == "json"
+        else yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    )
+    if args.output:
+        Path(args.output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    else:
+        output.out(text.rstrip("\n"))
+    return EXIT_OK
+
+
+def secrets(args: argparse.Namespace) -> int:
+    from jirahooks.crypto import (
+        KEY_ENV,
+        SecretBox,
+        generate_key,
+        key_file,
+        parse_keys,
+        write_key_file,
+    )
+    from jirahooks.server.document import rotate_key
+
+    if args.action == "generate-key":
+        output.out(generate_key())
+        return EXIT_OK
+    settings = settings_from(args)
+
+    async def main() -> int:
+        database, box = await _open(settings, create_key=False)
+        try:
+            if box.source == KEY_ENV:
+                new_env = os.environ.get("JIRAHOOKS_NEW_SECRET_KEY", "")
+                if not new_env:
+                    raise UsageError(
+                        f"the key comes from {KEY_ENV}: put the new key in JIRAHOOKS_NEW_SECRET_KEY",
+                        hint="JIRAHOOKS_NEW_SECRET_KEY=$(jirahooks secrets generate-key) "
+                        "jirahooks secrets rotate-key; then set JIRAHOOKS_SECRET_KEY to it",
+                    )
+                new_key = parse_keys(new_env, source="JIRAHOOKS_NEW_SECRET_KEY")[0]
+                path = None
+            else:
+                new_key = generate_key()
+                path = key_file(settings.data_dir)
+                # Stage first: new key + old ones, so a crash mid-way leaves every secret readable.
+                write_key_file(path, [new_key, *box.keys])
+            staged = SecretBox([new_key, *box.keys], source=box.source)
+            async with database.session() as session:
+                count = await rotate_key(session, staged)
+                await session.commit()
+            if path is not None:
+                write_key_file(path, [new_key])
+                output.out(f"re-encrypted {count} secret(s); new key written to {path} (0600)")
+            else:
+                output.out(
+                    f"re-encrypted {count} secret(s) with JIRAHOOKS_NEW_SECRET_KEY; set "
+                    f"{KEY_ENV} to that key before the next start"
+                )
+            return EXIT_OK
+        finally:
+            await database.dispose()
+
+    return asyncio.run(main())

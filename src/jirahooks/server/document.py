@@ -1,0 +1,411 @@
+"""Configuration as code: apply a configuration document to the store, export it back.
+
+``apply_document`` is idempotent: applying the same document twice changes nothing the second
+time (and writes no audit entries). It manages what the document declares — the workspace's
+settings, its connections (in order), workspace rules, the listed repositories with their
+overrides, connection switches, disabled and own rules, and validation tokens. Objects the
+document does not mention are left alone unless ``prune`` is set.
+
+Secrets come from ``${ENV}`` references. A reference whose variable is unset keeps the stored
+secret of an existing connection or token (so an exported document re-applies cleanly) and is
+an error for a new one. ``export_document`` writes every secret as a reference
+(``${JIRAHOOKS_CONNECTION_<NAME>_TOKEN}``, ``${JIRAHOOKS_VALIDATION_TOKEN_<NAME>}``), never a
+value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jirahooks.crypto import SecretBox
+from jirahooks.errors import ConfigError, ConfigProblem
+from jirahooks.rules.config import ConfigDocument
+from jirahooks.server.bootstrap import ensure_workspace
+from jirahooks.store import queries
+from jirahooks.store.models import (
+    Connection,
+    Repository,
+    RepositoryConnection,
+    RuleRow,
+    ValidationToken,
+    Workspace,
+    utcnow,
+)
+
+_ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+@dataclass
+class ApplyReport:
+    """What ``apply_document`` changed, one line per change."""
+
+    changes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, text: str) -> None:
+        self.changes.append(text)
+
+
+def _env_value(reference: str, environ: dict[str, str] | os._Environ[str]) -> str | None:
+    match = _ENV_REF.match(reference)
+    if not match:
+        return None
+    return environ.get(match.group(1)) or None
+
+
+def _env_name(prefix: str, name: str) -> str:
+    return prefix + re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").upper()
+
+
+class _Applier:
+    def __init__(
+        self, session: AsyncSession, box: SecretBox, actor: str, environ: dict[str, str] | None
+    ) -> None:
+        self.session = session
+        self.box = box
+        self.actor = actor
+        self.environ = os.environ if environ is None else environ
+        self.report = ApplyReport()
+        self.workspace: Workspace
+
+    def audit(self, action: str, target: str, before: Any = None, after: Any = None) -> None:
+        queries.audit(
+            self.session,
+            workspace_id=self.workspace.id,
+            actor=self.actor,
+            action=action,
+            target=target,
+            before=before,
+            after=after,
+        )
+        self.report.add(f"{action} {target}")
+
+    def secret(self, reference: str, path: str, stored: str) -> str:
+        """The new ciphertext: unchanged when the value is unset or equal to the stored one."""
+        value = _env_value(reference, self.environ)
+        if value is None:
+            if not stored:
+                match = _ENV_REF.match(reference)
+                var = match.group(1) if match else reference
+                raise ConfigError(
+                    [
+                        ConfigProblem(
+                            path, f"environment variable {var} is not set", f"export {var}=…"
+                        )
+                    ]
+                )
+            self.report.notes.append(f"{path}: {reference} is unset, the stored secret is kept")
+            return stored
+        if stored and self.box.decrypt(stored) == value:
+            return stored
+        return self.box.encrypt(value)
+
+
+async def apply_document(
+    session: AsyncSession,
+    box: SecretBox,
+    document: ConfigDocument,
+    *,
+    actor: str = "cli:apply",
+    prune: bool = False,
+    environ: dict[str, str] | None = None,
+) -> ApplyReport:
+    """Load ``document`` into the store (the caller commits)."""
+    a = _Applier(session, box, actor, environ)
+    a.workspace = ws = await ensure_workspace(session, document.workspace, actor=actor)
+    if (ws.settings or {}) != dict(document.settings_raw):
+        a.audit("settings.update", f"workspace:{ws.slug}", ws.settings, dict(document.settings_raw))
+        ws.settings = dict(document.settings_raw)
+    by_name = {c.name: c for c in await queries.connections(session, ws.id)}
+    for position, config in enumerate(document.connections):
+        row = by_name.pop(config.name, None)
+        path = f"connections[{position}].token"
+        values = {
+            "url": config.url.rstrip("/"),
+            "deployment": config.deployment.value,
+            "email": config.email,
+            "account_id": config.account_id,
+            "position": position,
+            "timeout_seconds": config.timeout_seconds,
+            "max_concurrency": config.max_concurrency,
+        }
+        if row is None:
+            token = a.secret(config.token, path, "") if config.token else ""
+            row = Connection(workspace_id=ws.id, name=config.name, token_encrypted=token, **values)
+            session.add(row)
+            a.audit(
+                "connection.create",
+                f"connection:{config.name}",
+                None,
+                {**values, "token": bool(token)},
+            )
+            continue
+        token = (
+            a.secret(config.token, path, row.token_encrypted)
+            if config.token
+            else row.token_encrypted
+        )
+        before = {k: getattr(row, k) for k in values}
+        if before != values or token != row.token_encrypted:
+            for key, value in values.items():
+                setattr(row, key, value)
+            after = {**values, "token_changed": token != row.token_encrypted}
+            row.token_encrypted = token
+            row.updated_at = utcnow()
+            a.audit("connection.update", f"connection:{config.name}", before, after)
+    if prune:
+        for row in by_name.values():
+            a.audit("connection.delete", f"connection:{row.name}", {"name": row.name}, None)
+            await session.delete(row)
+    await session.flush()
+    await _apply_rules(a, None, list(document.rules), prune)
+    connections = {c.name: c for c in await queries.connections(session, ws.id)}
+    for repo_config in document.repositories:
+        repo = await queries.repository_by_slug(session, ws.id, repo_config.slug)
+        if repo is None:
+            repo = Repository(
+                workspace_id=ws.id, slug=repo_config.slug, settings={}, disabled_rules=[]
+            )
+            session.add(repo)
+            await session.flush()
+            a.audit("repository.create", f"repository:{repo.slug}", None, {"slug": repo.slug})
+        overrides = dict(repo_config.settings_overrides)
+        if (repo.settings or {}) != overrides:
+            a.audit("settings.update", f"repository:{repo.slug}", repo.settings, overrides)
+            repo.settings = overrides
+        disabled = list(repo_config.disable_rules)
+        if list(repo.disabled_rules or []) != disabled:
+            a.audit(
+                "repository.update",
+                f"repository:{repo.slug}",
+                {"disabled_rules": repo.disabled_rules},
+                {"disabled_rules": disabled},
+            )
+            repo.disabled_rules = disabled
+        await _apply_switches(a, repo, connections, repo_config.connections)
+        await _apply_rules(a, repo, list(repo_config.rules), prune)
+    await _apply_tokens(a, document, prune)
+    await session.flush()
+    return a.report
+
+
+async def _apply_switches(
+    a: _Applier,
+    repo: Repository,
+    connections: dict[str, Connection],
+    enabled: tuple[str, ...] | None,
+) -> None:
+    result = await a.session.execute(
+        select(RepositoryConnection).where(RepositoryConnection.repository_id == repo.id)
+    )
+    rows = {r.connection_id: r for r in result.scalars()}
+    for name, connection in connections.items():
+        want = enabled is None or name in enabled
+        row = rows.get(connection.id)
+        have = row.enabled if row is not None else True
+        if want == have:
+            continue
+        if row is None:
+            a.session.add(
+                RepositoryConnection(
+                    repository_id=repo.id, connection_id=connection.id, enabled=want
+                )
+            )
+        else:
+            row.enabled = want
+        a.audit(
+            "repository.connection",
+            f"repository:{repo.slug}/connection:{name}",
+            {"enabled": have},
+            {"enabled": want},
+        )
+
+
+async def _apply_rules(a: _Applier, repo: Repository | None, rules: list[Any], prune: bool) -> None:
+    ws = a.workspace
+    rows = {
+        r.rule_id: r for r in await queries.rule_rows(a.session, ws.id, repo.id if repo else None)
+    }
+    scope = f"repository:{repo.slug}" if repo else f"workspace:{ws.slug}"
+    for position, rule in enumerate(rules):
+        definition = queries.rule_definition(rule)
+        row = rows.pop(rule.id, None)
+        if row is None:
+            a.session.add(
+                RuleRow(
+                    workspace_id=ws.id,
+                    repository_id=repo.id if repo else None,
+                    rule_id=rule.id,
+                    position=position,
+                    definition=definition,
+                )
+            )
+            a.audit("rule.create", f"{scope}/rule:{rule.id}", None, definition)
+        elif row.definition != definition or row.position != position:
+            a.audit("rule.update", f"{scope}/rule:{rule.id}", row.definition, definition)
+            row.definition = definition
+            row.position = position
+            row.updated_at = utcnow()
+    if prune:
+        for row in rows.values():
+            a.audit("rule.delete", f"{scope}/rule:{row.rule_id}", row.definition, None)
+            await a.session.delete(row)
+
+
+async def _apply_tokens(a: _Applier, document: ConfigDocument, prune: bool) -> None:
+    ws = a.workspace
+    result = await a.session.execute(
+        select(ValidationToken).where(ValidationToken.workspace_id == ws.id)
+    )
+    rows = {t.name: t for t in result.scalars()}
+    for i, config in enumerate(document.validation_tokens):
+        repo = (
+            await queries.repository_by_slug(a.session, ws.id, config.repository)
+            if config.repository
+            else None
+        )
+        repo_id = repo.id if repo else None
+        row = rows.pop(config.name, None)
+        path = f"validation_tokens[{i}].secret"
+        if row is None:
+            secret = a.secret(config.secret, path, "")
+            a.session.add(
+                ValidationToken(
+                    workspace_id=ws.id,
+                    repository_id=repo_id,
+                    name=config.name,
+                    secret_encrypted=secret,
+                    created_by=a.actor,
+                )
+            )
+            a.audit(
+                "validation_token.create",
+                f"validation_token:{config.name}",
+                None,
+                {"repository": config.repository or None, "secret": True},
+            )
+            continue
+        secret = a.secret(config.secret, path, row.secret_encrypted)
+        if (
+            row.repository_id != repo_id
+            or secret != row.secret_encrypted
+            or row.revoked_at is not None
+        ):
+            a.audit(
+                "validation_token.update",
+                f"validation_token:{config.name}",
+                {"repository_id": row.repository_id, "revoked": row.revoked_at is not None},
+                {
+                    "repository": config.repository or None,
+                    "secret_changed": secret != row.secret_encrypted,
+                },
+            )
+            row.repository_id = repo_id
+            if secret != row.secret_encrypted:
+                row.secret_encrypted = secret
+                row.rotated_at = utcnow()
+            row.revoked_at = None
+    if prune:
+        for row in rows.values():
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
+                a.audit(
+                    "validation_token.revoke",
+                    f"validation_token:{row.name}",
+                    {"revoked": False},
+                    {"revoked": True},
+                )
+
+
+async def export_document(session: AsyncSession, workspace_slug: str) -> dict[str, Any]:
+    """The workspace as a configuration document; secrets as ``${ENV}`` references only."""
+    ws = await queries.workspace_by_slug(session, workspace_slug)
+    if ws is None:
+        raise ConfigError(
+            [ConfigProblem("workspace", f"no workspace '{workspace_slug}' in the store")]
+        )
+    out: dict[str, Any] = {"workspace": ws.slug}
+    if ws.settings:
+        out["settings"] = dict(ws.settings)
+    connections = await queries.connections(session, ws.id)
+    if connections:
+        out["connections"] = [_connection(c) for c in connections]
+    rules = await queries.rule_rows(session, ws.id, None)
+    if rules:
+        out["rules"] = [dict(r.definition) for r in rules]
+    result = await session.execute(
+        select(Repository).where(Repository.workspace_id == ws.id).order_by(Repository.slug)
+    )
+    repos = list(result.scalars())
+    slugs = {r.id: r.slug for r in repos}
+    if repos:
+        out["repositories"] = [await _repository(session, r, connections) for r in repos]
+    result2 = await session.execute(
+        select(ValidationToken)
+        .where(ValidationToken.workspace_id == ws.id, ValidationToken.revoked_at.is_(None))
+        .order_by(ValidationToken.id)
+    )
+    tokens = [
+        {
+            "name": t.name,
+            "secret": "${" + _env_name("JIRAHOOKS_VALIDATION_TOKEN_", t.name) + "}",
+            **({"repository": slugs[t.repository_id]} if t.repository_id in slugs else {}),
+        }
+        for t in result2.scalars()
+    ]
+    if tokens:
+        out["validation_tokens"] = tokens
+    return out
+
+
+def _connection(c: Connection) -> dict[str, Any]:
+    data: dict[str, Any] = {"name": c.name, "url": c.url}
+    if c.deployment != "auto":
+        data["deployment"] = c.deployment
+    if c.email:
+        data["email"] = c.email
+    if c.account_id:
+        data["account_id"] = c.account_id
+    if c.token_encrypted:
+        data["token"] = "${" + _env_name("JIRAHOOKS_CONNECTION_", c.name) + "_TOKEN}"
+    if c.timeout_seconds != 10.0:
+        data["timeout_seconds"] = c.timeout_seconds
+    if c.max_concurrency != 4:
+        data["max_concurrency"] = c.max_concurrency
+    return data
+
+
+async def _repository(
+    session: AsyncSession, repo: Repository, connections: list[Connection]
+) -> dict[str, Any]:
+    data: dict[str, Any] = {"slug": repo.slug}
+    if repo.settings:
+        data["settings"] = dict(repo.settings)
+    switches = await queries.connection_switches(session, repo.id)
+    if any(not enabled for enabled in switches.values()):
+        data["connections"] = [c.name for c in connections if switches.get(c.id, True)]
+    if repo.disabled_rules:
+        data["disable_rules"] = list(repo.disabled_rules)
+    rules = await queries.rule_rows(session, repo.workspace_id, repo.id)
+    if rules:
+        data["rules"] = [dict(r.definition) for r in rules]
+    return data
+
+
+async def rotate_key(session: AsyncSession, box: SecretBox) -> int:
+    """Re-encrypt every stored secret with ``box``'s primary key; returns how many."""
+    count = 0
+    for connection in (await session.execute(select(Connection))).scalars():
+        if connection.token_encrypted:
+            connection.token_encrypted = box.rotate(connection.token_encrypted)
+            count += 1
+    for token in (await session.execute(select(ValidationToken))).scalars():
+        token.secret_encrypted = box.rotate(token.secret_encrypted)
+        count += 1
+    return count

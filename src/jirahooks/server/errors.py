@@ -1,0 +1,138 @@
+"""Admin API errors: every problem is JSON ``{"code", "message", "hint"}`` (STYLE rule 5).
+
+The Validation API has its own wire format (``{"error", "errorCode"}``, see
+``jirahooks.server.validation``); these handlers leave its paths to it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from jirahooks.errors import ConfigError, JirahooksError
+
+log = logging.getLogger("jirahooks.server")
+
+VALIDATION_PREFIX = "/api/validate"
+
+
+class ApiError(Exception):
+    """An admin API error with an HTTP status."""
+
+    def __init__(self, status: int, code: str, message: str, hint: str = "", **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.hint = hint
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "hint": self.hint, **self.extra}
+
+
+def not_found(what: str, name: object) -> ApiError:
+    return ApiError(
+        404, "NOT_FOUND", f"no {what} '{name}'", f"list them with GET on the {what} collection"
+    )
+
+
+def forbidden(message: str, hint: str = "ask a workspace administrator") -> ApiError:
+    return ApiError(403, "FORBIDDEN", message, hint)
+
+
+def conflict(message: str, hint: str = "") -> ApiError:
+    return ApiError(409, "CONFLICT", message, hint)
+
+
+def config_error(exc: ConfigError) -> ApiError:
+    return ApiError(
+        422,
+        exc.code,
+        exc.message,
+        exc.hint,
+        problems=[{"path": p.path, "message": p.message, "hint": p.hint} for p in exc.problems],
+    )
+
+
+def _validation_body(request: Request, status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": message, "errorCode": code}, status_code=status)
+
+
+_HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+}
+
+
+def install(app: FastAPI) -> None:
+    """Register the JSON error handlers."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(ConfigError)
+    async def _config_error(request: Request, exc: ConfigError) -> JSONResponse:
+        error = config_error(exc)
+        return JSONResponse(error.body(), status_code=error.status)
+
+    @app.exception_handler(JirahooksError)
+    async def _jirahooks_error(request: Request, exc: JirahooksError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=502 if exc.code.startswith("JIRA") else 500)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {
+                "path": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
+                "message": str(err.get("msg", "")),
+            }
+            for err in exc.errors()
+        ]
+        if request.url.path.startswith(VALIDATION_PREFIX):
+            return _validation_body(request, 400, "PAYLOAD_VALIDATION_ERROR", "invalid request")
+        first = problems[0] if problems else {"path": "", "message": "invalid request"}
+        return JSONResponse(
+            {
+                "code": "REQUEST_INVALID",
+                "message": f"{first['path']}: {first['message']}"
+                if first["path"]
+                else first["message"],
+                "hint": "see /openapi.json for the request schema",
+                "problems": problems,
+            },
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+        message = str(exc.detail) if exc.detail else code
+        if request.url.path.startswith(VALIDATION_PREFIX):
+            return _validation_body(request, exc.status_code, code, message)
+        return JSONResponse(
+            {"code": code, "message": message, "hint": "see /openapi.json for the API"},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception) -> JSONResponse:
+        log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+        if request.url.path.startswith(VALIDATION_PREFIX):
+            return _validation_body(request, 500, "INTERNAL_ERROR", "internal error")
+        return JSONResponse(
+            {"code": "INTERNAL", "message": "internal error", "hint": "see the server log"},
+            status_code=500,
+        )

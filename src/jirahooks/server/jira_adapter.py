@@ -1,0 +1,156 @@
+"""The server's bridge to ``jirahooks.jira``: stored connections → resolvers, connection tests,
+JQL validation.
+
+Stored connections hold an encrypted token, not a ``${ENV}`` reference, so they are handed to
+the Jira layer as ``StoredConnection`` — a ``ConnectionConfig`` whose ``secret()`` returns the
+decrypted token (kept out of ``repr``) instead of reading the environment.
+
+One ``JiraCache`` lives as long as the app, so issue data stays warm between requests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from jirahooks.crypto import SecretBox
+from jirahooks.engine.resolver import OfflineResolver, Resolver
+from jirahooks.errors import JiraError
+from jirahooks.rules.config import ConnectionConfig, Deployment
+from jirahooks.store.models import Connection
+
+log = logging.getLogger("jirahooks.server.jira")
+
+# A syntactically valid reference that names no variable anyone sets: it only satisfies
+# ConnectionConfig's "no literal secrets" check; StoredConnection.secret() answers instead.
+STORED_SECRET_REF = "${JIRAHOOKS_STORED_SECRET}"
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredConnection(ConnectionConfig):
+    """A connection from the store, with its decrypted token."""
+
+    plaintext: str = dataclasses.field(default="", repr=False, compare=False)
+
+    def secret(self, path: str = "") -> str:
+        return self.plaintext
+
+
+def to_config(connection: Connection, box: SecretBox) -> StoredConnection:
+    token = box.decrypt(connection.token_encrypted) if connection.token_encrypted else ""
+    return StoredConnection(
+        name=connection.name,
+        url=connection.url,
+        deployment=Deployment(connection.deployment),
+        email=connection.email,
+        account_id=connection.account_id,
+        token=STORED_SECRET_REF if token else "",
+        timeout_seconds=connection.timeout_seconds,
+        max_concurrency=connection.max_concurrency,
+        plaintext=token,
+    )
+
+
+def _optional(module: str, name: str) -> Any:
+    """``module.name`` when the Jira layer provides it, else None (the server still starts)."""
+    try:
+        return getattr(importlib.import_module(module), name, None)
+    except ImportError:
+        return None
+
+
+class Resolvers:
+    """Builds the resolver for one evaluation from the enabled connections, sharing one cache."""
+
+    def __init__(self, box: SecretBox, *, cache: Any = None) -> None:
+        self.box = box
+        if cache is None:
+            cache_class = _optional("jirahooks.jira.cache", "JiraCache")
+            cache = cache_class() if cache_class is not None else None
+        self.cache = cache
+        self._build: Callable[..., Resolver] | None = _optional("jirahooks.jira", "build_resolver")
+        if self._build is None:
+            log.warning("jirahooks.jira.build_resolver is not available: Jira checks run offline")
+
+    def resolver(
+        self, connections: Sequence[Connection], *, deadline_seconds: float | None = None
+    ) -> Resolver:
+        if not connections or self._build is None:
+            return OfflineResolver()
+        configs = [to_config(c, self.box) for c in connections]
+        return self._build(configs, cache=self.cache, deadline_seconds=deadline_seconds)
+
+    async def aclose(self) -> None:
+        close = getattr(self.cache, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def _client(config: StoredConnection) -> Any:
+    from jirahooks.jira.client import JiraClient
+
+    return JiraClient(config, secret=config.plaintext)
+
+
+async def test_connection(
+    connection: Connection, box: SecretBox, *, seconds: float = 10.0
+) -> dict[str, Any]:
+    """Reachability and credentials via ``/myself`` (``/serverInfo`` answers anonymously)."""
+    from jirahooks.jira.client import Deadline
+
+    config = to_config(connection, box)
+    client = _client(config)
+    try:
+        async with client.session():
+            me = await client.myself(Deadline(seconds))
+            deployment = await client.deployment(Deadline(seconds))
+    except JiraError as exc:
+        return {"ok": False, "code": exc.code, "message": exc.message, "hint": exc.hint}
+    account = {
+        "account_id": str(me.get("accountId") or me.get("key") or ""),
+        "name": str(me.get("name") or ""),
+        "display_name": str(me.get("displayName") or ""),
+        "email": str(me.get("emailAddress") or ""),
+    }
+    result: dict[str, Any] = {
+        "ok": True,
+        "code": "CONNECTED",
+        "message": f"connected to {config.url} as {account['display_name'] or account['name']}",
+        "hint": "",
+        "deployment": str(getattr(deployment, "value", deployment)),
+        "account": account,
+    }
+    if config.account_id and account["account_id"] and config.account_id != account["account_id"]:
+        result["code"] = "ACCOUNT_MISMATCH"
+        result["hint"] = (
+            f"the token belongs to account {account['account_id']}, the connection names "
+            f"{config.account_id}: fix the account ID or the token"
+        )
+    return result
+
+
+async def validate_jql(
+    connections: Sequence[Connection], box: SecretBox, jql: str, *, seconds: float = 5.0
+) -> tuple[list[str], list[str]]:
+    """(errors, warnings) for a rule's JQL, asking the first connection that answers."""
+    if not connections:
+        return [], ["the JQL was not checked: no Jira connection is configured"]
+    from jirahooks.jira.api import JiraApi
+    from jirahooks.jira.client import Deadline
+
+    warnings: list[str] = []
+    for connection in connections:
+        client = _client(to_config(connection, box))
+        try:
+            async with client.session():
+                errors: list[str] = await JiraApi(client).validate_jql(jql, Deadline(seconds))
+        except JiraError as exc:
+            warnings.append(
+                f"connection '{connection.name}' could not check the JQL: {exc.message}"
+            )
+            continue
+        return errors, warnings
+    return [], [*warnings, "the JQL was not checked: no Jira connection answered"]

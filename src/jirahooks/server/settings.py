@@ -1,0 +1,72 @@
+"""Server settings: declared once, loaded by a function from the environment and CLI options.
+
+=============================  ================================================================
+``JIRAHOOKS_DATA_DIR``         data directory (SQLite file, secret key file); default
+                               ``.jirahooks-data``
+``JIRAHOOKS_DATABASE_URL``     database URL; default SQLite in the data directory
+``JIRAHOOKS_SECRET_KEY``       Fernet key(s), comma-separated; default the data dir's key file
+``JIRAHOOKS_MAX_BODY_BYTES``   Validation API request size limit; default 1 MiB
+``JIRAHOOKS_DEFAULT_WORKSPACE`` slug of the workspace created on first start; default ``default``
+=============================  ================================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from jirahooks.errors import UsageError
+
+DEFAULT_DATA_DIR = ".jirahooks-data"
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Everything ``create_app`` needs; no field is read from the environment after loading."""
+
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    database_url: str = ""
+    secret_key: str = ""
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    default_workspace: str = "default"
+    upgrade: bool = False
+    bootstrap: bool = True
+
+    @property
+    def effective_database_url(self) -> str:
+        from jirahooks.store.database import sqlite_url
+
+        return self.database_url or sqlite_url(self.data_dir)
+
+    def secret_environ(self) -> dict[str, str]:
+        """The key source for ``jirahooks.crypto.load_box``."""
+        return {"JIRAHOOKS_SECRET_KEY": self.secret_key} if self.secret_key else {}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> ServerSettings:
+    """Settings from ``environ`` (default ``os.environ``), then explicit overrides (CLI options;
+    ``None`` values are ignored)."""
+    env = os.environ if environ is None else environ
+    settings = ServerSettings(
+        data_dir=Path(env.get("JIRAHOOKS_DATA_DIR") or DEFAULT_DATA_DIR),
+        database_url=env.get("JIRAHOOKS_DATABASE_URL", ""),
+        secret_key=env.get("JIRAHOOKS_SECRET_KEY", ""),
+        default_workspace=env.get("JIRAHOOKS_DEFAULT_WORKSPACE") or "default",
+    )
+    raw_limit = env.get("JIRAHOOKS_MAX_BODY_BYTES", "")
+    if raw_limit:
+        try:
+            settings = replace(settings, max_body_bytes=int(raw_limit))
+        except ValueError as exc:
+            raise UsageError(
+                f"JIRAHOOKS_MAX_BODY_BYTES={raw_limit!r} is not a number of bytes",
+                hint="e.g. JIRAHOOKS_MAX_BODY_BYTES=1048576",
+            ) from exc
+    given: dict[str, Any] = {
+        k: (Path(v) if k == "data_dir" else v) for k, v in overrides.items() if v is not None
+    }
+    return replace(settings, **given)

@@ -1,0 +1,422 @@
+"""The Validation API (docs: validation-api.md), wire-compatible with the commercial product's
+hook clients: ``POST /api/validate/{workspace}?repoSlug={slug}``.
+
+Order of the checks, each answering ``{"error", "errorCode"}`` with the documented status:
+
+1. the workspace is named and exists, else 400 ``WORKSPACE_CONTEXT_MISSING``;
+2. the body is at most ``max_body_bytes`` (1 MiB), else 413 ``PAYLOAD_TOO_LARGE``;
+3. ``x-hub-signature-256`` is present (401 ``HMAC_AUTH_MISSING``); some unrevoked token can
+   sign for the scope (401 ``HMAC_SECRET_NOT_CONFIGURED``); the HMAC-SHA256 over the *raw* body
+   matches one of them, compared in constant time (401 ``HMAC_SIGNATURE_INVALID``) — all
+   before the body is parsed;
+4. the body parses (400 ``JSON_PARSE_ERROR``) and has the documented shape (400
+   ``PAYLOAD_VALIDATION_ERROR``, ``UNSUPPORTED_TRIGGER_TYPE``); an empty body or one with
+   neither branch nor commits is 200 ``IGNORE``;
+5. the repository is named (400 ``REPOSITORY_ID_MISSING``), known (404
+   ``REPOSITORY_NOT_FOUND``: unknown repositories are never registered implicitly) and inside
+   the token's scope (401 ``HMAC_SIGNATURE_INVALID``);
+6. the Validation API is on for the workspace (403 ``FEATURE_DISABLED_GLOBAL``) and the
+   repository (403 ``FEATURE_DISABLED_REPO``).
+
+Then the engine evaluates, the evaluation is stored, and the 200 document is returned. Any
+other failure is 500 ``INTERNAL_ERROR`` without details (the server log has them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jirahooks.event import Commit, Event, Trigger
+from jirahooks.i18n import normalize_locale
+from jirahooks.store import queries
+from jirahooks.store.models import EvaluationRow, Repository, ValidationToken, Workspace, utcnow
+
+log = logging.getLogger("jirahooks.server.validation")
+
+SIGNATURE_HEADER = "x-hub-signature-256"
+SUPPORTED_TRIGGERS = (Trigger.COMMIT, Trigger.PUSH)
+
+router = APIRouter(tags=["validation"])
+
+
+class Rejection(Exception):
+    """A request-level error of the Validation API."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(
+            {"error": self.message, "errorCode": self.code}, status_code=self.status
+        )
+
+
+@dataclass(frozen=True)
+class Payload:
+    trigger: Trigger
+    branch: str
+    commits: tuple[Commit, ...]
+    locale: str
+    repo_slug: str
+    repo_uuid: str
+
+    @property
+    def empty(self) -> bool:
+        return not self.branch and not self.commits
+
+
+_BODY_SCHEMA = {
+    "requestBody": {
+        "required": False,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "triggerType": {"type": "string", "enum": ["COMMIT", "PUSH"]},
+                        "branchName": {"type": "string"},
+                        "commits": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["hash", "message"],
+                                "properties": {
+                                    "hash": {"type": "string"},
+                                    "message": {"type": "string"},
+                                    "authorDisplayName": {"type": "string"},
+                                    "url": {"type": "string"},
+                                },
+                            },
+                        },
+                        "locale": {"type": "string", "example": "en-US"},
+                        "repoSlug": {"type": "string"},
+                        "repositoryUuid": {"type": "string"},
+                    },
+                }
+            }
+        },
+    },
+    "parameters": [
+        {
+            "name": SIGNATURE_HEADER,
+            "in": "header",
+            "required": True,
+            "description": "sha256=<lowercase hex HMAC-SHA256(token, raw body)>",
+            "schema": {"type": "string"},
+        }
+    ],
+}
+
+
+@router.post("/api/validate", include_in_schema=False)
+async def validate_without_workspace(request: Request) -> Response:
+    return Rejection(
+        400,
+        "WORKSPACE_CONTEXT_MISSING",
+        "The endpoint names no workspace: use /api/validate/<workspace>",
+    ).response()
+
+
+@router.post(
+    "/api/validate/{workspace}",
+    summary="Validate a COMMIT or PUSH (hook clients, CI)",
+    description="See docs/api.md and validation-api.md. Authenticated by an HMAC-SHA256 signature "
+    "of the raw body with a validation token.",
+    openapi_extra=_BODY_SCHEMA,
+    response_model=None,
+)
+async def validate(request: Request, workspace: str, repoSlug: str | None = None) -> Response:
+    state = request.app.state.jirahooks
+    try:
+        async with state.database.session() as session:
+            return await _validate(request, session, workspace, repoSlug)
+    except Rejection as rejection:
+        return rejection.response()
+    except Exception:
+        log.exception("Validation API: internal error (workspace %s)", workspace)
+        return Rejection(500, "INTERNAL_ERROR", "Internal error, see the server log").response()
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> Rejection:
+    return Rejection(413, "PAYLOAD_TOO_LARGE", f"The request body exceeds {limit} bytes")
+
+
+def signature_of(secret: str, body: bytes) -> str:
+    """``sha256=<hex>`` as the hook clients send it."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def _verify(
+    header: str, body: bytes, tokens: list[ValidationToken], decrypt: Any
+) -> ValidationToken | None:
+    """The token whose HMAC matches, comparing against every candidate in constant time."""
+    scheme, _, given = header.strip().partition("=")
+    if scheme.strip().lower() != "sha256" or not given:
+        return None
+    given_bytes = given.strip().lower().encode("ascii", "replace")
+    match: ValidationToken | None = None
+    for token in tokens:
+        expected = hmac.new(
+            decrypt(token.secret_encrypted).encode("utf-8"), body, hashlib.sha256
+        ).hexdigest()
+        if hmac.compare_digest(expected.encode("ascii"), given_bytes) and match is None:
+            match = token
+    return match
+
+
+def _text(data: dict[str, Any], name: str, path: str) -> str:
+    value = data.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Rejection(400, "PAYLOAD_VALIDATION_ERROR", f"{path}{name} must be a string")
+    return value
+
+
+def parse_payload(body: bytes) -> Payload | None:
+    """The request body as a Payload; ``None`` for an empty body."""
+    if not body.strip():
+        return None
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Rejection(400, "JSON_PARSE_ERROR", f"The body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise Rejection(400, "PAYLOAD_VALIDATION_ERROR", "The body must be a JSON object")
+    raw_commits = data.get("commits")
+    if raw_commits is None:
+        raw_commits = []
+    if not isinstance(raw_commits, list):
+        raise Rejection(400, "PAYLOAD_VALIDATION_ERROR", "commits must be an array")
+    commits: list[Commit] = []
+    for i, raw in enumerate(raw_commits):
+        where = f"commits.{i}."
+        if not isinstance(raw, dict):
+            raise Rejection(400, "PAYLOAD_VALIDATION_ERROR", f"commits.{i} must be an object")
+        commit_hash = _text(raw, "hash", where)
+        if not commit_hash:
+            raise Rejection(400, "PAYLOAD_VALIDATION_ERROR", f"{where}hash is required")
+        if "message" not in raw:
+            raise Rejection(400, "PAYLOAD_VALIDATION_ERROR", f"{where}message is required")
+        commits.append(
+            Commit(
+                hash=commit_hash,
+                message=_text(raw, "message", where),
+                author_name=_text(raw, "authorDisplayName", where),
+                url=_text(raw, "url", where) or None,
+            )
+        )
+    branch = _text(data, "branchName", "")
+    trigger_raw = data.get("triggerType")
+    if trigger_raw is None:
+        if not branch and not commits:
+            trigger_raw = Trigger.PUSH.value  # "{}": an empty payload, IGNORE like any other
+        else:
+            raise Rejection(
+                400, "PAYLOAD_VALIDATION_ERROR", "triggerType is required (COMMIT or PUSH)"
+            )
+    if not isinstance(trigger_raw, str):
+        raise Rejection(400, "PAYLOAD_VALIDATION_ERROR", "triggerType must be a string")
+    if trigger_raw not in {t.value for t in SUPPORTED_TRIGGERS}:
+        raise Rejection(
+            400,
+            "UNSUPPORTED_TRIGGER_TYPE",
+            f"Unsupported triggerType '{trigger_raw}': use COMMIT or PUSH",
+        )
+    return Payload(
+        trigger=Trigger(trigger_raw),
+        branch=branch,
+        commits=tuple(commits),
+        locale=normalize_locale(_text(data, "locale", "")),
+        repo_slug=_text(data, "repoSlug", ""),
+        repo_uuid=_text(data, "repositoryUuid", ""),
+    )
+
+
+async def _candidate_tokens(
+    session: AsyncSession, workspace: Workspace, query_slug: str | None
+) -> list[ValidationToken]:
+    if not query_slug:
+        return await queries.active_validation_tokens(session, workspace.id)
+    repo = await queries.repository_by_slug(session, workspace.id, query_slug)
+    scopes: list[int | None] = [None] if repo is None else [None, repo.id]
+    return await queries.active_validation_tokens(session, workspace.id, repository_ids=scopes)
+
+
+async def _repository(
+    session: AsyncSession, workspace: Workspace, query_slug: str | None, payload: Payload
+) -> Repository:
+    slug = query_slug or payload.repo_slug
+    if slug:
+        repo = await queries.repository_by_slug(session, workspace.id, slug)
+        name = slug
+    elif payload.repo_uuid:
+        repo = await queries.repository_by_uuid(session, workspace.id, payload.repo_uuid)
+        name = payload.repo_uuid
+    else:
+        raise Rejection(
+            400,
+            "REPOSITORY_ID_MISSING",
+            "No repository given: add ?repoSlug=<slug> to the endpoint, or repoSlug to the body",
+        )
+    if repo is None:
+        raise Rejection(
+            404,
+            "REPOSITORY_NOT_FOUND",
+            f"Repository '{name}' is not registered in workspace '{workspace.slug}'",
+        )
+    return repo
+
+
+async def _validate(
+    request: Request, session: AsyncSession, workspace_slug: str, query_slug: str | None
+) -> Response:
+    state = request.app.state.jirahooks
+    started = time.perf_counter()
+    workspace = await queries.workspace_by_slug(session, workspace_slug)
+    if workspace is None:
+        raise Rejection(
+            400,
+            "WORKSPACE_CONTEXT_MISSING",
+            f"Workspace '{workspace_slug}' does not exist on this server",
+        )
+    body = await _read_body(request, state.settings.max_body_bytes)
+    header = request.headers.get(SIGNATURE_HEADER)
+    if not header:
+        raise Rejection(401, "HMAC_AUTH_MISSING", f"The {SIGNATURE_HEADER} header is missing")
+    candidates = await _candidate_tokens(session, workspace, query_slug)
+    if not candidates:
+        raise Rejection(
+            401,
+            "HMAC_SECRET_NOT_CONFIGURED",
+            "No validation token is configured for this repository or workspace",
+        )
+    token = _verify(header, body, candidates, state.secrets.decrypt)
+    if token is None:
+        raise Rejection(401, "HMAC_SIGNATURE_INVALID", "The request signature does not match")
+
+    from jirahooks.engine import evaluate
+    from jirahooks.engine.facts import Evaluation, Status
+
+    payload = parse_payload(body)
+    if payload is None or payload.empty:
+        event = Event(Trigger.PUSH if payload is None else payload.trigger)
+        locale = "en-US" if payload is None else payload.locale
+        repo = None
+        if payload is not None and (query_slug or payload.repo_slug or payload.repo_uuid):
+            try:
+                repo = await _repository(session, workspace, query_slug, payload)
+            except Rejection:
+                repo = None  # deletions must never fail: IGNORE whatever the repository
+        evaluation = Evaluation(event, Status.IGNORE)
+        return await _answer(session, workspace, repo, token, evaluation, locale, started)
+
+    repo = await _repository(session, workspace, query_slug, payload)
+    if token.repository_id is not None and token.repository_id != repo.id:
+        raise Rejection(401, "HMAC_SIGNATURE_INVALID", "The token is not valid for this repository")
+    workspace_settings = queries.effective_settings(workspace, None)
+    if not workspace_settings.validation_api:
+        raise Rejection(
+            403,
+            "FEATURE_DISABLED_GLOBAL",
+            f"The Validation API is disabled for workspace '{workspace.slug}'",
+        )
+    settings = queries.effective_settings(workspace, repo)
+    if not settings.validation_api:
+        raise Rejection(
+            403,
+            "FEATURE_DISABLED_REPO",
+            f"The Validation API is disabled for repository '{repo.slug}'",
+        )
+    rules = await queries.rules_for(session, workspace.id, repo)
+    connections = await queries.enabled_connections(session, workspace.id, repo.id)
+    resolver = state.resolvers.resolver(connections, deadline_seconds=settings.time_budget_seconds)
+    event = Event(
+        trigger=payload.trigger,
+        branch=payload.branch,
+        commits=payload.commits,
+        repository=repo.slug,
+    )
+    evaluation = await evaluate(event, rules, resolver, settings=settings)
+    return await _answer(session, workspace, repo, token, evaluation, payload.locale, started)
+
+
+async def _answer(
+    session: AsyncSession,
+    workspace: Workspace,
+    repo: Repository | None,
+    token: ValidationToken,
+    evaluation: Any,
+    locale: str,
+    started: float,
+) -> Response:
+    document: dict[str, Any] = evaluation.to_document(locale)
+    event = evaluation.event
+    token.last_used_at = utcnow()
+    session.add(
+        EvaluationRow(
+            workspace_id=workspace.id,
+            repository_id=repo.id if repo else None,
+            source="validation-api",
+            trigger=event.trigger.value,
+            branch=event.branch[:500],
+            result=evaluation.result.value,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            token_id=token.id,
+            event={
+                "trigger": event.trigger.value,
+                "branch": event.branch,
+                "repository": repo.slug if repo else "",
+                "locale": locale,
+                "commits": [
+                    {
+                        "hash": c.hash,
+                        "message": c.message,
+                        "authorDisplayName": c.author_name,
+                        "url": c.url,
+                    }
+                    for c in event.commits
+                ],
+            },
+            rules=[
+                {
+                    "id": rv.rule.id,
+                    "title": rv.rule.title,
+                    "scope": rv.rule.scope.value,
+                    "status": rv.status.value,
+                }
+                for rv in evaluation.rule_validations
+            ],
+            document=document,
+            issues={key: issue.to_dict() for key, issue in evaluation.issues.items()},
+        )
+    )
+    await session.commit()
+    return JSONResponse(document)

@@ -1,0 +1,1 @@
+"""Alembic migrations (env.py + versions/), shipped inside the package."""

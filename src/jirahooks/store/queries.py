@@ -1,0 +1,199 @@
+"""Queries the server and the CLI share: look-ups, effective settings and rules, audit entries.
+
+Functions take an ``AsyncSession`` and never commit; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jirahooks.rules.config import combine_rules, parse_rule, parse_settings
+from jirahooks.rules.model import Rule, Scope, Settings
+from jirahooks.rules.schema import dump
+from jirahooks.store.models import (
+    AuditEntry,
+    Connection,
+    Repository,
+    RepositoryConnection,
+    RuleRow,
+    User,
+    ValidationToken,
+    Workspace,
+)
+
+REDACTED = "(redacted)"
+SECRET_FIELDS = frozenset({"token", "secret", "token_encrypted", "secret_encrypted", "password"})
+
+
+async def workspace_by_slug(session: AsyncSession, slug: str) -> Workspace | None:
+    result = await session.execute(select(Workspace).where(Workspace.slug == slug))
+    return result.scalar_one_or_none()
+
+
+async def repository_by_slug(
+    session: AsyncSession, workspace_id: int, slug: str
+) -> Repository | None:
+    result = await session.execute(
+        select(Repository).where(Repository.workspace_id == workspace_id, Repository.slug == slug)
+    )
+    return result.scalar_one_or_none()
+
+
+async def repository_by_uuid(
+    session: AsyncSession, workspace_id: int, uuid: str
+) -> Repository | None:
+    wanted = uuid.strip("{}").lower()
+    result = await session.execute(
+        select(Repository).where(Repository.workspace_id == workspace_id)
+    )
+    for repo in result.scalars():
+        if repo.uuid and repo.uuid.strip("{}").lower() == wanted:
+            return repo
+    return None
+
+
+async def user_by_name(session: AsyncSession, name: str) -> User | None:
+    result = await session.execute(select(User).where(User.name == name))
+    return result.scalar_one_or_none()
+
+
+async def connections(session: AsyncSession, workspace_id: int) -> list[Connection]:
+    """The workspace's connections in the admin's order."""
+    result = await session.execute(
+        select(Connection)
+        .where(Connection.workspace_id == workspace_id)
+        .order_by(Connection.position, Connection.id)
+    )
+    return list(result.scalars())
+
+
+async def connection_switches(session: AsyncSession, repository_id: int) -> dict[int, bool]:
+    """connection id → enabled, for the connections this repository has switched explicitly."""
+    result = await session.execute(
+        select(RepositoryConnection).where(RepositoryConnection.repository_id == repository_id)
+    )
+    return {row.connection_id: row.enabled for row in result.scalars()}
+
+
+async def enabled_connections(
+    session: AsyncSession, workspace_id: int, repository_id: int | None
+) -> list[Connection]:
+    """Connections enabled for a repository (all of them without one), in order."""
+    all_connections = await connections(session, workspace_id)
+    if repository_id is None:
+        return all_connections
+    switches = await connection_switches(session, repository_id)
+    return [c for c in all_connections if switches.get(c.id, True)]
+
+
+async def next_position(session: AsyncSession, workspace_id: int) -> int:
+    result = await session.execute(
+        select(func.max(Connection.position)).where(Connection.workspace_id == workspace_id)
+    )
+    current = result.scalar_one_or_none()
+    return 0 if current is None else current + 1
+
+
+def effective_settings(workspace: Workspace, repository: Repository | None) -> Settings:
+    """Workspace defaults with the repository's overrides on top."""
+    if repository is None:
+        return parse_settings(workspace.settings or {})
+    return parse_settings(repository.settings or {}, base=workspace.settings or {})
+
+
+async def rule_rows(
+    session: AsyncSession, workspace_id: int, repository_id: int | None
+) -> list[RuleRow]:
+    """Rules of one scope: the workspace's (``repository_id`` None) or one repository's."""
+    query = select(RuleRow).where(RuleRow.workspace_id == workspace_id)
+    if repository_id is None:
+        query = query.where(RuleRow.repository_id.is_(None))
+    else:
+        query = query.where(RuleRow.repository_id == repository_id)
+    result = await session.execute(query.order_by(RuleRow.position, RuleRow.id))
+    return list(result.scalars())
+
+
+def row_rule(row: RuleRow) -> Rule:
+    scope = Scope.WORKSPACE if row.repository_id is None else Scope.REPOSITORY
+    return parse_rule(row.definition, scope=scope, path=f"rules[{row.rule_id}]")
+
+
+def rule_definition(rule: Rule) -> dict[str, Any]:
+    """A rule as stored and exported: plain data, defaults dropped, no scope."""
+    data: dict[str, Any] = dump(rule)
+    data.pop("scope", None)
+    return data
+
+
+async def rules_for(
+    session: AsyncSession, workspace_id: int, repository: Repository | None
+) -> list[Rule]:
+    """The rules that apply to a repository: workspace rules (minus its disabled ones), then
+    its own (same id replaces)."""
+    workspace_rules = [row_rule(r) for r in await rule_rows(session, workspace_id, None)]
+    if repository is None:
+        return workspace_rules
+    repo_rules = [row_rule(r) for r in await rule_rows(session, workspace_id, repository.id)]
+    disabled = [str(x) for x in repository.disabled_rules or []]
+    return combine_rules(workspace_rules, repo_rules, disabled)
+
+
+async def active_validation_tokens(
+    session: AsyncSession, workspace_id: int, *, repository_ids: Sequence[int | None] | None = None
+) -> list[ValidationToken]:
+    """Unrevoked tokens of a workspace, optionally only those of the given scopes (None:
+    workspace-wide)."""
+    query = select(ValidationToken).where(
+        ValidationToken.workspace_id == workspace_id, ValidationToken.revoked_at.is_(None)
+    )
+    result = await session.execute(query.order_by(ValidationToken.id))
+    tokens = list(result.scalars())
+    if repository_ids is None:
+        return tokens
+    wanted = set(repository_ids)
+    return [t for t in tokens if t.repository_id in wanted]
+
+
+def redact(data: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A copy without secret values (for the audit log): secret fields become a marker."""
+    if data is None:
+        return None
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in SECRET_FIELDS:
+            out[key] = REDACTED if value else ""
+        elif isinstance(value, Mapping):
+            out[key] = redact(value)
+        else:
+            out[key] = value
+    return out
+
+
+def audit(
+    session: AsyncSession,
+    *,
+    workspace_id: int | None,
+    actor: str,
+    action: str,
+    target: str,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    user_id: int | None = None,
+) -> AuditEntry:
+    """Record one configuration change (secrets redacted)."""
+    entry = AuditEntry(
+        workspace_id=workspace_id,
+        actor=actor,
+        user_id=user_id,
+        action=action,
+        target=target,
+        before=redact(before),
+        after=redact(after),
+    )
+    session.add(entry)
+    return entry
