@@ -1,0 +1,103 @@
+"""``jirahooks install [HOOK…]``: install jirahooks as git hooks of this repository.
+
+Examples::
+
+    jirahooks install                          # commit-msg + pre-push (pre-receive in a bare repo)
+    jirahooks install commit-msg --mode remote # ask the Validation API (JIRAHOOKS_ENDPOINT …)
+    jirahooks install all --mode local --config ci/jirahooks.yml
+    jirahooks install pre-receive --config /etc/jirahooks/acme.yml --repo api   # bare repository
+
+An existing hook that is not ours is kept as <hook>.legacy and runs first; installing again is
+harmless; core.hooksPath (e.g. .husky) is respected. Undo with ``jirahooks uninstall``.
+Exit codes: 0 done, 2 usage, 3 configuration (the --config file is invalid), 4 environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+CLIENT = ("commit-msg", "pre-push")
+SERVER = ("pre-receive", "update")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__
+    parser.add_argument(
+        "hooks",
+        nargs="*",
+        metavar="HOOK",
+        help="commit-msg, pre-push, pre-receive, update or all (default: all client hooks; "
+        "pre-receive in a bare repository)",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("auto", "remote", "local"),
+        default="auto",
+        help="commit-msg / pre-push: remote (Validation API), local (rules file) or auto "
+        "(default: remote when an endpoint is configured, else local)",
+    )
+    parser.add_argument(
+        "--config",
+        "-c",
+        metavar="FILE",
+        help="rules / configuration file baked into the hook (required for pre-receive)",
+    )
+    parser.add_argument("--repo", metavar="SLUG", help="repository whose rules apply")
+    parser.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="time budget for Jira in the hook"
+    )
+
+
+def selected_hooks(names: list[str], bare: bool) -> list[str]:
+    if not names:
+        return list(SERVER[:1] if bare else CLIENT)
+    out: list[str] = []
+    for name in names:
+        out.extend(CLIENT if name == "all" else (name,))
+    return list(dict.fromkeys(out))
+
+
+def _check(names: list[str]) -> None:
+    from jirahooks.errors import UsageError
+
+    known = (*CLIENT, *SERVER, "all")
+    for name in names:
+        if name not in known:
+            raise UsageError(f"unknown hook '{name}'", hint=f"one of: {', '.join(known)}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from jirahooks import output
+    from jirahooks.errors import EXIT_OK, UsageError
+    from jirahooks.hooks import install
+
+    _check(args.hooks)
+    location = install.locate()
+    hooks = selected_hooks(args.hooks, location.bare)
+    server = [h for h in hooks if h in SERVER]
+    if server and not args.config:
+        raise UsageError(
+            f"{', '.join(server)} needs --config FILE",
+            hint="jirahooks install pre-receive --config /path/to/jirahooks.yml",
+        )
+    if location.bare and any(h in CLIENT for h in hooks):
+        raise UsageError(
+            "commit-msg and pre-push hooks need a working tree; this repository is bare",
+            hint="in a bare repository install pre-receive (or update)",
+        )
+    if args.config:
+        from jirahooks.rules.config import load_file
+
+        load_file(args.config)  # an invalid file fails now, not on the next push
+    arguments = install.hook_arguments(
+        mode=args.mode if not server or len(server) < len(hooks) else None,
+        config=args.config,
+        repo=args.repo,
+        timeout=args.timeout,
+    )
+    for hook in hooks:
+        change = install.install(hook, location.hooks_dir, arguments)
+        output.out(f"jirahooks: {change}")
+    if location.custom:
+        output.out(f"jirahooks: note: core.hooksPath is set; hooks live in {location.hooks_dir}")
+    return EXIT_OK

@@ -1,0 +1,263 @@
+"""Running the engine inside a hook (local mode, pre-receive): one batched Jira pass per push.
+
+A push can update several refs, and PUSH rules have branch conditions on the pushed branch, so
+each ref is its own event. Asking Jira per ref would multiply round trips, so the events are
+evaluated in three steps:
+
+1. **record** — every event is evaluated against a ``RecordingResolver`` that answers without
+   I/O (every key "found", every JQL "matching") and writes down what the engine asked for.
+   The engine's planning decides which keys matter (conditions, skipped commits, escapes,
+   ignored keys), so nothing of it is duplicated here; it is pure CPU and cheap;
+2. **fetch** — the real resolver is asked once: ``projects()`` if any rule needs it (then the
+   recording is repeated with the real project set, so keys of unknown projects are not asked
+   for), ``resolve()`` with the union of all keys, ``match_jql()`` once per distinct JQL with
+   the union of its keys — all within the time budget;
+3. **judge** — every event is evaluated again against a ``PrefetchedResolver`` that answers
+   from step 2.
+
+So a push costs at most ``2 + distinct JQLs`` Jira calls whatever the number of refs and
+commits (the engine's own guarantee, kept across refs). Past the time budget every key not
+yet answered is *undetermined* and the Jira-unreachable policy of the settings decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jirahooks.engine import evaluate
+from jirahooks.engine.facts import Evaluation
+from jirahooks.engine.resolver import (
+    ConnectionProblem,
+    IssueData,
+    JqlResult,
+    OfflineResolver,
+    ProjectSet,
+    Resolution,
+    Resolver,
+)
+from jirahooks.errors import ConfigError
+from jirahooks.event import Event
+from jirahooks.rules.config import ConfigDocument, ConnectionConfig, load_file
+from jirahooks.rules.model import Rule, Settings
+
+CONFIG_NAMES = (".jirahooks.toml", ".jirahooks.yml", ".jirahooks.yaml")
+
+
+class RecordingResolver:
+    """Answers without I/O and records what the engine asked for (step 1)."""
+
+    offline = False
+
+    def __init__(self, projects: ProjectSet | None = None) -> None:
+        self._projects = projects or ProjectSet(None)
+        self.projects_asked = False
+        self.keys: dict[str, None] = {}
+        self.jql: dict[str, dict[str, None]] = {}
+
+    async def projects(self) -> ProjectSet:
+        self.projects_asked = True
+        return self._projects
+
+    async def resolve(self, keys: Collection[str]) -> Resolution:
+        self.keys.update(dict.fromkeys(keys))
+        return Resolution({k: IssueData(k) for k in keys})
+
+    async def match_jql(self, jql: str, keys: Collection[str]) -> JqlResult:
+        self.jql.setdefault(jql, {}).update(dict.fromkeys(keys))
+        return JqlResult(frozenset(keys))
+
+
+@dataclass
+class Prefetched:
+    """What Jira answered for a whole push (step 2)."""
+
+    projects: ProjectSet = field(default_factory=ProjectSet)
+    resolution: Resolution = field(default_factory=Resolution)
+    jql: dict[str, JqlResult] = field(default_factory=dict)
+    calls: int = 0
+
+
+class PrefetchedResolver:
+    """Answers the engine from a ``Prefetched`` (step 3); never does I/O."""
+
+    offline = False
+
+    def __init__(self, data: Prefetched) -> None:
+        self._data = data
+
+    async def projects(self) -> ProjectSet:
+        return self._data.projects
+
+    async def resolve(self, keys: Collection[str]) -> Resolution:
+        res = self._data.resolution
+        issues = {k: res.issues[k] for k in keys if k in res.issues}
+        undetermined = frozenset(k for k in keys if k in res.undetermined)
+        return Resolution(issues, undetermined, res.problems)
+
+    async def match_jql(self, jql: str, keys: Collection[str]) -> JqlResult:
+        result = self._data.jql.get(jql)
+        if result is None:  # not recorded: cannot happen unless the engine changes its mind
+            return JqlResult(undetermined=frozenset(keys))
+        wanted = frozenset(keys)
+        return JqlResult(
+            result.matching & wanted, result.undetermined & wanted, result.problems
+        )
+
+
+def _timeout_problem(budget: float) -> ConnectionProblem:
+    return ConnectionProblem(
+        "jira",
+        "JIRA_TIMEOUT",
+        f"Jira did not answer within the hook's time budget of {budget:g} s",
+        "raise settings.time_budget_seconds (or --timeout), or check the Jira connection",
+    )
+
+
+async def _record(
+    events: Sequence[Event], rules: Sequence[Rule], settings: Settings, projects: ProjectSet | None
+) -> RecordingResolver:
+    recorder = RecordingResolver(projects)
+    for event in events:
+        await evaluate(event, rules, recorder, settings=settings)
+    return recorder
+
+
+async def _fetch(
+    resolver: Resolver,
+    events: Sequence[Event],
+    rules: Sequence[Rule],
+    settings: Settings,
+    out: Prefetched,
+) -> None:
+    recorder = await _record(events, rules, settings, None)
+    if recorder.projects_asked:
+        out.projects = await resolver.projects()
+        out.calls += 1
+        if out.projects.projects is not None:
+            recorder = await _record(events, rules, settings, out.projects)
+    if recorder.keys:
+        out.resolution = await resolver.resolve(list(recorder.keys))
+        out.calls += 1
+    for jql, keys in recorder.jql.items():
+        found = [k for k in keys if k in out.resolution.issues]
+        if found:
+            out.jql[jql] = await resolver.match_jql(jql, found)
+            out.calls += 1
+        else:
+            out.jql[jql] = JqlResult()
+
+
+async def evaluate_batch(
+    events: Sequence[Event],
+    rules: Sequence[Rule],
+    resolver: Resolver,
+    *,
+    settings: Settings,
+    budget: float | None = None,
+) -> tuple[list[Evaluation], int]:
+    """Evaluate ``events`` with one batched Jira pass; returns the evaluations and the number
+    of resolver calls made."""
+    if not events:
+        return [], 0
+    if resolver.offline:
+        return [await evaluate(e, rules, resolver, settings=settings) for e in events], 0
+    data = Prefetched()
+    try:
+        # the resolver has its own deadline (a little shorter); this is the hard stop
+        await asyncio.wait_for(_fetch(resolver, events, rules, settings, data), timeout=budget)
+    except TimeoutError:
+        recorder = await _record(events, rules, settings, data.projects)
+        problem = _timeout_problem(budget or 0)
+        issues = dict(data.resolution.issues)
+        data.resolution = Resolution(
+            issues,
+            frozenset(k for k in recorder.keys if k not in issues),
+            (*data.resolution.problems, problem),
+        )
+        for jql, keys in recorder.jql.items():
+            if jql not in data.jql:
+                data.jql[jql] = JqlResult(undetermined=frozenset(keys), problems=(problem,))
+    cached = PrefetchedResolver(data)
+    evaluations = [await evaluate(e, rules, cached, settings=settings) for e in events]
+    return evaluations, data.calls
+
+
+def find_config(explicit: str | None, root: Path | None) -> Path | None:
+    """``--config`` if given, else the first of .jirahooks.toml / .jirahooks.yml at ``root``."""
+    if explicit:
+        return Path(explicit)
+    if root is None:
+        return None
+    return next((root / n for n in CONFIG_NAMES if (root / n).is_file()), None)
+
+
+@dataclass(frozen=True)
+class LocalSetup:
+    """Everything a hook needs to evaluate locally."""
+
+    document: ConfigDocument
+    rules: list[Rule]
+    settings: Settings
+    connections: list[ConnectionConfig]
+    notes: tuple[str, ...] = ()
+
+
+def load_setup(path: Path, repository: str | None) -> LocalSetup:
+    document = load_file(path)
+    connections = document.connections_for(repository)
+    usable: list[ConnectionConfig] = []
+    notes: list[str] = []
+    for connection in connections:
+        try:
+            connection.secret()
+        except ConfigError as exc:
+            notes.append(
+                f"Jira connection '{connection.name}' not used: "
+                f"{exc.problems[0].message if exc.problems else exc.message}"
+            )
+            continue
+        usable.append(connection)
+    if connections and not usable:
+        notes.append("format checks only: no Jira connection has its token in the environment")
+    return LocalSetup(
+        document,
+        document.rules_for(repository),
+        document.settings_for(repository),
+        usable,
+        tuple(notes),
+    )
+
+
+def time_budget(setup: LocalSetup, repository: str | None, default: float) -> float:
+    """``settings.time_budget_seconds`` when the document sets it, else ``default``."""
+    raw = dict(setup.document.settings_raw)
+    repo = setup.document.repository(repository) if repository else None
+    if repo is not None:
+        raw.update(repo.settings_overrides)
+    return setup.settings.time_budget_seconds if "time_budget_seconds" in raw else default
+
+
+def build_resolver(connections: Sequence[ConnectionConfig], budget: float | None) -> Resolver:
+    if not connections:
+        return OfflineResolver()
+    from jirahooks.jira import build_resolver as build
+
+    return build(connections, deadline_seconds=budget * 0.9 if budget else None)
+
+
+async def run_batch(
+    events: Sequence[Event], setup: LocalSetup, *, budget: float | None
+) -> tuple[list[Evaluation], int]:
+    """Build the resolver, evaluate the events in one batch, close the resolver."""
+    resolver = build_resolver(setup.connections, budget)
+    try:
+        return await evaluate_batch(
+            events, setup.rules, resolver, settings=setup.settings, budget=budget
+        )
+    finally:
+        close = getattr(resolver, "aclose", None)
+        if close is not None:
+            await close()
