@@ -125,6 +125,7 @@ class FakeJira:
         self._keys: dict[str, str] = {}  # current and old keys (upper) -> issue id
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
+        self._port = 0
         self._thread: threading.Thread | None = None
         self.user = self.add_user(
             "jirahooks-bot", "bot@example.com", "fake-api-token-1", "5b10ac8d82e05b22cc7d4ef5"
@@ -143,6 +144,7 @@ class FakeJira:
         server.daemon_threads = True
         server.block_on_close = False
         self._server = server
+        self._port = int(server.server_address[1])
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -167,8 +169,8 @@ class FakeJira:
 
     @property
     def port(self) -> int:
-        assert self._server is not None, "start the fake first"
-        return int(self._server.server_address[1])
+        assert self._port, "start the fake first"
+        return self._port
 
     @property
     def origin(self) -> str:
@@ -412,14 +414,16 @@ class _Handler(BaseHTTPRequestHandler):
             if "json" in content_type and not isinstance(payload, str)
             else str(payload or "").encode()
         )
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
             self.wfile.write(data)
+        except OSError:  # the client gave up (timeout) and closed the connection
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_DELETE = _handle
 

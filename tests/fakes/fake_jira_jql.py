@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 
@@ -74,6 +74,9 @@ class Clause:
     field: str
     op: str  # = != in not_in is is_not ~ !~
     values: tuple[Value, ...]
+    wanted: dict[str | None, frozenset[str]] = field(
+        default_factory=dict, compare=False, repr=False
+    )  # literal values per current user, computed once
 
 
 Node = tuple[str, Any]
@@ -311,6 +314,14 @@ def _literal(field: str, value: Value, user: str | None) -> str:
     return value.text.upper() if field in ("key", "project") else value.text.lower()
 
 
+def _wanted(clause: Clause, user: str | None) -> frozenset[str]:
+    if user not in clause.wanted:
+        clause.wanted[user] = frozenset(
+            _literal(clause.field, v, user) for v in clause.values if v.kind != "empty"
+        )
+    return clause.wanted[user]
+
+
 def _eval(node: Node, issue: IssueView, user: str | None) -> bool:
     kind, payload = node
     if kind == "and":
@@ -323,11 +334,11 @@ def _eval(node: Node, issue: IssueView, user: str | None) -> bool:
     have = _values_of(clause.field, issue)
     if clause.op in ("is", "is_not"):
         return (not have) == (clause.op == "is")
-    wanted = [_literal(clause.field, v, user) for v in clause.values]
+    wanted = _wanted(clause, user)
     if clause.op in ("~", "!~"):
         hit = any(w in h for w in wanted for h in have)
         return hit == (clause.op == "~")
-    if any(v.kind == "empty" for v in clause.values) and clause.op in ("=", "in"):
-        return not have or any(w in have for w in wanted if w)
-    hit = any(w in have for w in wanted)
+    hit = any(h in wanted for h in have)
+    if not have and any(v.kind == "empty" for v in clause.values):
+        hit = True
     return hit if clause.op in ("=", "in") else not hit
