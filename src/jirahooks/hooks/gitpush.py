@@ -162,8 +162,6 @@ def ref_events(
         commits = gitio.read_commits(
             [update.new, "--not", *exclude], cwd=cwd, keep_git_vars=keep_git_vars
         )
-        event = Event(
-            Trigger.PUSH, update.branch, tuple(commits), repository=repository, user=user
-        )
+        event = Event(Trigger.PUSH, update.branch, tuple(commits), repository=repository, user=user)
         events.append((update, event))
     return events

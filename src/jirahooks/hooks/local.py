@@ -102,9 +102,7 @@ class PrefetchedResolver:
         if result is None:  # not recorded: cannot happen unless the engine changes its mind
             return JqlResult(undetermined=frozenset(keys))
         wanted = frozenset(keys)
-        return JqlResult(
-            result.matching & wanted, result.undetermined & wanted, result.problems
-        )
+        return JqlResult(result.matching & wanted, result.undetermined & wanted, result.problems)
 
 
 def _timeout_problem(budget: float) -> ConnectionProblem:

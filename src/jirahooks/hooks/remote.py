@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import os
-import socket
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -239,7 +239,7 @@ def post(config: RemoteConfig, body: Mapping[str, Any]) -> dict[str, Any]:
     except urllib.error.HTTPError as exc:
         data = exc.read() if exc.fp is not None else b""
         raise _rejection(exc.code, data) from None
-    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
+    except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, resets
         reason = getattr(exc, "reason", exc)
         raise ServerUnreachable(
             f"cannot reach the validation server {_origin(config.endpoint)}: {reason}",

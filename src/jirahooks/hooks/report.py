@@ -86,10 +86,11 @@ def _section_lines(
             if ref:
                 lines.append(f"{inner}{_commit_label(ref)}  {_subject(validation, ref)}".rstrip())
                 inner += "  "
-            for fact in dict.fromkeys(
+            shown = dict.fromkeys(
                 (str(f.get("status") or ""), str(f.get("message") or "")) for f in group
-            ):
-                lines.append(f"{inner}{FACT_MARK.get(fact[0], '-')} {fact[1]}")
+            )
+            for status, message in shown:
+                lines.append(f"{inner}{FACT_MARK.get(status, '-')} {message}")
     return lines
 
 

@@ -291,7 +291,9 @@ def _receive(options: HookOptions, updates: list[gitpush.RefUpdate]) -> int:
                 )
             ]
         )
-    user = options.user or next((options.environ[v] for v in _USER_VARIABLES if options.environ.get(v)), "")
+    user = options.user or next(
+        (options.environ[v] for v in _USER_VARIABLES if options.environ.get(v)), ""
+    )
     # pre-receive runs inside the receiving repository with GIT_DIR and the quarantine object
     # directories set: they must be kept, or the pushed objects are invisible.
     events = gitpush.ref_events(
@@ -304,7 +306,7 @@ def _receive(options: HookOptions, updates: list[gitpush.RefUpdate]) -> int:
     blocked = False
     for (update, event), evaluation in zip(events, evaluations, strict=True):
         count = len(event.commits)
-        title = f"{update.ref} ({count} new commit{'s' if count != 1 else ''})"
+        title = f"{update.ref}, {count} new commit{'s' if count != 1 else ''}"
         if evaluation.blocked or options.verbose:
             output.err(report.render(_document(evaluation), title=title, verbose=options.verbose))
         else:
