@@ -8,7 +8,7 @@ from __future__ import annotations
 EN: dict[str, str] = {
     # targets, as nouns used inside other messages
     "target.COMMIT": "Commit",
-    "target.COMMITS": "The commits",
+    "target.COMMITS": "The set of commits",
     "target.BRANCH": "Branch name",
     "target.PR_TITLE": "Pull-request title",
     "target.PR_DESCRIPTION": "Pull-request description",
@@ -73,7 +73,7 @@ EN: dict[str, str] = {
 
 DE: dict[str, str] = {
     "target.COMMIT": "Commit",
-    "target.COMMITS": "Die Commits",
+    "target.COMMITS": "Die Commit-Menge",
     "target.BRANCH": "Branch-Name",
     "target.PR_TITLE": "Pull-Request-Titel",
     "target.PR_DESCRIPTION": "Pull-Request-Beschreibung",

@@ -8,6 +8,7 @@ from typing import Any
 from jirahooks.engine.checks.base import CheckContext, Outcome
 from jirahooks.engine.facts import Code, FactStatus, Source
 from jirahooks.engine.plan import Unit
+from jirahooks.i18n import MessageRef
 from jirahooks.keys import compile_user_regex
 from jirahooks.rules.model import Target
 
@@ -34,6 +35,8 @@ def naming(ctx: CheckContext, unit: Unit) -> Outcome:
         if unit.target is Target.COMMITS
         else [(unit.text, unit.ref)]
     )
+    # each commit of a COMMITS target is named on its own: "Commit 'fix' does not match …"
+    noun = MessageRef("target.COMMIT") if unit.target is Target.COMMITS else unit.noun
     out = Outcome()
     for text, ref in texts:
         if regex.search(text) is not None:
@@ -44,7 +47,7 @@ def naming(ctx: CheckContext, unit: Unit) -> Outcome:
                     Source.NAMING,
                     "naming.match",
                     ref=ref,
-                    target=unit.noun,
+                    target=noun,
                     text=_shown(text),
                 )
             )
@@ -57,7 +60,7 @@ def naming(ctx: CheckContext, unit: Unit) -> Outcome:
                     Source.NAMING,
                     "naming.not_match",
                     ref=ref,
-                    target=unit.noun,
+                    target=noun,
                     text=_shown(text),
                     pattern=pattern,
                 )
