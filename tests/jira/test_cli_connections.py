@@ -1,0 +1,141 @@
+"""``jirahooks connections test``: reachability, account and deployment per connection."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.fakes.fake_jira import FakeJira
+
+from jirahooks.cli import main
+
+
+def _config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *connections: dict[str, Any]) -> str:
+    for n, connection in enumerate(connections):
+        if "secret" in connection:
+            monkeypatch.setenv(f"JH_CLI_TOKEN_{n}", connection.pop("secret"))
+        connection.setdefault("token", f"${{JH_CLI_TOKEN_{n}}}")
+    path = tmp_path / "jirahooks.json"
+    path.write_text(json.dumps({"connections": list(connections)}), encoding="utf-8")
+    return str(path)
+
+
+def test_all_connections_ok(
+    jira_factory: Callable[..., FakeJira],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cloud = jira_factory("cloud")
+    dc = jira_factory("datacenter", context_path="/jira")
+    config = _config(
+        tmp_path,
+        monkeypatch,
+        {
+            "name": "cloud",
+            "url": cloud.url,
+            "deployment": "cloud",
+            "email": cloud.user.email,
+            "secret": cloud.token,
+        },
+        {"name": "dc", "url": dc.url, "secret": dc.token},  # deployment: auto
+    )
+    assert main(["connections", "test", "--config", config]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith("cloud  OK") and cloud.url in lines[0]
+    assert f"<{cloud.user.email}> ({cloud.user.account_id})" in lines[0]
+    assert "deployment: cloud (configured" in lines[1]
+    assert lines[2].startswith("dc     OK") and dc.url in lines[2]
+    assert "deployment: datacenter (detected, Jira 10.3.1)" in lines[3]
+    assert cloud.token not in out and dc.token not in out
+
+
+def test_a_failing_connection_exits_4(
+    jira_factory: Callable[..., FakeJira],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    good = jira_factory("cloud")
+    bad = jira_factory("datacenter")
+    config = _config(
+        tmp_path,
+        monkeypatch,
+        {"name": "good", "url": good.url, "email": good.user.email, "secret": good.token},
+        {"name": "bad", "url": bad.url, "deployment": "datacenter", "secret": "stale-token"},
+    )
+    assert main(["connections", "test", "--config", config]) == 4
+    out = capsys.readouterr().out
+    assert "good  OK" in out
+    assert "bad   FAILED" in out and "[JIRA_AUTH_REJECTED]" in out
+    assert "rotate it" in out
+    assert "stale-token" not in out
+
+
+def test_only_the_named_connection_is_tested(
+    jira_factory: Callable[..., FakeJira],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    first, second = jira_factory("cloud"), jira_factory("cloud")
+    config = _config(
+        tmp_path,
+        monkeypatch,
+        {"name": "a", "url": first.url, "email": first.user.email, "secret": first.token},
+        {"name": "b", "url": second.url, "email": second.user.email, "secret": second.token},
+    )
+    assert main(["connections", "test", "--config", config, "b"]) == 0
+    assert first.count() == 0 and second.count() > 0
+    assert main(["connections", "test", "--config", config, "zzz"]) == 2
+    assert "no connection named 'zzz'" in capsys.readouterr().err
+
+
+def test_missing_token_variable_is_reported_per_connection(
+    jira_factory: Callable[..., FakeJira],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fake = jira_factory("cloud")
+    monkeypatch.delenv("JH_CLI_UNSET", raising=False)
+    config = _config(
+        tmp_path, monkeypatch, {"name": "a", "url": fake.url, "token": "${JH_CLI_UNSET}"}
+    )
+    assert main(["connections", "test", "--config", config]) == 4
+    out = capsys.readouterr().out
+    assert "JH_CLI_UNSET is not set" in out
+    assert fake.count() == 0
+
+
+def test_unreachable_and_html_connections(
+    jira_factory: Callable[..., FakeJira],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    proxy = jira_factory("cloud")
+    proxy.serve_html(times=-1)
+    config = _config(
+        tmp_path,
+        monkeypatch,
+        {"name": "sso", "url": proxy.url, "secret": proxy.token},
+    )
+    assert main(["connections", "test", "--config", config]) == 4
+    assert "[JIRA_BAD_RESPONSE]" in capsys.readouterr().out
+
+
+def test_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(
+        tmp_path,
+        monkeypatch,
+        {"name": "a", "url": "https://acme.atlassian.net", "deployment": "cloud"},
+    )
+    assert main(["connections", "list", "--config", config]) == 0
+    assert capsys.readouterr().out.strip() == "a  https://acme.atlassian.net  cloud"
