@@ -30,6 +30,7 @@ COMMANDS: tuple[Command, ...] = (
         "check", "jirahooks.cli.check", "evaluate a commit range, a branch or a commit message"
     ),
     Command("rules", "jirahooks.cli.rules", "validate a rules / configuration file"),
+    Command("connections", "jirahooks.cli.connections", "test the Jira connections"),
     Command("templates", "jirahooks.cli.templates", "list and show the built-in rule templates"),
     Command("hook", "jirahooks.cli.hook", "run a git hook (what installed hooks call)"),
     Command("install", "jirahooks.cli.install", "install jirahooks as git hooks of this repository"),
