@@ -10,9 +10,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from jirahooks.hooks.install import MARKER
 from tests.conftest import GitRepo
 from tests.hooks.conftest import KEY_RULES_TOML, git_run, jirahooks, stage, write_file
+
+from jirahooks.hooks.install import MARKER
 
 Install = Callable[..., object]
 
