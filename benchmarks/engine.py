@@ -24,7 +24,7 @@ from jirahooks.keys import KeyExtractor
 from jirahooks.rules.config import load_document
 
 PROJECTS = ["ABC", "PAY", "WEB", "OPS", "DATA_2"]
-WORDS = "fix add remove refactor login payment cache retry timeout docs tests build".split()
+WORDS = ["fix", "add", "remove", "refactor", "login", "payment", "cache", "retry", "timeout", "docs", "tests", "build"]
 
 
 def messages(count: int, seed: int = 7) -> list[str]:
@@ -93,7 +93,9 @@ def bench_evaluation(texts: list[str]) -> None:
         event = Event(Trigger.PUSH, "feature/ABC-1-login", commits[:size])
         resolver.calls.clear()
         start = time.perf_counter()
-        evaluation = asyncio.run(evaluate(event, document.rules, resolver, settings=document.settings))
+        evaluation = asyncio.run(
+            evaluate(event, document.rules, resolver, settings=document.settings)
+        )
         elapsed = time.perf_counter() - start
         print(
             f"  {size:>7,} commits: {elapsed:6.2f} s = {size / elapsed:>9,.0f} commits/s, "
@@ -113,7 +115,9 @@ def bench_calls(texts: list[str]) -> None:
             evaluate(Event(Trigger.PUSH, "feature/ABC-1", commits), document.rules, resolver)
         )
         keys = next((n for name, n in resolver.calls if name == "resolve"), 0)
-        print(f"  {size:>6,} commits -> {len(resolver.calls)} resolver calls ({keys:,} keys in the one resolve call)")
+        print(
+            f"  {size:>6,} commits -> {len(resolver.calls)} resolver calls ({keys:,} keys in the one resolve call)"
+        )
 
 
 def main() -> None:
