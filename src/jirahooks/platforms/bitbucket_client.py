@@ -1,0 +1,238 @@
+"""A small async HTTP client for the Bitbucket Cloud REST API 2.0 (one workspace).
+
+Auth: a workspace / repository access token (``Authorization: Bearer …``) or a user's app
+password (``Basic user:app_password``). 429 and 5xx answers and transport errors are retried with
+exponential backoff and jitter, honouring ``Retry-After`` exactly; a wait longer than the policy
+allows, or more failures than it allows, raises :class:`PlatformUnavailable` — the caller (the
+webhook worker) keeps the work and retries later, so a result is never lost. Paginated lists are
+followed through ``next`` links only while they stay on the configured API origin (credentials
+never leave it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import random
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from jirahooks.jira.client import retry_after_seconds
+from jirahooks.platforms.base import (
+    PlatformAuthError,
+    PlatformError,
+    PlatformRequestError,
+    PlatformUnavailable,
+)
+
+log = logging.getLogger("jirahooks.platforms.bitbucket")
+
+API_URL = "https://api.bitbucket.org/2.0"
+MAX_PAGELEN = 50  # Bitbucket answers 400 when pagelen is above an endpoint's limit (often 50/100)
+
+
+class AuthKind(StrEnum):
+    ACCESS_TOKEN = "access_token"  # workspace / repository / project access token (Bearer)
+    APP_PASSWORD = "app_password"  # username + app password (Basic)
+
+
+@dataclass(frozen=True)
+class BitbucketCredentials:
+    """How jirahooks authenticates to Bitbucket. The secret never appears in ``repr``."""
+
+    kind: AuthKind
+    secret: str
+    username: str = ""
+
+    def __repr__(self) -> str:
+        who = f", username={self.username!r}" if self.username else ""
+        return f"BitbucketCredentials({self.kind.value}{who}, secret=***)"
+
+    def authorization(self) -> str:
+        if self.kind is AuthKind.APP_PASSWORD:
+            raw = f"{self.username}:{self.secret}".encode()
+            return "Basic " + base64.b64encode(raw).decode("ascii")
+        return f"Bearer {self.secret}"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 4
+    backoff_base: float = 0.5
+    backoff_cap: float = 10.0
+    max_wait: float = 30.0  # a longer Retry-After is not slept through: raise, retry later
+
+
+class BitbucketClient:
+    """One workspace's API client; open with ``async with`` or close with ``aclose()``."""
+
+    def __init__(
+        self,
+        workspace: str,
+        credentials: BitbucketCredentials,
+        *,
+        base_url: str = API_URL,
+        retry: RetryPolicy | None = None,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.workspace = workspace
+        self.credentials = credentials
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetryPolicy()
+        self.timeout = timeout
+        self._jitter = jitter
+        self._origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.base_url))
+        self._http = httpx.AsyncClient(
+            headers={
+                "Authorization": credentials.authorization(),
+                "Accept": "application/json",
+                "User-Agent": "jirahooks",
+            },
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=False,
+        )
+        self.requests_sent = 0
+
+    def __repr__(self) -> str:
+        return f"BitbucketClient({self.base_url!r}, workspace={self.workspace!r})"
+
+    async def __aenter__(self) -> BitbucketClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def repo_path(self, repository: str, suffix: str = "") -> str:
+        return f"/repositories/{self.workspace}/{repository}{suffix}"
+
+    # -- requests -------------------------------------------------------------------------
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self.retry.backoff_cap, self.retry.backoff_base * 2.0 ** (attempt - 1))
+        return ceiling * (0.5 + self._jitter() / 2)
+
+    async def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        allow: tuple[int, ...] = (),
+    ) -> Any:
+        """Send one request with retries; decoded JSON (``None`` for empty bodies or statuses in
+        ``allow``, e.g. 404 when removing an approval that is not there)."""
+        url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
+        if not url.startswith(self._origin + "/"):
+            raise PlatformRequestError(
+                f"refusing to send credentials to {urlsplit(url).netloc}",
+                hint="a pagination link left the Bitbucket API origin",
+            )
+        attempt = 0
+        while True:
+            attempt += 1
+            self.requests_sent += 1
+            try:
+                response = await self._http.request(method, url, params=params, json=json)
+            except httpx.TransportError as exc:
+                error: PlatformError = PlatformUnavailable(
+                    f"cannot reach Bitbucket at {self._origin} ({type(exc).__name__})",
+                    hint="check network, proxy and DNS; the work is retried later",
+                )
+                error.__cause__ = exc
+                wait = self._backoff(attempt)
+            else:
+                if response.status_code in allow:
+                    return None
+                if response.status_code < 400:
+                    return _decode(response)
+                if response.status_code == 429 or response.status_code >= 500:
+                    error = _error(response, method, url)
+                    after = retry_after_seconds(response.headers)
+                    wait = self._backoff(attempt) if after is None else after
+                else:
+                    raise _error(response, method, url)
+            if attempt >= self.retry.max_attempts or wait > self.retry.max_wait:
+                raise error
+            log.info("bitbucket %s %s: %s; retrying in %.2fs", method, url, error.message, wait)
+            await asyncio.sleep(wait)
+
+    async def paginate(
+        self, path: str, *, params: Mapping[str, Any] | None = None, limit: int = 10_000
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every value of a paginated collection (``next`` links), at most ``limit``."""
+        query = {"pagelen": MAX_PAGELEN, **(params or {})}
+        page: Any = await self.request("GET", path, params=query)
+        seen = 0
+        while True:
+            for value in (page or {}).get("values") or []:
+                if isinstance(value, dict):
+                    yield value
+                    seen += 1
+                    if seen >= limit:
+                        return
+            next_url = (page or {}).get("next")
+            if not isinstance(next_url, str) or not next_url:
+                return
+            page = await self.request("GET", next_url)
+
+
+def _decode(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def error_text(response: httpx.Response) -> str:
+    """``{"type": "error", "error": {"message", "detail"}}`` → "message (detail)"."""
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:200].strip() or response.reason_phrase
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        message = str(error.get("message") or "")
+        detail = error.get("detail")
+        if detail and isinstance(detail, str | int | float):
+            return f"{message} ({detail})" if message else str(detail)
+        return message or response.reason_phrase
+    return response.reason_phrase
+
+
+def _error(response: httpx.Response, method: str, url: str) -> PlatformError:
+    status = response.status_code
+    where = f"{method} {urlsplit(url).path}"
+    text = error_text(response)
+    if status in (401, 403):
+        return PlatformAuthError(
+            f"Bitbucket rejected the credentials: {where} → {status} {text}",
+            hint="check the workspace's access token / app password and its scopes "
+            "(repository:read, pullrequest:write)",
+            status=status,
+        )
+    if status == 429 or status >= 500:
+        return PlatformUnavailable(
+            f"Bitbucket is unavailable: {where} → {status} {text}",
+            hint="rate limited or a Bitbucket outage; the work is retried later",
+            status=status,
+        )
+    return PlatformRequestError(
+        f"Bitbucket rejected {where}: {status} {text}",
+        hint="see the message; the request was not retried",
+        status=status,
+    )
