@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -151,150 +152,9 @@ def test_overall_result_of_mixed_rules() -> None:
 
 # --- the Validation API document -------------------------------------------------------------
 
-FACT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["message", "code", "status", "source", "group", "qualifier", "contexts"],
-    "additionalProperties": False,
-    "properties": {
-        "message": {"type": "string", "minLength": 1},
-        "code": {
-            "enum": [
-                "CHECKED",
-                "FOUND",
-                "NOT_FOUND",
-                "KEYS_PRESENT",
-                "NO_KEYS",
-                "VALID",
-                "INVALID",
-                "ALL_VALID",
-                "NOT_ALL_VALID",
-                "ONE_VALID",
-                "NONE_VALID",
-                "ONE_ENOUGH",
-                "ONE_NOT_ENOUGH",
-                "MATCH",
-                "NOT_MATCH",
-            ]
-        },
-        "status": {"enum": ["ERROR", "WARNING", "INFO", "SUCCESS", "SKIP", "NOT_SKIP"]},
-        "source": {
-            "enum": [
-                "ISSUE_KEY",
-                "JQL",
-                "CONSISTENCY",
-                "NAMING",
-                "BRANCH_CONDITION",
-                "PULLREQUEST_CONDITION",
-                "CONDITION",
-                "JIRA_CONNECTION",
-                "LICENSE",
-                "AGGREGATE",
-                "TARGET",
-            ]
-        },
-        "group": {"enum": ["MAIN", "DETAIL", "TARGET", "COMMIT"]},
-        "qualifier": {"enum": ["MAIN", "DETAIL", "TARGET"]},
-        "contexts": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "enum": [
-                    "COMMIT",
-                    "COMMITS",
-                    "BRANCH_SOURCE",
-                    "BRANCH_DESTINATION",
-                    "PR_TITLE",
-                    "PR_DESCRIPTION",
-                    "GLOBAL",
-                    "SYSTEM",
-                ]
-            },
-        },
-        "ref": {"type": "string", "minLength": 1},
-        "ruleTitle": {"type": "string"},
-        "category": {"type": "array", "items": {"type": "string"}},
-        "params": {"type": "object"},
-    },
-}
-RESULT = {"enum": ["PASS", "WARNING", "SKIP", "BLOCK", "IGNORE"]}
-MESSAGES = {
-    "type": "array",
-    "items": {
-        "type": "object",
-        "required": ["text"],
-        "properties": {"text": {"type": "string", "minLength": 1}},
-    },
-}
-DOCUMENT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["timestamp", "result", "ruleValidations", "errorValidations"],
-    "properties": {
-        "timestamp": {"type": "integer", "minimum": 1_600_000_000_000},
-        "result": RESULT,
-        "ruleValidations": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["rule", "ruleStatus", "conditionFacts", "checkFacts"],
-                "properties": {
-                    "rule": {
-                        "type": "object",
-                        "required": [
-                            "id",
-                            "title",
-                            "error",
-                            "success",
-                            "hint",
-                            "scope",
-                            "showRule",
-                            "triggers",
-                            "target",
-                            "strategy",
-                            "checks",
-                        ],
-                        "properties": {
-                            "scope": {"enum": ["REPOSITORY", "WORKSPACE"]},
-                            "showRule": {"type": "boolean"},
-                            "triggers": {
-                                "type": "array",
-                                "items": {
-                                    "enum": ["COMMIT", "PUSH", "PULL_REQUEST", "MERGE_COMMIT"]
-                                },
-                            },
-                            "target": {"type": "array", "minItems": 1},
-                            "strategy": {"enum": ["ALL", "AT_LEAST_ONE"]},
-                            "checks": {"type": "object"},
-                        },
-                    },
-                    "ruleStatus": RESULT,
-                    "conditionFacts": {"type": "array", "items": FACT_SCHEMA},
-                    "checkFacts": {"type": "array", "items": FACT_SCHEMA},
-                    "issuesUnderReview": {"type": "object"},
-                    "commitsUnderReview": {"type": "object"},
-                },
-            },
-        },
-        "errorValidations": {
-            "type": "array",
-            "minItems": 1,
-            "items": {
-                "type": "object",
-                "required": [
-                    "errorMessages",
-                    "warningMessages",
-                    "successMessages",
-                    "detailMessages",
-                ],
-                "properties": {
-                    "errorMessages": MESSAGES,
-                    "warningMessages": MESSAGES,
-                    "successMessages": MESSAGES,
-                    "detailMessages": MESSAGES,
-                },
-            },
-        },
-    },
-}
+# The Validation API's result document as JSON Schema, enums exactly as in validation-api.md.
+SCHEMA_FILE = Path(__file__).with_name("validation_result.schema.json")
+DOCUMENT_SCHEMA: dict[str, Any] = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
 
 
 def assert_document(document: dict[str, Any]) -> None:
