@@ -218,6 +218,18 @@ def test_message_file_scissors_and_custom_comment_char(
     assert commit["message"] == "ABC-3 text"
 
 
+def test_message_file_with_comment_char_auto(
+    repo: Any, jirahooks: Callable[..., Run], tmp_path: Path
+) -> None:
+    repo.git("config", "core.commentChar", "auto")
+    message = tmp_path / "COMMIT_EDITMSG"
+    message.write_text("add the login form ABC-1\n# Please enter the message\n", encoding="utf-8")
+    document = jirahooks("check", "--message-file", str(message), "--format", "json").json()
+    (commit,) = document["ruleValidations"][0]["commitsUnderReview"].values()
+    assert commit["message"] == "add the login form ABC-1"
+    assert document["result"] == "PASS"
+
+
 def test_empty_message_file_blocks(
     repo: Any, jirahooks: Callable[..., Run], tmp_path: Path
 ) -> None:

@@ -537,3 +537,20 @@ def test_validation_token_repository_must_exist() -> None:
         }
     )
     assert [t.repository for t in doc.validation_tokens] == ["api", ""]
+
+
+def test_invalid_workspace_settings_are_reported_once_at_their_path() -> None:
+    found = paths(
+        {
+            "settings": {"enabeld": True, "time_budget_seconds": -1},
+            "repositories": [
+                {"slug": "api"},
+                {"slug": "web", "settings": {"jira_unreachable": "sometimes"}},
+            ],
+        }
+    )
+    assert found == [
+        "settings.enabeld",
+        "settings.time_budget_seconds",
+        "repositories[1].settings.jira_unreachable",
+    ]

@@ -93,6 +93,8 @@ def build_event(args: argparse.Namespace) -> Event:
                 f"cannot read {args.message_file}: {exc.strerror}", hint="check the path"
             ) from exc
         comment = gitio.config_value("core.commentChar") or "#"
+        if comment == "auto":  # git picks a free character per message; '#' is its default
+            comment = "#"
         author = gitio.config_value("user.name")
         commits.append(Commit(ZERO_HASH, gitio.clean_message(raw, comment[:1]), author_name=author))
     if args.range:

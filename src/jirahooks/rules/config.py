@@ -284,7 +284,9 @@ def load_document(data: Any, *, source: str = "") -> ConfigDocument:
     if not isinstance(settings_raw, Mapping):
         reader.problem("settings", "expected a mapping")
         settings_raw = {}
+    before = len(reader.problems)
     settings = reader.read(Settings, settings_raw, "settings") or Settings()
+    settings_ok = len(reader.problems) == before
     connections = _read_list(reader, ConnectionConfig, data.get("connections"), "connections")
     rules = _read_rules(reader, data.get("rules"), "rules", Scope.WORKSPACE)
     tokens = _read_list(
@@ -320,7 +322,10 @@ def load_document(data: Any, *, source: str = "") -> ConfigDocument:
         if not isinstance(overrides, Mapping):
             reader.problem(f"{path}.settings", "expected a mapping")
             overrides = {}
-        repo_settings = reader.read(Settings, {**settings_raw, **overrides}, f"{path}.settings")
+        # Invalid workspace settings are reported once, at settings.*; a repository then has
+        # only its own overrides checked, so every path points at the value to fix.
+        base = settings_raw if settings_ok else {}
+        repo_settings = reader.read(Settings, {**base, **overrides}, f"{path}.settings")
         enabled = raw.get("connections")
         enabled_names: tuple[str, ...] | None = None
         if enabled is not None:
