@@ -554,3 +554,17 @@ def test_invalid_workspace_settings_are_reported_once_at_their_path() -> None:
         "settings.time_budget_seconds",
         "repositories[1].settings.jira_unreachable",
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("bom.json", '{"rules": [{"template": "no-merge-commits"}]}'),
+        ("bom.toml", '[[rules]]\ntemplate = "no-merge-commits"\n'),
+        ("bom.yml", "rules:\n  - template: no-merge-commits\n"),
+    ],
+)
+def test_files_with_a_byte_order_mark(tmp_path: Path, name: str, text: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert [r.id for r in load_file(path).rules] == ["no-merge-commits"]

@@ -372,7 +372,7 @@ def read_file(path: str | Path) -> Any:
     """Plain data from a YAML (.yml/.yaml) or TOML (.toml) file, or JSON (.json)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # editors on Windows write a BOM
     except FileNotFoundError as exc:
         raise ConfigError([ConfigProblem(str(p), "file not found", "check the path")]) from exc
     except (OSError, UnicodeDecodeError) as exc:
