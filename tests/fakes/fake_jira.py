@@ -10,6 +10,15 @@ test checks it against ../shared/specs/)::
         ...                                         # point a client at jira.url with jira.token
         assert jira.count("/rest/api/3/issue/bulkfetch") == 1
 
+Options: ``context_path``, ``max_results_cap`` (Data Center search), ``latency`` (seconds added
+to every answer), ``anonymous_access`` (bad credentials get 200 + ``X-Seraph-LoginReason:
+AUTHENTICATED_FAILED`` and see nothing), ``tls=(certfile, keyfile)`` (https). Data: ``add_issue``,
+``add_issues``, ``add_project``, ``move_issue``, ``add_user``/``revoke_token``, ``hidden=True``
+issues (exist, not visible). Faults: ``fail(status, retry_after=, times=, path=)``,
+``serve_html()``, ``hang(seconds)``, ``seraph_reason``. Log: ``requests``, ``count(path)``,
+``requests_to(path)``, ``reset_log()``. tests/jira/conftest.py has ``jira_factory``,
+``cloud_jira``, ``dc_jira``, ``jira`` (both deployments) and ``connect`` fixtures.
+
 Cloud: ``POST /rest/api/3/issue/bulkfetch``, ``GET|POST /rest/api/3/search/jql``,
 ``POST /rest/api/3/jql/match``, ``POST /rest/api/3/jql/parse``, ``GET /rest/api/3/issue/{key}``,
 ``GET /rest/api/3/myself``, ``GET /rest/api/{2,3}/serverInfo``, ``GET /rest/api/3/project/search``;
@@ -22,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -106,6 +116,7 @@ class FakeJira:
         max_results_cap: int = 1000,
         latency: float = 0.0,
         anonymous_access: bool = False,
+        tls: tuple[str, str] | None = None,
     ) -> None:
         if deployment not in ("cloud", "datacenter"):
             raise ValueError("deployment is 'cloud' or 'datacenter'")
@@ -114,6 +125,7 @@ class FakeJira:
         self.max_results_cap = max_results_cap
         self.latency = latency
         self.anonymous_access = anonymous_access
+        self.tls = tls  # (certificate file, key file): serve https
         self.seraph_reason: str | None = None  # forced on every response when set
         self.issues: dict[str, FakeIssue] = {}  # by id
         self.projects: dict[str, str] = {}  # key -> name
@@ -141,6 +153,10 @@ class FakeJira:
 
         Handler.router = router
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if self.tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            server.socket = context.wrap_socket(server.socket, server_side=True)
         server.daemon_threads = True
         server.block_on_close = False
         self._server = server
@@ -174,7 +190,7 @@ class FakeJira:
 
     @property
     def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def url(self) -> str:

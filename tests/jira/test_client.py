@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import shutil
 import socket
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,7 +16,7 @@ import pytest
 from tests.fakes.fake_jira import FakeJira
 from tests.jira.support import FakeTime, make_client
 
-from jirahooks.errors import JiraAuthError, JiraError, JiraUnavailable
+from jirahooks.errors import ConfigError, JiraAuthError, JiraError, JiraUnavailable
 from jirahooks.jira.client import Deadline, JiraHttpError, retry_after_seconds
 from jirahooks.rules.config import ConnectionConfig, Deployment
 
@@ -246,3 +249,46 @@ def test_retry_after_accepts_http_dates_and_ratelimit_reset() -> None:
     reset = {"X-RateLimit-Reset": "2023-11-14T22:13:30Z"}  # now + 10 s
     assert retry_after_seconds(httpx.Headers(reset), now=now) == 10.0
     assert retry_after_seconds(httpx.Headers({}), now=now) is None
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (what many Data Center installs use)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "jira.pem", tmp_path / "jira.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return str(cert), str(key)
+
+
+def test_custom_ca_bundle_trusts_a_self_signed_jira(
+    jira_factory: Callable[..., FakeJira], connect: Connect, certificate: tuple[str, str]
+) -> None:
+    fake = jira_factory("datacenter", context_path="/jira", tls=certificate)
+    assert fake.url.startswith("https://")
+    me = _myself(connect(fake, ca_bundle=certificate[0]))
+    assert me["name"] == fake.user.name
+
+
+def test_untrusted_certificate_says_set_ca_bundle(
+    jira_factory: Callable[..., FakeJira], connect: Connect, certificate: tuple[str, str]
+) -> None:
+    fake = jira_factory("datacenter", tls=certificate)
+    error = _error(connect(fake), "/rest/api/2/serverInfo")
+    assert error.code == "JIRA_UNAVAILABLE"
+    assert "certificate not trusted" in error.message
+    assert "ca_bundle" in error.hint
+
+
+def test_unreadable_ca_bundle_is_a_configuration_error(
+    cloud_jira: FakeJira, connect: Connect, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        make_client(connect(cloud_jira, "main", ca_bundle=str(tmp_path / "missing.pem")))
+    assert info.value.problems[0].path == "connections[main].ca_bundle"

@@ -25,6 +25,7 @@ import asyncio
 import base64
 import email.utils
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -35,7 +36,14 @@ from typing import Any
 import httpx
 
 from jirahooks import __version__
-from jirahooks.errors import JiraAuthError, JiraError, JiraRequestError, JiraUnavailable
+from jirahooks.errors import (
+    ConfigError,
+    ConfigProblem,
+    JiraAuthError,
+    JiraError,
+    JiraRequestError,
+    JiraUnavailable,
+)
 from jirahooks.rules.config import ConnectionConfig, Deployment
 
 Clock = Callable[[], float]
@@ -169,6 +177,7 @@ class JiraClient:
         self._deployment: Deployment | None = (
             None if config.deployment == Deployment.AUTO else Deployment(config.deployment)
         )
+        self._verify = self._tls_context()
         self._http: httpx.AsyncClient | None = None
         self._users = 0
         self._pinned = False
@@ -178,6 +187,24 @@ class JiraClient:
         return f"JiraClient(name={self.name!r}, url={self.base_url!r})"
 
     # -- sessions -------------------------------------------------------------------------
+
+    def _tls_context(self) -> ssl.SSLContext | bool:
+        """A context trusting ``ca_bundle`` (self-signed / in-house CAs), loaded now so a bad
+        path fails when the resolver is built, not in the middle of an evaluation."""
+        if not self.config.ca_bundle:
+            return True
+        try:
+            return ssl.create_default_context(cafile=self.config.ca_bundle)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                [
+                    ConfigProblem(
+                        f"connections[{self.name}].ca_bundle",
+                        f"cannot load the CA bundle {self.config.ca_bundle}: {exc}",
+                        "a PEM file with the certificate(s) of the CA that signed Jira's",
+                    )
+                ]
+            ) from exc
 
     def _headers(self) -> dict[str, str]:
         headers = {
@@ -198,16 +225,11 @@ class JiraClient:
             max_connections=max(1, self.config.max_concurrency),
             max_keepalive_connections=max(1, self.config.max_concurrency),
         )
-        verify: Any = self.config.ca_bundle or True
-        if self.config.ca_bundle:
-            import ssl
-
-            verify = ssl.create_default_context(cafile=self.config.ca_bundle)
         return httpx.AsyncClient(
             headers=self._headers(),
             timeout=self.config.timeout_seconds,
             limits=limits,
-            verify=verify,
+            verify=self._verify,
             transport=self._transport,
             follow_redirects=False,
         )
@@ -290,10 +312,14 @@ class JiraClient:
                 error: JiraError = self._timeout_error(path, deadline=False)
                 error.__cause__ = exc
             except httpx.TransportError as exc:
+                untrusted = "CERTIFICATE_VERIFY_FAILED" in str(exc)
                 error = JiraUnavailable(
                     f"cannot reach Jira connection '{self.name}' at {self.base_url} "
-                    f"({type(exc).__name__})",
-                    hint="check the URL, DNS, proxy and firewall; is Jira up?",
+                    f"({'certificate not trusted' if untrusted else type(exc).__name__})",
+                    hint="set the connection's ca_bundle to the PEM file of the CA that signed "
+                    "Jira's certificate"
+                    if untrusted
+                    else "check the URL, DNS, proxy and firewall; is Jira up?",
                     connection=self.name,
                 )
                 error.__cause__ = exc
