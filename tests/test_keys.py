@@ -232,3 +232,8 @@ def test_catastrophic_key_pattern_completes_in_the_extractor() -> None:
     extractor = KeyExtractor(r"(?:[A-Z]+)+-[0-9]+")
     text = "A" * 50_000 + " ABC-7"
     assert extractor.keys(text) == ["ABC-7"]
+
+
+def test_double_backtick_code_spans_escape_keys() -> None:
+    found = KeyExtractor().find("see ``ABC-1`` and `XY-2` and AB-3")
+    assert [(m.key, m.escaped) for m in found] == [("ABC-1", True), ("XY-2", True), ("AB-3", False)]

@@ -30,7 +30,8 @@ from typing import Any, Protocol
 DEFAULT_KEY_PATTERN = r"[A-Z][A-Z0-9_]+-[0-9]+"
 DEFAULT_IGNORED_KEYS: tuple[str, ...] = ("CVE-*", "UTF-*", "ISO-*")
 
-_CODE_SPANS = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
+# Fenced blocks (to their end, or the end of the text), then ``double`` and `single` code spans.
+_CODE_SPANS = re.compile(r"```.*?(?:```|\Z)|``[^\n]*?``|`[^`\n]*`", re.DOTALL)
 
 
 class _Pattern(Protocol):

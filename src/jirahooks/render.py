@@ -31,7 +31,8 @@ _SECTIONS: tuple[tuple[str, tuple[Context, ...]], ...] = (
     ("Title", (Context.PR_TITLE,)),
     ("Description", (Context.PR_DESCRIPTION,)),
     ("Commits", (Context.COMMIT, Context.COMMITS)),
-    ("Jira", (Context.SYSTEM, Context.GLOBAL)),
+    ("Rule", (Context.GLOBAL,)),
+    ("Jira", (Context.SYSTEM,)),
 )
 MAX_COMMITS_SHOWN = 20
 

@@ -628,3 +628,17 @@ def test_subprocess_config_error_has_no_traceback(repo: Any) -> None:
     assert "rules[0].titel: unknown field" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_pr_description_alone_is_something_to_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "rules.yml"
+    config.write_text(
+        "rules:\n  - id: d\n    title: Description names the issue\n    triggers: [PULL_REQUEST]\n"
+        "    targets: [PR_DESCRIPTION]\n    checks: {key_present: true}\n",
+        encoding="utf-8",
+    )
+    assert main(["check", "--config", str(config), "--pr-description", "Fixes ABC-7"]) == 0
+    assert main(["check", "--config", str(config), "--pr-description", "no key"]) == 1
+    assert "Pull-request description does not contain any issue keys." in capsys.readouterr().out

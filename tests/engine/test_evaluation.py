@@ -321,9 +321,7 @@ def test_warnings_and_system_facts_in_error_validations() -> None:
     document = ev.to_document()
     (validation,) = document["errorValidations"]
     assert validation["warningMessages"] == [{"text": "Please add a key."}]
-    assert validation["detailMessages"] == [
-        {"text": "Jira connection 'memory': Jira connection 'memory' failed"}
-    ]
+    assert validation["detailMessages"] == [{"text": "Jira connection 'memory': connection failed"}]
 
 
 def test_timestamp_is_now_in_milliseconds() -> None:
@@ -430,3 +428,13 @@ def test_settings_object_is_reusable_across_evaluations() -> None:
     first = asyncio.run(evaluate(push("ABC-1"), [rule()], settings=settings))
     second = asyncio.run(evaluate(push("x"), [rule()], settings=settings))
     assert (first.result, second.result) == (Status.PASS, Status.BLOCK)
+
+
+def test_branch_only_rules_review_no_commits() -> None:
+    branch_rule = rule(id="b", targets=["BRANCH"], checks={"key_present": True})
+    commit_rule = rule(id="c", checks={"key_present": True})
+    event = Event(Trigger.PUSH, "feature/ABC-1", (Commit("a" * 40, "ABC-1 x"),))
+    document = run(event, [branch_rule, commit_rule]).to_document()
+    by_id = {rv["rule"]["id"]: rv for rv in document["ruleValidations"]}
+    assert "commitsUnderReview" not in by_id["b"]
+    assert list(by_id["c"]["commitsUnderReview"]) == ["a" * 40]

@@ -317,3 +317,11 @@ def test_to_api_uses_camel_case_and_api_names() -> None:
     assert api["checks"] == {"keyPresent": True, "noMergeCommits": True}
     assert api["scope"] == "WORKSPACE"
     assert api["triggers"] == ["COMMIT", "PULL_REQUEST", "PUSH"]
+
+
+def test_custom_key_pattern_needs_a_separator_outside_character_classes() -> None:
+    from jirahooks.rules.model import _key_pattern_error
+
+    assert _key_pattern_error("[A-Z]+_[0-9]+") is not None  # '-' only inside [A-Z]
+    assert _key_pattern_error("[A-Z]+-[0-9]+") is None
+    assert _key_pattern_error(r"[A-Z]+\-[0-9]+") is None

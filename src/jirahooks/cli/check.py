@@ -78,7 +78,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def build_event(args: argparse.Namespace) -> Event:
     from jirahooks import gitio
 
-    if not (args.range or args.branch or args.message_file or args.pr_title is not None):
+    if not (
+        args.range
+        or args.branch
+        or args.message_file
+        or args.pr_title is not None
+        or args.pr_description is not None
+    ):
         raise UsageError(
             "nothing to check",
             hint="give --range A..B, --branch NAME, --message-file FILE or --pr-title TEXT",

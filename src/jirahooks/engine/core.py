@@ -40,9 +40,9 @@ from jirahooks.engine.resolver import (
     Resolution,
     Resolver,
 )
-from jirahooks.event import Event
+from jirahooks.event import Commit, Event
 from jirahooks.keys import KeyExtractor, project_of
-from jirahooks.rules.model import Rule, Settings, Severity, Strategy, UnreachablePolicy
+from jirahooks.rules.model import Rule, Settings, Severity, Strategy, Target, UnreachablePolicy
 
 
 @lru_cache(maxsize=32)
@@ -195,7 +195,7 @@ def _judge(
             (Context.GLOBAL,),
             "target.absent",
         )
-        return RuleValidation(rule, status, conditions, (absent,), commits=plan.commits)
+        return RuleValidation(rule, status, conditions, (absent,), commits=_reviewed(plan))
 
     ctx = CheckContext(rule, settings, resolution, jql, offline)
     specs = [c for c in CHECKS if c.enabled(rule.checks)]
@@ -293,4 +293,11 @@ def _judge(
         )
     rule_keys = plan.keys
     issues = {k: resolution.issues[k] for k in rule_keys if k in resolution.issues}
-    return RuleValidation(rule, status, conditions, tuple(facts), issues, plan.commits)
+    return RuleValidation(rule, status, conditions, tuple(facts), issues, _reviewed(plan))
+
+
+def _reviewed(plan: RulePlan) -> tuple[Commit, ...]:
+    """The commits a rule looked at: none for branch- and PR-only rules."""
+    if Target.COMMIT in plan.rule.targets or Target.COMMITS in plan.rule.targets:
+        return plan.commits
+    return ()

@@ -179,9 +179,7 @@ class InMemoryResolver:
         self.calls: list[tuple[str, int]] = []
 
     def _problem(self) -> ConnectionProblem:
-        return ConnectionProblem(
-            self.connection, "JIRA_UNAVAILABLE", f"Jira connection '{self.connection}' failed"
-        )
+        return ConnectionProblem(self.connection, "JIRA_UNAVAILABLE", "connection failed")
 
     async def projects(self) -> ProjectSet:
         self.calls.append(("projects", 0))

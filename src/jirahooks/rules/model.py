@@ -264,8 +264,9 @@ def _key_pattern_error(value: str) -> str | None:
     message = _regex_error(value)
     if message:
         return message
-    if "-" not in value:
-        return "an issue-key pattern must match '<PROJECT>-<number>' (it has no '-')"
+    # a '-' inside a character class ([A-Z]) is a range, not the key's separator
+    if "-" not in re.sub(r"\[(?:\\.|[^\]])*\]", "", value):
+        return "an issue-key pattern must match '<PROJECT>-<number>' (it has no '-' separator)"
     return None
 
 
