@@ -75,16 +75,6 @@ def test_rules_at_both_scopes(server: Server) -> None:
     server.add_rule("commit-key-required")
     rule = server.ok("GET", f"/workspaces/{WS}/rules/commit-key-required")
     assert rule["scope"] == "WORKSPACE" and rule["rule"]["checks"]["keyPresent"] is True
-    replaced = (
-        server.ok(
-            "PUT",
-            f"/workspaces/{WS}/repositories/api/rules/commit-key-required",
-            json={"title": "x"},
-        )
-        if False
-        else None
-    )
-    assert replaced is None
     local = server.ok(
         "POST",
         f"/workspaces/{WS}/repositories/api/rules",
