@@ -234,3 +234,24 @@ def test_redis_clear_removes_only_its_prefix(redis_prefix: str) -> None:
             await other.aclose()
 
     assert asyncio.run(scenario()) == [None, "other"]
+
+
+def test_an_unreachable_cache_backend_only_costs_misses(
+    cloud_jira: FakeJira, connect: Connect
+) -> None:
+    cloud_jira.add_issue("ABC-1")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here: "Redis is down"
+
+    async def scenario() -> tuple[set[str], int]:
+        cache = JiraCache(RedisBackend(f"redis://127.0.0.1:{port}/0", prefix="down"))
+        try:
+            result = await make_chain(connect(cloud_jira), cache=cache).resolve(["ABC-1"])
+            return set(result.issues), cache.stats.errors
+        finally:
+            await cache.aclose()
+
+    found, errors = asyncio.run(scenario())
+    assert found == {"ABC-1"}
+    assert errors >= 2  # the lookup and the store both failed, the evaluation did not

@@ -14,7 +14,7 @@ from tests.jira.support import FakeTime, make_chain
 from jirahooks.engine.resolver import Resolution, Resolver
 from jirahooks.jira import build_resolver
 from jirahooks.jira.chain import ConnectionChain
-from jirahooks.rules.config import ConnectionConfig
+from jirahooks.rules.config import ConnectionConfig, Deployment
 
 Connect = Callable[..., ConnectionConfig]
 
@@ -451,3 +451,10 @@ def test_build_resolver_reads_tokens_from_the_environment(
     with pytest.raises(ConfigError) as info:
         build_resolver([config])
     assert "is not set" in str(info.value)
+
+
+def test_failed_deployment_detection_is_a_problem(jira: FakeJira, connect: Connect) -> None:
+    jira.fail(503, times=-1, path="/serverInfo")
+    result = resolve(make_chain(connect(jira, "auto", deployment=Deployment.AUTO)), ["ABC-1"])
+    assert result.undetermined == {"ABC-1"}
+    assert [(p.connection, p.code) for p in result.problems] == [("auto", "JIRA_UNAVAILABLE")]

@@ -195,7 +195,11 @@ class JiraApi:
         ordered = sorted(set(keys), key=key_order)
         if not ordered:
             return
-        cloud = await self._cloud(deadline)
+        try:
+            cloud = await self._cloud(deadline)  # may detect the deployment: one request
+        except JiraError as exc:
+            result.errors.append(exc)
+            return
         size = CLOUD_BATCH if cloud else DC_BATCH
         gate = asyncio.Semaphore(max(1, concurrency))
         leftovers: list[str] = []

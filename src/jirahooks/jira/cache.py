@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,6 +32,7 @@ from jirahooks.engine.resolver import IssueData
 from jirahooks.jira.client import Clock
 
 _NEGATIVE = "-"
+log = logging.getLogger(__name__)
 
 
 class CacheBackend(Protocol):
@@ -128,6 +130,7 @@ class CacheStats:
     hits: int = 0
     misses: int = 0
     negative_hits: int = 0
+    errors: int = 0  # backend failures (each also counted as misses)
 
     @property
     def lookups(self) -> int:
@@ -142,6 +145,7 @@ class CacheStats:
             "hits": self.hits,
             "misses": self.misses,
             "negativeHits": self.negative_hits,
+            "errors": self.errors,
             "hitRate": round(self.hit_rate, 4),
         }
 
@@ -203,7 +207,11 @@ class JiraCache:
 
     async def _get(self, keys: Sequence[str]) -> list[Any]:
         """Values still fresh by our clock, else None; counts hits and misses."""
-        raw = await self.backend.get_many(keys)
+        try:
+            raw = await self.backend.get_many(keys)
+        except Exception as exc:  # any backend failure (Redis down, …) is only a miss
+            self._backend_failed(exc)
+            raw = [None] * len(keys)
         now = self._clock()
         values: list[Any] = []
         for text in raw:
@@ -230,7 +238,19 @@ class JiraCache:
             k: json.dumps({"e": expires, "v": v}, separators=(",", ":")) for k, v in items.items()
         }
         # The backend keeps entries a little longer than we trust them; expiry is ours.
-        await self.backend.set_many(encoded, ttl + 1.0)
+        try:
+            await self.backend.set_many(encoded, ttl + 1.0)
+        except Exception as exc:  # the cache is an optimisation: never fail an evaluation
+            self._backend_failed(exc)
+
+    def _backend_failed(self, exc: Exception) -> None:
+        self.stats.errors += 1
+        if self.stats.errors == 1 or self.stats.errors % 100 == 0:
+            log.warning(
+                "Jira cache backend %s failed (%s): answering without the cache",
+                type(self.backend).__name__,
+                type(exc).__name__,
+            )
 
     # -- issues -----------------------------------------------------------------------------
 
