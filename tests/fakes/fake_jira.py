@@ -14,7 +14,7 @@ Options: ``context_path``, ``max_results_cap`` (Data Center search), ``latency``
 to every answer), ``anonymous_access`` (bad credentials get 200 + ``X-Seraph-LoginReason:
 AUTHENTICATED_FAILED`` and see nothing), ``tls=(certfile, keyfile)`` (https). Data: ``add_issue``,
 ``add_issues``, ``add_project``, ``move_issue``, ``add_user``/``revoke_token``, ``hidden=True``
-issues (exist, not visible). Faults: ``fail(status, retry_after=, times=, path=)``,
+issues (exist, not visible), ``set_deployment()``. Faults: ``fail(status, retry_after=, times=, path=)``,
 ``serve_html()``, ``hang(seconds)``, ``seraph_reason``. Log: ``requests``, ``count(path)``,
 ``requests_to(path)``, ``reset_log()``. tests/jira/conftest.py has ``jira_factory``,
 ``cloud_jira``, ``dc_jira``, ``jira`` (both deployments) and ``connect`` fixtures.
@@ -152,6 +152,7 @@ class FakeJira:
             pass
 
         Handler.router = router
+        self._handler: type[_Handler] = Handler
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         if self.tls is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -166,6 +167,16 @@ class FakeJira:
         )
         self._thread.start()
         return self
+
+    def set_deployment(self, deployment: str) -> None:
+        """Switch between ``cloud`` and ``datacenter`` (also while running): the endpoints,
+        auth scheme and serverInfo change; the data stays."""
+        if deployment not in ("cloud", "datacenter"):
+            raise ValueError("deployment is 'cloud' or 'datacenter'")
+        with self.lock:
+            self.deployment = deployment
+            if self._server is not None:
+                self._handler.router = Router(self)
 
     def stop(self) -> None:
         self._stopping.set()

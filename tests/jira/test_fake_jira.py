@@ -224,3 +224,14 @@ def test_jql_errors(query: str, message: str) -> None:
     with pytest.raises(jql.JqlError) as info:
         jql.parse(query)
     assert message in info.value.messages[0]
+
+
+def test_switching_deployment_changes_endpoints_and_detection(cloud_jira: FakeJira) -> None:
+    cloud_jira.add_issue("ABC-1")
+    with httpx.Client(base_url=cloud_jira.url) as http:
+        assert http.get("/rest/api/2/serverInfo").json()["deploymentType"] == "Cloud"
+        cloud_jira.set_deployment("datacenter")
+        assert http.get("/rest/api/2/serverInfo").json()["deploymentType"] == "Server"
+        bearer = {"Authorization": f"Bearer {cloud_jira.token}"}
+        answer = http.post("/rest/api/2/search", json={"jql": "key = ABC-1"}, headers=bearer)
+        assert [i["key"] for i in answer.json()["issues"]] == ["ABC-1"]
