@@ -15,7 +15,7 @@ from tests.server.conftest import TestClient, compact, sign
 from jirahooks.cli import main
 from jirahooks.crypto import load_box
 from jirahooks.server import ServerSettings, create_app
-from jirahooks.store.database import Database, DatabaseError, SchemaState
+from jirahooks.store.database import Database, DatabaseError, SchemaState, head_revision
 
 DOCUMENT = """\
 workspace: acme
@@ -150,7 +150,7 @@ def test_db_upgrade_and_status(store: dict[str, Any], capsys: pytest.CaptureFixt
     assert main(["db", "status", *store["args"]]) == 0
     assert "schema: empty" in capsys.readouterr().out
     assert main(["db", "upgrade", *store["args"]]) == 0
-    assert "→ 0001" in capsys.readouterr().out
+    assert f"→ {head_revision()}" in capsys.readouterr().out
     assert main(["db", "status", *store["args"]]) == 0
     assert "schema: current" in capsys.readouterr().out
 
@@ -167,7 +167,9 @@ def test_server_refuses_outdated_or_foreign_schema(store: dict[str, Any]) -> Non
             with pytest.raises(DatabaseError, match="does not know"):
                 await database.prepare(upgrade=True)
             async with database.engine.begin() as conn:
-                await conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+                await conn.execute(
+                    text(f"UPDATE alembic_version SET version_num = '{head_revision()}'")
+                )
             assert (await database.prepare(upgrade=False)).state is SchemaState.CURRENT
         finally:
             await database.dispose()
