@@ -63,13 +63,26 @@ def commit_msg_event(message_file: str, *, cwd: str | Path | None = None) -> Eve
             f"cannot read the commit message file {message_file}: {exc.strerror}",
             hint="git passes the message file as the hook's first argument",
         ) from exc
-    comment = gitio.config_value("core.commentChar", cwd=cwd) or "#"
+    config = _config_values(("core.commentchar", "user.name"), cwd=cwd)
+    comment = config.get("core.commentchar") or "#"
     if comment == "auto":
         comment = "#"
     message = gitio.clean_message(raw, comment[:1])
-    author = gitio.config_value("user.name", cwd=cwd)
+    author = config.get("user.name", "")
     branch = gitio.current_branch(cwd=cwd)
     return Event(Trigger.COMMIT, branch, (Commit(ZERO_HASH, message, author_name=author),))
+
+
+def _config_values(names: tuple[str, ...], *, cwd: str | Path | None = None) -> dict[str, str]:
+    """Several config values in one git call (the last value wins, as with ``git config``)."""
+    pattern = "^(" + "|".join(n.replace(".", "\\.") for n in names) + ")$"
+    raw = gitio.git(["config", "-z", "--get-regexp", pattern], cwd=cwd, check=False)
+    values: dict[str, str] = {}
+    for record in raw.split("\0"):
+        key, _, value = record.partition("\n")
+        if key:
+            values[key.lower()] = value
+    return values
 
 
 def parse_pre_push(text: str) -> list[RefUpdate]:

@@ -25,12 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.client
 import json
 import os
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,11 +206,6 @@ def sign(secret: str, raw: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode("utf-8"), raw, hashlib.sha256).hexdigest()
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # the 3xx surfaces as an HTTPError: a non-200 answer
-
-
 def post(config: RemoteConfig, body: Mapping[str, Any]) -> dict[str, Any]:
     """Send one validation request; return the 200 result document.
 
@@ -226,20 +218,29 @@ def post(config: RemoteConfig, body: Mapping[str, Any]) -> dict[str, Any]:
             f"JIRAHOOKS_ENDPOINT is not an http(s) URL: {config.endpoint!r}",
             hint="e.g. https://jirahooks.example.com/api/validate/<workspace>?repoSlug=<slug>",
         )
+    # imported here: http.client, email and ssl cost ~40 ms, and only this function needs them
+    from http.client import HTTPException
+    from urllib.error import HTTPError
+    from urllib.request import HTTPRedirectHandler, Request, build_opener
+
+    class NoRedirect(HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None  # the 3xx surfaces as an HTTPError: a non-200 answer
+
     raw = encode(body)
     headers = {"Content-Type": "application/json", "User-Agent": "jirahooks-hook"}
     if config.secret:
         headers[SIGNATURE_HEADER] = sign(config.secret, raw)
-    request = urllib.request.Request(config.endpoint, data=raw, headers=headers, method="POST")
-    opener = urllib.request.build_opener(_NoRedirect)
+    request = Request(config.endpoint, data=raw, headers=headers, method="POST")
+    opener = build_opener(NoRedirect)
     try:
         with opener.open(request, timeout=config.timeout) as response:
             status = response.status
             data = response.read()
-    except urllib.error.HTTPError as exc:
+    except HTTPError as exc:
         data = exc.read() if exc.fp is not None else b""
         raise _rejection(exc.code, data) from None
-    except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, resets
+    except (OSError, HTTPException) as exc:  # URLError, timeouts, resets
         reason = getattr(exc, "reason", exc)
         raise ServerUnreachable(
             f"cannot reach the validation server {_origin(config.endpoint)}: {reason}",
