@@ -3,7 +3,7 @@
 It answers the way the official OpenAPI documents and docs/external-apis.md say (a conformance
 test checks it against ../shared/specs/)::
 
-    with FakeJira("cloud") as jira:                 # or FakeJira("datacenter", context_path="/jira")
+    with FakeJira("cloud") as jira:             # or FakeJira("datacenter", context_path="/jira")
         jira.add_issue("ABC-1", status="In Progress", fix_versions=["1.0"])
         jira.move_issue("ABC-1", "XYZ-7")           # ABC-1 now answers as XYZ-7
         jira.fail(429, retry_after="2", times=1)    # fault injection
@@ -14,9 +14,9 @@ Options: ``context_path``, ``max_results_cap`` (Data Center search), ``latency``
 to every answer), ``anonymous_access`` (bad credentials get 200 + ``X-Seraph-LoginReason:
 AUTHENTICATED_FAILED`` and see nothing), ``tls=(certfile, keyfile)`` (https). Data: ``add_issue``,
 ``add_issues``, ``add_project``, ``move_issue``, ``add_user``/``revoke_token``, ``hidden=True``
-issues (exist, not visible), ``set_deployment()``. Faults: ``fail(status, retry_after=, times=, path=)``,
-``serve_html()``, ``hang(seconds)``, ``seraph_reason``. Log: ``requests``, ``count(path)``,
-``requests_to(path)``, ``reset_log()``. tests/jira/conftest.py has ``jira_factory``,
+issues (exist, not visible), ``set_deployment()``. Faults: ``fail(status, retry_after=,
+times=, path=)``, ``serve_html()``, ``hang(seconds)``, ``seraph_reason``. Log: ``requests``,
+``count(path)``, ``requests_to(path)``, ``reset_log()``. tests/jira/conftest.py has ``jira_factory``,
 ``cloud_jira``, ``dc_jira``, ``jira`` (both deployments) and ``connect`` fixtures.
 
 Cloud: ``POST /rest/api/3/issue/bulkfetch``, ``GET|POST /rest/api/3/search/jql``,

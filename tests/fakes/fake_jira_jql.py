@@ -91,7 +91,8 @@ def tokenize(jql: str) -> list[tuple[str, str]]:
         if not match or match.end() == pos:
             raise JqlError(
                 [
-                    f"Error in the JQL Query: The character '{text[pos:].strip()[:1]}' is a reserved "
+                    "Error in the JQL Query: The character "
+                    f"'{text[pos:].strip()[:1]}' is a reserved "
                     f"JQL character. (line 1, character {pos + 1})"
                 ]
             )
