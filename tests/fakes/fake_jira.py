@@ -16,8 +16,9 @@ AUTHENTICATED_FAILED`` and see nothing), ``tls=(certfile, keyfile)`` (https). Da
 ``add_issues``, ``add_project``, ``move_issue``, ``add_user``/``revoke_token``, ``hidden=True``
 issues (exist, not visible), ``set_deployment()``. Faults: ``fail(status, retry_after=,
 times=, path=)``, ``serve_html()``, ``hang(seconds)``, ``seraph_reason``. Log: ``requests``,
-``count(path)``, ``requests_to(path)``, ``reset_log()``. tests/jira/conftest.py has ``jira_factory``,
-``cloud_jira``, ``dc_jira``, ``jira`` (both deployments) and ``connect`` fixtures.
+``count(path)``, ``requests_to(path)``, ``reset_log()``. tests/jira/conftest.py has the
+``jira_factory``, ``cloud_jira``, ``dc_jira``, ``jira`` (both deployments) and ``connect``
+fixtures.
 
 Cloud: ``POST /rest/api/3/issue/bulkfetch``, ``GET|POST /rest/api/3/search/jql``,
 ``POST /rest/api/3/jql/match``, ``POST /rest/api/3/jql/parse``, ``GET /rest/api/3/issue/{key}``,
