@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.fakes
 
-from tests.fakes.fake_jira import FakeJira  # noqa: E402
+from tests.fakes.fake_jira import FakeJira
 
 PYTHON = sys.executable
 COMMITS = 10_000

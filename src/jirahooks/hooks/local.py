@@ -8,10 +8,11 @@ evaluated in three steps:
    I/O (every key "found", every JQL "matching") and writes down what the engine asked for.
    The engine's planning decides which keys matter (conditions, skipped commits, escapes,
    ignored keys), so nothing of it is duplicated here; it is pure CPU and cheap;
-2. **fetch** — the real resolver is asked once: ``projects()`` if any rule needs it (then the
-   recording is repeated with the real project set, so keys of unknown projects are not asked
-   for), ``resolve()`` with the union of all keys, ``match_jql()`` once per distinct JQL with
-   the union of its keys — all within the time budget;
+2. **fetch** — the real resolver is asked once: ``projects()`` if any rule ignores unknown
+   projects (asked *before* recording, so the recording sees the real project set and keys of
+   unknown projects are not looked up), ``resolve()`` with the union of all keys, and
+   ``match_jql()`` once per distinct JQL with the union of its keys — within the time budget,
+   which counts the time spent waiting for Jira;
 3. **judge** — every event is evaluated again against a ``PrefetchedResolver`` that answers
    from step 2.
 
@@ -23,9 +24,11 @@ yet answered is *undetermined* and the Jira-unreachable policy of the settings d
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Sequence
+import time
+from collections.abc import Awaitable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from jirahooks.engine import evaluate
 from jirahooks.engine.facts import Evaluation
@@ -43,6 +46,7 @@ from jirahooks.event import Event
 from jirahooks.rules.config import ConfigDocument, ConnectionConfig, load_file
 from jirahooks.rules.model import Rule, Settings
 
+T = TypeVar("T")
 CONFIG_NAMES = (".jirahooks.toml", ".jirahooks.yml", ".jirahooks.yaml")
 
 
@@ -123,29 +127,20 @@ async def _record(
     return recorder
 
 
-async def _fetch(
-    resolver: Resolver,
-    events: Sequence[Event],
-    rules: Sequence[Rule],
-    settings: Settings,
-    out: Prefetched,
-) -> None:
-    recorder = await _record(events, rules, settings, None)
-    if recorder.projects_asked:
-        out.projects = await resolver.projects()
-        out.calls += 1
-        if out.projects.projects is not None:
-            recorder = await _record(events, rules, settings, out.projects)
-    if recorder.keys:
-        out.resolution = await resolver.resolve(list(recorder.keys))
-        out.calls += 1
-    for jql, keys in recorder.jql.items():
-        found = [k for k in keys if k in out.resolution.issues]
-        if found:
-            out.jql[jql] = await resolver.match_jql(jql, found)
-            out.calls += 1
-        else:
-            out.jql[jql] = JqlResult()
+class _Clock:
+    """The time budget counts time spent waiting for Jira, not the CPU time of planning."""
+
+    def __init__(self, budget: float | None) -> None:
+        self.budget = budget
+        self.spent = 0.0
+
+    async def wait(self, call: Awaitable[T]) -> T:
+        remaining = None if self.budget is None else max(self.budget - self.spent, 0.001)
+        started = time.perf_counter()
+        try:
+            return await asyncio.wait_for(call, timeout=remaining)
+        finally:
+            self.spent += time.perf_counter() - started
 
 
 async def evaluate_batch(
@@ -163,11 +158,29 @@ async def evaluate_batch(
     if resolver.offline:
         return [await evaluate(e, rules, resolver, settings=settings) for e in events], 0
     data = Prefetched()
+    clock = _Clock(budget)  # the resolver has its own deadline, a little shorter: a hard stop
+    recorder: RecordingResolver | None = None
     try:
-        # the resolver has its own deadline (a little shorter); this is the hard stop
-        await asyncio.wait_for(_fetch(resolver, events, rules, settings, data), timeout=budget)
+        # Projects first when some rule ignores unknown projects, so that one recording pass
+        # sees the real project set (the engine would ask for it anyway).
+        if any(r.enabled and r.checks.ignore_unknown_projects for r in rules):
+            data.projects = await clock.wait(resolver.projects())
+            data.calls += 1
+        known = data.projects if data.projects.projects is not None else None
+        recorder = await _record(events, rules, settings, known)
+        if recorder.keys:
+            data.resolution = await clock.wait(resolver.resolve(list(recorder.keys)))
+            data.calls += 1
+        for jql, keys in recorder.jql.items():
+            found = [k for k in keys if k in data.resolution.issues]
+            if found:
+                data.jql[jql] = await clock.wait(resolver.match_jql(jql, found))
+                data.calls += 1
+            else:
+                data.jql[jql] = JqlResult()
     except TimeoutError:
-        recorder = await _record(events, rules, settings, data.projects)
+        if recorder is None:
+            recorder = await _record(events, rules, settings, None)
         problem = _timeout_problem(budget or 0)
         issues = dict(data.resolution.issues)
         data.resolution = Resolution(
