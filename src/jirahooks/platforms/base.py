@@ -91,6 +91,7 @@ class Delivery:
     source_branch: str = ""
     destination_branch: str = ""
     title: str = ""
+    description: str = ""
     pushes: tuple[BranchPush, ...] = ()
     hook_id: str = ""
     request_id: str = ""
@@ -221,7 +222,9 @@ class PlatformAdapter(Protocol):
 
     async def publish_status(self, repository: str, commit: str, status: BuildStatus) -> None: ...
 
-    async def publish_report(self, repository: str, commit: str, report: Report) -> None: ...
+    async def publish_report(
+        self, repository: str, commit: str, report: Report, *, replace: bool = False
+    ) -> None: ...
 
     async def review(self, repository: str, pr_id: str, verdict: ReviewVerdict) -> None: ...
 
@@ -236,3 +239,13 @@ def first_line(text: str, limit: int) -> str:
 
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def pr_fingerprint(head: str, title: str, description: str, source: str, destination: str) -> str:
+    """What a PULL_REQUEST evaluation depends on besides rules and Jira: the same fingerprint
+    within a minute means the previous result can be reused. The head is cut to 12 characters
+    because webhooks carry only that much."""
+    import hashlib
+
+    text = "\x00".join((head[:12], title, description, source, destination))
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -181,6 +181,7 @@ def parse_delivery(headers: Mapping[str, str], body: bytes) -> Delivery:
         source_branch=_str(pr, "source", "branch", "name"),
         destination_branch=_str(pr, "destination", "branch", "name"),
         title=_str(pr, "title"),
+        description=pr_description(pr),
         **common,
     )
 

@@ -91,10 +91,11 @@ def create_app(settings: ServerSettings, *, state: AppState | None = None) -> Fa
         app.state.jirahooks = state
     errors.install(app)
 
-    from jirahooks.server import validation
+    from jirahooks.server import validation, webhooks
     from jirahooks.server.admin import ROUTERS
 
     app.include_router(validation.router)
+    app.include_router(webhooks.router)  # Bitbucket webhooks, recheck, the PR worker
     for router in ROUTERS:
         app.include_router(router, prefix="/api/v1")
 

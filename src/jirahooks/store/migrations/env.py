@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from jirahooks.store import deliveries  # noqa: F401  (platform tables: registers them on Base)
 from jirahooks.store.models import Base
 
 connection = context.config.attributes.get("connection")

@@ -1,0 +1,196 @@
+"""Admin API for Bitbucket Cloud (mounted under ``/api/v1``).
+
+- ``GET | PUT | DELETE /workspaces/{workspace}/bitbucket`` — workspace administrators manage the
+  credentials (access token or app password) and the webhook secret. Secrets are encrypted at
+  rest and write-only: answers only say whether they are set; a ``PUT`` without a secret keeps
+  the stored one, ``""`` clears it.
+- ``POST /workspaces/{workspace}/repositories/{repository}/pull-requests/{id}/recheck`` —
+  repository administrators queue a forced re-evaluation of one pull request.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+
+from jirahooks.platforms.bitbucket_client import AuthKind
+from jirahooks.platforms.bitbucket_cloud import PLATFORM, status_url_problem
+from jirahooks.server.admin.common import audit
+from jirahooks.server.auth import CurrentUser, Session, get_repository, get_workspace
+from jirahooks.server.errors import ApiError
+from jirahooks.server.pr_processing import platform_config
+from jirahooks.store.deliveries import PlatformConfig
+from jirahooks.store.models import utcnow
+
+router = APIRouter(tags=["bitbucket"])
+
+_PATH = "/workspaces/{workspace}/bitbucket"
+
+
+class BitbucketConfigIn(BaseModel):
+    auth_kind: Literal["access_token", "app_password"] = "access_token"
+    username: str = Field("", max_length=200, description="app passwords only")
+    token: str | None = Field(None, description="write-only; omit to keep the stored one")
+    webhook_secret: str | None = Field(None, description="write-only; omit to keep, '' clears")
+    require_signature: bool = True
+    register_unknown_repositories: bool = True
+    public_url: str = Field("", max_length=500, description="jirahooks' public base URL")
+    bitbucket_workspace: str = Field("", max_length=200, description="default: same slug")
+    api_url: str = Field("", max_length=500, description="default https://api.bitbucket.org/2.0")
+
+
+class BitbucketConfigOut(BaseModel):
+    platform: str
+    auth_kind: str
+    username: str
+    token_set: bool
+    webhook_secret_set: bool
+    require_signature: bool
+    register_unknown_repositories: bool
+    public_url: str
+    bitbucket_workspace: str
+    api_url: str
+    webhook_path: str
+    warnings: list[str] = []
+
+
+def _out(config: PlatformConfig, workspace: str) -> BitbucketConfigOut:
+    warnings = []
+    problem = status_url_problem(config.public_url)
+    if problem:
+        warnings.append(f"public_url: {problem}")
+    if not config.public_url:
+        warnings.append("public_url is empty: build statuses carry no link to the evaluation")
+    if not config.webhook_secret_encrypted:
+        warnings.append("no webhook secret: deliveries cannot be authenticated")
+    return BitbucketConfigOut(
+        platform=config.platform,
+        auth_kind=config.auth_kind,
+        username=config.username,
+        token_set=bool(config.token_encrypted),
+        webhook_secret_set=bool(config.webhook_secret_encrypted),
+        require_signature=config.require_signature,
+        register_unknown_repositories=config.register_unknown_repositories,
+        public_url=config.public_url,
+        bitbucket_workspace=config.remote_workspace,
+        api_url=config.api_url,
+        webhook_path=f"/webhooks/bitbucket/{workspace}",
+        warnings=warnings,
+    )
+
+
+def _audit_view(config: PlatformConfig) -> dict[str, Any]:
+    return {
+        "auth_kind": config.auth_kind,
+        "username": config.username,
+        "token_set": bool(config.token_encrypted),
+        "webhook_secret_set": bool(config.webhook_secret_encrypted),
+        "require_signature": config.require_signature,
+        "public_url": config.public_url,
+        "bitbucket_workspace": config.remote_workspace,
+    }
+
+
+@router.get(_PATH, response_model=BitbucketConfigOut, summary="Bitbucket settings (no secrets)")
+async def get_bitbucket(
+    workspace: str, session: Session, principal: CurrentUser
+) -> BitbucketConfigOut:
+    ws = await get_workspace(session, principal, workspace)
+    principal.require_workspace_admin(ws)
+    config = await platform_config(session, ws.id)
+    if config is None:
+        raise ApiError(404, "NOT_FOUND", "Bitbucket is not configured", f"PUT /api/v1{_PATH}")
+    return _out(config, ws.slug)
+
+
+@router.put(_PATH, response_model=BitbucketConfigOut, summary="Set Bitbucket credentials")
+async def put_bitbucket(
+    workspace: str,
+    body: BitbucketConfigIn,
+    request: Request,
+    session: Session,
+    principal: CurrentUser,
+) -> BitbucketConfigOut:
+    ws = await get_workspace(session, principal, workspace)
+    principal.require_workspace_admin(ws)
+    for name, url in (("public_url", body.public_url), ("api_url", body.api_url)):
+        if url and not url.startswith(("http://", "https://")):
+            raise ApiError(422, "REQUEST_INVALID", f"{name}: expected an http(s) URL")
+    if body.auth_kind == AuthKind.APP_PASSWORD.value and not body.username:
+        raise ApiError(422, "REQUEST_INVALID", "username: required with an app password")
+    box = request.app.state.jirahooks.secrets
+    config = await platform_config(session, ws.id)
+    before = _audit_view(config) if config is not None else None
+    if config is None:
+        config = PlatformConfig(workspace_id=ws.id, platform=PLATFORM)
+        session.add(config)
+    config.auth_kind = body.auth_kind
+    config.username = body.username
+    if body.token is not None:
+        config.token_encrypted = box.encrypt(body.token) if body.token else ""
+    if body.webhook_secret is not None:
+        config.webhook_secret_encrypted = (
+            box.encrypt(body.webhook_secret) if body.webhook_secret else ""
+        )
+    config.require_signature = body.require_signature
+    config.register_unknown_repositories = body.register_unknown_repositories
+    config.public_url = body.public_url.rstrip("/")
+    config.remote_workspace = body.bitbucket_workspace
+    config.api_url = body.api_url.rstrip("/")
+    config.updated_at = utcnow()
+    await session.flush()
+    audit(session, principal, ws.id, "bitbucket.update", "bitbucket", before, _audit_view(config))
+    await session.commit()
+    return _out(config, ws.slug)
+
+
+@router.delete(_PATH, status_code=204, summary="Remove the Bitbucket configuration")
+async def delete_bitbucket(workspace: str, session: Session, principal: CurrentUser) -> Response:
+    ws = await get_workspace(session, principal, workspace)
+    principal.require_workspace_admin(ws)
+    config = await platform_config(session, ws.id)
+    if config is not None:
+        audit(session, principal, ws.id, "bitbucket.delete", "bitbucket", _audit_view(config))
+        await session.delete(config)
+        await session.commit()
+    return Response(status_code=204)
+
+
+@router.post(
+    "/workspaces/{workspace}/repositories/{repository}/pull-requests/{pr_id}/recheck",
+    status_code=202,
+    summary="Evaluate one pull request again now (no result reuse)",
+)
+async def recheck(
+    workspace: str,
+    repository: str,
+    pr_id: int,
+    request: Request,
+    session: Session,
+    principal: CurrentUser,
+) -> dict[str, Any]:
+    from jirahooks.server.pr_worker import enqueue
+
+    ws = await get_workspace(session, principal, workspace)
+    repo = await get_repository(session, ws, repository)
+    principal.require_repository_admin(ws, repo)
+    if await platform_config(session, ws.id) is None:
+        raise ApiError(404, "PLATFORM_NOT_CONFIGURED", "Bitbucket is not configured")
+    await session.commit()
+    state = request.app.state.jirahooks
+    delivery = await enqueue(
+        state,
+        ws.id,
+        "recheck",
+        f"recheck|{uuid.uuid4()}",
+        repo.slug,
+        str(pr_id),
+        force=True,
+    )
+    worker = state.extras.get("pr_worker")
+    if worker is not None:
+        worker.wake()
+    return {"status": "accepted", "delivery": delivery}

@@ -1,0 +1,246 @@
+"""A real jirahooks server (uvicorn on 127.0.0.1, worker running) wired to a fake Bitbucket and a
+fake Jira — for the webhook tests and benchmarks/pr_webhooks.py."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from tests.fakes.fake_bitbucket import ACCESS_TOKEN, FakeBitbucket, FakePullRequest, FakeRepo
+from tests.fakes.fake_jira import FakeJira
+from tests.platforms.payloads import pull_request_event
+
+from jirahooks.crypto import generate_key
+from jirahooks.platforms.bitbucket_client import RetryPolicy
+from jirahooks.server import ServerSettings, create_app
+from jirahooks.server.platform_config import WorkerOptions
+
+WS = "default"
+SECRET = "webhook-s3cret"
+FAST_OPTIONS = WorkerOptions(
+    poll_seconds=0.2,
+    reconcile_seconds=0,
+    backoff_base=0.05,
+    backoff_cap=0.2,
+    retry=RetryPolicy(max_attempts=3, backoff_base=0.01, backoff_cap=0.05, max_wait=2.0),
+)
+PR_RULES = [
+    {
+        "id": "title-key",
+        "title": "PR title names a valid issue",
+        "triggers": ["PULL_REQUEST"],
+        "targets": ["PR_TITLE"],
+        "hint": "Start the title with the issue key, e.g. ABC-1 Login form",
+        "checks": {"key_present": True, "keys_valid": "ALL"},
+    },
+    {
+        "id": "commit-keys",
+        "title": "Commits reference an issue",
+        "triggers": ["PULL_REQUEST"],
+        "targets": ["COMMITS"],
+        "strategy": "ALL",
+        "checks": {"key_present": True},
+    },
+]
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, step: float = 0.02) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(step)
+    return bool(predicate())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    """uvicorn serving ``create_app(settings)`` in a thread, on its own event loop."""
+
+    settings: ServerSettings
+    options: WorkerOptions = FAST_OPTIONS
+    port: int = field(default_factory=free_port)
+    app: Any = None
+    _server: uvicorn.Server | None = None
+    _thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> LiveServer:
+        self.app = create_app(self.settings)
+        self.app.state.pr_worker_options = self.options
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        if not wait_until(lambda: self._server is not None and self._server.started, 20):
+            raise RuntimeError("uvicorn did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=20)
+        self._server = None
+        self._thread = None
+
+    @property
+    def state(self) -> Any:
+        return self.app.state.jirahooks
+
+    @property
+    def worker(self) -> Any:
+        return self.state.extras["pr_worker"]
+
+    def run(self, coro: Any) -> Any:
+        """Run a coroutine on the server's event loop (e.g. ``worker.reconcile()``)."""
+        assert self._server is not None
+        return asyncio.run_coroutine_threadsafe(coro, self.worker.loop).result(timeout=30)
+
+
+@dataclass
+class Guardian:
+    """A configured jirahooks (live), a fake Bitbucket and a fake Jira."""
+
+    server: LiveServer
+    bitbucket: FakeBitbucket
+    jira: FakeJira
+    repo: FakeRepo
+    admin_token: str
+    http: httpx.Client
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.http.request(
+            method,
+            "/api/v1" + path,
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+            **kwargs,
+        )
+        assert response.status_code < 300, (method, path, response.status_code, response.text)
+        return response.json() if response.content else None
+
+    def deliver(
+        self,
+        pr: FakePullRequest,
+        event_key: str = "pullrequest:created",
+        *,
+        secret: str | None = SECRET,
+        request_id: str = "",
+        attempt: int = 1,
+    ) -> httpx.Response:
+        headers, body = pull_request_event(
+            self.bitbucket,
+            self.repo,
+            pr,
+            event_key,
+            secret=secret or "",
+            request_id=request_id,
+            attempt=attempt,
+        )
+        return self.http.post(f"/webhooks/bitbucket/{WS}", content=body, headers=headers)
+
+    def status(self, commit: str) -> dict[str, Any] | None:
+        return self.bitbucket.status(self.repo, commit, "jirahooks-process-guardian")
+
+    def settle(self, timeout: float = 15.0) -> None:
+        """Wait until the worker has nothing pending, claimed or running."""
+        assert wait_until(lambda: self.server.run(busy(self.server)) == 0, timeout, 0.05)
+
+    def final_status(self, commit: str, timeout: float = 15.0) -> dict[str, Any]:
+        def done() -> bool:
+            status = self.status(commit)
+            return status is not None and status["state"] in ("SUCCESSFUL", "FAILED")
+
+        assert wait_until(done, timeout), f"no final status on {commit[:12]}: {self.status(commit)}"
+        self.settle(timeout)
+        status = self.status(commit)
+        assert status is not None
+        return status
+
+
+async def busy(server: LiveServer) -> int:
+    """Deliveries still waiting or in progress (0 when the worker is idle)."""
+    from sqlalchemy import func, select
+
+    from jirahooks.store.deliveries import DeliveryRow
+
+    async with server.state.database.session() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(DeliveryRow)
+            .where(DeliveryRow.state.in_(("pending", "processing")))
+        )
+    return int(count or 0) + len(server.worker._running)
+
+
+def settings_for(tmp: Path) -> ServerSettings:
+    return ServerSettings(
+        data_dir=tmp / "data",
+        database_url=f"sqlite:///{tmp / 'jirahooks.sqlite3'}",
+        secret_key=generate_key(),
+    )
+
+
+def configure(
+    server: LiveServer,
+    bitbucket: FakeBitbucket,
+    jira: FakeJira,
+    *,
+    admin_token: str,
+    review: bool = True,
+    rules: list[dict[str, Any]] | None = None,
+) -> Guardian:
+    http = httpx.Client(base_url=server.url, timeout=30)
+    repo = bitbucket.repos.get(("acme", "api-service")) or bitbucket.add_repo(
+        "acme", "api-service", name="API Service"
+    )
+    guardian = Guardian(server, bitbucket, jira, repo, admin_token, http)
+    if not jira.issues:
+        jira.add_issue("ABC-1", status="In Progress")
+        jira.add_issue("ABC-2", status="Done")
+    guardian.api(
+        "POST",
+        f"/workspaces/{WS}/connections",
+        json={
+            "name": "jira",
+            "url": jira.url,
+            "deployment": "cloud",
+            "email": jira.user.email,
+            "token": jira.token,
+        },
+    )
+    for rule in rules if rules is not None else PR_RULES:
+        guardian.api("POST", f"/workspaces/{WS}/rules", json=rule)
+    guardian.api("PUT", f"/workspaces/{WS}/settings", json={"review_pull_requests": review})
+    guardian.api(
+        "PUT",
+        f"/workspaces/{WS}/bitbucket",
+        json={
+            "auth_kind": "access_token",
+            "token": ACCESS_TOKEN,
+            "webhook_secret": SECRET,
+            "public_url": server.url,
+            "bitbucket_workspace": "acme",
+            "api_url": bitbucket.url,
+        },
+    )
+    return guardian
