@@ -87,6 +87,11 @@ def text(evaluation: Evaluation, *, locale: str = "en-US", verbose: bool = False
     lines = [head]
     for fact in evaluation.system_facts:
         lines.append(f"  {_FACT_MARK[fact.status]} {fact.message(locale)}")
+    offline = next(
+        (f for rv in rvs for f in rv.check_facts if f.message_id == "jira.offline"), None
+    )
+    if offline is not None:  # say once, even when every rule passed, that Jira was not asked
+        lines.append(f"  {_FACT_MARK[offline.status]} {offline.message(locale)}")
     for rv in rvs:
         lines.append(f"{_MARK[rv.status]} {rv.rule.title} [{rv.status.value}]")
         failing = rv.status in (Status.BLOCK, Status.WARNING)
