@@ -215,6 +215,10 @@ def bench_commit_msg(base: Path, env: dict[str, str], runs: int) -> None:
             [str(hooks / "commit-msg"), str(message)], repo, remote_env, runs
         )
 
+    with contextmanager(_stub_server)("stub") as (endpoint, secret, _):
+        stub_env = {**env, "JIRAHOOKS_ENDPOINT": endpoint, "JIRAHOOKS_SECRET": secret}
+        client, _ = median_ms([str(hooks / "commit-msg"), str(message)], repo, stub_env, runs)
+
     print(f"commit-msg hook, median of {runs} runs (the installed script, as git runs it)")
     print(f"  {'python -c pass (bare interpreter)':<48} {floor:8.1f} ms")
     print(f"  {'python -I -S -c pass (no site)':<48} {floor_isolated:8.1f} ms")
@@ -222,6 +226,7 @@ def bench_commit_msg(base: Path, env: dict[str, str], runs: int) -> None:
         f"  {'local mode, format-only (.jirahooks.toml)':<48} {local:8.1f} ms   exit {local_code}"
     )
     print(f"  {'remote mode, ' + kind:<48} {remote:8.1f} ms   exit {remote_code}")
+    print(f"  {'remote mode, stdlib stub server (client side only)':<48} {client:8.1f} ms")
     print(
         f"  {'  overhead over bare python (local / remote)':<48} {local - floor:8.1f} / {remote - floor:.1f} ms"
     )
