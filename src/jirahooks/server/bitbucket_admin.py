@@ -43,6 +43,7 @@ class BitbucketConfigIn(BaseModel):
 
 
 class BitbucketConfigOut(BaseModel):
+    configured: bool = True
     platform: str
     auth_kind: str
     username: str
@@ -57,7 +58,20 @@ class BitbucketConfigOut(BaseModel):
     warnings: list[str] = []
 
 
-def _out(config: PlatformConfig, workspace: str) -> BitbucketConfigOut:
+_DEFAULTS: dict[str, Any] = {
+    "auth_kind": "access_token",
+    "username": "",
+    "token_encrypted": "",
+    "webhook_secret_encrypted": "",
+    "require_signature": True,
+    "register_unknown_repositories": True,
+    "public_url": "",
+    "remote_workspace": "",
+    "api_url": "",
+}
+
+
+def _out(config: PlatformConfig, workspace: str, *, configured: bool = True) -> BitbucketConfigOut:
     warnings = []
     problem = status_url_problem(config.public_url)
     if problem:
@@ -67,6 +81,7 @@ def _out(config: PlatformConfig, workspace: str) -> BitbucketConfigOut:
     if not config.webhook_secret_encrypted:
         warnings.append("no webhook secret: deliveries cannot be authenticated")
     return BitbucketConfigOut(
+        configured=configured,
         platform=config.platform,
         auth_kind=config.auth_kind,
         username=config.username,
@@ -102,7 +117,7 @@ async def get_bitbucket(
     principal.require_workspace_admin(ws)
     config = await platform_config(session, ws.id)
     if config is None:
-        raise ApiError(404, "NOT_FOUND", "Bitbucket is not configured", f"PUT /api/v1{_PATH}")
+        return _out(PlatformConfig(platform=PLATFORM, **_DEFAULTS), ws.slug, configured=False)
     return _out(config, ws.slug)
 
 
