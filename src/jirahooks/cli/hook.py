@@ -68,7 +68,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__
     _options(parser)
     parser.add_argument("hook", choices=HOOK_NAMES, metavar="HOOK", help=", ".join(HOOK_NAMES))
-    parser.add_argument("hook_args", nargs=argparse.REMAINDER, metavar="ARGS", help="git's arguments")
+    parser.add_argument(
+        "hook_args", nargs=argparse.REMAINDER, metavar="ARGS", help="git's arguments"
+    )
 
 
 def _reparse(args: argparse.Namespace) -> argparse.Namespace:
