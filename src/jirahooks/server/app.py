@@ -98,6 +98,9 @@ def create_app(settings: ServerSettings, *, state: AppState | None = None) -> Fa
     app.include_router(webhooks.router)  # Bitbucket webhooks, recheck, the PR worker
     for router in ROUTERS:
         app.include_router(router, prefix="/api/v1")
+    from jirahooks.server.web import install as install_web_ui  # the web UI under /ui
+
+    install_web_ui(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

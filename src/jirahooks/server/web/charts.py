@@ -1,0 +1,126 @@
+"""Server-side SVG charts for the compliance dashboard: no JavaScript, no external library.
+
+Each function returns safe markup (labels escaped) styled by classes in ``app.css``; every
+chart has a ``<title>`` and ``role="img"`` with an ``aria-label`` summarising it, and the page
+shows the same figures as a table for screen readers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+from markupsafe import Markup
+
+
+@dataclass(frozen=True)
+class DayCounts:
+    day: str  # YYYY-MM-DD
+    passed: int = 0
+    blocked: int = 0
+    warned: int = 0
+    other: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.passed + self.blocked + self.warned + self.other
+
+
+def _nice_max(value: int) -> int:
+    for step in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000):
+        if value <= step * 4:
+            return step * 4 if value > 0 else 4
+    return value
+
+
+def over_time(days: Sequence[DayCounts], *, width: int = 720, height: int = 220) -> Markup:
+    """Stacked bars per day: pass, warning, block, other (skip/ignore)."""
+    left, bottom, top, right = 36, 28, 10, 8
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak = _nice_max(max((d.total for d in days), default=0))
+    n = max(len(days), 1)
+    slot = plot_w / n
+    bar = max(min(slot * 0.7, 28), 2)
+    total = sum(d.total for d in days)
+    blocked = sum(d.blocked for d in days)
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="Evaluations per day: {total} in total, {blocked} blocked">',
+        "<title>Pass and block over time</title>",
+    ]
+    for i in range(5):
+        value = peak * i // 4
+        y = top + plot_h - plot_h * i / 4
+        parts.append(
+            f'<line class="axis" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>'
+        )
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{value}</text>')
+    label_every = max(1, n // 8)
+    for i, d in enumerate(days):
+        x = left + slot * i + (slot - bar) / 2
+        y = top + plot_h
+        for count, css in (
+            (d.passed, "bar-pass"),
+            (d.warned, "bar-warn"),
+            (d.blocked, "bar-block"),
+            (d.other, "bar-other"),
+        ):
+            if not count:
+                continue
+            h = plot_h * count / peak
+            y -= h
+            parts.append(
+                f'<rect class="{css}" x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}">'
+                f"<title>{escape(d.day)}: {count} {css[4:]}</title></rect>"
+            )
+        if i % label_every == 0:
+            parts.append(
+                f'<text x="{x + bar / 2:.1f}" y="{height - 8}" text-anchor="middle">'
+                f"{escape(d.day[5:])}</text>"
+            )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def horizontal_bars(
+    items: Sequence[tuple[str, float, str]],
+    *,
+    title: str,
+    css: str,
+    maximum: float | None = None,
+    width: int = 520,
+    percent: bool = False,
+) -> Markup:
+    """One labelled bar per item: (label, value, value text)."""
+    row, label_w, pad = 26, 200, 6
+    height = max(len(items), 1) * row + pad * 2
+    peak = maximum if maximum is not None else max((v for _, v, _ in items), default=1) or 1
+    bar_w = width - label_w - 60
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+    ]
+    for i, (label, value, text) in enumerate(items):
+        y = pad + i * row
+        short = label if len(label) <= 30 else label[:29] + "…"
+        w = bar_w * (value / peak) if peak else 0
+        parts.append(
+            f'<text class="label" x="{label_w - 8}" y="{y + 16}" text-anchor="end">'
+            f"{escape(short)}</text>"
+        )
+        if percent:
+            parts.append(
+                f'<rect class="track" x="{label_w}" y="{y + 4}" width="{bar_w}" height="16"/>'
+            )
+        parts.append(
+            f'<rect class="{css}" x="{label_w}" y="{y + 4}" width="{max(w, 1):.1f}" height="16">'
+            f"<title>{escape(label)}: {escape(text)}</title></rect>"
+        )
+        parts.append(
+            f'<text x="{label_w + (bar_w if percent else w) + 6:.1f}" y="{y + 16}">'
+            f"{escape(text)}</text>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))

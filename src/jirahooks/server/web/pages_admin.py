@@ -1,0 +1,279 @@
+"""Repositories, Process Guardian settings (workspace defaults, repository overrides) and
+Validation API tokens (secret shown once, rotate, revoke) — through the admin API's functions."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+
+from jirahooks.rules.model import Settings, Target
+from jirahooks.rules.schema import dump
+from jirahooks.server.admin import repositories as repo_api
+from jirahooks.server.admin import schemas
+from jirahooks.server.admin import tokens as token_api
+from jirahooks.server.auth import Session
+from jirahooks.server.errors import ApiError
+from jirahooks.server.web.common import (
+    PREFIX,
+    Ctx,
+    field_errors,
+    first,
+    form_data,
+    lines,
+    page,
+    redirect,
+    rolled_back,
+    workspace_ctx,
+)
+from jirahooks.server.web.session import WebUserDep
+
+router = APIRouter()
+W = PREFIX + "/w/{workspace}"
+
+# -- repositories ----------------------------------------------------------------------------
+
+
+@router.get(W + "/repositories")
+async def repositories_page(
+    request: Request, workspace: str, db: Session, user: WebUserDep
+) -> Response:
+    ctx = await workspace_ctx(db, user, workspace)
+    return page(request, ctx, "repositories.html", errors={}, slug="")
+
+
+@router.post(W + "/repositories")
+async def create_repository(
+    request: Request, workspace: str, db: Session, user: WebUserDep
+) -> Response:
+    ctx = await workspace_ctx(db, user, workspace)
+    slug = first(await form_data(request), "slug")
+    try:
+        await repo_api.create_repository(
+            workspace, schemas.RepositoryIn.model_validate({"slug": slug}), db, user.principal
+        )
+    except ValidationError:
+        errors = {"slug": "Letters, digits, '.', '_' or '-', starting with a letter or digit."}
+        return page(request, ctx, "repositories.html", errors=errors, slug=slug, status=422)
+    except ApiError as exc:
+        if exc.status == 403:
+            raise
+        ctx = await rolled_back(request, db, ctx)
+        errors = {"slug": exc.message}
+        return page(request, ctx, "repositories.html", errors=errors, slug=slug, status=422)
+    return redirect(f"{ctx.base}/r/{slug}/connections")
+
+
+# -- Process Guardian settings ---------------------------------------------------------------
+
+SETTING_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("enabled", "bool", "The Process Guardian evaluates events at all"),
+    ("key_pattern", "text", "Regular expression for one issue key (RE2 syntax)"),
+    ("case_insensitive", "targets", "Targets where keys are found in any case (abc-1 → ABC-1)"),
+    ("backslash_escape", "bool", r"\ABC-1 is not evaluated (escape syntax)"),
+    ("backtick_escape", "bool", "`ABC-1` and fenced code blocks are not evaluated"),
+    ("ignored_keys", "lines", "Globs of keys that are never keys, one per line (CVE-*, UTF-8)"),
+    ("jira_unreachable", "policy", "When Jira cannot be asked"),
+    ("review_pull_requests", "bool", "The Guardian approves passing PRs, requests changes else"),
+    ("validation_api", "bool", "The Validation API answers for this scope"),
+    ("time_budget_seconds", "number", "Overall deadline for Jira calls in one evaluation"),
+)
+LABELS = {
+    "enabled": "Process Guardian on",
+    "key_pattern": "Issue-key pattern",
+    "case_insensitive": "Case-insensitive targets",
+    "backslash_escape": "Backslash escape",
+    "backtick_escape": "Backtick escape",
+    "ignored_keys": "Ignored keys",
+    "jira_unreachable": "When Jira is unreachable",
+    "review_pull_requests": "Review pull requests",
+    "validation_api": "Validation API on",
+    "time_budget_seconds": "Time budget (seconds)",
+}
+
+
+def _defaults() -> dict[str, Any]:
+    return {f.name: dump(getattr(Settings(), f.name)) for f in dataclasses.fields(Settings)}
+
+
+def _from_form(form: dict[str, list[str]], name: str, kind: str) -> Any:
+    if kind == "bool":
+        return first(form, name) in ("on", "true", "1")
+    if kind == "targets":
+        return [t.value for t in Target if t.value in form.get(name, [])]
+    if kind == "lines":
+        return lines(first(form, name))
+    if kind == "number":
+        raw = first(form, name)
+        try:
+            return float(raw)
+        except ValueError:
+            return raw  # parse_settings reports it at its path
+    return first(form, name)
+
+
+def _display(values: dict[str, Any]) -> dict[str, Any]:
+    out = dict(values)
+    out["ignored_keys"] = "\n".join(values.get("ignored_keys") or [])
+    return out
+
+
+async def _settings_page(
+    request: Request,
+    ctx: Ctx,
+    current: schemas.SettingsOut,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
+    overrides: set[str] | None = None,
+    flash: str = "",
+    status: int = 200,
+) -> HTMLResponse:
+    shown = values if values is not None else current.effective
+    return page(
+        request,
+        ctx,
+        "settings.html",
+        fields=SETTING_FIELDS,
+        labels=LABELS,
+        values=_display(shown),
+        overrides=overrides if overrides is not None else set(current.settings),
+        errors=errors or {},
+        flash=flash,
+        targets=[t.value for t in Target],
+        tab="settings",
+        status=status,
+    )
+
+
+async def _current(db: Session, ctx: Ctx) -> schemas.SettingsOut:
+    p, ws = ctx.user.principal, ctx.workspace.slug
+    if ctx.repository is None:
+        return await repo_api.workspace_settings(ws, db, p)
+    return await repo_api.repository_settings(ws, ctx.repository.slug, db, p)
+
+
+@router.get(W + "/settings")
+@router.get(W + "/r/{repository}/settings")
+async def settings_page(
+    request: Request, workspace: str, db: Session, user: WebUserDep, repository: str | None = None
+) -> Response:
+    ctx = await workspace_ctx(db, user, workspace, repository)
+    return await _settings_page(request, ctx, await _current(db, ctx))
+
+
+@router.post(W + "/settings")
+@router.post(W + "/r/{repository}/settings")
+async def save_settings(
+    request: Request, workspace: str, db: Session, user: WebUserDep, repository: str | None = None
+) -> Response:
+    ctx = await workspace_ctx(db, user, workspace, repository)
+    form = await form_data(request)
+    submitted = {name: _from_form(form, name, kind) for name, kind, _ in SETTING_FIELDS}
+    if ctx.repository is None:
+        defaults = _defaults()
+        body = {k: v for k, v in submitted.items() if v != defaults.get(k)}
+        overrides: set[str] = set(body)
+    else:
+        overrides = {name for name, _, _ in SETTING_FIELDS if first(form, f"override_{name}")}
+        body = {k: v for k, v in submitted.items() if k in overrides}
+    p = user.principal
+    try:
+        if ctx.repository is None:
+            await repo_api.put_workspace_settings(workspace, body, db, p)
+        else:
+            await repo_api.put_repository_settings(workspace, ctx.repository.slug, body, db, p)
+    except ApiError as exc:
+        if exc.status in (403, 404):
+            raise
+        ctx = await rolled_back(request, db, ctx)
+        errors = {
+            path.rsplit(".", 1)[-1].split("[", 1)[0]: msg for path, msg in field_errors(exc).items()
+        }
+        return await _settings_page(
+            request,
+            ctx,
+            await _current(db, ctx),
+            errors=errors,
+            values=submitted,
+            overrides=overrides,
+            status=422,
+        )
+    return await _settings_page(request, ctx, await _current(db, ctx), flash="Settings saved.")
+
+
+# -- Validation API tokens -------------------------------------------------------------------
+
+
+async def _tokens_page(
+    request: Request,
+    ctx: Ctx,
+    db: Session,
+    *,
+    created: schemas.ValidationTokenSecret | None = None,
+    action: str = "",
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    rows = await token_api.list_tokens(ctx.workspace.slug, db, ctx.user.principal)
+    return page(
+        request,
+        ctx,
+        "tokens.html",
+        rows=rows,
+        created=created,
+        action=action,
+        errors=errors or {},
+        status=status,
+    )
+
+
+@router.get(W + "/tokens")
+async def tokens_page(request: Request, workspace: str, db: Session, user: WebUserDep) -> Response:
+    ctx = await workspace_ctx(db, user, workspace)
+    return await _tokens_page(request, ctx, db)
+
+
+@router.post(W + "/tokens")
+async def create_token(request: Request, workspace: str, db: Session, user: WebUserDep) -> Response:
+    ctx = await workspace_ctx(db, user, workspace)
+    form = await form_data(request)
+    name = first(form, "name")
+    if not name:
+        return await _tokens_page(
+            request, ctx, db, errors={"name": "Give the token a name."}, status=422
+        )
+    try:
+        body = schemas.ValidationTokenIn(name=name, repository=first(form, "repository") or None)
+        created = await token_api.create_token(workspace, body, request, db, user.principal)
+    except ValidationError:
+        return await _tokens_page(
+            request, ctx, db, errors={"name": "At most 200 characters."}, status=422
+        )
+    except ApiError as exc:
+        if exc.status in (403, 404):
+            raise
+        ctx = await rolled_back(request, db, ctx)
+        return await _tokens_page(request, ctx, db, errors={"name": exc.message}, status=422)
+    return await _tokens_page(request, ctx, db, created=created, action="created")
+
+
+@router.post(W + "/tokens/{token_id:int}/rotate")
+async def rotate_token(
+    request: Request, workspace: str, token_id: int, db: Session, user: WebUserDep
+) -> Response:
+    ctx = await workspace_ctx(db, user, workspace)
+    created = await token_api.rotate_token(workspace, token_id, request, db, user.principal)
+    return await _tokens_page(request, ctx, db, created=created, action="rotated")
+
+
+@router.post(W + "/tokens/{token_id:int}/revoke")
+async def revoke_token(
+    request: Request, workspace: str, token_id: int, db: Session, user: WebUserDep
+) -> Response:
+    ctx = await workspace_ctx(db, user, workspace)
+    await token_api.revoke_token(workspace, token_id, db, user.principal)
+    return redirect(ctx.base + "/tokens")

@@ -1,0 +1,372 @@
+"""Jira connections: the workspace list in resolution order (workspace admins create, edit,
+reorder, test and delete), and a repository's enable/disable switches (repository admins).
+
+Every change goes through the admin API's route functions (``jirahooks.server.admin
+.connections``), so permissions, validation and audit entries are the API's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+
+from jirahooks.server.admin import connections as api
+from jirahooks.server.admin import schemas
+from jirahooks.server.auth import Session
+from jirahooks.server.errors import ApiError
+from jirahooks.server.web.common import (
+    PREFIX,
+    Ctx,
+    first,
+    form_data,
+    is_htmx,
+    page,
+    redirect,
+    rolled_back,
+    workspace_ctx,
+)
+from jirahooks.server.web.session import WebUserDep
+
+router = APIRouter()
+W = PREFIX + "/w/{workspace}"
+
+DEPLOYMENTS = (
+    ("auto", "Detect automatically"),
+    ("cloud", "Jira Cloud (e-mail + API token)"),
+    ("datacenter", "Jira Data Center / Server (personal access token)"),
+)
+FIELDS = ("name", "deployment", "url", "email", "account_id", "token")
+_URL = re.compile(r"^https?://[^/\s]+\S*$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_ACCOUNT_ID = re.compile(r"^[A-Za-z0-9:_\-]+$")
+
+
+def connection_problems(values: dict[str, str], *, creating: bool) -> dict[str, str]:
+    """Field → message for a connection form (the checks the dialog shows inline)."""
+    errors: dict[str, str] = {}
+    if not values["name"]:
+        errors["name"] = "Give the connection a name, e.g. “Jira Cloud”."
+    elif len(values["name"]) > 200:
+        errors["name"] = "At most 200 characters."
+    if not values["url"]:
+        errors["url"] = "Enter the Jira base URL, e.g. https://acme.atlassian.net."
+    elif not _URL.match(values["url"]):
+        errors["url"] = "Enter an http(s) URL, e.g. https://acme.atlassian.net."
+    if values["deployment"] not in {d for d, _ in DEPLOYMENTS}:
+        errors["deployment"] = "Choose Cloud, Data Center or automatic detection."
+    email = values["email"]
+    if email and not _EMAIL.match(email):
+        errors["email"] = "Enter an e-mail address, e.g. jira-bot@acme.com."
+    elif not email and values["deployment"] == "cloud":
+        errors["email"] = "Jira Cloud needs the technical user's e-mail (Basic auth)."
+    account = values["account_id"]
+    if account and not _ACCOUNT_ID.match(account):
+        errors["account_id"] = "An Atlassian account ID has letters, digits, ':' and '-' only."
+    if creating and not values["token"]:
+        errors["token"] = "Enter the API token (Cloud) or personal access token (Data Center)."
+    return errors
+
+
+def _values(form: dict[str, list[str]]) -> dict[str, str]:
+    values = {name: first(form, name) for name in FIELDS}
+    values["deployment"] = values["deployment"] or "auto"
+    values["url"] = values["url"].rstrip("/")
+    return values
+
+
+def _api_field_errors(exc: ApiError) -> dict[str, str]:
+    if exc.code == "CONFLICT":
+        return {"name": exc.message[:1].upper() + exc.message[1:] + "."}
+    for name in FIELDS:
+        if exc.message.startswith(name + ":"):
+            return {name: exc.message.split(":", 1)[1].strip()}
+    return {"_form": exc.message + (f" — {exc.hint}" if exc.hint else "")}
+
+
+def _pydantic_errors(exc: ValidationError) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        out.setdefault(loc[0] if loc else "_form", str(err.get("msg", "invalid")))
+    return out
+
+
+async def _table(request: Request, db: Session, ctx: Ctx, **extra: Any) -> HTMLResponse:
+    rows = await api.list_connections(ctx.workspace.slug, db, ctx.user.principal)
+    return page(request, ctx, "connections_table.html", rows=rows, **extra)
+
+
+@router.get(W + "/connections")
+async def connections_page(
+    request: Request, workspace: str, db: Session, user: WebUserDep
+) -> Response:
+    ctx = await workspace_ctx(db, user, workspace)
+    rows = await api.list_connections(workspace, db, user.principal)
+    return page(
+        request,
+        ctx,
+        "connections.html",
+        rows=rows,
+        deployments=DEPLOYMENTS,
+        values=dict.fromkeys(FIELDS, "") | {"deployment": "auto"},
+        errors={},
+        mode="create",
+    )
+
+
+def _form(
+    request: Request,
+    ctx: Ctx,
+    mode: str,
+    values: dict[str, str],
+    errors: dict[str, str],
+    connection_id: int | None = None,
+    token_set: bool = False,
+) -> HTMLResponse:
+    return page(
+        request,
+        ctx,
+        "connection_form.html",
+        mode=mode,
+        values=values,
+        errors=errors,
+        deployments=DEPLOYMENTS,
+        connection_id=connection_id,
+        token_set=token_set,
+    )
+
+
+def _saved(response: HTMLResponse, message: str) -> HTMLResponse:
+    response.headers["HX-Retarget"] = "#connections-table"
+    response.headers["HX-Reswap"] = "outerHTML"
+    response.headers["HX-Trigger"] = json.dumps({"jh:saved": message})
+    return response
+
+
+@router.post(W + "/connections/validate")
+async def validate_connection(
+    request: Request, workspace: str, db: Session, user: WebUserDep
+) -> Response:
+    """Inline validation while typing: out-of-band updates of the messages next to fields."""
+    ctx = await workspace_ctx(db, user, workspace)
+    ctx.user.principal.require_workspace_admin(ctx.workspace)
+    form = await form_data(request)
+    mode = first(form, "mode", "create")
+    values = _values(form)
+    errors = connection_problems(values, creating=mode == "create")
+    touched = set(form.get("touched", [])) | {k for k, v in values.items() if v}
+    shown = {k: v for k, v in errors.items() if k in touched}
+    return page(request, ctx, "connection_errors.html", fields=FIELDS, errors=shown, mode=mode)
+
+
+@router.post(W + "/connections")
+async def create_connection(
+    request: Request, workspace: str, db: Session, user: WebUserDep
+) -> Response:
+    ctx = await workspace_ctx(db, user, workspace)
+    ctx.user.principal.require_workspace_admin(ctx.workspace)
+    values = _values(await form_data(request))
+    errors = connection_problems(values, creating=True)
+    if not errors:
+        try:
+            body = schemas.ConnectionIn.model_validate({k: values[k] for k in FIELDS})
+            await api.create_connection(workspace, body, request, db, user.principal)
+        except ValidationError as exc:
+            errors = _pydantic_errors(exc)
+        except ApiError as exc:
+            ctx = await rolled_back(request, db, ctx)
+            errors = _api_field_errors(exc)
+    values["token"] = ""  # never sent back to the browser
+    if errors:
+        if not is_htmx(request):
+            rows = await api.list_connections(workspace, db, ctx.user.principal)
+            return page(
+                request,
+                ctx,
+                "connections.html",
+                rows=rows,
+                deployments=DEPLOYMENTS,
+                values=values,
+                errors=errors,
+                mode="create",
+                dialog_open=True,
+                status=422,
+            )
+        return _form(request, ctx, "create", values, errors)
+    if not is_htmx(request):
+        return redirect(ctx.base + "/connections")
+    return _saved(
+        await _table(request, db, ctx, flash=f"Connection “{values['name']}” created."),
+        f"Connection “{values['name']}” created",
+    )
+
+
+@router.get(W + "/connections/new")
+async def new_connection_form(
+    request: Request, workspace: str, db: Session, user: WebUserDep
+) -> Response:
+    """The empty "Create new connection" dialog (workspace administrators only)."""
+    ctx = await workspace_ctx(db, user, workspace)
+    ctx.user.principal.require_workspace_admin(ctx.workspace)
+    values = dict.fromkeys(FIELDS, "") | {"deployment": "auto"}
+    return _form(request, ctx, "create", values, {})
+
+
+@router.get(W + "/connections/{connection_id:int}/edit")
+async def edit_connection_form(
+    request: Request, workspace: str, connection_id: int, db: Session, user: WebUserDep
+) -> Response:
+    ctx = await workspace_ctx(db, user, workspace)
+    c = await api.get_connection(workspace, connection_id, db, user.principal)
+    values = {
+        "name": c.name,
+        "deployment": c.deployment,
+        "url": c.url,
+        "email": c.email,
+        "account_id": c.account_id,
+        "token": "",
+    }
+    return _form(request, ctx, "edit", values, {}, c.id, c.token_set)
+
+
+@router.post(W + "/connections/{connection_id:int}")
+async def update_connection(
+    request: Request, workspace: str, connection_id: int, db: Session, user: WebUserDep
+) -> Response:
+    ctx = await workspace_ctx(db, user, workspace)
+    current = await api.get_connection(workspace, connection_id, db, user.principal)
+    values = _values(await form_data(request))
+    errors = connection_problems(values, creating=False)
+    if not errors:
+        try:
+            patch: dict[str, Any] = {k: values[k] for k in FIELDS if k != "token"}
+            if values["token"]:
+                patch["token"] = values["token"]  # only replaced, never shown
+            await api.update_connection(
+                workspace,
+                connection_id,
+                schemas.ConnectionPatch(**patch),
+                request,
+                db,
+                user.principal,
+            )
+        except ValidationError as exc:
+            errors = _pydantic_errors(exc)
+        except ApiError as exc:
+            ctx = await rolled_back(request, db, ctx)
+            errors = _api_field_errors(exc)
+    values["token"] = ""
+    if errors:
+        return _form(request, ctx, "edit", values, errors, connection_id, current.token_set)
+    if not is_htmx(request):
+        return redirect(ctx.base + "/connections")
+    return _saved(
+        await _table(request, db, ctx, flash=f"Connection “{values['name']}” saved."),
+        f"Connection “{values['name']}” saved",
+    )
+
+
+@router.post(W + "/connections/{connection_id:int}/delete")
+async def delete_connection(
+    request: Request, workspace: str, connection_id: int, db: Session, user: WebUserDep
+) -> Response:
+    ctx = await workspace_ctx(db, user, workspace)
+    current = await api.get_connection(workspace, connection_id, db, user.principal)
+    await api.delete_connection(workspace, connection_id, db, user.principal)
+    if not is_htmx(request):
+        return redirect(ctx.base + "/connections")
+    return await _table(request, db, ctx, flash=f"Connection “{current.name}” deleted.")
+
+
+async def _reorder(
+    request: Request, db: Session, ctx: Ctx, ids: list[int], focus: str = ""
+) -> Response:
+    await api.reorder_connections(
+        ctx.workspace.slug, schemas.ConnectionOrder(ids=ids), db, ctx.user.principal
+    )
+    if not is_htmx(request):
+        return redirect(ctx.base + "/connections")
+    return await _table(request, db, ctx, flash="Order saved.", focus=focus)
+
+
+@router.post(W + "/connections/{connection_id:int}/move")
+async def move_connection(
+    request: Request, workspace: str, connection_id: int, db: Session, user: WebUserDep
+) -> Response:
+    """Up/down by keyboard or click: one step in the resolution order."""
+    ctx = await workspace_ctx(db, user, workspace)
+    ctx.user.principal.require_workspace_admin(ctx.workspace)
+    direction = first(await form_data(request), "direction")
+    rows = await api.list_connections(workspace, db, user.principal)
+    ids = [r.id for r in rows]
+    if connection_id not in ids:
+        raise ApiError(404, "NOT_FOUND", f"no connection '{connection_id}'")
+    i = ids.index(connection_id)
+    j = i - 1 if direction == "up" else i + 1
+    if 0 <= j < len(ids):
+        ids[i], ids[j] = ids[j], ids[i]
+    return await _reorder(request, db, ctx, ids, focus=f"{direction}-{connection_id}")
+
+
+@router.post(W + "/connections/order")
+async def order_connections(
+    request: Request, workspace: str, db: Session, user: WebUserDep
+) -> Response:
+    """The whole order at once (drag and drop)."""
+    ctx = await workspace_ctx(db, user, workspace)
+    form = await form_data(request)
+    try:
+        ids = [int(x) for x in form.get("ids", [])]
+    except ValueError as exc:
+        raise ApiError(422, "REQUEST_INVALID", "ids must be connection ids") from exc
+    return await _reorder(request, db, ctx, ids)
+
+
+@router.post(W + "/connections/{connection_id:int}/test")
+async def test_connection(
+    request: Request, workspace: str, connection_id: int, db: Session, user: WebUserDep
+) -> Response:
+    ctx = await workspace_ctx(db, user, workspace)
+    result = await api.test(workspace, connection_id, request, db, user.principal)
+    return page(request, ctx, "connection_test.html", result=result, connection_id=connection_id)
+
+
+# -- repository scope ----------------------------------------------------------------------
+
+
+@router.get(W + "/r/{repository}/connections")
+async def repository_connections(
+    request: Request, workspace: str, repository: str, db: Session, user: WebUserDep
+) -> Response:
+    ctx = await workspace_ctx(db, user, workspace, repository)
+    rows = await api.repository_connections(workspace, repository, db, user.principal)
+    return page(request, ctx, "repository_connections.html", rows=rows, tab="connections")
+
+
+@router.post(W + "/r/{repository}/connections/{connection_id:int}")
+async def switch_connection(
+    request: Request,
+    workspace: str,
+    repository: str,
+    connection_id: int,
+    db: Session,
+    user: WebUserDep,
+) -> Response:
+    ctx = await workspace_ctx(db, user, workspace, repository)
+    enabled = first(await form_data(request), "enabled") in ("true", "on", "1")
+    row = await api.switch_connection(
+        workspace,
+        repository,
+        connection_id,
+        schemas.ConnectionSwitch(enabled=enabled),
+        db,
+        user.principal,
+    )
+    if not is_htmx(request):
+        return redirect(ctx.scope_base + "/connections")
+    return page(request, ctx, "repository_connection_row.html", row=row, switched=True)

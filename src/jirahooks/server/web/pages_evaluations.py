@@ -1,0 +1,195 @@
+"""Evaluations: the history with filters (repository, result, trigger, time), one evaluation
+(rules, facts grouped like the hook output, Jira issues used), and the compliance dashboard
+with server-rendered SVG charts."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from jirahooks.server.admin import evaluations as api
+from jirahooks.server.auth import Session, get_repository
+from jirahooks.server.web.charts import DayCounts, horizontal_bars, over_time
+from jirahooks.server.web.common import PREFIX, page, workspace_ctx
+from jirahooks.server.web.ruleform import group_facts
+from jirahooks.server.web.session import WebUserDep
+from jirahooks.store.models import EvaluationRow, Repository
+
+router = APIRouter()
+W = PREFIX + "/w/{workspace}"
+RESULTS = ("PASS", "WARNING", "BLOCK", "SKIP", "IGNORE")
+TRIGGERS = ("COMMIT", "PUSH", "PULL_REQUEST", "MERGE_COMMIT")
+PAGE_SIZE = 50
+DASHBOARD_ROWS = 20000
+
+
+def _day(value: str) -> datetime | None:
+    try:
+        return datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
+    except ValueError:
+        return None
+
+
+@router.get(W + "/evaluations")
+async def evaluations_page(
+    request: Request,
+    workspace: str,
+    db: Session,
+    user: WebUserDep,
+    repository: str = "",
+    result: Annotated[list[str] | None, Query()] = None,
+    trigger: Annotated[list[str] | None, Query()] = None,
+    since: str = "",
+    until: str = "",
+    before: int | None = None,
+) -> Response:
+    ctx = await workspace_ctx(db, user, workspace)
+    results = [r for r in result or [] if r in RESULTS]
+    triggers = [t for t in trigger or [] if t in TRIGGERS]
+    # The admin API's query (joins for repository, token and user names) plus a trigger filter.
+    query = api._query().where(EvaluationRow.workspace_id == ctx.workspace.id)
+    if repository:
+        repo = await get_repository(db, ctx.workspace, repository)
+        query = query.where(EvaluationRow.repository_id == repo.id)
+    if results:
+        query = query.where(EvaluationRow.result.in_(results))
+    if triggers:
+        query = query.where(EvaluationRow.trigger.in_(triggers))
+    start, end = _day(since), _day(until)
+    if start is not None:
+        query = query.where(EvaluationRow.created_at >= start)
+    if end is not None:
+        query = query.where(EvaluationRow.created_at < end + timedelta(days=1))
+    if before is not None:
+        query = query.where(EvaluationRow.id < before)
+    rows = (await db.execute(query.order_by(EvaluationRow.id.desc()).limit(PAGE_SIZE + 1))).all()
+    items = [api._out(row, slug, token, who) for row, slug, token, who in rows[:PAGE_SIZE]]
+    filters: dict[str, Any] = {
+        "repository": repository,
+        "result": results,
+        "trigger": triggers,
+        "since": since,
+        "until": until,
+    }
+    next_url = ""
+    if len(rows) > PAGE_SIZE:
+        params = [
+            (k, v) for k, vs in filters.items() for v in (vs if isinstance(vs, list) else [vs])
+        ]
+        params = [(k, v) for k, v in params if v] + [("before", str(items[-1].id))]
+        next_url = f"{ctx.base}/evaluations?{urlencode(params)}"
+    return page(
+        request,
+        ctx,
+        "evaluations.html",
+        items=items,
+        filters=filters,
+        results=RESULTS,
+        triggers=TRIGGERS,
+        next_url=next_url,
+        paged=before is not None,
+    )
+
+
+@router.get(W + "/evaluations/{evaluation_id:int}")
+async def evaluation_page(
+    request: Request, workspace: str, evaluation_id: int, db: Session, user: WebUserDep
+) -> Response:
+    ctx = await workspace_ctx(db, user, workspace)
+    detail = await api.get_evaluation(workspace, evaluation_id, db, user.principal)
+    validations = [
+        {**rv, "sections": group_facts(rv)} for rv in detail.document.get("ruleValidations", [])
+    ]
+    messages = (detail.document.get("errorValidations") or [{}])[0]
+    return page(
+        request,
+        ctx,
+        "evaluation.html",
+        e=detail,
+        validations=validations,
+        messages=messages,
+        commits=detail.event.get("commits", []),
+    )
+
+
+@router.get(W)
+async def dashboard(
+    request: Request, workspace: str, db: Session, user: WebUserDep, days: int = 30
+) -> Response:
+    """Compliance per workspace: pass/block over time, most failing rules, repositories."""
+    ctx = await workspace_ctx(db, user, workspace)
+    days = days if days in (7, 30, 90) else 30
+    today = datetime.now(UTC).date()
+    first_day = today - timedelta(days=days - 1)
+    start = datetime.combine(first_day, datetime.min.time(), UTC)
+    result = await db.execute(
+        select(EvaluationRow.created_at, EvaluationRow.result, EvaluationRow.rules, Repository.slug)
+        .outerjoin(Repository, Repository.id == EvaluationRow.repository_id)
+        .where(EvaluationRow.workspace_id == ctx.workspace.id, EvaluationRow.created_at >= start)
+        .order_by(EvaluationRow.id.desc())
+        .limit(DASHBOARD_ROWS)
+    )
+    per_day: dict[str, Counter[str]] = defaultdict(Counter)
+    failing: Counter[tuple[str, str]] = Counter()
+    per_repo: dict[str, Counter[str]] = defaultdict(Counter)
+    totals: Counter[str] = Counter()
+    for created, verdict, rules, slug in result.all():
+        per_day[created.date().isoformat()][verdict] += 1
+        totals[verdict] += 1
+        if verdict != "IGNORE":
+            per_repo[slug or "(none)"][verdict] += 1
+        for rv in rules or []:
+            if rv.get("status") == "BLOCK":
+                failing[(str(rv.get("id", "")), str(rv.get("title", "")))] += 1
+    series = []
+    for i in range(days):
+        d = (first_day + timedelta(days=i)).isoformat()
+        c = per_day.get(d, Counter())
+        series.append(DayCounts(d, c["PASS"], c["BLOCK"], c["WARNING"], c["SKIP"] + c["IGNORE"]))
+    top_rules = failing.most_common(8)
+    repos = []
+    for slug, c in per_repo.items():
+        evaluated = sum(c.values())
+        compliant = evaluated - c["BLOCK"]
+        repos.append((slug, compliant / evaluated if evaluated else 1.0, evaluated, c["BLOCK"]))
+    repos.sort(key=lambda r: (-r[1], r[0]))
+    judged = sum(v for k, v in totals.items() if k != "IGNORE")
+    charts = {
+        "time": over_time(series),
+        "rules": horizontal_bars(
+            [(title or rid, n, f"{n} blocked") for (rid, title), n in top_rules],
+            title="Most failing rules (blocks)",
+            css="bar-fail",
+        )
+        if top_rules
+        else None,
+        "repos": horizontal_bars(
+            [(slug, rate * 100, f"{rate:.0%} of {n}") for slug, rate, n, _ in repos[:12]],
+            title="Repositories by compliance (share of evaluations not blocked)",
+            css="bar-rate",
+            maximum=100,
+            percent=True,
+        )
+        if repos
+        else None,
+    }
+    return page(
+        request,
+        ctx,
+        "dashboard.html",
+        days=days,
+        totals=totals,
+        judged=judged,
+        total=sum(totals.values()),
+        pass_rate=(judged - totals["BLOCK"]) / judged if judged else None,
+        charts=charts,
+        series=series,
+        top_rules=top_rules,
+        repos=repos,
+    )

@@ -1,0 +1,108 @@
+// jirahooks web UI: small progressive enhancements on top of htmx (no build step).
+// Dialogs, focus after partial updates, drag-and-drop ordering, copy buttons, toasts.
+(function () {
+  "use strict";
+
+  function openDialog(id) {
+    var dialog = document.getElementById(id);
+    if (dialog && !dialog.open) {
+      dialog.showModal();
+      var first = dialog.querySelector("input:not([type=hidden]), select, textarea");
+      if (first) first.focus();
+    }
+  }
+
+  function toast(text) {
+    var box = document.getElementById("toast");
+    if (!box) return;
+    box.textContent = text;
+    box.classList.add("show");
+    window.setTimeout(function () { box.classList.remove("show"); }, 3000);
+  }
+
+  document.addEventListener("click", function (event) {
+    var target = event.target.closest("[data-open-dialog]");
+    if (target) openDialog(target.getAttribute("data-open-dialog"));
+    var closer = event.target.closest("[data-close-dialog]");
+    if (closer) {
+      var dialog = closer.closest("dialog");
+      if (dialog) dialog.close();
+    }
+    var copy = event.target.closest("[data-copy]");
+    if (copy) {
+      var source = document.querySelector(copy.getAttribute("data-copy"));
+      if (!source) return;
+      var text = source.value !== undefined ? source.value : source.textContent;
+      var done = function () { copy.textContent = "Copied"; toast("Copied to the clipboard"); };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(text).then(done, function () { fallbackCopy(source, done); });
+      } else {
+        fallbackCopy(source, done);
+      }
+    }
+  });
+
+  function fallbackCopy(source, done) {
+    if (source.select) { source.select(); }
+    try { document.execCommand("copy"); done(); } catch (e) { /* the text stays selected */ }
+  }
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var elt = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (elt && elt.getAttribute && elt.getAttribute("data-open-dialog-after")) {
+      openDialog(elt.getAttribute("data-open-dialog-after"));
+    }
+    var refocus = document.querySelector("[data-refocus]");
+    if (refocus) {
+      if (refocus.disabled) {
+        var other = refocus.parentElement.querySelector("button:not([disabled])");
+        if (other) refocus = other;
+      }
+      refocus.removeAttribute("data-refocus");
+      refocus.focus();
+    }
+  });
+
+  document.addEventListener("jh:saved", function (event) {
+    document.querySelectorAll("dialog[open]").forEach(function (d) { d.close(); });
+    if (event.detail && event.detail.value) toast(event.detail.value);
+  });
+
+  // Drag and drop ordering: rows of a tbody[data-sortable]; the test-result row moves along.
+  var dragged = null;
+  document.addEventListener("dragstart", function (event) {
+    var row = event.target.closest && event.target.closest("tbody[data-sortable] > tr[data-id]");
+    if (!row) return;
+    dragged = row;
+    row.classList.add("dragging");
+    event.dataTransfer.effectAllowed = "move";
+    event.dataTransfer.setData("text/plain", row.getAttribute("data-id"));
+  });
+  document.addEventListener("dragover", function (event) {
+    if (!dragged) return;
+    var row = event.target.closest && event.target.closest("tbody[data-sortable] > tr[data-id]");
+    if (!row || row === dragged) return;
+    event.preventDefault();
+    var rect = row.getBoundingClientRect();
+    var after = event.clientY > rect.top + rect.height / 2;
+    var anchor = after ? (row.nextElementSibling && !row.nextElementSibling.hasAttribute("data-id") ? row.nextElementSibling : row) : row;
+    var companion = dragged.nextElementSibling && !dragged.nextElementSibling.hasAttribute("data-id") ? dragged.nextElementSibling : null;
+    if (after) anchor.after(dragged); else anchor.before(dragged);
+    if (companion) dragged.after(companion);
+  });
+  document.addEventListener("dragend", function () {
+    if (!dragged) return;
+    dragged.classList.remove("dragging");
+    var form = dragged.closest("form");
+    dragged = null;
+    if (form && window.htmx) window.htmx.trigger(form, "jh:reorder");
+  });
+})();
+
+// Confirmation for plain forms: <button data-confirm="…">.
+document.addEventListener("submit", function (event) {
+  var button = event.submitter;
+  if (button && button.hasAttribute("data-confirm") && !window.confirm(button.getAttribute("data-confirm"))) {
+    event.preventDefault();
+  }
+});
