@@ -113,6 +113,16 @@ def _evaluation(server: Server, role: str) -> dict[str, Any]:
     return {"evaluation_id": items[0]["id"]}
 
 
+def _bitbucket_body() -> dict[str, Any]:
+    # api_url on a closed loopback port: a queued recheck must never leave this machine
+    return {"token": "t", "webhook_secret": "s", "api_url": "http://127.0.0.1:9"}
+
+
+def _bitbucket(server: Server, _role: str) -> dict[str, Any]:
+    server.ok("PUT", f"{W}/bitbucket", json=_bitbucket_body())
+    return {}
+
+
 def _rule_body() -> dict[str, Any]:
     return {"id": unique("r"), "title": "T", "checks": {"key_present": True}}
 
@@ -227,6 +237,10 @@ CASES: tuple[Case, ...] = (
     Case("GET", f"{W}/evaluations", READ),
     Case("GET", f"{W}/evaluations/{{evaluation_id}}", READ, setup=_evaluation),
     Case("GET", f"{W}/audit", ADMIN),
+    Case("GET", f"{W}/bitbucket", ADMIN),
+    Case("PUT", f"{W}/bitbucket", ADMIN, _bitbucket_body),
+    Case("DELETE", f"{W}/bitbucket", ADMIN, setup=_bitbucket),
+    Case("POST", f"{R}/pull-requests/1/recheck", REPO, setup=_bitbucket),
 )
 
 
@@ -234,6 +248,7 @@ def _route_key(method: str, path: str) -> tuple[str, str]:
     """A concrete case path back to its route template."""
     generic = path.replace(f"/workspaces/{WS}", "/workspaces/{workspace}")
     generic = generic.replace("/repositories/api", "/repositories/{repository}")
+    generic = generic.replace("/pull-requests/1/", "/pull-requests/{pr_id}/")
     return method, generic
 
 
@@ -254,7 +269,7 @@ def expected(case: Case, role: str) -> set[int]:
     if role == "anonymous":
         return {401}
     if role in case.allowed:
-        return {200, 201, 204}
+        return {200, 201, 202, 204}
     if role == "outsider":
         return {404}
     return {403}
