@@ -8,10 +8,20 @@
     │                              .problems: list[ConfigProblem] with exact paths
     ├── EnvironmentProblem         git missing, file unreadable, …           (exit 4)
     │   └── GitError               a git command failed
-    └── JiraError                  talking to Jira failed                    (exit 4)
-        ├── JiraAuthError          401/403/X-Seraph-LoginReason: rotate the token
-        ├── JiraUnavailable        timeouts, 5xx, 429 past the deadline, HTML answers
-        └── JiraRequestError       Jira rejected our request (4xx with errorMessages)
+    ├── JiraError                  talking to Jira failed                    (exit 4)
+    │   ├── JiraAuthError          401/403/X-Seraph-LoginReason: rotate the token
+    │   ├── JiraUnavailable        timeouts, 5xx, 429 past the deadline, HTML answers
+    │   └── JiraRequestError       Jira rejected our request (4xx with errorMessages)
+    ├── PlatformError              a code host's API (jirahooks.platforms.base)
+    │   ├── PlatformAuthError      credentials rejected
+    │   ├── PlatformUnavailable    transient: retried later, nothing is lost
+    │   ├── PlatformRequestError   the host rejected our request
+    │   └── WebhookError           a delivery that cannot be processed
+    └── ServerRejected             the Validation API refused a hook's request
+                                   (jirahooks.hooks.remote)
+
+HTTP handlers translate these (and their own internal signals, such as the Validation API's
+``Rejection``) into ``{"error", "errorCode"}`` or ``{"code", "message", "hint"}`` bodies.
 
 Third-party exceptions are translated at the boundary with ``raise … from exc``.
 """
