@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from jirahooks.jira.cache import JiraCache
 from jirahooks.jira.chain import ConnectionChain
-from jirahooks.jira.client import JiraClient, RetryPolicy
+from jirahooks.jira.client import JiraClient
+from jirahooks.retry import RetryPolicy
 from jirahooks.rules.config import ConnectionConfig
 
 # Retries stay on, but tests never wait long for a backoff.

@@ -279,7 +279,7 @@ def test_rate_limit_without_retry_after_is_bounded_by_the_deadline(
     jira.add_issue("ABC-1")
     time = FakeTime()
     jira.fail(429, times=-1)
-    from jirahooks.jira.client import RetryPolicy
+    from jirahooks.retry import RetryPolicy
 
     retry = RetryPolicy(max_attempts=50, backoff_base=1.0, backoff_cap=4.0)
     result = resolve(make_chain(connect(jira), deadline=10, time=time, retry=retry), ["ABC-1"])

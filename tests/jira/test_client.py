@@ -17,7 +17,8 @@ from tests.fakes.fake_jira import FakeJira
 from tests.jira.support import FakeTime, make_client
 
 from jirahooks.errors import ConfigError, JiraAuthError, JiraError, JiraUnavailable
-from jirahooks.jira.client import Deadline, JiraHttpError, retry_after_seconds
+from jirahooks.jira.client import Deadline, JiraHttpError
+from jirahooks.retry import retry_after_seconds
 from jirahooks.rules.config import ConnectionConfig, Deployment
 
 Connect = Callable[..., ConnectionConfig]

@@ -13,9 +13,9 @@ from jirahooks.platforms.bitbucket_client import (
     AuthKind,
     BitbucketClient,
     BitbucketCredentials,
-    RetryPolicy,
 )
 from jirahooks.platforms.bitbucket_cloud import BitbucketCloud
+from jirahooks.retry import RetryPolicy
 
 WORKSPACE = "acme"
 FAST_RETRY = RetryPolicy(max_attempts=4, backoff_base=0.01, backoff_cap=0.05, max_wait=5.0)

@@ -19,7 +19,7 @@ from tests.fakes.fake_jira import FakeJira
 from tests.platforms.payloads import pull_request_event
 
 from jirahooks.crypto import generate_key
-from jirahooks.platforms.bitbucket_client import RetryPolicy
+from jirahooks.retry import RetryPolicy
 from jirahooks.server import ServerSettings, create_app
 from jirahooks.server.platform_config import WorkerOptions
 

@@ -23,7 +23,7 @@ from jirahooks.platforms.base import (
     ReviewVerdict,
     WebhookError,
 )
-from jirahooks.platforms.bitbucket_client import AuthKind, BitbucketCredentials, RetryPolicy
+from jirahooks.platforms.bitbucket_client import BITBUCKET_RETRY, AuthKind, BitbucketCredentials
 from jirahooks.platforms.bitbucket_cloud import parse_delivery, status_url_problem
 
 
@@ -359,5 +359,5 @@ def test_pagination_never_follows_a_link_off_the_api_origin(
 
 
 def test_retry_policy_default_is_bounded() -> None:
-    policy = RetryPolicy()
+    policy = BITBUCKET_RETRY
     assert policy.max_attempts <= 5 and policy.max_wait <= 60

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from jirahooks.engine.resolver import Resolver
     from jirahooks.jira.cache import JiraCache
-    from jirahooks.jira.client import RetryPolicy
+    from jirahooks.retry import RetryPolicy
     from jirahooks.rules.config import ConnectionConfig
 
 __all__ = ["build_resolver"]

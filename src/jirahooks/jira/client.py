@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import email.utils
 import random
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -44,6 +42,7 @@ from jirahooks.errors import (
     JiraRequestError,
     JiraUnavailable,
 )
+from jirahooks.retry import RetryPolicy, retry_after_seconds
 from jirahooks.rules.config import ConnectionConfig, Deployment
 
 Clock = Callable[[], float]
@@ -76,15 +75,6 @@ class Deadline:
 NO_DEADLINE = Deadline(None)
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long to wait on 429/5xx and transport errors."""
-
-    max_attempts: int = 5
-    backoff_base: float = 0.5
-    backoff_cap: float = 30.0
-
-
 class JiraHttpError(JiraRequestError):
     """Jira rejected a request with a 4xx status; ``messages`` are Jira's ``errorMessages``."""
 
@@ -105,32 +95,6 @@ def error_messages(data: Any) -> list[str]:
     if isinstance(errors, Mapping):
         messages.extend(f"{k}: {v}" for k, v in errors.items())
     return messages
-
-
-def retry_after_seconds(headers: httpx.Headers, *, now: float | None = None) -> float | None:
-    """Seconds to wait from ``Retry-After`` (seconds or HTTP date) or ``X-RateLimit-Reset``."""
-    current = time.time() if now is None else now
-    value = headers.get("retry-after", "").strip()
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                when = email.utils.parsedate_to_datetime(value)
-            except (TypeError, ValueError):
-                when = None
-            if when is not None:
-                return max(0.0, when.timestamp() - current)
-    reset = headers.get("x-ratelimit-reset", "").strip()
-    if reset:
-        try:
-            when = datetime.fromisoformat(reset.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return max(0.0, when.timestamp() - current)
-    return None
 
 
 @dataclass
@@ -266,8 +230,7 @@ class JiraClient:
     # -- requests -------------------------------------------------------------------------
 
     def _backoff(self, attempt: int) -> float:
-        ceiling = min(self.retry.backoff_cap, self.retry.backoff_base * 2.0 ** (attempt - 1))
-        return ceiling * (0.5 + self._jitter() / 2)
+        return self.retry.backoff(attempt, self._jitter())
 
     async def request(
         self,

@@ -23,13 +23,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from jirahooks.jira.client import retry_after_seconds
 from jirahooks.platforms.base import (
     PlatformAuthError,
     PlatformError,
     PlatformRequestError,
     PlatformUnavailable,
 )
+from jirahooks.retry import RetryPolicy, retry_after_seconds
 
 log = logging.getLogger("jirahooks.platforms.bitbucket")
 
@@ -61,12 +61,8 @@ class BitbucketCredentials:
         return f"Bearer {self.secret}"
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 4
-    backoff_base: float = 0.5
-    backoff_cap: float = 10.0
-    max_wait: float = 30.0  # a longer Retry-After is not slept through: raise, retry later
+# A longer Retry-After than max_wait is not slept through: raise, and the queue retries later.
+BITBUCKET_RETRY = RetryPolicy(max_attempts=4, backoff_base=0.5, backoff_cap=10.0, max_wait=30.0)
 
 
 class BitbucketClient:
@@ -86,7 +82,7 @@ class BitbucketClient:
         self.workspace = workspace
         self.credentials = credentials
         self.base_url = base_url.rstrip("/")
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or BITBUCKET_RETRY
         self.timeout = timeout
         self._jitter = jitter
         self._origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.base_url))
@@ -120,8 +116,7 @@ class BitbucketClient:
     # -- requests -------------------------------------------------------------------------
 
     def _backoff(self, attempt: int) -> float:
-        ceiling = min(self.retry.backoff_cap, self.retry.backoff_base * 2.0 ** (attempt - 1))
-        return ceiling * (0.5 + self._jitter() / 2)
+        return self.retry.backoff(attempt, self._jitter())
 
     async def request(
         self,

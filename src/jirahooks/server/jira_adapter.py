@@ -90,7 +90,8 @@ class Resolvers:
 
 
 def _client(config: StoredConnection) -> Any:
-    from jirahooks.jira.client import JiraClient, RetryPolicy
+    from jirahooks.jira.client import JiraClient
+    from jirahooks.retry import RetryPolicy
 
     # An administrator waiting on "Test connection" wants the first answer, not five retries.
     return JiraClient(config, secret=config.plaintext, retry=RetryPolicy(max_attempts=1))

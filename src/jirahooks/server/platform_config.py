@@ -23,12 +23,13 @@ from typing import Any
 from jirahooks.crypto import SecretBox
 from jirahooks.platforms.bitbucket_client import (
     API_URL,
+    BITBUCKET_RETRY,
     AuthKind,
     BitbucketClient,
     BitbucketCredentials,
-    RetryPolicy,
 )
 from jirahooks.platforms.bitbucket_cloud import PLATFORM, BitbucketCloud
+from jirahooks.retry import RetryPolicy
 from jirahooks.store.deliveries import PlatformConfig
 
 EVALUATION_PAGE = "/api/v1/workspaces/{workspace}/evaluations/{id}"
@@ -46,7 +47,7 @@ class WorkerOptions:
     backoff_base: float = 2.0
     backoff_cap: float = 1800.0
     public_url: str = ""
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = BITBUCKET_RETRY
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkerOptions:
