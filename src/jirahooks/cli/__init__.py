@@ -33,11 +33,11 @@ COMMANDS: tuple[Command, ...] = (
     Command("connections", "jirahooks.cli.connections", "test the Jira connections"),
     Command("templates", "jirahooks.cli.templates", "list and show the built-in rule templates"),
     Command("hook", "jirahooks.cli.hook", "run a git hook (what installed hooks call)"),
-    Command("install", "jirahooks.cli.install", "install jirahooks as git hooks of this repository"),
+    Command("install", "jirahooks.cli.install", "install jirahooks' git hooks in this repository"),
     Command("uninstall", "jirahooks.cli.uninstall", "remove jirahooks' git hooks"),
     Command("serve", "jirahooks.cli.serve", "run the server: Validation API and admin API"),
     Command("db", "jirahooks.cli.db", "create or migrate the server's database (upgrade, status)"),
-    Command("apply", "jirahooks.cli.apply", "load a configuration document into the server's store"),
+    Command("apply", "jirahooks.cli.apply", "load a configuration document into the server"),
     Command("export", "jirahooks.cli.export", "write a workspace back as a configuration document"),
     Command("secrets", "jirahooks.cli.secrets", "re-encrypt stored secrets with a new key"),
 )
