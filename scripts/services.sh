@@ -15,6 +15,13 @@ if ! port_open 6379 && command -v redis-server >/dev/null 2>&1; then
   redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
     --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
 fi
+# Debian's Chromium for the web UI's browser tests (tests/web, marker browser); never a
+# downloaded browser build (no `playwright install`).
+if { [ "${CI:-}" = "true" ] || [ "${JIRAHOOKS_INSTALL_BROWSER:-}" = "1" ]; } &&
+  [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+  echo "== installing Chromium (Debian package) for the browser tests"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium || true
+fi
 for _ in $(seq 1 30); do
   { port_open 5432 || ! command -v pg_ctlcluster >/dev/null 2>&1; } &&
     { port_open 6379 || ! command -v redis-server >/dev/null 2>&1; } && break

@@ -93,7 +93,7 @@ def horizontal_bars(
     percent: bool = False,
 ) -> Markup:
     """One labelled bar per item: (label, value, value text)."""
-    row, label_w, pad = 26, 200, 6
+    row, label_w, pad = 26, 220, 6
     height = max(len(items), 1) * row + pad * 2
     peak = maximum if maximum is not None else max((v for _, v, _ in items), default=1) or 1
     bar_w = width - label_w - 60
@@ -104,10 +104,10 @@ def horizontal_bars(
     ]
     for i, (label, value, text) in enumerate(items):
         y = pad + i * row
-        short = label if len(label) <= 30 else label[:29] + "…"
+        short = label if len(label) <= 28 else label[:27] + "…"
         w = bar_w * (value / peak) if peak else 0
         parts.append(
-            f'<text class="label" x="{label_w - 8}" y="{y + 16}" text-anchor="end">'
+            f'<text class="bar-label" x="{label_w - 8}" y="{y + 16}" text-anchor="end">'
             f"{escape(short)}</text>"
         )
         if percent:

@@ -168,6 +168,10 @@ async def _save(
     values = form_values(form)
     p, ws = ctx.user.principal, ctx.workspace.slug
     repo = ctx.repository.slug if ctx.repository else None
+    if ctx.repository is None:  # permission first, as the API checks it
+        p.require_workspace_admin(ctx.workspace)
+    else:
+        p.require_repository_admin(ctx.workspace, ctx.repository)
     local: dict[str, str] = {}
     if not document.get("title"):
         local["title"] = "Give the rule a title."
