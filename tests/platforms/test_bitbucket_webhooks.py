@@ -76,7 +76,7 @@ def test_failing_pr_then_fixed(guardian: Guardian) -> None:
         "Blocked by: PR title names a valid issue, Commits reference an issue"
     )
     assert status["refname"] == "feature/login"
-    assert status["url"].startswith(g.server.url + f"/api/v1/workspaces/{WS}/evaluations/")
+    assert status["url"].startswith(g.server.url + f"/ui/w/{WS}/evaluations/")
     report = g.bitbucket.report(g.repo, pr.head, KEY)
     assert report is not None and report["result"] == "FAILED"
     notes = g.bitbucket.annotations(g.repo, pr.head, KEY)

@@ -32,7 +32,8 @@ from jirahooks.platforms.bitbucket_cloud import PLATFORM, BitbucketCloud
 from jirahooks.retry import RetryPolicy
 from jirahooks.store.deliveries import PlatformConfig
 
-EVALUATION_PAGE = "/api/v1/workspaces/{workspace}/evaluations/{id}"
+# the web UI's evaluation detail page (server/web/pages_evaluations.py)
+EVALUATION_PAGE = "/ui/w/{workspace}/evaluations/{id}"
 
 
 @dataclass(frozen=True)
