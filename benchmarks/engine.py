@@ -24,7 +24,20 @@ from jirahooks.keys import KeyExtractor
 from jirahooks.rules.config import load_document
 
 PROJECTS = ["ABC", "PAY", "WEB", "OPS", "DATA_2"]
-WORDS = ["fix", "add", "remove", "refactor", "login", "payment", "cache", "retry", "timeout", "docs", "tests", "build"]
+WORDS = [
+    "fix",
+    "add",
+    "remove",
+    "refactor",
+    "login",
+    "payment",
+    "cache",
+    "retry",
+    "timeout",
+    "docs",
+    "tests",
+    "build",
+]
 
 
 def messages(count: int, seed: int = 7) -> list[str]:
