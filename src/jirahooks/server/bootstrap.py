@@ -83,12 +83,12 @@ def announce(first: FirstStart, base_url: str) -> str:
         [
             "jirahooks: first start — created workspace "
             f"'{first.workspace}' and administrator '{first.user}'.",
-            "Sign in to the admin API with this token (shown once, stored only as a hash):",
+            "Sign in with this token (shown once, stored only as a hash):",
             "",
-            f"    Authorization: Bearer {first.token}",
+            f"    {first.token}",
             "",
-            f"    curl -H 'Authorization: Bearer {first.token}' {base_url}/api/v1/me",
-            "",
+            f"Web UI:    {base_url}/ui/login  (paste the token)",
+            f"Admin API: curl -H 'Authorization: Bearer {first.token}' {base_url}/api/v1/me",
             f"API reference: {base_url}/docs  (OpenAPI: {base_url}/openapi.json)",
         ]
     )
