@@ -255,3 +255,13 @@ def test_an_unreachable_cache_backend_only_costs_misses(
     found, errors = asyncio.run(scenario())
     assert found == {"ABC-1"}
     assert errors >= 2  # the lookup and the store both failed, the evaluation did not
+
+
+def test_namespaces_differ_by_the_user_who_asks() -> None:
+    from jirahooks.jira.cache import connection_namespace
+
+    a = connection_namespace("jira", "https://acme.atlassian.net/", "bot-a@acme.example")
+    b = connection_namespace("jira", "https://acme.atlassian.net", "bot-b@acme.example")
+    assert a != b  # what Jira shows depends on the technical user
+    assert a == connection_namespace("jira", "https://acme.atlassian.net", "bot-a@acme.example")
+    assert "bot-a" not in a

@@ -150,9 +150,16 @@ class CacheStats:
         }
 
 
-def connection_namespace(name: str, url: str) -> str:
-    """Cache namespace of a connection: its name and a digest of its URL."""
-    digest = hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:12]
+def connection_namespace(name: str, url: str, identity: str = "") -> str:
+    """Cache namespace of a connection: its name and a digest of its URL and of who asks.
+
+    What Jira answers depends on the technical user (an issue hidden from one user "does not
+    exist" for it), so two connections to the same Jira with different users — e.g. in two
+    workspaces sharing one Redis — never share entries. ``identity`` is the user's e-mail or
+    account ID, or a digest of the token for a Data Center PAT.
+    """
+    material = url.rstrip("/") + "\0" + identity
+    digest = hashlib.sha256(material.encode()).hexdigest()[:16]
     return f"{name}@{digest}"
 
 

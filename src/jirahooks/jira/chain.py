@@ -96,7 +96,9 @@ class ConnectionChain:
         self.deadline_seconds = deadline_seconds
         self._clock = clock
         self._apis = {c.name: JiraApi(c) for c in self.clients}
-        self._namespaces = {c.name: connection_namespace(c.name, c.base_url) for c in clients}
+        self._namespaces = {
+            c.name: connection_namespace(c.name, c.base_url, c.identity) for c in clients
+        }
         self._deadline: Deadline | None = None
         self._resolved: dict[str, IssueData] = {}
 

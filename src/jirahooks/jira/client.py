@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import random
 import ssl
 import time
@@ -130,6 +131,10 @@ class JiraClient:
     ) -> None:
         self.config = config
         self.name = config.name
+        # who asks Jira (answers depend on it): the user, or a digest of the PAT when there is none
+        self.identity = (
+            config.email or config.account_id or hashlib.sha256(secret.encode()).hexdigest()[:16]
+        )
         self.base_url = config.url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.stats = RequestStats()
