@@ -140,3 +140,57 @@ def test_rule_schema_errors_carry_paths(server: Server) -> None:
         "POST", f"/workspaces/{WS}/rules/from-template", json={"template": "nope"}
     )
     assert response.status_code == 404
+
+
+def _redis_reachable() -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.redis
+def test_two_server_processes_share_the_jira_cache_through_redis(
+    tmp_path: Any, database_url: str, jira: FakeJira
+) -> None:
+    if not _redis_reachable():
+        pytest.skip("Redis is not running on 127.0.0.1:6379 (scripts/services.sh starts it)")
+    import dataclasses
+
+    from fastapi.testclient import TestClient
+    from tests.server.conftest import make_settings
+
+    from jirahooks.jira.cache import RedisBackend
+    from jirahooks.server.app import create_app
+
+    settings = make_settings(tmp_path, database_url, redis_url="redis://127.0.0.1:6379/0")
+    first_app = create_app(settings)
+    with TestClient(first_app) as client:
+        admin = first_app.state.jirahooks.first_start.token
+        assert isinstance(first_app.state.jirahooks.resolvers.cache.backend, RedisBackend)
+        one = Server(client, settings, admin)
+        one.add_repository("api")
+        one.ok(
+            "POST",
+            f"/workspaces/{WS}/connections",
+            json={"name": "jira", "url": jira.url, "email": jira.user.email, "token": jira.token},
+        )
+        one.ok(
+            "POST",
+            f"/workspaces/{WS}/rules",
+            json={"id": "v", "title": "Keys exist", "checks": {"keys_valid": "ALL"}},
+        )
+        secret = one.validation_token("ci", "api")["secret"]
+        assert one.validate(VALID, secret).json()["result"] == "PASS"
+    asked = jira.count()
+    assert asked > 0
+
+    # a second process: same database and key, its own memory, the same Redis
+    second_app = create_app(dataclasses.replace(settings))
+    with TestClient(second_app) as client:
+        two = Server(client, settings, admin)
+        assert two.validate(VALID, secret).json()["result"] == "PASS"
+    assert jira.count() == asked  # answered from Redis, not from Jira

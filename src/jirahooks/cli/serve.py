@@ -14,6 +14,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     add_store_options(parser)
     parser.add_argument(
+        "--redis-url",
+        metavar="URL",
+        help="share the Jira cache between server processes through Redis, e.g. "
+        "redis://127.0.0.1:6379/0 (default $JIRAHOOKS_REDIS_URL or an in-process cache)",
+    )
+    parser.add_argument(
         "--upgrade",
         action="store_true",
         help="migrate an out-of-date database schema before starting",

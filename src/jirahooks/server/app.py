@@ -59,7 +59,7 @@ async def start(settings: ServerSettings) -> AppState:
     except BaseException:
         await database.dispose()
         raise
-    return AppState(settings, database, box, Resolvers(box), first)
+    return AppState(settings, database, box, Resolvers(box, redis_url=settings.redis_url), first)
 
 
 def create_app(settings: ServerSettings, *, state: AppState | None = None) -> FastAPI:

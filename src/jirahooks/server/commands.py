@@ -53,7 +53,7 @@ def serve(args: argparse.Namespace) -> int:
     from jirahooks.server.app import create_app, start
     from jirahooks.server.bootstrap import announce
 
-    settings = settings_from(args, upgrade=True if args.upgrade else None)
+    settings = settings_from(args, upgrade=True if args.upgrade else None, redis_url=args.redis_url)
     _prepare_data_dir(settings)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -5,20 +5,22 @@ Stored connections hold an encrypted token, not a ``${ENV}`` reference, so they 
 the Jira layer as ``StoredConnection`` — a ``ConnectionConfig`` whose ``secret()`` returns the
 decrypted token (kept out of ``repr``) instead of reading the environment.
 
-One ``JiraCache`` lives as long as the app, so issue data stays warm between requests.
+One ``JiraCache`` lives as long as the app, so issue data stays warm between requests; with a
+Redis URL its entries live in Redis, shared by every server process.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from jirahooks.crypto import SecretBox
 from jirahooks.engine.resolver import OfflineResolver, Resolver
 from jirahooks.errors import JiraError
+from jirahooks.jira import build_resolver
+from jirahooks.jira.cache import JiraCache, RedisBackend
 from jirahooks.rules.config import ConnectionConfig, Deployment
 from jirahooks.store.models import Connection
 
@@ -54,39 +56,29 @@ def to_config(connection: Connection, box: SecretBox) -> StoredConnection:
     )
 
 
-def _optional(module: str, name: str) -> Any:
-    """``module.name`` when the Jira layer provides it, else None (the server still starts)."""
-    try:
-        return getattr(importlib.import_module(module), name, None)
-    except ImportError:
-        return None
-
-
 class Resolvers:
-    """Builds the resolver for one evaluation from the enabled connections, sharing one cache."""
+    """Builds the resolver for one evaluation from the enabled connections, sharing one cache
+    (in process, or in Redis when ``redis_url`` is given)."""
 
-    def __init__(self, box: SecretBox, *, cache: Any = None) -> None:
+    def __init__(
+        self, box: SecretBox, *, cache: JiraCache | None = None, redis_url: str = ""
+    ) -> None:
         self.box = box
         if cache is None:
-            cache_class = _optional("jirahooks.jira.cache", "JiraCache")
-            cache = cache_class() if cache_class is not None else None
+            backend = RedisBackend(redis_url) if redis_url else None
+            cache = JiraCache(backend)
         self.cache = cache
-        self._build: Callable[..., Resolver] | None = _optional("jirahooks.jira", "build_resolver")
-        if self._build is None:
-            log.warning("jirahooks.jira.build_resolver is not available: Jira checks run offline")
 
     def resolver(
         self, connections: Sequence[Connection], *, deadline_seconds: float | None = None
     ) -> Resolver:
-        if not connections or self._build is None:
+        if not connections:
             return OfflineResolver()
         configs = [to_config(c, self.box) for c in connections]
-        return self._build(configs, cache=self.cache, deadline_seconds=deadline_seconds)
+        return build_resolver(configs, cache=self.cache, deadline_seconds=deadline_seconds)
 
     async def aclose(self) -> None:
-        close = getattr(self.cache, "aclose", None)
-        if close is not None:
-            await close()
+        await self.cache.aclose()
 
 
 def _client(config: StoredConnection) -> Any:

@@ -7,6 +7,8 @@
 ``JIRAHOOKS_SECRET_KEY``       Fernet key(s), comma-separated; default the data dir's key file
 ``JIRAHOOKS_MAX_BODY_BYTES``   Validation API request size limit; default 1 MiB
 ``JIRAHOOKS_DEFAULT_WORKSPACE`` slug of the workspace created on first start; default ``default``
+``JIRAHOOKS_REDIS_URL``        Redis for the Jira cache shared by several server processes
+                               (``redis://127.0.0.1:6379/0``); default an in-process cache
 =============================  ================================================================
 """
 
@@ -35,6 +37,7 @@ class ServerSettings:
     default_workspace: str = "default"
     upgrade: bool = False
     bootstrap: bool = True
+    redis_url: str = ""
 
     @property
     def effective_database_url(self) -> str:
@@ -56,6 +59,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         database_url=env.get("JIRAHOOKS_DATABASE_URL", ""),
         secret_key=env.get("JIRAHOOKS_SECRET_KEY", ""),
         default_workspace=env.get("JIRAHOOKS_DEFAULT_WORKSPACE") or "default",
+        redis_url=env.get("JIRAHOOKS_REDIS_URL", ""),
     )
     raw_limit = env.get("JIRAHOOKS_MAX_BODY_BYTES", "")
     if raw_limit:
