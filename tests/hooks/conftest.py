@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from tests.support.live import free_port
 
 from jirahooks.engine import evaluate
 from jirahooks.event import Commit, Event, Trigger
@@ -100,12 +101,6 @@ def stage(repo: Path, name: str = "f.txt") -> None:
     with target.open("a", encoding="utf-8") as fh:
         fh.write(f"{time.monotonic_ns()}\n")
     git_run(repo, "add", name)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- a Validation API stub ------------------------------------------------------------------

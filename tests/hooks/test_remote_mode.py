@@ -14,12 +14,12 @@ import pytest
 from tests.conftest import GitRepo
 from tests.hooks.conftest import (
     ValidationStub,
-    free_port,
     git_run,
     jirahooks,
     stage,
     write_file,
 )
+from tests.support.live import free_port
 
 from jirahooks.hooks import remote
 

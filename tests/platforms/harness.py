@@ -4,8 +4,6 @@ fake Jira — for the webhook tests and benchmarks/pr_webhooks.py."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from tests.fakes.fake_bitbucket import ACCESS_TOKEN, FakeBitbucket, FakePullRequest, FakeRepo
 from tests.fakes.fake_jira import FakeJira
 from tests.platforms.payloads import pull_request_event
+from tests.support.live import UvicornThread, free_port
 
 from jirahooks.crypto import generate_key
 from jirahooks.retry import RetryPolicy
@@ -61,12 +59,6 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, step: float 
     return bool(predicate())
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class LiveServer:
     """uvicorn serving ``create_app(settings)`` in a thread, on its own event loop."""
@@ -75,8 +67,7 @@ class LiveServer:
     options: WorkerOptions = FAST_OPTIONS
     port: int = field(default_factory=free_port)
     app: Any = None
-    _server: uvicorn.Server | None = None
-    _thread: threading.Thread | None = None
+    _live: UvicornThread | None = None
 
     @property
     def url(self) -> str:
@@ -85,23 +76,13 @@ class LiveServer:
     def start(self) -> LiveServer:
         self.app = create_app(self.settings)
         self.app.state.pr_worker_options = self.options
-        config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        if not wait_until(lambda: self._server is not None and self._server.started, 20):
-            raise RuntimeError("uvicorn did not start")
+        self._live = UvicornThread(self.app, port=self.port).start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=20)
-        self._server = None
-        self._thread = None
+        if self._live is not None:
+            self._live.stop()
+        self._live = None
 
     @property
     def state(self) -> Any:
@@ -113,7 +94,7 @@ class LiveServer:
 
     def run(self, coro: Any) -> Any:
         """Run a coroutine on the server's event loop (e.g. ``worker.reconcile()``)."""
-        assert self._server is not None
+        assert self._live is not None
         return asyncio.run_coroutine_threadsafe(coro, self.worker.loop).result(timeout=30)
 
 

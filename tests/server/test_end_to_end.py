@@ -7,9 +7,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import socket
-import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,45 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from tests.server.conftest import WS, make_settings
+from tests.support.live import UvicornThread
 
 from jirahooks.server import create_app
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class LiveServer:
-    """uvicorn in a thread, the way `jirahooks serve` runs it."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=20)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
 
 def http(
@@ -70,13 +32,13 @@ def http(
 
 
 @pytest.fixture
-def live(tmp_path: Path, database_url: str) -> Iterator[tuple[LiveServer, str]]:
+def live(tmp_path: Path, database_url: str) -> Iterator[tuple[UvicornThread, str]]:
     app = create_app(make_settings(tmp_path, database_url))
-    with LiveServer(app) as live:
+    with UvicornThread(app) as live:
         yield live, app.state.jirahooks.first_start.token
 
 
-def test_signed_push_is_blocked_over_real_http(live: tuple[LiveServer, str]) -> None:
+def test_signed_push_is_blocked_over_real_http(live: tuple[UvicornThread, str]) -> None:
     server, admin = live
     auth = {"Authorization": f"Bearer {admin}", "Content-Type": "application/json"}
     api = f"{server.url}/api/v1/workspaces/{WS}"

@@ -12,9 +12,6 @@ import hashlib
 import hmac
 import json
 import os
-import socket
-import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
+from tests.support.live import UvicornThread
 
 from jirahooks.crypto import generate_key
 from jirahooks.server import ServerSettings, create_app
@@ -41,41 +38,12 @@ WIDE = {"width": 1280, "height": 860}
 NARROW = {"width": 400, "height": 860}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class LiveServer:
-    """``create_app`` under uvicorn in a thread, the way ``jirahooks serve`` runs it."""
+class LiveServer(UvicornThread):
+    """``create_app`` on a fresh SQLite data directory, under uvicorn in a thread."""
 
     def __init__(self, data_dir: Path) -> None:
         settings = ServerSettings(data_dir=data_dir, secret_key=generate_key())
-        self.app = create_app(settings)
-        self.port = free_port()
-        config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=20)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(create_app(settings))
 
     @property
     def admin_token(self) -> str:
@@ -152,7 +120,9 @@ def site(tmp_path: Path) -> Iterator[Site]:
         yield Site(live)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in the main
+# thread while it is open, and tests collected after the browser tests call asyncio.run().
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip(
