@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -72,8 +73,11 @@ def start_server(data_dir: str, database_url: str) -> tuple[subprocess.Popen[str
     token = ""
     deadline = time.monotonic() + 60
     for line in process.stdout:
-        if "Authorization: Bearer" in line:
-            token = line.split("Bearer", 1)[1].strip()
+        # "Admin API: curl -H 'Authorization: Bearer <token>' <url>" (older releases printed the
+        # header on a line of its own): the token is the word after "Bearer".
+        found = re.search(r"Authorization: Bearer ([^'\s]+)", line)
+        if found:
+            token = found.group(1)
             break
         if time.monotonic() > deadline:
             break

@@ -21,6 +21,7 @@ from jirahooks.server import errors
 from jirahooks.server.bootstrap import FirstStart, first_start
 from jirahooks.server.jira_adapter import Resolvers
 from jirahooks.server.settings import ServerSettings
+from jirahooks.store.config_cache import ConfigCache
 from jirahooks.store.database import Database
 
 log = logging.getLogger("jirahooks.server")
@@ -36,6 +37,8 @@ class AppState:
     resolvers: Resolvers
     first_start: FirstStart | None = None
     extras: dict[str, object] = field(default_factory=dict)
+    # The Validation API's per-workspace configuration snapshots (see store/config_cache.py).
+    config_cache: ConfigCache = field(default_factory=ConfigCache)
 
 
 DESCRIPTION = """\

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from jirahooks.errors import EnvironmentProblem
+from jirahooks.store.versioning import TrackedSession
 
 DATABASE_FILE = "jirahooks.sqlite3"
 
@@ -151,7 +152,10 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # TrackedSession: every configuration write bumps its workspace's config_version.
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=TrackedSession
+        )
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

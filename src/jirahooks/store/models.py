@@ -68,7 +68,13 @@ class Base(DeclarativeBase):
 
 
 class Workspace(Base):
-    """The top-level tenant. ``settings`` holds the Process Guardian settings as given."""
+    """The top-level tenant. ``settings`` holds the Process Guardian settings as given.
+
+    ``config_version`` goes up by one in every transaction that changes what the Validation API
+    reads for the workspace (its settings, repositories, rules, connections, validation tokens):
+    ``jirahooks.store.versioning`` bumps it, and the server's per-process snapshots of that
+    configuration are only reused while it is unchanged.
+    """
 
     __tablename__ = "workspaces"
 
@@ -77,6 +83,7 @@ class Workspace(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    config_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Repository(Base):

@@ -34,6 +34,16 @@ async def workspace_by_slug(session: AsyncSession, slug: str) -> Workspace | Non
     return result.scalar_one_or_none()
 
 
+async def workspace_version(session: AsyncSession, slug: str) -> tuple[int, int] | None:
+    """``(id, config_version)`` of a workspace: the one read the Validation API makes per request
+    when its configuration snapshot is current (``jirahooks.store.config_cache``)."""
+    result = await session.execute(
+        select(Workspace.id, Workspace.config_version).where(Workspace.slug == slug)
+    )
+    row = result.one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
 async def repository_by_slug(
     session: AsyncSession, workspace_id: int, slug: str
 ) -> Repository | None:

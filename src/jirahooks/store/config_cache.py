@@ -1,0 +1,179 @@
+"""Per-process snapshots of what the Validation API reads for a workspace, reused while the
+workspace's ``config_version`` is unchanged.
+
+Before, every request re-read the workspace, the repository (twice), every validation token
+(decrypting each candidate's secret with Fernet), the workspace and repository rules (parsing
+each), the connections and the repository's connection switches: about ten round trips and a
+few hundred microseconds of parsing and decryption per commit. Now a request reads one row,
+``(id, config_version)`` of its workspace (``queries.workspace_version``); when it matches the
+snapshot, everything else comes from memory.
+
+Correctness rests on ``jirahooks.store.versioning``: every configuration write bumps the version
+in the same transaction, so a request that reads version *v* sees every change up to *v*, and a
+snapshot labelled *v* is only filled after *v* was read (its data is *v* or newer, never older).
+A revoked, rotated or deleted token, a changed rule, setting, repository or connection is
+therefore seen by the next request — on every server process, since each compares the version
+in the database, not a signal of its own.
+
+Snapshots fill lazily, in the order the Validation API needs them, so an error that was reported
+before (an unparsable rule, an undecryptable token) is still reported at the same step; failures
+are never cached. Only repositories that exist are remembered (no growth from unknown slugs).
+Snapshot rows are detached ORM objects, shared between requests: read them, never change them
+or add them to a session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from jirahooks.rules.config import combine_rules
+from jirahooks.rules.model import Rule, Settings
+from jirahooks.store import queries
+from jirahooks.store.models import Connection, Repository, ValidationToken, Workspace
+
+
+@dataclass
+class RepositorySnapshot:
+    """One repository of a workspace snapshot, with what is derived from it on first use."""
+
+    row: Repository
+    settings: Settings | None = None
+    rules: tuple[Rule, ...] | None = None
+    connections: tuple[Connection, ...] | None = None
+
+    @property
+    def id(self) -> int:
+        return self.row.id
+
+    @property
+    def slug(self) -> str:
+        return self.row.slug
+
+
+@dataclass
+class WorkspaceSnapshot:
+    """A workspace's Validation API configuration at ``version``."""
+
+    row: Workspace
+    version: int
+    settings: Settings | None = None
+    tokens: tuple[ValidationToken, ...] | None = None
+    workspace_rules: tuple[Rule, ...] | None = None
+    _by_slug: dict[str, RepositorySnapshot] = field(default_factory=dict)
+    _by_uuid: dict[str, RepositorySnapshot] = field(default_factory=dict)
+    _keys: dict[int, bytes] = field(default_factory=dict, repr=False)
+
+    @property
+    def id(self) -> int:
+        return self.row.id
+
+    @property
+    def slug(self) -> str:
+        return self.row.slug
+
+    async def active_tokens(self, session: AsyncSession) -> tuple[ValidationToken, ...]:
+        """Unrevoked validation tokens of the workspace, in id order."""
+        if self.tokens is None:
+            self.tokens = tuple(await queries.active_validation_tokens(session, self.id))
+        return self.tokens
+
+    def hmac_key(self, token: ValidationToken, decrypt: Callable[[str], str]) -> bytes:
+        """The token's secret as HMAC key bytes, decrypted once per snapshot."""
+        key = self._keys.get(token.id)
+        if key is None:
+            key = decrypt(token.secret_encrypted).encode("utf-8")
+            self._keys[token.id] = key
+        return key
+
+    def _remember(self, repo: Repository) -> RepositorySnapshot:
+        snapshot = self._by_slug.get(repo.slug)
+        if snapshot is None or snapshot.id != repo.id:
+            snapshot = self._by_slug[repo.slug] = RepositorySnapshot(repo)
+        if repo.uuid:
+            self._by_uuid[_uuid_key(repo.uuid)] = snapshot
+        return snapshot
+
+    async def repository_by_slug(
+        self, session: AsyncSession, slug: str
+    ) -> RepositorySnapshot | None:
+        snapshot = self._by_slug.get(slug)
+        if snapshot is not None:
+            return snapshot
+        repo = await queries.repository_by_slug(session, self.id, slug)
+        return None if repo is None else self._remember(repo)
+
+    async def repository_by_uuid(
+        self, session: AsyncSession, uuid: str
+    ) -> RepositorySnapshot | None:
+        snapshot = self._by_uuid.get(_uuid_key(uuid))
+        if snapshot is not None:
+            return snapshot
+        repo = await queries.repository_by_uuid(session, self.id, uuid)
+        return None if repo is None else self._remember(repo)
+
+    def workspace_settings(self) -> Settings:
+        """The workspace's effective settings (``queries.effective_settings`` without a
+        repository)."""
+        if self.settings is None:
+            self.settings = queries.effective_settings(self.row, None)
+        return self.settings
+
+    def repository_settings(self, repo: RepositorySnapshot) -> Settings:
+        if repo.settings is None:
+            repo.settings = queries.effective_settings(self.row, repo.row)
+        return repo.settings
+
+    async def rules_for(self, session: AsyncSession, repo: RepositorySnapshot) -> list[Rule]:
+        """``queries.rules_for`` with the parsed workspace rules shared by all repositories."""
+        if self.workspace_rules is None:
+            rows = await queries.rule_rows(session, self.id, None)
+            self.workspace_rules = tuple(queries.row_rule(r) for r in rows)
+        if repo.rules is None:
+            rows = await queries.rule_rows(session, self.id, repo.id)
+            own = [queries.row_rule(r) for r in rows]
+            disabled = [str(x) for x in repo.row.disabled_rules or []]
+            repo.rules = tuple(combine_rules(self.workspace_rules, own, disabled))
+        return list(repo.rules)
+
+    async def connections_for(
+        self, session: AsyncSession, repo: RepositorySnapshot
+    ) -> list[Connection]:
+        if repo.connections is None:
+            repo.connections = tuple(await queries.enabled_connections(session, self.id, repo.id))
+        return list(repo.connections)
+
+
+def _uuid_key(uuid: str) -> str:
+    return uuid.strip("{}").lower()
+
+
+class ConfigCache:
+    """The newest snapshot of each workspace this process has served, by workspace slug."""
+
+    def __init__(self) -> None:
+        self._snapshots: dict[str, WorkspaceSnapshot] = {}
+
+    async def workspace(self, session: AsyncSession, slug: str) -> WorkspaceSnapshot | None:
+        """The current snapshot of the workspace (one query when it is still current); None
+        when no such workspace exists."""
+        current = await queries.workspace_version(session, slug)
+        if current is None:
+            self._snapshots.pop(slug, None)
+            return None
+        workspace_id, version = current
+        snapshot = self._snapshots.get(slug)
+        if snapshot is not None and snapshot.id == workspace_id and snapshot.version == version:
+            return snapshot
+        row = await queries.workspace_by_slug(session, slug)
+        if row is None:  # deleted since the first read
+            return None
+        # The row may be newer than the first read: label the snapshot with what it holds.
+        snapshot = WorkspaceSnapshot(row, row.config_version)
+        self._snapshots[slug] = snapshot
+        return snapshot
+
+    def clear(self) -> None:
+        self._snapshots.clear()
