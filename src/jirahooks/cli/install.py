@@ -6,6 +6,8 @@ Examples::
     jirahooks install commit-msg --mode remote # ask the Validation API (JIRAHOOKS_ENDPOINT …)
     jirahooks install all --mode local --config ci/jirahooks.yml
     jirahooks install pre-receive --config /etc/jirahooks/acme.yml --repo api   # bare repository
+    jirahooks install pre-receive --mode remote   # bare repository; hooks/jirahooks.env names
+                                                  # the server (JIRAHOOKS_ENDPOINT, _SECRET)
 
 An existing hook that is not ours is kept as <hook>.legacy and runs first; installing again is
 harmless; core.hooksPath (e.g. .husky) is respected. Undo with ``jirahooks uninstall``.
@@ -33,14 +35,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--mode",
         choices=("auto", "remote", "local"),
         default="auto",
-        help="commit-msg / pre-push: remote (Validation API), local (rules file) or auto "
-        "(default: remote when an endpoint is configured, else local)",
+        help="remote (ask the Validation API), local (run the rules file here) or auto "
+        "(default: client hooks use remote when an endpoint is configured, else local; "
+        "server hooks use --config when given, else the endpoint in hooks/jirahooks.env)",
     )
     parser.add_argument(
         "--config",
         "-c",
         metavar="FILE",
-        help="rules / configuration file baked into the hook (required for pre-receive)",
+        help="rules / configuration file baked into the hook (pre-receive: required unless "
+        "--mode remote)",
     )
     parser.add_argument("--repo", metavar="SLUG", help="repository whose rules apply")
     parser.add_argument(
@@ -75,10 +79,12 @@ def run(args: argparse.Namespace) -> int:
     location = install.locate()
     hooks = selected_hooks(args.hooks, location.bare)
     server = [h for h in hooks if h in SERVER]
-    if server and not args.config:
+    if server and not args.config and args.mode != "remote":
         raise UsageError(
-            f"{', '.join(server)} needs --config FILE",
-            hint="jirahooks install pre-receive --config /path/to/jirahooks.yml",
+            f"{', '.join(server)} needs --config FILE, or --mode remote",
+            hint="jirahooks install pre-receive --config /path/to/jirahooks.yml, or "
+            "jirahooks install pre-receive --mode remote with JIRAHOOKS_ENDPOINT and "
+            "JIRAHOOKS_SECRET in hooks/jirahooks.env",
         )
     if location.bare and any(h in CLIENT for h in hooks):
         raise UsageError(
@@ -90,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
         load_file(args.config)  # an invalid file fails now, not on the next push
     arguments = install.hook_arguments(
-        mode=args.mode if not server or len(server) < len(hooks) else None,
+        mode=args.mode if not server or len(server) < len(hooks) or args.mode == "remote" else None,
         config=args.config,
         repo=args.repo,
         timeout=args.timeout,

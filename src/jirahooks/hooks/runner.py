@@ -145,7 +145,9 @@ def _unconfigured(options: HookOptions) -> int:
 # --- remote mode ----------------------------------------------------------------------------
 
 
-def _ask_remote(config: remote.RemoteConfig, event: Event, verbose: bool) -> int:
+def _ask_remote(
+    config: remote.RemoteConfig, event: Event, verbose: bool, *, title: str = ""
+) -> int:
     body = remote.payload(event.trigger.value, event.branch, event.commits, locale=config.locale)
     try:
         document = remote.post(config, body)
@@ -156,7 +158,7 @@ def _ask_remote(config: remote.RemoteConfig, event: Event, verbose: bool) -> int
             return _server_trouble(config, exc, EXIT_BLOCKED)
         output.error(exc)
         return EXIT_BLOCKED
-    output.err(report.render(document, verbose=verbose or config.verbose))
+    output.err(report.render(document, title=title, verbose=verbose or config.verbose))
     return EXIT_BLOCKED if document.get("result") == "BLOCK" else EXIT_OK
 
 
@@ -275,22 +277,38 @@ def _print_local(results: list[tuple[str, Evaluation]], options: HookOptions) ->
 # --- server hooks ---------------------------------------------------------------------------
 
 
-def _receive(options: HookOptions, updates: list[gitpush.RefUpdate]) -> int:
-    """pre-receive / update: evaluate the commits new to this repository, ref by ref, with one
-    batched Jira pass; reject the whole push if any ref is blocked."""
+def _server_mode(options: HookOptions) -> tuple[str, remote.RemoteConfig | Path]:
+    """Server hooks read rules from a local file (``--config``, local mode) or ask a jirahooks
+    server's Validation API, whose rules and Jira connections then apply (remote mode)."""
     from jirahooks.hooks.local import find_config
 
-    path = find_config(options.config, None)
-    if path is None:
-        raise ConfigError(
-            [
-                ConfigProblem(
-                    "--config",
-                    "the server-side hook needs a configuration file",
-                    "reinstall with: jirahooks install pre-receive --config /path/to/jirahooks.yml",
-                )
-            ]
-        )
+    if options.mode not in MODES:
+        raise UsageError(f"unknown mode '{options.mode}'", hint=f"one of: {', '.join(MODES)}")
+    path = find_config(options.config, None) if options.mode != "remote" else None
+    if path is not None:
+        return "local", path
+    if options.mode != "local":
+        config = remote.load_config(_hook_dirs(options), environ=options.environ)
+        if config is not None:
+            return "remote", config
+    raise ConfigError(
+        [
+            ConfigProblem(
+                "--config",
+                "the server-side hook has no rules: no configuration file and no Validation API "
+                "endpoint",
+                "reinstall with: jirahooks install pre-receive --config /path/to/jirahooks.yml, "
+                "or put JIRAHOOKS_ENDPOINT and JIRAHOOKS_SECRET into hooks/jirahooks.env",
+            )
+        ]
+    )
+
+
+def _receive(options: HookOptions, updates: list[gitpush.RefUpdate]) -> int:
+    """pre-receive / update: evaluate the commits new to this repository, ref by ref, with one
+    batched Jira pass (local mode) or one Validation API request per ref (remote mode); reject
+    the whole push if any ref is blocked."""
+    mode, config = _server_mode(options)
     user = options.user or next(
         (options.environ[v] for v in _USER_VARIABLES if options.environ.get(v)), ""
     )
@@ -301,12 +319,15 @@ def _receive(options: HookOptions, updates: list[gitpush.RefUpdate]) -> int:
     )
     if not events:
         return EXIT_OK
-    setup = _setup(path, options)
+    if mode == "remote":
+        assert isinstance(config, remote.RemoteConfig)
+        return _receive_remote(options, config, events)
+    assert isinstance(config, Path)
+    setup = _setup(config, options)
     evaluations, _ = _evaluate([e for _, e in events], setup, _budget(setup, options, True))
     blocked = False
     for (update, event), evaluation in zip(events, evaluations, strict=True):
-        count = len(event.commits)
-        title = f"{update.ref}, {count} new commit{'s' if count != 1 else ''}"
+        title = _ref_title(update, event)
         if evaluation.blocked or options.verbose:
             output.err(report.render(_document(evaluation), title=title, verbose=options.verbose))
         else:
@@ -315,3 +336,37 @@ def _receive(options: HookOptions, updates: list[gitpush.RefUpdate]) -> int:
     if blocked:
         output.err("jirahooks: push rejected; fix the commits above and push again")
     return EXIT_BLOCKED if blocked else EXIT_OK
+
+
+def _ref_title(update: gitpush.RefUpdate, event: Event) -> str:
+    count = len(event.commits)
+    return f"{update.ref}, {count} new commit{'s' if count != 1 else ''}"
+
+
+def _receive_remote(
+    options: HookOptions,
+    config: remote.RemoteConfig,
+    events: list[tuple[gitpush.RefUpdate, Event]],
+) -> int:
+    """One request per ref (each ref's branch conditions apply), within the hook's budget."""
+    import dataclasses
+    import time
+
+    budget = options.timeout if options.timeout is not None else SERVER_BUDGET_SECONDS
+    deadline = time.monotonic() + budget
+    worst = EXIT_OK
+    for update, event in events:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            error = remote.ServerUnreachable(
+                f"the {budget:g} s budget of the hook ran out before {update.ref} was checked",
+                hint="raise --timeout, or check why the jirahooks server is slow",
+            )
+            worst = max(worst, _server_trouble(config, error, error.exit_code))
+            break
+        bounded = dataclasses.replace(config, timeout=min(config.timeout, left))
+        code = _ask_remote(bounded, event, options.verbose, title=_ref_title(update, event))
+        worst = max(worst, code)
+    if worst == EXIT_BLOCKED:
+        output.err("jirahooks: push rejected; fix the commits above and push again")
+    return worst
