@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+# database_url (SQLite and PostgreSQL) for the server, platform and web tests
+pytest_plugins = ["tests.support.databases"]
+
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Ada Tester",
     "GIT_AUTHOR_EMAIL": "ada@example.com",

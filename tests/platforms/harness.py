@@ -173,10 +173,11 @@ async def busy(server: LiveServer) -> int:
     return int(count or 0) + len(server.worker._running)
 
 
-def settings_for(tmp: Path) -> ServerSettings:
+def settings_for(tmp: Path, database_url: str = "") -> ServerSettings:
+    """Settings on ``database_url`` (the tests' SQLite / PostgreSQL fixture), or SQLite."""
     return ServerSettings(
         data_dir=tmp / "data",
-        database_url=f"sqlite:///{tmp / 'jirahooks.sqlite3'}",
+        database_url=database_url or f"sqlite:///{tmp / 'jirahooks.sqlite3'}",
         secret_key=generate_key(),
     )
 

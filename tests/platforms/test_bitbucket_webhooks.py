@@ -36,13 +36,16 @@ def fakes() -> Iterator[tuple[FakeBitbucket, FakeJira]]:
         yield bitbucket, jira
 
 
-def start(tmp_path: Path, options: WorkerOptions = FAST_OPTIONS) -> LiveServer:
-    return LiveServer(settings_for(tmp_path), options).start()
+def start(tmp_path: Path, database_url: str, options: WorkerOptions = FAST_OPTIONS) -> LiveServer:
+    return LiveServer(settings_for(tmp_path, database_url), options).start()
 
 
 @pytest.fixture
-def guardian(tmp_path: Path, fakes: tuple[FakeBitbucket, FakeJira]) -> Iterator[Guardian]:
-    server = start(tmp_path)
+def guardian(
+    tmp_path: Path, database_url: str, fakes: tuple[FakeBitbucket, FakeJira]
+) -> Iterator[Guardian]:
+    """A live server on SQLite and on PostgreSQL (the deliveries table is the queue)."""
+    server = start(tmp_path, database_url)
     try:
         token = server.state.first_start.token
         made = configure(server, *fakes, admin_token=token)
@@ -183,9 +186,9 @@ def test_bitbucket_outage_while_publishing_is_retried_not_lost(guardian: Guardia
 
 
 def test_push_before_a_pr_checks_branch_rules(
-    tmp_path: Path, fakes: tuple[FakeBitbucket, FakeJira]
+    tmp_path: Path, database_url: str, fakes: tuple[FakeBitbucket, FakeJira]
 ) -> None:
-    server = start(tmp_path)
+    server = start(tmp_path, database_url)
     try:
         branch_rule = {
             "id": "branch-key",
@@ -211,9 +214,9 @@ def test_push_before_a_pr_checks_branch_rules(
 
 
 def test_restart_between_receipt_and_processing_loses_nothing(
-    tmp_path: Path, fakes: tuple[FakeBitbucket, FakeJira]
+    tmp_path: Path, database_url: str, fakes: tuple[FakeBitbucket, FakeJira]
 ) -> None:
-    settings = settings_for(tmp_path)
+    settings = settings_for(tmp_path, database_url)
     first = LiveServer(settings, WorkerOptions(enabled=False)).start()
     try:
         g = configure(first, *fakes, admin_token=first.state.first_start.token)
