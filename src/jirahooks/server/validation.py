@@ -41,14 +41,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jirahooks.event import Commit, Event, Trigger
 from jirahooks.i18n import normalize_locale
+from jirahooks.store import queries
 from jirahooks.store.config_cache import RepositorySnapshot, WorkspaceSnapshot
-from jirahooks.store.models import EvaluationRow, ValidationToken, utcnow
-from jirahooks.store.versioning import NOT_CONFIGURATION
+from jirahooks.store.models import ValidationToken
 
 log = logging.getLogger("jirahooks.server.validation")
 
@@ -350,7 +349,7 @@ async def _validate(
             except Rejection:
                 repo = None  # deletions must never fail: IGNORE whatever the repository
         evaluation = Evaluation(event, Status.IGNORE)
-        return await _answer(session, workspace, repo, token, evaluation, locale, started)
+        return await _answer(state, session, workspace, repo, token, evaluation, locale, started)
 
     repo = await _repository(session, workspace, query_slug, payload)
     if token.repository_id is not None and token.repository_id != repo.id:
@@ -379,10 +378,13 @@ async def _validate(
         repository=repo.slug,
     )
     evaluation = await evaluate(event, rules, resolver, settings=settings)
-    return await _answer(session, workspace, repo, token, evaluation, payload.locale, started)
+    return await _answer(
+        state, session, workspace, repo, token, evaluation, payload.locale, started
+    )
 
 
 async def _answer(
+    state: Any,
     session: AsyncSession,
     workspace: WorkspaceSnapshot,
     repo: RepositorySnapshot | None,
@@ -393,51 +395,45 @@ async def _answer(
 ) -> Response:
     document: dict[str, Any] = evaluation.to_document(locale)
     event = evaluation.event
-    session.add(
-        EvaluationRow(
-            workspace_id=workspace.id,
-            repository_id=repo.id if repo else None,
-            source="validation-api",
-            trigger=event.trigger.value,
-            branch=event.branch[:500],
-            result=evaluation.result.value,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
-            token_id=token.id,
-            event={
-                "trigger": event.trigger.value,
-                "branch": event.branch,
-                "repository": repo.slug if repo else "",
-                "locale": locale,
-                "commits": [
-                    {
-                        "hash": c.hash,
-                        "message": c.message,
-                        "authorDisplayName": c.author_name,
-                        "url": c.url,
-                    }
-                    for c in event.commits
-                ],
-            },
-            rules=[
+    row = dict(
+        workspace_id=workspace.id,
+        repository_id=repo.id if repo else None,
+        source="validation-api",
+        trigger=event.trigger.value,
+        branch=event.branch[:500],
+        result=evaluation.result.value,
+        duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        token_id=token.id,
+        event={
+            "trigger": event.trigger.value,
+            "branch": event.branch,
+            "repository": repo.slug if repo else "",
+            "locale": locale,
+            "commits": [
                 {
-                    "id": rv.rule.id,
-                    "title": rv.rule.title,
-                    "scope": rv.rule.scope.value,
-                    "status": rv.status.value,
+                    "hash": c.hash,
+                    "message": c.message,
+                    "authorDisplayName": c.author_name,
+                    "url": c.url,
                 }
-                for rv in evaluation.rule_validations
+                for c in event.commits
             ],
-            document=document,
-            issues={key: issue.to_dict() for key, issue in evaluation.issues.items()},
-        )
+        },
+        rules=[
+            {
+                "id": rv.rule.id,
+                "title": rv.rule.title,
+                "scope": rv.rule.scope.value,
+                "status": rv.status.value,
+            }
+            for rv in evaluation.rule_validations
+        ],
+        document=document,
+        issues={key: issue.to_dict() for key, issue in evaluation.issues.items()},
     )
-    # ``token`` is a shared snapshot row, not part of this session: stamp it by id. Usage, not
-    # configuration: the workspace's config_version (and so every snapshot) stays as it is.
-    await session.execute(
-        update(ValidationToken)
-        .where(ValidationToken.id == token.id)
-        .values(last_used_at=utcnow())
-        .execution_options(**{NOT_CONFIGURATION: True})
-    )
-    await session.commit()
+    async with state.database.writing():
+        await queries.insert_evaluation(session, row)
+        # ``token`` is a shared snapshot row, not part of this session: stamp it by id.
+        await queries.stamp_validation_token(session, token.id)
+        await session.commit()
     return JSONResponse(document)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jirahooks.rules.config import combine_rules, parse_rule, parse_settings
@@ -16,14 +16,18 @@ from jirahooks.rules.model import Rule, Scope, Settings
 from jirahooks.rules.schema import dump
 from jirahooks.store.models import (
     AuditEntry,
+    Base,
     Connection,
+    EvaluationRow,
     Repository,
     RepositoryConnection,
     RuleRow,
     User,
     ValidationToken,
     Workspace,
+    utcnow,
 )
+from jirahooks.store.versioning import NOT_CONFIGURATION
 
 REDACTED = "(redacted)"
 SECRET_FIELDS = frozenset({"token", "secret", "token_encrypted", "secret_encrypted", "password"})
@@ -167,6 +171,30 @@ async def active_validation_tokens(
         return tokens
     wanted = set(repository_ids)
     return [t for t in tokens if t.repository_id in wanted]
+
+
+def _table(model: type[Base]) -> Table:
+    """A model's table, for Core statements that skip the ORM's per-row bookkeeping."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+async def insert_evaluation(session: AsyncSession, values: Mapping[str, Any]) -> None:
+    """Store one evaluation row (``EvaluationRow`` column names → values) with a plain INSERT.
+
+    The Validation API stores one per request and never reads it back, so the ORM's unit of
+    work (identity map, flush planning, fetching the new id) would be pure overhead; column
+    defaults and types (UTC datetimes, JSON) apply all the same."""
+    await session.execute(insert(_table(EvaluationRow)), dict(values))
+
+
+async def stamp_validation_token(session: AsyncSession, token_id: int) -> None:
+    """``last_used_at = now`` for a validation token, by id: usage, not configuration, so the
+    workspace's ``config_version`` (and every configuration snapshot) stays as it is."""
+    table = _table(ValidationToken)
+    statement = update(table).where(table.c.id == token_id).values(last_used_at=utcnow())
+    await session.execute(statement.execution_options(**{NOT_CONFIGURATION: True}))
 
 
 def redact(data: Mapping[str, Any] | None) -> dict[str, Any] | None:
