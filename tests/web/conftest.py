@@ -12,10 +12,13 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +115,55 @@ class Site:
         signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
         headers = {"Content-Type": "application/json", "x-hub-signature-256": signature}
         return http("POST", endpoint, body, headers)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class Browser:
+    """A cookie-keeping HTTP client that does not follow redirects."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.jar = CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect()
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        data: dict[str, str] | list[tuple[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], str]:
+        """One request; ``data`` is sent as a form (a list of pairs repeats a field)."""
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        req = urllib.request.Request(
+            self.base + path, data=body, method=method, headers=headers or {}
+        )
+        try:
+            with self.opener.open(req, timeout=30) as response:
+                return response.status, dict(response.headers), response.read().decode()
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return exc.code, dict(exc.headers), exc.read().decode()
+
+    def sign_in(self, token: str, next_url: str = "/ui/") -> tuple[int, dict[str, str], str]:
+        _, _, text = self.request("GET", "/ui/login")
+        match = re.search(r'name="csrf_token" value="([^"]+)"', text)
+        assert match
+        return self.request(
+            "POST", "/ui/login", {"csrf_token": match.group(1), "token": token, "next": next_url}
+        )
+
+    def csrf(self, path: str = f"/ui/w/{WS}") -> str:
+        _, _, text = self.request("GET", path)
+        match = re.search(r'"X-CSRF-Token": "([0-9a-f]+)"', text)
+        assert match, text[:500]
+        return match.group(1)
 
 
 @pytest.fixture

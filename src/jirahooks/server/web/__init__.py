@@ -3,7 +3,8 @@ partial updates, no JavaScript build and nothing loaded from outside the app.
 
 ``install(app)`` mounts it; the app factory calls it once. Screens (docs/web-ui.md): sign-in,
 dashboard, Jira connections (workspace and repository), repositories, rules with a "try it"
-panel, templates, Process Guardian settings, validation tokens, evaluations.
+panel, templates, Process Guardian settings, validation tokens, evaluations, and for workspace
+administrators People (roles, API tokens) and Bitbucket Cloud.
 
 The pages reuse the admin API's route functions (``jirahooks.server.admin``) as the service
 layer: the same validation, permissions and audit entries whether a change comes from the API
@@ -33,14 +34,24 @@ def install(app: FastAPI) -> None:
     from jirahooks.server.web import (
         pages_admin,
         pages_auth,
+        pages_bitbucket,
         pages_connections,
         pages_evaluations,
+        pages_people,
         pages_rules,
     )
 
     app.state.jirahooks_web = make_environment()
     app.mount(PREFIX + "/static", StaticFiles(directory=HERE / "static"), name="web-static")
-    for module in (pages_auth, pages_connections, pages_rules, pages_admin, pages_evaluations):
+    for module in (
+        pages_auth,
+        pages_connections,
+        pages_rules,
+        pages_admin,
+        pages_people,
+        pages_bitbucket,
+        pages_evaluations,
+    ):
         app.include_router(module.router, include_in_schema=False)
 
     @app.get("/", include_in_schema=False)
