@@ -182,3 +182,37 @@ def test_users_and_api_tokens(server: Server) -> None:
         server.call("PATCH", f"/workspaces/{WS}/users/admin", json={"role": "MEMBER"}).status_code
         == 409
     )
+
+
+def test_an_admin_cannot_mint_tokens_that_reach_into_other_workspaces(server: Server) -> None:
+    """A token acts in every workspace of its user: an admin of one workspace must not be able
+    to create a token for someone who is (also) an admin of another."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session as SyncSession
+
+    from jirahooks.store.models import Membership, User, Workspace
+
+    engine = create_engine(server.settings.effective_database_url)
+    try:
+        with SyncSession(engine) as session:
+            other = Workspace(slug="other", name="Other")
+            boss = User(name="boss")
+            session.add_all([other, boss])
+            session.flush()
+            session.add(Membership(user_id=boss.id, workspace_id=other.id, role="ADMIN"))
+            session.commit()
+    finally:
+        engine.dispose()
+    # boss is only in 'other': invisible from this workspace
+    assert (
+        server.call("POST", f"/workspaces/{WS}/users/boss/tokens", json={"name": "x"}).status_code
+        == 404
+    )
+    # once boss is also a member here, this workspace's admin still cannot act as boss elsewhere
+    server.ok("POST", f"/workspaces/{WS}/users", json={"name": "boss", "role": "MEMBER"})
+    refused = server.call("POST", f"/workspaces/{WS}/users/boss/tokens", json={"name": "x"})
+    assert refused.status_code == 403
+    assert "workspaces you do not administer" in refused.json()["message"]
+    # people of this workspace only still get tokens from its admins
+    server.ok("POST", f"/workspaces/{WS}/users", json={"name": "rita", "role": "MEMBER"})
+    assert server.ok("POST", f"/workspaces/{WS}/users/rita/tokens", json={"name": "x"})["token"]

@@ -15,7 +15,7 @@ from jirahooks.server.auth import (
     get_workspace,
     new_api_token,
 )
-from jirahooks.server.errors import ApiError, conflict, not_found
+from jirahooks.server.errors import ApiError, conflict, forbidden, not_found
 from jirahooks.store import queries
 from jirahooks.store.models import ApiToken, Membership, Repository, User, Workspace, utcnow
 
@@ -293,6 +293,27 @@ async def remove_user(
     return Response(status_code=204)
 
 
+async def _require_token_authority(
+    session: Session, principal: CurrentUser, ws: Workspace, user: User
+) -> None:
+    """An API token acts as its user in *every* workspace the user belongs to, so an admin may
+    mint one only for a person of this workspace who belongs to no workspace the admin does not
+    administer — else an admin of one workspace could act as an admin of another."""
+    result = await session.execute(
+        select(Membership.workspace_id).where(Membership.user_id == user.id).distinct()
+    )
+    workspace_ids = set(result.scalars())
+    if ws.id not in workspace_ids:
+        raise not_found("user", user.name)
+    admin_of = {wid for wid, role in principal.workspace_roles.items() if role is Role.ADMIN}
+    if not workspace_ids <= admin_of:
+        raise forbidden(
+            f"'{user.name}' also belongs to workspaces you do not administer",
+            "they create their own tokens (POST /api/v1/me/tokens, or sign in to the web UI "
+            "with an existing token)",
+        )
+
+
 @router.post(
     "/workspaces/{workspace}/users/{name}/tokens",
     response_model=schemas.ApiTokenSecret,
@@ -305,6 +326,7 @@ async def create_user_token(
     ws = await get_workspace(session, principal, workspace)
     principal.require_workspace_admin(ws)
     user = await _workspace_user(session, ws, name)
+    await _require_token_authority(session, principal, ws, user)
     token, token_hash, prefix = new_api_token()
     row = ApiToken(user_id=user.id, name=body.name, token_hash=token_hash, prefix=prefix)
     session.add(row)
