@@ -47,6 +47,7 @@ from jirahooks.event import Commit, Event, Trigger
 from jirahooks.i18n import normalize_locale
 from jirahooks.store import queries
 from jirahooks.store.config_cache import RepositorySnapshot, WorkspaceSnapshot
+from jirahooks.store.database import Database
 from jirahooks.store.models import ValidationToken
 
 log = logging.getLogger("jirahooks.server.validation")
@@ -349,7 +350,9 @@ async def _validate(
             except Rejection:
                 repo = None  # deletions must never fail: IGNORE whatever the repository
         evaluation = Evaluation(event, Status.IGNORE)
-        return await _answer(state, session, workspace, repo, token, evaluation, locale, started)
+        return await _answer(
+            state.database, session, workspace, repo, token, evaluation, locale, started
+        )
 
     repo = await _repository(session, workspace, query_slug, payload)
     if token.repository_id is not None and token.repository_id != repo.id:
@@ -379,12 +382,12 @@ async def _validate(
     )
     evaluation = await evaluate(event, rules, resolver, settings=settings)
     return await _answer(
-        state, session, workspace, repo, token, evaluation, payload.locale, started
+        state.database, session, workspace, repo, token, evaluation, payload.locale, started
     )
 
 
 async def _answer(
-    state: Any,
+    database: Database,
     session: AsyncSession,
     workspace: WorkspaceSnapshot,
     repo: RepositorySnapshot | None,
@@ -395,7 +398,7 @@ async def _answer(
 ) -> Response:
     document: dict[str, Any] = evaluation.to_document(locale)
     event = evaluation.event
-    row = dict(
+    values = dict(
         workspace_id=workspace.id,
         repository_id=repo.id if repo else None,
         source="validation-api",
@@ -431,8 +434,8 @@ async def _answer(
         document=document,
         issues={key: issue.to_dict() for key, issue in evaluation.issues.items()},
     )
-    async with state.database.writing():
-        await queries.insert_evaluation(session, row)
+    async with database.writing():
+        await queries.insert_evaluation(session, values)
         # ``token`` is a shared snapshot row, not part of this session: stamp it by id.
         await queries.stamp_validation_token(session, token.id)
         await session.commit()
