@@ -21,6 +21,7 @@ from jirahooks.store.models import Repository, Workspace
 
 HERE = Path(__file__).parent
 PREFIX = "/ui"
+W = PREFIX + "/w/{workspace}"  # every workspace page lives below this
 
 # Everything is served by the app itself: no CDN, no inline script, no inline style.
 CSP = (

@@ -18,8 +18,8 @@ from jirahooks.server.admin import tokens as token_api
 from jirahooks.server.auth import Session
 from jirahooks.server.errors import ApiError
 from jirahooks.server.web.common import (
-    PREFIX,
     Ctx,
+    W,
     field_errors,
     first,
     form_data,
@@ -32,7 +32,6 @@ from jirahooks.server.web.common import (
 from jirahooks.server.web.session import WebUserDep
 
 router = APIRouter()
-W = PREFIX + "/w/{workspace}"
 
 # -- repositories ----------------------------------------------------------------------------
 

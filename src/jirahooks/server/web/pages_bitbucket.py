@@ -20,8 +20,8 @@ from jirahooks.server.auth import Session
 from jirahooks.server.errors import ApiError
 from jirahooks.server.platform_config import options_for
 from jirahooks.server.web.common import (
-    PREFIX,
     Ctx,
+    W,
     first,
     form_data,
     page,
@@ -32,7 +32,6 @@ from jirahooks.server.web.common import (
 from jirahooks.server.web.session import WebUserDep
 
 router = APIRouter()
-W = PREFIX + "/w/{workspace}"
 
 AUTH_KINDS = (
     ("access_token", "Access token (workspace or repository access token)"),

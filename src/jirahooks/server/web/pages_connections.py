@@ -20,8 +20,8 @@ from jirahooks.server.admin import schemas
 from jirahooks.server.auth import Session
 from jirahooks.server.errors import ApiError
 from jirahooks.server.web.common import (
-    PREFIX,
     Ctx,
+    W,
     first,
     form_data,
     is_htmx,
@@ -33,7 +33,6 @@ from jirahooks.server.web.common import (
 from jirahooks.server.web.session import WebUserDep
 
 router = APIRouter()
-W = PREFIX + "/w/{workspace}"
 
 DEPLOYMENTS = (
     ("auto", "Detect automatically"),

@@ -16,13 +16,12 @@ from sqlalchemy import select
 from jirahooks.server.admin import evaluations as api
 from jirahooks.server.auth import Session, get_repository
 from jirahooks.server.web.charts import DayCounts, horizontal_bars, over_time
-from jirahooks.server.web.common import PREFIX, page, workspace_ctx
+from jirahooks.server.web.common import W, page, workspace_ctx
 from jirahooks.server.web.ruleform import group_facts
 from jirahooks.server.web.session import WebUserDep
 from jirahooks.store.models import EvaluationRow, Repository
 
 router = APIRouter()
-W = PREFIX + "/w/{workspace}"
 RESULTS = ("PASS", "WARNING", "BLOCK", "SKIP", "IGNORE")
 TRIGGERS = ("COMMIT", "PUSH", "PULL_REQUEST", "MERGE_COMMIT")
 PAGE_SIZE = 50

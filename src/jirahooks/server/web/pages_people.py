@@ -24,6 +24,7 @@ from jirahooks.server.errors import ApiError
 from jirahooks.server.web.common import (
     PREFIX,
     Ctx,
+    W,
     first,
     form_data,
     page,
@@ -34,7 +35,6 @@ from jirahooks.server.web.common import (
 from jirahooks.server.web.session import WebUserDep
 
 router = APIRouter()
-W = PREFIX + "/w/{workspace}"
 
 ROLES = (
     (Role.MEMBER.value, "Member — reads everything"),

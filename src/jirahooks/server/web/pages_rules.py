@@ -27,8 +27,8 @@ from jirahooks.server.admin import schemas
 from jirahooks.server.auth import Session
 from jirahooks.server.errors import ApiError
 from jirahooks.server.web.common import (
-    PREFIX,
     Ctx,
+    W,
     field_errors,
     first,
     form_data,
@@ -53,7 +53,6 @@ from jirahooks.server.web.session import WebUserDep
 from jirahooks.store import queries
 
 router = APIRouter()
-W = PREFIX + "/w/{workspace}"
 R = W + "/r/{repository}"
 
 
