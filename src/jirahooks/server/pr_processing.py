@@ -34,7 +34,7 @@ from jirahooks.rules.model import Rule, Settings
 from jirahooks.server.platform_config import Adapters, WorkerOptions, evaluation_link
 from jirahooks.store import queries
 from jirahooks.store.deliveries import DeliveryRow, PlatformConfig, PullRequestResult
-from jirahooks.store.models import EvaluationRow, Repository, Workspace, utcnow
+from jirahooks.store.models import Repository, Workspace, utcnow
 
 if TYPE_CHECKING:
     from jirahooks.server.app import AppState
@@ -265,31 +265,20 @@ class Processor:
     ) -> int:
         """Keep the evaluation like the Validation API does (source ``bitbucket-cloud``)."""
         event = evaluation.event
-        async with self.state.database.session() as session:
-            row = EvaluationRow(
-                workspace_id=scope.workspace.id,
-                repository_id=scope.repository.id,
-                source=PLATFORM,
-                trigger=event.trigger.value,
-                branch=(event.branch or branch)[:500],
-                result=evaluation.result.value,
-                duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                event=_event_json(event, scope.repository.slug, details),
-                rules=[
-                    {
-                        "id": rv.rule.id,
-                        "title": rv.rule.title,
-                        "scope": rv.rule.scope.value,
-                        "status": rv.status.value,
-                    }
-                    for rv in evaluation.rule_validations
-                ],
-                document=evaluation.to_document("en-US"),
-                issues={key: issue.to_dict() for key, issue in evaluation.issues.items()},
-            )
-            session.add(row)
+        values = queries.evaluation_values(
+            evaluation,
+            workspace_id=scope.workspace.id,
+            repository_id=scope.repository.id,
+            source=PLATFORM,
+            event=_event_json(event, scope.repository.slug, details),
+            document=evaluation.to_document("en-US"),
+            duration_ms=(time.perf_counter() - started) * 1000,
+            branch=branch,
+        )
+        async with self.state.database.session() as session, self.state.database.writing():
+            evaluation_id = await queries.insert_evaluation(session, values)
             await session.commit()
-            return row.id
+        return evaluation_id
 
     async def remember(
         self,

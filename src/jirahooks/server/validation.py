@@ -398,15 +398,11 @@ async def _answer(
 ) -> Response:
     document: dict[str, Any] = evaluation.to_document(locale)
     event = evaluation.event
-    values = dict(
+    values = queries.evaluation_values(
+        evaluation,
         workspace_id=workspace.id,
         repository_id=repo.id if repo else None,
         source="validation-api",
-        trigger=event.trigger.value,
-        branch=event.branch[:500],
-        result=evaluation.result.value,
-        duration_ms=round((time.perf_counter() - started) * 1000, 3),
-        token_id=token.id,
         event={
             "trigger": event.trigger.value,
             "branch": event.branch,
@@ -422,17 +418,9 @@ async def _answer(
                 for c in event.commits
             ],
         },
-        rules=[
-            {
-                "id": rv.rule.id,
-                "title": rv.rule.title,
-                "scope": rv.rule.scope.value,
-                "status": rv.status.value,
-            }
-            for rv in evaluation.rule_validations
-        ],
         document=document,
-        issues={key: issue.to_dict() for key, issue in evaluation.issues.items()},
+        duration_ms=(time.perf_counter() - started) * 1000,
+        token_id=token.id,
     )
     async with database.writing():
         await queries.insert_evaluation(session, values)

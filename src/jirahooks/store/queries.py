@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jirahooks.engine.facts import Evaluation
 from jirahooks.rules.config import combine_rules, parse_rule, parse_settings
 from jirahooks.rules.model import Rule, Scope, Settings
 from jirahooks.rules.schema import dump
@@ -180,13 +181,53 @@ def _table(model: type[Base]) -> Table:
     return table
 
 
-async def insert_evaluation(session: AsyncSession, values: Mapping[str, Any]) -> None:
-    """Store one evaluation row (``EvaluationRow`` column names → values) with a plain INSERT.
+def evaluation_values(
+    evaluation: Evaluation,
+    *,
+    workspace_id: int,
+    repository_id: int | None,
+    source: str,
+    event: Mapping[str, Any],
+    document: Mapping[str, Any],
+    duration_ms: float,
+    token_id: int | None = None,
+    branch: str = "",
+) -> dict[str, Any]:
+    """An ``EvaluationRow``'s column values for one evaluation (audit trail): the event as the
+    caller describes it, each rule's status, the result document, the Jira issues used."""
+    return {
+        "workspace_id": workspace_id,
+        "repository_id": repository_id,
+        "source": source,
+        "trigger": evaluation.event.trigger.value,
+        "branch": (evaluation.event.branch or branch)[:500],
+        "result": evaluation.result.value,
+        "duration_ms": round(duration_ms, 3),
+        "token_id": token_id,
+        "event": dict(event),
+        "rules": [
+            {
+                "id": rv.rule.id,
+                "title": rv.rule.title,
+                "scope": rv.rule.scope.value,
+                "status": rv.status.value,
+            }
+            for rv in evaluation.rule_validations
+        ],
+        "document": dict(document),
+        "issues": {key: issue.to_dict() for key, issue in evaluation.issues.items()},
+    }
 
-    The Validation API stores one per request and never reads it back, so the ORM's unit of
-    work (identity map, flush planning, fetching the new id) would be pure overhead; column
-    defaults and types (UTC datetimes, JSON) apply all the same."""
-    await session.execute(insert(_table(EvaluationRow)), dict(values))
+
+async def insert_evaluation(session: AsyncSession, values: Mapping[str, Any]) -> int:
+    """Store one evaluation row (see ``evaluation_values``) with a plain INSERT; its id.
+
+    One is stored per Validation API request and webhook, so the ORM's unit of work (identity
+    map, flush planning) would be pure overhead; column defaults and types (UTC datetimes,
+    JSON) apply all the same."""
+    table = _table(EvaluationRow)
+    result = await session.execute(insert(table).returning(table.c.id), dict(values))
+    return int(result.scalar_one())
 
 
 async def stamp_validation_token(session: AsyncSession, token_id: int) -> None:
