@@ -1,6 +1,7 @@
 """Validation API throughput and latency on loopback: a real uvicorn server, a 5-commit PUSH.
 
-Setup: `jirahooks serve` in its own process on its embedded default (SQLite in a temporary data directory, or
+Setup: `jirahooks serve` in its own process on its embedded default (SQLite in a temporary data
+directory), or on a scratch PostgreSQL database (``--postgres``, dropped afterwards), or
 ``--database-url``), one repository with two rules ("Issue key required in every commit" and
 "every key must exist in Jira"), one Jira connection to a fake Jira Cloud on a local HTTP server,
 a repository validation token. Every request is signed (HMAC-SHA256 over the compact JSON body),
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -28,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -181,8 +184,40 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000, help="per concurrency level")
     parser.add_argument("--seconds", type=float, default=15.0, help="time bound per level")
     parser.add_argument("--concurrency", default="1,8", help="comma-separated levels")
-    parser.add_argument("--database-url", default="", help="default: SQLite in a temp dir")
+    parser.add_argument(
+        "--database-url", default="", help="an EMPTY database (default: SQLite in a temp dir)"
+    )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="a scratch database on the PostgreSQL at 127.0.0.1:5432, dropped afterwards",
+    )
     args = parser.parse_args()
+    if args.postgres:
+        with scratch_postgres() as url:
+            args.database_url = url
+            return run(args)
+    return run(args)
+
+
+@contextlib.contextmanager
+def scratch_postgres() -> Iterator[str]:
+    """A new database on the local PostgreSQL (trust auth, user postgres), dropped on exit, so
+    a benchmark never leaves tables behind in a shared database."""
+    import psycopg
+
+    name = f"jirahooks_bench_{os.urandom(6).hex()}"
+    admin = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
+    with psycopg.connect(**admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(**admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run(args: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory() as tmp, FakeJira("cloud") as jira:
         for n in range(1, 6):
