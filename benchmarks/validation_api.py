@@ -1,8 +1,8 @@
 """Validation API throughput and latency on loopback: a real uvicorn server, a 5-commit PUSH.
 
 Setup: `jirahooks serve` in its own process on its embedded default (SQLite in a temporary data
-directory), or on a scratch PostgreSQL database (``--postgres``, dropped afterwards), or
-``--database-url``), one repository with two rules ("Issue key required in every commit" and
+directory), on a scratch PostgreSQL database (``--postgres``, dropped afterwards) or on an empty
+``--database-url``; one repository with two rules ("Issue key required in every commit" and
 "every key must exist in Jira"), one Jira connection to a fake Jira Cloud on a local HTTP server,
 a repository validation token. Every request is signed (HMAC-SHA256 over the compact JSON body),
 evaluated by the engine with the keys resolved through the server's Jira cache (warmed first:
