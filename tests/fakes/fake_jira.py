@@ -32,17 +32,17 @@ from __future__ import annotations
 
 import base64
 import json
-import ssl
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import fake_jira_jql as jql
 from .fake_jira_routes import Router
+from .loopback import LoopbackServer
 
 LOGIN_PAGE = (
     "<!DOCTYPE html><html><head><title>Log in - Jira</title></head>"
@@ -137,9 +137,8 @@ class FakeJira:
         self._next_id = 10000
         self._keys: dict[str, str] = {}  # current and old keys (upper) -> issue id
         self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LoopbackServer | None = None
         self._port = 0
-        self._thread: threading.Thread | None = None
         self.user = self.add_user(
             "jirahooks-bot", "bot@example.com", "fake-api-token-1", "5b10ac8d82e05b22cc7d4ef5"
         )
@@ -154,19 +153,8 @@ class FakeJira:
 
         Handler.router = router
         self._handler: type[_Handler] = Handler
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        if self.tls is not None:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(*self.tls)
-            server.socket = context.wrap_socket(server.socket, server_side=True)
-        server.daemon_threads = True
-        server.block_on_close = False
-        self._server = server
-        self._port = int(server.server_address[1])
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._server = LoopbackServer(Handler, tls=self.tls).start()
+        self._port = self._server.port
         return self
 
     def set_deployment(self, deployment: str) -> None:
@@ -182,12 +170,8 @@ class FakeJira:
     def stop(self) -> None:
         self._stopping.set()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
 
     def __enter__(self) -> FakeJira:
         return self.start()

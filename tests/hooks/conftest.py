@@ -15,16 +15,16 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from tests.fakes.loopback import LoopbackServer
 from tests.support.live import free_port
 
 from jirahooks.engine import evaluate
@@ -134,12 +134,12 @@ class ValidationStub:
     )
     answer: tuple[int, bytes] | None = None
     received: list[Received] = field(default_factory=list)
-    server: ThreadingHTTPServer | None = None
+    server: LoopbackServer | None = None
 
     @property
     def endpoint(self) -> str:
         assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}/api/validate/acme?repoSlug=demo"
+        return f"http://127.0.0.1:{self.server.port}/api/validate/acme?repoSlug=demo"
 
     def handle(self, request: Received) -> tuple[int, dict[str, Any]]:
         self.received.append(request)
@@ -202,16 +202,12 @@ class ValidationStub:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        self.server = LoopbackServer(Handler).start()
         return self
 
     def stop(self) -> None:
         if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+            self.server.stop()
 
     def env(self, **extra: str) -> dict[str, str]:
         return {"JIRAHOOKS_ENDPOINT": self.endpoint, "JIRAHOOKS_SECRET": self.secret, **extra}
