@@ -24,16 +24,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.fakes
 
 from tests.fakes.fake_jira import FakeJira
+from tests.fakes.loopback import LoopbackServer
 
 PYTHON = sys.executable
 COMMITS = 10_000
@@ -184,13 +184,15 @@ def _stub_server(secret: str) -> Iterator[tuple[str, str, str]]:
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = LoopbackServer(Handler).start()
     try:
-        port = server.server_address[1]
-        yield f"http://127.0.0.1:{port}/api/validate/bench?repoSlug=demo", secret, "stdlib stub"
+        yield (
+            f"http://127.0.0.1:{server.port}/api/validate/bench?repoSlug=demo",
+            secret,
+            "stdlib stub",
+        )
     finally:
-        server.shutdown()
+        server.stop()
 
 
 def bench_commit_msg(base: Path, env: dict[str, str], runs: int) -> None:
