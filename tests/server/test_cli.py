@@ -193,3 +193,20 @@ def test_serve_fails_fast_on_a_bad_database(
     )
     assert code == 4
     assert "unsupported database" in capsys.readouterr().err
+
+
+def test_serve_says_plainly_when_the_port_is_taken(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["serve", "--port", str(port), "--data-dir", str(tmp_path / "data")])
+    assert code == 4
+    err = capsys.readouterr().err
+    assert f"[ADDRESS_IN_USE]: cannot listen on 127.0.0.1:{port}" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "data").exists()  # nothing was created before the check

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from jirahooks import output
-from jirahooks.errors import EXIT_OK, UsageError
+from jirahooks.errors import EXIT_OK, EnvironmentProblem, UsageError
 from jirahooks.server.settings import ServerSettings, load_settings
 
 
@@ -40,6 +40,23 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> ServerSettings:
     )
 
 
+def _require_free_port(host: str, port: int) -> None:
+    """Say so plainly when the address is taken, before the database is touched."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise EnvironmentProblem(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                hint="choose another port with --port, or stop the server that uses it",
+                code="ADDRESS_IN_USE",
+            ) from exc
+
+
 def _prepare_data_dir(settings: ServerSettings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(settings.data_dir, 0o700)
@@ -54,6 +71,7 @@ def serve(args: argparse.Namespace) -> int:
     from jirahooks.server.bootstrap import announce
 
     settings = settings_from(args, upgrade=True if args.upgrade else None, redis_url=args.redis_url)
+    _require_free_port(args.host, args.port)
     _prepare_data_dir(settings)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
