@@ -226,7 +226,9 @@ def test_bitbucket_change_with_a_new_token_or_unchanged_binding_is_saved(server:
     body.pop("token")
     # same binding (trailing slash), other options: kept
     kept = server.ok(
-        "PUT", f"{W}/bitbucket", json={**body, "api_url": "http://127.0.0.1:9/2.0/", "public_url": ""}
+        "PUT",
+        f"{W}/bitbucket",
+        json={**body, "api_url": "http://127.0.0.1:9/2.0/", "public_url": ""},
     )
     assert kept["token_set"]
     moved = server.ok(
@@ -236,6 +238,7 @@ def test_bitbucket_change_with_a_new_token_or_unchanged_binding_is_saved(server:
 
 
 # -- jirahooks apply ------------------------------------------------------------------------
+
 
 def _document(
     url: str = "https://a.example.net", email: str = "bot@example.com", token: bool = True

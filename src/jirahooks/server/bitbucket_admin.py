@@ -125,7 +125,10 @@ def _require_token_to_rebind(
         config.remote_workspace or workspace,
     )
     after = binding.bitbucket_binding(
-        body.api_url or API_URL, body.auth_kind, body.username, body.bitbucket_workspace or workspace
+        body.api_url or API_URL,
+        body.auth_kind,
+        body.username,
+        body.bitbucket_workspace or workspace,
     )
     fields = binding.changed(before, after)
     if fields:
