@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from tests.fakes.loopback import LoopbackServer
-from tests.web.conftest import WS, Browser, Site
+from tests.web.conftest import WS, Browser, Site, sign_in
 
 BASE = f"/ui/w/{WS}"
 STORED = "tok2-stored-in-the-web"
@@ -170,3 +170,26 @@ def test_bitbucket_form_needs_the_token_for_a_new_destination(
     assert site.api("GET", f"/workspaces/{WS}/bitbucket") == saved
     status, _, text = b.request("POST", f"{BASE}/bitbucket", {**form, **change, "token": "new"})
     assert status == 200 and "Bitbucket settings saved." in text
+
+
+@pytest.mark.browser
+def test_in_chromium_a_new_url_needs_the_token_and_test_sends_nothing(
+    page: Any, site: Site, listener: Listener
+) -> None:
+    from playwright.sync_api import expect
+
+    site.add_connection("Acme", "http://127.0.0.1:9", deployment="datacenter", token=STORED)
+    sign_in(page, site.admin_token)
+    page.goto(f"{BASE}/connections")
+    page.get_by_role("button", name="Edit Acme").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Jira URL").fill(listener.url)
+    dialog.get_by_role("button", name="Save changes").click()
+    expect(dialog.locator("#c-token-error")).to_contain_text("requires the token again")
+    assert STORED not in page.content()
+    stored = site.api("GET", f"/workspaces/{WS}/connections")
+    assert [c["url"] for c in stored] == ["http://127.0.0.1:9"]
+    page.goto(f"{BASE}/connections")
+    page.get_by_role("button", name="Test connection Acme").click()
+    expect(page.locator("#test-1")).not_to_be_empty()
+    assert listener.headers == []
