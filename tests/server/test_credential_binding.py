@@ -295,7 +295,10 @@ def test_apply_refuses_to_move_a_stored_token(
     change: dict[str, Any],
 ) -> None:
     monkeypatch.delenv("JIRA_A_TOKEN")  # the reference is unset: "keep the stored token"
-    apply_store["doc"].write_text(_document(**change), encoding="utf-8")
+    refused = _document(**change).replace(
+        "workspace: acme\n", "workspace: acme\nsettings:\n  jira_unreachable: WARN\n"
+    )
+    apply_store["doc"].write_text(refused, encoding="utf-8")
     capsys.readouterr()
     assert main(["apply", str(apply_store["doc"]), *apply_store["args"]]) == 3
     err = capsys.readouterr().err
@@ -303,6 +306,7 @@ def test_apply_refuses_to_move_a_stored_token(
     assert STORED not in err
     kept = _exported(apply_store)
     assert (kept["url"], kept["email"]) == ("https://a.example.net", "bot@example.com")
+    assert "WARN" not in apply_store["export"].read_text(encoding="utf-8")  # nothing applied
     # with the token supplied, the same change applies
     monkeypatch.setenv("JIRA_A_TOKEN", "tok3-new")
     apply_store["doc"].write_text(_document(**{**change, "token": True}), encoding="utf-8")
