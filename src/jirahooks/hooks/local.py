@@ -19,11 +19,20 @@ evaluated in three steps:
 So a push costs at most ``2 + distinct JQLs`` Jira calls whatever the number of refs and
 commits (the engine's own guarantee, kept across refs). Past the time budget every key not
 yet answered is *undetermined* and the Jira-unreachable policy of the settings decides.
+
+Without a usable Jira connection (format checks only) nothing waits, so the engine's
+coroutines run to their end without an event loop and ``asyncio`` is never imported
+(``run_batch_sync``). The rules file's parsed data is kept under ``.git/jirahooks/``, named by
+the SHA-256 of the file's bytes and the jirahooks version (``read_rules_cached``): an unchanged
+file is not parsed again (no YAML, no TOML import); a missing, corrupt or foreign entry is
+ignored and rewritten; writes go to a temporary file renamed into place.
 """
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
+import json
+import os
 import time
 from collections.abc import Awaitable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -43,11 +52,13 @@ from jirahooks.engine.resolver import (
 )
 from jirahooks.errors import ConfigError
 from jirahooks.event import Event
-from jirahooks.rules.config import ConfigDocument, ConnectionConfig, load_file
+from jirahooks.hooks.entry import CONFIG_NAMES, find_config
+from jirahooks.rules.config import ConfigDocument, ConnectionConfig, load_document, read_file
 from jirahooks.rules.model import Rule, Settings
 
 T = TypeVar("T")
-CONFIG_NAMES = (".jirahooks.toml", ".jirahooks.yml", ".jirahooks.yaml")
+__all__ = ["CONFIG_NAMES", "find_config"]  # their home is the light entry module
+CACHE_DIR = "jirahooks"
 
 
 class RecordingResolver:
@@ -136,6 +147,8 @@ class _Clock:
 
     async def wait(self, call: Awaitable[T]) -> T:
         remaining = None if self.budget is None else max(self.budget - self.spent, 0.001)
+        import asyncio
+
         started = time.perf_counter()
         try:
             return await asyncio.wait_for(call, timeout=remaining)
@@ -196,15 +209,6 @@ async def evaluate_batch(
     return evaluations, data.calls
 
 
-def find_config(explicit: str | None, root: Path | None) -> Path | None:
-    """``--config`` if given, else the first of .jirahooks.toml / .jirahooks.yml at ``root``."""
-    if explicit:
-        return Path(explicit)
-    if root is None:
-        return None
-    return next((root / n for n in CONFIG_NAMES if (root / n).is_file()), None)
-
-
 @dataclass(frozen=True)
 class LocalSetup:
     """Everything a hook needs to evaluate locally."""
@@ -216,8 +220,65 @@ class LocalSetup:
     notes: tuple[str, ...] = ()
 
 
-def load_setup(path: Path, repository: str | None) -> LocalSetup:
-    document = load_file(path)
+def _cache_key(raw: bytes) -> str:
+    from jirahooks import __version__
+
+    digest = hashlib.sha256(raw)
+    digest.update(f"\0jirahooks {__version__}".encode())
+    return digest.hexdigest()
+
+
+def read_rules_cached(path: Path, cache_dir: Path | None) -> object:
+    """The rules file's plain data, from the cache in ``cache_dir`` when the file is unchanged.
+
+    Only data that survives a JSON round trip unchanged is cached (a YAML date would not), so a
+    cached read is exactly a fresh one. Errors of the file itself (missing, unreadable, invalid)
+    come from ``read_file`` as before; the cache never hides them."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return read_file(path)  # reports the problem as a ConfigError
+    if cache_dir is None:
+        return read_file(path)
+    key = _cache_key(raw)
+    entry = cache_dir / f"rules-{key[:32]}.json"
+    try:
+        cached = json.loads(entry.read_text(encoding="utf-8"))
+        if isinstance(cached, dict) and cached.get("key") == key and "data" in cached:
+            return cached["data"]
+    except (OSError, ValueError):
+        pass  # missing or corrupt: parse and rewrite
+    data = read_file(path)
+    try:
+        text = json.dumps({"key": key, "source": str(path), "data": data})
+        if json.loads(text)["data"] != data:
+            return data
+    except (TypeError, ValueError):
+        return data  # not JSON data (a date, say): not cached
+    _write_atomically(entry, text)
+    return data
+
+
+def _write_atomically(entry: Path, text: str) -> None:
+    """Temp file + rename: a concurrent reader sees the old entry or the new one, never half;
+    older entries of the same directory are removed. A failure only means no cache."""
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, entry)
+        for old in entry.parent.glob("rules-*.json"):
+            if old != entry:
+                old.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def load_setup(path: Path, repository: str | None, *, cache_dir: Path | None = None) -> LocalSetup:
+    data = read_rules_cached(path, cache_dir)
+    if isinstance(data, list):
+        data = {"rules": data}
+    document = load_document(data, source=str(path))
     connections = document.connections_for(repository)
     usable: list[ConnectionConfig] = []
     notes: list[str] = []
@@ -257,6 +318,24 @@ def build_resolver(connections: Sequence[ConnectionConfig], budget: float | None
     from jirahooks.jira import build_resolver as build
 
     return build(connections, deadline_seconds=budget * 0.9 if budget else None)
+
+
+def run_batch_sync(
+    events: Sequence[Event], setup: LocalSetup, *, budget: float | None
+) -> tuple[list[Evaluation], int]:
+    """``run_batch`` from synchronous code: without an event loop when no Jira connection is
+    usable (nothing can wait: the offline resolver answers at once), else ``asyncio.run``."""
+    if not setup.connections:
+        coroutine = run_batch(events, setup, budget=budget)
+        try:
+            coroutine.send(None)
+        except StopIteration as finished:
+            result: tuple[list[Evaluation], int] = finished.value
+            return result
+        coroutine.close()  # it waited after all: pure CPU so far, so run it again properly
+    import asyncio
+
+    return asyncio.run(run_batch(events, setup, budget=budget))
 
 
 async def run_batch(
