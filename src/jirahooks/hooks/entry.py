@@ -2,7 +2,7 @@
 
 ::
 
-    python -m jirahooks.hooks.entry [--mode M] [--config F] [--repo S] [--timeout T]
+    python -m jirahooks.hooks [--mode M] [--config F] [--repo S] [--timeout T]
                                     [--hooks-dir D] [-v] HOOK ARGS…
 
 Every developer pays for this on every commit, so the path stays light (docs/hooks.md, "Cost"):
@@ -402,7 +402,3 @@ def print_local(results: list[tuple[str, Evaluation]], verbose: bool) -> int:
         output.err(report.render(document_of(evaluation), title=title, verbose=verbose))
         blocked |= evaluation.blocked
     return EXIT_BLOCKED if blocked else EXIT_OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())

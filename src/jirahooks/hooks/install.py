@@ -2,7 +2,7 @@
 
 * The hook is a tiny ``/bin/sh`` script with the interpreter path baked in
   (``sys.executable`` at install time) and a marker line that identifies it as ours. It runs
-  ``python -m jirahooks.hooks.entry`` (the light entry point; the same options as
+  ``python -m jirahooks.hooks`` (the light entry point; the same options as
   ``jirahooks hook``). If that interpreter is gone, it falls back to ``jirahooks hook`` on
   ``PATH``, else fails with exit 4.
 * A hook that is not ours is kept: renamed to ``<hook>.legacy`` and run first (``jirahooks hook``
@@ -70,7 +70,7 @@ def is_ours(path: Path) -> bool:
 
 
 def script(hook: str, arguments: Sequence[str], *, python: str | None = None) -> str:
-    """The hook script: run ``python -m jirahooks.hooks.entry [OPTIONS] HOOK "$@"`` with the
+    """The hook script: run ``python -m jirahooks.hooks [OPTIONS] HOOK "$@"`` with the
     baked interpreter (what ``jirahooks hook [OPTIONS] HOOK`` does, without the full CLI)."""
     interpreter = python or sys.executable
     command = " ".join(shlex.quote(a) for a in ["--hooks-dir", "HERE", *arguments, hook])
@@ -81,7 +81,7 @@ def script(hook: str, arguments: Sequence[str], *, python: str | None = None) ->
 INSTALL_PYTHON={shlex.quote(interpreter)}
 case "$0" in */*) HERE="${{0%/*}}" ;; *) HERE=. ;; esac
 if [ -x "$INSTALL_PYTHON" ]; then
-    exec "$INSTALL_PYTHON" -m jirahooks.hooks.entry {command} "$@"
+    exec "$INSTALL_PYTHON" -m jirahooks.hooks {command} "$@"
 elif command -v jirahooks >/dev/null 2>&1; then
     exec jirahooks hook {command} "$@"
 else
