@@ -217,3 +217,48 @@ def test_installed_commit_msg_hook_in_local_format_only_mode_imports_nothing_hea
     blocked = git_run(git_repo.path, "commit", "-m", "no key", env=profile)
     assert blocked.returncode != 0 and "BLOCK" in blocked.stderr
     assert _heavy(_imported_by_profile(blocked.stderr), HEAVY_ON_HOOK_PATH) == []
+
+
+LOCAL_JIRA_TOML = """\
+[[connections]]
+name = "fake"
+url = "{url}"
+deployment = "cloud"
+email = "bot@example.com"
+token = "${{HOOK_JIRA_TOKEN}}"
+
+[[rules]]
+template = "commit-key-required"
+
+[[rules]]
+template = "all-keys-valid"
+"""
+
+
+def test_local_mode_with_jira_loads_the_jira_client_only_when_jira_is_asked(
+    git_repo: GitRepo, install: Install
+) -> None:
+    from tests.fakes.fake_jira import FakeJira
+
+    with FakeJira("cloud") as jira:
+        jira.add_issues("ABC", 3, status="In Progress")
+        write_file(git_repo.path / ".jirahooks.toml", LOCAL_JIRA_TOML.format(url=jira.url))
+        install(git_repo.path, "commit-msg", "--mode", "local")
+        env = {"PYTHONPROFILEIMPORTTIME": "1", "HOOK_JIRA_TOKEN": jira.token}
+        # a key: Jira is asked, through the Jira client on asyncio (the rules get cached)
+        stage(git_repo.path)
+        keyed = git_run(git_repo.path, "commit", "-m", "ABC-1 with a key", env=env)
+        assert keyed.returncode == 0, keyed.stderr
+        assert list(jira.paths()) != []
+        assert {"asyncio", "httpx", "jirahooks.jira"} <= _imported_by_profile(keyed.stderr)
+        # no key: blocked by the format rule, nothing to ask Jira, nothing heavy loaded
+        jira.reset_log()
+        stage(git_repo.path)
+        keyless = git_run(git_repo.path, "commit", "-m", "no key at all", env=env)
+        assert keyless.returncode != 0 and "BLOCK" in keyless.stderr, keyless.stderr
+        assert list(jira.paths()) == []
+        assert _heavy(_imported_by_profile(keyless.stderr), HEAVY_ON_HOOK_PATH) == []
+        # an unknown key is found invalid by the real lookup
+        stage(git_repo.path)
+        unknown = git_run(git_repo.path, "commit", "-m", "ABC-99 not there", env=env)
+        assert unknown.returncode != 0 and "BLOCK" in unknown.stderr

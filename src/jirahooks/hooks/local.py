@@ -20,9 +20,11 @@ So a push costs at most ``2 + distinct JQLs`` Jira calls whatever the number of 
 commits (the engine's own guarantee, kept across refs). Past the time budget every key not
 yet answered is *undetermined* and the Jira-unreachable policy of the settings decides.
 
-Without a usable Jira connection (format checks only) nothing waits, so the engine's
-coroutines run to their end without an event loop and ``asyncio`` is never imported
-(``run_batch_sync``). The rules file's parsed data is kept under ``.git/jirahooks/``, named by
+A hook first evaluates without an event loop (``run_batch_sync``): steps 1 and 3 never wait,
+so the engine's coroutines run to their end at once, and ``asyncio``, ``httpx`` and the Jira
+client are not even imported — for format checks only, and also with a Jira connection when
+nothing in the change needs Jira (no key to resolve, no project list to ask). Only when step 2
+has something to ask is the evaluation run again, in ``asyncio.run``, with the real resolver. The rules file's parsed data is kept under ``.git/jirahooks/``, named by
 the SHA-256 of the file's bytes and the jirahooks version (``read_rules_cached``): an unchanged
 file is not parsed again (no YAML, no TOML import); a missing, corrupt or foreign entry is
 ignored and rewritten; writes go to a temporary file renamed into place.
@@ -138,17 +140,42 @@ async def _record(
     return recorder
 
 
+class JiraNeeded(Exception):
+    """A loop-less first attempt (``run_batch_sync``) has to ask Jira after all."""
+
+
+class NotAsked:
+    """The Jira resolver of a loop-less first attempt: asking it raises ``JiraNeeded``."""
+
+    offline = False
+
+    async def projects(self) -> ProjectSet:
+        raise JiraNeeded
+
+    async def resolve(self, keys: Collection[str]) -> Resolution:
+        raise JiraNeeded
+
+    async def match_jql(self, jql: str, keys: Collection[str]) -> JqlResult:
+        raise JiraNeeded
+
+
 class _Clock:
     """The time budget counts time spent waiting for Jira, not the CPU time of planning."""
 
-    def __init__(self, budget: float | None) -> None:
+    def __init__(self, budget: float | None, *, live: bool = True) -> None:
         self.budget = budget
         self.spent = 0.0
+        self.live = live
 
     async def wait(self, call: Awaitable[T]) -> T:
-        remaining = None if self.budget is None else max(self.budget - self.spent, 0.001)
+        if not self.live:
+            close = getattr(call, "close", None)
+            if close is not None:
+                close()  # never awaited
+            raise JiraNeeded
         import asyncio
 
+        remaining = None if self.budget is None else max(self.budget - self.spent, 0.001)
         started = time.perf_counter()
         try:
             return await asyncio.wait_for(call, timeout=remaining)
@@ -171,16 +198,25 @@ async def evaluate_batch(
     if resolver.offline:
         return [await evaluate(e, rules, resolver, settings=settings) for e in events], 0
     data = Prefetched()
-    clock = _Clock(budget)  # the resolver has its own deadline, a little shorter: a hard stop
+    # the resolver has its own deadline, a little shorter: a hard stop
+    clock = _Clock(budget, live=not isinstance(resolver, NotAsked))
     recorder: RecordingResolver | None = None
     try:
         # Projects first when some rule ignores unknown projects, so that one recording pass
         # sees the real project set (the engine would ask for it anyway).
         if any(r.enabled and r.checks.ignore_unknown_projects for r in rules):
-            data.projects = await clock.wait(resolver.projects())
-            data.calls += 1
-        known = data.projects if data.projects.projects is not None else None
-        recorder = await _record(events, rules, settings, known)
+            if not clock.live:
+                # a loop-less attempt: the project list only narrows the keys to look up, so
+                # with no key (and no JQL) at all there is nothing to ask Jira
+                recorder = await _record(events, rules, settings, None)
+                if recorder.keys or recorder.jql:
+                    raise JiraNeeded
+            else:
+                data.projects = await clock.wait(resolver.projects())
+                data.calls += 1
+        if recorder is None:
+            known = data.projects if data.projects.projects is not None else None
+            recorder = await _record(events, rules, settings, known)
         if recorder.keys:
             data.resolution = await clock.wait(resolver.resolve(list(recorder.keys)))
             data.calls += 1
@@ -323,16 +359,19 @@ def build_resolver(connections: Sequence[ConnectionConfig], budget: float | None
 def run_batch_sync(
     events: Sequence[Event], setup: LocalSetup, *, budget: float | None
 ) -> tuple[list[Evaluation], int]:
-    """``run_batch`` from synchronous code: without an event loop when no Jira connection is
-    usable (nothing can wait: the offline resolver answers at once), else ``asyncio.run``."""
-    if not setup.connections:
-        coroutine = run_batch(events, setup, budget=budget)
-        try:
-            coroutine.send(None)
-        except StopIteration as finished:
-            result: tuple[list[Evaluation], int] = finished.value
-            return result
-        coroutine.close()  # it waited after all: pure CPU so far, so run it again properly
+    """``run_batch`` from synchronous code: first without an event loop (see the module
+    docstring), then — only if Jira has to be asked — in ``asyncio.run``."""
+    resolver = NotAsked() if setup.connections else OfflineResolver()
+    attempt = evaluate_batch(events, setup.rules, resolver, settings=setup.settings, budget=budget)
+    try:
+        attempt.send(None)
+    except StopIteration as finished:
+        result: tuple[list[Evaluation], int] = finished.value
+        return result
+    except JiraNeeded:
+        pass
+    else:
+        attempt.close()  # it waited on something after all: run it properly
     import asyncio
 
     return asyncio.run(run_batch(events, setup, budget=budget))
