@@ -63,13 +63,18 @@ __all__ = ["CONFIG_NAMES", "find_config"]  # their home is the light entry modul
 CACHE_DIR = "jirahooks"
 
 
+class JiraNeeded(Exception):
+    """A loop-less first attempt (``run_batch_sync``) has to ask Jira after all."""
+
+
 class RecordingResolver:
     """Answers without I/O and records what the engine asked for (step 1)."""
 
     offline = False
 
-    def __init__(self, projects: ProjectSet | None = None) -> None:
+    def __init__(self, projects: ProjectSet | None = None, *, probe: bool = False) -> None:
         self._projects = projects or ProjectSet(None)
+        self._probe = probe  # raise JiraNeeded at the first key or JQL instead of recording
         self.projects_asked = False
         self.keys: dict[str, None] = {}
         self.jql: dict[str, dict[str, None]] = {}
@@ -79,10 +84,14 @@ class RecordingResolver:
         return self._projects
 
     async def resolve(self, keys: Collection[str]) -> Resolution:
+        if self._probe and keys:
+            raise JiraNeeded
         self.keys.update(dict.fromkeys(keys))
         return Resolution({k: IssueData(k) for k in keys})
 
     async def match_jql(self, jql: str, keys: Collection[str]) -> JqlResult:
+        if self._probe and keys:
+            raise JiraNeeded
         self.jql.setdefault(jql, {}).update(dict.fromkeys(keys))
         return JqlResult(frozenset(keys))
 
@@ -132,16 +141,17 @@ def _timeout_problem(budget: float) -> ConnectionProblem:
 
 
 async def _record(
-    events: Sequence[Event], rules: Sequence[Rule], settings: Settings, projects: ProjectSet | None
+    events: Sequence[Event],
+    rules: Sequence[Rule],
+    settings: Settings,
+    projects: ProjectSet | None,
+    *,
+    probe: bool = False,
 ) -> RecordingResolver:
-    recorder = RecordingResolver(projects)
+    recorder = RecordingResolver(projects, probe=probe)
     for event in events:
         await evaluate(event, rules, recorder, settings=settings)
     return recorder
-
-
-class JiraNeeded(Exception):
-    """A loop-less first attempt (``run_batch_sync``) has to ask Jira after all."""
 
 
 class NotAsked:
@@ -204,16 +214,13 @@ async def evaluate_batch(
     try:
         # Projects first when some rule ignores unknown projects, so that one recording pass
         # sees the real project set (the engine would ask for it anyway).
-        if any(r.enabled and r.checks.ignore_unknown_projects for r in rules):
-            if not clock.live:
-                # a loop-less attempt: the project list only narrows the keys to look up, so
-                # with no key (and no JQL) at all there is nothing to ask Jira
-                recorder = await _record(events, rules, settings, None)
-                if recorder.keys or recorder.jql:
-                    raise JiraNeeded
-            else:
-                data.projects = await clock.wait(resolver.projects())
-                data.calls += 1
+        if not clock.live:
+            # a loop-less attempt stops (JiraNeeded) at the first key or JQL to ask about; the
+            # project list only narrows the keys, so without any there is nothing to ask Jira
+            recorder = await _record(events, rules, settings, None, probe=True)
+        elif any(r.enabled and r.checks.ignore_unknown_projects for r in rules):
+            data.projects = await clock.wait(resolver.projects())
+            data.calls += 1
         if recorder is None:
             known = data.projects if data.projects.projects is not None else None
             recorder = await _record(events, rules, settings, known)
@@ -357,21 +364,28 @@ def build_resolver(connections: Sequence[ConnectionConfig], budget: float | None
 
 
 def run_batch_sync(
-    events: Sequence[Event], setup: LocalSetup, *, budget: float | None
+    events: Sequence[Event], setup: LocalSetup, *, budget: float | None, loopless_first: bool = True
 ) -> tuple[list[Evaluation], int]:
     """``run_batch`` from synchronous code: first without an event loop (see the module
-    docstring), then — only if Jira has to be asked — in ``asyncio.run``."""
-    resolver = NotAsked() if setup.connections else OfflineResolver()
-    attempt = evaluate_batch(events, setup.rules, resolver, settings=setup.settings, budget=budget)
-    try:
-        attempt.send(None)
-    except StopIteration as finished:
-        result: tuple[list[Evaluation], int] = finished.value
-        return result
-    except JiraNeeded:
-        pass
-    else:
-        attempt.close()  # it waited on something after all: run it properly
+    docstring), then — only if Jira has to be asked — in ``asyncio.run``.
+
+    The first attempt plans the first event that names a key twice (once there, once for
+    real): nothing for a commit, but server hooks, whose pushes are large and nearly always
+    need Jira, pass ``loopless_first=False`` when connections are usable."""
+    if loopless_first or not setup.connections:
+        resolver = NotAsked() if setup.connections else OfflineResolver()
+        attempt = evaluate_batch(
+            events, setup.rules, resolver, settings=setup.settings, budget=budget
+        )
+        try:
+            attempt.send(None)
+        except StopIteration as finished:
+            result: tuple[list[Evaluation], int] = finished.value
+            return result
+        except JiraNeeded:
+            pass
+        else:
+            attempt.close()  # it waited on something after all: run it properly
     import asyncio
 
     return asyncio.run(run_batch(events, setup, budget=budget))
