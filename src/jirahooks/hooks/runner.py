@@ -133,7 +133,7 @@ def _receive(options: HookOptions, updates: list[gitpush.RefUpdate]) -> int:
     assert isinstance(config, Path)
     setup = entry.load_setup(config, options.repo, None)
     budget = entry.time_budget(setup, _call(options), server=True)
-    evaluations, _ = entry.evaluate([e for _, e in events], setup, budget)
+    evaluations, _ = entry.evaluate([e for _, e in events], setup, budget, loopless_first=False)
     blocked = False
     for (update, event), evaluation in zip(events, evaluations, strict=True):
         title = _ref_title(update, event)
