@@ -382,10 +382,12 @@ def time_budget(setup: LocalSetup, call: Call, server: bool) -> float:
     return budget_of(setup, call.repo, default)
 
 
-def evaluate(events: list[Event], setup: LocalSetup, budget: float) -> tuple[list[Evaluation], int]:
+def evaluate(
+    events: list[Event], setup: LocalSetup, budget: float, *, loopless_first: bool = True
+) -> tuple[list[Evaluation], int]:
     from jirahooks.hooks.local import run_batch_sync
 
-    return run_batch_sync(events, setup, budget=budget)
+    return run_batch_sync(events, setup, budget=budget, loopless_first=loopless_first)
 
 
 def document_of(evaluation: Evaluation) -> dict[str, object]:
