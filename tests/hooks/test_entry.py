@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -315,3 +316,40 @@ def test_an_invalid_rules_file_is_reported_not_cached(git_repo: GitRepo) -> None
     assert result.returncode == 3, result.stderr
     assert "not valid yml" in result.stderr
     assert _cache_entries(git_repo) == []
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "hook.pem", tmp_path / "hook.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return str(cert), str(key)
+
+
+def test_https_endpoint_is_verified_against_the_system_trust(
+    certificate: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Handler(_Answer):
+        seen: ClassVar[list[str]] = []
+        mode = "to-close"
+
+    server = LoopbackServer(Handler, tls=certificate).start()
+    try:
+        config = remote.RemoteConfig(f"https://127.0.0.1:{server.port}/api/validate/acme", "s")
+        # not trusted: a TLS failure is "unreachable" (exit 4), never a pass
+        with pytest.raises(remote.ServerUnreachable) as caught:
+            remote.post(config, {"triggerType": "COMMIT"})
+        assert "CERTIFICATE_VERIFY_FAILED" in caught.value.message
+        monkeypatch.setenv("SSL_CERT_FILE", certificate[0])  # as with urllib: the default trust
+        assert remote.post(config, {"triggerType": "COMMIT"})["result"] == "PASS"
+        assert Handler.seen == ["POST /api/validate/acme HTTP/1.1"]
+    finally:
+        server.stop()

@@ -164,7 +164,10 @@ def test_installed_commit_msg_hook_in_remote_mode_imports_nothing_heavy(
     git_repo: GitRepo, install: Install, stub: ValidationStub
 ) -> None:
     install(git_repo.path, "commit-msg", "--mode", "remote")
-    assert "jirahooks.hooks.entry import main" in (git_repo.path / ".git" / "hooks" / "commit-msg").read_text()
+    assert (
+        "jirahooks.hooks.entry import main"
+        in (git_repo.path / ".git" / "hooks" / "commit-msg").read_text()
+    )
     stage(git_repo.path)
     profile = {"PYTHONPROFILEIMPORTTIME": "1"}
     result = git_run(git_repo.path, "commit", "-m", "ABC-1 light", env=stub.env(**profile))
