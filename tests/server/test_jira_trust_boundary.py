@@ -229,18 +229,15 @@ def test_a_stored_escaping_jql_is_never_sent(server: Server, dc: FakeJira) -> No
             )
         )
     engine.dispose()
-    _bump(server)
+    _policy(server, "ALLOW")  # a configuration write: snapshots reload; and the laxest policy
     secret = server.validation_token("ci", "api")["secret"]
     dc.reset_log()
     document = server.validate(ABC, secret).json()
-    assert document["result"] == "BLOCK"  # b9f4856: PASS (Done matched "... OR (1=1")
+    # b9f4856 sent it (the fake Jira rejected it; a real one may match every issue) and the
+    # ALLOW policy passed the change; now it is never sent and the rule fails closed
+    assert document["result"] == "BLOCK"
     assert any("was not sent to Jira" in f["message"] for f in _facts(document))
     sent = [r.body.get("jql", "") for r in dc.requests_to("/rest/api/2/search")]
     assert not any("1=1" in jql for jql in sent)
     listed = server.ok("GET", f"/workspaces/{WS}/rules")
     assert any(r["id"] == "progress" for r in listed)  # nothing stored is lost
-
-
-def _bump(server: Server) -> None:
-    """Any configuration write bumps the workspace's config version (snapshots reload)."""
-    server.ok("PUT", f"/workspaces/{WS}/settings", json={"jira_unreachable": "BLOCK"})
