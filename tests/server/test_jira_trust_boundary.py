@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import yaml
 from sqlalchemy import create_engine, update
 from tests.fakes.fake_jira import FakeJira
 from tests.server.conftest import WS, Server
@@ -241,3 +242,35 @@ def test_a_stored_escaping_jql_is_never_sent(server: Server, dc: FakeJira) -> No
     assert not any("1=1" in jql for jql in sent)
     listed = server.ok("GET", f"/workspaces/{WS}/rules")
     assert any(r["id"] == "progress" for r in listed)  # nothing stored is lost
+
+
+def test_apply_refuses_an_escaping_jql_and_keeps_what_is_stored(
+    tmp_path: Any, database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    from jirahooks.cli import main
+
+    monkeypatch.delenv("JIRAHOOKS_SECRET_KEY", raising=False)
+    monkeypatch.delenv("JIRAHOOKS_DATABASE_URL", raising=False)
+    args = ["--data-dir", str(tmp_path / "data"), "--database-url", database_url]
+    good = tmp_path / "good.yml"
+    good.write_text(
+        "workspace: acme\nrules:\n  - id: progress\n    title: In progress\n"
+        "    checks: {jql: 'status = \"In Progress\"'}\n",
+        encoding="utf-8",
+    )
+    assert main(["apply", str(good), *args]) == 0
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        good.read_text(encoding="utf-8").replace(
+            "'status = \"In Progress\"'", "'status = \"Done\") OR (1=1'"
+        ),
+        encoding="utf-8",
+    )
+    capsys.readouterr()
+    assert main(["apply", str(bad), *args]) == 3  # b9f4856: 0, the rule replaced
+    err = capsys.readouterr().err
+    assert "rules[0].checks.jql" in err and "never opened" in err
+    out = tmp_path / "export.yml"
+    assert main(["export", "--workspace", "acme", "-o", str(out), *args]) == 0
+    exported = yaml.safe_load(out.read_text(encoding="utf-8"))
+    assert exported["rules"][0]["checks"]["jql"] == 'status = "In Progress"'  # nothing lost
