@@ -146,3 +146,24 @@ def test_jirahooks_check_with_a_dc_whose_project_list_answers_404(
         assert "Jira could not be reached" in out
         assert "Some issue keys do not exist in Jira." not in out
     assert "acme-dc" in out and dc.token not in out
+
+
+def test_the_api_never_sends_an_escaping_jql(
+    jira_factory: Callable[..., FakeJira], connect: Connect
+) -> None:
+    # defence in depth below the engine: a caller that skips the engine cannot send it either
+    dc = jira_factory("datacenter", context_path="/jira")
+    dc.add_issue("ABC-1", status="Done")
+    chain = make_chain(connect(dc, "acme-dc"))
+
+    async def run() -> Any:
+        await chain.resolve(["ABC-1"])
+        dc.reset_log()
+        return await chain.match_jql('status = "In Progress") OR (1=1', ["ABC-1"])
+
+    result = asyncio.run(run())
+    assert result.matching == frozenset() and result.undetermined == {"ABC-1"}
+    assert [p.code for p in result.problems] == ["JIRA_JQL_UNSAFE"]
+    assert dc.count("/rest/api/2/search") == 0
+    check = asyncio.run(chain.validate_jql("status = Done ORDER BY key"))
+    assert not check.valid and "ORDER BY" in check.errors["acme-dc"][0]
