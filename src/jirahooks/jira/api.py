@@ -31,9 +31,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jirahooks.engine.resolver import IssueData
-from jirahooks.errors import JiraError, JiraUnavailable
+from jirahooks.errors import JiraError, JiraRequestError, JiraUnavailable
 from jirahooks.jira.client import Deadline, JiraClient, JiraHttpError
 from jirahooks.rules.config import Deployment
+from jirahooks.rules.jql import check as jql_check
 
 FIELDS = ("summary", "status", "issuetype", "fixVersions", "assignee", "project")
 CLOUD_BATCH = 100  # bulkfetch limit
@@ -267,6 +268,14 @@ class JiraApi:
         """Which of these issue ids match ``jql`` (raises ``JiraHttpError`` for a bad JQL)."""
         if not ids:
             return set()
+        unsafe = jql_check(jql)
+        if unsafe is not None:  # the engine never asks; a JQL that could escape is never sent
+            raise JiraRequestError(
+                f"Jira connection '{self.name}': the rule's JQL was not sent ({unsafe.message})",
+                hint=unsafe.hint,
+                code="JIRA_JQL_UNSAFE",
+                connection=self.name,
+            )
         matched: set[str] = set()
         if await self._cloud(deadline):
             for batch in chunks(list(ids), CLOUD_MATCH_BATCH):
@@ -295,7 +304,11 @@ class JiraApi:
         return matched
 
     async def validate_jql(self, jql: str, deadline: Deadline) -> list[str]:
-        """Jira's errors for a rule's JQL (empty when valid)."""
+        """Jira's errors for a rule's JQL (empty when valid); a JQL that fails the structural
+        check is refused without asking Jira."""
+        unsafe = jql_check(jql)
+        if unsafe is not None:
+            return [f"unsafe JQL: {unsafe.message}"]
         if await self._cloud(deadline):
             data = await self.client.request(
                 "POST",

@@ -86,9 +86,9 @@ def failed_checks(evaluation: Evaluation, locale: str = "en-US") -> list[Annotat
             message = fact.message(locale)
             where = f" [{fact.ref[:12]}]" if fact.ref else ""
             summary = first_line(f"{rv.rule.title}{where}: {message}", 450)
-            details = "\n".join(
-                t for t in (rv.rule.error, rv.rule.hint and f"Fix: {rv.rule.hint}") if t
-            )
+            # "Jira could not be reached" when that is (part of) why, not only the rule's error
+            reasons = rv.headlines(locale) if rv.jira_unreachable else [rv.rule.error]
+            details = "\n".join(t for t in (*reasons, rv.rule.hint and f"Fix: {rv.rule.hint}") if t)
             out.append(Annotation(_annotation_id(rv.rule.id, index, summary), summary, details))
     return out[:MAX_ANNOTATIONS]
 

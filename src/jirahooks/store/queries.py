@@ -12,7 +12,7 @@ from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jirahooks.engine.facts import Evaluation
-from jirahooks.rules.config import combine_rules, parse_rule, parse_settings
+from jirahooks.rules.config import combine_rules, parse_settings, parse_stored_rule
 from jirahooks.rules.model import Rule, Scope, Settings
 from jirahooks.rules.schema import dump
 from jirahooks.store.models import (
@@ -135,7 +135,7 @@ async def rule_rows(
 
 def row_rule(row: RuleRow) -> Rule:
     scope = Scope.WORKSPACE if row.repository_id is None else Scope.REPOSITORY
-    return parse_rule(row.definition, scope=scope, path=f"rules[{row.rule_id}]")
+    return parse_stored_rule(row.definition, scope=scope, path=f"rules[{row.rule_id}]")
 
 
 def rule_definition(rule: Rule) -> dict[str, Any]:

@@ -255,7 +255,7 @@ async def reorder_connections(
 @router.post(
     "/workspaces/{workspace}/connections/{connection_id}/test",
     response_model=schemas.ConnectionTestOut,
-    summary="Test reachability and credentials (/myself)",
+    summary="Test reachability, deployment, credentials, search and project list",
 )
 async def test(
     workspace: str, connection_id: int, request: Request, session: Session, principal: CurrentUser

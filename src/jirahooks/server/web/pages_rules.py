@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, Response
 from jirahooks.errors import ConfigError
 from jirahooks.render import text as text_report
 from jirahooks.rules import templates
-from jirahooks.rules.config import parse_rule
+from jirahooks.rules.config import parse_rule, parse_stored_rule
 from jirahooks.rules.model import Rule, Scope
 from jirahooks.server.admin import repositories as repo_api
 from jirahooks.server.admin import rules as api
@@ -239,7 +239,7 @@ async def edit_rule(
 ) -> Response:
     ctx = await _ctx(db, user, workspace, repository)
     out = await _get(db, ctx, rule_id)
-    rule = parse_rule(out.definition, scope=_scope(ctx))
+    rule = parse_stored_rule(out.definition, scope=_scope(ctx))
     flash = {"created": "Rule created.", "template": "Rule created from the template."}.get(
         saved, "Rule saved." if saved else ""
     )
@@ -261,7 +261,7 @@ async def save_rule(
     out, errors, values, ctx = await _save(request, db, ctx, rule_id)
     if out is None:
         return _editor(request, ctx, values=values, errors=errors, rule_id=rule_id, status=422)
-    rule = parse_rule(out.definition, scope=_scope(ctx))
+    rule = parse_stored_rule(out.definition, scope=_scope(ctx))
     return _editor(
         request,
         ctx,
