@@ -445,8 +445,8 @@ def test_a_crashed_workers_delivery_is_resumed_and_published_once(
 def test_reprocessing_a_head_replaces_the_annotations(
     tmp_path: Path, database_url: str, fakes: tuple[FakeBitbucket, FakeJira]
 ) -> None:
-    """A new evaluation of the same head (recheck after Jira changed) replaces the report: the
-    old evaluation's annotations do not linger next to the new ones."""
+    """A new evaluation of the same head (recheck after the title was fixed) replaces the
+    report: the old evaluation's annotations do not linger next to the new ones."""
     g = live(tmp_path, database_url, fakes)
     try:
         pr = g.bitbucket.add_pr(g.repo, "ABC-3 Login", source="feature/ABC-3", commits=["wip"])
@@ -454,7 +454,7 @@ def test_reprocessing_a_head_replaces_the_annotations(
         g.final_status(pr.head)
         before = g.bitbucket.annotations(g.repo, pr.head, KEY)
         assert any(n["summary"].startswith("PR title") for n in before)
-        g.jira.add_issue("ABC-3", status="In Progress")
+        pr.title = "ABC-1 Login"  # same head, the title fixed
         g.api("POST", f"/workspaces/{WS}/repositories/api-service/pull-requests/{pr.id}/recheck")
         assert wait_until(lambda: len(stored_evaluations(g)) == 2)
         g.settle()
