@@ -212,7 +212,7 @@ class Processor:
         return Scope(ws, config, repo, settings, list(rules), resolver, previous)
 
     def _fresh(self, previous: PullRequestResult | None, fingerprint: str) -> bool:
-        if previous is None or previous.published_at is None:
+        if previous is None or previous.published_at is None or previous.evaluation_id is None:
             return False
         age = utcnow() - previous.published_at
         return previous.fingerprint == fingerprint and age < timedelta(
