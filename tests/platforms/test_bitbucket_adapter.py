@@ -344,9 +344,7 @@ def test_list_open_pull_requests_of_a_source_branch(
     bitbucket.add_pr(repo, "ABC-1", source="feature/ABC-1")
     wanted = bitbucket.add_pr(repo, "ABC-2", source='feature/"quoted"\\x')
     bitbucket.add_pr(repo, "ABC-3", source="feature/ABC-3")
-    found = call(
-        lambda bb: bb.list_open_pull_requests("api-service", source_branch=wanted.source)
-    )
+    found = call(lambda bb: bb.list_open_pull_requests("api-service", source_branch=wanted.source))
     assert [p.id for p in found] == [str(wanted.id)]
     (listed,) = bitbucket.requests_to("/pullrequests", method="GET")
     assert listed.query["q"] == ['source.branch.name="feature/\\"quoted\\"\\\\x"']

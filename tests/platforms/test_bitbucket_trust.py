@@ -311,14 +311,15 @@ def _http_date(seconds: float) -> str:
 
 
 @pytest.mark.parametrize(
-    ("retry_after", "expected"),
-    [("120", 120.0), ("http-date", 120.0), ("7200", 900.0)],
-    ids=["seconds", "http-date", "over-the-cap"],
+    ("code", "retry_after", "expected"),
+    [(429, "120", 120.0), (429, "http-date", 120.0), (503, "120", 120.0), (429, "7200", 900.0)],
+    ids=["seconds", "http-date", "503", "over-the-cap"],
 )
 def test_retry_after_reschedules_the_delivery(
     tmp_path: Path,
     database_url: str,
     fakes: tuple[FakeBitbucket, FakeJira],
+    code: int,
     retry_after: str,
     expected: float,
 ) -> None:
@@ -328,14 +329,14 @@ def test_retry_after_reschedules_the_delivery(
     try:
         pr = g.bitbucket.add_pr(g.repo, "ABC-1 Login", source="feature/ABC-1", commits=["ABC-1"])
         header = _http_date(120) if retry_after == "http-date" else retry_after
-        g.bitbucket.fail(429, retry_after=header, path=f"/pullrequests/{pr.id}", method="GET")
+        g.bitbucket.fail(code, retry_after=header, path=f"/pullrequests/{pr.id}", method="GET")
         before = datetime.now(UTC)
         delivery = deliver(g, pr)
         assert wait_until(lambda: row(g, delivery).tries == 1 and row(g, delivery).last_error)
         after = datetime.now(UTC)
         waiting = row(g, delivery)
         assert waiting.state == "pending"
-        assert "429" in waiting.last_error
+        assert str(code) in waiting.last_error
         slack = timedelta(seconds=1.5)  # an HTTP date has whole seconds
         due = waiting.next_attempt_at
         assert before + timedelta(seconds=expected) - slack <= due
