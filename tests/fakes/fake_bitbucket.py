@@ -25,6 +25,7 @@ Paths (under ``/2.0/repositories/{workspace}/{repo_slug}``): ``GET /pullrequests
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import itertools
 import json
@@ -538,7 +539,8 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(data)  # a client may have given up on a held request
 
     do_GET = do_POST = do_PUT = do_DELETE = _handle
 

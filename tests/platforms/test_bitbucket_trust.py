@@ -473,3 +473,61 @@ def test_default_lease_is_short_and_renewed() -> None:
     assert options.lease_seconds <= 15
     assert options.heartbeat_seconds * 2 <= options.lease_seconds
     assert options.retry_after_cap == 900
+
+
+def test_an_older_evaluation_never_overwrites_a_newer_one(
+    tmp_path: Path, database_url: str, fakes: tuple[FakeBitbucket, FakeJira]
+) -> None:
+    """Worker 1 fetched the PR at head 1 and then stalled (its heartbeat too) past its lease;
+    the branch moved on and worker 2 evaluated and published head 2. When worker 1 wakes up, the
+    compare-and-set refuses it: it posts nothing at all, on either head."""
+    stalled = replace(FAST_OPTIONS, lease_seconds=1.0, heartbeat_seconds=600.0)
+    g = live(tmp_path, database_url, fakes, stalled)
+    second = LiveServer(
+        g.server.settings, replace(FAST_OPTIONS, lease_seconds=1.0, heartbeat_seconds=0.1)
+    )
+    try:
+        pr = g.bitbucket.add_pr(g.repo, "ABC-1 Login", source="feature/ABC-1", commits=["ABC-1"])
+        old_head = pr.head
+        slow = g.bitbucket.hold(path=f"/pullrequests/{pr.id}/commits", method="GET")
+        first = deliver(g, pr)
+        assert slow.arrived.wait(15)
+        g.bitbucket.push(g.repo, pr, "ABC-1 more")
+        pr.title = "ABC-999 Login"  # the new state fails (a nonexistent key)
+        second.start()
+        assert wait_until(lambda: g.status(pr.head) is not None, timeout=30)
+        assert wait_until(
+            lambda: (
+                (g.status(pr.head) or {}).get("state") == "FAILED"
+                and row(g, first).state in ("done", "reused")
+            ),
+            timeout=30,
+        ), [(r.id, r.state, r.last_error) for r in rows(g)]
+        slow.release.set()  # type: ignore[union-attr]
+        assert wait_until(lambda: not g.server.worker._running, timeout=30)
+        assert statuses_posted(g, old_head) == []
+        assert g.bitbucket.report(g.repo, old_head, KEY) is None
+        assert statuses_posted(g, pr.head) == ["INPROGRESS", "FAILED"]
+        assert_one_evaluation_published(g, pr, "FAILED")
+    finally:
+        second.stop()
+        close(g)
+
+
+def test_a_delivery_that_keeps_being_rate_limited_fails_visibly(
+    tmp_path: Path, database_url: str, fakes: tuple[FakeBitbucket, FakeJira]
+) -> None:
+    """Every attempt counts, Retry-After or not: after ``max_tries`` the delivery is ``failed``
+    with the reason kept, and no result was published on the way."""
+    g = live(tmp_path, database_url, fakes, replace(FAST_OPTIONS, max_tries=3))
+    try:
+        pr = g.bitbucket.add_pr(g.repo, "ABC-1 Login", source="feature/ABC-1", commits=["ABC-1"])
+        g.bitbucket.fail(429, retry_after="0", times=-1, path=f"/pullrequests/{pr.id}")
+        delivery = deliver(g, pr)
+        assert wait_until(lambda: row(g, delivery).state == "failed", timeout=30)
+        failed = row(g, delivery)
+        assert failed.tries == 3 and "429" in failed.last_error
+        assert g.bitbucket.count("/statuses/build") == 0
+        assert stored_evaluations(g) == []
+    finally:
+        close(g)

@@ -347,6 +347,8 @@ class Processor:
             return await self.reuse(adapter, scope, lease, pr_id)
         if not force and self._fresh(previous, fingerprint):
             return await self.reuse(adapter, scope, lease, pr_id)
+        if not await self._holding(lease):  # fetching took longer than the lease: stop here
+            raise LeaseLost(f"pull request {pr_id}: a newer evaluation took over")
         await adapter.publish_status(
             slug,
             details.head,
