@@ -181,17 +181,6 @@ class PrWorker:
             await session.commit()
             return bool(getattr(result, "rowcount", 0) == 1)
 
-    async def run_one(self, delivery_id: int) -> bool:
-        """Claim and process one delivery now (tests drive races through this in a fixed
-        order); False when it was not claimable."""
-        async with self.state.database.session() as session:
-            row = await session.get(DeliveryRow, delivery_id)
-            state = row.state if row is not None else ""
-        if state not in ("pending", "processing") or not await self._claim(delivery_id, state):
-            return False
-        await self._process(delivery_id)
-        return True
-
     async def _run(self, delivery_id: int, key: str) -> None:
         try:
             async with self._slots:
