@@ -67,6 +67,11 @@ def status_url_problem(url: str) -> str | None:
     return None
 
 
+def bbql_string(value: str) -> str:
+    """``value`` inside a double-quoted BBQL string (backslash and quote escaped)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
 # -- lenient payload reading ------------------------------------------------------------------
 
 
@@ -279,17 +284,25 @@ class BitbucketCloud:
             commits=commits,
         )
 
-    async def list_open_pull_requests(self, repository: str) -> list[OpenPullRequest]:
-        return [
+    async def list_open_pull_requests(
+        self, repository: str, *, source_branch: str = ""
+    ) -> list[OpenPullRequest]:
+        """``GET …/pullrequests?state=OPEN``; with ``source_branch`` filtered by Bitbucket
+        (``q=source.branch.name="…"``, BBQL) and checked again here."""
+        params: dict[str, Any] = {"state": "OPEN"}
+        if source_branch:
+            params["q"] = f'source.branch.name="{bbql_string(source_branch)}"'
+        found = [
             OpenPullRequest(
                 id=_str(pr, "id"),
                 head=_str(pr, "source", "commit", "hash"),
                 source_branch=_str(pr, "source", "branch", "name"),
             )
             async for pr in self.client.paginate(
-                self._path(repository, "/pullrequests"), params={"state": "OPEN"}
+                self._path(repository, "/pullrequests"), params=params
             )
         ]
+        return [pr for pr in found if not source_branch or pr.source_branch == source_branch]
 
     async def publish_status(self, repository: str, commit: str, status: BuildStatus) -> None:
         body: dict[str, Any] = {
@@ -311,10 +324,12 @@ class BitbucketCloud:
         )
 
     async def publish_report(
-        self, repository: str, commit: str, report: Report, *, replace: bool = False
+        self, repository: str, commit: str, report: Report, *, replace: bool = True
     ) -> None:
-        """PUT the report, then its annotations, 100 per call. ``replace`` deletes an earlier
-        report of the same id first, so annotations of an earlier evaluation never linger."""
+        """PUT the report, then its annotations, 100 per call. ``replace`` (the default) deletes
+        an earlier report of the same id first (404 = there was none), so annotations of an
+        earlier evaluation never linger; re-posting the same annotations updates them in place
+        (they are keyed by their stable ``external_id``), so they never duplicate."""
         path = self._path(repository, f"/commit/{commit}/reports/{report.external_id}")
         if replace:
             await self.client.request("DELETE", path, allow=(404,))

@@ -121,3 +121,8 @@ def report(evaluation: Evaluation, *, link: str = "", locale: str = "en-US") -> 
 
 def verdict(evaluation: Evaluation) -> ReviewVerdict:
     return ReviewVerdict.APPROVE if passed(evaluation) else ReviewVerdict.REQUEST_CHANGES
+
+
+def verdict_of(result: str) -> ReviewVerdict:
+    """The verdict for a stored result (``Status`` value): only BLOCK requests changes."""
+    return ReviewVerdict.REQUEST_CHANGES if result == Status.BLOCK.value else ReviewVerdict.APPROVE
