@@ -227,7 +227,11 @@ class Processor:
         )
         started = time.perf_counter()
         evaluation = await evaluate(
-            details.event(slug), scope.rules, scope.resolver, settings=scope.settings
+            details.event(slug),
+            scope.rules,
+            scope.resolver,
+            settings=scope.settings,
+            run_cpu=self.state.cpu.run,  # CPU stages off the event loop
         )
         evaluation_id = await self.store(scope, evaluation, details, started)
         link = evaluation_link(config, self.options, workspace.slug, evaluation_id)
@@ -271,7 +275,7 @@ class Processor:
             repository_id=scope.repository.id,
             source=PLATFORM,
             event=_event_json(event, scope.repository.slug, details),
-            document=evaluation.to_document("en-US"),
+            document=await self.state.cpu.run(evaluation.to_document, "en-US"),
             duration_ms=(time.perf_counter() - started) * 1000,
             branch=branch,
         )
@@ -365,7 +369,13 @@ class Processor:
             event = Event(
                 Trigger.PULL_REQUEST, branch=change.branch, repository=scope.repository.slug
             )
-            evaluation = await evaluate(event, scope.rules, scope.resolver, settings=scope.settings)
+            evaluation = await evaluate(
+                event,
+                scope.rules,
+                scope.resolver,
+                settings=scope.settings,
+                run_cpu=self.state.cpu.run,
+            )
             if evaluation.result is Status.IGNORE or not change.head:
                 continue  # no branch rule applies: nothing worth a status
             last = await self.store(scope, evaluation, None, started)

@@ -1,0 +1,153 @@
+"""While a hostile request is evaluated, the server keeps answering (issue 10, section 1).
+
+A live uvicorn server gets a signed Validation API push with a hostile branch name (400 KB of
+letters, no key: the old default pattern was quadratic on it) and 10,000 commits. The app's CPU
+pool is wrapped so each job waits, in its pool thread, until the test has had ``/healthz``
+answered several times; only then may it run. So the assertions are facts of order, not timings:
+
+* every CPU-heavy step (parsing the body, planning = key extraction, judging, rendering the
+  document, encoding the answer) ran as a job of the pool, i.e. not on the event loop;
+* while each of those jobs was pending, ``/healthz`` answered (several times);
+* the answer is still the right one (the branch has no key: BLOCK).
+
+On b9f4856 there is no pool: the request is evaluated on the event loop, so no job ever reaches
+the pool and ``/healthz`` cannot answer while the branch is scanned (that took hours).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.server.conftest import WS, make_settings
+from tests.support.live import UvicornThread
+
+from jirahooks.server import create_app
+from jirahooks.server.cpu import CpuPool
+
+HEALTH_ANSWERS_PER_JOB = 3
+
+
+class GatedPool(CpuPool):
+    """A CpuPool whose every job announces itself from its pool thread and then waits for the
+    test's go-ahead before it runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: queue.Queue[str] = queue.Queue()
+        self.go = threading.Semaphore(0)
+        self.ran: list[str] = []
+
+    async def run(self, fn: Callable[..., Any], /, *args: Any) -> Any:
+        def gated() -> Any:
+            name = getattr(fn, "__name__", repr(fn))
+            self.started.put(name)
+            if not self.go.acquire(timeout=120):
+                raise RuntimeError("the test never let the job run")
+            self.ran.append(name)
+            return fn(*args)
+
+        return await super().run(gated)
+
+
+@pytest.fixture
+def live(tmp_path: Path, database_url: str) -> Iterator[tuple[UvicornThread, str]]:
+    app = create_app(make_settings(tmp_path, database_url))
+    with UvicornThread(app) as server:
+        yield server, app.state.jirahooks.first_start.token
+
+
+def _setup(base: str, admin: str) -> str:
+    auth = {"Authorization": f"Bearer {admin}"}
+    api = f"{base}/api/v1/workspaces/{WS}"
+    with httpx.Client(timeout=30) as client:
+        assert client.post(f"{api}/repositories", json={"slug": "api"}, headers=auth).is_success
+        for template in ("branch-key-required", "commit-key-required"):
+            created = client.post(
+                f"{api}/rules/from-template", json={"template": template}, headers=auth
+            )
+            assert created.is_success, created.text
+        token = client.post(
+            f"{api}/validation-tokens", json={"name": "hooks", "repository": "api"}, headers=auth
+        )
+        assert token.is_success, token.text
+        secret: str = token.json()["secret"]
+        return secret
+
+
+def _hostile_push() -> bytes:
+    payload = {
+        "triggerType": "PUSH",
+        "branchName": "feature/" + "b" * 400_000,
+        "commits": [{"hash": f"c{i}", "message": f"fix AB-{i + 1}"} for i in range(10_000)],
+    }
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    assert len(body) < 1024 * 1024  # under the body limit: this request is legal
+    return body
+
+
+def _next_job(pool: GatedPool, answer: queue.Queue[Any]) -> str | None:
+    """The next job waiting in the pool; None once the answer is in."""
+    for _ in range(600):  # up to a minute for the next step of the request to reach the pool
+        try:
+            return pool.started.get(timeout=0.1)
+        except queue.Empty:
+            if not answer.empty():
+                return None
+    raise AssertionError("no CPU job reached the pool: the request is evaluated on the event loop")
+
+
+def test_healthz_answers_while_a_hostile_push_is_evaluated(
+    live: tuple[UvicornThread, str],
+) -> None:
+    server, admin = live
+    secret = _setup(server.url, admin)
+    pool = GatedPool()
+    state = server.app.state.jirahooks
+    state.cpu = pool
+
+    body = _hostile_push()
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    answer: queue.Queue[httpx.Response | BaseException] = queue.Queue()
+
+    def send() -> None:
+        try:
+            with httpx.Client(timeout=300) as client:
+                answer.put(
+                    client.post(
+                        f"{server.url}/api/validate/{WS}?repoSlug=api",
+                        content=body,
+                        headers={"x-hub-signature-256": signature},
+                    )
+                )
+        except BaseException as exc:  # reported below
+            answer.put(exc)
+
+    threading.Thread(target=send, daemon=True).start()
+    health_while_pending: dict[str, int] = {}
+    with httpx.Client(timeout=30) as health:
+        while answer.empty():
+            job = _next_job(pool, answer)
+            if job is None:
+                break
+            for _ in range(HEALTH_ANSWERS_PER_JOB):
+                response = health.get(f"{server.url}/healthz")
+                assert response.json() == {"status": "ok"}
+                health_while_pending[job] = health_while_pending.get(job, 0) + 1
+            pool.go.release()
+    result = answer.get(timeout=300)
+    assert isinstance(result, httpx.Response), result
+    assert result.status_code == 200, result.text
+    assert result.json()["result"] == "BLOCK"  # the branch holds no key
+
+    expected = ["parse_payload", "_plan_all", "_judge_all", "to_document", "_encode"]
+    assert pool.ran == expected
+    assert health_while_pending == dict.fromkeys(expected, HEALTH_ANSWERS_PER_JOB)
