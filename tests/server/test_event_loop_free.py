@@ -21,41 +21,18 @@ import hmac
 import json
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from tests.server.conftest import WS, make_settings
+from tests.support.gated_pool import GatedPool, next_job
 from tests.support.live import UvicornThread
 
 from jirahooks.server import create_app
-from jirahooks.server.cpu import CpuPool
 
 HEALTH_ANSWERS_PER_JOB = 3
-
-
-class GatedPool(CpuPool):
-    """A CpuPool whose every job announces itself from its pool thread and then waits for the
-    test's go-ahead before it runs."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.started: queue.Queue[str] = queue.Queue()
-        self.go = threading.Semaphore(0)
-        self.ran: list[str] = []
-
-    async def run(self, fn: Callable[..., Any], /, *args: Any) -> Any:
-        def gated() -> Any:
-            name = getattr(fn, "__name__", repr(fn))
-            self.started.put(name)
-            if not self.go.acquire(timeout=120):
-                raise RuntimeError("the test never let the job run")
-            self.ran.append(name)
-            return fn(*args)
-
-        return await super().run(gated)
 
 
 @pytest.fixture
@@ -94,17 +71,6 @@ def _hostile_push() -> bytes:
     return body
 
 
-def _next_job(pool: GatedPool, answer: queue.Queue[Any]) -> str | None:
-    """The next job waiting in the pool; None once the answer is in."""
-    for _ in range(600):  # up to a minute for the next step of the request to reach the pool
-        try:
-            return pool.started.get(timeout=0.1)
-        except queue.Empty:
-            if not answer.empty():
-                return None
-    raise AssertionError("no CPU job reached the pool: the request is evaluated on the event loop")
-
-
 def test_healthz_answers_while_a_hostile_push_is_evaluated(
     live: tuple[UvicornThread, str],
 ) -> None:
@@ -135,7 +101,7 @@ def test_healthz_answers_while_a_hostile_push_is_evaluated(
     health_while_pending: dict[str, int] = {}
     with httpx.Client(timeout=30) as health:
         while answer.empty():
-            job = _next_job(pool, answer)
+            job = next_job(pool, answer.empty)
             if job is None:
                 break
             for _ in range(HEALTH_ANSWERS_PER_JOB):
@@ -148,6 +114,13 @@ def test_healthz_answers_while_a_hostile_push_is_evaluated(
     assert result.status_code == 200, result.text
     assert result.json()["result"] == "BLOCK"  # the branch holds no key
 
-    expected = ["parse_payload", "_plan_all", "_judge_all", "to_document", "_encode"]
+    expected = [
+        "parse_payload",
+        "_plan_all",
+        "_judge_all",
+        "to_document",
+        "_encode",
+        "_encode_text",
+    ]
     assert pool.ran == expected
     assert health_while_pending == dict.fromkeys(expected, HEALTH_ANSWERS_PER_JOB)

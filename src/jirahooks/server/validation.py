@@ -51,6 +51,7 @@ from jirahooks.event import Commit, Event, Trigger
 from jirahooks.i18n import normalize_locale
 from jirahooks.store import queries
 from jirahooks.store.config_cache import RepositorySnapshot, WorkspaceSnapshot
+from jirahooks.store.database import EncodedJSON
 from jirahooks.store.models import ValidationToken
 
 if TYPE_CHECKING:
@@ -397,6 +398,10 @@ def _encode(document: dict[str, Any]) -> bytes:
     ).encode("utf-8")
 
 
+def _encode_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 async def _answer(
     state: AppState,
     session: AsyncSession,
@@ -409,6 +414,7 @@ async def _answer(
 ) -> Response:
     database = state.database
     document: dict[str, Any] = await state.cpu.run(evaluation.to_document, locale)
+    answer = await state.cpu.run(_encode, document)
     event = evaluation.event
     values = queries.evaluation_values(
         evaluation,
@@ -434,9 +440,12 @@ async def _answer(
         duration_ms=(time.perf_counter() - started) * 1000,
         token_id=token.id,
     )
+    # The big JSON columns are encoded on the pool too (10,000 commits, a 30 MB document).
+    values["document"] = EncodedJSON(answer.decode("utf-8"))
+    values["event"] = EncodedJSON(await state.cpu.run(_encode_text, values["event"]))
     async with database.writing():
         await queries.insert_evaluation(session, values)
         # ``token`` is a shared snapshot row, not part of this session: stamp it by id.
         await queries.stamp_validation_token(session, token.id)
         await session.commit()
-    return Response(await state.cpu.run(_encode, document), media_type="application/json")
+    return Response(answer, media_type="application/json")
