@@ -38,7 +38,7 @@ def test_healthz_answers_while_a_hostile_pull_request_is_evaluated(guardian: Gua
     pool = GatedPool()
     g.server.state.cpu = pool
     pr = g.bitbucket.add_pr(
-        g.repo, "ABC-1 Login form", source="feature/login", commits=["A" * 300_000]
+        g.repo, "ABC-1 Login form", source="feature/login", commits=["A" * 40_000]
     )
     assert g.deliver(pr).status_code == 202
 
