@@ -5,7 +5,8 @@ letters, no key: the old default pattern was quadratic on it) and 10,000 commits
 pool is wrapped so each job waits, in its pool thread, until the test has had ``/healthz``
 answered several times; only then may it run. So the assertions are facts of order, not timings:
 
-* every CPU-heavy step (parsing the body, planning = key extraction, judging, rendering the
+* every CPU-heavy step (parsing the body, parsing the rules into the configuration snapshot,
+  planning = key extraction, judging, rendering the
   document, encoding the answer and the stored event) ran as a job of the pool, i.e. not on the
   event loop;
 * while each of those jobs was pending, ``/healthz`` answered (several times);
@@ -102,16 +103,18 @@ def test_healthz_answers_while_a_hostile_push_is_evaluated(
             answer.put(exc)
 
     threading.Thread(target=send, daemon=True).start()
-    health_while_pending: dict[str, int] = {}
+    health_while_pending: list[tuple[str, int]] = []  # (job, /healthz answers while it waited)
     with httpx.Client(timeout=30) as health:
         while answer.empty():
             job = next_job(pool, answer.empty)
             if job is None:
                 break
+            answered = 0
             for _ in range(HEALTH_ANSWERS_PER_JOB):
                 response = health.get(f"{server.url}/healthz")
                 assert response.json() == {"status": "ok"}
-                health_while_pending[job] = health_while_pending.get(job, 0) + 1
+                answered += 1
+            health_while_pending.append((job, answered))
             pool.go.release()
     result = answer.get(timeout=300)
     assert isinstance(result, httpx.Response), result
@@ -120,6 +123,8 @@ def test_healthz_answers_while_a_hostile_push_is_evaluated(
 
     expected = [
         "parse_payload",
+        "_parse",  # the workspace's rules, into the configuration snapshot
+        "_parse",  # the repository's own (none here)
         "_plan_all",
         "_judge_all",
         "to_document",
@@ -127,4 +132,4 @@ def test_healthz_answers_while_a_hostile_push_is_evaluated(
         "_encode_text",
     ]
     assert pool.ran == expected
-    assert health_while_pending == dict.fromkeys(expected, HEALTH_ANSWERS_PER_JOB)
+    assert health_while_pending == [(job, HEALTH_ANSWERS_PER_JOB) for job in expected]

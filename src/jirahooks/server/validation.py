@@ -376,7 +376,7 @@ async def _validate(
             "FEATURE_DISABLED_REPO",
             f"The Validation API is disabled for repository '{repo.slug}'",
         )
-    rules = await workspace.rules_for(session, repo)
+    rules = await workspace.rules_for(session, repo, state.cpu.run)
     connections = await workspace.connections_for(session, repo)
     resolver = state.resolvers.resolver(connections, deadline_seconds=settings.time_budget_seconds)
     event = Event(
