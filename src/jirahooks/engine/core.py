@@ -13,13 +13,18 @@ Pure apart from the resolver it is handed. Batched by design:
 
 So the number of resolver calls per evaluation is at most ``2 + distinct JQLs`` whatever the
 number of commits.
+
+Steps 1 and 5 are the CPU-heavy ones (key extraction over every commit, the checks of every
+rule): ``run_cpu``, when given, runs them — the server hands its thread pool so the event loop
+keeps answering while a 10,000-commit push is judged. Without it they run inline (hooks, CLI).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import lru_cache
+from typing import Any, Protocol, TypeVar
 
 from jirahooks.engine.checks import CHECKS, CheckContext
 from jirahooks.engine.facts import (
@@ -48,6 +53,18 @@ from jirahooks.keys import KeyExtractor, project_of
 from jirahooks.rules.jql import check as jql_problem
 from jirahooks.rules.model import Rule, Settings, Severity, Strategy, Target, UnreachablePolicy
 
+T = TypeVar("T")
+
+
+class RunCpu(Protocol):
+    """Runs ``fn(*args)`` somewhere (a thread pool) and awaits its result."""
+
+    def __call__(self, fn: Callable[..., T], /, *args: Any) -> Awaitable[T]: ...
+
+
+async def _inline(fn: Callable[..., T], /, *args: Any) -> T:
+    return fn(*args)
+
 
 @lru_cache(maxsize=32)
 def _extractor(settings: Settings) -> KeyExtractor:
@@ -61,8 +78,11 @@ async def evaluate(
     resolver: Resolver | None = None,
     *,
     settings: Settings | None = None,
+    run_cpu: RunCpu | None = None,
 ) -> Evaluation:
-    """Evaluate ``event`` against ``rules``. ``resolver`` defaults to offline (format checks only)."""
+    """Evaluate ``event`` against ``rules``. ``resolver`` defaults to offline (format checks only).
+    ``run_cpu`` runs the CPU stages (planning, judging); default inline."""
+    run = run_cpu or _inline
     started = time.perf_counter()
     settings = settings or Settings()
     resolver = resolver or OfflineResolver()
@@ -71,8 +91,8 @@ async def evaluate(
     if event.is_empty:
         return _system_only(event, Status.IGNORE, "event.empty", started)
 
-    extract = make_extract(_extractor(settings))
-    plans = [plan_rule(rule, event, settings, extract) for rule in rules if applies(rule, event)]
+    # 1. plan every applicable rule (key extraction)
+    plans = await run(_plan_all, event, rules, settings)
     active = [p for p in plans if not p.skipped and p.units]
     calls = 0
     offline = bool(resolver.offline)
@@ -125,9 +145,8 @@ async def evaluate(
             *(p for r in jql_results.values() for p in r.problems),
         ]
     )
-    validations = [
-        _judge(plan, settings, resolution, jql_results, offline, problems) for plan in plans
-    ]
+    # 5. judge each rule
+    validations = await run(_judge_all, plans, settings, resolution, jql_results, offline, problems)
     system = tuple(_problem_fact(p, Context.SYSTEM) for p in problems)
     return Evaluation(
         event,
@@ -137,6 +156,22 @@ async def evaluate(
         resolver_calls=calls,
         duration_ms=(time.perf_counter() - started) * 1000,
     )
+
+
+def _plan_all(event: Event, rules: Sequence[Rule], settings: Settings) -> list[RulePlan]:
+    extract = make_extract(_extractor(settings))
+    return [plan_rule(rule, event, settings, extract) for rule in rules if applies(rule, event)]
+
+
+def _judge_all(
+    plans: list[RulePlan],
+    settings: Settings,
+    resolution: Resolution,
+    jql_results: dict[str, JqlResult],
+    offline: bool,
+    problems: list[ConnectionProblem],
+) -> list[RuleValidation]:
+    return [_judge(plan, settings, resolution, jql_results, offline, problems) for plan in plans]
 
 
 def _system_only(event: Event, status: Status, message_id: str, started: float) -> Evaluation:

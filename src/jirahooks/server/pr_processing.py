@@ -356,7 +356,11 @@ class Processor:
         )
         started = time.perf_counter()
         evaluation = await evaluate(
-            details.event(slug), scope.rules, scope.resolver, settings=scope.settings
+            details.event(slug),
+            scope.rules,
+            scope.resolver,
+            settings=scope.settings,
+            run_cpu=self.state.cpu.run,  # CPU stages off the event loop
         )
         evaluation_id = await self.store(scope, evaluation, details, started, delivery=work.id)
         if not await self._holding(lease):
@@ -448,7 +452,7 @@ class Processor:
             repository_id=scope.repository.id,
             source=PLATFORM,
             event=_event_json(event, scope.repository.slug, details),
-            document=evaluation.to_document("en-US"),
+            document=await self.state.cpu.run(evaluation.to_document, "en-US"),
             duration_ms=(time.perf_counter() - started) * 1000,
             branch=branch,
         )

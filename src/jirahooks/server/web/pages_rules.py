@@ -368,8 +368,8 @@ async def try_rule(
     state = request.app.state.jirahooks
     resolver = state.resolvers.resolver(connections, deadline_seconds=settings.time_budget_seconds)
     event = try_input.event(ctx.repository.slug if ctx.repository else "")
-    evaluation = await evaluate(event, [rule], resolver, settings=settings)
-    document_out = evaluation.to_document("en-US")
+    evaluation = await evaluate(event, [rule], resolver, settings=settings, run_cpu=state.cpu.run)
+    document_out = await state.cpu.run(evaluation.to_document, "en-US")
     validations = [
         {**rv, "sections": group_facts(rv)} for rv in document_out.get("ruleValidations", [])
     ]
