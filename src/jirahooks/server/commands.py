@@ -134,13 +134,15 @@ def db(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
-async def _open(settings: ServerSettings, *, create_key: bool) -> tuple[Any, Any]:
-    from jirahooks.crypto import load_box
+async def _open(settings: ServerSettings) -> tuple[Any, Any]:
+    """The database and its secret key, verified before anything is written: a key that is not
+    the server's (or a missing key file for a database in use) is refused, never replaced."""
+    from jirahooks.store.keycheck import open_box
 
     database = _database(settings)
     try:
         await database.prepare(upgrade=False)
-        box = load_box(settings.data_dir, environ=settings.secret_environ(), create=create_key)
+        box = await open_box(database, settings.data_dir, settings.secret_environ())
     except BaseException:
         await database.dispose()
         raise
@@ -157,7 +159,7 @@ def apply(args: argparse.Namespace) -> int:
         _prepare_data_dir(settings)
 
     async def main() -> int:
-        database, box = await _open(settings, create_key=True)
+        database, box = await _open(settings)
         try:
             async with database.session() as session:
                 report = await apply_document(session, box, document, prune=args.prune)
@@ -222,6 +224,7 @@ def secrets(args: argparse.Namespace) -> int:
         write_key_file,
     )
     from jirahooks.server.document import rotate_key
+    from jirahooks.store.keycheck import re_encrypt
 
     if args.action == "generate-key":
         output.out(generate_key())
@@ -229,7 +232,7 @@ def secrets(args: argparse.Namespace) -> int:
     settings = settings_from(args)
 
     async def main() -> int:
-        database, box = await _open(settings, create_key=False)
+        database, box = await _open(settings)
         try:
             if box.source == KEY_ENV:
                 new_env = os.environ.get("JIRAHOOKS_NEW_SECRET_KEY", "")
@@ -249,6 +252,7 @@ def secrets(args: argparse.Namespace) -> int:
             staged = SecretBox([new_key, *box.keys], source=box.source)
             async with database.session() as session:
                 count = await rotate_key(session, staged)
+                await re_encrypt(session, staged)
                 await session.commit()
             if path is not None:
                 write_key_file(path, [new_key])

@@ -24,12 +24,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jirahooks.crypto import SecretBox
+from jirahooks.crypto import SecretBox, SecretKeyError
 from jirahooks.errors import ConfigError, ConfigProblem
 from jirahooks.rules.config import ConfigDocument
 from jirahooks.server import binding
 from jirahooks.server.bootstrap import ensure_workspace
 from jirahooks.store import queries
+from jirahooks.store.deliveries import PlatformConfig
 from jirahooks.store.models import (
     Connection,
     Repository,
@@ -104,9 +105,21 @@ class _Applier:
                 )
             self.report.notes.append(f"{path}: {reference} is unset, the stored secret is kept")
             return stored
-        if stored and self.box.decrypt(stored) == value:
+        if stored and self._readable(stored) == value:
             return stored
         return self.box.encrypt(value)
+
+    def _readable(self, stored: str) -> str | None:
+        """The stored plaintext; None when it cannot be decrypted with the server's key (it was
+        written with another one): the document's value then replaces it."""
+        try:
+            return self.box.decrypt(stored)
+        except SecretKeyError:
+            self.report.notes.append(
+                "a stored secret could not be decrypted with the server's key and is replaced "
+                "by the document's value"
+            )
+            return None
 
 
 def _require_token_to_rebind(
@@ -442,4 +455,9 @@ async def rotate_key(session: AsyncSession, box: SecretBox) -> int:
     for token in (await session.execute(select(ValidationToken))).scalars():
         token.secret_encrypted = box.rotate(token.secret_encrypted)
         count += 1
+    for platform in (await session.execute(select(PlatformConfig))).scalars():
+        for column in ("token_encrypted", "webhook_secret_encrypted"):
+            if getattr(platform, column):
+                setattr(platform, column, box.rotate(getattr(platform, column)))
+                count += 1
     return count
