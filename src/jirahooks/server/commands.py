@@ -162,7 +162,13 @@ def apply(args: argparse.Namespace) -> int:
         database, box = await _open(settings)
         try:
             async with database.session() as session:
-                report = await apply_document(session, box, document, prune=args.prune)
+                report = await apply_document(
+                    session,
+                    box,
+                    document,
+                    prune=args.prune,
+                    default_workspace=settings.default_workspace,
+                )
                 if args.dry_run:
                     await session.rollback()
                 else:
