@@ -273,3 +273,102 @@ def secrets(args: argparse.Namespace) -> int:
             await database.dispose()
 
     return asyncio.run(main())
+
+
+def admin_token(args: argparse.Namespace) -> int:
+    """Issue a new API token for a user, or revoke all of theirs (``jirahooks admin-token``)."""
+    from sqlalchemy import func, select
+
+    from jirahooks.server.auth import new_api_token
+    from jirahooks.store import queries
+    from jirahooks.store.models import ApiToken, User, utcnow
+
+    settings = settings_from(args)
+    name = args.user.strip()
+    token_name = (args.name or "cli").strip()[:200] or "cli"
+
+    async def main() -> int:
+        database = _database(settings)
+        try:
+            await database.prepare(upgrade=False)
+            async with database.session() as session:
+                user = (
+                    await session.execute(select(User).where(User.name == name))
+                ).scalar_one_or_none()
+                if user is None and "@" in name:
+                    user = (
+                        (
+                            await session.execute(
+                                select(User)
+                                .where(func.lower(User.email) == name.lower())
+                                .order_by(User.id)
+                            )
+                        )
+                        .scalars()
+                        .first()
+                    )
+                if user is None:
+                    known = (
+                        await session.execute(select(User.name).order_by(User.id).limit(10))
+                    ).scalars()
+                    raise UsageError(
+                        f"no user '{name}' in {_redacted(database.url)}",
+                        hint=f"known users: {', '.join(known) or '(none: start the server once)'}"
+                        " — check --data-dir / --database-url",
+                    )
+                if args.action == "issue":
+                    token, token_hash, prefix = new_api_token()
+                    session.add(
+                        ApiToken(
+                            user_id=user.id, name=token_name, token_hash=token_hash, prefix=prefix
+                        )
+                    )
+                    queries.audit(
+                        session,
+                        workspace_id=None,
+                        actor="cli:admin-token",
+                        action="api_token.create",
+                        target=f"user:{user.name}",
+                        after={"name": token_name, "prefix": prefix},
+                    )
+                    await session.commit()
+                    output.out(
+                        f"new API token for '{user.name}' (shown once, stored only as a hash):\n"
+                        f"\n    {token}\n\n"
+                        "sign in to the web UI with it (/ui/login) or send it as "
+                        "'Authorization: Bearer …'"
+                    )
+                    return EXIT_OK
+                rows = (
+                    await session.execute(
+                        select(ApiToken).where(
+                            ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)
+                        )
+                    )
+                ).scalars()
+                now = utcnow()
+                count = 0
+                for row in rows:
+                    row.revoked_at = now
+                    count += 1
+                queries.audit(
+                    session,
+                    workspace_id=None,
+                    actor="cli:admin-token",
+                    action="api_token.revoke_all",
+                    target=f"user:{user.name}",
+                    after={"revoked": count},
+                )
+                await session.commit()
+                output.out(f"revoked {count} API token(s) of '{user.name}' (web sessions included)")
+                return EXIT_OK
+        finally:
+            await database.dispose()
+
+    return asyncio.run(main())
+
+
+def _redacted(url: str) -> str:
+    from jirahooks.store.database import redacted
+
+    return redacted(url)

@@ -137,10 +137,9 @@ def _overrides(
     was ticked when the page was rendered (``was_override_*``) removes that override."""
     overrides: set[str] = set()
     for name, kind, _ in SETTING_FIELDS:
-        if first(form, f"override_{name}"):
-            overrides.add(name)
-        elif not first(form, f"was_override_{name}") and not _same(
-            kind, submitted[name], inherited.get(name)
+        if first(form, f"override_{name}") or (
+            not first(form, f"was_override_{name}")
+            and not _same(kind, submitted[name], inherited.get(name))
         ):
             overrides.add(name)
     return overrides
