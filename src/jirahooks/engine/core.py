@@ -42,7 +42,15 @@ from jirahooks.engine.resolver import (
 )
 from jirahooks.event import Commit, Event
 from jirahooks.keys import KeyExtractor, project_of
-from jirahooks.rules.model import Rule, Settings, Severity, Strategy, Target, UnreachablePolicy
+from jirahooks.rules.model import (
+    BrokenRule,
+    Rule,
+    Settings,
+    Severity,
+    Strategy,
+    Target,
+    UnreachablePolicy,
+)
 
 
 @lru_cache(maxsize=32)
@@ -68,7 +76,12 @@ async def evaluate(
         return _system_only(event, Status.IGNORE, "event.empty", started)
 
     extract = make_extract(_extractor(settings))
-    plans = [plan_rule(rule, event, settings, extract) for rule in rules if applies(rule, event)]
+    broken = {id(r): _broken(r, event) for r in rules if isinstance(r, BrokenRule) and r.enabled}
+    plans = [
+        plan_rule(rule, event, settings, extract)
+        for rule in rules
+        if not isinstance(rule, BrokenRule) and applies(rule, event)
+    ]
     active = [p for p in plans if not p.skipped and p.units]
     calls = 0
     offline = bool(resolver.offline)
@@ -112,8 +125,12 @@ async def evaluate(
             *(p for r in jql_results.values() for p in r.problems),
         ]
     )
+    judged = {
+        id(plan.rule): _judge(plan, settings, resolution, jql_results, offline, problems)
+        for plan in plans
+    }
     validations = [
-        _judge(plan, settings, resolution, jql_results, offline, problems) for plan in plans
+        v for v in (broken.get(id(r)) or judged.get(id(r)) for r in rules) if v is not None
     ]
     system = tuple(_problem_fact(p, Context.SYSTEM) for p in problems)
     return Evaluation(
@@ -133,6 +150,23 @@ def _system_only(event: Event, status: Status, message_id: str, started: float) 
     return Evaluation(
         event, status, (), (fact,), duration_ms=(time.perf_counter() - started) * 1000
     )
+
+
+def _broken(rule: BrokenRule, event: Event) -> RuleValidation:
+    """A stored rule that cannot be read fails closed, visibly: its own error fact, shown where
+    the hook clients display facts (the commits, or the branch)."""
+    warn = rule.severity is Severity.WARNING
+    fact = Fact(
+        Code.CHECKED,
+        FactStatus.WARNING if warn else FactStatus.ERROR,
+        Source.AGGREGATE,
+        Group.TARGET,
+        (Context.COMMITS if event.commits else Context.BRANCH_SOURCE, Context.SYSTEM),
+        "rule.broken.warn" if warn else "rule.broken",
+        {"rule": rule.id, "problem": rule.problem},
+        category=("SYSTEM",),
+    )
+    return RuleValidation(rule, Status.WARNING if warn else Status.BLOCK, (), (fact,))
 
 
 def _drop_unknown_projects(plan: RulePlan, known: frozenset[str]) -> None:
