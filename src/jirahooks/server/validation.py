@@ -240,7 +240,8 @@ def _load(body: bytes) -> Any:
             f"The body nests arrays or objects deeper than {MAX_JSON_DEPTH} levels",
         )
     try:
-        return json.loads(body)
+        # strictly UTF-8 (RFC 8259): json.loads on bytes would let encoded surrogates through
+        return json.loads(body.decode("utf-8-sig"))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise Rejection(400, "JSON_PARSE_ERROR", f"The body is not valid JSON: {exc}") from exc
 

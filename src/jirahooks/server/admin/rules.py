@@ -41,6 +41,12 @@ def _rule_out(row: RuleRow, warnings: list[str] | None = None) -> schemas.RuleOu
     )
 
 
+def _stored(row: RuleRow) -> dict[str, Any]:
+    """The stored definition for the audit log, whatever an older version left there."""
+    data = row.definition
+    return dict(data) if isinstance(data, dict) else {"definition": data}
+
+
 async def _scope(
     session: Session, principal: Principal, workspace: str, repository: str | None, *, write: bool
 ) -> tuple[Workspace, Repository | None]:
@@ -160,7 +166,7 @@ async def _replace(
             "rule.id: a rule's id cannot change",
             "create a new rule instead",
         )
-    before = dict(row.definition)
+    before = _stored(row)
     row.definition = queries.rule_definition(rule)
     row.updated_at = utcnow()
     audit(
@@ -188,7 +194,7 @@ async def _delete(
         ws.id,
         "rule.delete",
         _target(ws, repo, rule_id),
-        before=dict(row.definition),
+        before=_stored(row),
     )
     await session.delete(row)
     await session.commit()
