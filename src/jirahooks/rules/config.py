@@ -392,9 +392,9 @@ def read_file(path: str | Path) -> Any:
 
             return tomllib.loads(text)
         if suffix == ".json":
-            import json
+            from jirahooks.textcheck import load_json
 
-            return json.loads(text)
+            return load_json(text)  # nesting measured first: no deep recursion
         import yaml
 
         return yaml.safe_load(text)
