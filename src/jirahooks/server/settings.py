@@ -76,7 +76,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
                     f"{variable}={raw_limit!r} is not a number of bytes",
                     hint=f"e.g. {variable}=1048576",
                 ) from exc
-            settings = replace(settings, **{name: limit})
+            limits: dict[str, Any] = {name: limit}
+            settings = replace(settings, **limits)
     given: dict[str, Any] = {
         k: (Path(v) if k == "data_dir" else v) for k, v in overrides.items() if v is not None
     }
