@@ -16,6 +16,7 @@ from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jirahooks.errors import ConfigError, JirahooksError
+from jirahooks.textcheck import scrub
 
 log = logging.getLogger("jirahooks.server")
 
@@ -94,10 +95,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [
+        problems = [  # scrubbed: a location may be a key the client sent (a lone surrogate…)
             {
-                "path": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
-                "message": str(err.get("msg", "")),
+                "path": scrub(".".join(str(p) for p in err.get("loc", ()) if p != "body")),
+                "message": scrub(str(err.get("msg", ""))),
             }
             for err in exc.errors()
         ]
