@@ -84,3 +84,22 @@ def test_a_bad_stored_rule_is_listed_with_an_error(site: Site) -> None:
     assert "cannot be read" in page and "rule-commit-key-required" in page  # listed too
     status, _, page = b.request("GET", f"/ui/w/{WS}/rules/old")
     assert status == 200 and "cannot be read" in page
+
+
+def test_connection_and_people_forms_reject_bad_text(site: Site) -> None:
+    b, csrf = signed_in(site, site.admin_token)
+    connection = {
+        "csrf_token": csrf,
+        "name": "jira \x00 a",
+        "deployment": "cloud",
+        "url": "https://a.example.net",
+        "email": "bot@example.com",
+        "token": "t",
+    }
+    status, _, page = b.request("POST", f"/ui/w/{WS}/connections", connection)
+    assert status == 422 and "NUL character" in page, (status, page[:300])
+    assert site.api("GET", f"/workspaces/{WS}/connections") == []
+    person = {"csrf_token": csrf, "name": "eve\x07", "role": "MEMBER"}
+    status, _, page = b.request("POST", f"/ui/w/{WS}/people", person)
+    assert status == 422 and "control character" in page, (status, page[:300])
+    assert "eve\x07" not in {u["name"] for u in site.api("GET", f"/workspaces/{WS}/users")}
