@@ -9,9 +9,11 @@ Order of the checks, each answering ``{"error", "errorCode"}`` with the document
    sign for the scope (401 ``HMAC_SECRET_NOT_CONFIGURED``); the HMAC-SHA256 over the *raw* body
    matches one of them, compared in constant time (401 ``HMAC_SIGNATURE_INVALID``) — all
    before the body is parsed;
-4. the body parses (400 ``JSON_PARSE_ERROR``) and has the documented shape (400
-   ``PAYLOAD_VALIDATION_ERROR``, ``UNSUPPORTED_TRIGGER_TYPE``); an empty body or one with
-   neither branch nor commits is 200 ``IGNORE``;
+4. the body parses as strict UTF-8 JSON (400 ``JSON_PARSE_ERROR``) and has the documented shape
+   (400 ``PAYLOAD_VALIDATION_ERROR``, ``UNSUPPORTED_TRIGGER_TYPE``): nested at most 32 levels
+   (measured before parsing), every field valid text of its kind and length
+   (``jirahooks.textcheck``: no lone surrogate, no NUL, control characters only in commit
+   messages); an empty body or one with neither branch nor commits is 200 ``IGNORE``;
 5. the repository is named (400 ``REPOSITORY_ID_MISSING``), known (404
    ``REPOSITORY_NOT_FOUND``: unknown repositories are never registered implicitly) and inside
    the token's scope (401 ``HMAC_SIGNATURE_INVALID``);
