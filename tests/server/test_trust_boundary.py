@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select, text
 from tests.server.conftest import WS, Server
 
+from jirahooks.server.settings import DEFAULT_MAX_BODY_BYTES
 from jirahooks.store.database import Database
 from jirahooks.store.models import AuditEntry, Connection, RuleRow
 
@@ -33,7 +34,7 @@ def raw(payload: Any) -> bytes:
 
 
 def assert_validation_error(response: Any, status: int, code: str) -> str:
-    assert response.status_code == status, response.text
+    assert response.status_code == status, response.text[:500]
     body = response.json()
     assert set(body) == {"error", "errorCode"}, body
     assert body["errorCode"] == code
@@ -42,7 +43,7 @@ def assert_validation_error(response: Any, status: int, code: str) -> str:
 
 
 def assert_admin_error(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
+    assert response.status_code == status, response.text[:500]
     body: dict[str, Any] = response.json()
     assert {"code", "message", "hint"} <= set(body), body
     assert "Traceback" not in response.text
@@ -167,7 +168,7 @@ def test_invalid_json_bodies_are_422_not_500(ready: tuple[Server, str]) -> None:
 
 def test_admin_body_size_limit(ready: tuple[Server, str]) -> None:
     server, _ = ready
-    limit = server.settings.admin_max_body_bytes
+    limit = DEFAULT_MAX_BODY_BYTES  # JIRAHOOKS_ADMIN_MAX_BODY_BYTES unset
     rule = {"id": "big", "title": "Big", "description": "x" * (limit + 1)}
     response = server.call("POST", f"/workspaces/{WS}/rules", content=raw(rule), headers=JSON)
     body = assert_admin_error(response, 413)

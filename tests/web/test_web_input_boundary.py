@@ -6,11 +6,13 @@ rule row stored by an older version is listed with an error badge, not a 500."""
 from __future__ import annotations
 
 import asyncio
+import http.client
 import re
 
 from sqlalchemy import text
 from tests.web.conftest import WS, Browser, Site
 
+from jirahooks.server.settings import DEFAULT_MAX_BODY_BYTES
 from jirahooks.store.database import Database
 
 RULE = {"targets": "COMMIT", "triggers": "PUSH", "key_present": "on"}
@@ -50,11 +52,22 @@ def test_rule_forms_reject_bad_text_and_store_nothing(site: Site) -> None:
 
 
 def test_oversize_form_post_is_413(site: Site) -> None:
-    b, csrf = signed_in(site, site.admin_token)
-    limit = site.live.app.state.jirahooks.settings.admin_max_body_bytes
-    form = {"csrf_token": csrf, "title": "Big", "description": "x" * limit}
-    status, _, body = b.request("POST", f"/ui/w/{WS}/rules/-/new", form)
-    assert status == 413 and "PAYLOAD_TOO_LARGE" in body
+    """Answered from the declared length, before the body is read (a client still sending a
+    body the server will not read may see the connection closed: so only headers are sent)."""
+    b, _ = signed_in(site, site.admin_token)
+    limit = DEFAULT_MAX_BODY_BYTES  # JIRAHOOKS_ADMIN_MAX_BODY_BYTES unset
+    connection = http.client.HTTPConnection("127.0.0.1", site.live.port, timeout=30)
+    try:
+        connection.putrequest("POST", f"/ui/w/{WS}/rules/-/new")
+        connection.putheader("Cookie", "; ".join(f"{c.name}={c.value}" for c in b.jar))
+        connection.putheader("Content-Type", "application/x-www-form-urlencoded")
+        connection.putheader("Content-Length", str(limit + 1))
+        connection.endheaders()
+        response = connection.getresponse()
+        status, body = response.status, response.read().decode()
+    finally:
+        connection.close()
+    assert status == 413 and "PAYLOAD_TOO_LARGE" in body, (status, body)
     assert rule_ids(site) == set()
 
 
