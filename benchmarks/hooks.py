@@ -1,24 +1,34 @@
-"""What the git hooks cost: commit-msg latency, and a 10,000-commit push through pre-receive.
+"""What the git hooks cost: the client hooks against bare Python, and a 10,000-commit push.
 
-Prints, side by side:
+Prints, in one run:
 
-* the median wall time of the installed commit-msg hook script (exactly what git runs) in
-  remote mode against a local jirahooks server, and in local format-only mode, next to a bare
-  ``python -c pass`` — the floor any Python hook pays;
+* medians of **interleaved** rounds — every round runs every command once, one after the
+  other, so a slow moment of the shared machine hits them all alike — of the installed hook
+  scripts (exactly what git runs), as wall time, CPU time (the hook and its git children) and
+  ratios to a bare ``python -c pass`` from the same venv: commit-msg in remote mode against a
+  running ``jirahooks serve`` (a stdlib stub without the server extra), in local format-only
+  mode, in local mode with a Jira connection (a fake Jira on loopback); pre-push in remote mode
+  with 1 and with 100 new commits; and ``gitlint --msg-filename`` installed into a temporary
+  venv of this benchmark (skipped with a note when it cannot be installed);
+* the server's own time for the two pre-push requests, from this already-warm process;
 * the pre-receive hook on a push of 10,000 commits (1,000 distinct issue keys) to a local bare
   repository, with the fake Jira answering after 20 ms per request: wall time of ``git push``,
   the verdict, and the Jira requests made — for one ref, and for the same commits spread over
   three refs (one batched Jira pass either way).
 
-Everything runs on 127.0.0.1 in a temporary directory. Run: ``.venv/bin/python
-benchmarks/hooks.py [--runs N]``. Figures depend on the machine; nothing is asserted.
+Everything runs on 127.0.0.1 in a temporary directory. ``.pyc`` files are written and used, as
+after a ``pip install`` (``PYTHONDONTWRITEBYTECODE`` is dropped for the hooks). Run:
+``.venv/bin/python benchmarks/hooks.py [--rounds N] [--no-gitlint] [--no-pre-receive]``.
+Figures depend on the machine; nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -27,6 +37,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -73,6 +84,8 @@ def isolated_env(home: Path) -> dict[str, str]:
     for name in proxies:
         env.pop(name, None)
     env.update(HOME=str(home), GIT_CONFIG_NOSYSTEM="1", XDG_CONFIG_HOME=str(home / ".config"))
+    # as installed: .pyc files are written once and used (a pip install compiles them)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["no_proxy"] = "*"
     return env
 
@@ -90,17 +103,6 @@ def must(args: list[str], cwd: Path, env: dict[str, str], **kwargs: object) -> s
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed: {proc.stderr}{proc.stdout}")
     return proc.stdout
-
-
-def median_ms(command: list[str], cwd: Path, env: dict[str, str], runs: int) -> tuple[float, int]:
-    times = []
-    code = 0
-    run(command, cwd, env)  # warm the page cache and .pyc files
-    for _ in range(runs):
-        started = time.perf_counter()
-        code = run(command, cwd, env).returncode
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times), code
 
 
 def free_port() -> int:
@@ -195,42 +197,238 @@ def _stub_server(secret: str) -> Iterator[tuple[str, str, str]]:
         server.stop()
 
 
-def bench_commit_msg(base: Path, env: dict[str, str], runs: int) -> None:
-    repo = base / "work"
+LOCAL_JIRA_TOML = """\
+[[connections]]
+name = "fake"
+url = "{url}"
+deployment = "cloud"
+email = "bot@example.com"
+token = "${{BENCH_JIRA_TOKEN}}"
+
+[[rules]]
+template = "commit-key-required"
+
+[[rules]]
+template = "all-keys-valid"
+"""
+
+
+@dataclass
+class Case:
+    """One command of the interleaved rounds."""
+
+    label: str
+    command: list[str]
+    cwd: Path
+    env: dict[str, str]
+    stdin: str = ""
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    codes: set[int] = field(default_factory=set)
+
+    def once(self) -> None:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        proc = subprocess.run(
+            self.command,
+            cwd=self.cwd,
+            env=self.env,
+            input=self.stdin.encode(),
+            capture_output=True,
+            check=False,
+        )
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        self.wall.append(wall * 1000)
+        self.cpu.append(cpu * 1000)
+        self.codes.add(proc.returncode)
+        if proc.returncode not in (0, 1):
+            raise SystemExit(f"{self.label}: exit {proc.returncode}\n{proc.stderr.decode()}")
+
+
+def interleaved(cases: list[Case], rounds: int) -> None:
+    """Every round runs every command once, one after the other (the order rotating), so a
+    slow moment of the shared machine hits all of them alike; medians are taken per command."""
+    for case in cases:
+        case.once()  # warm-up: page cache, .pyc files, the rule cache
+        case.wall.clear()
+        case.cpu.clear()
+    for r in range(rounds):
+        shift = r % len(cases)
+        for case in cases[shift:] + cases[:shift]:
+            case.once()
+
+
+def gitlint_command(base: Path) -> list[str] | None:
+    """gitlint installed into a temporary venv of this benchmark, when the index is reachable."""
+    venv = base / "gitlint-venv"
+    proc = subprocess.run(
+        [PYTHON, "-m", "venv", str(venv)], capture_output=True, text=True, check=False
+    )
+    pip = venv / "bin" / "pip"
+    if proc.returncode != 0 or not pip.exists():
+        return None
+    proc = subprocess.run(
+        [str(pip), "install", "-q", "--disable-pip-version-check", "gitlint-core"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    gitlint = venv / "bin" / "gitlint"
+    return [str(gitlint)] if proc.returncode == 0 and gitlint.exists() else None
+
+
+def server_ms(endpoint: str, secret: str, body: bytes, runs: int) -> float:
+    """The server's own time for one request (from this already-warm process), median."""
+    import hashlib
+    import hmac
+    import http.client
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(endpoint)
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    headers = {"Content-Type": "application/json", "x-hub-signature-256": signature}
+    times = []
+    for _ in range(runs + 1):
+        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+        started = time.perf_counter()
+        connection.request("POST", f"{parts.path}?{parts.query}", body, headers)
+        connection.getresponse().read()
+        times.append((time.perf_counter() - started) * 1000)
+        connection.close()
+    return statistics.median(times[1:])
+
+
+def push_body(repo: Path, env: dict[str, str], branch: str) -> bytes:
+    log = must(
+        ["git", "log", "-z", "--format=%H%x1f%an%x1f%B", branch, "--not", "--remotes"], repo, env
+    )
+    commits = []
+    for record in log.split("\0"):
+        record = record.lstrip("\n")
+        if record:
+            sha, name, message = record.split("\x1f", 2)
+            commits.append(
+                {"hash": sha, "message": message.rstrip("\n"), "authorDisplayName": name}
+            )
+    document = {"triggerType": "PUSH", "branchName": branch, "commits": commits, "locale": "en-US"}
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def bench_hooks(base: Path, env: dict[str, str], rounds: int, with_gitlint: bool) -> None:
+    origin, repo = base / "origin.git", base / "work"
+    must(["git", "init", "-q", "--bare", "-b", "main", str(origin)], base, env)
     must(["git", "init", "-q", "-b", "main", str(repo)], base, env)
-    (repo / ".jirahooks.toml").write_text(RULES_TOML, encoding="utf-8")
+    must(["git", "remote", "add", "origin", str(origin)], repo, env)
+    must(["git", "commit", "-q", "--allow-empty", "-m", "ABC-1 base"], repo, env)
+    must(["git", "push", "-q", "origin", "main"], repo, env)
+    shas = {}
+    for count in (1, 100):
+        must(["git", "checkout", "-q", "-b", f"b{count}", "main"], repo, env)
+        for i in range(count):
+            must(
+                ["git", "commit", "-q", "--allow-empty", "-m", f"ABC-{i + 1} change {i}"], repo, env
+            )
+        shas[count] = must(["git", "rev-parse", "HEAD"], repo, env).strip()
+    must(["git", "checkout", "-q", "main"], repo, env)
     message = base / "COMMIT_EDITMSG"
     message.write_text(
         "ABC-123 Fix the login timeout\n\n# Please enter the commit message\n", encoding="utf-8"
     )
     hooks = repo / ".git" / "hooks"
-    floor, _ = median_ms([PYTHON, "-c", "pass"], repo, env, runs)
-    floor_isolated, _ = median_ms([PYTHON, "-I", "-S", "-c", "pass"], repo, env, runs)
-
-    must([PYTHON, "-m", "jirahooks", "install", "commit-msg", "--mode", "local"], repo, env)
-    local, local_code = median_ms([str(hooks / "commit-msg"), str(message)], repo, env, runs)
-
-    with validation_server(base, env) as (endpoint, secret, kind):
-        must([PYTHON, "-m", "jirahooks", "install", "commit-msg", "--mode", "remote"], repo, env)
-        remote_env = {**env, "JIRAHOOKS_ENDPOINT": endpoint, "JIRAHOOKS_SECRET": secret}
-        remote, remote_code = median_ms(
-            [str(hooks / "commit-msg"), str(message)], repo, remote_env, runs
+    local_dir, jira_dir = base / "local-hooks", base / "jira-hooks"
+    (repo / ".jirahooks.toml").write_text(RULES_TOML, encoding="utf-8")
+    jira_config = base / "jira.toml"  # the fake Jira's URL goes in once it runs
+    jira_config.write_text(LOCAL_JIRA_TOML.format(url="http://127.0.0.1:9"), encoding="utf-8")
+    for directory, config in ((local_dir, None), (jira_dir, jira_config)):
+        directory.mkdir()
+        extra = ["--config", str(config)] if config else []
+        must(["git", "config", "core.hooksPath", str(directory)], repo, env)
+        must(
+            [PYTHON, "-m", "jirahooks", "install", "commit-msg", "--mode", "local", *extra],
+            repo,
+            env,
         )
+    must(["git", "config", "--unset", "core.hooksPath"], repo, env)
+    must([PYTHON, "-m", "jirahooks", "install", "--mode", "remote"], repo, env)
 
-    with contextmanager(_stub_server)("stub") as (endpoint, secret, _):
-        stub_env = {**env, "JIRAHOOKS_ENDPOINT": endpoint, "JIRAHOOKS_SECRET": secret}
-        client, _ = median_ms([str(hooks / "commit-msg"), str(message)], repo, stub_env, runs)
+    cases = [Case("python -c pass (bare interpreter)", [PYTHON, "-c", "pass"], repo, env)]
+    with validation_server(base, env) as (endpoint, secret, kind), FakeJira("cloud") as jira:
+        jira.add_issues("ABC", 200, status="In Progress")
+        jira_config.write_text(LOCAL_JIRA_TOML.format(url=jira.url), encoding="utf-8")
+        remote_env = {**env, "JIRAHOOKS_ENDPOINT": endpoint, "JIRAHOOKS_SECRET": secret}
+        cases += [
+            Case(
+                f"commit-msg, remote ({kind})",
+                [str(hooks / "commit-msg"), str(message)],
+                repo,
+                remote_env,
+            ),
+            Case(
+                "commit-msg, local format-only",
+                [str(local_dir / "commit-msg"), str(message)],
+                repo,
+                env,
+            ),
+            Case(
+                "commit-msg, local with Jira (fake, 0 ms)",
+                [str(jira_dir / "commit-msg"), str(message)],
+                repo,
+                {**env, "BENCH_JIRA_TOKEN": jira.token},
+            ),
+        ]
+        for count in (1, 100):
+            line = f"refs/heads/b{count} {shas[count]} refs/heads/b{count} {'0' * 40}\n"
+            cases.append(
+                Case(
+                    f"pre-push, remote, {count} new commit{'s' if count > 1 else ''}",
+                    [str(hooks / "pre-push"), "origin", str(origin)],
+                    repo,
+                    remote_env,
+                    stdin=line,
+                )
+            )
+        gitlint = gitlint_command(base) if with_gitlint else None
+        if gitlint:
+            cases.append(
+                Case(
+                    "gitlint --msg-filename", [*gitlint, "--msg-filename", str(message)], repo, env
+                )
+            )
+        interleaved(cases, rounds)
+        server = {
+            count: server_ms(endpoint, secret, push_body(repo, env, f"b{count}"), 15)
+            for count in (1, 100)
+        }
 
-    print(f"commit-msg hook, median of {runs} runs (the installed script, as git runs it)")
-    print(f"  {'python -c pass (bare interpreter)':<48} {floor:8.1f} ms")
-    print(f"  {'python -I -S -c pass (no site)':<48} {floor_isolated:8.1f} ms")
+    floor_wall = statistics.median(cases[0].wall)
+    floor_cpu = statistics.median(cases[0].cpu)
+    print(f"hooks: median of {rounds} interleaved rounds (the installed scripts, as git runs them)")
+    print(f"  {'':<46} {'wall ms':>8} {'× bare':>7} {'cpu ms':>8} {'× bare':>7}  exit")
+    for case in cases:
+        wall, cpu = statistics.median(case.wall), statistics.median(case.cpu)
+        codes = ",".join(str(c) for c in sorted(case.codes))
+        print(
+            f"  {case.label:<46} {wall:8.1f} {wall / floor_wall:6.1f}× {cpu:8.1f} {cpu / floor_cpu:6.1f}×  {codes}"
+        )
+    if not gitlint:
+        print(
+            "  gitlint: skipped ("
+            + (
+                "--no-gitlint"
+                if not with_gitlint
+                else "could not be installed into a temporary venv"
+            )
+            + ")"
+        )
+    for count, ms in server.items():
+        print(
+            f"  server's own time for the {count}-commit PUSH request (in-process client): {ms:.1f} ms"
+        )
     print(
-        f"  {'local mode, format-only (.jirahooks.toml)':<48} {local:8.1f} ms   exit {local_code}"
-    )
-    print(f"  {'remote mode, ' + kind:<48} {remote:8.1f} ms   exit {remote_code}")
-    print(f"  {'remote mode, stdlib stub server (client side only)':<48} {client:8.1f} ms")
-    print(
-        f"  {'  overhead over bare python (local / remote)':<48} {local - floor:8.1f} / {remote - floor:.1f} ms"
+        "  (cpu: the hook process and its git children; the server's and fake Jira's CPU is not counted)"
     )
 
 
@@ -302,13 +500,16 @@ def bench_pre_receive(base: Path, env: dict[str, str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=15, help="runs per commit-msg measurement")
+    parser.add_argument("--rounds", type=int, default=30, help="interleaved rounds")
+    parser.add_argument("--no-gitlint", action="store_true", help="do not install gitlint")
+    parser.add_argument("--no-pre-receive", action="store_true", help="skip the 10,000-commit push")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="jirahooks-bench-") as tmp:
         base = Path(tmp)
         env = isolated_env(base / "home")
-        bench_commit_msg(base, env, args.runs)
-        bench_pre_receive(base, env)
+        bench_hooks(base, env, args.rounds, not args.no_gitlint)
+        if not args.no_pre_receive:
+            bench_pre_receive(base, env)
 
 
 if __name__ == "__main__":

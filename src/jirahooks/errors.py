@@ -24,11 +24,12 @@ HTTP handlers translate these (and their own internal signals, such as the Valid
 ``Rejection``) into ``{"error", "errorCode"}`` or ``{"code", "message", "hint"}`` bodies.
 
 Third-party exceptions are translated at the boundary with ``raise … from exc``.
+
+This module sits on the hook path (``jirahooks.hooks.entry``): it imports nothing, not even
+``dataclasses`` (whose import alone costs more than a bare interpreter start).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 # Fixed, documented exit codes (docs/cli.md).
 EXIT_OK = 0
@@ -61,13 +62,38 @@ class UsageError(JirahooksError):
     exit_code = EXIT_USAGE
 
 
-@dataclass(frozen=True)
 class ConfigProblem:
-    """One problem in a configuration document, at an exact path like ``rules[2].checks.naming``."""
+    """One problem in a configuration document, at an exact path like ``rules[2].checks.naming``.
 
+    An immutable value (equal by its fields, hashable), written out instead of a frozen
+    dataclass to keep this module import-free."""
+
+    __slots__ = ("hint", "message", "path")
     path: str
     message: str
-    hint: str = ""
+    hint: str
+
+    def __init__(self, path: str, message: str, hint: str = "") -> None:
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "message", message)
+        object.__setattr__(self, "hint", hint)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"ConfigProblem is immutable: cannot set {name}")
+
+    def _fields(self) -> tuple[str, str, str]:
+        return (self.path, self.message, self.hint)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ConfigProblem):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return f"ConfigProblem(path={self.path!r}, message={self.message!r}, hint={self.hint!r})"
 
     def __str__(self) -> str:
         text = f"{self.path}: {self.message}" if self.path else self.message

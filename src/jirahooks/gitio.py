@@ -3,17 +3,25 @@
 The only module besides ``hooks`` that runs git. ``GIT_*`` variables that a calling hook sets
 (``GIT_DIR``, ``GIT_INDEX_FILE``…) are kept only when asked: commands run from inside a hook
 must not be redirected to another repository by accident.
+
+This module sits on the hook path: it imports only ``os`` and ``jirahooks.errors`` at load time.
+git runs through ``os.posix_spawnp`` with two pipes (``subprocess`` costs more to import than
+a bare interpreter start); ``Commit`` and ``Path`` load when a function that returns them runs.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-from collections.abc import Sequence
-from pathlib import Path
+import signal
 
 from jirahooks.errors import GitError
-from jirahooks.event import Commit
+
+TYPE_CHECKING = False  # not typing's: importing typing costs more than this whole module
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from jirahooks.event import Commit
 
 # NUL ends a record (-z); US (0x1f) separates fields.
 _FORMAT = "%H%x1f%P%x1f%an%x1f%ae%x1f%B"
@@ -33,37 +41,84 @@ def git_env(keep_git_vars: bool = False) -> dict[str, str]:
     return env
 
 
+def run_git(
+    args: Sequence[str], *, cwd: str | Path | None = None, keep_git_vars: bool = False
+) -> tuple[int, bytes, bytes]:
+    """Run ``git [-C cwd] ARGS`` with our standard input; return (exit code, stdout, stderr).
+
+    stdout is read to its end before stderr: git writes at most a few lines of diagnostics, far
+    below a pipe's buffer, so it never blocks on stderr while we wait on stdout."""
+    command = ["git", *(["-C", os.fspath(cwd)] if cwd is not None else []), *args]
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    try:
+        pid = os.posix_spawnp(
+            "git",
+            command,
+            git_env(keep_git_vars),
+            file_actions=[(os.POSIX_SPAWN_DUP2, out_write, 1), (os.POSIX_SPAWN_DUP2, err_write, 2)],
+            setsigdef=(signal.SIGPIPE,),  # Python ignores SIGPIPE; git must not inherit that
+        )
+    except OSError as exc:
+        for fd in (out_read, out_write, err_read, err_write):
+            os.close(fd)
+        raise GitError(
+            f"git cannot be run: {exc.strerror or exc}", hint="install git and put it on PATH"
+        ) from exc
+    os.close(out_write)
+    os.close(err_write)
+    with open(out_read, "rb") as out, open(err_read, "rb") as err:
+        stdout, stderr = out.read(), err.read()
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), stdout, stderr
+
+
 def git(
     args: Sequence[str],
     *,
     cwd: str | Path | None = None,
-    input: bytes | None = None,
     keep_git_vars: bool = False,
     check: bool = True,
 ) -> str:
     """Run git and return its standard output as text (UTF-8, undecodable bytes replaced)."""
-    try:
-        proc = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            input=input,
-            capture_output=True,
-            env=git_env(keep_git_vars),
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        raise GitError("git is not installed or not on PATH", hint="install git") from exc
-    if check and proc.returncode != 0:
-        detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+    code, stdout, stderr = run_git(args, cwd=cwd, keep_git_vars=keep_git_vars)
+    if check and code != 0:
+        detail = stderr.decode("utf-8", "replace").strip().splitlines()
         raise GitError(
-            f"git {' '.join(args[:3])} failed: {detail[-1] if detail else f'exit {proc.returncode}'}",
+            f"git {' '.join(args[:3])} failed: {detail[-1] if detail else f'exit {code}'}",
             hint="run jirahooks inside a git repository, with a valid revision range",
         )
-    return proc.stdout.decode("utf-8", "replace")
+    return stdout.decode("utf-8", "replace")
 
 
-def parse_log(raw: str) -> list[Commit]:
-    commits: list[Commit] = []
+class LogRecord:
+    """One commit as ``git log`` printed it: the light form of ``event.Commit`` (same names)."""
+
+    __slots__ = ("author_email", "author_name", "hash", "message", "parents")
+
+    def __init__(
+        self, hash: str, parents: tuple[str, ...], author_name: str, author_email: str, message: str
+    ) -> None:
+        self.hash = hash
+        self.parents = parents
+        self.author_name = author_name
+        self.author_email = author_email
+        self.message = message
+
+    def to_commit(self) -> Commit:
+        from jirahooks.event import Commit
+
+        return Commit(
+            hash=self.hash,
+            message=self.message,
+            author_name=self.author_name,
+            author_email=self.author_email,
+            parents=self.parents,
+        )
+
+
+def parse_log_records(raw: str) -> list[LogRecord]:
+    records: list[LogRecord] = []
     for record in raw.split("\0"):
         record = record.lstrip("\n")
         if not record:
@@ -72,21 +127,17 @@ def parse_log(raw: str) -> list[Commit]:
         if len(parts) != 5:
             continue
         sha, parents, name, email, message = parts
-        commits.append(
-            Commit(
-                hash=sha,
-                message=message.rstrip("\n"),
-                author_name=name,
-                author_email=email,
-                parents=tuple(parents.split()),
-            )
-        )
-    return commits
+        records.append(LogRecord(sha, tuple(parents.split()), name, email, message.rstrip("\n")))
+    return records
 
 
-def read_commits(
+def parse_log(raw: str) -> list[Commit]:
+    return [record.to_commit() for record in parse_log_records(raw)]
+
+
+def log_records(
     revisions: Sequence[str], *, cwd: str | Path | None = None, keep_git_vars: bool = False
-) -> list[Commit]:
+) -> list[LogRecord]:
     """Commits of ``git log <revisions>``, oldest first (e.g. ``["A..B"]`` or
     ``["NEW", "--not", "--all"]``)."""
     raw = git(
@@ -94,7 +145,15 @@ def read_commits(
         cwd=cwd,
         keep_git_vars=keep_git_vars,
     )
-    return parse_log(raw)
+    return parse_log_records(raw)
+
+
+def read_commits(
+    revisions: Sequence[str], *, cwd: str | Path | None = None, keep_git_vars: bool = False
+) -> list[Commit]:
+    """``log_records`` as ``event.Commit`` values."""
+    records = log_records(revisions, cwd=cwd, keep_git_vars=keep_git_vars)
+    return [record.to_commit() for record in records]
 
 
 def current_branch(*, cwd: str | Path | None = None) -> str:
@@ -103,12 +162,27 @@ def current_branch(*, cwd: str | Path | None = None) -> str:
 
 
 def repo_root(*, cwd: str | Path | None = None) -> Path | None:
+    from pathlib import Path
+
     out = git(["rev-parse", "--show-toplevel"], cwd=cwd, check=False).strip()
     return Path(out) if out else None
 
 
 def config_value(name: str, *, cwd: str | Path | None = None) -> str:
     return git(["config", "--get", name], cwd=cwd, check=False).strip()
+
+
+def config_values(names: Sequence[str], *, cwd: str | Path | None = None) -> dict[str, str]:
+    """Several config values in one git call (the last value wins, as with ``git config``);
+    keys in lower case."""
+    pattern = "^(" + "|".join(n.replace(".", "\\.") for n in names) + ")$"
+    raw = git(["config", "-z", "--get-regexp", pattern], cwd=cwd, check=False)
+    values: dict[str, str] = {}
+    for record in raw.split("\0"):
+        key, _, value = record.partition("\n")
+        if key:
+            values[key.lower()] = value
+    return values
 
 
 def clean_message(text: str, comment_char: str = "#") -> str:

@@ -5,12 +5,17 @@ Decisions (documented in docs/rules.md, "Issue keys"):
 * Default pattern: a project key — a letter, then letters, digits or underscores (Jira Cloud
   allows ``[A-Z][A-Z0-9]{1,9}``, Data Center letters and ``_`` in custom patterns) — then ``-`` and
   an issue number. Admins may configure their own pattern; it runs on RE2 (linear time).
+* Linear time on every path, whatever the text (a branch name or commit message is attacker
+  input): the default pattern runs as ``_DEFAULT_SCAN`` (below), admin patterns on RE2, code spans
+  and the ignore globs on patterns whose cost is linear in the text; looking up whether a key lies
+  in a code span is a binary search.
 * Keys never match inside longer words or numbers: the character before a key and the one after
   it must not be a letter or a digit (``xABC-1`` and ``ABC-1x`` are not keys; ``feature/ABC-1``,
   ``(ABC-1)``, ``ABC-1:`` and ``abc-1_login`` in a branch are).
 * Jira never numbers issues with a leading zero, so ``ABC-01`` is not a key.
 * Case: keys are upper case. Case-insensitive mode (used for branch names by default) finds
-  ``abc-123`` and reports ``ABC-123``.
+  ``abc-123`` and reports ``ABC-123``. Only ASCII letters are key letters in either mode (Jira
+  project keys are ASCII): ``ſ`` or the Kelvin sign are never read as ``S`` or ``K``.
 * Escapes: ``\\ABC-123`` (a backslash right before the key) and keys inside backticks — an
   inline code span ``\\`ABC-123\\``` or a fenced block — are *escaped*: found and reported, never
   evaluated.
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -31,7 +37,30 @@ DEFAULT_KEY_PATTERN = r"[A-Z][A-Z0-9_]+-[0-9]+"
 DEFAULT_IGNORED_KEYS: tuple[str, ...] = ("CVE-*", "UTF-*", "ISO-*")
 
 # Fenced blocks (to their end, or the end of the text), then ``double`` and `single` code spans.
+# Linear: a fence always matches, consuming what it scanned; a ``double`` span that finds no
+# closing `` on its line falls back to the empty `single` span "``", and no later "``" can start
+# on that line; a `single` one that fails has no backtick after it on its line. So every
+# character is scanned a bounded number of times.
 _CODE_SPANS = re.compile(r"```.*?(?:```|\Z)|``[^\n]*?``|`[^`\n]*`", re.DOTALL)
+
+
+def _default_scan(letters: str) -> re.Pattern[str]:
+    """DEFAULT_KEY_PATTERN as a scan that is linear on Python's engine.
+
+    ``[A-Z][A-Z0-9_]+-[0-9]+`` searched with ``finditer`` is quadratic: in a run of word
+    characters with no ``-digits`` after it every start position scans to the end of the run.
+    This scan finds exactly the same matches (leftmost-first, greedy) but consumes each run once:
+
+    * ``k``: a letter, the rest of its run (possessive: backtracking could never find a ``-``
+      inside the run), ``-`` and the digits — the key, exactly as the pattern matches it;
+    * else a letter and the rest of its run: no later start inside the same run can match either
+      (same run end, same character after it), so the run is skipped whole;
+    * else a run of digits and underscores, which cannot start a key, is skipped whole.
+
+    Only matches of group ``k`` are keys; the others just move the scan on.
+    """
+    word = letters + "0-9_"
+    return re.compile(rf"(?P<k>[{letters}][{word}]++-[0-9]++)|[{letters}][{word}]*+|[0-9_]++")
 
 
 class _Pattern(Protocol):
@@ -96,14 +125,19 @@ class KeyExtractor:
         self.backtick_escape = backtick_escape
         self._sensitive: _Pattern
         self._insensitive: _Pattern
+        # Only matches of this group are keys (None: every match is a candidate).
+        self._group: str | None = None
         if pattern == DEFAULT_KEY_PATTERN:
-            # Our own pattern is linear on Python's engine, which is faster per call than RE2.
-            self._sensitive = re.compile(pattern)
-            self._insensitive = re.compile(pattern, re.IGNORECASE)
+            # Faster per call than RE2 (short texts are the common case) and linear too.
+            self._sensitive = _default_scan("A-Z")
+            self._insensitive = _default_scan("A-Za-z")
+            self._group = "k"
         else:
             self._sensitive = compile_user_regex(pattern)
             self._insensitive = compile_user_regex(pattern, ignore_case=True)
         globs = [g.upper() for g in ignored if g]
+        # fnmatch.translate writes each ``*`` as an atomic group on Python >= 3.11 (no
+        # catastrophic backtracking): matching a key costs its length times the globs' size.
         self._ignored = re.compile("|".join(fnmatch.translate(g) for g in globs)) if globs else None
 
     def find(self, text: str, *, case_insensitive: bool = False) -> list[KeyMatch]:
@@ -111,9 +145,14 @@ class KeyExtractor:
         if not text:
             return []
         pattern = self._insensitive if case_insensitive else self._sensitive
-        spans: list[tuple[int, int]] | None = None
+        group = self._group
+        spans: tuple[list[int], list[int]] | None = None
+        # once, not per match: `"`" in text` scans the whole text
+        backticks = self.backtick_escape and "`" in text
         found: list[KeyMatch] = []
         for match in pattern.finditer(text):
+            if group is not None and match.lastgroup != group:
+                continue
             start, end = match.start(), match.end()
             if start == end:
                 continue
@@ -129,10 +168,10 @@ class KeyExtractor:
             escaped = False
             if self.backslash_escape and start > 0 and text[start - 1] == "\\":
                 escaped = True
-            elif self.backtick_escape and "`" in text:
+            elif backticks:
                 if spans is None:
-                    spans = [m.span() for m in _CODE_SPANS.finditer(text)]
-                escaped = any(s <= start and end <= e for s, e in spans)
+                    spans = _code_spans(text)
+                escaped = _inside(spans, start, end)
             ignored = bool(self._ignored and self._ignored.match(key))
             found.append(KeyMatch(key, start, end, escaped, ignored))
         return found
@@ -144,6 +183,23 @@ class KeyExtractor:
             if m.evaluated:
                 seen.setdefault(m.key)
         return list(seen)
+
+
+def _code_spans(text: str) -> tuple[list[int], list[int]]:
+    """The code spans of ``text``: their starts and ends, in order (they never overlap)."""
+    starts: list[int] = []
+    ends: list[int] = []
+    for m in _CODE_SPANS.finditer(text):
+        starts.append(m.start())
+        ends.append(m.end())
+    return starts, ends
+
+
+def _inside(spans: tuple[list[int], list[int]], start: int, end: int) -> bool:
+    """Whether [start, end) lies inside one code span: a binary search, not a scan of all."""
+    starts, ends = spans
+    i = bisect_right(starts, start) - 1
+    return i >= 0 and end <= ends[i]
 
 
 def distinct(keys: Iterable[str]) -> list[str]:

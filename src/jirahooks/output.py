@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import sys
-from typing import TextIO
 
 from jirahooks.errors import ConfigError, JirahooksError
+
+TYPE_CHECKING = False  # on the hook path: importing typing costs more than this module
+if TYPE_CHECKING:
+    from typing import TextIO
 
 
 def out(text: str = "", *, stream: TextIO | None = None) -> None:

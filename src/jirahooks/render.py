@@ -95,8 +95,12 @@ def text(evaluation: Evaluation, *, locale: str = "en-US", verbose: bool = False
     for rv in rvs:
         lines.append(f"{_MARK[rv.status]} {rv.rule.title} [{rv.status.value}]")
         failing = rv.status in (Status.BLOCK, Status.WARNING)
-        if failing and rv.rule.error:
-            lines.append(f"    {rv.rule.error}")
+        if failing:
+            lines.extend(
+                f"    {text}"
+                for text in rv.headlines(locale)
+                if rv.rule.error or text != rv.rule.title
+            )
         if failing or verbose or rv.status is Status.SKIP:
             facts = [*rv.condition_facts, *rv.check_facts]
             if rv.status is Status.SKIP and not verbose:
@@ -129,7 +133,7 @@ def junit(evaluation: Evaluation, *, locale: str = "en-US", name: str = "jirahoo
             if f.status in (FactStatus.ERROR, FactStatus.WARNING, FactStatus.SKIP)
         )
         if rv.status is Status.BLOCK:
-            message = rv.rule.error or rv.rule.title
+            message = " ".join(rv.headlines(locale))
             body = details + (f"\nhint: {rv.rule.hint}" if rv.rule.hint else "")
             out.append(f"{case}>")
             out.append(f"      <failure message={quoteattr(message)}>{escape(body)}</failure>")

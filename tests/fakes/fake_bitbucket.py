@@ -13,7 +13,8 @@ status ``url`` whose host has no dot and for too large a ``pagelen``, errors as
         ...                                            # point a client at bb.url with bb.token
         assert bb.status(repo, pr.head, "key").state == "SUCCESSFUL"
 
-Paths (under ``/2.0/repositories/{workspace}/{repo_slug}``): ``GET /pullrequests`` (``state``),
+Paths (under ``/2.0/repositories/{workspace}/{repo_slug}``): ``GET /pullrequests`` (``state``,
+``q`` — a BBQL subset: ``source.branch.name="x"``),
 ``GET /pullrequests/{id}``, ``GET /pullrequests/{id}/commits``, ``POST|DELETE
 /pullrequests/{id}/approve``, ``POST|DELETE /pullrequests/{id}/request-changes``,
 ``GET /commit/{hash-or-prefix}``, ``POST /commit/{c}/statuses/build``, ``GET
@@ -24,6 +25,7 @@ Paths (under ``/2.0/repositories/{workspace}/{repo_slug}``): ``GET /pullrequests
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import itertools
 import json
@@ -121,6 +123,11 @@ class Fault:
     method: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
+    # a held request waits until ``release`` is set, then gets the fault (or, with
+    # ``passthrough``, the normal answer): a deterministic "Bitbucket is slow right now"
+    release: threading.Event | None = None
+    passthrough: bool = False
+    arrived: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -244,11 +251,17 @@ class FakeBitbucket:
             repo.prs[pr_id] = pr
         return pr
 
-    def push(self, repo: FakeRepo, pr: FakePullRequest, message: str) -> FakeCommit:
-        """A new commit on the PR's source branch (the PR head moves)."""
+    def push(
+        self, repo: FakeRepo, pr: FakePullRequest, message: str, *, reset_reviews: bool = False
+    ) -> FakeCommit:
+        """A new commit on the PR's source branch (the PR head moves). ``reset_reviews``: the
+        repository's "reset approvals / requested changes when the source branch is modified"
+        setting is on, so the push removes every reviewer's approval and change request."""
         with self.lock:
             commit = self.add_commit(repo, message, parents=[pr.head])
             pr.commits.append(commit.hash)
+            if reset_reviews:
+                pr.participants.clear()
         return commit
 
     def find_commit(self, repo: FakeRepo, ref: str) -> FakeCommit | None:
@@ -295,6 +308,29 @@ class FakeBitbucket:
         with self.lock:
             self.faults.append(fault)
         return fault
+
+    def hold(self, *, path: str, method: str = "", passthrough: bool = True) -> Fault:
+        """Hold the next matching request until ``fault.release.set()``; then answer normally
+        (``passthrough``) or with 503. ``fault.arrived`` is set when the request came in."""
+        fault = Fault(
+            503,
+            1,
+            path,
+            method.upper(),
+            {},
+            error_body("Service unavailable"),
+            release=threading.Event(),
+            passthrough=passthrough,
+        )
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def release_all(self) -> None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.release is not None:
+                    fault.release.set()
 
     def take_fault(self, method: str, path: str) -> Fault | None:
         with self.lock:
@@ -478,6 +514,11 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(fake.latency)
         headers: dict[str, str] = {}
         fault = fake.take_fault(self.command, split.path)
+        if fault is not None and fault.release is not None:
+            fault.arrived.set()
+            fault.release.wait(timeout=60)
+            if fault.passthrough:
+                fault = None
         if fault is not None:
             status, payload, headers = fault.status, fault.body, dict(fault.headers)
         elif not fake.authenticate(self.headers.get("Authorization", "")):
@@ -498,7 +539,8 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(data)  # a client may have given up on a held request
 
     do_GET = do_POST = do_PUT = do_DELETE = _handle
 
@@ -538,9 +580,40 @@ def _commit(fake: FakeBitbucket, repo: FakeRepo, ref: str) -> FakeCommit:
     return commit
 
 
+# BBQL (Bitbucket's "filtering and sorting": ``q=source.branch.name="feature/x" AND …``): the
+# fake understands ``field = "string"`` / ``field != "string"`` terms joined by AND, on dotted
+# paths of the PR object; anything else is 400 "Invalid query", as Bitbucket answers.
+_BBQL_TERM = re.compile(r'\s*([A-Za-z_][\w.]*)\s*(=|!=)\s*"((?:[^"\\]|\\.)*)"\s*')
+
+
+def bbql_filter(query: str) -> list[tuple[list[str], str, str]]:
+    terms: list[tuple[list[str], str, str]] = []
+    for part in re.split(r"\s+AND\s+", query.strip()):
+        match = _BBQL_TERM.fullmatch(part)
+        if match is None:
+            raise ApiError(400, "Invalid query", f"cannot parse {part!r}")
+        value = re.sub(r"\\(.)", r"\1", match[3])
+        terms.append((match[1].split("."), match[2], value))
+    return terms
+
+
+def _matches(item: Any, terms: list[tuple[list[str], str, str]]) -> bool:
+    for path, op, value in terms:
+        current = item
+        for name in path:
+            current = current.get(name) if isinstance(current, dict) else None
+        if (str(current) == value) != (op == "="):
+            return False
+    return True
+
+
 def list_prs(fake: FakeBitbucket, repo: FakeRepo, r: RecordedRequest) -> tuple[int, Any]:
     states = r.query.get("state") or ["OPEN"]
     prs = [fake.pr_json(repo, pr) for pr in repo.prs.values() if pr.state in states]
+    q = (r.query.get("q") or [""])[0]
+    if q:
+        terms = bbql_filter(q)
+        prs = [pr for pr in prs if _matches(pr, terms)]
     return 200, fake.page(prs, r.query, r.path)
 
 

@@ -1,6 +1,10 @@
 """The hook path stays light (STYLE.md §1): a commit-msg hook in remote mode imports only the
 standard library and jirahooks' stdlib-only modules — checked on a real ``git commit`` through
-the installed hook with ``PYTHONPROFILEIMPORTTIME``, and by dumping ``sys.modules``."""
+the installed hook with ``PYTHONPROFILEIMPORTTIME`` (``python -X importtime``), and by dumping
+``sys.modules``.
+
+The module lists come from the import profile, never from timings: a heavy module on the
+remote or local format-only path fails the test on any machine."""
 
 from __future__ import annotations
 
@@ -121,3 +125,143 @@ def test_local_format_only_mode_with_toml_loads_no_third_party_module(git_repo: 
     modules = _modules_after(code, git_repo.path)
     assert "jirahooks.engine" in modules
     assert not _top_level(modules) & set(HEAVY), sorted(_top_level(modules) & set(HEAVY))
+
+
+# What the installed hook must not import (issue 12): each of these costs a good part of a bare
+# interpreter start, and none is needed to ask the Validation API or to match a key pattern.
+HEAVY_ON_HOOK_PATH = (
+    *HEAVY,
+    "asyncio",
+    "ssl",
+    "email",
+    "http",
+    "urllib.request",
+    "argparse",
+    "subprocess",
+    "tomllib",
+    "jirahooks.cli",
+    "jirahooks.jira",
+)
+# remote mode does not even need the engine, the rule model, or the dataclass machinery
+HEAVY_ON_REMOTE_PATH = (
+    *HEAVY_ON_HOOK_PATH,
+    "dataclasses",
+    "typing",
+    "pathlib",
+    "jirahooks.engine",
+    "jirahooks.rules",
+    "jirahooks.event",
+)
+
+
+def _heavy(imported: set[str], forbidden: tuple[str, ...]) -> list[str]:
+    return sorted(
+        name for name in imported if any(name == f or name.startswith(f + ".") for f in forbidden)
+    )
+
+
+def test_installed_commit_msg_hook_in_remote_mode_imports_nothing_heavy(
+    git_repo: GitRepo, install: Install, stub: ValidationStub
+) -> None:
+    install(git_repo.path, "commit-msg", "--mode", "remote")
+    assert (
+        "jirahooks.hooks.entry import main"
+        in (git_repo.path / ".git" / "hooks" / "commit-msg").read_text()
+    )
+    stage(git_repo.path)
+    profile = {"PYTHONPROFILEIMPORTTIME": "1"}
+    result = git_run(git_repo.path, "commit", "-m", "ABC-1 light", env=stub.env(**profile))
+    assert result.returncode == 0, result.stderr
+    assert len(stub.received) == 1  # the hook really ran and asked the server
+    imported = _imported_by_profile(result.stderr)
+    assert {"jirahooks.hooks.entry", "jirahooks.hooks.remote", "json", "socket"} <= imported
+    assert _heavy(imported, HEAVY_ON_REMOTE_PATH) == []
+
+
+def test_installed_pre_push_hook_in_remote_mode_imports_nothing_heavy(
+    git_repo: GitRepo, install: Install, stub: ValidationStub, tmp_path: Path
+) -> None:
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
+    git_repo.git("remote", "add", "origin", str(origin))
+    install(git_repo.path, "pre-push", "--mode", "remote")
+    git_repo.commit("ABC-1 first")
+    profile = {"PYTHONPROFILEIMPORTTIME": "1"}
+    result = git_run(
+        git_repo.path, "push", "origin", "HEAD:refs/heads/main", env=stub.env(**profile)
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(stub.received) == 1 and len(stub.received[0].body["commits"]) == 1
+    imported = _imported_by_profile(result.stderr)
+    assert "jirahooks.hooks.entry" in imported
+    assert _heavy(imported, HEAVY_ON_REMOTE_PATH) == []
+
+
+def test_installed_commit_msg_hook_in_local_format_only_mode_imports_nothing_heavy(
+    git_repo: GitRepo, install: Install
+) -> None:
+    """The rules file is YAML: the first commit parses it (and so imports yaml — which shows
+    that the profile would see it), the next ones read the compiled copy under .git/."""
+    write_file(git_repo.path / ".jirahooks.yml", "rules:\n  - template: commit-key-required\n")
+    install(git_repo.path, "commit-msg", "--mode", "local")
+    profile = {"PYTHONPROFILEIMPORTTIME": "1"}
+    stage(git_repo.path)
+    first = git_run(git_repo.path, "commit", "-m", "ABC-1 first", env=profile)
+    assert first.returncode == 0, first.stderr
+    assert "yaml" in _imported_by_profile(first.stderr)
+    stage(git_repo.path)
+    second = git_run(git_repo.path, "commit", "-m", "ABC-2 second", env=profile)
+    assert second.returncode == 0, second.stderr
+    assert "Issue key required in every commit" in second.stderr
+    imported = _imported_by_profile(second.stderr)
+    assert {"jirahooks.hooks.entry", "jirahooks.engine"} <= imported
+    assert _heavy(imported, HEAVY_ON_HOOK_PATH) == []
+    stage(git_repo.path)
+    blocked = git_run(git_repo.path, "commit", "-m", "no key", env=profile)
+    assert blocked.returncode != 0 and "BLOCK" in blocked.stderr
+    assert _heavy(_imported_by_profile(blocked.stderr), HEAVY_ON_HOOK_PATH) == []
+
+
+LOCAL_JIRA_TOML = """\
+[[connections]]
+name = "fake"
+url = "{url}"
+deployment = "cloud"
+email = "bot@example.com"
+token = "${{HOOK_JIRA_TOKEN}}"
+
+[[rules]]
+template = "commit-key-required"
+
+[[rules]]
+template = "all-keys-valid"
+"""
+
+
+def test_local_mode_with_jira_loads_the_jira_client_only_when_jira_is_asked(
+    git_repo: GitRepo, install: Install
+) -> None:
+    from tests.fakes.fake_jira import FakeJira
+
+    with FakeJira("cloud") as jira:
+        jira.add_issues("ABC", 3, status="In Progress")
+        write_file(git_repo.path / ".jirahooks.toml", LOCAL_JIRA_TOML.format(url=jira.url))
+        install(git_repo.path, "commit-msg", "--mode", "local")
+        env = {"PYTHONPROFILEIMPORTTIME": "1", "HOOK_JIRA_TOKEN": jira.token}
+        # a key: Jira is asked, through the Jira client on asyncio (the rules get cached)
+        stage(git_repo.path)
+        keyed = git_run(git_repo.path, "commit", "-m", "ABC-1 with a key", env=env)
+        assert keyed.returncode == 0, keyed.stderr
+        assert list(jira.paths()) != []
+        assert {"asyncio", "httpx", "jirahooks.jira"} <= _imported_by_profile(keyed.stderr)
+        # no key: blocked by the format rule, nothing to ask Jira, nothing heavy loaded
+        jira.reset_log()
+        stage(git_repo.path)
+        keyless = git_run(git_repo.path, "commit", "-m", "no key at all", env=env)
+        assert keyless.returncode != 0 and "BLOCK" in keyless.stderr, keyless.stderr
+        assert list(jira.paths()) == []
+        assert _heavy(_imported_by_profile(keyless.stderr), HEAVY_ON_HOOK_PATH) == []
+        # an unknown key is found invalid by the real lookup
+        stage(git_repo.path)
+        unknown = git_run(git_repo.path, "commit", "-m", "ABC-99 not there", env=env)
+        assert unknown.returncode != 0 and "BLOCK" in unknown.stderr

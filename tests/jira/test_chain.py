@@ -430,14 +430,17 @@ def test_projects_of_all_connections(
     assert cloud.count("/rest/api/3/project/search") == 2
 
 
-def test_projects_unknown_when_a_connection_fails(
+def test_projects_incomplete_when_a_connection_fails(
     jira_factory: Callable[..., FakeJira], connect: Connect
 ) -> None:
+    # what the answering connection listed stays known; the set is marked incomplete, so the
+    # engine treats keys of other projects as undetermined (not as "no key")
     ok, broken = jira_factory("cloud"), jira_factory("cloud")
     ok.add_project("ABC")
     broken.fail(401, times=-1)
     projects = asyncio.run(make_chain(connect(ok), connect(broken, "broken")).projects())
-    assert projects.projects is None
+    assert projects.projects == {"ABC"}
+    assert not projects.is_complete
     assert [(p.connection, p.code) for p in projects.problems] == [("broken", "JIRA_AUTH_REJECTED")]
 
 

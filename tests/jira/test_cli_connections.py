@@ -139,3 +139,33 @@ def test_list(
     )
     assert main(["connections", "list", "--config", config]) == 0
     assert capsys.readouterr().out.strip() == "a  https://acme.atlassian.net  cloud"
+
+
+def test_a_dc_connection_pointed_at_cloud_is_told_the_real_reason(
+    jira_factory: Callable[..., FakeJira],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cloud = jira_factory("cloud")
+    config = _config(
+        tmp_path,
+        monkeypatch,
+        {
+            "name": "acme",
+            "url": cloud.url,
+            "deployment": "datacenter",
+            "email": cloud.user.email,
+            "secret": cloud.token,
+        },
+    )
+    assert main(["connections", "test", "--config", config]) == 4  # b9f4856: 0 (OK)
+    out = capsys.readouterr().out
+    assert "[JIRA_DEPLOYMENT_MISMATCH]" in out.splitlines()[0]
+    assert "serverInfo.deploymentType: Cloud" in out
+    assert "set deployment to cloud" in out
+    # every problem, not only the first: the removed search's 410 and the project list
+    assert "[JIRA_SEARCH_UNAVAILABLE]" in out and "HTTP 410" in out
+    assert "[JIRA_PROJECTS_UNREADABLE]" in out
+    assert out.count("acme") == 1  # named once, in the report's first column
+    assert cloud.token not in out

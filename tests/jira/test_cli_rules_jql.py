@@ -69,7 +69,9 @@ def test_rejected_jql_names_the_rule_path(
         repositories=[
             {
                 "slug": "api",
-                "rules": [{"template": "issue-in-progress", "checks": {"jql": "status = AND ("}}],
+                # structurally sound (an unbalanced JQL is refused before Jira is asked, see
+                # tests/rules/test_jql.py), but Jira knows no such field
+                "rules": [{"template": "issue-in-progress", "checks": {"jql": "nosuchfield = 1"}}],
             }
         ],
     )

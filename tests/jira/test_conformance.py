@@ -25,6 +25,7 @@ import pytest
 from tests.fakes.fake_jira import FakeJira, RecordedRequest
 from tests.jira.support import make_chain, make_client
 
+from jirahooks.jira.diagnose import diagnose
 from jirahooks.rules.config import ConnectionConfig, Deployment
 
 SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "specs"
@@ -188,6 +189,8 @@ def _scenario(fake: FakeJira, connect: Connect) -> None:
         await chain.validate_jql("project = ABC")
         detecting = make_client(connect(fake, deployment=Deployment.AUTO))
         await detecting.myself()
+        found = await diagnose(make_client(connect(fake)))  # the connection test's requests
+        assert found.ok, found.problems
 
     asyncio.run(run())
     assert fake.count() > 5

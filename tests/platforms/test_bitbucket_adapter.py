@@ -338,6 +338,28 @@ def test_list_open_pull_requests(bitbucket: FakeBitbucket, repo: FakeRepo, call:
     assert all(r.query["state"] == ["OPEN"] for r in bitbucket.requests_to("/pullrequests"))
 
 
+def test_list_open_pull_requests_of_a_source_branch(
+    bitbucket: FakeBitbucket, repo: FakeRepo, call: Call
+) -> None:
+    bitbucket.add_pr(repo, "ABC-1", source="feature/ABC-1")
+    wanted = bitbucket.add_pr(repo, "ABC-2", source='feature/"quoted"\\x')
+    bitbucket.add_pr(repo, "ABC-3", source="feature/ABC-3")
+    found = call(lambda bb: bb.list_open_pull_requests("api-service", source_branch=wanted.source))
+    assert [p.id for p in found] == [str(wanted.id)]
+    (listed,) = bitbucket.requests_to("/pullrequests", method="GET")
+    assert listed.query["q"] == ['source.branch.name="feature/\\"quoted\\"\\\\x"']
+    assert listed.query["state"] == ["OPEN"]
+
+
+def test_the_fake_rejects_a_query_it_cannot_parse(
+    bitbucket: FakeBitbucket, repo: FakeRepo, call: Call
+) -> None:
+    path = f"/repositories/{WORKSPACE}/api-service/pullrequests"
+    with pytest.raises(PlatformRequestError) as info:
+        call(lambda bb: bb.client.request("GET", path, params={"q": "source.branch.name ~ x"}))
+    assert info.value.status == 400
+
+
 def test_too_large_a_pagelen_is_rejected_by_the_fake(
     bitbucket: FakeBitbucket, repo: FakeRepo, call: Call
 ) -> None:

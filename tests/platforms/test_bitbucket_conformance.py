@@ -108,6 +108,7 @@ def exercise(bitbucket: FakeBitbucket, repo: FakeRepo, call: Call) -> str:
     async def run(bb: Any) -> None:
         await bb.fetch_pull_request("api-service", str(pr.id))
         await bb.list_open_pull_requests("api-service")
+        await bb.list_open_pull_requests("api-service", source_branch="feature/ABC-1")
         await bb.resolve_commit("api-service", pr.head[:12])
         await bb.publish_status("api-service", pr.head, status)
         await bb.publish_report("api-service", pr.head, report, replace=True)

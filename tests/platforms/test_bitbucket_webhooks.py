@@ -185,9 +185,12 @@ def test_bitbucket_outage_while_publishing_is_retried_not_lost(guardian: Guardia
     assert g.bitbucket.report(g.repo, pr.head, KEY) is not None
 
 
-def test_push_before_a_pr_checks_branch_rules(
+def test_push_to_a_branch_without_a_pr_posts_nothing(
     tmp_path: Path, database_url: str, fakes: tuple[FakeBitbucket, FakeJira]
 ) -> None:
+    """Before issue 10 a push to a branch without a PR evaluated the PR rules on the branch name
+    alone and posted the result under the PR's status key; now it posts nothing (the branch's
+    PRs, listed from the API, are what a push re-evaluates)."""
     server = start(tmp_path, database_url)
     try:
         branch_rule = {
@@ -202,12 +205,13 @@ def test_push_before_a_pr_checks_branch_rules(
         )
         commits = [g.bitbucket.add_commit(g.repo, "work").hash]
         headers, body = push_event(g.bitbucket, g.repo, "feature/no-key", commits, secret=SECRET)
-        assert (
-            g.http.post(f"/webhooks/bitbucket/{WS}", content=body, headers=headers).status_code
-            == 202
-        )
-        status = g.final_status(commits[0])
-        assert status["state"] == "FAILED" and status["refname"] == "feature/no-key"
+        answer = g.http.post(f"/webhooks/bitbucket/{WS}", content=body, headers=headers)
+        assert answer.status_code == 202
+        assert wait_until(lambda: g.bitbucket.count("/pullrequests", method="GET") == 1)
+        g.settle()
+        assert g.status(commits[0]) is None
+        assert g.bitbucket.count("/statuses/build") == 0
+        assert evaluations(g) == []
         g.http.close()
     finally:
         server.stop()

@@ -200,8 +200,17 @@ def test_bitbucket_form_keeps_secrets_write_only(site: Site) -> None:
     for shown in (json.dumps(config), audit):
         assert TOKEN not in shown and WEBHOOK_SECRET not in shown
 
-    # Empty secret fields keep the stored secrets.
-    keep = [("csrf_token", csrf), ("auth_kind", "access_token"), ("require_signature", "on")]
+    # Empty secret fields keep the stored secrets (while the token's destination stays the
+    # same: another auth kind or username needs the token again, docs/security.md).
+    moved = [("csrf_token", csrf), ("auth_kind", "access_token"), ("require_signature", "on")]
+    status, _, text = b.request("POST", BASE + "/bitbucket", moved)
+    assert status == 422 and "requires the token again" in text
+    keep = [
+        ("csrf_token", csrf),
+        ("auth_kind", "app_password"),
+        ("username", "guardian-bot"),
+        ("require_signature", "on"),
+    ]
     assert b.request("POST", BASE + "/bitbucket", keep)[0] == 200
     config = site.api("GET", f"/workspaces/{WS}/bitbucket")
     assert config["token_set"] and config["webhook_secret_set"] and config["public_url"] == ""

@@ -7,15 +7,17 @@ For each connection of the configuration document (or only NAME), in the admin's
     jira-dc      FAILED  https://jira.acme.com/jira  [JIRA_AUTH_REJECTED] … (HTTP 401)
                          hint: token rejected — rotate it: …
 
-Reachability and the deployment come from ``serverInfo`` (anonymous); the account from
-``/myself`` (which proves the token). Exit 0 when every connection is OK, 4 when any failed.
+Reachability and the deployment come from ``serverInfo`` (anonymous; a configured deployment
+that does not match it is a problem of its own), the account from ``/myself`` (which proves the
+token); the search and the project list the evaluation uses are tried too, and every problem
+is listed (``jira.diagnose``). Exit 0 when every connection is OK, 4 when any failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from jirahooks.cli._common import add_config_argument, load_config
@@ -51,6 +53,7 @@ class ConnectionReport:
     account: str = ""
     deployment: str = ""
     error: JirahooksError | None = None
+    more: list[JirahooksError] = field(default_factory=list)  # every further problem
 
 
 def _account(me: dict[str, Any]) -> str:
@@ -73,19 +76,18 @@ async def probe(config: ConnectionConfig, timeout: float) -> ConnectionReport:
             f"{problem.path}: {problem.message}", hint=problem.hint, code=exc.code
         )
         return ConnectionReport(config.name, config.url, False, error=error)
-    deadline = Deadline(timeout)
-    try:
-        async with client:
-            info = await client.server_info(deadline)
-            deployment = await client.deployment(deadline)
-            me = await client.myself(deadline)
-    except JirahooksError as exc:
-        return ConnectionReport(config.name, config.url, False, error=exc)
+    from jirahooks.jira.diagnose import diagnose
+
+    found = await diagnose(client, timeout)
+    if found.problems:
+        errors = [JirahooksError(p.message, hint=p.hint, code=p.code) for p in found.problems]
+        return ConnectionReport(config.name, config.url, False, error=errors[0], more=errors[1:])
+    deployment = await client.deployment(Deadline(timeout))
     how = "configured" if client.deployment_configured else "detected"
     detail = f"{deployment.value} ({how}"
-    if info.get("version"):
-        detail += f", Jira {info['version']}"
-    return ConnectionReport(config.name, config.url, True, _account(me), detail + ")")
+    if found.server.get("version"):
+        detail += f", Jira {found.server['version']}"
+    return ConnectionReport(config.name, config.url, True, _account(found.me), detail + ")")
 
 
 async def probe_all(configs: list[ConnectionConfig], timeout: float) -> list[ConnectionReport]:
@@ -125,5 +127,9 @@ def run(args: argparse.Namespace) -> int:
             output.out(f"{head}  [{report.error.code}] {report.error.message}")
             if report.error.hint:
                 output.out(f"{pad}hint: {report.error.hint}")
+            for more in report.more:
+                output.out(f"{pad}[{more.code}] {more.message}")
+                if more.hint:
+                    output.out(f"{pad}hint: {more.hint}")
     failed = sum(not r.ok for r in reports)
     return EXIT_ENVIRONMENT if failed else EXIT_OK

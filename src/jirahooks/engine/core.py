@@ -3,20 +3,28 @@
 Pure apart from the resolver it is handed. Batched by design:
 
 1. plan every applicable rule (conditions, targets, keys) — no I/O;
-2. ask the resolver for project sets (once, only if a rule ignores unknown projects);
+2. ask the resolver for project sets (once, only if a rule ignores unknown projects); when a
+   project list could not be read, keys of projects no answering connection lists are
+   *undetermined* (not ignored, not invalid) unless step 3 finds them;
 3. resolve every key of every rule in one call;
-4. run each distinct JQL once over the keys that resolved;
+4. run each distinct JQL once over the keys that resolved (a JQL that fails the structural
+   check of ``rules.jql`` is never sent: its rule fails closed);
 5. judge each rule with the check registry; combine statuses.
 
 So the number of resolver calls per evaluation is at most ``2 + distinct JQLs`` whatever the
 number of commits.
+
+Steps 1 and 5 are the CPU-heavy ones (key extraction over every commit, the checks of every
+rule): ``run_cpu``, when given, runs them — the server hands its thread pool so the event loop
+keeps answering while a 10,000-commit push is judged. Without it they run inline (hooks, CLI).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import lru_cache
+from typing import Any, Protocol, TypeVar
 
 from jirahooks.engine.checks import CHECKS, CheckContext
 from jirahooks.engine.facts import (
@@ -42,6 +50,7 @@ from jirahooks.engine.resolver import (
 )
 from jirahooks.event import Commit, Event
 from jirahooks.keys import KeyExtractor, project_of
+from jirahooks.rules.jql import check as jql_problem
 from jirahooks.rules.model import (
     BrokenRule,
     Rule,
@@ -51,6 +60,18 @@ from jirahooks.rules.model import (
     Target,
     UnreachablePolicy,
 )
+
+T = TypeVar("T")
+
+
+class RunCpu(Protocol):
+    """Runs ``fn(*args)`` somewhere (a thread pool) and awaits its result."""
+
+    def __call__(self, fn: Callable[..., T], /, *args: Any) -> Awaitable[T]: ...
+
+
+async def _inline(fn: Callable[..., T], /, *args: Any) -> T:
+    return fn(*args)
 
 
 @lru_cache(maxsize=32)
@@ -65,8 +86,11 @@ async def evaluate(
     resolver: Resolver | None = None,
     *,
     settings: Settings | None = None,
+    run_cpu: RunCpu | None = None,
 ) -> Evaluation:
-    """Evaluate ``event`` against ``rules``. ``resolver`` defaults to offline (format checks only)."""
+    """Evaluate ``event`` against ``rules``. ``resolver`` defaults to offline (format checks only).
+    ``run_cpu`` runs the CPU stages (planning, judging); default inline."""
+    run = run_cpu or _inline
     started = time.perf_counter()
     settings = settings or Settings()
     resolver = resolver or OfflineResolver()
@@ -75,13 +99,11 @@ async def evaluate(
     if event.is_empty:
         return _system_only(event, Status.IGNORE, "event.empty", started)
 
-    extract = make_extract(_extractor(settings))
-    broken = {id(r): _broken(r, event) for r in rules if isinstance(r, BrokenRule) and r.enabled}
-    plans = [
-        plan_rule(rule, event, settings, extract)
-        for rule in rules
-        if not isinstance(rule, BrokenRule) and applies(rule, event)
-    ]
+    # 1. plan every applicable rule (key extraction); a stored rule that cannot be read is not
+    # planned: it reports its own error (fails closed) and the others are judged as usual
+    broken = {r.id: _broken(r, event) for r in rules if isinstance(r, BrokenRule) and r.enabled}
+    readable = [r for r in rules if not isinstance(r, BrokenRule)]
+    plans = await run(_plan_all, event, readable, settings)
     active = [p for p in plans if not p.skipped and p.units]
     calls = 0
     offline = bool(resolver.offline)
@@ -91,24 +113,33 @@ async def evaluate(
     if not offline and any(p.rule.checks.ignore_unknown_projects for p in active):
         projects = await resolver.projects()
         calls += 1
-    if projects.projects is not None:
         for plan in active:
             if plan.rule.checks.ignore_unknown_projects:
-                _drop_unknown_projects(plan, projects.projects)
+                _drop_unknown_projects(plan, projects)
 
-    # 3. every key of every rule that needs Jira, in one call
-    wanted = list(dict.fromkeys(k for p in active if p.rule.checks.needs_jira for k in p.keys))
+    # 3. every key of every rule that needs Jira, in one call (with the keys whose project
+    # could not be classified: a Jira that finds one settles it)
+    wanted = list(
+        dict.fromkeys(
+            [
+                *(k for p in active if p.rule.checks.needs_jira for k in p.keys),
+                *(k for p in active for u in p.units for k in u.unclassified_keys),
+            ]
+        )
+    )
     resolution = Resolution(offline=offline)
     if wanted and not offline:
         resolution = await resolver.resolve(wanted)
         calls += 1
+    _classify_found(active, resolution)
 
     # 4. each distinct JQL once, over the keys that resolved
     jql_results: dict[str, JqlResult] = {}
     if not offline:
         by_jql: dict[str, dict[str, None]] = {}
         for plan in active:
-            if plan.rule.checks.jql:
+            # a JQL that could escape "(jql) AND id in (…)" is never sent (its check fails)
+            if plan.rule.checks.jql and jql_problem(plan.rule.checks.jql) is None:
                 keys = by_jql.setdefault(plan.rule.checks.jql, {})
                 keys.update((k, None) for k in plan.keys if k in resolution.issues)
         for jql, keys in by_jql.items():
@@ -125,13 +156,10 @@ async def evaluate(
             *(p for r in jql_results.values() for p in r.problems),
         ]
     )
-    judged = {
-        id(plan.rule): _judge(plan, settings, resolution, jql_results, offline, problems)
-        for plan in plans
-    }
-    validations = [
-        v for v in (broken.get(id(r)) or judged.get(id(r)) for r in rules) if v is not None
-    ]
+    # 5. judge each rule
+    judged = await run(_judge_all, plans, settings, resolution, jql_results, offline, problems)
+    by_id = {v.rule.id: v for v in judged}
+    validations = [v for v in (broken.get(r.id) or by_id.get(r.id) for r in rules) if v is not None]
     system = tuple(_problem_fact(p, Context.SYSTEM) for p in problems)
     return Evaluation(
         event,
@@ -141,6 +169,22 @@ async def evaluate(
         resolver_calls=calls,
         duration_ms=(time.perf_counter() - started) * 1000,
     )
+
+
+def _plan_all(event: Event, rules: Sequence[Rule], settings: Settings) -> list[RulePlan]:
+    extract = make_extract(_extractor(settings))
+    return [plan_rule(rule, event, settings, extract) for rule in rules if applies(rule, event)]
+
+
+def _judge_all(
+    plans: list[RulePlan],
+    settings: Settings,
+    resolution: Resolution,
+    jql_results: dict[str, JqlResult],
+    offline: bool,
+    problems: list[ConnectionProblem],
+) -> list[RuleValidation]:
+    return [_judge(plan, settings, resolution, jql_results, offline, problems) for plan in plans]
 
 
 def _system_only(event: Event, status: Status, message_id: str, started: float) -> Evaluation:
@@ -169,18 +213,39 @@ def _broken(rule: BrokenRule, event: Event) -> RuleValidation:
     return RuleValidation(rule, Status.WARNING if warn else Status.BLOCK, (), (fact,))
 
 
-def _drop_unknown_projects(plan: RulePlan, known: frozenset[str]) -> None:
+def _drop_unknown_projects(plan: RulePlan, projects: ProjectSet) -> None:
+    """Keys of projects no connection lists are no keys — when every connection answered.
+    When a project list could not be read, such a key may belong to the silent connection:
+    it becomes *unclassified* (undetermined) until ``resolve`` finds it."""
+    known = projects.known
     for unit in plan.units:
         kept = [k for k in unit.keys if project_of(k) in known]
-        unit.unknown_project_keys = [k for k in unit.keys if project_of(k) not in known]
+        unknown = [k for k in unit.keys if project_of(k) not in known]
+        if projects.is_complete:
+            unit.unknown_project_keys = unknown
+        else:
+            unit.unclassified_keys = unknown
         unit.keys = kept
 
 
+def _classify_found(plans: list[RulePlan], resolution: Resolution) -> None:
+    """An unclassified key that a Jira found is an issue key after all (in text order)."""
+    for plan in plans:
+        for unit in plan.units:
+            if not unit.unclassified_keys:
+                continue
+            found = {k for k in unit.unclassified_keys if k in resolution.issues}
+            if found:
+                keep = set(unit.keys) | found
+                order = dict.fromkeys(m.key for m in unit.matches if m.evaluated)
+                unit.keys = [k for k in order if k in keep]
+                unit.unclassified_keys = [k for k in unit.unclassified_keys if k not in found]
+
+
 def _distinct_problems(problems: list[ConnectionProblem]) -> list[ConnectionProblem]:
-    seen: dict[tuple[str, str], ConnectionProblem] = {}
-    for p in problems:
-        seen.setdefault((p.connection, p.code), p)
-    return list(seen.values())
+    """Every problem, in order; only exact duplicates (the same problem reported by
+    ``projects``, ``resolve`` and ``match_jql``) are dropped."""
+    return list(dict.fromkeys(problems))
 
 
 def _problem_fact(
@@ -297,6 +362,9 @@ def _judge(
         undetermined |= outcome.undetermined
 
     failed = not (targets_pass and rule_pass)
+    # Jira could not be asked about some of the rule's keys: said in the headline, whether the
+    # policy decided (nothing else failed) or the rule also failed on definite answers
+    unreachable = bool(undetermined) or any(f.message_id in _UNDETERMINED for f in facts)
     status = Status.PASS
     if failed:
         status = Status.BLOCK if rule.severity is Severity.BLOCK else Status.WARNING
@@ -327,7 +395,27 @@ def _judge(
         )
     rule_keys = plan.keys
     issues = {k: resolution.issues[k] for k in rule_keys if k in resolution.issues}
-    return RuleValidation(rule, status, conditions, tuple(facts), issues, _reviewed(plan))
+    return RuleValidation(
+        rule,
+        status,
+        conditions,
+        tuple(facts),
+        issues,
+        _reviewed(plan),
+        checks_failed=failed,
+        jira_unreachable=unreachable and status in (Status.BLOCK, Status.WARNING),
+    )
+
+
+# facts that say Jira could not give an answer about a key
+_UNDETERMINED = frozenset(
+    {
+        "key.undetermined",
+        "key.project_undetermined",
+        "keys.present.undetermined",
+        "jql.undetermined",
+    }
+)
 
 
 def _reviewed(plan: RulePlan) -> tuple[Commit, ...]:

@@ -135,6 +135,20 @@ class RuleValidation:
     check_facts: tuple[Fact, ...] = ()
     issues: Mapping[str, IssueData] = field(default_factory=dict)
     commits: tuple[Commit, ...] = ()
+    # why a BLOCK / WARNING: the checks failed on Jira's definite answers, and/or Jira could
+    # not be asked about some keys (the Jira-unreachable policy decided)
+    checks_failed: bool = False
+    jira_unreachable: bool = False
+
+    def headlines(self, locale: str = "en-US") -> list[str]:
+        """What a BLOCK or WARNING says first: the rule's error when its checks failed, "Jira
+        could not be reached" when Jira could not be asked — both when both happened."""
+        out: list[str] = []
+        if self.checks_failed or not self.jira_unreachable:
+            out.append(self.rule.error or self.rule.title)
+        if self.jira_unreachable:
+            out.append(translate("rule.jira_unreachable", locale, rule=self.rule.title))
+        return out
 
     def __repr__(self) -> str:
         # Short on purpose: asyncio and loggers repr results, and a 10,000-commit one is large.
@@ -213,9 +227,9 @@ class Evaluation:
         details: list[dict[str, str]] = []
         for rv in self.rule_validations:
             if rv.status is Status.BLOCK:
-                errors.append({"text": rv.rule.error or rv.rule.title})
+                errors.extend({"text": text} for text in rv.headlines(locale))
             elif rv.status is Status.WARNING:
-                warnings.append({"text": rv.rule.error or rv.rule.title})
+                warnings.extend({"text": text} for text in rv.headlines(locale))
             elif rv.status is Status.PASS and rv.rule.success:
                 successes.append({"text": rv.rule.success})
         for fact in self.system_facts:

@@ -37,6 +37,9 @@ class Unit:
     matches: list[KeyMatch] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)  # evaluated keys, first appearance first
     unknown_project_keys: list[str] = field(default_factory=list)
+    # keys whose project could not be classified (a project list could not be read) and that
+    # no Jira found: undetermined for every check, the Jira-unreachable policy decides
+    unclassified_keys: list[str] = field(default_factory=list)
 
     @property
     def context(self) -> Context:

@@ -11,7 +11,15 @@ batched, cached); ``InMemoryResolver`` serves tests and examples; ``OfflineResol
 runs when no Jira connection is configured (format-only checks).
 
 A resolver reports connection trouble as ``ConnectionProblem`` values, never by raising and
-never by calling a key invalid: a key that could not be looked up is *undetermined*.
+never by calling a key invalid. Every key ends up in one of three states:
+
+* *found* — a Jira answered with the issue;
+* *not found* — every Jira that was asked answered that it does not exist (or is not visible to
+  the connection's user);
+* *undetermined* — no Jira could give a definite answer: a connection was down, timed out, was
+  rate-limited or rejected the token, or (for rules that ignore unknown projects) the key's
+  project could not be classified because a project list could not be read. Undetermined keys
+  are never "invalid" and never silently ignored: the ``jira_unreachable`` policy decides.
 """
 
 from __future__ import annotations
@@ -71,7 +79,9 @@ class IssueData:
 
 @dataclass(frozen=True, slots=True)
 class ConnectionProblem:
-    """A Jira connection could not answer (down, timed out, token rejected, rate-limited)."""
+    """A Jira connection could not answer (down, timed out, token rejected, rate-limited).
+
+    ``message`` does not name the connection (the fact that shows it does)."""
 
     connection: str
     code: str  # JIRA_AUTH_REJECTED, JIRA_UNAVAILABLE, JIRA_TIMEOUT, JIRA_RATE_LIMITED, …
@@ -97,10 +107,27 @@ class Resolution:
 
 @dataclass(frozen=True, slots=True)
 class ProjectSet:
-    """Project keys known to the enabled connections; ``projects is None`` when unknown."""
+    """Project keys known to the enabled connections, and whether that list is complete.
+
+    * ``projects``: the keys every connection that answered listed (``None``: nothing known);
+    * ``complete``: every enabled connection answered. Then a key of a project outside
+      ``projects`` is no issue key (``UTF-8``, ``KIP-500``). When it is not complete, such a
+      key *could* belong to a connection that did not answer: it is neither ignored nor
+      "invalid" but *undetermined* (unless ``resolve`` finds it), and the Jira-unreachable
+      policy decides. ``complete`` defaults to ``projects is not None``.
+    """
 
     projects: frozenset[str] | None = None
     problems: tuple[ConnectionProblem, ...] = ()
+    complete: bool | None = None
+
+    @property
+    def known(self) -> frozenset[str]:
+        return self.projects or frozenset()
+
+    @property
+    def is_complete(self) -> bool:
+        return self.projects is not None if self.complete is None else self.complete
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +178,9 @@ class InMemoryResolver:
     """A resolver over a dict of issues, for tests, examples and the web UI's "try it" panel.
 
     ``jql`` maps a JQL string to the set of *current* keys that match it; ``moved`` maps old keys
-    to current keys. Every call is counted in ``calls`` so tests can assert batching.
+    to current keys; ``failing`` keys are undetermined; ``projects_complete=False`` answers
+    ``projects()`` with only ``projects`` known and a problem (a connection's project list could
+    not be read). Every call is counted in ``calls`` so tests can assert batching.
     """
 
     offline = False
@@ -164,6 +193,7 @@ class InMemoryResolver:
         moved: Mapping[str, str] | None = None,
         projects: Collection[str] | None = None,
         failing: Collection[str] = (),
+        projects_complete: bool = True,
         connection: str = "memory",
     ) -> None:
         self._issues = {i.current_key.upper(): i for i in issues}
@@ -175,6 +205,7 @@ class InMemoryResolver:
             else frozenset(i.project for i in self._issues.values())
         )
         self._failing = frozenset(k.upper() for k in failing)
+        self._projects_complete = projects_complete
         self.connection = connection
         self.calls: list[tuple[str, int]] = []
 
@@ -183,6 +214,9 @@ class InMemoryResolver:
 
     async def projects(self) -> ProjectSet:
         self.calls.append(("projects", 0))
+        if not self._projects_complete:  # the project list could not be read: ``projects``
+            problem = ConnectionProblem(self.connection, "JIRA_UNAVAILABLE", "project list failed")
+            return ProjectSet(self._projects, (problem,), complete=False)
         return ProjectSet(self._projects)
 
     async def resolve(self, keys: Collection[str]) -> Resolution:

@@ -7,31 +7,57 @@
   all zeros is a deletion;
 * pre-receive: stdin lines ``<old_sha> <new_sha> <ref>``; update: ``argv = REF OLD NEW``; a new
   sha of all zeros is a deletion, an old sha of all zeros a creation.
+
+On the installed hook's path (``jirahooks.hooks.entry``), so it loads only ``os``, ``gitio`` and
+``errors``; the ``Event`` / ``Commit`` types load in the functions that return them.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 
 from jirahooks import gitio
 from jirahooks.errors import EnvironmentProblem, UsageError
-from jirahooks.event import ZERO_HASH, Commit, Event, Trigger
+
+TYPE_CHECKING = False  # the hook path does not import typing
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    from jirahooks.event import Event
 
 HEADS = "refs/heads/"
 TAGS = "refs/tags/"
+ZERO_HASH = "0" * 40
 
 
-@dataclass(frozen=True, slots=True)
 class RefUpdate:
-    """One ref a push changes: ``old`` → ``new`` on ``ref`` (full name, e.g. refs/heads/main)."""
+    """One ref a push changes: ``old`` → ``new`` on ``ref`` (full name, e.g. refs/heads/main).
+    ``local_ref`` (pre-push only) is the pushing side's ref ("HEAD" from a detached HEAD)."""
 
-    ref: str
-    old: str
-    new: str
-    local_ref: str = ""  # pre-push only: the pushing side's ref ("HEAD" from a detached HEAD)
+    __slots__ = ("local_ref", "new", "old", "ref")
+
+    def __init__(self, ref: str, old: str, new: str, local_ref: str = "") -> None:
+        self.ref = ref
+        self.old = old
+        self.new = new
+        self.local_ref = local_ref
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RefUpdate):
+            return NotImplemented
+        return (self.ref, self.old, self.new, self.local_ref) == (
+            other.ref,
+            other.old,
+            other.new,
+            other.local_ref,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.ref, self.old, self.new, self.local_ref))
+
+    def __repr__(self) -> str:
+        return f"RefUpdate({self.ref!r}, {self.old!r}, {self.new!r}, {self.local_ref!r})"
 
     @property
     def deletion(self) -> bool:
@@ -54,35 +80,50 @@ class RefUpdate:
         return self.ref[len(HEADS) :] if self.is_branch else ""
 
 
-def commit_msg_event(message_file: str, *, cwd: str | Path | None = None) -> Event:
-    """The COMMIT event for a commit being created (comment lines stripped as git does)."""
+def read_commit_message(
+    message_file: str, *, git_dir: str = "", cwd: str | Path | None = None
+) -> tuple[str, str, str]:
+    """(message, author, branch) of a commit being created: the message file with comment lines
+    stripped as git does, ``user.name``, and the branch (``""`` on a detached HEAD)."""
     try:
-        raw = Path(message_file).read_text(encoding="utf-8", errors="replace")
+        with open(message_file, encoding="utf-8", errors="replace") as fh:
+            raw = fh.read()
     except OSError as exc:
         raise EnvironmentProblem(
             f"cannot read the commit message file {message_file}: {exc.strerror}",
             hint="git passes the message file as the hook's first argument",
         ) from exc
-    config = _config_values(("core.commentchar", "user.name"), cwd=cwd)
+    config = gitio.config_values(("core.commentchar", "user.name"), cwd=cwd)
     comment = config.get("core.commentchar") or "#"
     if comment == "auto":
         comment = "#"
     message = gitio.clean_message(raw, comment[:1])
-    author = config.get("user.name", "")
-    branch = gitio.current_branch(cwd=cwd)
+    return message, config.get("user.name", ""), head_branch(git_dir, cwd=cwd)
+
+
+def head_branch(git_dir: str = "", *, cwd: str | Path | None = None) -> str:
+    """The checked-out branch's short name, or '' on a detached HEAD. Read from ``HEAD`` in
+    ``git_dir`` when it is the usual ``ref: refs/heads/…`` or a commit id (no git call); asked
+    from git otherwise (a reftable repository, an unusual symbolic ref, no ``git_dir``)."""
+    if git_dir:
+        try:
+            with open(os.path.join(git_dir, "HEAD"), encoding="utf-8") as fh:
+                head = fh.read().strip()
+        except OSError:
+            head = ""
+        if head.startswith("ref: " + HEADS) and head != "ref: refs/heads/.invalid":
+            return head[len("ref: " + HEADS) :]
+        if len(head) in (40, 64) and all(c in "0123456789abcdef" for c in head):
+            return ""
+    return gitio.current_branch(cwd=cwd)
+
+
+def commit_msg_event(message_file: str, *, cwd: str | Path | None = None) -> Event:
+    """The COMMIT event for a commit being created (the all-zero hash: it does not exist yet)."""
+    from jirahooks.event import Commit, Event, Trigger
+
+    message, author, branch = read_commit_message(message_file, cwd=cwd)
     return Event(Trigger.COMMIT, branch, (Commit(ZERO_HASH, message, author_name=author),))
-
-
-def _config_values(names: tuple[str, ...], *, cwd: str | Path | None = None) -> dict[str, str]:
-    """Several config values in one git call (the last value wins, as with ``git config``)."""
-    pattern = "^(" + "|".join(n.replace(".", "\\.") for n in names) + ")$"
-    raw = gitio.git(["config", "-z", "--get-regexp", pattern], cwd=cwd, check=False)
-    values: dict[str, str] = {}
-    for record in raw.split("\0"):
-        key, _, value = record.partition("\n")
-        if key:
-            values[key.lower()] = value
-    return values
 
 
 def parse_pre_push(text: str) -> list[RefUpdate]:
@@ -144,16 +185,18 @@ def pushed_branch_name(update: RefUpdate) -> str:
     return ""
 
 
-def pre_push_event(updates: list[RefUpdate], *, cwd: str | Path | None = None) -> Event | None:
-    """One PUSH event for a whole pre-push, as the reference client sends it: the union of the
-    commits not yet on any remote, and the last pushed branch's name. None when only deletions
-    (and tags) are pushed: nothing to ask."""
+def pre_push_request(
+    updates: list[RefUpdate], *, cwd: str | Path | None = None
+) -> tuple[str, list[gitio.LogRecord]] | None:
+    """What the reference client sends for a whole pre-push: the last pushed branch's name and
+    the union of the commits not yet on any remote. None when only deletions (and tags) are
+    pushed: nothing to ask."""
     pushed = [u for u in updates if not u.deletion and not u.is_tag]
     if not pushed:
         return None
     shas = list(dict.fromkeys(u.new for u in pushed))
-    commits = gitio.read_commits([*shas, "--not", "--remotes"], cwd=cwd)
-    return Event(Trigger.PUSH, pushed_branch_name(pushed[-1]), tuple(commits))
+    commits = gitio.log_records([*shas, "--not", "--remotes"], cwd=cwd)
+    return pushed_branch_name(pushed[-1]), commits
 
 
 def ref_events(
@@ -168,6 +211,8 @@ def ref_events(
     """One PUSH event per pushed branch with the commits new to it: ``git log NEW --not
     <exclude>`` (``--all`` in pre-receive: refs are not updated yet, so that is exactly what
     the repository already has; ``--remotes`` in pre-push). Deletions and tags are skipped."""
+    from jirahooks.event import Event, Trigger
+
     events: list[tuple[RefUpdate, Event]] = []
     for update in updates:
         if update.deletion or not update.is_branch:

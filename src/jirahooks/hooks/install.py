@@ -1,8 +1,10 @@
 """Installing and removing hook scripts, the way pre-commit does it.
 
 * The hook is a tiny ``/bin/sh`` script with the interpreter path baked in
-  (``sys.executable`` at install time) and a marker line that identifies it as ours. If that
-  interpreter is gone, it falls back to ``jirahooks`` on ``PATH``, else fails with exit 4.
+  (``sys.executable`` at install time) and a marker line that identifies it as ours. It runs
+  the light entry point ``jirahooks.hooks.entry`` (as ``python -m jirahooks.hooks`` would, the
+  same options as ``jirahooks hook``). If that interpreter is gone, it falls back to ``jirahooks hook`` on
+  ``PATH``, else fails with exit 4.
 * A hook that is not ours is kept: renamed to ``<hook>.legacy`` and run first (``jirahooks hook``
   runs it with the same arguments and stdin; if it fails, ours does not run).
 * Installing again rewrites our script (idempotent); uninstalling removes only our script and
@@ -26,6 +28,8 @@ from jirahooks import gitio
 from jirahooks.errors import EnvironmentProblem
 
 MARKER = "# jirahooks-managed-hook"
+# what ``python -m jirahooks.hooks`` runs, without runpy and the importlib machinery it loads
+ENTRY = "import sys; from jirahooks.hooks.entry import main; sys.exit(main())"
 LEGACY_SUFFIX = ".legacy"
 
 
@@ -68,7 +72,8 @@ def is_ours(path: Path) -> bool:
 
 
 def script(hook: str, arguments: Sequence[str], *, python: str | None = None) -> str:
-    """The hook script: run ``jirahooks hook [OPTIONS] HOOK "$@"`` with the baked interpreter."""
+    """The hook script: run ``jirahooks.hooks.entry [OPTIONS] HOOK "$@"`` with the baked
+    interpreter (what ``jirahooks hook [OPTIONS] HOOK`` does, without the full CLI)."""
     interpreter = python or sys.executable
     command = " ".join(shlex.quote(a) for a in ["--hooks-dir", "HERE", *arguments, hook])
     command = command.replace(" HERE", ' "$HERE"', 1)
@@ -78,7 +83,7 @@ def script(hook: str, arguments: Sequence[str], *, python: str | None = None) ->
 INSTALL_PYTHON={shlex.quote(interpreter)}
 case "$0" in */*) HERE="${{0%/*}}" ;; *) HERE=. ;; esac
 if [ -x "$INSTALL_PYTHON" ]; then
-    exec "$INSTALL_PYTHON" -m jirahooks hook {command} "$@"
+    exec "$INSTALL_PYTHON" -c '{ENTRY}' {command} "$@"
 elif command -v jirahooks >/dev/null 2>&1; then
     exec jirahooks hook {command} "$@"
 else

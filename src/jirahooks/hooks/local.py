@@ -19,11 +19,22 @@ evaluated in three steps:
 So a push costs at most ``2 + distinct JQLs`` Jira calls whatever the number of refs and
 commits (the engine's own guarantee, kept across refs). Past the time budget every key not
 yet answered is *undetermined* and the Jira-unreachable policy of the settings decides.
+
+A hook first evaluates without an event loop (``run_batch_sync``): steps 1 and 3 never wait,
+so the engine's coroutines run to their end at once, and ``asyncio``, ``httpx`` and the Jira
+client are not even imported — for format checks only, and also with a Jira connection when
+nothing in the change needs Jira (no key to resolve, no project list to ask). Only when step 2
+has something to ask is the evaluation run again, in ``asyncio.run``, with the real resolver. The rules file's parsed data is kept under ``.git/jirahooks/``, named by
+the SHA-256 of the file's bytes and the jirahooks version (``read_rules_cached``): an unchanged
+file is not parsed again (no YAML, no TOML import); a missing, corrupt or foreign entry is
+ignored and rewritten; writes go to a temporary file renamed into place.
 """
 
 from __future__ import annotations
 
-import asyncio
+import hashlib
+import json
+import os
 import time
 from collections.abc import Awaitable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -43,11 +54,17 @@ from jirahooks.engine.resolver import (
 )
 from jirahooks.errors import ConfigError
 from jirahooks.event import Event
-from jirahooks.rules.config import ConfigDocument, ConnectionConfig, load_file
+from jirahooks.hooks.entry import CONFIG_NAMES, find_config
+from jirahooks.rules.config import ConfigDocument, ConnectionConfig, load_document, read_file
 from jirahooks.rules.model import Rule, Settings
 
 T = TypeVar("T")
-CONFIG_NAMES = (".jirahooks.toml", ".jirahooks.yml", ".jirahooks.yaml")
+__all__ = ["CONFIG_NAMES", "find_config"]  # their home is the light entry module
+CACHE_DIR = "jirahooks"
+
+
+class JiraNeeded(Exception):
+    """A loop-less first attempt (``run_batch_sync``) has to ask Jira after all."""
 
 
 class RecordingResolver:
@@ -55,8 +72,9 @@ class RecordingResolver:
 
     offline = False
 
-    def __init__(self, projects: ProjectSet | None = None) -> None:
+    def __init__(self, projects: ProjectSet | None = None, *, probe: bool = False) -> None:
         self._projects = projects or ProjectSet(None)
+        self._probe = probe  # raise JiraNeeded at the first key or JQL instead of recording
         self.projects_asked = False
         self.keys: dict[str, None] = {}
         self.jql: dict[str, dict[str, None]] = {}
@@ -66,10 +84,14 @@ class RecordingResolver:
         return self._projects
 
     async def resolve(self, keys: Collection[str]) -> Resolution:
+        if self._probe and keys:
+            raise JiraNeeded
         self.keys.update(dict.fromkeys(keys))
         return Resolution({k: IssueData(k) for k in keys})
 
     async def match_jql(self, jql: str, keys: Collection[str]) -> JqlResult:
+        if self._probe and keys:
+            raise JiraNeeded
         self.jql.setdefault(jql, {}).update(dict.fromkeys(keys))
         return JqlResult(frozenset(keys))
 
@@ -119,22 +141,50 @@ def _timeout_problem(budget: float) -> ConnectionProblem:
 
 
 async def _record(
-    events: Sequence[Event], rules: Sequence[Rule], settings: Settings, projects: ProjectSet | None
+    events: Sequence[Event],
+    rules: Sequence[Rule],
+    settings: Settings,
+    projects: ProjectSet | None,
+    *,
+    probe: bool = False,
 ) -> RecordingResolver:
-    recorder = RecordingResolver(projects)
+    recorder = RecordingResolver(projects, probe=probe)
     for event in events:
         await evaluate(event, rules, recorder, settings=settings)
     return recorder
 
 
+class NotAsked:
+    """The Jira resolver of a loop-less first attempt: asking it raises ``JiraNeeded``."""
+
+    offline = False
+
+    async def projects(self) -> ProjectSet:
+        raise JiraNeeded
+
+    async def resolve(self, keys: Collection[str]) -> Resolution:
+        raise JiraNeeded
+
+    async def match_jql(self, jql: str, keys: Collection[str]) -> JqlResult:
+        raise JiraNeeded
+
+
 class _Clock:
     """The time budget counts time spent waiting for Jira, not the CPU time of planning."""
 
-    def __init__(self, budget: float | None) -> None:
+    def __init__(self, budget: float | None, *, live: bool = True) -> None:
         self.budget = budget
         self.spent = 0.0
+        self.live = live
 
     async def wait(self, call: Awaitable[T]) -> T:
+        if not self.live:
+            close = getattr(call, "close", None)
+            if close is not None:
+                close()  # never awaited
+            raise JiraNeeded
+        import asyncio
+
         remaining = None if self.budget is None else max(self.budget - self.spent, 0.001)
         started = time.perf_counter()
         try:
@@ -158,16 +208,22 @@ async def evaluate_batch(
     if resolver.offline:
         return [await evaluate(e, rules, resolver, settings=settings) for e in events], 0
     data = Prefetched()
-    clock = _Clock(budget)  # the resolver has its own deadline, a little shorter: a hard stop
+    # the resolver has its own deadline, a little shorter: a hard stop
+    clock = _Clock(budget, live=not isinstance(resolver, NotAsked))
     recorder: RecordingResolver | None = None
     try:
         # Projects first when some rule ignores unknown projects, so that one recording pass
         # sees the real project set (the engine would ask for it anyway).
-        if any(r.enabled and r.checks.ignore_unknown_projects for r in rules):
+        if not clock.live:
+            # a loop-less attempt stops (JiraNeeded) at the first key or JQL to ask about; the
+            # project list only narrows the keys, so without any there is nothing to ask Jira
+            recorder = await _record(events, rules, settings, None, probe=True)
+        elif any(r.enabled and r.checks.ignore_unknown_projects for r in rules):
             data.projects = await clock.wait(resolver.projects())
             data.calls += 1
-        known = data.projects if data.projects.projects is not None else None
-        recorder = await _record(events, rules, settings, known)
+        if recorder is None:
+            known = data.projects if data.projects.projects is not None else None
+            recorder = await _record(events, rules, settings, known)
         if recorder.keys:
             data.resolution = await clock.wait(resolver.resolve(list(recorder.keys)))
             data.calls += 1
@@ -196,15 +252,6 @@ async def evaluate_batch(
     return evaluations, data.calls
 
 
-def find_config(explicit: str | None, root: Path | None) -> Path | None:
-    """``--config`` if given, else the first of .jirahooks.toml / .jirahooks.yml at ``root``."""
-    if explicit:
-        return Path(explicit)
-    if root is None:
-        return None
-    return next((root / n for n in CONFIG_NAMES if (root / n).is_file()), None)
-
-
 @dataclass(frozen=True)
 class LocalSetup:
     """Everything a hook needs to evaluate locally."""
@@ -216,8 +263,65 @@ class LocalSetup:
     notes: tuple[str, ...] = ()
 
 
-def load_setup(path: Path, repository: str | None) -> LocalSetup:
-    document = load_file(path)
+def _cache_key(raw: bytes) -> str:
+    from jirahooks import __version__
+
+    digest = hashlib.sha256(raw)
+    digest.update(f"\0jirahooks {__version__}".encode())
+    return digest.hexdigest()
+
+
+def read_rules_cached(path: Path, cache_dir: Path | None) -> object:
+    """The rules file's plain data, from the cache in ``cache_dir`` when the file is unchanged.
+
+    Only data that survives a JSON round trip unchanged is cached (a YAML date would not), so a
+    cached read is exactly a fresh one. Errors of the file itself (missing, unreadable, invalid)
+    come from ``read_file`` as before; the cache never hides them."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return read_file(path)  # reports the problem as a ConfigError
+    if cache_dir is None:
+        return read_file(path)
+    key = _cache_key(raw)
+    entry = cache_dir / f"rules-{key[:32]}.json"
+    try:
+        cached = json.loads(entry.read_text(encoding="utf-8"))
+        if isinstance(cached, dict) and cached.get("key") == key and "data" in cached:
+            return cached["data"]
+    except (OSError, ValueError):
+        pass  # missing or corrupt: parse and rewrite
+    data = read_file(path)
+    try:
+        text = json.dumps({"key": key, "source": str(path), "data": data})
+        if json.loads(text)["data"] != data:
+            return data
+    except (TypeError, ValueError):
+        return data  # not JSON data (a date, say): not cached
+    _write_atomically(entry, text)
+    return data
+
+
+def _write_atomically(entry: Path, text: str) -> None:
+    """Temp file + rename: a concurrent reader sees the old entry or the new one, never half;
+    older entries of the same directory are removed. A failure only means no cache."""
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, entry)
+        for old in entry.parent.glob("rules-*.json"):
+            if old != entry:
+                old.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def load_setup(path: Path, repository: str | None, *, cache_dir: Path | None = None) -> LocalSetup:
+    data = read_rules_cached(path, cache_dir)
+    if isinstance(data, list):
+        data = {"rules": data}
+    document = load_document(data, source=str(path))
     connections = document.connections_for(repository)
     usable: list[ConnectionConfig] = []
     notes: list[str] = []
@@ -257,6 +361,34 @@ def build_resolver(connections: Sequence[ConnectionConfig], budget: float | None
     from jirahooks.jira import build_resolver as build
 
     return build(connections, deadline_seconds=budget * 0.9 if budget else None)
+
+
+def run_batch_sync(
+    events: Sequence[Event], setup: LocalSetup, *, budget: float | None, loopless_first: bool = True
+) -> tuple[list[Evaluation], int]:
+    """``run_batch`` from synchronous code: first without an event loop (see the module
+    docstring), then — only if Jira has to be asked — in ``asyncio.run``.
+
+    The first attempt plans the first event that names a key twice (once there, once for
+    real): nothing for a commit, but server hooks, whose pushes are large and nearly always
+    need Jira, pass ``loopless_first=False`` when connections are usable."""
+    if loopless_first or not setup.connections:
+        resolver = NotAsked() if setup.connections else OfflineResolver()
+        attempt = evaluate_batch(
+            events, setup.rules, resolver, settings=setup.settings, budget=budget
+        )
+        try:
+            attempt.send(None)
+        except StopIteration as finished:
+            result: tuple[list[Evaluation], int] = finished.value
+            return result
+        except JiraNeeded:
+            pass
+        else:
+            attempt.close()  # it waited on something after all: run it properly
+    import asyncio
+
+    return asyncio.run(run_batch(events, setup, budget=budget))
 
 
 async def run_batch(

@@ -19,26 +19,43 @@ read, ours first::
     JIRAHOOKS_TIMEOUT                    seconds (default 30)
     JIRAHOOKS_FAIL_OPEN=1                let changes through when the server cannot be reached
     JIRAHOOKS_VERBOSE=1                  print every fact, passes included
+
+The installed hook imports this module on every commit, so it imports little: ``os``,
+``json``, ``socket`` and ``jirahooks.errors``. HTTP is spoken over a plain socket (``http.client``
+pulls in ``email``; ``urllib.request`` more): one ``POST`` with ``Content-Length`` and
+``Connection: close``, the answer read by ``Content-Length``, chunked, or to the end. ``ssl``
+loads only for an https endpoint, ``urllib.parse`` only for ``JIRAHOOKS_REPO_SLUG``. Like
+``urllib.request`` before, the ``http_proxy`` / ``https_proxy`` / ``no_proxy`` variables are
+honoured: an http endpoint is asked through the proxy with an absolute URL, an https one through a
+``CONNECT`` tunnel; a proxy URL's ``user:password@`` becomes a ``Proxy-Authorization`` header.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
-import urllib.parse
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+import socket
 
 from jirahooks.errors import EXIT_BLOCKED, EnvironmentProblem, JirahooksError
-from jirahooks.event import Commit
+
+TYPE_CHECKING = False  # the hook path does not import typing
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any, Protocol
+
+    class CommitLike(Protocol):
+        @property
+        def hash(self) -> str: ...
+        @property
+        def message(self) -> str: ...
+        @property
+        def author_name(self) -> str: ...
+
 
 ENV_FILES = ("jirahooks.env", "commit-check.env")
 SIGNATURE_HEADER = "x-hub-signature-256"
 DEFAULT_TIMEOUT = 30.0
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -84,17 +101,47 @@ _HINTS = {
 }
 
 
-@dataclass(frozen=True)
 class RemoteConfig:
-    """Where and how to reach the Validation API."""
+    """Where and how to reach the Validation API (immutable; ``replace`` makes a changed copy).
+    The secret is never part of ``repr``."""
 
-    endpoint: str
-    secret: str = field(repr=False)
-    locale: str = "en-US"
-    timeout: float = DEFAULT_TIMEOUT
-    fail_open: bool = False
-    verbose: bool = False
-    source: str = "environment"
+    __slots__ = ("endpoint", "fail_open", "locale", "secret", "source", "timeout", "verbose")
+
+    def __init__(
+        self,
+        endpoint: str,
+        secret: str,
+        locale: str = "en-US",
+        timeout: float = DEFAULT_TIMEOUT,
+        fail_open: bool = False,
+        verbose: bool = False,
+        source: str = "environment",
+    ) -> None:
+        self.endpoint = endpoint
+        self.secret = secret
+        self.locale = locale
+        self.timeout = timeout
+        self.fail_open = fail_open
+        self.verbose = verbose
+        self.source = source
+
+    def replace(self, *, timeout: float) -> RemoteConfig:
+        return RemoteConfig(
+            self.endpoint,
+            self.secret,
+            self.locale,
+            timeout,
+            self.fail_open,
+            self.verbose,
+            self.source,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"RemoteConfig(endpoint={self.endpoint!r}, locale={self.locale!r}, "
+            f"timeout={self.timeout!r}, fail_open={self.fail_open!r}, "
+            f"verbose={self.verbose!r}, source={self.source!r})"
+        )
 
 
 def parse_env_file(text: str) -> dict[str, str]:
@@ -117,14 +164,15 @@ def parse_env_file(text: str) -> dict[str, str]:
     return values
 
 
-def _read_env_files(directories: Iterable[Path]) -> tuple[dict[str, str], str]:
+def _read_env_files(directories: Iterable[str | os.PathLike[str]]) -> tuple[dict[str, str], str]:
     merged: dict[str, str] = {}
     sources: list[str] = []
-    for directory in dict.fromkeys(directories):
+    for directory in dict.fromkeys(os.fspath(d) for d in directories):
         for name in ENV_FILES:
-            path = directory / name
+            path = os.path.join(directory, name)
             try:
-                text = path.read_text(encoding="utf-8")
+                with open(path, encoding="utf-8") as fh:
+                    text = fh.read()
             except OSError:
                 continue
             for key, value in parse_env_file(text).items():
@@ -143,7 +191,7 @@ def _pick(names: Sequence[str], *layers: Mapping[str, str]) -> str:
 
 
 def load_config(
-    hook_dirs: Iterable[Path] = (), *, environ: Mapping[str, str] | None = None
+    hook_dirs: Iterable[str | os.PathLike[str]] = (), *, environ: Mapping[str, str] | None = None
 ) -> RemoteConfig | None:
     """The remote configuration, or None when no endpoint is configured."""
     env = os.environ if environ is None else environ
@@ -174,6 +222,8 @@ def load_config(
 
 def with_repo_slug(endpoint: str, slug: str) -> str:
     """``endpoint`` with ``repoSlug=slug`` in its query, unless it names a repository already."""
+    import urllib.parse
+
     parts = urllib.parse.urlsplit(endpoint)
     query = urllib.parse.parse_qs(parts.query)
     if "repoSlug" in query or "repositoryUuid" in query:
@@ -183,7 +233,7 @@ def with_repo_slug(endpoint: str, slug: str) -> str:
 
 
 def payload(
-    trigger: str, branch: str, commits: Sequence[Commit], *, locale: str = "en-US"
+    trigger: str, branch: str, commits: Sequence[CommitLike], *, locale: str = "en-US"
 ) -> dict[str, Any]:
     """The request body (field order as the reference client sends it)."""
     return {
@@ -203,47 +253,43 @@ def encode(body: Mapping[str, Any]) -> bytes:
 
 
 def sign(secret: str, raw: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode("utf-8"), raw, hashlib.sha256).hexdigest()
+    """``sha256=<hex HMAC-SHA256>``; OpenSSL's one-shot HMAC when there (``hmac`` imports all
+    of ``hashlib``), else the ``hmac`` module — the same bytes either way."""
+    key = secret.encode("utf-8")
+    try:
+        from _hashlib import hmac_digest
+    except ImportError:  # a Python built without OpenSSL
+        import hashlib
+        import hmac
+
+        return "sha256=" + hmac.new(key, raw, hashlib.sha256).hexdigest()
+    return "sha256=" + hmac_digest(key, raw, "sha256").hex()
 
 
 def post(config: RemoteConfig, body: Mapping[str, Any]) -> dict[str, Any]:
     """Send one validation request; return the 200 result document.
 
-    Raises ``ServerRejected`` for any other status and ``ServerUnreachable`` when no usable
-    answer arrived.
+    Raises ``ServerRejected`` for any other status (redirects are not followed) and
+    ``ServerUnreachable`` when no usable answer arrived.
     """
-    scheme = urllib.parse.urlsplit(config.endpoint).scheme
-    if scheme not in ("http", "https"):
+    url = _split_url(config.endpoint)
+    if url is None:
         raise ServerUnreachable(
             f"JIRAHOOKS_ENDPOINT is not an http(s) URL: {config.endpoint!r}",
             hint="e.g. https://jirahooks.example.com/api/validate/<workspace>?repoSlug=<slug>",
         )
-    # imported here: http.client, email and ssl cost ~40 ms, and only this function needs them
-    from http.client import HTTPException
-    from urllib.error import HTTPError
-    from urllib.request import HTTPRedirectHandler, Request, build_opener
-
-    class NoRedirect(HTTPRedirectHandler):
-        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-            return None  # the 3xx surfaces as an HTTPError: a non-200 answer
-
     raw = encode(body)
     headers = {"Content-Type": "application/json", "User-Agent": "jirahooks-hook"}
     if config.secret:
         headers[SIGNATURE_HEADER] = sign(config.secret, raw)
-    request = Request(config.endpoint, data=raw, headers=headers, method="POST")
-    opener = build_opener(NoRedirect)
     try:
-        with opener.open(request, timeout=config.timeout) as response:
-            status = response.status
-            data = response.read()
-    except HTTPError as exc:
-        data = exc.read() if exc.fp is not None else b""
-        raise _rejection(exc.code, data) from None
-    except (OSError, HTTPException) as exc:  # URLError, timeouts, resets
-        reason = getattr(exc, "reason", exc)
+        status, data = _http_post(url, headers, raw, config.timeout)
+    except (OSError, ValueError) as exc:  # refused, DNS, timeouts, resets, TLS, bad HTTP
+        reason = str(exc) or type(exc).__name__
+        if isinstance(exc, TimeoutError):
+            reason = "timed out"
         raise ServerUnreachable(
-            f"cannot reach the validation server {_origin(config.endpoint)}: {reason}",
+            f"cannot reach the validation server {url.origin}: {reason}",
             hint="check JIRAHOOKS_ENDPOINT and your network; JIRAHOOKS_FAIL_OPEN=1 lets "
             "changes through while the server is down",
         ) from exc
@@ -264,9 +310,214 @@ def post(config: RemoteConfig, body: Mapping[str, Any]) -> dict[str, Any]:
     return document
 
 
-def _origin(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+# --- HTTP/1.1 over a socket -----------------------------------------------------------------
+
+
+class _Url:
+    """The parts of an http(s) URL that a request needs."""
+
+    __slots__ = ("host", "port", "scheme", "target", "userinfo")
+
+    def __init__(self, scheme: str, host: str, port: int, target: str, userinfo: str) -> None:
+        self.scheme, self.host, self.port, self.target, self.userinfo = (
+            scheme,
+            host,
+            port,
+            target,
+            userinfo,
+        )
+
+    @property
+    def authority(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.scheme == "https" else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+    @property
+    def origin(self) -> str:
+        return f"{self.scheme}://{self.authority}"
+
+
+def _split_url(url: str) -> _Url | None:
+    """``scheme://[user@]host[:port]/path?query`` (the fragment dropped), or None when ``url``
+    is not an http(s) URL with a host and a valid port."""
+    scheme, sep, rest = url.strip().partition("://")
+    scheme = scheme.lower()
+    if not sep or scheme not in ("http", "https"):
+        return None
+    rest = rest.split("#", 1)[0]
+    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    netloc, target = rest[:cut], rest[cut:]
+    if not target.startswith("/"):
+        target = "/" + target
+    userinfo, _, hostport = netloc.rpartition("@")
+    if hostport.startswith("["):  # [IPv6]:port
+        host, _, after = hostport[1:].partition("]")
+        port_text = after[1:] if after.startswith(":") else ""
+    else:
+        host, _, port_text = hostport.partition(":")
+    if not host:
+        return None
+    if port_text and not port_text.isdigit():
+        return None
+    port = int(port_text) if port_text else (443 if scheme == "https" else 80)
+    if not 0 < port < 65536:
+        return None
+    return _Url(scheme, host, port, target, userinfo)
+
+
+def _proxy_for(url: _Url, environ: Mapping[str, str]) -> _Url | None:
+    """The proxy ``urllib.request`` would use for ``url``: ``<scheme>_proxy`` (lower case first;
+    upper-case ``HTTP_PROXY`` ignored in a CGI environment), unless ``no_proxy`` matches."""
+    name = f"{url.scheme}_proxy"
+    if name in environ:  # set, even to "": lower case decides
+        value = environ[name]
+    elif url.scheme == "http" and "REQUEST_METHOD" in environ:
+        value = ""
+    else:
+        value = environ.get(name.upper(), "")
+    no_proxy = environ["no_proxy"] if "no_proxy" in environ else environ.get("NO_PROXY", "")
+    if not value or _bypass(url, no_proxy):
+        return None
+    if "://" not in value:
+        value = "http://" + value
+    proxy = _split_url(value)
+    if proxy is None:
+        raise ValueError(f"the {name} variable is not a usable proxy URL")
+    return proxy
+
+
+def _bypass(url: _Url, no_proxy: str) -> bool:
+    """``no_proxy`` as ``urllib.request.proxy_bypass_environment`` reads it: ``*`` matches all,
+    else comma-separated host names (a leading dot optional; a name matches itself and its
+    subdomains), each optionally with ``:port``."""
+    if no_proxy.strip() == "*":
+        return True
+    host, authority = url.host.lower(), f"{url.host.lower()}:{url.port}"
+    for entry in no_proxy.split(","):
+        name = entry.strip().lstrip(".").lower()
+        if name.startswith("[") and "]" in name:
+            name = name[1:].replace("]", "", 1)
+        if not name:
+            continue
+        candidate = authority if ":" in name and ":" not in host else host
+        if candidate == name or candidate.endswith("." + name):
+            return True
+    return False
+
+
+def _basic(userinfo: str) -> str:
+    import base64
+    from urllib.parse import unquote
+
+    return "Basic " + base64.b64encode(unquote(userinfo).encode("utf-8")).decode("ascii")
+
+
+def _http_post(
+    url: _Url, headers: Mapping[str, str], body: bytes, timeout: float
+) -> tuple[int, bytes]:
+    """One ``POST``; (status, body). ``timeout`` bounds each blocking socket operation, as
+    ``urllib.request`` did. Raises OSError (network, TLS, timeouts) or ValueError (not HTTP)."""
+    proxy = _proxy_for(url, os.environ)
+    target, extra = url.target, dict[str, str]()
+    via = proxy or url
+    sock = socket.create_connection((via.host, via.port), timeout=timeout)
+    try:
+        if proxy is not None and url.scheme == "https":
+            _tunnel(sock, url, proxy)
+        elif proxy is not None:
+            target = f"{url.origin}{url.target}"  # a plain proxy gets the absolute URL
+            if proxy.userinfo:
+                extra["Proxy-Authorization"] = _basic(proxy.userinfo)
+        if url.scheme == "https":
+            import ssl
+
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=url.host)
+        lines = [f"POST {target} HTTP/1.1", f"Host: {url.authority}"]
+        lines += [f"{k}: {v}" for k, v in {**headers, **extra}.items()]
+        lines += [f"Content-Length: {len(body)}", "Connection: close", "", ""]
+        sock.sendall("\r\n".join(lines).encode("latin-1") + body)
+        reader = sock.makefile("rb")
+        try:
+            return _read_response(reader)
+        finally:
+            reader.close()
+    finally:
+        sock.close()
+
+
+def _tunnel(sock: socket.socket, url: _Url, proxy: _Url) -> None:
+    lines = [f"CONNECT {url.host}:{url.port} HTTP/1.1", f"Host: {url.host}:{url.port}"]
+    if proxy.userinfo:
+        lines.append(f"Proxy-Authorization: {_basic(proxy.userinfo)}")
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+    reader = sock.makefile("rb")
+    try:
+        status, _ = _read_head(reader)
+    finally:
+        reader.close()
+    if status != 200:
+        raise OSError(f"the proxy refused the tunnel: HTTP {status}")
+
+
+def _read_head(reader: Any) -> tuple[int, dict[str, str]]:
+    """Status line and headers (names in lower case; repeated ones joined with ``,``)."""
+    while True:
+        line = reader.readline(65537)
+        parts = line.decode("latin-1").split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+            raise ValueError("the answer is not HTTP" if line else "no answer (connection closed)")
+        status = int(parts[1])
+        headers: dict[str, str] = {}
+        while True:
+            line = reader.readline(65537)
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, sep, value = line.decode("latin-1").partition(":")
+            if not sep:
+                raise ValueError("a malformed header line in the answer")
+            key = name.strip().lower()
+            headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
+        if status != 100:  # "100 Continue" is followed by the real answer
+            return status, headers
+
+
+def _read_response(reader: Any) -> tuple[int, bytes]:
+    status, headers = _read_head(reader)
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        chunks, size = [], 0
+        while True:
+            line = reader.readline(65537).split(b";", 1)[0].strip()
+            try:
+                length = int(line, 16)
+            except ValueError:
+                raise ValueError("a malformed chunk in the answer") from None
+            if length == 0:
+                break
+            size += length
+            if size > MAX_ANSWER_BYTES:
+                raise ValueError("the answer is too large")
+            chunk = reader.read(length)
+            if len(chunk) != length:
+                raise ValueError("the answer ended inside a chunk")
+            chunks.append(chunk)
+            reader.readline(65537)  # the CRLF after each chunk
+        return status, b"".join(chunks)
+    if "content-length" in headers:
+        try:
+            length = int(headers["content-length"].split(",")[0])
+        except ValueError:
+            raise ValueError("a malformed Content-Length in the answer") from None
+        if length > MAX_ANSWER_BYTES:
+            raise ValueError("the answer is too large")
+        data = reader.read(length)
+        if len(data) != length:
+            raise ValueError("the answer ended early")
+        return status, data
+    data = reader.read(MAX_ANSWER_BYTES + 1)  # no length: the body ends with the connection
+    if len(data) > MAX_ANSWER_BYTES:
+        raise ValueError("the answer is too large")
+    return status, data
 
 
 def _rejection(status: int, data: bytes) -> ServerRejected:

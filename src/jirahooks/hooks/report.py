@@ -14,7 +14,10 @@ and pre-receive evaluations, so every hook speaks the same way. Like the referen
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+
+TYPE_CHECKING = False  # the hook path does not import typing
+if TYPE_CHECKING:
+    from typing import Any
 
 ZERO_HASH = "0" * 40
 SHOWN_CONTEXTS = frozenset({"COMMIT", "COMMITS", "BRANCH_SOURCE", "BRANCH_DESTINATION"})

@@ -31,9 +31,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jirahooks.engine.resolver import IssueData
-from jirahooks.errors import JiraError, JiraUnavailable
+from jirahooks.errors import JiraError, JiraRequestError, JiraUnavailable
 from jirahooks.jira.client import Deadline, JiraClient, JiraHttpError
 from jirahooks.rules.config import Deployment
+from jirahooks.rules.jql import check as jql_check
 
 FIELDS = ("summary", "status", "issuetype", "fixVersions", "assignee", "project")
 CLOUD_BATCH = 100  # bulkfetch limit
@@ -58,13 +59,6 @@ def chunks(items: Sequence[str], size: int) -> list[list[str]]:
 def quote(value: str) -> str:
     """A JQL string literal (keys are quoted: some project keys are JQL reserved words)."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-_ORDER_BY = re.compile(r"\s+order\s+by\s+[^\"']*$", re.IGNORECASE)
-
-
-def without_order_by(jql: str) -> str:
-    return _ORDER_BY.sub("", jql).strip()
 
 
 def _name(value: Any, attr: str = "name") -> str:
@@ -267,6 +261,14 @@ class JiraApi:
         """Which of these issue ids match ``jql`` (raises ``JiraHttpError`` for a bad JQL)."""
         if not ids:
             return set()
+        unsafe = jql_check(jql)
+        if unsafe is not None:  # the engine never asks; a JQL that could escape is never sent
+            raise JiraRequestError(
+                f"Jira connection '{self.name}': the rule's JQL was not sent ({unsafe.message})",
+                hint=unsafe.hint,
+                code="JIRA_JQL_UNSAFE",
+                connection=self.name,
+            )
         matched: set[str] = set()
         if await self._cloud(deadline):
             for batch in chunks(list(ids), CLOUD_MATCH_BATCH):
@@ -287,7 +289,8 @@ class JiraApi:
                     )
                 matched.update(str(i) for i in matches[0].get("matchedIssues") or [])
             return matched
-        base = without_order_by(jql)
+        # jql_check above refused any ORDER BY, so the condition can be spliced as it is
+        base = jql.strip()
         for batch in chunks(list(ids), DC_BATCH):
             condition = f"({base}) AND id in ({', '.join(batch)})"
             issues = await self._dc_search(condition, deadline, ["id"])
@@ -295,7 +298,11 @@ class JiraApi:
         return matched
 
     async def validate_jql(self, jql: str, deadline: Deadline) -> list[str]:
-        """Jira's errors for a rule's JQL (empty when valid)."""
+        """Jira's errors for a rule's JQL (empty when valid); a JQL that fails the structural
+        check is refused without asking Jira."""
+        unsafe = jql_check(jql)
+        if unsafe is not None:
+            return [f"unsafe JQL: {unsafe.message}"]
         if await self._cloud(deadline):
             data = await self.client.request(
                 "POST",

@@ -47,37 +47,49 @@ class JqlCheck:
         return not any(self.errors.values())
 
 
+def without_connection(message: str, connection: str) -> str:
+    """A client message without its "Jira connection 'NAME'" prefix: the fact that shows a
+    ``ConnectionProblem`` names the connection already."""
+    prefix = f"Jira connection '{connection}'"
+    if not message.startswith(prefix):
+        return message
+    rest = message[len(prefix) :]
+    return rest[1:].strip() if rest.startswith(":") else "Jira" + rest
+
+
 def problem_from(error: JiraError, connection: str) -> ConnectionProblem:
     code = error.code
     if isinstance(error, JiraHttpError):
         code = "JIRA_BAD_RESPONSE"  # Jira refused a request it should accept
-    return ConnectionProblem(connection, code, error.message, error.hint)
+    return ConnectionProblem(
+        connection, code, without_connection(error.message, connection), error.hint
+    )
 
 
 def _timeout_problem(connection: str) -> ConnectionProblem:
     return ConnectionProblem(
         connection,
         "JIRA_TIMEOUT",
-        f"Jira connection '{connection}' did not answer within the evaluation's deadline",
+        "Jira did not answer within the evaluation's deadline",
         "Jira is slow or rate-limiting; the keys it did not answer are undetermined",
     )
 
 
 class _Problems:
-    """Problems in order, one per (connection, code)."""
+    """Every distinct problem, in order (exact duplicates — one per failed batch — once)."""
 
     def __init__(self) -> None:
-        self._items: dict[tuple[str, str], ConnectionProblem] = {}
+        self._items: dict[ConnectionProblem, None] = {}
 
     def add(self, problem: ConnectionProblem) -> None:
-        self._items.setdefault((problem.connection, problem.code), problem)
+        self._items.setdefault(problem, None)
 
     def extend(self, problems: Iterable[ConnectionProblem]) -> None:
         for problem in problems:
             self.add(problem)
 
     def as_tuple(self) -> tuple[ConnectionProblem, ...]:
-        return tuple(self._items.values())
+        return tuple(self._items)
 
 
 class ConnectionChain:
@@ -247,7 +259,7 @@ class ConnectionChain:
             return set(), ConnectionProblem(
                 client.name,
                 "JIRA_JQL_REJECTED",
-                exc.message,
+                without_connection(exc.message, client.name),
                 "check the rule's JQL against this connection (jirahooks rules validate)",
             )
         except JiraError as exc:
@@ -269,8 +281,10 @@ class ConnectionChain:
     # -- projects ---------------------------------------------------------------------------
 
     async def projects(self) -> ProjectSet:
-        """Projects of every enabled connection; ``None`` if any connection could not say
-        (a key of an unlisted project may then live on the silent connection)."""
+        """Projects of every enabled connection. When a connection cannot say (down, 404, an
+        SSO page, no permission), the set holds what the others listed and is not
+        ``complete``: a key of an unlisted project may live on the silent connection, so the
+        engine treats it as undetermined, never as "no key" or "not found"."""
         deadline = self.deadline()
         problems = _Problems()
         keys: set[str] = set()
@@ -290,7 +304,7 @@ class ConnectionChain:
             if self.cache is not None:
                 await self.cache.put_projects(namespace, projects)
             keys.update(projects)
-        return ProjectSet(frozenset(keys) if complete else None, problems.as_tuple())
+        return ProjectSet(frozenset(keys), problems.as_tuple(), complete=complete)
 
     @property
     def requests_sent(self) -> int:

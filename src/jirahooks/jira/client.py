@@ -282,7 +282,7 @@ class JiraClient:
             except httpx.TransportError as exc:
                 untrusted = "CERTIFICATE_VERIFY_FAILED" in str(exc)
                 error = JiraUnavailable(
-                    f"cannot reach Jira connection '{self.name}' at {self.base_url} "
+                    f"Jira connection '{self.name}': cannot reach {self.base_url} "
                     f"({'certificate not trusted' if untrusted else type(exc).__name__})",
                     hint="set the connection's ca_bundle to the PEM file of the CA that signed "
                     "Jira's certificate"

@@ -31,10 +31,18 @@ class PlatformError(JirahooksError):
     code = "PLATFORM_ERROR"
 
     def __init__(
-        self, message: str, *, hint: str = "", code: str | None = None, status: int = 0
+        self,
+        message: str,
+        *,
+        hint: str = "",
+        code: str | None = None,
+        status: int = 0,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, hint=hint, code=code)
         self.status = status
+        # seconds the platform asked us to wait (``Retry-After``): the queue reschedules then
+        self.retry_after = retry_after
 
 
 class PlatformAuthError(PlatformError):
@@ -61,7 +69,7 @@ class WebhookError(PlatformError):
 class DeliveryKind(StrEnum):
     PULL_REQUEST = "pull_request"  # a PR was created / updated: evaluate and publish
     PULL_REQUEST_CLOSED = "pull_request_closed"  # merged or declined: nothing left to block
-    PUSH = "push"  # branch pushed (branch-only rules before a PR exists)
+    PUSH = "push"  # branch pushed: the open PRs of that branch are evaluated again
     IGNORED = "ignored"  # an event we do not act on
 
 
@@ -216,14 +224,18 @@ class PlatformAdapter(Protocol):
 
     async def fetch_pull_request(self, repository: str, pr_id: str) -> PullRequestDetails: ...
 
-    async def list_open_pull_requests(self, repository: str) -> list[OpenPullRequest]: ...
+    async def list_open_pull_requests(
+        self, repository: str, *, source_branch: str = ""
+    ) -> list[OpenPullRequest]:
+        """Open PRs of ``repository``; only those whose source is ``source_branch`` if given."""
+        ...
 
     async def resolve_commit(self, repository: str, ref: str) -> str: ...
 
     async def publish_status(self, repository: str, commit: str, status: BuildStatus) -> None: ...
 
     async def publish_report(
-        self, repository: str, commit: str, report: Report, *, replace: bool = False
+        self, repository: str, commit: str, report: Report, *, replace: bool = True
     ) -> None: ...
 
     async def review(self, repository: str, pr_id: str, verdict: ReviewVerdict) -> None: ...

@@ -3,8 +3,9 @@
 Auth: a workspace / repository access token (``Authorization: Bearer …``) or a user's app
 password (``Basic user:app_password``). 429 and 5xx answers and transport errors are retried with
 exponential backoff and jitter, honouring ``Retry-After`` exactly; a wait longer than the policy
-allows, or more failures than it allows, raises :class:`PlatformUnavailable` — the caller (the
-webhook worker) keeps the work and retries later, so a result is never lost. Paginated lists are
+allows, or more failures than it allows, raises :class:`PlatformUnavailable` carrying the
+``Retry-After`` seconds (``retry_after``) — the caller (the webhook worker) keeps the work and
+reschedules it then, so a result is never lost and no worker sleeps through a long wait. Paginated lists are
 followed through ``next`` links only while they stay on the configured API origin (credentials
 never leave it).
 """
@@ -61,8 +62,10 @@ class BitbucketCredentials:
         return f"Bearer {self.secret}"
 
 
-# A longer Retry-After than max_wait is not slept through: raise, and the queue retries later.
-BITBUCKET_RETRY = RetryPolicy(max_attempts=4, backoff_base=0.5, backoff_cap=10.0, max_wait=30.0)
+# A longer Retry-After than max_wait is not slept through: the error carries it, and the queue
+# reschedules the delivery at that time (docs/bitbucket-cloud.md, "Rate limits") — a worker
+# never sleeps through a rate-limit window.
+BITBUCKET_RETRY = RetryPolicy(max_attempts=4, backoff_base=0.5, backoff_cap=5.0, max_wait=5.0)
 
 
 class BitbucketClient:
@@ -138,6 +141,7 @@ class BitbucketClient:
         attempt = 0
         while True:
             attempt += 1
+            after: float | None = None
             self.requests_sent += 1
             try:
                 response = await self._http.request(method, url, params=params, json=json)
@@ -160,6 +164,8 @@ class BitbucketClient:
                 else:
                     raise _error(response, method, url)
             if attempt >= self.retry.max_attempts or wait > self.retry.max_wait:
+                if after is not None:
+                    error.retry_after = after  # the queue reschedules the work then
                 raise error
             log.info("bitbucket %s %s: %s; retrying in %.2fs", method, url, error.message, wait)
             await asyncio.sleep(wait)

@@ -49,7 +49,6 @@ PUSH_EVENTS = frozenset({"repo:push"})
 ACCEPTED_EVENTS = PR_EVENTS | PR_CLOSED_EVENTS | PUSH_EVENTS
 ANNOTATIONS_PER_CALL = 100
 _FULL_HASH = re.compile(r"^[0-9a-f]{40}$")
-_AUTHOR_RAW = re.compile(r"^\s*(.*?)\s*<([^>]*)>\s*$")
 
 
 def status_url_problem(url: str) -> str | None:
@@ -65,6 +64,11 @@ def status_url_problem(url: str) -> str | None:
             "set the server's public base URL to a fully qualified name"
         )
     return None
+
+
+def bbql_string(value: str) -> str:
+    """``value`` inside a double-quoted BBQL string (backslash and quote escaped)."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 # -- lenient payload reading ------------------------------------------------------------------
@@ -99,12 +103,32 @@ def repository_slug(repository: Mapping[str, Any]) -> tuple[str, str]:
     return workspace, ""
 
 
+def parse_author_raw(raw: str) -> tuple[str, str] | None:
+    r"""git's ``Name <email>`` → (name, email); None when ``raw`` is not of that form.
+
+    The same answers as ``re.match(r"^\s*(.*?)\s*<([^>]*)>\s*$", raw)`` (groups 1 and 2), in
+    linear time: that regex was quadratic on a long run of spaces, and whoever writes a commit
+    writes its author."""
+    text = raw.rstrip()
+    if not text.endswith(">"):
+        return None
+    close = len(text) - 1
+    # the email holds no '>': it starts after the '>' before the last one, at the first '<'
+    opening = text.find("<", text.rfind(">", 0, close) + 1, close)
+    if opening < 0:
+        return None
+    name = text[:opening].strip()
+    if "\n" in name:  # the regex's ``.`` does not match a newline
+        return None
+    return name, text[opening + 1 : close]
+
+
 def commit_from(data: Mapping[str, Any]) -> Commit:
     author = _obj(data, "author")
     raw = _str(author, "raw")
-    match = _AUTHOR_RAW.match(raw)
-    name = _account(_obj(author, "user")) or (match.group(1) if match else raw)
-    email = match.group(2) if match else ""
+    parsed = parse_author_raw(raw)
+    name = _account(_obj(author, "user")) or (parsed[0] if parsed else raw)
+    email = parsed[1] if parsed else ""
     parents = data.get("parents")
     parent_hashes = (
         tuple(_str(p, "hash") for p in parents if isinstance(p, dict))
@@ -279,17 +303,25 @@ class BitbucketCloud:
             commits=commits,
         )
 
-    async def list_open_pull_requests(self, repository: str) -> list[OpenPullRequest]:
-        return [
+    async def list_open_pull_requests(
+        self, repository: str, *, source_branch: str = ""
+    ) -> list[OpenPullRequest]:
+        """``GET …/pullrequests?state=OPEN``; with ``source_branch`` filtered by Bitbucket
+        (``q=source.branch.name="…"``, BBQL) and checked again here."""
+        params: dict[str, Any] = {"state": "OPEN"}
+        if source_branch:
+            params["q"] = f'source.branch.name="{bbql_string(source_branch)}"'
+        found = [
             OpenPullRequest(
                 id=_str(pr, "id"),
                 head=_str(pr, "source", "commit", "hash"),
                 source_branch=_str(pr, "source", "branch", "name"),
             )
             async for pr in self.client.paginate(
-                self._path(repository, "/pullrequests"), params={"state": "OPEN"}
+                self._path(repository, "/pullrequests"), params=params
             )
         ]
+        return [pr for pr in found if not source_branch or pr.source_branch == source_branch]
 
     async def publish_status(self, repository: str, commit: str, status: BuildStatus) -> None:
         body: dict[str, Any] = {
@@ -311,10 +343,12 @@ class BitbucketCloud:
         )
 
     async def publish_report(
-        self, repository: str, commit: str, report: Report, *, replace: bool = False
+        self, repository: str, commit: str, report: Report, *, replace: bool = True
     ) -> None:
-        """PUT the report, then its annotations, 100 per call. ``replace`` deletes an earlier
-        report of the same id first, so annotations of an earlier evaluation never linger."""
+        """PUT the report, then its annotations, 100 per call. ``replace`` (the default) deletes
+        an earlier report of the same id first (404 = there was none), so annotations of an
+        earlier evaluation never linger; re-posting the same annotations updates them in place
+        (they are keyed by their stable ``external_id``), so they never duplicate."""
         path = self._path(repository, f"/commit/{commit}/reports/{report.external_id}")
         if replace:
             await self.client.request("DELETE", path, allow=(404,))

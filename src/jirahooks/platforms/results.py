@@ -86,9 +86,9 @@ def failed_checks(evaluation: Evaluation, locale: str = "en-US") -> list[Annotat
             message = fact.message(locale)
             where = f" [{fact.ref[:12]}]" if fact.ref else ""
             summary = first_line(f"{rv.rule.title}{where}: {message}", 450)
-            details = "\n".join(
-                t for t in (rv.rule.error, rv.rule.hint and f"Fix: {rv.rule.hint}") if t
-            )
+            # "Jira could not be reached" when that is (part of) why, not only the rule's error
+            reasons = rv.headlines(locale) if rv.jira_unreachable else [rv.rule.error]
+            details = "\n".join(t for t in (*reasons, rv.rule.hint and f"Fix: {rv.rule.hint}") if t)
             out.append(Annotation(_annotation_id(rv.rule.id, index, summary), summary, details))
     return out[:MAX_ANNOTATIONS]
 
@@ -121,3 +121,8 @@ def report(evaluation: Evaluation, *, link: str = "", locale: str = "en-US") -> 
 
 def verdict(evaluation: Evaluation) -> ReviewVerdict:
     return ReviewVerdict.APPROVE if passed(evaluation) else ReviewVerdict.REQUEST_CHANGES
+
+
+def verdict_of(result: str) -> ReviewVerdict:
+    """The verdict for a stored result (``Status`` value): only BLOCK requests changes."""
+    return ReviewVerdict.REQUEST_CHANGES if result == Status.BLOCK.value else ReviewVerdict.APPROVE

@@ -21,6 +21,7 @@ checks, server-side hooks and the server (``jirahooks apply``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -180,6 +181,25 @@ def parse_rule(data: Any, *, scope: Scope = Scope.WORKSPACE, path: str = "rule")
     if reader.problems or rule is None:
         raise ConfigError(reader.problems)
     return rule
+
+
+def parse_stored_rule(data: Any, *, scope: Scope = Scope.WORKSPACE, path: str = "rule") -> Rule:
+    """A rule as stored before the JQL structural check existed: a rule whose only problem is
+    an unsafe ``checks.jql`` still loads (nothing stored is lost, the admin can fix it), with
+    that JQL as written — the engine refuses to send it and the rule fails closed."""
+    try:
+        return parse_rule(data, scope=scope, path=path)
+    except ConfigError as exc:
+        checks = data.get("checks") if isinstance(data, Mapping) else None
+        jql = checks.get("jql") if isinstance(checks, Mapping) else None
+        if not isinstance(jql, str) or not all(
+            p.path == f"{path}.checks.jql" for p in exc.problems
+        ):
+            raise
+        assert isinstance(data, Mapping) and isinstance(checks, Mapping)
+        safe = {**data, "checks": {k: v for k, v in checks.items() if k != "jql"}}
+        rule = parse_rule(safe, scope=scope, path=path)
+        return dataclasses.replace(rule, checks=dataclasses.replace(rule.checks, jql=jql))
 
 
 def parse_settings(

@@ -15,6 +15,8 @@ from typing import Any
 
 from jirahooks.event import Trigger
 from jirahooks.keys import DEFAULT_IGNORED_KEYS, DEFAULT_KEY_PATTERN, compile_user_regex
+from jirahooks.rules.jql import HINT as JQL_HINT
+from jirahooks.rules.jql import error as jql_error
 from jirahooks.rules.schema import field
 
 
@@ -152,7 +154,13 @@ class Checks:
     ignore_unknown_projects: bool = field(
         False, doc="keys of projects no enabled Jira connection knows are not keys (UTF-8, KIP-500)"
     )
-    jql: str = field("", doc="every referenced issue must match this JQL")
+    jql: str = field(
+        "",
+        doc="every referenced issue must match this JQL (one condition: balanced parentheses, "
+        "closed quotes, no ORDER BY — checked without Jira when saved and before each use)",
+        check=jql_error,
+        hint=JQL_HINT,
+    )
     consistency: bool = field(
         False, doc="all keys in the selected targets reference one and the same issue"
     )

@@ -19,6 +19,7 @@ from jirahooks import __version__
 from jirahooks.crypto import SecretBox, load_box
 from jirahooks.server import errors
 from jirahooks.server.bootstrap import FirstStart, first_start
+from jirahooks.server.cpu import CpuPool
 from jirahooks.server.jira_adapter import Resolvers
 from jirahooks.server.settings import ServerSettings
 from jirahooks.store.config_cache import ConfigCache
@@ -39,6 +40,14 @@ class AppState:
     extras: dict[str, object] = field(default_factory=dict)
     # The Validation API's per-workspace configuration snapshots (see store/config_cache.py).
     config_cache: ConfigCache = field(default_factory=ConfigCache)
+    # CPU-heavy work (body parsing, evaluation, rendering) runs here, off the event loop.
+    cpu: CpuPool = field(default_factory=CpuPool)
+
+    async def aclose(self) -> None:
+        """Release what the state holds: the CPU pool, Jira clients, the database."""
+        self.cpu.shutdown()
+        await self.resolvers.aclose()
+        await self.database.dispose()
 
 
 DESCRIPTION = """\
@@ -62,7 +71,14 @@ async def start(settings: ServerSettings) -> AppState:
     except BaseException:
         await database.dispose()
         raise
-    return AppState(settings, database, box, Resolvers(box, redis_url=settings.redis_url), first)
+    return AppState(
+        settings,
+        database,
+        box,
+        Resolvers(box, redis_url=settings.redis_url),
+        first,
+        cpu=CpuPool(),
+    )
 
 
 def create_app(settings: ServerSettings, *, state: AppState | None = None) -> FastAPI:
@@ -78,8 +94,7 @@ def create_app(settings: ServerSettings, *, state: AppState | None = None) -> Fa
             yield
         finally:
             if own:
-                await app_state.resolvers.aclose()
-                await app_state.database.dispose()
+                await app_state.aclose()
 
     app = FastAPI(
         title="jirahooks",

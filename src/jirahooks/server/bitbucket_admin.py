@@ -3,7 +3,9 @@
 - ``GET | PUT | DELETE /workspaces/{workspace}/bitbucket`` — workspace administrators manage the
   credentials (access token or app password) and the webhook secret. Secrets are encrypted at
   rest and write-only: answers only say whether they are set; a ``PUT`` without a secret keeps
-  the stored one, ``""`` clears it.
+  the stored one, ``""`` clears it. The token is bound to the API URL, auth kind, username and
+  Bitbucket workspace it was entered for (``jirahooks.server.binding``): a ``PUT`` that changes
+  one of them without a new token is refused (422 ``TOKEN_REQUIRED``) and changes nothing.
 - ``POST /workspaces/{workspace}/repositories/{repository}/pull-requests/{id}/recheck`` —
   repository administrators queue a forced re-evaluation of one pull request.
 """
@@ -16,8 +18,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from jirahooks.platforms.bitbucket_client import AuthKind
+from jirahooks.platforms.bitbucket_client import API_URL, AuthKind
 from jirahooks.platforms.bitbucket_cloud import PLATFORM, status_url_problem
+from jirahooks.server import binding
 from jirahooks.server.admin.common import audit
 from jirahooks.server.admin.schemas import PlainText
 from jirahooks.server.auth import CurrentUser, Session, get_repository, get_workspace
@@ -114,6 +117,34 @@ def _audit_view(config: PlatformConfig) -> dict[str, Any]:
     }
 
 
+def _require_token_to_rebind(
+    config: PlatformConfig | None, body: BitbucketConfigIn, workspace: str
+) -> None:
+    """The stored token stays with the Bitbucket API, user and workspace it was entered for."""
+    if config is None or not config.token_encrypted or body.token is not None:
+        return
+    before = binding.bitbucket_binding(
+        config.api_url or API_URL,
+        config.auth_kind,
+        config.username,
+        config.remote_workspace or workspace,
+    )
+    after = binding.bitbucket_binding(
+        body.api_url or API_URL,
+        body.auth_kind,
+        body.username,
+        body.bitbucket_workspace or workspace,
+    )
+    fields = binding.changed(before, after)
+    if fields:
+        raise ApiError(
+            422,
+            "TOKEN_REQUIRED",
+            binding.token_required_message(fields),
+            f"send 'token' with the new {', '.join(fields)} (nothing was changed)",
+        )
+
+
 @router.get(_PATH, response_model=BitbucketConfigOut, summary="Bitbucket settings (no secrets)")
 async def get_bitbucket(
     workspace: str, session: Session, principal: CurrentUser
@@ -143,6 +174,7 @@ async def put_bitbucket(
         raise ApiError(422, "REQUEST_INVALID", "username: required with an app password")
     box = request.app.state.jirahooks.secrets
     config = await platform_config(session, ws.id)
+    _require_token_to_rebind(config, body, ws.slug)
     before = _audit_view(config) if config is not None else None
     if config is None:
         config = PlatformConfig(workspace_id=ws.id, platform=PLATFORM)

@@ -92,8 +92,7 @@ def serve(args: argparse.Namespace) -> int:
             )
             await uvicorn.Server(config).serve()
         finally:
-            await state.resolvers.aclose()
-            await state.database.dispose()
+            await state.aclose()
 
     asyncio.run(main())
     return EXIT_OK

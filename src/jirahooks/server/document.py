@@ -8,7 +8,8 @@ document does not mention are left alone unless ``prune`` is set.
 
 Secrets come from ``${ENV}`` references. A reference whose variable is unset keeps the stored
 secret of an existing connection or token (so an exported document re-applies cleanly) and is
-an error for a new one. ``export_document`` writes every secret as a reference
+an error for a new one — and for a connection whose URL, deployment, e-mail or account ID
+changes: a stored token is only sent where it was entered (``jirahooks.server.binding``). ``export_document`` writes every secret as a reference
 (``${JIRAHOOKS_CONNECTION_<NAME>_TOKEN}``, ``${JIRAHOOKS_VALIDATION_TOKEN_<NAME>}``), never a
 value.
 """
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jirahooks.crypto import SecretBox
 from jirahooks.errors import ConfigError, ConfigProblem
 from jirahooks.rules.config import ConfigDocument
+from jirahooks.server import binding
 from jirahooks.server.bootstrap import ensure_workspace
 from jirahooks.store import queries
 from jirahooks.store.models import (
@@ -107,6 +109,36 @@ class _Applier:
         return self.box.encrypt(value)
 
 
+def _require_token_to_rebind(
+    row: Connection, values: dict[str, Any], path: str, reference: str, *, supplied: bool
+) -> None:
+    """A stored token stays with the Jira and user it was entered for (``binding``): a new URL,
+    deployment, e-mail or account ID needs the token's variable set."""
+    if supplied or not row.token_encrypted:
+        return
+    before = binding.jira_binding(row.url, row.deployment, row.email, row.account_id)
+    after = binding.jira_binding(
+        values["url"], values["deployment"], values["email"], values["account_id"]
+    )
+    fields = binding.changed(before, after)
+    if fields:
+        match = _ENV_REF.match(reference)
+        hint = (
+            f"export {match.group(1)}=<the token for the new {', '.join(fields)}>"
+            if match
+            else "give the connection a token: ${VARIABLE} and set the variable"
+        )
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    path,
+                    f"connection '{row.name}': " + binding.token_required_message(fields),
+                    hint,
+                )
+            ]
+        )
+
+
 async def apply_document(
     session: AsyncSession,
     box: SecretBox,
@@ -151,6 +183,8 @@ async def apply_document(
             if config.token
             else row.token_encrypted
         )
+        supplied = bool(config.token) and _env_value(config.token, a.environ) is not None
+        _require_token_to_rebind(row, values, path, config.token, supplied=supplied)
         before = {k: getattr(row, k) for k in values}
         if before != values or token != row.token_encrypted:
             for key, value in values.items():

@@ -92,30 +92,40 @@ def _client(config: StoredConnection) -> Any:
 async def test_connection(
     connection: Connection, box: SecretBox, *, seconds: float = 10.0
 ) -> dict[str, Any]:
-    """Reachability and credentials via ``/myself`` (``/serverInfo`` answers anonymously)."""
-    from jirahooks.jira.client import Deadline
+    """Reachability, deployment, credentials, search and project list (``jira.diagnose``):
+    every problem found, each with its real reason and a hint."""
+    from jirahooks.jira.diagnose import diagnose
 
     config = to_config(connection, box)
-    client = _client(config)
-    try:
-        async with client.session():
-            me = await client.myself(Deadline(seconds))
-            deployment = await client.deployment(Deadline(seconds))
-    except JiraError as exc:
-        return {"ok": False, "code": exc.code, "message": exc.message, "hint": exc.hint}
+    found = await diagnose(_client(config), seconds)
+    me = found.me
     account = {
         "account_id": str(me.get("accountId") or me.get("key") or ""),
         "name": str(me.get("name") or ""),
         "display_name": str(me.get("displayName") or ""),
         "email": str(me.get("emailAddress") or ""),
     }
+    detected = found.deployment.value if found.deployment is not None else None
+    if found.problems:
+        first = found.problems[0]
+        return {
+            "ok": False,
+            "code": first.code,
+            "message": first.message,
+            "hint": first.hint,
+            "deployment": detected,
+            "account": account if me else None,
+            "problems": [p.to_dict() for p in found.problems],
+        }
+    deployment = config.deployment if config.deployment != Deployment.AUTO else found.deployment
     result: dict[str, Any] = {
         "ok": True,
         "code": "CONNECTED",
         "message": f"connected to {config.url} as {account['display_name'] or account['name']}",
         "hint": "",
-        "deployment": str(getattr(deployment, "value", deployment)),
+        "deployment": str(getattr(deployment, "value", deployment or "")),
         "account": account,
+        "problems": [],
     }
     if config.account_id and account["account_id"] and config.account_id != account["account_id"]:
         result["code"] = "ACCOUNT_MISMATCH"

@@ -43,10 +43,14 @@ class WorkerOptions:
     concurrency: int = 8
     reuse_seconds: float = 60.0
     reconcile_seconds: float = 300.0
-    lease_seconds: float = 300.0  # a claimed delivery not finished by then is taken again
+    # a claimed delivery whose lease is not renewed for this long is taken again: the worker
+    # renews it every ``heartbeat_seconds`` while it works, so only a crashed one loses it
+    lease_seconds: float = 15.0
+    heartbeat_seconds: float = 5.0
     max_tries: int = 40  # ~ a day of backoff, then the delivery is marked failed (kept)
     backoff_base: float = 2.0
     backoff_cap: float = 1800.0
+    retry_after_cap: float = 900.0  # a longer Retry-After is cut to this (15 min)
     public_url: str = ""
     retry: RetryPolicy = BITBUCKET_RETRY
 

@@ -3,6 +3,21 @@ evaluation, publish status + report + review verdict, remember what was publishe
 
 Database sessions are short (load, store, remember); network calls happen between them, so a
 slow Bitbucket or Jira never holds a database transaction open.
+
+Publishing is compare-and-set per pull request (docs/decisions/0002-database-as-queue.md):
+
+- the delivery first takes the PR's lease (``pull_request_results.lease_owner/lease_until``,
+  renewed by the worker's heartbeat) and the next evaluation sequence number ``seq``; a PR whose
+  lease another worker holds is rescheduled (:class:`Busy`), so one evaluation of a PR runs at a
+  time across every process;
+- the PR is fetched from the API (its *current* head and every commit), evaluated, and status and
+  report are published from that one evaluation (the same evaluation id in both links) — and
+  only while this delivery still holds the lease with ``seq`` above ``published_seq``: an older
+  evaluation never overwrites a newer one;
+- what was published is recorded (``evaluation_id``, ``published_seq``; the veto's
+  ``review_evaluation_id``), so a delivery processed again after a crash publishes nothing twice;
+- ``repo:push`` evaluates nothing itself: it queues a full evaluation of each open PR whose source
+  is the pushed branch (listed from the API) and posts nothing for a branch without a PR.
 """
 
 from __future__ import annotations
@@ -10,15 +25,15 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jirahooks.engine import Evaluation, Resolver, evaluate
-from jirahooks.engine.facts import Status
-from jirahooks.event import Event, Trigger
+from jirahooks.event import Event
 from jirahooks.platforms import results
 from jirahooks.platforms.base import (
     Delivery,
@@ -44,6 +59,19 @@ log = logging.getLogger("jirahooks.server.webhooks")
 
 class Permanent(Exception):
     """The delivery can never succeed (no configuration, unknown repository, bad payload)."""
+
+
+class Busy(Exception):
+    """Another worker holds this pull request's lease: try the delivery again at ``until``."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(f"the pull request is being processed elsewhere until {until}")
+        self.until = until
+
+
+class LeaseLost(Exception):
+    """This delivery no longer holds the pull request's lease (it ran past it and another
+    worker took over): publish nothing."""
 
 
 async def platform_config(session: AsyncSession, workspace_id: int) -> PlatformConfig | None:
@@ -84,9 +112,19 @@ class Scope:
 
 @dataclass
 class Outcome:
-    status: str  # done, reused, ignored, closed
+    status: str  # done, reused, ignored, closed, superseded
     evaluation_id: int | None = None
     note: str = ""
+
+
+@dataclass
+class Lease:
+    """This delivery's hold on one pull request: the worker's lease token and the evaluation
+    sequence number taken with it."""
+
+    token: str
+    row_id: int
+    seq: int
 
 
 class Processor:
@@ -99,7 +137,10 @@ class Processor:
 
     # -- entry point ------------------------------------------------------------------------
 
-    async def process(self, delivery_id: int) -> Outcome:
+    async def process(self, delivery_id: int, token: str = "") -> Outcome:
+        """Process one delivery; ``token`` is the worker's lease token for it (the PR's lease is
+        taken with the same token, so the worker's heartbeat renews both)."""
+        token = token or f"direct/{delivery_id}"
         async with self.state.database.session() as session:
             row = await session.get(DeliveryRow, delivery_id)
             if row is None:
@@ -111,10 +152,11 @@ class Processor:
             origin, force = row.origin, row.force
             repository, pr_id = row.repository, row.pull_request_id
             headers, body = dict(row.headers), row.body
+            work = Work(delivery_id, token, row.evaluation_id)
         adapter: PlatformAdapter = await self.adapters.get(config, workspace.slug)
         if origin != "webhook":
             return await self.pull_request(
-                adapter, workspace, config, repository, "", pr_id, None, force
+                adapter, workspace, config, repository, "", pr_id, None, force, work
             )
         try:
             delivery = parse_delivery(headers, body.encode())
@@ -130,12 +172,13 @@ class Processor:
                 delivery.pull_request_id,
                 delivery,
                 force,
+                work,
             )
         if delivery.kind is DeliveryKind.PULL_REQUEST_CLOSED:
             await self.closed(workspace, config, delivery)
             return Outcome("closed")
         if delivery.kind is DeliveryKind.PUSH:
-            return await self.push(adapter, workspace, config, delivery)
+            return await self.push(adapter, workspace, config, delivery, work)
         return Outcome("ignored")
 
     # -- loading ----------------------------------------------------------------------------
@@ -161,14 +204,7 @@ class Processor:
             connections = await queries.enabled_connections(session, ws.id, repo.id)
             previous = None
             if pr_id:
-                found = await session.execute(
-                    select(PullRequestResult).where(
-                        PullRequestResult.repository_id == repo.id,
-                        PullRequestResult.platform == PLATFORM,
-                        PullRequestResult.pull_request_id == pr_id,
-                    )
-                )
-                previous = found.scalar_one_or_none()
+                previous = await _pr_row(session, repo.id, pr_id)
             await session.commit()
         resolver = self.state.resolvers.resolver(
             connections, deadline_seconds=settings.time_budget_seconds
@@ -176,12 +212,91 @@ class Processor:
         return Scope(ws, config, repo, settings, list(rules), resolver, previous)
 
     def _fresh(self, previous: PullRequestResult | None, fingerprint: str) -> bool:
-        if previous is None or previous.published_at is None:
+        if previous is None or previous.published_at is None or previous.evaluation_id is None:
             return False
         age = utcnow() - previous.published_at
         return previous.fingerprint == fingerprint and age < timedelta(
             seconds=self.options.reuse_seconds
         )
+
+    # -- the pull request's lease (compare-and-set) -----------------------------------------
+
+    async def acquire(self, scope: Scope, pr_id: str, token: str) -> Lease:
+        """Take the PR's lease and the next evaluation sequence number (raises :class:`Busy`
+        when another worker holds the lease); ``scope.previous`` is re-read under it."""
+        now = utcnow()
+        until = now + timedelta(seconds=self.options.lease_seconds)
+        async with self.state.database.session() as session:
+            state = await _pr_row(session, scope.repository.id, pr_id)
+            if state is None:
+                session.add(
+                    PullRequestResult(
+                        workspace_id=scope.workspace.id,
+                        repository_id=scope.repository.id,
+                        platform=PLATFORM,
+                        pull_request_id=pr_id,
+                    )
+                )
+                try:
+                    await session.commit()
+                except IntegrityError:  # another worker created it at the same moment
+                    await session.rollback()
+                state = await _pr_row(session, scope.repository.id, pr_id)
+                assert state is not None
+            row_id = state.id
+            taken = await session.execute(
+                update(PullRequestResult)
+                .where(
+                    PullRequestResult.id == row_id,
+                    (PullRequestResult.lease_owner == "")
+                    | (PullRequestResult.lease_owner == token)
+                    | (PullRequestResult.lease_until.is_(None))
+                    | (PullRequestResult.lease_until < now),
+                )
+                .values(lease_owner=token, lease_until=until, seq=PullRequestResult.seq + 1)
+                .execution_options(synchronize_session=False)
+            )
+            await session.commit()
+            session.expire_all()
+            current = await session.get(PullRequestResult, row_id)
+            assert current is not None
+            if getattr(taken, "rowcount", 0) != 1:
+                raise Busy(current.lease_until or until)
+            scope.previous = current
+            return Lease(token, row_id, current.seq)
+
+    async def _holding(self, lease: Lease, **values: Any) -> bool:
+        """Compare-and-set on the PR row: apply ``values`` only while ``lease`` is held and no
+        newer evaluation was published (``published_seq`` below ours)."""
+        async with self.state.database.session() as session:
+            result = await session.execute(
+                update(PullRequestResult)
+                .where(
+                    PullRequestResult.id == lease.row_id,
+                    PullRequestResult.lease_owner == lease.token,
+                    PullRequestResult.published_seq < lease.seq,
+                )
+                .values(
+                    lease_until=utcnow() + timedelta(seconds=self.options.lease_seconds),
+                    **values,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            await session.commit()
+            return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def _set_review(self, lease: Lease, **values: Any) -> None:
+        async with self.state.database.session() as session:
+            await session.execute(
+                update(PullRequestResult)
+                .where(
+                    PullRequestResult.id == lease.row_id,
+                    PullRequestResult.lease_owner == lease.token,
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            await session.commit()
 
     # -- pull requests ----------------------------------------------------------------------
 
@@ -195,8 +310,12 @@ class Processor:
         pr_id: str,
         delivery: Delivery | None,
         force: bool,
+        work: Work | None = None,
     ) -> Outcome:
+        work = work or Work(0, f"direct/{slug}/{pr_id}", None)
         scope = await self.load(workspace, config, slug, uuid, pr_id)
+        lease = await self.acquire(scope, pr_id, work.token)
+        previous = scope.previous
         if delivery is not None and not force:
             fingerprint = pr_fingerprint(
                 delivery.head,
@@ -205,8 +324,8 @@ class Processor:
                 delivery.source_branch,
                 delivery.destination_branch,
             )
-            if self._fresh(scope.previous, fingerprint):
-                return Outcome("reused", scope.previous.evaluation_id if scope.previous else None)
+            if self._fresh(previous, fingerprint):
+                return await self.reuse(adapter, scope, lease, pr_id)
         details = await adapter.fetch_pull_request(slug, pr_id)
         fingerprint = pr_fingerprint(
             details.head,
@@ -215,11 +334,21 @@ class Processor:
             details.source_branch,
             details.destination_branch,
         )
-        previous = scope.previous
         if details.state != "OPEN":
             return Outcome("closed", note=f"the pull request is {details.state}")
+        if (
+            work.evaluation_id is not None
+            and previous is not None
+            and previous.evaluation_id == work.evaluation_id
+            and previous.head == details.head
+        ):
+            # processed again after a crash: this delivery's evaluation is already published on
+            # the current head — publish nothing twice, only finish the veto if it is missing
+            return await self.reuse(adapter, scope, lease, pr_id)
         if not force and self._fresh(previous, fingerprint):
-            return Outcome("reused", previous.evaluation_id if previous else None)
+            return await self.reuse(adapter, scope, lease, pr_id)
+        if not await self._holding(lease):  # fetching took longer than the lease: stop here
+            raise LeaseLost(f"pull request {pr_id}: a newer evaluation took over")
         await adapter.publish_status(
             slug,
             details.head,
@@ -227,31 +356,81 @@ class Processor:
         )
         started = time.perf_counter()
         evaluation = await evaluate(
-            details.event(slug), scope.rules, scope.resolver, settings=scope.settings
+            details.event(slug),
+            scope.rules,
+            scope.resolver,
+            settings=scope.settings,
+            run_cpu=self.state.cpu.run,  # CPU stages off the event loop
         )
-        evaluation_id = await self.store(scope, evaluation, details, started)
+        evaluation_id = await self.store(scope, evaluation, details, started, delivery=work.id)
+        if not await self._holding(lease):
+            raise LeaseLost(f"pull request {pr_id}: a newer evaluation took over")
         link = evaluation_link(config, self.options, workspace.slug, evaluation_id)
         status = results.build_status(evaluation, url=link, refname=details.source_branch)
         await adapter.publish_status(slug, details.head, status)
-        replace = previous is not None and previous.head == details.head
         await adapter.publish_report(
-            slug, details.head, results.report(evaluation, link=link), replace=replace
+            slug, details.head, results.report(evaluation, link=link), replace=True
         )
-        verdict = await self.review(adapter, scope, pr_id, evaluation)
-        await self.remember(scope, details, fingerprint, evaluation, evaluation_id, verdict)
+        published = await self._holding(
+            lease,
+            source_branch=details.source_branch[:500],
+            head=details.head,
+            fingerprint=fingerprint,
+            result=evaluation.result.value,
+            open=True,
+            evaluation_id=evaluation_id,
+            published_seq=lease.seq,
+            published_at=utcnow(),
+        )
+        if not published:
+            raise LeaseLost(f"pull request {pr_id}: a newer evaluation took over")
+        await self.review(
+            adapter, scope, lease, pr_id, details.head, evaluation_id, evaluation.result.value
+        )
         return Outcome("done", evaluation_id)
 
+    async def reuse(
+        self, adapter: PlatformAdapter, scope: Scope, lease: Lease, pr_id: str
+    ) -> Outcome:
+        """The published result stands; the veto follows it if it was not sent yet."""
+        previous = scope.previous
+        assert previous is not None and previous.evaluation_id is not None
+        await self.review(
+            adapter, scope, lease, pr_id, previous.head, previous.evaluation_id, previous.result
+        )
+        return Outcome("reused", previous.evaluation_id)
+
     async def review(
-        self, adapter: PlatformAdapter, scope: Scope, pr_id: str, evaluation: Evaluation
+        self,
+        adapter: PlatformAdapter,
+        scope: Scope,
+        lease: Lease,
+        pr_id: str,
+        head: str,
+        evaluation_id: int,
+        result: str,
     ) -> str:
-        before = scope.previous.verdict if scope.previous else ""
+        """The veto follows the head: (re)sent for every evaluation of a new head or a changed
+        verdict — Bitbucket may have reset reviews on push — and never twice for one
+        evaluation."""
+        state = scope.previous
+        before = state.verdict if state else ""
         if scope.settings.review_pull_requests:
-            verdict = results.verdict(evaluation)
-            if verdict.value != before:
+            if state is not None and state.review_evaluation_id == evaluation_id:
+                return before  # this evaluation's verdict was sent already
+            verdict = results.verdict_of(result)
+            if verdict.value != before or state is None or state.review_head != head:
                 await adapter.review(scope.repository.slug, pr_id, verdict)
+            await self._set_review(
+                lease,
+                verdict=verdict.value,
+                review_head=head,
+                review_evaluation_id=evaluation_id,
+            )
             return verdict.value
         if before:
             await adapter.review(scope.repository.slug, pr_id, ReviewVerdict.WITHDRAW)
+            await self._set_review(lease, verdict="", review_head="", review_evaluation_id=None)
         return ""
 
     async def store(
@@ -262,8 +441,10 @@ class Processor:
         started: float,
         *,
         branch: str = "",
+        delivery: int = 0,
     ) -> int:
-        """Keep the evaluation like the Validation API does (source ``bitbucket-cloud``)."""
+        """Keep the evaluation like the Validation API does (source ``bitbucket-cloud``), and
+        note it on the delivery (a delivery processed again after a crash then knows it)."""
         event = evaluation.event
         values = queries.evaluation_values(
             evaluation,
@@ -271,50 +452,21 @@ class Processor:
             repository_id=scope.repository.id,
             source=PLATFORM,
             event=_event_json(event, scope.repository.slug, details),
-            document=evaluation.to_document("en-US"),
+            document=await self.state.cpu.run(evaluation.to_document, "en-US"),
             duration_ms=(time.perf_counter() - started) * 1000,
             branch=branch,
         )
         async with self.state.database.session() as session, self.state.database.writing():
             evaluation_id = await queries.insert_evaluation(session, values)
+            if delivery:
+                await session.execute(
+                    update(DeliveryRow)
+                    .where(DeliveryRow.id == delivery)
+                    .values(evaluation_id=evaluation_id)
+                    .execution_options(synchronize_session=False)
+                )
             await session.commit()
         return evaluation_id
-
-    async def remember(
-        self,
-        scope: Scope,
-        details: PullRequestDetails,
-        fingerprint: str,
-        evaluation: Evaluation,
-        evaluation_id: int,
-        verdict: str,
-    ) -> None:
-        async with self.state.database.session() as session:
-            found = await session.execute(
-                select(PullRequestResult).where(
-                    PullRequestResult.repository_id == scope.repository.id,
-                    PullRequestResult.platform == PLATFORM,
-                    PullRequestResult.pull_request_id == details.id,
-                )
-            )
-            state = found.scalar_one_or_none()
-            if state is None:
-                state = PullRequestResult(
-                    workspace_id=scope.workspace.id,
-                    repository_id=scope.repository.id,
-                    platform=PLATFORM,
-                    pull_request_id=details.id,
-                )
-                session.add(state)
-            state.source_branch = details.source_branch[:500]
-            state.head = details.head
-            state.fingerprint = fingerprint
-            state.result = evaluation.result.value
-            state.verdict = verdict
-            state.open = True
-            state.evaluation_id = evaluation_id
-            state.published_at = utcnow()
-            await session.commit()
 
     async def closed(
         self, workspace: Workspace, config: PlatformConfig, delivery: Delivery
@@ -323,14 +475,7 @@ class Processor:
             repo = await queries.repository_by_slug(session, workspace.id, delivery.repository)
             if repo is None:
                 return
-            found = await session.execute(
-                select(PullRequestResult).where(
-                    PullRequestResult.repository_id == repo.id,
-                    PullRequestResult.platform == PLATFORM,
-                    PullRequestResult.pull_request_id == delivery.pull_request_id,
-                )
-            )
-            state = found.scalar_one_or_none()
+            state = await _pr_row(session, repo.id, delivery.pull_request_id)
             if state is not None:
                 state.open = False
                 await session.commit()
@@ -343,36 +488,87 @@ class Processor:
         workspace: Workspace,
         config: PlatformConfig,
         delivery: Delivery,
+        work: Work,
     ) -> Outcome:
-        """Branch-only rules on a branch without an open PR (the PR's own evaluation covers
-        the rest, and Bitbucket lists at most 5 commits per push)."""
+        """A push evaluates nothing by itself (its payload lists at most 5 commits and no PR):
+        every open PR whose source is a pushed branch — listed from the API, so a PR jirahooks
+        has not heard of yet is found too — gets a full evaluation queued (origin ``push``); a
+        branch without an open PR gets nothing (docs/bitbucket-cloud.md)."""
         scope = await self.load(
             workspace, config, delivery.repository, delivery.repository_uuid, ""
         )
-        last: int | None = None
+        slug = scope.repository.slug
+        queued = 0
         for change in delivery.pushes:
-            async with self.state.database.session() as session:
-                has_pr = await session.execute(
-                    select(PullRequestResult.id).where(
-                        PullRequestResult.repository_id == scope.repository.id,
-                        PullRequestResult.source_branch == change.branch,
-                        PullRequestResult.open.is_(True),
-                    )
+            prs = await adapter.list_open_pull_requests(slug, source_branch=change.branch)
+            for pr in prs:
+                made = await enqueue(
+                    self.state,
+                    workspace.id,
+                    "push",
+                    f"push|{work.id}|{slug}|{pr.id}|{change.head}",
+                    slug,
+                    pr.id,
+                    head=pr.head,
                 )
-                if has_pr.first() is not None:
-                    continue
-            started = time.perf_counter()
-            event = Event(
-                Trigger.PULL_REQUEST, branch=change.branch, repository=scope.repository.slug
-            )
-            evaluation = await evaluate(event, scope.rules, scope.resolver, settings=scope.settings)
-            if evaluation.result is Status.IGNORE or not change.head:
-                continue  # no branch rule applies: nothing worth a status
-            last = await self.store(scope, evaluation, None, started)
-            link = evaluation_link(config, self.options, workspace.slug, last)
-            status = results.build_status(evaluation, url=link, refname=change.branch)
-            await adapter.publish_status(scope.repository.slug, change.head, status)
-        return Outcome("done", last)
+                queued += made is not None
+        note = f"{queued} pull request evaluation(s) queued" if queued else "no open pull request"
+        return Outcome("done", None, note)
+
+
+@dataclass(frozen=True)
+class Work:
+    """The delivery being processed: its id, the worker's lease token, and the evaluation it
+    stored before (set when it is processed again after a crash)."""
+
+    id: int
+    token: str
+    evaluation_id: int | None
+
+
+async def _pr_row(
+    session: AsyncSession, repository_id: int, pr_id: str
+) -> PullRequestResult | None:
+    found = await session.execute(
+        select(PullRequestResult).where(
+            PullRequestResult.repository_id == repository_id,
+            PullRequestResult.platform == PLATFORM,
+            PullRequestResult.pull_request_id == pr_id,
+        )
+    )
+    return found.scalar_one_or_none()
+
+
+async def enqueue(
+    state: AppState,
+    workspace_id: int,
+    origin: str,
+    dedupe_key: str,
+    repository: str,
+    pr_id: str,
+    *,
+    head: str = "",
+    force: bool = False,
+) -> int | None:
+    """Queue a synthetic delivery (recheck / reconcile / push); None when an equal one exists."""
+    async with state.database.session() as session:
+        row = DeliveryRow(
+            workspace_id=workspace_id,
+            platform=PLATFORM,
+            origin=origin,
+            dedupe_key=dedupe_key[:500],
+            repository=repository,
+            pull_request_id=pr_id,
+            head=head,
+            force=force,
+        )
+        session.add(row)
+        try:
+            await session.commit()
+        except IntegrityError:
+            await session.rollback()
+            return None
+        return row.id
 
 
 def _event_json(

@@ -4,12 +4,22 @@
   handler wakes it, and it also polls, so deliveries stored before a restart are picked up on
   the next start.
 - A delivery is *claimed* by an atomic ``UPDATE … WHERE state = 'pending'`` (safe with several
-  server processes); a claim that is not finished within the lease is taken again.
+  server processes) that writes this worker's lease token (``lease_owner``). The lease is short
+  (``lease_seconds``, 15 s) and renewed by a heartbeat every ``heartbeat_seconds`` while the
+  delivery is worked on, so a crashed worker's deliveries are taken again within seconds while a
+  slow but live one keeps its own. A worker whose lease was taken over stops that delivery and
+  finishes nothing (the PR row's compare-and-set refuses its publish, see ``pr_processing``).
 - Deliveries of one pull request run one after another, in arrival order; different PRs run
-  concurrently (``concurrency``).
+  concurrently (``concurrency``). Across processes the PR's own lease serializes them: a delivery
+  whose PR is leased elsewhere goes back to the queue until that lease ends (not counted as a try).
 - Transient failures (Bitbucket unavailable or rate limited, Jira down, credentials rejected)
-  are retried with exponential backoff; after ``max_tries`` the delivery is marked ``failed`` and
-  kept for inspection. Permanent problems (malformed payload, unknown repository) fail at once.
+  are retried with exponential backoff. A ``Retry-After`` from Bitbucket (429/503, seconds or
+  HTTP date) reschedules the delivery (``next_attempt_at``) at that time, up to
+  ``retry_after_cap`` (15 min) — no worker sleeps through it. Every attempt counts; after
+  ``max_tries`` the delivery is marked ``failed`` with ``last_error`` and logged as an error (a
+  pull request left so is queued again by reconciliation, and its ``INPROGRESS`` status keeps the
+  merge check closed meanwhile). Permanent problems (malformed payload, unknown repository) fail
+  at once.
 - Reconciliation: every ``reconcile_seconds``, open PRs of every registered repository whose head
   has no published result are queued (``GET …/pullrequests?state=OPEN``).
 """
@@ -19,26 +29,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
+import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.exc import IntegrityError
 
 from jirahooks.errors import JirahooksError
 from jirahooks.platforms.base import PlatformError, PlatformRequestError
 from jirahooks.platforms.bitbucket_cloud import PLATFORM
 from jirahooks.server.platform_config import Adapters, WorkerOptions
-from jirahooks.server.pr_processing import Outcome, Permanent, Processor
+from jirahooks.server.pr_processing import (
+    Busy,
+    LeaseLost,
+    Outcome,
+    Permanent,
+    Processor,
+    enqueue,
+)
 from jirahooks.store.deliveries import DeliveryRow, PlatformConfig, PullRequestResult
 from jirahooks.store.models import Repository, Workspace, utcnow
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from jirahooks.server.app import AppState
 
 log = logging.getLogger("jirahooks.server.webhooks")
 
 BATCH = 100
+
+__all__ = ["PrWorker", "enqueue"]
 
 
 class PrWorker:
@@ -56,6 +79,8 @@ class PrWorker:
         self._busy: set[str] = set()  # pull requests being processed
         self._slots = asyncio.Semaphore(options.concurrency)
         self.processed = 0
+        # this worker's name in lease tokens (``<owner>/<delivery id>``)
+        self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -132,6 +157,9 @@ class PrWorker:
             started += 1
         return started
 
+    def token(self, delivery_id: int) -> str:
+        return f"{self.owner}/{delivery_id}"
+
     async def _claim(self, delivery_id: int, state: str) -> bool:
         now = utcnow()
         async with self.state.database.session() as session:
@@ -143,7 +171,12 @@ class PrWorker:
             result = await session.execute(
                 update(DeliveryRow)
                 .where(*condition)
-                .values(state="processing", claimed_at=now, tries=DeliveryRow.tries + 1)
+                .values(
+                    state="processing",
+                    claimed_at=now,
+                    lease_owner=self.token(delivery_id),
+                    tries=DeliveryRow.tries + 1,
+                )
             )
             await session.commit()
             return bool(getattr(result, "rowcount", 0) == 1)
@@ -157,17 +190,31 @@ class PrWorker:
             self.wake()  # a later delivery of the same PR may be waiting
 
     async def _process(self, delivery_id: int) -> None:
+        token = self.token(delivery_id)
+        lost = asyncio.Event()
+        work = asyncio.create_task(self.processor.process(delivery_id, token))
+        beat = asyncio.create_task(self._heartbeat(delivery_id, token, work, lost))
         try:
-            outcome = await self.processor.process(delivery_id)
+            outcome = await work
         except asyncio.CancelledError:
-            raise
+            if not lost.is_set():
+                raise  # the worker stops: like a crash, the leases run out and another resumes
+            log.warning("delivery %s: its lease was taken over; stopped here", delivery_id)
+            return
+        except Busy as exc:
+            await self._postpone(delivery_id, exc)
+        except LeaseLost as exc:
+            log.warning("delivery %s: %s; nothing published", delivery_id, exc)
+            await self._finish(delivery_id, "superseded", error=str(exc))
         except Permanent as exc:
             await self._finish(delivery_id, "failed", error=str(exc))
             log.warning("delivery %s failed: %s", delivery_id, exc)
         except PlatformRequestError as exc:
             await self._finish(delivery_id, "failed", error=exc.message)
             log.warning("delivery %s rejected by Bitbucket: %s", delivery_id, exc.message)
-        except (PlatformError, JirahooksError) as exc:
+        except PlatformError as exc:
+            await self._retry(delivery_id, exc.message, retry_after=exc.retry_after)
+        except JirahooksError as exc:
             await self._retry(delivery_id, exc.message)
         except Exception as exc:
             log.exception("delivery %s: unexpected error", delivery_id)
@@ -175,35 +222,125 @@ class PrWorker:
         else:
             await self._finish(delivery_id, "done", outcome=outcome)
             self.processed += 1
+        finally:
+            beat.cancel()
+            if not work.done():
+                work.cancel()
+        await self._release(token)
+
+    async def _heartbeat(
+        self, delivery_id: int, token: str, work: asyncio.Task[Outcome], lost: asyncio.Event
+    ) -> None:
+        """Renew the delivery's and its PR's lease every ``heartbeat_seconds`` while ``work``
+        runs; when the lease was taken over, set ``lost`` and cancel ``work``."""
+        while True:
+            await asyncio.sleep(self.options.heartbeat_seconds)
+            try:
+                held = await self.renew(delivery_id, token)
+            except Exception:
+                log.exception("delivery %s: renewing the lease failed", delivery_id)
+                continue
+            if not held:
+                lost.set()
+                work.cancel()
+                return
+
+    async def renew(self, delivery_id: int, token: str) -> bool:
+        now = utcnow()
+        async with self.state.database.session() as session:
+            result = await session.execute(
+                update(DeliveryRow)
+                .where(
+                    DeliveryRow.id == delivery_id,
+                    DeliveryRow.state == "processing",
+                    DeliveryRow.lease_owner == token,
+                )
+                .values(claimed_at=now)
+            )
+            await session.execute(
+                update(PullRequestResult)
+                .where(PullRequestResult.lease_owner == token)
+                .values(lease_until=now + timedelta(seconds=self.options.lease_seconds))
+            )
+            await session.commit()
+            return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def _release(self, token: str) -> None:
+        """Give the PR's lease back at once (the next delivery of that PR need not wait)."""
+        with contextlib.suppress(Exception):
+            async with self.state.database.session() as session:
+                await session.execute(
+                    update(PullRequestResult)
+                    .where(PullRequestResult.lease_owner == token)
+                    .values(lease_owner="", lease_until=None)
+                )
+                await session.commit()
+
+    async def _own(self, session: AsyncSession, delivery_id: int) -> DeliveryRow | None:
+        """The delivery row if this worker still holds its lease (None otherwise)."""
+        row = await session.get(DeliveryRow, delivery_id)
+        if row is None or row.state != "processing" or row.lease_owner != self.token(delivery_id):
+            return None
+        return row
 
     async def _finish(
         self, delivery_id: int, state: str, *, error: str = "", outcome: Outcome | None = None
     ) -> None:
         async with self.state.database.session() as session:
-            row = await session.get(DeliveryRow, delivery_id)
+            row = await self._own(session, delivery_id)
             if row is None:
                 return
             row.state = state if outcome is None else outcome.status
             row.processed_at = utcnow()
             row.last_error = error[:2000]
-            if outcome is not None:
+            row.lease_owner = ""
+            if outcome is not None and outcome.evaluation_id is not None:
                 row.evaluation_id = outcome.evaluation_id
             await session.commit()
 
-    async def _retry(self, delivery_id: int, error: str) -> None:
+    async def _postpone(self, delivery_id: int, busy: Busy) -> None:
+        """The PR is leased by another worker: back to the queue until that lease ends; this
+        was no attempt of ours."""
         async with self.state.database.session() as session:
-            row = await session.get(DeliveryRow, delivery_id)
+            row = await self._own(session, delivery_id)
+            if row is None:
+                return
+            row.state = "pending"
+            row.lease_owner = ""
+            row.tries = max(0, row.tries - 1)
+            row.next_attempt_at = max(busy.until, utcnow()) + timedelta(milliseconds=50)
+            await session.commit()
+
+    def retry_delay(self, tries: int, retry_after: float | None) -> float:
+        """Seconds until the next attempt: ``Retry-After`` when the platform sent one (exactly,
+        at most ``retry_after_cap``), else exponential backoff capped at ``backoff_cap``."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.options.retry_after_cap)
+        return min(self.options.backoff_cap, self.options.backoff_base * 2.0 ** (tries - 1))
+
+    async def _retry(
+        self, delivery_id: int, error: str, *, retry_after: float | None = None
+    ) -> None:
+        async with self.state.database.session() as session:
+            row = await self._own(session, delivery_id)
             if row is None:
                 return
             row.last_error = error[:2000]
+            row.lease_owner = ""
             if row.tries >= self.options.max_tries:
                 row.state = "failed"
                 row.processed_at = utcnow()
                 log.error("delivery %s given up after %s tries: %s", delivery_id, row.tries, error)
             else:
-                wait = min(
-                    self.options.backoff_cap, self.options.backoff_base * 2 ** (row.tries - 1)
-                )
+                wait = self.retry_delay(row.tries, retry_after)
+                if retry_after is not None and retry_after > self.options.retry_after_cap:
+                    log.warning(
+                        "delivery %s: Bitbucket asked to wait %.0fs; retrying after the cap "
+                        "of %.0fs",
+                        delivery_id,
+                        retry_after,
+                        self.options.retry_after_cap,
+                    )
                 row.state = "pending"
                 row.next_attempt_at = utcnow() + timedelta(seconds=wait)
                 log.info("delivery %s: %s; retrying in %.0fs", delivery_id, error, wait)
@@ -274,35 +411,3 @@ class PrWorker:
             log.info("reconciliation queued %s pull request(s)", queued)
             self.wake()
         return queued
-
-
-async def enqueue(
-    state: AppState,
-    workspace_id: int,
-    origin: str,
-    dedupe_key: str,
-    repository: str,
-    pr_id: str,
-    *,
-    head: str = "",
-    force: bool = False,
-) -> int | None:
-    """Queue a synthetic delivery (recheck / reconcile); None when an equal one exists."""
-    async with state.database.session() as session:
-        row = DeliveryRow(
-            workspace_id=workspace_id,
-            platform=PLATFORM,
-            origin=origin,
-            dedupe_key=dedupe_key[:500],
-            repository=repository,
-            pull_request_id=pr_id,
-            head=head,
-            force=force,
-        )
-        session.add(row)
-        try:
-            await session.commit()
-        except IntegrityError:
-            await session.rollback()
-            return None
-        return row.id

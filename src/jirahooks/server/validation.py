@@ -23,6 +23,10 @@ Order of the checks, each answering ``{"error", "errorCode"}`` with the document
 Then the engine evaluates, the evaluation is stored, and the 200 document is returned. Any
 other failure is 500 ``INTERNAL_ERROR`` without details (the server log has them).
 
+The CPU-heavy steps — parsing the body (up to 1 MiB of JSON), the engine's planning and judging,
+rendering the document and encoding the answer — run on the app's CPU pool (server/cpu.py), so
+a hostile 1 MB branch name or a 10,000-commit push never stalls other requests.
+
 The configuration behind these steps (tokens and their decrypted secrets, repositories, parsed
 rules, effective settings, connections) comes from the process's ``ConfigCache``: a request whose
 workspace ``config_version`` is unchanged makes three statements (read the version, insert the
@@ -39,7 +43,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -49,9 +53,12 @@ from jirahooks.event import Commit, Event, Trigger
 from jirahooks.i18n import normalize_locale
 from jirahooks.store import queries
 from jirahooks.store.config_cache import RepositorySnapshot, WorkspaceSnapshot
-from jirahooks.store.database import Database
+from jirahooks.store.database import EncodedJSON
 from jirahooks.store.models import ValidationToken
 from jirahooks.textcheck import MAX_JSON_DEPTH, Kind, nesting_exceeds, text_problem
+
+if TYPE_CHECKING:
+    from jirahooks.server.app import AppState
 
 log = logging.getLogger("jirahooks.server.validation")
 
@@ -373,7 +380,7 @@ async def _validate(
     from jirahooks.engine import evaluate
     from jirahooks.engine.facts import Evaluation, Status
 
-    payload = parse_payload(body)
+    payload = await state.cpu.run(parse_payload, body)
     if payload is None or payload.empty:
         event = Event(Trigger.PUSH if payload is None else payload.trigger)
         locale = "en-US" if payload is None else payload.locale
@@ -384,9 +391,7 @@ async def _validate(
             except Rejection:
                 repo = None  # deletions must never fail: IGNORE whatever the repository
         evaluation = Evaluation(event, Status.IGNORE)
-        return await _answer(
-            state.database, session, workspace, repo, token, evaluation, locale, started
-        )
+        return await _answer(state, session, workspace, repo, token, evaluation, locale, started)
 
     repo = await _repository(session, workspace, query_slug, payload)
     if token.repository_id is not None and token.repository_id != repo.id:
@@ -405,7 +410,7 @@ async def _validate(
             "FEATURE_DISABLED_REPO",
             f"The Validation API is disabled for repository '{repo.slug}'",
         )
-    rules = await workspace.rules_for(session, repo)
+    rules = await workspace.rules_for(session, repo, state.cpu.run)
     connections = await workspace.connections_for(session, repo)
     resolver = state.resolvers.resolver(connections, deadline_seconds=settings.time_budget_seconds)
     event = Event(
@@ -414,14 +419,25 @@ async def _validate(
         commits=payload.commits,
         repository=repo.slug,
     )
-    evaluation = await evaluate(event, rules, resolver, settings=settings)
+    evaluation = await evaluate(event, rules, resolver, settings=settings, run_cpu=state.cpu.run)
     return await _answer(
-        state.database, session, workspace, repo, token, evaluation, payload.locale, started
+        state, session, workspace, repo, token, evaluation, payload.locale, started
     )
 
 
+def _encode(document: dict[str, Any]) -> bytes:
+    """The answer's bytes, as ``JSONResponse`` would render them."""
+    return json.dumps(
+        document, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode("utf-8")
+
+
+def _encode_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 async def _answer(
-    database: Database,
+    state: AppState,
     session: AsyncSession,
     workspace: WorkspaceSnapshot,
     repo: RepositorySnapshot | None,
@@ -430,7 +446,9 @@ async def _answer(
     locale: str,
     started: float,
 ) -> Response:
-    document: dict[str, Any] = evaluation.to_document(locale)
+    database = state.database
+    document: dict[str, Any] = await state.cpu.run(evaluation.to_document, locale)
+    answer = await state.cpu.run(_encode, document)
     event = evaluation.event
     values = queries.evaluation_values(
         evaluation,
@@ -456,9 +474,12 @@ async def _answer(
         duration_ms=(time.perf_counter() - started) * 1000,
         token_id=token.id,
     )
+    # The big JSON columns are encoded on the pool too (10,000 commits, a 30 MB document).
+    values["document"] = EncodedJSON(answer.decode("utf-8"))
+    values["event"] = EncodedJSON(await state.cpu.run(_encode_text, values["event"]))
     async with database.writing():
         await queries.insert_evaluation(session, values)
         # ``token`` is a shared snapshot row, not part of this session: stamp it by id.
         await queries.stamp_validation_token(session, token.id)
         await session.commit()
-    return JSONResponse(document)
+    return Response(answer, media_type="application/json")

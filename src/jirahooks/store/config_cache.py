@@ -25,15 +25,19 @@ or add them to a session.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jirahooks.rules.config import combine_rules
 from jirahooks.rules.model import Rule, Settings
 from jirahooks.store import queries
-from jirahooks.store.models import Connection, Repository, ValidationToken, Workspace
+from jirahooks.store.models import Connection, Repository, RuleRow, ValidationToken, Workspace
+
+if TYPE_CHECKING:
+    from jirahooks.engine.core import RunCpu
 
 
 @dataclass
@@ -127,14 +131,18 @@ class WorkspaceSnapshot:
             repo.settings = queries.effective_settings(self.row, repo.row)
         return repo.settings
 
-    async def rules_for(self, session: AsyncSession, repo: RepositorySnapshot) -> list[Rule]:
-        """``queries.rules_for`` with the parsed workspace rules shared by all repositories."""
+    async def rules_for(
+        self, session: AsyncSession, repo: RepositorySnapshot, run_cpu: RunCpu | None = None
+    ) -> list[Rule]:
+        """``queries.rules_for`` with the parsed workspace rules shared by all repositories.
+        ``run_cpu``: where to parse them (the server's CPU pool: a workspace may have 1,000)."""
         if self.workspace_rules is None:
             rows = await queries.rule_rows(session, self.id, None)
-            self.workspace_rules = tuple(queries.row_rule(r) for r in rows)
+            parsed = await run_cpu(_parse, rows) if run_cpu else _parse(rows)
+            self.workspace_rules = tuple(parsed)
         if repo.rules is None:
             rows = await queries.rule_rows(session, self.id, repo.id)
-            own = [queries.row_rule(r) for r in rows]
+            own = await run_cpu(_parse, rows) if run_cpu else _parse(rows)
             disabled = [str(x) for x in repo.row.disabled_rules or []]
             repo.rules = tuple(combine_rules(self.workspace_rules, own, disabled))
         return list(repo.rules)
@@ -145,6 +153,10 @@ class WorkspaceSnapshot:
         if repo.connections is None:
             repo.connections = tuple(await queries.enabled_connections(session, self.id, repo.id))
         return list(repo.connections)
+
+
+def _parse(rows: Sequence[RuleRow]) -> list[Rule]:
+    return [queries.row_rule(r) for r in rows]
 
 
 def _uuid_key(uuid: str) -> str:

@@ -8,6 +8,7 @@ PostgreSQL runs on psycopg 3's async driver (``postgresql+psycopg``). Plain ``sq
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -136,6 +137,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class EncodedJSON(str):
+    """A value for a JSON column that is already encoded (e.g. on the server's CPU pool, so a
+    multi-megabyte evaluation document is not serialised on the event loop): stored as it is."""
+
+
+def _json_serializer(value: Any) -> str:
+    return str(value) if isinstance(value, EncodedJSON) else json.dumps(value)
+
+
 class Database:
     """An async engine and its session factory, built from a URL; nothing at import time."""
 
@@ -143,7 +153,11 @@ class Database:
         self.url = async_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         # hide_parameters: SQL errors in logs never carry bound values (encrypted secrets, hashes).
-        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
+        kwargs: dict[str, Any] = {
+            "echo": echo,
+            "hide_parameters": True,
+            "json_serializer": _json_serializer,
+        }
         if self.dialect == "sqlite":
             database = make_url(self.url).database
             if database and database != ":memory:":

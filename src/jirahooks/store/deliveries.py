@@ -6,7 +6,9 @@
   webhook is answered, deduplicated by ``dedupe_key``, and processed by the background worker
   (also synthetic deliveries from rechecks and reconciliation);
 - ``pull_request_results``: the last published result per pull request (result reuse within a
-  minute, reconciliation of heads without a result, the Guardian's current review verdict).
+  minute, reconciliation of heads without a result, the Guardian's current review verdict), and
+  since migration 0004 the per-PR lease and evaluation sequence that make publishing
+  compare-and-set (docs/decisions/0002-database-as-queue.md).
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ class DeliveryRow(Base):
     state: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     tries: Mapped[int] = mapped_column(Integer, default=0)  # our processing attempts
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)  # renewed by heartbeats
+    lease_owner: Mapped[str] = mapped_column(String(100), default="")  # the claiming worker
     processed_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str] = mapped_column(Text, default="")
     evaluation_id: Mapped[int | None] = mapped_column(
@@ -104,3 +107,13 @@ class PullRequestResult(Base):
         ForeignKey("evaluations.id", ondelete="SET NULL"), default=None
     )
     published_at: Mapped[datetime | None] = mapped_column(default=None)
+    # compare-and-set (migration 0004): every evaluation of this PR takes the next ``seq``; a
+    # result is published only by the holder of the PR's lease and only when its ``seq`` is
+    # above ``published_seq``, so an older evaluation never overwrites a newer one.
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    published_seq: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str] = mapped_column(String(100), default="")
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    # the reviewer veto follows the head: what it was last sent for
+    review_head: Mapped[str] = mapped_column(String(64), default="")
+    review_evaluation_id: Mapped[int | None] = mapped_column(Integer, default=None)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jirahooks.engine.facts import Evaluation
 from jirahooks.errors import ConfigError
-from jirahooks.rules.config import combine_rules, parse_rule, parse_settings
+from jirahooks.rules.config import combine_rules, parse_settings, parse_stored_rule
 from jirahooks.rules.model import BrokenRule, Rule, Scope, Settings, Severity
 from jirahooks.rules.schema import dump
 from jirahooks.store.models import (
@@ -140,7 +140,7 @@ def row_rule(row: RuleRow) -> Rule:
     reads, so one bad row affects only itself."""
     scope = Scope.WORKSPACE if row.repository_id is None else Scope.REPOSITORY
     try:
-        return parse_rule(row.definition, scope=scope, path=f"rules[{row.rule_id}]")
+        return parse_stored_rule(row.definition, scope=scope, path=f"rules[{row.rule_id}]")
     except ConfigError as exc:
         return broken_rule(row, scope, exc)
 

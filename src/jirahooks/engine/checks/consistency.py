@@ -17,9 +17,10 @@ _WHERE = {
 
 def consistency(ctx: CheckContext, plan: RulePlan) -> Outcome:
     """All keys in the selected targets (branch ``feature/ABC-1-x``, commits ``ABC-1``, PR title
-    ``ABC-1``) must reference the same issue. Moved keys count as their current key when Jira
-    resolved them, so ``OLD-1`` and ``NEW-7`` for the same issue are consistent. Targets without
-    keys are left to ``key_present``. Facts: MATCH / NOT_MATCH."""
+        ``ABC-1``) must reference the same issue. Moved keys count as their current key when Jira
+        resolved them, so ``OLD-1`` and ``NEW-7`` for the same issue are consistent. Targets without
+        keys are left to ``key_present``. Keys whose project could not be classified leave a pass
+    undetermined. Facts: MATCH / NOT_MATCH."""
     issues: dict[str, dict[str, None]] = {}  # issue -> ordered set of places
     for unit in plan.units:
         where = f"commit {unit.ref[:12]}" if unit.target is Target.COMMIT else _WHERE[unit.target]
@@ -28,6 +29,8 @@ def consistency(ctx: CheckContext, plan: RulePlan) -> Outcome:
             current = issue.current_key if issue is not None else key
             issues.setdefault(current, {})[where] = None
     context = (plan.main_context,)
+    # a key whose project could not be classified might reference another issue
+    unclassified = {k for unit in plan.units for k in unit.unclassified_keys}
     if not issues:
         return Outcome(
             True,
@@ -41,6 +44,7 @@ def consistency(ctx: CheckContext, plan: RulePlan) -> Outcome:
                     "consistency.none",
                 )
             ],
+            unclassified,
         )
     if len(issues) == 1:
         (key,) = issues
@@ -57,6 +61,7 @@ def consistency(ctx: CheckContext, plan: RulePlan) -> Outcome:
                     {"key": key},
                 )
             ],
+            unclassified,
         )
     listed = "; ".join(
         f"{key} ({', '.join(list(places)[:3])}{', …' if len(places) > 3 else ''})"

@@ -12,7 +12,9 @@ _S = Source.ISSUE_KEY
 
 def key_present(ctx: CheckContext, unit: Unit) -> Outcome:
     """The target contains at least one issue key (escaped, ignored and unknown-project keys do
-    not count). Facts: KEYS_PRESENT / NO_KEYS."""
+    not count). A target whose only keys are of projects that could not be classified (a
+    project list could not be read) is undetermined: the Jira-unreachable policy decides.
+    Facts: KEYS_PRESENT / NO_KEYS."""
     if unit.keys:
         fact = unit.fact(
             Code.KEYS_PRESENT,
@@ -23,6 +25,16 @@ def key_present(ctx: CheckContext, unit: Unit) -> Outcome:
             keys=", ".join(unit.keys),
         )
         return Outcome(True, [fact])
+    if unit.unclassified_keys:
+        fact = unit.fact(
+            Code.CHECKED,
+            FactStatus.WARNING,
+            Source.JIRA_CONNECTION,
+            "keys.present.undetermined",
+            target=unit.noun,
+            keys=", ".join(unit.unclassified_keys),
+        )
+        return Outcome(True, [fact], set(unit.unclassified_keys))
     message = "keys.none.commit" if unit.target is Target.COMMIT else "keys.none"
     return Outcome(
         False, [unit.fact(Code.NO_KEYS, FactStatus.ERROR, _S, message, target=unit.noun)]
@@ -42,7 +54,10 @@ def escaped_keys(ctx: CheckContext, unit: Unit) -> Outcome:
 
 def unknown_projects(ctx: CheckContext, unit: Unit) -> Outcome:
     """With ``ignore_unknown_projects``, keys of projects that no enabled Jira connection knows
-    (``UTF-8``, ``KIP-500``) are not treated as keys; this reports them. Never fails."""
+    (``UTF-8``, ``KIP-500``) are not treated as keys; this reports them. When a connection's
+    project list could not be read, a key of a project no answering connection lists is not
+    ignored but undetermined (unless a Jira found the issue), and reported as such. Never
+    fails."""
     facts = [
         unit.fact(
             Code.NOT_FOUND,
@@ -55,6 +70,19 @@ def unknown_projects(ctx: CheckContext, unit: Unit) -> Outcome:
         )
         for key in unit.unknown_project_keys
     ]
+    facts.extend(
+        unit.fact(
+            Code.CHECKED,
+            FactStatus.WARNING,
+            Source.JIRA_CONNECTION,
+            "key.project_undetermined",
+            group=Group.DETAIL,
+            key=key,
+            project=key.rsplit("-", 1)[0],
+        )
+        for key in unit.unclassified_keys
+    )
+    # each check that the unclassified keys matter to marks them undetermined itself
     return Outcome(True, facts)
 
 
@@ -127,7 +155,8 @@ def keys_valid_all(ctx: CheckContext, unit: Unit) -> Outcome:
     if offline is not None:
         return offline
     out = Outcome()
-    if not unit.keys:
+    out.undetermined.update(unit.unclassified_keys)
+    if not unit.keys and not unit.unclassified_keys:
         out.facts.append(
             unit.fact(Code.CHECKED, FactStatus.INFO, _S, "keys.none_to_check", target=unit.noun)
         )
@@ -160,6 +189,7 @@ def keys_valid_one(ctx: CheckContext, unit: Unit) -> Outcome:
     if offline is not None:
         return offline
     out = Outcome()
+    out.undetermined.update(unit.unclassified_keys)
     valid, invalid = _key_facts(ctx, unit, out)
     if valid:
         out.undetermined.clear()

@@ -9,6 +9,7 @@ import re
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
+from jirahooks.server import binding
 from jirahooks.server.admin import schemas
 from jirahooks.server.admin.common import (
     audit,
@@ -43,6 +44,24 @@ async def _connection(session: Session, ws: Workspace, connection_id: int) -> Co
     if connection is None or connection.workspace_id != ws.id:
         raise not_found("connection", connection_id)
     return connection
+
+
+def _require_token_to_rebind(connection: Connection, changes: dict[str, object]) -> None:
+    """A stored token stays with the Jira and user it was entered for (``binding``)."""
+    if not connection.token_encrypted or "token" in changes:
+        return
+    before = binding.jira_binding(
+        connection.url, connection.deployment, connection.email, connection.account_id
+    )
+    after = {**before, **{k: str(v) for k, v in changes.items() if k in before}}
+    fields = binding.changed(before, after)
+    if fields:
+        raise ApiError(
+            422,
+            "TOKEN_REQUIRED",
+            binding.token_required_message(fields),
+            f"send 'token' with the new {', '.join(fields)} (nothing was changed)",
+        )
 
 
 async def _name_free(session: Session, ws: Workspace, name: str, own_id: int | None = None) -> None:
@@ -128,7 +147,7 @@ async def get_connection(
 @router.patch(
     "/workspaces/{workspace}/connections/{connection_id}",
     response_model=schemas.ConnectionOut,
-    summary="Edit a connection (a token given replaces the stored one)",
+    summary="Edit a connection (a token given replaces the stored one; a new URL, user or deployment needs it)",
 )
 async def update_connection(
     workspace: str,
@@ -143,16 +162,15 @@ async def update_connection(
     connection = await _connection(session, ws, connection_id)
     before = connection_audit(connection)
     token_changed = False
-    changes = body.model_dump(exclude_unset=True)
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    if "url" in changes:
+        changes["url"] = _check_url(changes["url"])
+    _require_token_to_rebind(connection, changes)
     for field, value in changes.items():
-        if value is None:
-            continue
         if field == "token":
             box = request.app.state.jirahooks.secrets
             connection.token_encrypted = box.encrypt(value) if value else ""
             token_changed = True
-        elif field == "url":
-            connection.url = _check_url(value)
         elif field == "name":
             await _name_free(session, ws, value, connection.id)
             connection.name = value
@@ -237,7 +255,7 @@ async def reorder_connections(
 @router.post(
     "/workspaces/{workspace}/connections/{connection_id}/test",
     response_model=schemas.ConnectionTestOut,
-    summary="Test reachability and credentials (/myself)",
+    summary="Test reachability, deployment, credentials, search and project list",
 )
 async def test(
     workspace: str, connection_id: int, request: Request, session: Session, principal: CurrentUser

@@ -41,6 +41,15 @@ def _rule_out(row: RuleRow, warnings: list[str] | None = None) -> schemas.RuleOu
     )
 
 
+def require_rule_writer(principal: Principal, ws: Workspace, repo: Repository | None) -> None:
+    """Changing rules — and anything that runs a rule's JQL for a person, like the editor's
+    "Try it" — needs workspace admin for workspace rules, repository admin for a repository's."""
+    if repo is None:
+        principal.require_workspace_admin(ws)
+    else:
+        principal.require_repository_admin(ws, repo)
+
+
 def _stored(row: RuleRow) -> dict[str, Any]:
     """The stored definition for the audit log, whatever an older version left there."""
     data = row.definition
@@ -53,10 +62,7 @@ async def _scope(
     ws = await get_workspace(session, principal, workspace)
     repo = await get_repository(session, ws, repository) if repository is not None else None
     if write:
-        if repo is None:
-            principal.require_workspace_admin(ws)
-        else:
-            principal.require_repository_admin(ws, repo)
+        require_rule_writer(principal, ws, repo)
     return ws, repo
 
 

@@ -106,11 +106,12 @@ class ConnectionOrder(_In):
 
 class ConnectionTestOut(BaseModel):
     ok: bool
-    code: str
+    code: str  # the first problem's code ("CONNECTED" / "ACCOUNT_MISMATCH" when ok)
     message: str
     hint: str = ""
-    deployment: str | None = None
+    deployment: str | None = None  # configured, else what serverInfo says
     account: dict[str, str] | None = None
+    problems: list[dict[str, str]] = []  # every problem found: code, message, hint
 
 
 class RepositoryConnectionOut(BaseModel):

@@ -2,6 +2,12 @@
 messages next to the fields, "try it" (the engine on a typed-in branch, commits and PR), and the
 templates gallery.
 
+Who may use what (docs/web-ui.md, Roles): everyone in the workspace reads the rules (the list,
+and one rule read-only); the new-rule form, saving, deleting, the switches, the templates gallery
+and "Try it" need the right to change rules at that scope — workspace administrators for
+workspace rules, that repository's administrators for repository rules. "Try it" runs the typed
+JQL against Jira as the connection's technical user, so it is an editor's tool, not a reader's.
+
 Saving goes through the admin API's route functions (``jirahooks.server.admin.rules``): the
 same schema validation, JQL check against Jira, permissions and audit entries.
 """
@@ -19,13 +25,13 @@ from fastapi.responses import HTMLResponse, Response
 from jirahooks.errors import ConfigError
 from jirahooks.render import text as text_report
 from jirahooks.rules import templates
-from jirahooks.rules.config import parse_rule
+from jirahooks.rules.config import parse_rule, parse_stored_rule
 from jirahooks.rules.model import Rule, Scope
 from jirahooks.server.admin import repositories as repo_api
 from jirahooks.server.admin import rules as api
 from jirahooks.server.admin import schemas
 from jirahooks.server.auth import Session
-from jirahooks.server.errors import ApiError
+from jirahooks.server.errors import ApiError, forbidden
 from jirahooks.server.web.common import (
     Ctx,
     W,
@@ -76,6 +82,11 @@ async def _rows(db: Session, ctx: Ctx) -> list[schemas.RuleOut]:
     if ctx.repository is None:
         return await api.list_workspace_rules(ctx.workspace.slug, db, p)
     return await api.list_repository_rules(ctx.workspace.slug, ctx.repository.slug, db, p)
+
+
+def _require_editor(ctx: Ctx) -> None:
+    """403 unless the user may change rules at this scope (the API's write check)."""
+    api.require_rule_writer(ctx.user.principal, ctx.workspace, ctx.repository)
 
 
 def _editor_context() -> dict[str, Any]:
@@ -149,6 +160,7 @@ async def new_rule(
     request: Request, workspace: str, db: Session, user: WebUserDep, repository: str | None = None
 ) -> Response:
     ctx = await _ctx(db, user, workspace, repository)
+    _require_editor(ctx)
     blank = Rule(id="new-rule", title="", scope=_scope(ctx))
     values = rule_to_values(blank) | {"id": ""}
     return _editor(request, ctx, values=values, errors={}, rule_id=None)
@@ -167,10 +179,7 @@ async def _save(
     values = form_values(form)
     p, ws = ctx.user.principal, ctx.workspace.slug
     repo = ctx.repository.slug if ctx.repository else None
-    if ctx.repository is None:  # permission first, as the API checks it
-        p.require_workspace_admin(ctx.workspace)
-    else:
-        p.require_repository_admin(ctx.workspace, ctx.repository)
+    _require_editor(ctx)  # permission first, as the API checks it
     local: dict[str, str] = {}
     if not document.get("title"):
         local["title"] = "Give the rule a title."
@@ -232,7 +241,7 @@ async def edit_rule(
     out = await _get(db, ctx, rule_id)
     errors: dict[str, str] = {}
     try:
-        rule = parse_rule(out.definition, scope=_scope(ctx))
+        rule = parse_stored_rule(out.definition, scope=_scope(ctx))
     except ConfigError:  # stored by an older version: show what is legible, and why
         rule = Rule(id=out.id, title=str(out.rule.get("title", out.id)), scope=_scope(ctx))
         errors["_form"] = (
@@ -260,7 +269,7 @@ async def save_rule(
     out, errors, values, ctx = await _save(request, db, ctx, rule_id)
     if out is None:
         return _editor(request, ctx, values=values, errors=errors, rule_id=rule_id, status=422)
-    rule = parse_rule(out.definition, scope=_scope(ctx))
+    rule = parse_stored_rule(out.definition, scope=_scope(ctx))
     return _editor(
         request,
         ctx,
@@ -348,6 +357,7 @@ async def try_rule(
     from jirahooks.engine import evaluate
 
     ctx = await _ctx(db, user, workspace, repository)
+    _require_editor(ctx)  # it runs the typed JQL as the technical user
     form = await form_data(request)
     document = form_to_document(form)
     if not document.get("id"):
@@ -366,8 +376,8 @@ async def try_rule(
     state = request.app.state.jirahooks
     resolver = state.resolvers.resolver(connections, deadline_seconds=settings.time_budget_seconds)
     event = try_input.event(ctx.repository.slug if ctx.repository else "")
-    evaluation = await evaluate(event, [rule], resolver, settings=settings)
-    document_out = evaluation.to_document("en-US")
+    evaluation = await evaluate(event, [rule], resolver, settings=settings, run_cpu=state.cpu.run)
+    document_out = await state.cpu.run(evaluation.to_document, "en-US")
     validations = [
         {**rv, "sections": group_facts(rv)} for rv in document_out.get("ruleValidations", [])
     ]
@@ -395,6 +405,11 @@ async def templates_page(
     request: Request, workspace: str, db: Session, user: WebUserDep
 ) -> Response:
     ctx = await workspace_ctx(db, user, workspace)
+    if not (ctx.is_admin or ctx.administered):
+        raise forbidden(
+            "only administrators can create rules from templates",
+            "ask a workspace administrator; the rules themselves are under Compliance rules",
+        )
     gallery = []
     for t in templates.TEMPLATES:
         rule = parse_rule(dict(t.rule))
@@ -413,6 +428,7 @@ async def use_template(
         raise ApiError(404, "NOT_FOUND", f"no template '{name}'")
     repo = first(await form_data(request), "scope") or None
     scoped = await workspace_ctx(db, user, workspace, repo)
+    _require_editor(scoped)
     existing = {r.id for r in await _rows(db, scoped)}
     base_id = str(template.rule.get("id", name))
     rule_id, n = base_id, 2

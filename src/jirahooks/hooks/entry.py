@@ -1,0 +1,406 @@
+"""The client hooks, commit-msg and pre-push: what the installed hook scripts run.
+
+::
+
+    python -m jirahooks.hooks [--mode M] [--config F] [--repo S] [--timeout T]
+                                    [--hooks-dir D] [-v] HOOK ARGS…
+
+Every developer pays for this on every commit, so the path stays light (docs/hooks.md, "Cost"):
+
+* no ``argparse``: the options the installed scripts pass are read here; any other command line
+  (``--help``, an option after the hook name, an unknown option, pre-receive / update) goes to
+  the full command line, ``jirahooks hook …``, which behaves exactly as before;
+* no ``dataclasses``, ``typing``, ``subprocess``, ``http.client``, ``email`` or ``ssl`` in remote
+  mode: ``remote`` speaks HTTP over a socket, ``gitio`` spawns git directly, and ``ssl`` loads
+  only for an https endpoint; two git calls for a commit (``rev-parse`` for the directories,
+  ``config`` for the author and comment character; the branch is read from ``HEAD``);
+* local mode loads the engine and the rules — from a compiled copy under ``.git/`` when the
+  rules file is unchanged (``jirahooks.hooks.local``), without YAML — and ``asyncio`` and the Jira
+  client only when a Jira connection is really asked.
+
+``jirahooks hook commit-msg|pre-push`` (the pre-commit framework, a person) runs ``run`` too, so
+both ways behave the same. ``tests/hooks/test_light_imports.py`` lists the modules this path
+imports (``python -X importtime``) and fails on a heavy one.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from jirahooks import gitio, output
+from jirahooks.errors import EXIT_BLOCKED, EXIT_INTERNAL, EXIT_OK, JirahooksError, UsageError
+from jirahooks.hooks import gitpush, remote, report
+
+TYPE_CHECKING = False  # the hook path does not import typing
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+
+    from jirahooks.engine.facts import Evaluation
+    from jirahooks.event import Event
+    from jirahooks.hooks.local import LocalSetup
+
+CLIENT_HOOKS = ("commit-msg", "pre-push")
+MODES = ("auto", "remote", "local")
+CONFIG_NAMES = (".jirahooks.toml", ".jirahooks.yml", ".jirahooks.yaml")
+_OPTIONS = {
+    "--mode": "mode",
+    "--config": "config",
+    "-c": "config",
+    "--repo": "repo",
+    "--timeout": "timeout",
+    "--user": "user",
+    "--hooks-dir": "hooks_dir",
+}
+
+
+class Call:
+    """How a client hook was called (the options of ``jirahooks hook``)."""
+
+    __slots__ = ("args", "config", "hook", "hooks_dir", "mode", "repo", "timeout", "verbose")
+
+    def __init__(
+        self,
+        hook: str,
+        args: Sequence[str] = (),
+        *,
+        mode: str = "auto",
+        config: str | None = None,
+        repo: str | None = None,
+        timeout: float | None = None,
+        hooks_dir: str | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.hook = hook
+        self.args = tuple(args)
+        self.mode = mode
+        self.config = config
+        self.repo = repo
+        self.timeout = timeout
+        self.hooks_dir = hooks_dir
+        self.verbose = verbose
+
+
+def parse(argv: Sequence[str]) -> Call | None:
+    """``[OPTIONS] HOOK ARGS…`` as the installed scripts write it, or None for anything that
+    needs the full command line's judgement."""
+    values: dict[str, str] = {}
+    verbose = False
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name, eq, inline = arg.partition("=")
+        if arg in ("--verbose", "-v"):
+            verbose = True
+            i += 1
+        elif eq and name.startswith("--") and name in _OPTIONS:
+            values[_OPTIONS[name]] = inline
+            i += 1
+        elif arg in _OPTIONS and i + 1 < len(argv):
+            values[_OPTIONS[arg]] = argv[i + 1]
+            i += 2
+        elif arg.startswith("-"):
+            return None
+        else:
+            break
+    rest = argv[i + 1 :]
+    if i >= len(argv) or argv[i] not in CLIENT_HOOKS or any(a.startswith("-") for a in rest):
+        return None
+    if values.get("mode", "auto") not in MODES:
+        return None
+    timeout = None
+    if "timeout" in values:
+        try:
+            timeout = float(values["timeout"])
+        except ValueError:
+            return None
+    return Call(
+        argv[i],
+        rest,
+        mode=values.get("mode", "auto"),
+        config=values.get("config"),
+        repo=values.get("repo"),
+        timeout=timeout,
+        hooks_dir=values.get("hooks_dir"),
+        verbose=verbose,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    call = parse(arguments)
+    if call is None:
+        from jirahooks.cli import main as cli_main
+
+        return cli_main(["hook", *arguments])
+    return guarded(lambda: run(call))
+
+
+def guarded(function: Callable[[], int]) -> int:
+    """An exit code for anything ``function`` raises, as ``jirahooks.cli.main`` gives it."""
+    try:
+        return function()
+    except JirahooksError as exc:
+        output.error(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:
+        if os.environ.get("JIRAHOOKS_DEBUG"):
+            raise
+        output.error(
+            JirahooksError(
+                f"internal error: {type(exc).__name__}: {exc}",
+                hint="this is a bug; rerun with JIRAHOOKS_DEBUG=1 for a traceback and report it",
+                code="INTERNAL",
+            )
+        )
+        return EXIT_INTERNAL
+
+
+# --- the hooks -------------------------------------------------------------------------------
+
+
+def run(call: Call, stdin: bytes | None = None, environ: dict[str, str] | None = None) -> int:
+    """Run commit-msg or pre-push: git's stdin once, the hook installed before ours, then ours."""
+    env = dict(os.environ) if environ is None else environ
+    if stdin is None and call.hook == "pre-push":
+        stdin = read_stdin(env)
+    legacy = run_legacy(call.hook, call.args, call.hooks_dir, stdin)
+    if legacy != 0:
+        return legacy
+    if call.hook == "commit-msg" and not call.args:
+        raise UsageError(
+            "commit-msg needs the commit message file", hint="git passes it: commit-msg FILE"
+        )
+    repo = Repository.discover()
+    mode, config = _mode(call, repo, env)
+    if mode == "none":
+        return _unconfigured()
+    if call.hook == "commit-msg":
+        return _commit_msg(call, repo, config)
+    updates = gitpush.pre_commit_push(env) or gitpush.parse_pre_push(
+        (stdin or b"").decode("utf-8", "replace")
+    )
+    return _pre_push(call, repo, updates, config)
+
+
+def read_stdin(environ: dict[str, str]) -> bytes:
+    # The pre-commit framework keeps git's stdin for itself (and describes the push in its
+    # environment); a terminal on stdin means somebody ran the hook by hand.
+    if environ.get("PRE_COMMIT_TO_REF") or sys.stdin is None or sys.stdin.isatty():
+        return b""
+    return sys.stdin.buffer.read()
+
+
+def run_legacy(hook: str, args: Sequence[str], hooks_dir: str | None, stdin: bytes | None) -> int:
+    """The hook that was installed before ours runs first, exactly as git would run it."""
+    if not hooks_dir:
+        return 0
+    legacy = os.path.join(hooks_dir, f"{hook}.legacy")
+    if not (os.path.isfile(legacy) and os.access(legacy, os.X_OK)):
+        return 0
+    import errno
+    import subprocess
+
+    command = [os.path.abspath(legacy), *args]
+    try:
+        proc = subprocess.run(command, input=stdin, check=False)
+    except OSError as exc:
+        if exc.errno != errno.ENOEXEC:
+            raise
+        proc = subprocess.run(["sh", *command], input=stdin, check=False)  # no #! line
+    if proc.returncode != 0:
+        output.err(
+            f"jirahooks: {os.path.basename(legacy)} failed (exit {proc.returncode}); not checking"
+        )
+    return proc.returncode
+
+
+class Repository:
+    """The directories a client hook needs, from one ``git rev-parse`` (empty outside a
+    repository): hooks (``core.hooksPath`` when set), the common and the own git directory,
+    the work tree's root."""
+
+    __slots__ = ("common_dir", "git_dir", "hooks", "root")
+
+    def __init__(self, hooks: str, common_dir: str, git_dir: str, root: str) -> None:
+        self.hooks, self.common_dir, self.git_dir, self.root = hooks, common_dir, git_dir, root
+
+    @classmethod
+    def discover(cls) -> Repository:
+        args = ["--path-format=absolute", "--git-path", "hooks", "--git-common-dir", "--git-dir"]
+        _, out, _ = gitio.run_git(["rev-parse", *args, "--show-toplevel"])
+        lines = out.decode("utf-8", "replace").splitlines()
+        if len(lines) < 3:
+            return cls("", "", "", "")
+        return cls(lines[0], lines[1], lines[2], lines[3] if len(lines) > 3 else "")
+
+    def hook_dirs(self, hooks_dir: str | None) -> list[str]:
+        """Where env files may sit: the running hook's directory, the configured hooks
+        directory (``core.hooksPath``), and ``.git/hooks`` (the reference client's place)."""
+        dirs = [hooks_dir] if hooks_dir else []
+        if self.common_dir:
+            dirs += [self.hooks, os.path.join(self.common_dir, "hooks")]
+        return dirs
+
+
+def _mode(call: Call, repo: Repository, env: dict[str, str]) -> tuple[str, object]:
+    if call.mode in ("remote", "auto"):
+        config = remote.load_config(repo.hook_dirs(call.hooks_dir), environ=env)
+        if config is not None:
+            return "remote", config
+        if call.mode == "remote":
+            return "none", None
+    path = find_config(call.config, repo.root or None)
+    return ("local", path) if path is not None else ("none", None)
+
+
+def find_config(explicit: str | None, root: str | os.PathLike[str] | None) -> Path | None:
+    """``--config`` if given, else the first of .jirahooks.toml / .jirahooks.yml at ``root``."""
+    from pathlib import Path  # not before: pathlib costs a third of a bare interpreter start
+
+    if explicit:
+        return Path(explicit)
+    if root is None:
+        return None
+    return next(
+        (Path(root, n) for n in CONFIG_NAMES if os.path.isfile(os.path.join(root, n))), None
+    )
+
+
+def _unconfigured() -> int:
+    output.err(
+        "jirahooks: warning: not configured — set JIRAHOOKS_ENDPOINT and JIRAHOOKS_SECRET (or "
+        "put them into .git/hooks/jirahooks.env) for remote mode, or add .jirahooks.toml for "
+        "local mode; nothing was checked"
+    )
+    return EXIT_OK
+
+
+def _commit_msg(call: Call, repo: Repository, config: object) -> int:
+    message, author, branch = gitpush.read_commit_message(call.args[0], git_dir=repo.git_dir)
+    if not message:
+        return EXIT_OK  # git aborts an empty commit itself
+    if isinstance(config, remote.RemoteConfig):
+        commit = gitio.LogRecord(gitpush.ZERO_HASH, (), author, "", message)
+        return ask_remote(config, "COMMIT", branch, [commit], call.verbose)
+    from jirahooks.event import Commit, Event, Trigger
+
+    commit_event = Event(
+        Trigger.COMMIT, branch, (Commit(gitpush.ZERO_HASH, message, author_name=author),)
+    )
+    setup = load_setup(config, call.repo, repo)
+    budget = time_budget(setup, call, server=False)
+    (evaluation,), _ = evaluate([commit_event], setup, budget)
+    return print_local([("", evaluation)], call.verbose)
+
+
+def _pre_push(
+    call: Call, repo: Repository, updates: list[gitpush.RefUpdate], config: object
+) -> int:
+    if isinstance(config, remote.RemoteConfig):
+        request = gitpush.pre_push_request(updates)
+        if request is None:
+            return EXIT_OK  # only deletions (or tags): nothing to ask
+        branch, commits = request
+        return ask_remote(config, "PUSH", branch, commits, call.verbose)
+    events = gitpush.ref_events(updates, exclude=["--remotes"])
+    if not events:
+        return EXIT_OK
+    setup = load_setup(config, call.repo, repo)
+    evaluations, _ = evaluate([e for _, e in events], setup, time_budget(setup, call, False))
+    titled = [(f"push to {u.ref}", ev) for (u, _), ev in zip(events, evaluations, strict=True)]
+    return print_local(titled, call.verbose)
+
+
+# --- remote mode -----------------------------------------------------------------------------
+
+
+def ask_remote(
+    config: remote.RemoteConfig,
+    trigger: str,
+    branch: str,
+    commits: Sequence[remote.CommitLike],
+    verbose: bool,
+    *,
+    title: str = "",
+) -> int:
+    """Ask the Validation API, print its answer; the exit code it means."""
+    body = remote.payload(trigger, branch, commits, locale=config.locale)
+    try:
+        document = remote.post(config, body)
+    except remote.ServerUnreachable as exc:
+        return server_trouble(config, exc, exc.exit_code)
+    except remote.ServerRejected as exc:
+        if exc.status >= 500:
+            return server_trouble(config, exc, EXIT_BLOCKED)
+        output.error(exc)
+        return EXIT_BLOCKED
+    output.err(report.render(document, title=title, verbose=verbose or config.verbose))
+    return EXIT_BLOCKED if document.get("result") == "BLOCK" else EXIT_OK
+
+
+def server_trouble(config: remote.RemoteConfig, exc: JirahooksError, code: int) -> int:
+    output.error(exc)
+    if config.fail_open:
+        output.err("jirahooks: JIRAHOOKS_FAIL_OPEN is set: letting the change through unchecked")
+        return EXIT_OK
+    return code
+
+
+# --- local mode ------------------------------------------------------------------------------
+
+
+def load_setup(path: object, repository: str | None, repo: Repository | None) -> LocalSetup:
+    """The rules of ``path`` (parsed data cached under ``.git/jirahooks/``), notes printed."""
+    from pathlib import Path
+
+    from jirahooks.hooks.local import CACHE_DIR
+    from jirahooks.hooks.local import load_setup as load
+
+    assert isinstance(path, Path)
+    cache = Path(repo.common_dir, CACHE_DIR) if repo is not None and repo.common_dir else None
+    setup = load(path, repository, cache_dir=cache)
+    for note in setup.notes:
+        output.err(f"jirahooks: note: {note}")
+    return setup
+
+
+SERVER_BUDGET_SECONDS = 5.0
+
+
+def time_budget(setup: LocalSetup, call: Call, server: bool) -> float:
+    from jirahooks.hooks.local import time_budget as budget_of
+
+    if call.timeout is not None:
+        return call.timeout
+    default = SERVER_BUDGET_SECONDS if server else setup.settings.time_budget_seconds
+    return budget_of(setup, call.repo, default)
+
+
+def evaluate(
+    events: list[Event], setup: LocalSetup, budget: float, *, loopless_first: bool = True
+) -> tuple[list[Evaluation], int]:
+    from jirahooks.hooks.local import run_batch_sync
+
+    return run_batch_sync(events, setup, budget=budget, loopless_first=loopless_first)
+
+
+def document_of(evaluation: Evaluation) -> dict[str, object]:
+    from jirahooks.i18n import normalize_locale
+
+    locale = normalize_locale(os.environ.get("JIRAHOOKS_LOCALE") or os.environ.get("LANG"))
+    document: dict[str, object] = evaluation.to_document(locale)
+    return document
+
+
+def print_local(results: list[tuple[str, Evaluation]], verbose: bool) -> int:
+    blocked = False
+    for title, evaluation in results:
+        output.err(report.render(document_of(evaluation), title=title, verbose=verbose))
+        blocked |= evaluation.blocked
+    return EXIT_BLOCKED if blocked else EXIT_OK
