@@ -211,12 +211,12 @@ def _verify(
     return match
 
 
-# The longest value each field may hold (characters); commit messages are bounded by the body.
+# The longest value each field may hold (characters); commit messages and the branch name are
+# bounded by the body (a hostile branch name is evaluated off the event loop, see _validate).
 FIELD_LIMITS = {
     "hash": 200,
     "authorDisplayName": 1000,
     "url": 4096,
-    "branchName": 4096,
     "locale": 64,
     "repoSlug": 200,
     "repositoryUuid": 100,
