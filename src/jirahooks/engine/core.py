@@ -51,7 +51,15 @@ from jirahooks.engine.resolver import (
 from jirahooks.event import Commit, Event
 from jirahooks.keys import KeyExtractor, project_of
 from jirahooks.rules.jql import check as jql_problem
-from jirahooks.rules.model import Rule, Settings, Severity, Strategy, Target, UnreachablePolicy
+from jirahooks.rules.model import (
+    BrokenRule,
+    Rule,
+    Settings,
+    Severity,
+    Strategy,
+    Target,
+    UnreachablePolicy,
+)
 
 T = TypeVar("T")
 
@@ -91,8 +99,11 @@ async def evaluate(
     if event.is_empty:
         return _system_only(event, Status.IGNORE, "event.empty", started)
 
-    # 1. plan every applicable rule (key extraction)
-    plans = await run(_plan_all, event, rules, settings)
+    # 1. plan every applicable rule (key extraction); a stored rule that cannot be read is not
+    # planned: it reports its own error (fails closed) and the others are judged as usual
+    broken = {r.id: _broken(r, event) for r in rules if isinstance(r, BrokenRule) and r.enabled}
+    readable = [r for r in rules if not isinstance(r, BrokenRule)]
+    plans = await run(_plan_all, event, readable, settings)
     active = [p for p in plans if not p.skipped and p.units]
     calls = 0
     offline = bool(resolver.offline)
@@ -146,7 +157,9 @@ async def evaluate(
         ]
     )
     # 5. judge each rule
-    validations = await run(_judge_all, plans, settings, resolution, jql_results, offline, problems)
+    judged = await run(_judge_all, plans, settings, resolution, jql_results, offline, problems)
+    by_id = {v.rule.id: v for v in judged}
+    validations = [v for v in (broken.get(r.id) or by_id.get(r.id) for r in rules) if v is not None]
     system = tuple(_problem_fact(p, Context.SYSTEM) for p in problems)
     return Evaluation(
         event,
@@ -181,6 +194,23 @@ def _system_only(event: Event, status: Status, message_id: str, started: float) 
     return Evaluation(
         event, status, (), (fact,), duration_ms=(time.perf_counter() - started) * 1000
     )
+
+
+def _broken(rule: BrokenRule, event: Event) -> RuleValidation:
+    """A stored rule that cannot be read fails closed, visibly: its own error fact, shown where
+    the hook clients display facts (the commits, or the branch)."""
+    warn = rule.severity is Severity.WARNING
+    fact = Fact(
+        Code.CHECKED,
+        FactStatus.WARNING if warn else FactStatus.ERROR,
+        Source.AGGREGATE,
+        Group.TARGET,
+        (Context.COMMITS if event.commits else Context.BRANCH_SOURCE, Context.SYSTEM),
+        "rule.broken.warn" if warn else "rule.broken",
+        {"rule": rule.id, "problem": rule.problem},
+        category=("SYSTEM",),
+    )
+    return RuleValidation(rule, Status.WARNING if warn else Status.BLOCK, (), (fact,))
 
 
 def _drop_unknown_projects(plan: RulePlan, projects: ProjectSet) -> None:

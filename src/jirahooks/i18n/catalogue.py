@@ -52,6 +52,8 @@ EN: dict[str, str] = {
     "target.one_enough": "At least one target passed ({passed} of {total}); that is enough.",
     "target.one_not_enough": "None of the {total} targets passed; at least one must.",
     "target.absent": "Nothing to check: the event has none of the rule's targets.",
+    "rule.broken": "Rule '{rule}' cannot be read ({problem}); it blocks until an administrator fixes or deletes it.",
+    "rule.broken.warn": "Rule '{rule}' cannot be read ({problem}); it only warns until an administrator fixes or deletes it.",
     # conditions
     "condition.branch.match": "Branch '{branch}' matches the rule's branch conditions.",
     "condition.branch.not_match": "Rule skipped: branch '{branch}' is excluded by the rule's branch conditions.",
@@ -115,6 +117,8 @@ DE: dict[str, str] = {
     "target.one_enough": "Mindestens ein Ziel ist erfüllt ({passed} von {total}); das genügt.",
     "target.one_not_enough": "Keines der {total} Ziele ist erfüllt; mindestens eines muss es sein.",
     "target.absent": "Nichts zu prüfen: das Ereignis hat keines der Ziele der Regel.",
+    "rule.broken": "Regel '{rule}' ist nicht lesbar ({problem}); sie blockiert, bis ein Administrator sie korrigiert oder löscht.",
+    "rule.broken.warn": "Regel '{rule}' ist nicht lesbar ({problem}); sie warnt nur, bis ein Administrator sie korrigiert oder löscht.",
     "condition.branch.match": "Branch '{branch}' erfüllt die Branch-Bedingungen der Regel.",
     "condition.branch.not_match": "Regel übersprungen: Branch '{branch}' ist durch die Branch-Bedingungen ausgeschlossen.",
     "condition.destination.match": "Ziel-Branch '{branch}' erfüllt die Bedingungen der Regel.",

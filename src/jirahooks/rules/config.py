@@ -36,6 +36,7 @@ from jirahooks.rules.model import Rule, Scope, Settings
 from jirahooks.rules.schema import Reader, field
 
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 class Deployment(StrEnum):
@@ -297,7 +298,7 @@ def load_document(data: Any, *, source: str = "") -> ConfigDocument:
                 else f"known fields: {', '.join(_TOP_LEVEL)}",
             )
     workspace = data.get("workspace", "default")
-    if not isinstance(workspace, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", workspace):
+    if not isinstance(workspace, str) or not _SLUG.fullmatch(workspace):
         reader.problem("workspace", "expected a slug (letters, digits, '.', '_', '-')")
         workspace = "default"
     settings_raw = data.get("settings") or {}
@@ -333,6 +334,13 @@ def load_document(data: Any, *, source: str = "") -> ConfigDocument:
         if not isinstance(slug, str) or not slug:
             reader.problem(
                 f"{path}.slug", "required field is missing", "the repository's slug, e.g. api"
+            )
+            continue
+        if not _SLUG.fullmatch(slug) or len(slug) > 200:
+            reader.problem(
+                f"{path}.slug",
+                "expected a slug (letters, digits, '.', '_', '-'; at most 200 characters)",
+                "the repository's slug as the code host names it, e.g. api",
             )
             continue
         if slug in slugs:
@@ -404,9 +412,9 @@ def read_file(path: str | Path) -> Any:
 
             return tomllib.loads(text)
         if suffix == ".json":
-            import json
+            from jirahooks.textcheck import load_json
 
-            return json.loads(text)
+            return load_json(text)  # nesting measured first: no deep recursion
         import yaml
 
         return yaml.safe_load(text)

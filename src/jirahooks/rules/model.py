@@ -261,6 +261,17 @@ class Rule:
         }
 
 
+@dataclass(frozen=True)
+class BrokenRule(Rule):
+    """A stored rule that no longer reads (written by an older version, or edited in the
+    database). It is never evaluated: it reports ``problem`` as an error fact of its own, and
+    fails closed — BLOCK, or WARNING when its stored severity says so — while every other rule of
+    the workspace is judged as usual. Only the server builds these (``store.queries.row_rule``);
+    the schema reader never does, so no document can declare one."""
+
+    problem: str = ""
+
+
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(p.title() for p in rest)

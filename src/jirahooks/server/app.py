@@ -108,6 +108,9 @@ def create_app(settings: ServerSettings, *, state: AppState | None = None) -> Fa
     if state is not None:
         app.state.jirahooks = state
     errors.install(app)
+    from jirahooks.server.boundary import BoundaryMiddleware
+
+    app.add_middleware(BoundaryMiddleware, limit=settings.admin_max_body_bytes)
 
     from jirahooks.server import validation, webhooks
     from jirahooks.server.admin import ROUTERS

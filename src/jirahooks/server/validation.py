@@ -9,9 +9,11 @@ Order of the checks, each answering ``{"error", "errorCode"}`` with the document
    sign for the scope (401 ``HMAC_SECRET_NOT_CONFIGURED``); the HMAC-SHA256 over the *raw* body
    matches one of them, compared in constant time (401 ``HMAC_SIGNATURE_INVALID``) — all
    before the body is parsed;
-4. the body parses (400 ``JSON_PARSE_ERROR``) and has the documented shape (400
-   ``PAYLOAD_VALIDATION_ERROR``, ``UNSUPPORTED_TRIGGER_TYPE``); an empty body or one with
-   neither branch nor commits is 200 ``IGNORE``;
+4. the body parses as strict UTF-8 JSON (400 ``JSON_PARSE_ERROR``) and has the documented shape
+   (400 ``PAYLOAD_VALIDATION_ERROR``, ``UNSUPPORTED_TRIGGER_TYPE``): nested at most 32 levels
+   (measured before parsing), every field valid text of its kind and length
+   (``jirahooks.textcheck``: no lone surrogate, no NUL, control characters only in commit
+   messages); an empty body or one with neither branch nor commits is 200 ``IGNORE``;
 5. the repository is named (400 ``REPOSITORY_ID_MISSING``), known (404
    ``REPOSITORY_NOT_FOUND``: unknown repositories are never registered implicitly) and inside
    the token's scope (401 ``HMAC_SIGNATURE_INVALID``);
@@ -53,6 +55,7 @@ from jirahooks.store import queries
 from jirahooks.store.config_cache import RepositorySnapshot, WorkspaceSnapshot
 from jirahooks.store.database import EncodedJSON
 from jirahooks.store.models import ValidationToken
+from jirahooks.textcheck import MAX_JSON_DEPTH, Kind, nesting_exceeds, text_problem
 
 if TYPE_CHECKING:
     from jirahooks.server.app import AppState
@@ -208,23 +211,55 @@ def _verify(
     return match
 
 
-def _text(data: dict[str, Any], name: str, path: str) -> str:
+# The longest value each field may hold (characters); commit messages and the branch name are
+# bounded by the body (a hostile branch name is evaluated off the event loop, see _validate).
+FIELD_LIMITS = {
+    "hash": 200,
+    "authorDisplayName": 1000,
+    "url": 4096,
+    "locale": 64,
+    "repoSlug": 200,
+    "repositoryUuid": 100,
+    "triggerType": 50,
+}
+
+
+def _text(data: dict[str, Any], name: str, path: str, kind: Kind = Kind.LINE) -> str:
+    """A string field: absent is empty; not a string, invalid text (a lone surrogate, NUL, a
+    control character where the field allows none) or too long is 400."""
     value = data.get(name)
     if value is None:
         return ""
     if not isinstance(value, str):
         raise Rejection(400, "PAYLOAD_VALIDATION_ERROR", f"{path}{name} must be a string")
+    problem = text_problem(value, kind, FIELD_LIMITS.get(name))
+    if problem is not None:
+        raise Rejection(400, "PAYLOAD_VALIDATION_ERROR", f"{path}{name} {problem}")
     return value
+
+
+def _load(body: bytes) -> Any:
+    """The parsed body; 400 ``JSON_PARSE_ERROR`` for what is not JSON (invalid UTF-8 included),
+    400 ``PAYLOAD_VALIDATION_ERROR`` for nesting deeper than any payload needs — measured before
+    parsing, so a body of ``[[[[…`` never recurses."""
+    if nesting_exceeds(body, MAX_JSON_DEPTH):
+        raise Rejection(
+            400,
+            "PAYLOAD_VALIDATION_ERROR",
+            f"The body nests arrays or objects deeper than {MAX_JSON_DEPTH} levels",
+        )
+    try:
+        # strictly UTF-8 (RFC 8259): json.loads on bytes would let encoded surrogates through
+        return json.loads(body.decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise Rejection(400, "JSON_PARSE_ERROR", f"The body is not valid JSON: {exc}") from exc
 
 
 def parse_payload(body: bytes) -> Payload | None:
     """The request body as a Payload; ``None`` for an empty body."""
     if not body.strip():
         return None
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Rejection(400, "JSON_PARSE_ERROR", f"The body is not valid JSON: {exc}") from exc
+    data = _load(body)
     if not isinstance(data, dict):
         raise Rejection(400, "PAYLOAD_VALIDATION_ERROR", "The body must be a JSON object")
     raw_commits = data.get("commits")
@@ -245,7 +280,7 @@ def parse_payload(body: bytes) -> Payload | None:
         commits.append(
             Commit(
                 hash=commit_hash,
-                message=_text(raw, "message", where),
+                message=_text(raw, "message", where, Kind.MESSAGE),
                 author_name=_text(raw, "authorDisplayName", where),
                 url=_text(raw, "url", where) or None,
             )
@@ -259,8 +294,7 @@ def parse_payload(body: bytes) -> Payload | None:
             raise Rejection(
                 400, "PAYLOAD_VALIDATION_ERROR", "triggerType is required (COMMIT or PUSH)"
             )
-    if not isinstance(trigger_raw, str):
-        raise Rejection(400, "PAYLOAD_VALIDATION_ERROR", "triggerType must be a string")
+    trigger_raw = _text({"triggerType": trigger_raw}, "triggerType", "")
     if trigger_raw not in {t.value for t in SUPPORTED_TRIGGERS}:
         raise Rejection(
             400,
