@@ -155,11 +155,12 @@ async def bitbucket_webhook(workspace: str, request: Request) -> JSONResponse:
                 "signed deliveries are required but no webhook secret is configured",
                 f"PUT /api/v1/workspaces/{workspace}/bitbucket with a webhook_secret",
             )
-        problem = _body_problem(body)
+        # parsing up to a MiB of JSON (twice) is CPU work: off the event loop
+        problem = await state.cpu.run(_body_problem, body)
         if problem is not None:
             raise ApiError(400, "WEBHOOK_INVALID", problem, "Bitbucket sends UTF-8 JSON")
         try:
-            delivery = parse_delivery(dict(request.headers), body)
+            delivery = await state.cpu.run(parse_delivery, dict(request.headers), body)
         except WebhookError as exc:
             raise ApiError(400, exc.code, exc.message, exc.hint or "send JSON") from exc
         if delivery.kind is DeliveryKind.IGNORED:
