@@ -87,6 +87,16 @@ class Context(StrEnum):
     SYSTEM = "SYSTEM"
 
 
+_WIRE_SECTION = {
+    Context.COMMIT: "COMMIT",
+    Context.COMMITS: "COMMIT",
+    Context.BRANCH_SOURCE: "BRANCH",
+    Context.BRANCH_DESTINATION: "BRANCH",
+    Context.PR_TITLE: "TITLE",
+    Context.PR_DESCRIPTION: "DESCRIPTION",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Fact:
     """One observation. ``message_id`` + ``params`` render to the final text per locale."""
@@ -104,14 +114,31 @@ class Fact:
     def message(self, locale: str = "en-US") -> str:
         return translate(self.message_id, locale, **self.params)
 
+    def wire_group(self) -> tuple[str, str]:
+        """``(group, qualifier)`` as the Validation API's clients read them.
+
+        The published hook client never displays a fact whose ``group`` is ``MAIN`` and heads a
+        rule's block ("Rule: …") only when the rule has a detail fact in a section. So every
+        observation about a commit, the branch, the PR title or description is a detail line
+        of its section (``COMMIT``/``BRANCH``/``TITLE``/``DESCRIPTION`` + ``DETAIL``, with the
+        commit's hash in ``ref``); ``TARGET`` stays the per-target line; only rule-wide
+        (``GLOBAL``) and system facts (Jira connection, licence: shown once, apart) stay
+        ``MAIN``.
+        """
+        if self.group is Group.TARGET:
+            return ("TARGET", "TARGET")
+        if self.source in (Source.JIRA_CONNECTION, Source.LICENSE) or not self.contexts:
+            return ("MAIN", "MAIN")
+        section = _WIRE_SECTION.get(self.contexts[0])
+        return (section, "DETAIL") if section else ("MAIN", "MAIN")
+
     def to_dict(self, locale: str = "en-US", rule_title: str = "") -> dict[str, Any]:
         out: dict[str, Any] = {
             "message": self.message(locale),
             "code": self.code.value,
             "status": self.status.value,
             "source": self.source.value,
-            "group": self.group.value,
-            "qualifier": self.group.value,
+            **dict(zip(("group", "qualifier"), self.wire_group(), strict=True)),
             "contexts": [c.value for c in self.contexts],
         }
         if self.ref:
@@ -220,30 +247,38 @@ class Evaluation:
         return out
 
     def to_document(self, locale: str = "en-US") -> dict[str, Any]:
-        """The Validation API's 200 response document."""
+        """The Validation API's 200 response document.
+
+        ``errorValidations`` is ``[]`` when there is nothing wrong to say: the hook clients print
+        every entry under "Validation Errors", and an entry without text as "Validation failed
+        without additional details". So it carries the headlines of blocked and warning rules
+        and the system problems (a Jira connection that failed), never a passed rule's success
+        text (the clients show that with the rule) nor an informational notice.
+        """
         errors: list[dict[str, str]] = []
         warnings: list[dict[str, str]] = []
-        successes: list[dict[str, str]] = []
         details: list[dict[str, str]] = []
         for rv in self.rule_validations:
             if rv.status is Status.BLOCK:
-                errors.extend({"text": text} for text in rv.headlines(locale))
+                errors.extend({"text": text} for text in rv.headlines(locale) if text)
             elif rv.status is Status.WARNING:
-                warnings.extend({"text": text} for text in rv.headlines(locale))
-            elif rv.status is Status.PASS and rv.rule.success:
-                successes.append({"text": rv.rule.success})
+                warnings.extend({"text": text} for text in rv.headlines(locale) if text)
         for fact in self.system_facts:
-            details.append({"text": fact.message(locale)})
+            if fact.status in (FactStatus.ERROR, FactStatus.WARNING):
+                details.append({"text": fact.message(locale)})
+        error_validations: list[dict[str, Any]] = []
+        if errors or warnings or details:
+            error_validations.append(
+                {
+                    "errorMessages": errors,
+                    "warningMessages": warnings,
+                    "successMessages": [],
+                    "detailMessages": details,
+                }
+            )
         return {
             "timestamp": self.timestamp_ms,
             "result": self.result.value,
             "ruleValidations": [rv.to_dict(locale) for rv in self.rule_validations],
-            "errorValidations": [
-                {
-                    "errorMessages": errors,
-                    "warningMessages": warnings,
-                    "successMessages": successes,
-                    "detailMessages": details,
-                }
-            ],
+            "errorValidations": error_validations,
         }
