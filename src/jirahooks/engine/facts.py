@@ -206,6 +206,33 @@ class RuleValidation:
         return out
 
 
+# What a developer needs of an issue to fix a commit: which issue, what it is, where it stands,
+# and a link to open it. The rest (Jira's issue id, fix versions, the assignee's account ID, the
+# connection's name) is for administrators: the Validation API sends it only when the
+# workspace's ``share_issue_details`` setting is on (docs/validation-api.md).
+DEVELOPER_ISSUE_FIELDS = frozenset(
+    {"key", "currentKey", "summary", "status", "statusCategory", "issueType", "url"}
+)
+
+
+def without_issue_details(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with each ``issuesUnderReview`` entry cut to ``DEVELOPER_ISSUE_FIELDS``
+    (a shallow copy: the full document stays as it is, e.g. for the audit trail)."""
+    validations = []
+    for rv in document.get("ruleValidations") or ():
+        issues = rv.get("issuesUnderReview")
+        if isinstance(issues, dict):
+            rv = {
+                **rv,
+                "issuesUnderReview": {
+                    key: {f: v for f, v in issue.items() if f in DEVELOPER_ISSUE_FIELDS}
+                    for key, issue in issues.items()
+                },
+            }
+        validations.append(rv)
+    return {**document, "ruleValidations": validations}
+
+
 _ORDER = (Status.BLOCK, Status.WARNING, Status.PASS, Status.SKIP, Status.IGNORE)
 
 

@@ -436,6 +436,13 @@ async def _answer(
     database = state.database
     document: dict[str, Any] = await state.cpu.run(evaluation.to_document, locale)
     answer = await state.cpu.run(_encode, document)
+    stored = answer
+    if not workspace.workspace_settings().share_issue_details:
+        # every hook user reads the answer: only what a developer needs of each issue; the
+        # stored evaluation (seen by administrators in the web UI) keeps the rest
+        from jirahooks.engine.facts import without_issue_details
+
+        answer = await state.cpu.run(_encode, without_issue_details(document))
     event = evaluation.event
     values = queries.evaluation_values(
         evaluation,
@@ -462,7 +469,7 @@ async def _answer(
         token_id=token.id,
     )
     # The big JSON columns are encoded on the pool too (10,000 commits, a 30 MB document).
-    values["document"] = EncodedJSON(answer.decode("utf-8"))
+    values["document"] = EncodedJSON(stored.decode("utf-8"))
     values["event"] = EncodedJSON(await state.cpu.run(_encode_text, values["event"]))
     async with database.writing():
         await queries.insert_evaluation(session, values)
