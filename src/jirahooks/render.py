@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from xml.sax.saxutils import escape, quoteattr
 
 from jirahooks.engine.facts import Context, Evaluation, Fact, FactStatus, RuleValidation, Status
+from jirahooks.output import safe
 
 _MARK = {
     Status.PASS: "✔",
@@ -150,4 +151,5 @@ def junit(evaluation: Evaluation, *, locale: str = "en-US", name: str = "jirahoo
             out.append(f"{case}/>")
     out.append("  </testsuite>")
     out.append("</testsuites>")
-    return "\n".join(out)
+    # commit messages and PR titles may hold control characters XML 1.0 forbids (ESC)
+    return safe("\n".join(out))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from pathlib import Path
 
 from jirahooks.cli._common import add_config_argument, load_config
@@ -168,5 +167,5 @@ def run(args: argparse.Namespace) -> int:
         output.out(render.junit(evaluation, locale=locale))
     else:
         output.out(render.text(evaluation, locale=locale, verbose=args.verbose))
-    sys.stdout.flush()
+    output.flush()  # a reader that went away (| head) does not change the verdict
     return EXIT_BLOCKED if evaluation.blocked else EXIT_OK
