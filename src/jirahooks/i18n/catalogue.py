@@ -73,6 +73,12 @@ EN: dict[str, str] = {
     # whole evaluation
     "guardian.disabled": "The Process Guardian is switched off for this repository.",
     "event.empty": "Nothing to validate.",
+    # the text report (render.text)
+    "report.more": "… and {count} more{problems}: --max-lines {total} shows all",
+    "report.more_problems": " ({count} with problems)",
+    "report.not_checked": "{count} commit(s) not checked (skipped by the rule's conditions)",
+    "report.passed": "{count} passed: {names}",
+    "report.skipped": "{count} skipped or not applicable:",
 }
 
 DE: dict[str, str] = {
@@ -133,6 +139,11 @@ DE: dict[str, str] = {
     "jql.unsafe": "Die JQL der Regel wurde nicht an Jira gesendet: {problem}",
     "guardian.disabled": "Der Process Guardian ist für dieses Repository ausgeschaltet.",
     "event.empty": "Nichts zu prüfen.",
+    "report.more": "… und {count} weitere{problems}: --max-lines {total} zeigt alle",
+    "report.more_problems": " ({count} mit Problemen)",
+    "report.not_checked": "{count} Commit(s) nicht geprüft (durch die Bedingungen der Regel übersprungen)",
+    "report.passed": "{count} bestanden: {names}",
+    "report.skipped": "{count} übersprungen oder nicht anwendbar:",
 }
 
 CATALOGUES: dict[str, dict[str, str]] = {"en-US": EN, "de-DE": DE}
