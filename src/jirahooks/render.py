@@ -147,8 +147,9 @@ def text(
         not_checked = _commits_not_checked(rv)
         if failing and not verbose and not_checked:
             lines.append(f"    - {translate('report.not_checked', locale, count=not_checked)}")
-        if failing and rv.rule.hint:
-            lines.append(f"    hint: {rv.rule.hint}")
+        hint = rv.hint(locale, evaluation.event.trigger) if failing else ""
+        if hint:
+            lines.append(f"    hint: {hint}")
         if rv.status is Status.PASS and verbose and rv.rule.success:
             lines.append(f"    {rv.rule.success}")
     if passed:
@@ -186,7 +187,8 @@ def junit(evaluation: Evaluation, *, locale: str = "en-US", name: str = "jirahoo
         )
         if rv.status is Status.BLOCK:
             message = " ".join(rv.headlines(locale))
-            body = details + (f"\nhint: {rv.rule.hint}" if rv.rule.hint else "")
+            hint = rv.hint(locale, evaluation.event.trigger)
+            body = details + (f"\nhint: {hint}" if hint else "")
             out.append(f"{case}>")
             out.append(f"      <failure message={quoteattr(message)}>{escape(body)}</failure>")
             out.append("    </testcase>")

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from jirahooks.engine.resolver import IssueData
-from jirahooks.event import Commit, Event
+from jirahooks.event import Commit, Event, Trigger
 from jirahooks.i18n import translate
 from jirahooks.rules.model import Rule
 
@@ -177,6 +177,26 @@ class RuleValidation:
             out.append(translate("rule.jira_unreachable", locale, rule=self.rule.title))
         return out
 
+    def hint(self, locale: str = "en-US", trigger: Trigger | None = None) -> str:
+        """The rule's hint and, when commit messages failed its checks, how to fix them at the
+        moment the hint is shown: at commit-msg time nothing was committed yet (no amend), at
+        pre-push the commits exist (amend / rebase, then push again)."""
+        advice = ""
+        if (
+            trigger is not None
+            and self.checks_failed
+            and self.status in (Status.BLOCK, Status.WARNING)
+            and any(
+                f.status in (FactStatus.ERROR, FactStatus.WARNING)
+                and f.contexts
+                and f.contexts[0] in (Context.COMMIT, Context.COMMITS)
+                for f in self.check_facts
+            )
+        ):
+            state = "BLOCK" if self.status is Status.BLOCK else "WARNING"
+            advice = translate(f"fix.commits.{trigger.value}.{state}", locale)
+        return " ".join(t for t in (self.rule.hint, advice) if t)
+
     def __repr__(self) -> str:
         # Short on purpose: asyncio and loggers repr results, and a 10,000-commit one is large.
         return (
@@ -184,9 +204,12 @@ class RuleValidation:
             f"facts={len(self.condition_facts) + len(self.check_facts)})"
         )
 
-    def to_dict(self, locale: str = "en-US") -> dict[str, Any]:
+    def to_dict(self, locale: str = "en-US", trigger: Trigger | None = None) -> dict[str, Any]:
+        rule = self.rule.to_api()
+        if trigger is not None:
+            rule["hint"] = self.hint(locale, trigger)
         out: dict[str, Any] = {
-            "rule": self.rule.to_api(),
+            "rule": rule,
             "ruleStatus": self.status.value,
             "conditionFacts": [f.to_dict(locale, self.rule.title) for f in self.condition_facts],
             "checkFacts": [f.to_dict(locale, self.rule.title) for f in self.check_facts],
@@ -306,6 +329,8 @@ class Evaluation:
         return {
             "timestamp": self.timestamp_ms,
             "result": self.result.value,
-            "ruleValidations": [rv.to_dict(locale) for rv in self.rule_validations],
+            "ruleValidations": [
+                rv.to_dict(locale, self.event.trigger) for rv in self.rule_validations
+            ],
             "errorValidations": error_validations,
         }
