@@ -412,11 +412,23 @@ async def _validate(
     )
 
 
-def _encode(document: dict[str, Any]) -> bytes:
-    """The answer's bytes, as ``JSONResponse`` would render them."""
+def _json(document: dict[str, Any]) -> bytes:
+    """A document's bytes, as ``JSONResponse`` would render them."""
     return json.dumps(
         document, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
     ).encode("utf-8")
+
+
+def _encode(document: dict[str, Any], share_issue_details: bool) -> tuple[bytes, bytes]:
+    """``(answer, stored)``: every hook user reads the answer, so unless the workspace shares
+    issue details it carries only what a developer needs of each issue; the stored evaluation
+    (administrators, web UI) keeps the full document. One job on the CPU pool."""
+    stored = _json(document)
+    if share_issue_details:
+        return stored, stored
+    from jirahooks.engine.facts import without_issue_details
+
+    return _json(without_issue_details(document)), stored
 
 
 def _encode_text(value: Any) -> str:
@@ -435,14 +447,8 @@ async def _answer(
 ) -> Response:
     database = state.database
     document: dict[str, Any] = await state.cpu.run(evaluation.to_document, locale)
-    answer = await state.cpu.run(_encode, document)
-    stored = answer
-    if not workspace.workspace_settings().share_issue_details:
-        # every hook user reads the answer: only what a developer needs of each issue; the
-        # stored evaluation (seen by administrators in the web UI) keeps the rest
-        from jirahooks.engine.facts import without_issue_details
-
-        answer = await state.cpu.run(_encode, without_issue_details(document))
+    share = workspace.workspace_settings().share_issue_details
+    answer, stored = await state.cpu.run(_encode, document, share)
     event = evaluation.event
     values = queries.evaluation_values(
         evaluation,
