@@ -206,6 +206,12 @@ def parse_settings(
     data: Any, *, base: Mapping[str, Any] | None = None, path: str = "settings"
 ) -> Settings:
     reader = Reader()
+    if base is not None and isinstance(data, Mapping) and "share_issue_details" in data:
+        reader.problem(
+            f"{path}.share_issue_details",
+            "share_issue_details is a workspace setting; a repository cannot override it",
+            "set it in the workspace's settings",
+        )
     merged = {**(base or {}), **(data or {})} if isinstance(data, Mapping | type(None)) else data
     settings = reader.read(Settings, merged, path)
     if reader.problems or settings is None:

@@ -315,6 +315,11 @@ class Settings:
         False, doc="the Guardian approves passing PRs and requests changes on failing ones"
     )
     validation_api: bool = field(True, doc="the Validation API answers for this scope")
+    share_issue_details: bool = field(
+        False,
+        doc="workspace only: the Validation API's answers also carry each issue's Jira id, fix "
+        "versions, assignee account ID and connection name (every hook user sees them)",
+    )
     time_budget_seconds: float = field(
         10.0,
         doc="overall deadline for Jira calls in one evaluation",

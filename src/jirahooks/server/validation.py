@@ -16,7 +16,10 @@ Order of the checks, each answering ``{"error", "errorCode"}`` with the document
    messages); an empty body or one with neither branch nor commits is 200 ``IGNORE``;
 5. the repository is named (400 ``REPOSITORY_ID_MISSING``), known (404
    ``REPOSITORY_NOT_FOUND``: unknown repositories are never registered implicitly) and inside
-   the token's scope (401 ``HMAC_SIGNATURE_INVALID``);
+   the token's scope (401 ``HMAC_SIGNATURE_INVALID``, or ``HMAC_SECRET_NOT_CONFIGURED`` when no
+   token reaches that repository). Tokens are tried before the repository is looked up, over
+   every token of the workspace when the named repository is unknown: only a caller with a
+   valid signature learns whether a repository exists;
 6. the Validation API is on for the workspace (403 ``FEATURE_DISABLED_GLOBAL``) and the
    repository (403 ``FEATURE_DISABLED_REPO``).
 
@@ -314,14 +317,23 @@ def parse_payload(body: bytes) -> Payload | None:
 async def _candidate_tokens(
     session: AsyncSession, workspace: WorkspaceSnapshot, query_slug: str | None
 ) -> list[ValidationToken]:
-    """Unrevoked tokens that may sign for the scope: workspace-wide ones, and the named
-    repository's."""
-    tokens = await workspace.active_tokens(session)
+    """Unrevoked tokens that may have signed: the workspace-wide ones and the named repository's
+    when those exist, else every token of the workspace.
+
+    Trying every token when the ``repoSlug`` is unknown (or its repository has no token of its
+    own) lets a correctly signed request with a mistyped slug get 404 ``REPOSITORY_NOT_FOUND``,
+    and keeps a caller without a valid signature from telling a registered repository from an
+    unknown one: either way it gets 401 ``HMAC_SIGNATURE_INVALID`` (or
+    ``HMAC_SECRET_NOT_CONFIGURED`` when the workspace has no token at all).
+    """
+    tokens = list(await workspace.active_tokens(session))
     if not query_slug:
-        return list(tokens)
+        return tokens
     repo = await workspace.repository_by_slug(session, query_slug)
-    scopes: set[int | None] = {None} if repo is None else {None, repo.id}
-    return [t for t in tokens if t.repository_id in scopes]
+    if repo is None:
+        return tokens
+    scoped = [t for t in tokens if t.repository_id in (None, repo.id)]
+    return scoped or tokens
 
 
 async def _repository(
@@ -393,8 +405,17 @@ async def _validate(
         evaluation = Evaluation(event, Status.IGNORE)
         return await _answer(state, session, workspace, repo, token, evaluation, locale, started)
 
+    # The caller holds a valid token of this workspace: now it may learn whether the repository
+    # exists (404) and whether its token reaches it (401).
     repo = await _repository(session, workspace, query_slug, payload)
     if token.repository_id is not None and token.repository_id != repo.id:
+        tokens = await workspace.active_tokens(session)
+        if not any(t.repository_id in (None, repo.id) for t in tokens):
+            raise Rejection(
+                401,
+                "HMAC_SECRET_NOT_CONFIGURED",
+                f"No validation token is configured for repository '{repo.slug}'",
+            )
         raise Rejection(401, "HMAC_SIGNATURE_INVALID", "The token is not valid for this repository")
     workspace_settings = workspace.workspace_settings()
     if not workspace_settings.validation_api:
@@ -425,11 +446,23 @@ async def _validate(
     )
 
 
-def _encode(document: dict[str, Any]) -> bytes:
-    """The answer's bytes, as ``JSONResponse`` would render them."""
+def _json(document: dict[str, Any]) -> bytes:
+    """A document's bytes, as ``JSONResponse`` would render them."""
     return json.dumps(
         document, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
     ).encode("utf-8")
+
+
+def _encode(document: dict[str, Any], share_issue_details: bool) -> tuple[bytes, bytes]:
+    """``(answer, stored)``: every hook user reads the answer, so unless the workspace shares
+    issue details it carries only what a developer needs of each issue; the stored evaluation
+    (administrators, web UI) keeps the full document. One job on the CPU pool."""
+    stored = _json(document)
+    if share_issue_details:
+        return stored, stored
+    from jirahooks.engine.facts import without_issue_details
+
+    return _json(without_issue_details(document)), stored
 
 
 def _encode_text(value: Any) -> str:
@@ -448,7 +481,8 @@ async def _answer(
 ) -> Response:
     database = state.database
     document: dict[str, Any] = await state.cpu.run(evaluation.to_document, locale)
-    answer = await state.cpu.run(_encode, document)
+    share = workspace.workspace_settings().share_issue_details
+    answer, stored = await state.cpu.run(_encode, document, share)
     event = evaluation.event
     values = queries.evaluation_values(
         evaluation,
@@ -475,7 +509,7 @@ async def _answer(
         token_id=token.id,
     )
     # The big JSON columns are encoded on the pool too (10,000 commits, a 30 MB document).
-    values["document"] = EncodedJSON(answer.decode("utf-8"))
+    values["document"] = EncodedJSON(stored.decode("utf-8"))
     values["event"] = EncodedJSON(await state.cpu.run(_encode_text, values["event"]))
     async with database.writing():
         await queries.insert_evaluation(session, values)

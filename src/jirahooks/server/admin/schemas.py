@@ -191,9 +191,20 @@ class ValidationTokenOut(BaseModel):
     revoked_at: datetime | None
 
 
+class RepositoryEndpoint(BaseModel):
+    repository: str
+    endpoint: str = Field(description="the URL to paste into JHFB_ENDPOINT for this repository")
+
+
 class ValidationTokenSecret(ValidationTokenOut):
     secret: str = Field(description="the HMAC secret (JHFB_SECRET); shown only in this answer")
-    endpoint: str = Field(description="the URL to paste into JHFB_ENDPOINT")
+    endpoint: str = Field(
+        description="a repository token: the URL to paste into JHFB_ENDPOINT; a workspace "
+        "token: the URL with a '<repository-slug>' placeholder — paste one of 'endpoints'"
+    )
+    endpoints: list[RepositoryEndpoint] = Field(
+        description="the URL to paste into JHFB_ENDPOINT, per repository the token can sign for"
+    )
 
 
 class UserIn(_In):
