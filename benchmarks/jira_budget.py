@@ -54,7 +54,7 @@ from tests.fakes.fake_jira import FakeJira
 
 from jirahooks.engine import evaluate
 from jirahooks.event import Commit, Event, Trigger
-from jirahooks.jira.cache import JiraCache, MemoryBackend, RedisBackend
+from jirahooks.jira.cache import UNTIERED, JiraCache, Lifetimes, MemoryBackend, RedisBackend
 from jirahooks.jira.chain import ConnectionChain
 from jirahooks.jira.client import JiraClient
 from jirahooks.rules.config import ConnectionConfig, Deployment, load_document
@@ -201,23 +201,20 @@ def fake_jira(latency: float) -> FakeJira:
 class Levers:
     """The levers of issue 20, each switchable (see ``LEVERS``)."""
 
-    tiered: bool = False
+    tiered: bool = False  # existence for hours, "not found" 30 s, fields per rule (300 s)
+    coalesce: bool = False  # concurrent lookups of the same keys share one request
 
     def cache(self, backend: Any, clock: Callable[[], float]) -> JiraCache:
-        return JiraCache(backend, clock=clock)
-
-    def connection(self, jira: FakeJira) -> ConnectionConfig:
-        os.environ["JIRAHOOKS_BUDGET_TOKEN"] = jira.token
-        return ConnectionConfig(
-            name="cloud",
-            url=jira.url,
-            deployment=Deployment.CLOUD,
-            email=jira.user.email,
-            token="${JIRAHOOKS_BUDGET_TOKEN}",
-        )
+        lifetimes = Lifetimes() if self.tiered else UNTIERED
+        return JiraCache(backend, lifetimes=lifetimes, coalesce=self.coalesce, clock=clock)
 
 
-LEVERS: dict[str, Levers] = {"off": Levers()}
+LEVERS: dict[str, Levers] = {
+    "off": Levers(),
+    "tiered": Levers(tiered=True),
+    "coalesce": Levers(coalesce=True),
+    "all": Levers(tiered=True, coalesce=True),
+}
 
 
 @dataclass

@@ -1,12 +1,17 @@
 """A TTL cache of what Jira said, keyed by connection, over a pluggable backend.
 
-Four kinds of entries, each with its own time to live (docs/decisions/0001-jira-cache.md):
+Four kinds of entries, each with its own lifetime (``Lifetimes``; decisions 0001 and 0005):
 
-* issue data per requested key (positive, ``issue_ttl``);
-* "not found or not visible" per key (negative, the shorter ``negative_ttl``: an issue created a
-  minute ago must not stay invalid for long);
-* the project list of a connection (``projects_ttl``);
-* whether an issue (by id) matches a JQL (``jql_ttl``).
+* issue data per requested key — the *existence* answer (``existence``, hours by default:
+  issues rarely disappear, and Jira's webhooks replace or drop the entry when one does);
+* "not found or not visible" per key (``negative``, short: an issue created a minute ago must
+  pass soon);
+* the project list of a connection (``projects``);
+* whether an issue (by id) matches a JQL — the *fields* answer (``fields``; a rule may ask for
+  fresher, see ``get_jql(max_age=)``). A change Jira reports (webhook) marks the issue id
+  changed, and every verdict written before the mark is stale at once.
+
+Lifetimes are per connection (``set_lifetimes``), defaulting to the cache's.
 
 Entries are namespaced by the connection's name *and* URL, so pointing a connection elsewhere
 never serves the old instance's answers. Expiry is decided here, from an injectable wall clock
@@ -25,14 +30,34 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from jirahooks.engine.resolver import IssueData
 from jirahooks.jira.client import Clock
+from jirahooks.jira.coalesce import Coalescer
 
 _NEGATIVE = "-"
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Lifetimes:
+    """How long each kind of answer is trusted, in seconds (decision 0005)."""
+
+    existence: float = 6 * 3600.0  # a found issue still exists
+    negative: float = 30.0  # a key was not found: re-asked soon
+    fields: float = 300.0  # JQL verdicts (status, fix version, type): a rule may ask less
+    projects: float = 3600.0
+
+    def merged(self, **overrides: float) -> Lifetimes:
+        """These lifetimes with the positive overrides applied (0 or less: keep)."""
+        chosen = {k: v for k, v in overrides.items() if v and v > 0}
+        return Lifetimes(**{**{f: getattr(self, f) for f in self.__slots__}, **chosen})
+
+
+# What jirahooks did before decision 0005: one lifetime for existence and fields.
+UNTIERED = Lifetimes(existence=300.0, negative=60.0, fields=300.0, projects=3600.0)
 
 
 class CacheBackend(Protocol):
@@ -131,6 +156,11 @@ class CacheStats:
     misses: int = 0
     negative_hits: int = 0
     errors: int = 0  # backend failures (each also counted as misses)
+    by_kind: dict[str, list[int]] = field(default_factory=dict)  # kind -> [hits, misses]
+
+    def count(self, kind: str, hit: bool) -> None:
+        entry = self.by_kind.setdefault(kind, [0, 0])
+        entry[0 if hit else 1] += 1
 
     @property
     def lookups(self) -> int:
@@ -140,13 +170,14 @@ class CacheStats:
     def hit_rate(self) -> float:
         return self.hits / self.lookups if self.lookups else 0.0
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "hits": self.hits,
             "misses": self.misses,
             "negativeHits": self.negative_hits,
             "errors": self.errors,
             "hitRate": round(self.hit_rate, 4),
+            "byKind": {k: {"hits": h, "misses": m} for k, (h, m) in self.by_kind.items()},
         }
 
 
@@ -193,33 +224,67 @@ class JiraCache:
         self,
         backend: CacheBackend | None = None,
         *,
-        issue_ttl: float = 300.0,
-        negative_ttl: float = 60.0,
-        projects_ttl: float = 3600.0,
-        jql_ttl: float = 300.0,
+        lifetimes: Lifetimes | None = None,
+        issue_ttl: float = 0.0,
+        negative_ttl: float = 0.0,
+        projects_ttl: float = 0.0,
+        jql_ttl: float = 0.0,
+        coalesce: bool = False,
         clock: Clock = time.time,
     ) -> None:
+        """``lifetimes`` default to ``Lifetimes()``; the ``*_ttl`` arguments override one kind
+        (``issue_ttl`` is the existence lifetime, ``jql_ttl`` the fields one). ``coalesce``:
+        concurrent lookups of the same keys share one request (``jira.coalesce``)."""
         self.backend: CacheBackend = backend if backend is not None else MemoryBackend(clock=clock)
-        self.issue_ttl = issue_ttl
-        self.negative_ttl = negative_ttl
-        self.projects_ttl = projects_ttl
-        self.jql_ttl = jql_ttl
+        self.lifetimes = (lifetimes or Lifetimes()).merged(
+            existence=issue_ttl, negative=negative_ttl, projects=projects_ttl, fields=jql_ttl
+        )
         self.stats = CacheStats()
+        self.coalescer: Coalescer | None = Coalescer() if coalesce else None
         self._clock = clock
+        self._per_connection: dict[str, Lifetimes] = {}
+
+    def set_lifetimes(self, namespace: str, lifetimes: Lifetimes) -> None:
+        """Lifetimes for one connection's entries (its configuration)."""
+        self._per_connection[namespace] = lifetimes
+
+    def lifetimes_for(self, namespace: str) -> Lifetimes:
+        return self._per_connection.get(namespace, self.lifetimes)
+
+    # The lifetimes of connections without their own (kept for callers of the 0001 API).
+    @property
+    def issue_ttl(self) -> float:
+        return self.lifetimes.existence
+
+    @property
+    def negative_ttl(self) -> float:
+        return self.lifetimes.negative
+
+    @property
+    def jql_ttl(self) -> float:
+        return self.lifetimes.fields
+
+    @property
+    def projects_ttl(self) -> float:
+        return self.lifetimes.projects
 
     def __repr__(self) -> str:
         return f"JiraCache(backend={type(self.backend).__name__}, {self.stats.to_dict()})"
 
     # -- envelope ---------------------------------------------------------------------------
 
-    async def _get(self, keys: Sequence[str]) -> list[Any]:
-        """Values still fresh by our clock, else None; counts hits and misses."""
+    async def _get(
+        self, keys: Sequence[str], kind: str = "", *, written: list[float] | None = None
+    ) -> list[Any]:
+        """Values still fresh by our clock, else None; counts hits and misses. ``written``
+        receives each entry's write time (0 when absent)."""
         try:
             raw = await self.backend.get_many(keys)
         except Exception as exc:  # any backend failure (Redis down, …) is only a miss
             self._backend_failed(exc)
             raw = [None] * len(keys)
         now = self._clock()
+        envelope: Any = None
         values: list[Any] = []
         for text in raw:
             value = None
@@ -230,19 +295,25 @@ class JiraCache:
                     envelope = None
                 if isinstance(envelope, dict) and float(envelope.get("e", 0)) > now:
                     value = envelope.get("v")
-            if value is None:
-                self.stats.misses += 1
-            else:
-                self.stats.hits += 1
+            if written is not None:
+                written.append(float(envelope.get("t", 0)) if value is not None else 0.0)
+            if kind:
+                if value is None:
+                    self.stats.misses += 1
+                else:
+                    self.stats.hits += 1
+                self.stats.count(kind, value is not None)
             values.append(value)
         return values
 
     async def _set(self, items: Mapping[str, Any], ttl: float) -> None:
         if not items:
             return
-        expires = self._clock() + ttl
+        now = self._clock()
+        expires = now + ttl
         encoded = {
-            k: json.dumps({"e": expires, "v": v}, separators=(",", ":")) for k, v in items.items()
+            k: json.dumps({"e": expires, "t": now, "v": v}, separators=(",", ":"))
+            for k, v in items.items()
         }
         # The backend keeps entries a little longer than we trust them; expiry is ours.
         try:
@@ -265,7 +336,7 @@ class JiraCache:
         self, namespace: str, keys: Sequence[str]
     ) -> tuple[dict[str, IssueData], set[str]]:
         """Cached answers for these keys on one connection: (found, known unknown)."""
-        values = await self._get([f"{namespace}:issue:{k}" for k in keys])
+        values = await self._get([f"{namespace}:issue:{k}" for k in keys], "issue")
         found: dict[str, IssueData] = {}
         unknown: set[str] = set()
         for key, value in zip(keys, values, strict=True):
@@ -279,20 +350,23 @@ class JiraCache:
     async def put_issues(
         self, namespace: str, found: Mapping[str, IssueData], unknown: Iterable[str] = ()
     ) -> None:
+        lifetimes = self.lifetimes_for(namespace)
         await self._set(
             {f"{namespace}:issue:{k}": _issue_to_json(v) for k, v in found.items()},
-            self.issue_ttl,
+            lifetimes.existence,
         )
-        await self._set({f"{namespace}:issue:{k}": _NEGATIVE for k in unknown}, self.negative_ttl)
+        await self._set({f"{namespace}:issue:{k}": _NEGATIVE for k in unknown}, lifetimes.negative)
 
     # -- projects ---------------------------------------------------------------------------
 
     async def get_projects(self, namespace: str) -> frozenset[str] | None:
-        (value,) = await self._get([f"{namespace}:projects"])
+        (value,) = await self._get([f"{namespace}:projects"], "projects")
         return frozenset(value) if isinstance(value, list) else None
 
     async def put_projects(self, namespace: str, projects: Iterable[str]) -> None:
-        await self._set({f"{namespace}:projects": sorted(projects)}, self.projects_ttl)
+        await self._set(
+            {f"{namespace}:projects": sorted(projects)}, self.lifetimes_for(namespace).projects
+        )
 
     # -- JQL matches ------------------------------------------------------------------------
 
@@ -301,15 +375,46 @@ class JiraCache:
         digest = hashlib.sha256(jql.encode()).hexdigest()[:16]
         return f"{namespace}:jql:{digest}:{issue_id}"
 
-    async def get_jql(self, namespace: str, jql: str, ids: Sequence[str]) -> dict[str, bool]:
-        """Cached match results by issue id (ids not cached are absent)."""
-        values = await self._get([self._jql_key(namespace, jql, i) for i in ids])
-        return {i: bool(v) for i, v in zip(ids, values, strict=True) if v is not None}
+    async def get_jql(
+        self, namespace: str, jql: str, ids: Sequence[str], *, max_age: float | None = None
+    ) -> dict[str, bool]:
+        """Cached match results by issue id (ids not cached are absent). A verdict is served
+        only if it is younger than ``max_age`` (a rule's freshness; ``0``: never) and was
+        written after the last change Jira reported for the issue (``mark_changed``)."""
+        if max_age is not None and max_age <= 0:
+            return {}
+        written: list[float] = []
+        keys = [self._jql_key(namespace, jql, i) for i in ids]
+        both = await self._get([*keys, *(f"{namespace}:changed:{i}" for i in ids)], written=written)
+        values, marks = both[: len(ids)], both[len(ids) :]
+        now = self._clock()
+        verdicts: dict[str, bool] = {}
+        for i, value, at, mark in zip(ids, values, written[: len(ids)], marks, strict=True):
+            fresh = (
+                value is not None
+                and (max_age is None or now - at <= max_age)
+                and (mark is None or float(mark) < at)
+            )
+            self.stats.count("fields", fresh)
+            if fresh:
+                self.stats.hits += 1
+                verdicts[i] = bool(value)
+            else:
+                self.stats.misses += 1
+        return verdicts
 
     async def put_jql(self, namespace: str, jql: str, results: Mapping[str, bool]) -> None:
         await self._set(
-            {self._jql_key(namespace, jql, i): int(m) for i, m in results.items()}, self.jql_ttl
+            {self._jql_key(namespace, jql, i): int(m) for i, m in results.items()},
+            self.lifetimes_for(namespace).fields,
         )
+
+    async def mark_changed(self, namespace: str, issue_ids: Iterable[str]) -> None:
+        """Jira reported a change of these issues: every JQL verdict about them written
+        before now is stale (whatever the JQL)."""
+        now = self._clock()
+        lifetime = max(self.lifetimes_for(namespace).fields, self.lifetimes.fields)
+        await self._set({f"{namespace}:changed:{i}": now for i in issue_ids}, lifetime)
 
     async def clear(self) -> None:
         await self.backend.clear()

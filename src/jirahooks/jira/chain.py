@@ -66,11 +66,14 @@ def problem_from(error: JiraError, connection: str) -> ConnectionProblem:
     )
 
 
+_TIMEOUT_MESSAGE = "Jira did not answer within the evaluation's deadline"
+
+
 def _timeout_problem(connection: str) -> ConnectionProblem:
     return ConnectionProblem(
         connection,
         "JIRA_TIMEOUT",
-        "Jira did not answer within the evaluation's deadline",
+        _TIMEOUT_MESSAGE,
         "Jira is slow or rate-limiting; the keys it did not answer are undetermined",
     )
 
@@ -113,6 +116,16 @@ class ConnectionChain:
         }
         self._deadline: Deadline | None = None
         self._resolved: dict[str, IssueData] = {}
+        if cache is not None:
+            for c in self.clients:
+                config = c.config
+                lifetimes = cache.lifetimes.merged(
+                    existence=config.cache_existence_seconds,
+                    negative=config.cache_negative_seconds,
+                    fields=config.cache_fields_seconds,
+                )
+                if lifetimes != cache.lifetimes:
+                    cache.set_lifetimes(self._namespaces[c.name], lifetimes)
 
     def __repr__(self) -> str:
         names = ", ".join(c.name for c in self.clients)
@@ -182,6 +195,8 @@ class ConnectionChain:
             if ask:
                 if deadline.expired:
                     problems.add(_timeout_problem(client.name))
+                elif self.cache is not None and self.cache.coalescer is not None:
+                    await self._coalesced(client, namespace, ask, deadline, lookup, problems)
                 else:
                     async with client.session():
                         work = self._apis[client.name].lookup_keys(
@@ -200,9 +215,52 @@ class ConnectionChain:
         undetermined = frozenset(failed - found.keys())
         return Resolution(dict(found), undetermined, problems.as_tuple())
 
+    async def _coalesced(
+        self,
+        client: JiraClient,
+        namespace: str,
+        ask: list[str],
+        deadline: Deadline,
+        lookup: Lookup,
+        problems: _Problems,
+    ) -> None:
+        """``ask`` through the cache's coalescer: keys another evaluation is already asking
+        about are not asked again; near-simultaneous lookups share one bulk request."""
+        cache = self.cache
+        assert cache is not None
+        coalescer = cache.coalescer
+        assert coalescer is not None
+        api = self._apis[client.name]
+
+        async def fetch(keys: list[str]) -> tuple[dict[str, IssueData], set[str], list[JiraError]]:
+            part = Lookup()
+            async with client.session():
+                work = api.lookup_keys(
+                    keys, deadline, part, concurrency=client.config.max_concurrency
+                )
+                if not await self._bounded(work, deadline):
+                    part.errors.append(JiraError(_TIMEOUT_MESSAGE, code="JIRA_TIMEOUT"))
+            await cache.put_issues(namespace, part.found, part.unknown)
+            return part.found, part.unknown, part.errors
+
+        found, unknown, errors, unanswered = await coalescer.lookup(
+            namespace, ask, fetch, deadline.remaining()
+        )
+        lookup.found.update(found)
+        lookup.unknown.update(unknown)
+        for error in errors:
+            if error.code == "JIRA_TIMEOUT":
+                problems.add(_timeout_problem(client.name))
+            else:
+                problems.add(problem_from(error, client.name))
+        if unanswered and not errors:
+            problems.add(_timeout_problem(client.name))
+
     # -- JQL --------------------------------------------------------------------------------
 
-    async def match_jql(self, jql: str, keys: Collection[str]) -> JqlResult:
+    async def match_jql(
+        self, jql: str, keys: Collection[str], *, max_age: float | None = None
+    ) -> JqlResult:
         deadline = self.deadline()
         wanted = {k.upper() for k in keys}
         unseen = [k for k in wanted if k not in self._resolved]
@@ -226,7 +284,7 @@ class ConnectionChain:
             namespace = self._namespaces[client.name]
             verdicts: dict[str, bool] = {}
             if self.cache is not None:
-                verdicts = await self.cache.get_jql(namespace, jql, ids)
+                verdicts = await self.cache.get_jql(namespace, jql, ids, max_age=max_age)
             ask = [i for i in ids if i not in verdicts]
             if ask:
                 outcome, problem = await self._match_on(client, jql, ask, deadline)
