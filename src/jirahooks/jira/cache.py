@@ -67,6 +67,8 @@ class CacheBackend(Protocol):
 
     async def set_many(self, items: Mapping[str, str], ttl_seconds: float) -> None: ...
 
+    async def delete_many(self, keys: Sequence[str]) -> None: ...
+
     async def clear(self) -> None: ...
 
     async def aclose(self) -> None: ...
@@ -98,6 +100,10 @@ class MemoryBackend:
             self._data[key] = (expires, value)
         while len(self._data) > self.max_entries:
             self._data.popitem(last=False)
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self._data.pop(key, None)
 
     async def clear(self) -> None:
         self._data.clear()
@@ -133,6 +139,10 @@ class RedisBackend:
             for key, value in items.items():
                 pipe.set(self.prefix + key, value, px=milliseconds)
             await pipe.execute()
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        if keys:
+            await self._redis.delete(*(self.prefix + k for k in keys))
 
     async def clear(self) -> None:
         batch: list[str] = []
@@ -416,8 +426,40 @@ class JiraCache:
         lifetime = max(self.lifetimes_for(namespace).fields, self.lifetimes.fields)
         await self._set({f"{namespace}:changed:{i}": now for i in issue_ids}, lifetime)
 
+    # -- what Jira told us changed (webhooks, the sweep) -------------------------------------
+
+    async def issue_changed(
+        self, namespace: str, issue: IssueData, old_keys: Iterable[str] = ()
+    ) -> None:
+        """Jira created or updated this issue: its existence entry (and those of keys it was
+        known by) is replaced at once — a "not found" for the key is gone — and every JQL
+        verdict about it written before now is stale."""
+        keys = [issue.key.upper(), *(k.upper() for k in old_keys)]
+        await self.put_issues(
+            namespace, {k: IssueData(**{**_fields_of(issue), "key": k}) for k in keys}
+        )
+        if issue.id:
+            await self.mark_changed(namespace, [issue.id])
+
+    async def issue_deleted(self, namespace: str, key: str, issue_id: str = "") -> None:
+        """Jira deleted this issue: the key is "not found" (for the short negative lifetime)."""
+        await self.put_issues(namespace, {}, [key.upper()])
+        if issue_id:
+            await self.mark_changed(namespace, [issue_id])
+
+    async def forget_projects(self, namespace: str) -> None:
+        """A project was created, renamed or deleted: the project list is asked again."""
+        try:
+            await self.backend.delete_many([f"{namespace}:projects"])
+        except Exception as exc:
+            self._backend_failed(exc)
+
     async def clear(self) -> None:
         await self.backend.clear()
 
     async def aclose(self) -> None:
         await self.backend.aclose()
+
+
+def _fields_of(issue: IssueData) -> dict[str, Any]:
+    return {name: getattr(issue, name) for name in IssueData.__slots__}

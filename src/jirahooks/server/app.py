@@ -94,13 +94,15 @@ def create_app(settings: ServerSettings, *, state: AppState | None = None) -> Fa
         app.state.jirahooks = state
     errors.install(app)
 
-    from jirahooks.server import validation, webhooks
+    from jirahooks.server import jira_webhooks, validation, webhooks
     from jirahooks.server.admin import ROUTERS
 
     app.include_router(validation.router)
     app.include_router(webhooks.router)  # Bitbucket webhooks, recheck, the PR worker
+    app.include_router(jira_webhooks.router)  # Jira webhooks: the cache learns changes at once
     for router in ROUTERS:
         app.include_router(router, prefix="/api/v1")
+    app.include_router(jira_webhooks.admin_router, prefix="/api/v1")
     from jirahooks.server.web import install as install_web_ui  # the web UI under /ui
 
     install_web_ui(app)
