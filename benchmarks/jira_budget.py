@@ -15,7 +15,10 @@ The mix (documented, seeded):
   for 20-60 (simulated) minutes, the issue drawn Zipf-like (s = 1.2) from their project, so hot
   issues are shared; 3 % of messages carry a typo key (not found), and new issues are created
   in Jira during the run (a commit naming one follows a minute later);
-* messages are real-shaped: "ABC-12: fix login timeout", "refs ABC-12", long bodies, merges.
+* messages are real-shaped: "ABC-12: fix login timeout", "refs ABC-12", "[ABC-12] …", long
+  bodies; a developer starting on an issue touches it in Jira (its ``updated`` changes) about
+  90 simulated seconds before the first commit; hot issues were updated in the last 3 days,
+  the long tail up to 90 days ago.
 
 Rules: ``commit-key-required``, ``all-keys-valid`` and ``issue-in-progress`` (a JQL).
 
@@ -60,6 +63,7 @@ from jirahooks.jira.client import JiraClient
 from jirahooks.rules.config import ConnectionConfig, Deployment, load_document
 
 REPOSITORIES = 20
+ORG_VALIDATIONS_PER_DAY = 600_000  # 20,000 developers (issue 20)
 ISSUES_PER_PROJECT = 1000
 WORDS = [
     "fix",
@@ -130,6 +134,7 @@ class Arrival:
     kind: str  # commit-msg | small-push | large-push
     messages: list[str]
     branch: str
+    started_issue: str = ""  # the developer moved this issue to In Progress just before
 
 
 def message(rng: random.Random, key: str) -> str:
@@ -160,9 +165,11 @@ def workload(count: int, rate: float, scale: float, seed: int = 20) -> list[Arri
         now += rng.expovariate(rate)
         sim = now * scale
         dev = rng.choice(developers)
+        started_issue = ""
         if sim >= dev.until:
             dev.previous, dev.issue = dev.issue, f"{dev.project}-{zipf.draw()}"
             dev.until = sim + rng.uniform(20 * 60, 60 * 60)
+            started_issue = dev.issue
 
         def key_for(d: Developer = dev) -> str:
             if rng.random() < 0.03:
@@ -172,29 +179,49 @@ def workload(count: int, rate: float, scale: float, seed: int = 20) -> list[Arri
         branch = f"feature/{dev.issue}-work"
         roll = rng.random()
         if roll < 0.65:
-            arrivals.append(Arrival(now, "commit-msg", [message(rng, key_for())], branch))
+            arrivals.append(
+                Arrival(now, "commit-msg", [message(rng, key_for())], branch, started_issue)
+            )
         elif roll < 0.95:
             msgs = []
             for _ in range(rng.randint(1, 5)):
                 key = dev.previous if dev.previous and rng.random() < 0.2 else key_for()
                 msgs.append(message(rng, key))
-            arrivals.append(Arrival(now, "small-push", msgs, branch))
+            arrivals.append(Arrival(now, "small-push", msgs, branch, started_issue))
         else:
             msgs = [
                 message(rng, f"{dev.project}-{zipf.draw()}") for _ in range(rng.randint(50, 300))
             ]
-            arrivals.append(Arrival(now, "large-push", msgs, branch))
+            arrivals.append(Arrival(now, "large-push", msgs, branch, started_issue))
     return arrivals
 
 
 def fake_jira(latency: float) -> FakeJira:
     jira = FakeJira("cloud", latency=latency)
     rng = random.Random(5)
+    now = time.time()
     for project in projects():
         for n in range(1, ISSUES_PER_PROJECT + 1):
             status = "In Progress" if rng.random() < 0.9 else "To Do"
-            jira.add_issue(f"{project}-{n}", status=status)
+            issue = jira.add_issue(f"{project}-{n}", status=status)
+            # hot (low-rank) issues were touched lately, the long tail weeks ago
+            issue.updated = now - rng.uniform(0, 3 if n <= 100 else 90) * 86400
     return jira
+
+
+def touching(jira: FakeJira, arrivals: list[Arrival], scale: float, stop: threading.Event) -> None:
+    """A developer moves an issue to In Progress (Jira's ``updated`` changes) a simulated
+    minute or two before the first commit naming it."""
+    start = time.monotonic()
+    for arrival in arrivals:
+        if not arrival.started_issue:
+            continue
+        due = arrival.at - 90 / scale
+        if stop.wait(max(0.0, due - (time.monotonic() - start))):
+            return
+        issue = jira.find(arrival.started_issue)
+        if issue is not None:
+            issue.updated = time.time()
 
 
 @dataclass
@@ -203,6 +230,8 @@ class Levers:
 
     tiered: bool = False  # existence for hours, "not found" 30 s, fields per rule (300 s)
     coalesce: bool = False  # concurrent lookups of the same keys share one request
+    sweep: bool = False  # every simulated minute: updated >= -Nm, verifying cached verdicts
+    warm: bool = False  # at start: the issues updated in the last 7 days of known projects
 
     def cache(self, backend: Any, clock: Callable[[], float]) -> JiraCache:
         lifetimes = Lifetimes() if self.tiered else UNTIERED
@@ -213,7 +242,9 @@ LEVERS: dict[str, Levers] = {
     "off": Levers(),
     "tiered": Levers(tiered=True),
     "coalesce": Levers(coalesce=True),
-    "all": Levers(tiered=True, coalesce=True),
+    "sweep": Levers(sweep=True),
+    "warm": Levers(warm=True),
+    "all": Levers(tiered=True, coalesce=True, sweep=True, warm=True),
 }
 
 
@@ -226,6 +257,10 @@ class Result:
     lookups: Counter[str] = field(default_factory=Counter)
     blocked: int = 0
     undetermined: int = 0
+    sweep_requests: int = 0
+    warm_requests: int = 0
+    requests: int = 0  # by evaluations (not the sweep, not warming)
+    at_half: int = 0  # … when half of the arrivals had started
 
 
 async def replay(
@@ -260,7 +295,6 @@ async def replay(
     document = load_document(RULES)
     chain = ConnectionChain([JiraClient(config, secret=token)], cache=cache, deadline_seconds=8)
     result = Result()
-    cpu_start = time.thread_time()
 
     async def one(arrival: Arrival) -> None:
         trigger = Trigger.COMMIT if arrival.kind == "commit-msg" else Trigger.PUSH
@@ -277,14 +311,35 @@ async def replay(
         result.blocked += evaluation.blocked
         result.undetermined += bool(evaluation.system_facts)
 
+    # sweep and warming on a chain of their own, so their requests are counted apart
+    background = ConnectionChain([JiraClient(config, secret=token)], cache=cache)
+
+    async def sweeping() -> None:
+        while True:
+            await asyncio.sleep(60 / scale)  # one simulated minute
+            await background.for_evaluation(30).sweep()
+            result.sweep_requests = background.requests_sent - result.warm_requests
+
     async with chain:
+        if levers.warm:  # "yesterday's" projects: every project of the replay
+            jqls = [r.checks.jql for r in document.rules if r.checks.jql]
+            await background.for_evaluation(60).warm(projects(), days=7, jqls=jqls)
+            result.warm_requests = background.requests_sent
+        cpu_start = time.thread_time()
+        origin = time.monotonic()  # the arrivals start after warming
+        sweeper = asyncio.create_task(sweeping()) if levers.sweep else None
         tasks = []
-        for arrival in arrivals:
-            delay = arrival.at - (time.monotonic() - started)
+        for n, arrival in enumerate(arrivals):
+            delay = arrival.at - (time.monotonic() - origin)
             if delay > 0:
                 await asyncio.sleep(delay)
+            if n == len(arrivals) // 2:
+                result.at_half = chain.requests_sent
             tasks.append(asyncio.create_task(one(arrival)))
         await asyncio.gather(*tasks)
+        if sweeper is not None:
+            sweeper.cancel()
+        result.requests = chain.requests_sent
     result.cpu = time.thread_time() - cpu_start
     for kind, counts in getattr(cache.stats, "by_kind", {}).items():
         result.hits[kind] += counts[0]
@@ -309,41 +364,56 @@ def run(
     redis_url: str,
 ) -> None:
     jira.reset_log()
-    half = arrivals[len(arrivals) // 2].at if arrivals else 0.0
-    at_half: list[int] = []
-    timer = threading.Timer(half, lambda: at_half.append(len(jira.requests)))
-    timer.start()
     ident = (jira.url, jira.token, jira.user.email)
+    stop = threading.Event()
+    threading.Thread(target=touching, args=(jira, arrivals, scale, stop), daemon=True).start()
     if processes == 1:
         results = [asyncio.run(replay(arrivals, LEVERS[name], ident, scale, redis_url))]
     else:
         parts = [arrivals[i::processes] for i in range(processes)]
         with multiprocessing.get_context("spawn").Pool(processes) as pool:
             results = pool.map(_child, [(p, name, ident, scale, redis_url) for p in parts])
+    stop.set()
     total = Result()
     for r in results:
-        total.validations += r.validations
-        total.cpu += r.cpu
-        total.blocked += r.blocked
-        total.undetermined += r.undetermined
+        for attr in (
+            "validations",
+            "cpu",
+            "blocked",
+            "undetermined",
+            "sweep_requests",
+            "warm_requests",
+            "requests",
+            "at_half",
+        ):
+            setattr(total, attr, getattr(total, attr) + getattr(r, attr))
         total.hits.update(r.hits)
         total.lookups.update(r.lookups)
         for kind, values in r.latencies.items():
             total.latencies.setdefault(kind, []).extend(values)
-    timer.cancel()
     requests = [r for r in jira.requests if not r.path.endswith("serverInfo")]
-    late = jira.requests[at_half[0] if at_half else 0 :]
-    per_1000 = 1000 * len(requests) / max(1, total.validations)
-    steady = 1000 * len(late) / max(1, total.validations - len(arrivals) // 2)
+    n = max(1, total.validations)
+    per_1000 = 1000 * total.requests / n
+    steady = 1000 * (total.requests - total.at_half) / max(1, n - len(arrivals) // 2)
+    minutes = arrivals[-1].at * scale / 60 if arrivals else 1.0
+    sweeps_per_minute = total.sweep_requests / minutes
+    org = 1000 * sweeps_per_minute / (ORG_VALIDATIONS_PER_DAY / (24 * 60))
     ratios = ", ".join(
         f"{kind} {total.hits[kind] / total.lookups[kind]:.0%}"
         for kind in sorted(total.lookups)
         if total.lookups[kind]
     )
     print(
-        f"  {name:<10} {len(requests):>6} Jira requests = {per_1000:6.1f} / 1,000 validations "
-        f"(steady state {steady:6.1f}); hit ratio {ratios or '-'}"
+        f"  {name:<9} evaluations: {total.requests:>5} Jira requests = {per_1000:6.1f} / 1,000 "
+        f"validations (steady state {steady:6.1f}); hit ratio {ratios or '-'}"
     )
+    if total.sweep_requests or total.warm_requests:
+        print(
+            f"  {'':<9} + sweep {total.sweep_requests} requests ({sweeps_per_minute:.2f} per "
+            f"simulated minute: {1000 * total.sweep_requests / n:.1f} / 1,000 here, "
+            f"{org:.1f} / 1,000 at {ORG_VALIDATIONS_PER_DAY:,} validations a day), "
+            f"warming {total.warm_requests} requests (once a day)"
+        )
     latency = "; ".join(
         f"{kind} p50 {statistics.median(v) * 1000:.0f} ms p99 "
         f"{sorted(v)[int(len(v) * 0.99) - 1 if len(v) > 1 else 0] * 1000:.0f} ms"

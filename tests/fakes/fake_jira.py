@@ -41,10 +41,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import fake_jira_jql as jql
-from .fake_jira_routes import Router
+from .fake_jira_routes import ALL_FIELDS, Router
 from .loopback import LoopbackServer
 
-_ALL_FIELDS = ("summary", "status", "issuetype", "fixVersions", "assignee", "project")
 LOGIN_PAGE = (
     "<!DOCTYPE html><html><head><title>Log in - Jira</title></head>"
     "<body><form id='login-form'>Username <input name='os_username'></form></body></html>"
@@ -63,6 +62,7 @@ class FakeIssue:
     fix_versions: list[str] = field(default_factory=list)
     hidden: bool = False
     old_keys: list[str] = field(default_factory=list)
+    updated: float = field(default_factory=time.time)  # epoch seconds (JQL ``updated``)
 
     @property
     def project(self) -> str:
@@ -276,6 +276,7 @@ class FakeJira:
         with self.lock:
             issue = self.issues[self._keys[key.upper()]]
             issue.status = status
+            issue.updated = time.time()
             issue.status_category = status_category or categories.get(
                 status.lower(), "indeterminate"
             )
@@ -300,7 +301,7 @@ class FakeJira:
         issue = self.find(key)
         bean: dict[str, Any]
         if issue is not None:
-            bean = self.router.bean(issue, set(_ALL_FIELDS))
+            bean = self.router.bean(issue, set(ALL_FIELDS))
         else:
             bean = {"key": key.upper()}
         payload: dict[str, Any] = {

@@ -4,6 +4,7 @@ Jira reports, and coalescing of concurrent lookups — against the fake Jira ove
 from __future__ import annotations
 
 import asyncio
+import time as time_module
 from collections.abc import Callable
 
 from tests.fakes.fake_jira import FakeJira
@@ -194,3 +195,49 @@ def test_a_waiter_keeps_its_own_deadline(cloud_jira: FakeJira, connect: Connect)
     undetermined, codes, patient = asyncio.run(run())
     assert undetermined == {"ABC-1"} and codes == {"JIRA_TIMEOUT"}
     assert patient == {"ABC-1"}
+
+
+def test_the_sweep_keeps_answers_verified_and_applies_changes(
+    jira: FakeJira, connect: Connect
+) -> None:
+    jira.add_issue("ABC-1", status="To Do")
+    jira.add_issue("XYZ-1", status="To Do")  # a project nobody asked about: not swept
+    time = FakeTime()
+    cache = _cache(time)
+    config = connect(jira)
+    assert _match(config, cache, 300) == set()
+    sweeps = jira.count()
+    # ABC-1 was created a moment ago: new to the sweep, so its verdict is asked again once
+    assert asyncio.run(make_chain(config, cache=cache).sweep()) == 1
+    time.advance(1)
+    assert _match(config, cache, 300) == set()
+    time.advance(200)
+    assert asyncio.run(make_chain(config, cache=cache).sweep()) == 0  # nothing new
+    sweep_requests = [r for r in jira.requests[sweeps:] if "updated >=" in str(r.body)]
+    assert len(sweep_requests) == 2
+    assert all('project in ("ABC")' in r.body["jql"] for r in sweep_requests)
+    time.advance(200)  # 400 s after the verdict, 200 s after the last sweep
+    before = jira.count()
+    assert _match(config, cache, 300) == set()
+    assert jira.count() == before  # verified by the sweeps: served
+    time_module.sleep(0.01)  # Jira's "updated" has millisecond precision
+    jira.set_status("ABC-1", "In Progress")
+    assert asyncio.run(make_chain(config, cache=cache).sweep()) == 1
+    time.advance(1)
+    assert _match(config, cache, 300) == {"ABC-1"}  # the sweep reported the change
+
+
+def test_a_failed_sweep_stops_the_verification(cloud_jira: FakeJira, connect: Connect) -> None:
+    cloud_jira.add_issue("ABC-1", status="To Do")
+    time = FakeTime()
+    cache = _cache(time)
+    config = connect(cloud_jira)
+    assert _match(config, cache, 300) == set()
+    asyncio.run(make_chain(config, cache=cache).sweep())
+    cloud_jira.set_status("ABC-1", "In Progress")
+    cloud_jira.fail(503, times=20, path="/rest/api/3/search/jql")
+    time.advance(200)
+    asyncio.run(make_chain(config, cache=cache).sweep())  # fails: nothing verified
+    cloud_jira.clear_faults()
+    time.advance(200)
+    assert _match(config, cache, 300) == {"ABC-1"}  # 400 s old, unverified: Jira is asked

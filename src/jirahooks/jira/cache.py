@@ -47,7 +47,7 @@ class Lifetimes:
 
     existence: float = 6 * 3600.0  # a found issue still exists
     negative: float = 30.0  # a key was not found: re-asked soon
-    fields: float = 300.0  # JQL verdicts (status, fix version, type): a rule may ask less
+    fields: float = 300.0  # JQL verdicts (status, fix version, type): a rule may say otherwise
     projects: float = 3600.0
 
     def merged(self, **overrides: float) -> Lifetimes:
@@ -253,6 +253,8 @@ class JiraCache:
         self.coalescer: Coalescer | None = Coalescer() if coalesce else None
         self._clock = clock
         self._per_connection: dict[str, Lifetimes] = {}
+        self._seen: dict[str, set[str]] = {}
+        self._jqls: dict[str, dict[str, None]] = {}
 
     def set_lifetimes(self, namespace: str, lifetimes: Lifetimes) -> None:
         """Lifetimes for one connection's entries (its configuration)."""
@@ -386,23 +388,50 @@ class JiraCache:
         return f"{namespace}:jql:{digest}:{issue_id}"
 
     async def get_jql(
-        self, namespace: str, jql: str, ids: Sequence[str], *, max_age: float | None = None
+        self,
+        namespace: str,
+        jql: str,
+        ids: Sequence[str],
+        *,
+        max_age: float | None = None,
+        projects: Mapping[str, str] | None = None,
     ) -> dict[str, bool]:
         """Cached match results by issue id (ids not cached are absent). A verdict is served
         only if it is younger than ``max_age`` (a rule's freshness; ``0``: never) and was
-        written after the last change Jira reported for the issue (``mark_changed``)."""
-        if max_age is not None and max_age <= 0:
+        written after the last change Jira reported for the issue (``mark_changed``).
+
+        Its age counts from when it was last *verified*: a sweep (``verified``) that covered
+        the issue's project (``projects``: id → project) without interruption since the
+        verdict was written, and reported every change in between, makes it as good as new
+        as of the sweep."""
+        if max_age is None:
+            max_age = self.lifetimes_for(namespace).fields
+        if max_age <= 0:
             return {}
+        projects = projects or {}
         written: list[float] = []
         keys = [self._jql_key(namespace, jql, i) for i in ids]
-        both = await self._get([*keys, *(f"{namespace}:changed:{i}" for i in ids)], written=written)
-        values, marks = both[: len(ids)], both[len(ids) :]
+        scopes = sorted(set(projects.values()))
+        both = await self._get(
+            [
+                *keys,
+                *(f"{namespace}:changed:{i}" for i in ids),
+                *(f"{namespace}:verified:{p}" for p in scopes),
+            ],
+            written=written,
+        )
+        values, marks = both[: len(ids)], both[len(ids) : 2 * len(ids)]
+        watermarks = dict(zip(scopes, both[2 * len(ids) :], strict=True))
         now = self._clock()
         verdicts: dict[str, bool] = {}
         for i, value, at, mark in zip(ids, values, written[: len(ids)], marks, strict=True):
+            checked = at
+            watermark = watermarks.get(projects.get(i, ""))
+            if isinstance(watermark, list) and len(watermark) == 2 and watermark[0] <= at:
+                checked = max(at, float(watermark[1]))
             fresh = (
                 value is not None
-                and (max_age is None or now - at <= max_age)
+                and now - checked <= max_age
                 and (mark is None or float(mark) < at)
             )
             self.stats.count("fields", fresh)
@@ -416,14 +445,75 @@ class JiraCache:
     async def put_jql(self, namespace: str, jql: str, results: Mapping[str, bool]) -> None:
         await self._set(
             {self._jql_key(namespace, jql, i): int(m) for i, m in results.items()},
-            self.lifetimes_for(namespace).fields,
+            self._verdicts_kept(namespace),
         )
+
+    def _verdicts_kept(self, namespace: str) -> float:
+        """Verdicts are kept as long as existence answers: a sweep may keep verifying them;
+        the freshness asked for (``fields``, a rule's ``max_age``) decides when they serve."""
+        lifetimes = self.lifetimes_for(namespace)
+        return max(lifetimes.fields, lifetimes.existence)
+
+    def now(self) -> float:
+        """The cache's clock (wall time shared by processes)."""
+        return self._clock()
+
+    async def verified(
+        self, namespace: str, projects: Iterable[str], since: float, at: float
+    ) -> None:
+        """A sweep found every change in these projects between ``since`` and ``at`` (and they
+        were applied): verdicts written since ``since`` are verified as of ``at``. A sweep that
+        continues the previous one without a gap keeps its ``since``."""
+        projects = list(projects)
+        previous = await self._get([f"{namespace}:verified:{p}" for p in projects])
+        items = {}
+        for project, mark in zip(projects, previous, strict=True):
+            start = since
+            if isinstance(mark, list) and len(mark) == 2 and float(mark[1]) >= since:
+                start = min(since, float(mark[0]))  # no gap: the chain goes on
+            items[f"{namespace}:verified:{project}"] = [start, at]
+        await self._set(items, 7 * 86400.0)
+
+    async def watermark(self, namespace: str, project: str) -> tuple[float, float] | None:
+        (mark,) = await self._get([f"{namespace}:verified:{project}"])
+        if isinstance(mark, list) and len(mark) == 2:
+            return float(mark[0]), float(mark[1])
+        return None
+
+    async def new_updates(self, namespace: str, issues: Sequence[IssueData]) -> list[IssueData]:
+        """The issues whose Jira ``updated`` value differs from what an earlier sweep saw (an
+        issue seen for the first time counts as changed); records the values seen."""
+        if not issues:
+            return []
+        keys = [f"{namespace}:updated:{i.id}" for i in issues]
+        seen = await self._get(keys)
+        stamps = {i.id: str(i.fields.get("updated") or "") for i in issues}
+        fresh = [i for i, s in zip(issues, seen, strict=True) if not s or s != stamps[i.id]]
+        await self._set(
+            {f"{namespace}:updated:{i.id}": stamps[i.id] or "?" for i in fresh},
+            self._verdicts_kept(namespace),
+        )
+        return fresh
+
+    def saw_jql(self, namespace: str, jql: str) -> None:
+        """A rule's JQL ran on this connection (the sweep re-checks changed issues for it)."""
+        self._jqls.setdefault(namespace, {})[jql] = None
+
+    def seen_jqls(self, namespace: str) -> list[str]:
+        return list(self._jqls.get(namespace, {}))[-20:]
+
+    def saw_projects(self, namespace: str, projects: Iterable[str]) -> None:
+        """Projects whose issues this process resolved (what a sweep covers)."""
+        self._seen.setdefault(namespace, set()).update(projects)
+
+    def seen_projects(self, namespace: str) -> frozenset[str]:
+        return frozenset(self._seen.get(namespace, ()))
 
     async def mark_changed(self, namespace: str, issue_ids: Iterable[str]) -> None:
         """Jira reported a change of these issues: every JQL verdict about them written
         before now is stale (whatever the JQL)."""
         now = self._clock()
-        lifetime = max(self.lifetimes_for(namespace).fields, self.lifetimes.fields)
+        lifetime = max(self._verdicts_kept(namespace), self.lifetimes.existence)
         await self._set({f"{namespace}:changed:{i}": now for i in issue_ids}, lifetime)
 
     # -- what Jira told us changed (webhooks, the sweep) -------------------------------------

@@ -212,6 +212,11 @@ class ConnectionChain:
             pending = known_unknown | lookup.unknown | (set(ask) - lookup.answered())
             pending -= found.keys()
         self._resolved.update(found)
+        if self.cache is not None:
+            for client in self.clients:
+                mine = {i.project for i in found.values() if i.connection == client.name}
+                if mine:
+                    self.cache.saw_projects(self._namespaces[client.name], mine)
         undetermined = frozenset(failed - found.keys())
         return Resolution(dict(found), undetermined, problems.as_tuple())
 
@@ -284,8 +289,16 @@ class ConnectionChain:
             namespace = self._namespaces[client.name]
             verdicts: dict[str, bool] = {}
             if self.cache is not None:
-                verdicts = await self.cache.get_jql(namespace, jql, ids, max_age=max_age)
+                verdicts = await self.cache.get_jql(
+                    namespace,
+                    jql,
+                    ids,
+                    max_age=max_age,
+                    projects={i.id: i.project for i in issues},
+                )
             ask = [i for i in ids if i not in verdicts]
+            if self.cache is not None:
+                self.cache.saw_jql(namespace, jql)
             if ask:
                 outcome, problem = await self._match_on(client, jql, ask, deadline)
                 if problem is not None:
@@ -363,6 +376,86 @@ class ConnectionChain:
                 await self.cache.put_projects(namespace, projects)
             keys.update(projects)
         return ProjectSet(frozenset(keys), problems.as_tuple(), complete=complete)
+
+    # -- the fallback sweep -----------------------------------------------------------------
+
+    async def sweep(self, *, first_window: float = 600.0, longest: float = 86400.0) -> int:
+        """Ask each connection for the issues updated recently in the projects seen recently
+        (one paged search per connection) and apply the updates not seen before (by Jira's
+        ``updated`` value) as webhooks would: existence entries replaced, JQL verdicts about
+        them stale — and re-checked at once for the JQLs in use (one match per JQL). Then record that these projects are verified
+        up to the sweep's start (``JiraCache.verified``), so verdicts stay fresh for as long as
+        sweeps keep succeeding. The window reaches back to the previous sweep (plus a minute),
+        else ``first_window`` seconds. Returns the number of updates applied; a failing
+        connection is skipped (its verdicts age normally)."""
+        if self.cache is None:
+            return 0
+        cache = self.cache
+        deadline = self.deadline()
+        applied = 0
+        for client in self.clients:
+            namespace = self._namespaces[client.name]
+            projects = sorted(cache.seen_projects(namespace))
+            if not projects:
+                continue
+            started = cache.now()
+            marks = [await cache.watermark(namespace, p) for p in projects]
+            lasts = [m[1] for m in marks if m is not None]
+            window = first_window
+            if len(lasts) == len(projects):
+                window = min(longest, started - min(lasts) + 60.0)
+            try:
+                issues = await self._apis[client.name].updated_issues(
+                    projects, int(window // 60) + 1, deadline
+                )
+            except JiraError:
+                continue
+            changed = await cache.new_updates(namespace, issues)
+            for issue in changed:
+                await cache.issue_changed(namespace, issue)
+            applied += len(changed)
+            # what changed is re-checked now for the JQLs in use, in one match per JQL,
+            # instead of once per evaluation that meets it
+            ids = sorted({i.id for i in changed if i.id})
+            for jql in cache.seen_jqls(namespace) if ids else ():
+                outcome, problem = await self._match_on(client, jql, ids, deadline)
+                if problem is None:
+                    await cache.put_jql(namespace, jql, {i: i in outcome for i in ids})
+            await cache.verified(namespace, projects, started - window, started)
+        return applied
+
+    async def warm(
+        self, projects: Iterable[str], *, days: float = 7.0, jqls: Sequence[str] = ()
+    ) -> int:
+        """Fill the cache with the issues updated in the last ``days`` in these projects (one
+        paged search per connection), so the morning's first commits hit the cache: their
+        existence entries and, for each of ``jqls`` (the rules' JQLs), their verdicts (one
+        ``match`` per 1,000 issues). The projects join those the sweep covers. Returns the
+        number of issues cached."""
+        if self.cache is None:
+            return 0
+        cache = self.cache
+        wanted = sorted({p.upper() for p in projects})
+        deadline = self.deadline()
+        cached = 0
+        for client in self.clients:
+            namespace = self._namespaces[client.name]
+            try:
+                issues = await self._apis[client.name].updated_issues(
+                    wanted, int(days * 1440), deadline
+                )
+            except JiraError:
+                continue
+            await cache.put_issues(namespace, {i.key: i for i in issues})
+            await cache.new_updates(namespace, issues)  # known to the next sweep
+            cache.saw_projects(namespace, wanted)
+            cached += len(issues)
+            ids = sorted({i.id for i in issues if i.id})
+            for jql in dict.fromkeys(jqls):
+                outcome, problem = await self._match_on(client, jql, ids, deadline)
+                if problem is None and ids:
+                    await cache.put_jql(namespace, jql, {i: i in outcome for i in ids})
+        return cached
 
     @property
     def requests_sent(self) -> int:
