@@ -241,3 +241,52 @@ def test_a_failed_sweep_stops_the_verification(cloud_jira: FakeJira, connect: Co
     cloud_jira.clear_faults()
     time.advance(200)
     assert _match(config, cache, 300) == {"ABC-1"}  # 400 s old, unverified: Jira is asked
+
+
+def test_the_budget_per_technical_user_caps_requests_per_minute(
+    cloud_jira: FakeJira, connect: Connect
+) -> None:
+    cloud_jira.add_issues("ABC", 3)
+    config = connect(cloud_jira, budget_per_minute=2)
+
+    async def run() -> list[tuple[set[str], frozenset[str], set[str]]]:
+        out = []
+        for key in ("ABC-1", "ABC-2", "ABC-3"):  # three evaluations, three chains, one user
+            r = await make_chain(config).resolve([key])
+            out.append((set(r.issues), r.undetermined, {p.code for p in r.problems}))
+        return out
+
+    first, second, third = asyncio.run(run())
+    assert first[0] == {"ABC-1"} and second[0] == {"ABC-2"}
+    assert third == (set(), frozenset({"ABC-3"}), {"JIRA_RATE_LIMITED"})  # policy decides
+    assert cloud_jira.count("/rest/api/3/issue/bulkfetch") == 2  # Jira never saw the third
+
+
+def test_retry_after_pauses_every_evaluation_of_that_user(
+    cloud_jira: FakeJira, connect: Connect
+) -> None:
+    cloud_jira.add_issues("ABC", 2)
+    config = connect(cloud_jira, budget_per_minute=100)
+    cloud_jira.fail(429, retry_after="30", times=1, path="/rest/api/3/issue/bulkfetch")
+
+    async def run() -> tuple[set[str], set[str]]:
+        first = await make_chain(config, deadline=5).resolve(["ABC-1"])
+        second = await make_chain(config, deadline=5).resolve(["ABC-2"])
+        return {p.code for p in first.problems}, {p.code for p in second.problems}
+
+    first, second = asyncio.run(run())
+    assert first == {"JIRA_RATE_LIMITED"} and second == {"JIRA_RATE_LIMITED"}
+    assert cloud_jira.count("/rest/api/3/issue/bulkfetch") == 1  # the second did not knock
+
+
+def test_a_short_wait_for_the_budget_is_waited() -> None:
+    from jirahooks.jira.budget import RequestBudget
+
+    time = FakeTime()
+    budget = RequestBudget(1, clock=time, sleep=time.sleep, max_wait=5)
+    assert asyncio.run(budget.acquire())
+    time.advance(57)
+    assert asyncio.run(budget.acquire())  # waited the 3 s left of the minute
+    assert time.sleeps == [3.0] and budget.waited == 1
+    assert not asyncio.run(budget.acquire(remaining=1.0))  # 60 s away: refused at once
+    assert budget.refused == 1
