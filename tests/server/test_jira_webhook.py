@@ -88,13 +88,20 @@ class Wired:
 
 
 @pytest.fixture
-def wired(tmp_path: Path, database_url: str) -> Iterator[Wired]:
-    app = create_app(make_settings(tmp_path, database_url))
+def sweep_seconds() -> float:
+    return 0.0
+
+
+@pytest.fixture
+def wired(tmp_path: Path, database_url: str, sweep_seconds: float) -> Iterator[Wired]:
+    app = create_app(make_settings(tmp_path, database_url, jira_sweep_seconds=sweep_seconds))
     with FakeJira("cloud") as jira, UvicornThread(app) as live:
         jira.add_issue("ABC-1", status="To Do")
         time = FakeTime(1_000_000.0)
         # the app's Jira cache on a clock the test drives (lifetimes of minutes and hours)
-        app.state.jirahooks.resolvers.cache = JiraCache(MemoryBackend(clock=time), clock=time)
+        if not sweep_seconds:
+            cache = JiraCache(MemoryBackend(clock=time), clock=time)
+            app.state.jirahooks.resolvers.cache = cache
         admin = app.state.jirahooks.first_start.token
         wired = Wired(live, admin, jira, time, 0, "", {})
         wired.admin_call("POST", "/repositories", {"slug": "api"})
@@ -218,3 +225,22 @@ def test_the_webhook_secret_needs_a_signed_in_administrator(wired: Wired) -> Non
     status, answer = http("GET", wired.server.url + path)
     assert status == 401 and "secret" not in answer
     assert wired.webhook["secret"] not in json.dumps(answer)
+
+
+@pytest.mark.parametrize("sweep_seconds", [0.2])
+def test_the_servers_sweep_brings_a_change_without_a_webhook(wired: Wired) -> None:
+    """No webhook registered: the server's background sweep (every 0.2 s here) asks Jira
+    what changed in the projects it has seen, and the next evaluation sees the change."""
+    from tests.fakes.fake_jira import wait_until
+
+    assert wired.validate("ABC-1 login") == "BLOCK"
+    wired.jira.set_status("ABC-1", "In Progress")
+    changed = len(wired.jira.requests)
+
+    def swept() -> bool:
+        later = wired.jira.requests[changed:]
+        sweeps = [r for r in later if "updated >=" in str(r.body)]
+        return bool(sweeps) and any(r.path.endswith("jql/match") for r in later)
+
+    assert wait_until(swept, timeout=30)  # a sweep after the change, and its re-check
+    assert wired.validate("ABC-1 login") == "PASS"

@@ -495,6 +495,16 @@ class JiraCache:
         )
         return fresh
 
+    async def remember_projects(self, namespace: str) -> None:
+        """Keep the projects seen in the backend (a restarted process warms them)."""
+        seen = sorted(self.seen_projects(namespace))
+        if seen:
+            await self._set({f"{namespace}:projects-seen": seen}, 7 * 86400.0)
+
+    async def recall_projects(self, namespace: str) -> list[str]:
+        (value,) = await self._get([f"{namespace}:projects-seen"])
+        return [str(p) for p in value] if isinstance(value, list) else []
+
     def saw_jql(self, namespace: str, jql: str) -> None:
         """A rule's JQL ran on this connection (the sweep re-checks changed issues for it)."""
         self._jqls.setdefault(namespace, {})[jql] = None

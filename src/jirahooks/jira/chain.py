@@ -143,6 +143,10 @@ class ConnectionChain:
             self.clients, cache=self.cache, deadline_seconds=budget, clock=self._clock
         )
 
+    def namespace_of(self, connection: str) -> str:
+        """The cache namespace of one of this chain's connections."""
+        return self._namespaces[connection]
+
     def deadline(self) -> Deadline:
         """The evaluation's deadline; it starts with the first call."""
         if self._deadline is None:
@@ -422,6 +426,7 @@ class ConnectionChain:
                 if problem is None:
                     await cache.put_jql(namespace, jql, {i: i in outcome for i in ids})
             await cache.verified(namespace, projects, started - window, started)
+            await cache.remember_projects(namespace)
         return applied
 
     async def warm(

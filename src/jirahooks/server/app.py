@@ -74,8 +74,11 @@ def create_app(settings: ServerSettings, *, state: AppState | None = None) -> Fa
         own = state is None
         app_state = state if state is not None else await start(settings)
         app.state.jirahooks = app_state
+        from jirahooks.server.jira_webhooks import refresher  # Jira cache warming and sweep
+
         try:
-            yield
+            async with refresher(app_state):
+                yield
         finally:
             if own:
                 await app_state.resolvers.aclose()

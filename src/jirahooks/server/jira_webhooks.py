@@ -19,14 +19,21 @@ it, with the URL to register, from ``GET /api/v1/workspaces/{workspace}/connecti
 jira-webhook``. Deliveries without a valid signature are refused (401) and change nothing.
 
 The cache is the app's (``Resolvers.cache``): with Redis, one delivery updates every process.
+
+``refresher(state)`` (the app's lifespan) warms the cache at startup with the issues updated
+recently in the projects swept before (kept in the cache backend) and then runs the fallback
+sweep every ``settings.jira_sweep_seconds`` over every workspace's connections.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -40,7 +47,7 @@ from jirahooks.server.auth import CurrentUser, Session, get_workspace
 from jirahooks.server.errors import ApiError, not_found
 from jirahooks.server.webhooks import _read_body, signature_ok
 from jirahooks.store import queries
-from jirahooks.store.models import Connection
+from jirahooks.store.models import Connection, Workspace
 
 log = logging.getLogger("jirahooks.server.jira_webhooks")
 
@@ -187,3 +194,63 @@ async def jira_webhook_settings(
         events=[*ISSUE_EVENTS, *PROJECT_EVENTS],
         hint="Jira: System → WebHooks → Create: this URL, this secret, the events listed",
     )
+
+
+async def _chains(state: Any) -> list[Any]:
+    """One chain per workspace with connections (the resolver the evaluations use)."""
+    from sqlalchemy import select
+
+    from jirahooks.jira.chain import ConnectionChain
+
+    async with state.database.session() as session:
+        workspaces = list((await session.execute(select(Workspace))).scalars())
+        stored = [await queries.connections(session, ws.id) for ws in workspaces]
+    chains = []
+    for connections in stored:
+        if connections:
+            resolver = state.resolvers.resolver(connections, deadline_seconds=30)
+            if isinstance(resolver, ConnectionChain):
+                chains.append(resolver)
+    return chains
+
+
+async def sweep_once(state: Any, *, warm: bool = False) -> int:
+    """One fallback sweep (or, with ``warm``, the startup warming) over every workspace's
+    connections; a failure is logged and skipped, never raised."""
+    done = 0
+    for chain in await _chains(state):
+        try:
+            if warm:
+                for client in chain.clients:
+                    namespace = chain.namespace_of(client.name)
+                    projects = await state.resolvers.cache.recall_projects(namespace)
+                    if projects:
+                        done += await chain.for_evaluation(60).warm(projects)
+            else:
+                done += await chain.sweep()
+        except Exception:  # a background refresh never takes the server down
+            log.exception("Jira cache %s failed", "warming" if warm else "sweep")
+    return done
+
+
+@contextlib.asynccontextmanager
+async def refresher(state: Any) -> AsyncIterator[None]:
+    """Warm at startup, then sweep every ``jira_sweep_seconds`` (0: neither)."""
+    period = float(getattr(state.settings, "jira_sweep_seconds", 0.0) or 0.0)
+    if period <= 0:
+        yield
+        return
+
+    async def loop() -> None:
+        await sweep_once(state, warm=True)
+        while True:
+            await asyncio.sleep(period)
+            await sweep_once(state)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
