@@ -269,6 +269,7 @@ async def replay(
     jira_url_token: tuple[str, str, str],
     scale: float,
     redis_url: str,
+    redis_prefix: str = "jirahooks-bench",
 ) -> Result:
     url, token, email = jira_url_token
     started = time.monotonic()
@@ -278,7 +279,7 @@ async def replay(
         return epoch + (time.monotonic() - started) * scale
 
     backend: Any = (
-        RedisBackend(redis_url, prefix=f"jirahooks-bench-{int(epoch)}")
+        RedisBackend(redis_url, prefix=redis_prefix)
         if redis_url
         else MemoryBackend(clock=sim_clock)
     )
@@ -350,9 +351,15 @@ async def replay(
     return result
 
 
+async def _clear(redis_url: str, prefix: str) -> None:
+    backend = RedisBackend(redis_url, prefix=prefix)
+    await backend.clear()
+    await backend.aclose()
+
+
 def _child(args: tuple[Any, ...]) -> Result:
-    arrivals, name, jira, scale, redis_url = args
-    return asyncio.run(replay(arrivals, LEVERS[name], jira, scale, redis_url))
+    arrivals, name, jira, scale, redis_url, prefix = args
+    return asyncio.run(replay(arrivals, LEVERS[name], jira, scale, redis_url, prefix))
 
 
 def run(
@@ -367,13 +374,16 @@ def run(
     ident = (jira.url, jira.token, jira.user.email)
     stop = threading.Event()
     threading.Thread(target=touching, args=(jira, arrivals, scale, stop), daemon=True).start()
+    prefix = f"jirahooks-bench-{name}-{time.time_ns()}"  # one cache per configuration
     if processes == 1:
-        results = [asyncio.run(replay(arrivals, LEVERS[name], ident, scale, redis_url))]
+        results = [asyncio.run(replay(arrivals, LEVERS[name], ident, scale, redis_url, prefix))]
     else:
         parts = [arrivals[i::processes] for i in range(processes)]
         with multiprocessing.get_context("spawn").Pool(processes) as pool:
-            results = pool.map(_child, [(p, name, ident, scale, redis_url) for p in parts])
+            results = pool.map(_child, [(p, name, ident, scale, redis_url, prefix) for p in parts])
     stop.set()
+    if redis_url:
+        asyncio.run(_clear(redis_url, prefix))
     total = Result()
     for r in results:
         for attr in (
