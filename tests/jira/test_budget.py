@@ -290,3 +290,18 @@ def test_a_short_wait_for_the_budget_is_waited() -> None:
     assert time.sleeps == [3.0] and budget.waited == 1
     assert not asyncio.run(budget.acquire(remaining=1.0))  # 60 s away: refused at once
     assert budget.refused == 1
+
+
+def test_warming_fills_existence_and_verdicts(jira: FakeJira, connect: Connect) -> None:
+    jira.add_issues("ABC", 3, status="In Progress")
+    jira.add_issue("OLD-1")
+    jira.find("OLD-1").updated -= 30 * 86400  # type: ignore[union-attr]  # a month ago
+    time = FakeTime()
+    cache = _cache(time)
+    config = connect(jira)
+    assert asyncio.run(make_chain(config, cache=cache).warm(["ABC", "OLD"], jqls=[IN_PROGRESS]))
+    before = jira.count()
+    assert _match(config, cache, 300) == {"ABC-1"}
+    assert jira.count() == before  # the morning's first commit: all from the cache
+    asyncio.run(make_chain(config, cache=cache).resolve(["OLD-1"]))
+    assert jira.count() == before + 1  # not updated for a month: not warmed

@@ -445,6 +445,7 @@ class ConnectionChain:
         cached = 0
         for client in self.clients:
             namespace = self._namespaces[client.name]
+            started = cache.now()
             try:
                 issues = await self._apis[client.name].updated_issues(
                     wanted, int(days * 1440), deadline
@@ -460,6 +461,8 @@ class ConnectionChain:
                 outcome, problem = await self._match_on(client, jql, ids, deadline)
                 if problem is None and ids:
                     await cache.put_jql(namespace, jql, {i: i in outcome for i in ids})
+            # the chain of sweeps starts here: the first one reaches back to this warming
+            await cache.verified(namespace, wanted, started, started)
         return cached
 
     @property
