@@ -53,6 +53,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.fakes
 
+from tests.fakes import fake_jira_jql as fake_jql
 from tests.fakes.fake_jira import FakeJira
 
 from jirahooks.engine import evaluate
@@ -209,7 +210,14 @@ def fake_jira(latency: float) -> FakeJira:
     return jira
 
 
-def touching(jira: FakeJira, arrivals: list[Arrival], scale: float, stop: threading.Event) -> None:
+def touching(
+    jira: FakeJira,
+    arrivals: list[Arrival],
+    scale: float,
+    stop: threading.Event,
+    clock: Callable[[], float],
+    touched: dict[str, float],
+) -> None:
     """A developer moves an issue to In Progress (Jira's ``updated`` changes) a simulated
     minute or two before the first commit naming it."""
     start = time.monotonic()
@@ -221,7 +229,20 @@ def touching(jira: FakeJira, arrivals: list[Arrival], scale: float, stop: thread
             return
         issue = jira.find(arrival.started_issue)
         if issue is not None:
-            issue.updated = time.time()
+            touched.setdefault(issue.key, issue.updated)
+            issue.updated = clock()
+
+
+class SimClock:
+    """Simulated wall time: ``origin`` + (real seconds since ``origin``) x ``scale``. Every
+    process of a run (and the fake Jira's relative dates) uses the same one."""
+
+    def __init__(self, scale: float, origin: float) -> None:
+        self.scale = scale
+        self.origin = origin or time.time()
+
+    def __call__(self) -> float:
+        return self.origin + (time.time() - self.origin) * self.scale
 
 
 @dataclass
@@ -270,13 +291,10 @@ async def replay(
     scale: float,
     redis_url: str,
     redis_prefix: str = "jirahooks-bench",
+    origin: float = 0.0,
 ) -> Result:
     url, token, email = jira_url_token
-    started = time.monotonic()
-    epoch = time.time()
-
-    def sim_clock() -> float:
-        return epoch + (time.monotonic() - started) * scale
+    sim_clock = SimClock(scale, origin)
 
     backend: Any = (
         RedisBackend(redis_url, prefix=redis_prefix)
@@ -327,11 +345,11 @@ async def replay(
             await background.for_evaluation(60).warm(projects(), days=7, jqls=jqls)
             result.warm_requests = background.requests_sent
         cpu_start = time.thread_time()
-        origin = time.monotonic()  # the arrivals start after warming
+        began = time.monotonic()  # the arrivals start after warming
         sweeper = asyncio.create_task(sweeping()) if levers.sweep else None
         tasks = []
         for n, arrival in enumerate(arrivals):
-            delay = arrival.at - (time.monotonic() - origin)
+            delay = arrival.at - (time.monotonic() - began)
             if delay > 0:
                 await asyncio.sleep(delay)
             if n == len(arrivals) // 2:
@@ -358,8 +376,8 @@ async def _clear(redis_url: str, prefix: str) -> None:
 
 
 def _child(args: tuple[Any, ...]) -> Result:
-    arrivals, name, jira, scale, redis_url, prefix = args
-    return asyncio.run(replay(arrivals, LEVERS[name], jira, scale, redis_url, prefix))
+    arrivals, name, jira, scale, redis_url, prefix, origin = args
+    return asyncio.run(replay(arrivals, LEVERS[name], jira, scale, redis_url, prefix, origin))
 
 
 def run(
@@ -373,15 +391,31 @@ def run(
     jira.reset_log()
     ident = (jira.url, jira.token, jira.user.email)
     stop = threading.Event()
-    threading.Thread(target=touching, args=(jira, arrivals, scale, stop), daemon=True).start()
+    origin = time.time()
+    clock = SimClock(scale, origin)
+    fake_jql.CLOCK = clock  # Jira's "updated >= -5m" in simulated time
+    touched: dict[str, float] = {}  # restored afterwards: every configuration sees one Jira
+    toucher = threading.Thread(
+        target=touching, args=(jira, arrivals, scale, stop, clock, touched), daemon=True
+    )
+    toucher.start()
     prefix = f"jirahooks-bench-{name}-{time.time_ns()}"  # one cache per configuration
     if processes == 1:
-        results = [asyncio.run(replay(arrivals, LEVERS[name], ident, scale, redis_url, prefix))]
+        results = [
+            asyncio.run(replay(arrivals, LEVERS[name], ident, scale, redis_url, prefix, origin))
+        ]
     else:
         parts = [arrivals[i::processes] for i in range(processes)]
         with multiprocessing.get_context("spawn").Pool(processes) as pool:
-            results = pool.map(_child, [(p, name, ident, scale, redis_url, prefix) for p in parts])
+            results = pool.map(
+                _child, [(p, name, ident, scale, redis_url, prefix, origin) for p in parts]
+            )
     stop.set()
+    toucher.join(timeout=10)
+    for key, updated in touched.items():
+        issue = jira.find(key)
+        if issue is not None:
+            issue.updated = updated
     if redis_url:
         asyncio.run(_clear(redis_url, prefix))
     total = Result()
