@@ -137,14 +137,18 @@ async def evaluate(
     jql_results: dict[str, JqlResult] = {}
     if not offline:
         by_jql: dict[str, dict[str, None]] = {}
+        max_age: dict[str, float] = {}  # the strictest freshness of the rules sharing a JQL
         for plan in active:
             # a JQL that could escape "(jql) AND id in (…)" is never sent (its check fails)
             if plan.rule.checks.jql and jql_problem(plan.rule.checks.jql) is None:
-                keys = by_jql.setdefault(plan.rule.checks.jql, {})
+                jql = plan.rule.checks.jql
+                keys = by_jql.setdefault(jql, {})
                 keys.update((k, None) for k in plan.keys if k in resolution.issues)
+                freshness = plan.rule.checks.jql_freshness_seconds
+                max_age[jql] = min(max_age.get(jql, freshness), freshness)
         for jql, keys in by_jql.items():
             if keys:
-                jql_results[jql] = await resolver.match_jql(jql, list(keys))
+                jql_results[jql] = await resolver.match_jql(jql, list(keys), max_age=max_age[jql])
                 calls += 1
             else:
                 jql_results[jql] = JqlResult()

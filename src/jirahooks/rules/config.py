@@ -98,6 +98,20 @@ class ConnectionConfig:
     ca_bundle: str = field("", doc="path to a CA bundle for self-signed certificates")
     timeout_seconds: float = field(10.0, doc="per-request timeout")
     max_concurrency: int = field(4, doc="concurrent requests to this Jira")
+    budget_per_minute: int = field(
+        0,
+        doc="at most this many requests per minute for this technical user, then the "
+        "jira_unreachable policy (0: no ceiling)",
+    )
+    cache_existence_seconds: float = field(
+        0.0, doc="how long a found issue is trusted to exist (0: the cache's default, 6 h)"
+    )
+    cache_negative_seconds: float = field(
+        0.0, doc="how long 'not found' is trusted (0: the cache's default, 30 s)"
+    )
+    cache_fields_seconds: float = field(
+        0.0, doc="longest a JQL verdict is kept (0: the cache's default, 300 s)"
+    )
 
     def secret(self, path: str = "") -> str:
         return (

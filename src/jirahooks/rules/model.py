@@ -143,6 +143,12 @@ class Conditions:
     )
 
 
+def _freshness_error(value: float) -> str | None:
+    if not 0 <= value <= 7 * 86400:
+        return "between 0 (always ask Jira) and 604800 seconds (a week)"
+    return None
+
+
 @dataclass(frozen=True)
 class Checks:
     """What a rule checks on each target. See the check registry in ``jirahooks.engine.checks``."""
@@ -160,6 +166,11 @@ class Checks:
         "closed quotes, no ORDER BY — checked without Jira when saved and before each use)",
         check=jql_error,
         hint=JQL_HINT,
+    )
+    jql_freshness_seconds: float = field(
+        300.0,
+        doc="the JQL's answer may be this many seconds old at most (0: ask Jira every time)",
+        check=_freshness_error,
     )
     consistency: bool = field(
         False, doc="all keys in the selected targets reference one and the same issue"

@@ -40,6 +40,9 @@ class ServerSettings:
     upgrade: bool = False
     bootstrap: bool = True
     redis_url: str = ""
+    # Seconds between fallback sweeps of the Jira cache (decision 0005); 0: none. ``jirahooks
+    # serve`` defaults to 60 (JIRAHOOKS_JIRA_SWEEP_SECONDS).
+    jira_sweep_seconds: float = 0.0
 
     @property
     def effective_database_url(self) -> str:
@@ -63,6 +66,14 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         default_workspace=env.get("JIRAHOOKS_DEFAULT_WORKSPACE") or "default",
         redis_url=env.get("JIRAHOOKS_REDIS_URL", ""),
     )
+    raw_sweep = env.get("JIRAHOOKS_JIRA_SWEEP_SECONDS", "60")
+    try:
+        settings = replace(settings, jira_sweep_seconds=max(0.0, float(raw_sweep or 0)))
+    except ValueError as exc:
+        raise UsageError(
+            f"JIRAHOOKS_JIRA_SWEEP_SECONDS={raw_sweep!r} is not a number of seconds",
+            hint="e.g. JIRAHOOKS_JIRA_SWEEP_SECONDS=60, or 0 to switch the sweep off",
+        ) from exc
     for variable, name in (
         ("JIRAHOOKS_MAX_BODY_BYTES", "max_body_bytes"),
         ("JIRAHOOKS_ADMIN_MAX_BODY_BYTES", "admin_max_body_bytes"),
