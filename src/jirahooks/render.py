@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from xml.sax.saxutils import escape, quoteattr
 
 from jirahooks.engine.facts import Context, Evaluation, Fact, FactStatus, RuleValidation, Status
+from jirahooks.i18n import translate
+from jirahooks.output import safe
 
 _MARK = {
     Status.PASS: "✔",
@@ -34,7 +36,8 @@ _SECTIONS: tuple[tuple[str, tuple[Context, ...]], ...] = (
     ("Rule", (Context.GLOBAL,)),
     ("Jira", (Context.SYSTEM,)),
 )
-MAX_COMMITS_SHOWN = 20
+MAX_LINES = 20  # entries (commits, facts) listed per failing rule; ``--max-lines`` widens it
+_SEVERITY = {FactStatus.ERROR: 0, FactStatus.WARNING: 1}
 
 
 def _subject(rv: RuleValidation, ref: str) -> str:
@@ -44,13 +47,17 @@ def _subject(rv: RuleValidation, ref: str) -> str:
     return ""
 
 
-def _facts_text(rv: RuleValidation, facts: Iterable[Fact], locale: str, verbose: bool) -> list[str]:
+def _rank(facts: list[Fact]) -> int:
+    return min((_SEVERITY.get(f.status, 2) for f in facts), default=2)
+
+
+def _facts_text(
+    rv: RuleValidation, facts: Iterable[Fact], locale: str, verbose: bool, max_lines: int
+) -> list[str]:
+    """A rule's facts per section and commit: the commits with errors first, then those with
+    warnings, then the rest (verbose); at most ``max_lines`` commits per section (0: all)."""
     lines: list[str] = []
-    shown = [
-        f
-        for f in facts
-        if verbose or f.status in (FactStatus.ERROR, FactStatus.WARNING, FactStatus.SKIP)
-    ]
+    shown = [f for f in facts if verbose or f.status in (FactStatus.ERROR, FactStatus.WARNING)]
     for title, contexts in _SECTIONS:
         section = [f for f in shown if f.contexts and f.contexts[0] in contexts]
         if not section:
@@ -59,21 +66,49 @@ def _facts_text(rv: RuleValidation, facts: Iterable[Fact], locale: str, verbose:
         by_ref: dict[str, list[Fact]] = {}
         for fact in section:
             by_ref.setdefault(fact.ref if title == "Commits" else "", []).append(fact)
-        for i, (ref, group) in enumerate(by_ref.items()):
-            if title == "Commits" and i >= MAX_COMMITS_SHOWN:
-                lines.append(f"      … and {len(by_ref) - MAX_COMMITS_SHOWN} more commits")
+        groups = sorted(by_ref.items(), key=lambda item: _rank(item[1]))  # stable: git order
+        for i, (ref, group) in enumerate(groups):
+            if max_lines and i >= max_lines:
+                rest = groups[i:]
+                failing = sum(_rank(g) < 2 for _, g in rest)
+                problems = translate("report.more_problems", locale, count=failing)
+                more = translate(
+                    "report.more",
+                    locale,
+                    count=len(rest),
+                    problems=problems if failing else "",
+                    total=len(groups),
+                )
+                lines.append(f"      {more}")
                 break
             indent = "      "
             if ref:
                 lines.append(f"      {ref[:12]}  {_subject(rv, ref)}".rstrip())
                 indent = "        "
-            for fact in group:
+            for fact in sorted(group, key=lambda f: _SEVERITY.get(f.status, 2)):
                 lines.append(f"{indent}{_FACT_MARK[fact.status]} {fact.message(locale)}")
     return lines
 
 
-def text(evaluation: Evaluation, *, locale: str = "en-US", verbose: bool = False) -> str:
-    """A human-readable report; passed rules take one line unless ``verbose``."""
+def _skip_reason(rv: RuleValidation, locale: str) -> str:
+    reasons = [f for f in rv.condition_facts if f.status is FactStatus.SKIP and not f.ref]
+    return reasons[0].message(locale) if reasons else ""
+
+
+def _commits_not_checked(rv: RuleValidation) -> int:
+    return sum(1 for f in rv.condition_facts if f.status is FactStatus.SKIP and f.ref)
+
+
+def text(
+    evaluation: Evaluation,
+    *,
+    locale: str = "en-US",
+    verbose: bool = False,
+    max_lines: int = MAX_LINES,
+) -> str:
+    """A human-readable report. Blocked and warning rules come first, each with its failures
+    first (at most ``max_lines`` commits per section; 0 lists all); passed and skipped rules
+    are summarised in one line each group unless ``verbose``."""
     rvs = evaluation.rule_validations
     blocked = sum(rv.status is Status.BLOCK for rv in rvs)
     warned = sum(rv.status is Status.WARNING for rv in rvs)
@@ -92,25 +127,43 @@ def text(evaluation: Evaluation, *, locale: str = "en-US", verbose: bool = False
     )
     if offline is not None:  # say once, even when every rule passed, that Jira was not asked
         lines.append(f"  {_FACT_MARK[offline.status]} {offline.message(locale)}")
-    for rv in rvs:
-        lines.append(f"{_MARK[rv.status]} {rv.rule.title} [{rv.status.value}]")
+    order = {Status.BLOCK: 0, Status.WARNING: 1, Status.PASS: 2, Status.SKIP: 3, Status.IGNORE: 4}
+    passed: list[RuleValidation] = []
+    skipped: list[RuleValidation] = []
+    for rv in sorted(rvs, key=lambda r: order[r.status]):
         failing = rv.status in (Status.BLOCK, Status.WARNING)
+        if not failing and not verbose:
+            (passed if rv.status is Status.PASS else skipped).append(rv)
+            continue
+        lines.append(f"{_MARK[rv.status]} {rv.rule.title} [{rv.status.value}]")
         if failing:
             lines.extend(
                 f"    {text}"
                 for text in rv.headlines(locale)
                 if rv.rule.error or text != rv.rule.title
             )
-        if failing or verbose or rv.status is Status.SKIP:
-            facts = [*rv.condition_facts, *rv.check_facts]
-            if rv.status is Status.SKIP and not verbose:
-                facts = [f for f in rv.condition_facts if f.status is FactStatus.SKIP][:3]
-            lines.extend(_facts_text(rv, facts, locale, verbose or rv.status is Status.SKIP))
-        if failing and rv.rule.hint:
-            lines.append(f"    hint: {rv.rule.hint}")
+        facts = [*rv.check_facts, *rv.condition_facts]
+        lines.extend(_facts_text(rv, facts, locale, verbose, max_lines))
+        not_checked = _commits_not_checked(rv)
+        if failing and not verbose and not_checked:
+            lines.append(f"    - {translate('report.not_checked', locale, count=not_checked)}")
+        hint = rv.hint(locale, evaluation.event.trigger) if failing else ""
+        if hint:
+            lines.append(f"    hint: {hint}")
         if rv.status is Status.PASS and verbose and rv.rule.success:
             lines.append(f"    {rv.rule.success}")
-    return "\n".join(lines)
+    if passed:
+        names = ", ".join(rv.rule.title for rv in passed)
+        summary = translate("report.passed", locale, count=len(passed), names=names)
+        lines.append(f"{_MARK[Status.PASS]} {summary}")
+    if skipped:
+        lines.append(
+            f"{_MARK[Status.SKIP]} {translate('report.skipped', locale, count=len(skipped))}"
+        )
+        for rv in skipped:
+            reason = _skip_reason(rv, locale)
+            lines.append(f"    {rv.rule.title}" + (f" — {reason}" if reason else ""))
+    return safe("\n".join(lines))
 
 
 def junit(evaluation: Evaluation, *, locale: str = "en-US", name: str = "jirahooks") -> str:
@@ -134,7 +187,8 @@ def junit(evaluation: Evaluation, *, locale: str = "en-US", name: str = "jirahoo
         )
         if rv.status is Status.BLOCK:
             message = " ".join(rv.headlines(locale))
-            body = details + (f"\nhint: {rv.rule.hint}" if rv.rule.hint else "")
+            hint = rv.hint(locale, evaluation.event.trigger)
+            body = details + (f"\nhint: {hint}" if hint else "")
             out.append(f"{case}>")
             out.append(f"      <failure message={quoteattr(message)}>{escape(body)}</failure>")
             out.append("    </testcase>")
@@ -150,4 +204,5 @@ def junit(evaluation: Evaluation, *, locale: str = "en-US", name: str = "jirahoo
             out.append(f"{case}/>")
     out.append("  </testsuite>")
     out.append("</testsuites>")
-    return "\n".join(out)
+    # commit messages and PR titles may hold control characters XML 1.0 forbids (ESC)
+    return safe("\n".join(out))

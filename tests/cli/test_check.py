@@ -120,7 +120,7 @@ def test_range_that_blocks(repo: Any, jirahooks: Callable[..., Run]) -> None:
     assert f"      {bad[:12]}  fix typo" in lines
     assert "        ✖ Commit does not contain any issue keys." in lines
     assert any(line.startswith("    hint: Start the commit message") for line in lines)
-    assert "✔ Branch must reference an issue [PASS]" in lines
+    assert "✔ 1 passed: Branch must reference an issue" in lines  # passes summarised
 
 
 def test_range_uses_the_current_branch(repo: Any, jirahooks: Callable[..., Run]) -> None:

@@ -282,7 +282,9 @@ def test_jql_follows_moved_keys() -> None:
 class _JqlDown(InMemoryResolver):
     """Resolves keys, but the JQL search cannot be run (a connection failed mid-evaluation)."""
 
-    async def match_jql(self, jql: str, keys: Collection[str]) -> JqlResult:
+    async def match_jql(
+        self, jql: str, keys: Collection[str], *, max_age: float | None = None
+    ) -> JqlResult:
         self.calls.append(("match_jql", len(keys)))
         problem = self._problem()
         return JqlResult(undetermined=frozenset(keys), problems=(problem,))

@@ -161,6 +161,16 @@ def assert_document(document: dict[str, Any]) -> None:
     """The document validates against validation-api.md and survives JSON."""
     jsonschema.validate(document, DOCUMENT_SCHEMA)
     assert json.loads(json.dumps(document)) == document
+    # the published hook client never displays group MAIN: observations about a commit or a
+    # branch must be detail lines of their section; per-commit ones name their commit
+    for rv in document["ruleValidations"]:
+        for fact in rv["checkFacts"]:
+            if fact["source"] in ("JIRA_CONNECTION", "LICENSE"):
+                continue
+            if fact["contexts"][0] in ("COMMIT", "BRANCH_SOURCE", "BRANCH_DESTINATION"):
+                assert fact["group"] != "MAIN", fact
+            if fact["contexts"][0] == "COMMIT" and fact["group"] == "COMMIT":
+                assert fact.get("ref"), fact
 
 
 def _scenarios() -> list[Evaluation]:
@@ -291,8 +301,8 @@ def test_document_content() -> None:
             "code": "NO_KEYS",
             "status": "ERROR",
             "source": "ISSUE_KEY",
-            "group": "MAIN",
-            "qualifier": "MAIN",
+            "group": "COMMIT",
+            "qualifier": "DETAIL",
             "contexts": ["COMMIT"],
             "ref": "2" * 40,
             "ruleTitle": "Keys",
@@ -301,7 +311,8 @@ def test_document_content() -> None:
     assert ok_doc["ruleStatus"] == "PASS"
     (validation,) = document["errorValidations"]
     assert validation["errorMessages"] == [{"text": "Reference an issue."}]
-    assert validation["successMessages"] == [{"text": "Branch fine."}]
+    # a passed rule's success text is shown with the rule, never under "Validation Errors"
+    assert validation["successMessages"] == []
     assert validation["warningMessages"] == []
 
 

@@ -240,7 +240,9 @@ class TwoProblems:
     async def resolve(self, keys: Collection[str]) -> Resolution:
         return Resolution({}, frozenset(keys), (self.b, self.a))
 
-    async def match_jql(self, jql: str, keys: Collection[str]) -> JqlResult:
+    async def match_jql(
+        self, jql: str, keys: Collection[str], *, max_age: float | None = None
+    ) -> JqlResult:
         return JqlResult()
 
 

@@ -41,7 +41,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import fake_jira_jql as jql
-from .fake_jira_routes import Router
+from .fake_jira_routes import ALL_FIELDS, Router
 from .loopback import LoopbackServer
 
 LOGIN_PAGE = (
@@ -62,6 +62,7 @@ class FakeIssue:
     fix_versions: list[str] = field(default_factory=list)
     hidden: bool = False
     old_keys: list[str] = field(default_factory=list)
+    updated: float = field(default_factory=time.time)  # epoch seconds (JQL ``updated``)
 
     @property
     def project(self) -> str:
@@ -152,6 +153,7 @@ class FakeJira:
             pass
 
         Handler.router = router
+        self.router = router
         self._handler: type[_Handler] = Handler
         self._server = LoopbackServer(Handler, tls=self.tls).start()
         self._port = self._server.port
@@ -267,6 +269,79 @@ class FakeJira:
             self._keys[issue.key] = issue.id
             self.add_project(issue.project)
             return issue
+
+    def set_status(self, key: str, status: str, *, status_category: str = "") -> FakeIssue:
+        """Transition an issue (as a user in Jira would); no webhook is sent by itself."""
+        categories = {"to do": "new", "in progress": "indeterminate", "done": "done"}
+        with self.lock:
+            issue = self.issues[self._keys[key.upper()]]
+            issue.status = status
+            issue.updated = time.time()
+            issue.status_category = status_category or categories.get(
+                status.lower(), "indeterminate"
+            )
+            return issue
+
+    def delete_issue(self, key: str) -> FakeIssue:
+        with self.lock:
+            issue = self.issues.pop(self._keys[key.upper()])
+            for k in [k for k, v in self._keys.items() if v == issue.id]:
+                del self._keys[k]
+            return issue
+
+    # -- webhooks (Jira → us) ---------------------------------------------------------------
+
+    def webhook_payload(
+        self, event: str, key: str, *, changelog: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        """A Jira webhook body: ``webhookEvent``, ``timestamp`` (ms), ``user``, ``issue`` (the
+        issue bean with all navigable fields) and, for updates, ``changelog.items``. For
+        ``jira:issue_deleted`` pass the issue before deleting it (or its key after: the bean
+        then carries only the key)."""
+        issue = self.find(key)
+        bean: dict[str, Any]
+        if issue is not None:
+            bean = self.router.bean(issue, set(ALL_FIELDS))
+        else:
+            bean = {"key": key.upper()}
+        payload: dict[str, Any] = {
+            "timestamp": int(time.time() * 1000),
+            "webhookEvent": event,
+            "user": {"accountId": self.user.account_id, "displayName": self.user.name},
+            "issue": bean,
+        }
+        if event == "jira:issue_updated":
+            payload["issue_event_type_name"] = "issue_generic"
+            payload["changelog"] = {"id": "10400", "items": changelog or []}
+        return payload
+
+    def send_webhook(
+        self, url: str, payload: dict[str, Any], *, secret: str | None, signature: str = ""
+    ) -> tuple[int, Any]:
+        """POST a webhook the way Jira does: JSON body, ``X-Hub-Signature: sha256=<HMAC>`` when
+        the webhook has a secret (``signature`` overrides it, to test forgeries). Returns the
+        status and the decoded answer."""
+        import hashlib
+        import hmac
+        import urllib.error
+        import urllib.request
+
+        body = json.dumps(payload).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "Atlassian Webhook HTTP Client",
+        }
+        if secret is not None:
+            digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+            headers["X-Hub-Signature"] = signature or f"sha256={digest}"
+        elif signature:
+            headers["X-Hub-Signature"] = signature
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
 
     def find(self, key_or_id: str) -> FakeIssue | None:
         """The issue for a key (current or old, any case) or an id; hidden ones included."""

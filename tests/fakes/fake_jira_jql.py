@@ -1,7 +1,8 @@
 """A JQL subset for the fake Jira: parse once, evaluate per issue, validate like Jira does.
 
 Supported: ``key``/``issuekey``/``issue``/``id``, ``project``, ``status``, ``statusCategory``,
-``assignee`` (incl. ``currentUser()``), ``fixVersion``, ``issuetype``/``type``, ``summary ~``;
+``assignee`` (incl. ``currentUser()``), ``fixVersion``, ``issuetype``/``type``, ``summary ~``,
+``updated >= "-5m"`` (relative dates: ``m``, ``h``, ``d``, ``w``; ``>=``, ``>``, ``<=``, ``<``);
 operators ``=``, ``!=``, ``in``, ``not in``, ``is [not] EMPTY|NULL``, ``~``, ``!~``; ``AND``,
 ``OR``, ``NOT``, parentheses, quoted strings; a trailing ``ORDER BY …`` is accepted and ignored.
 Anything else is a JQL error, as Jira would report it.
@@ -10,6 +11,7 @@ Anything else is a JQL error, as Jira would report it.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -51,12 +53,18 @@ FIELDS = {
     "issuetype": "issuetype",
     "type": "issuetype",
     "summary": "summary",
+    "updated": "updated",
+    "updateddate": "updated",
 }
+_RELATIVE = re.compile(r"^([-+]?)(\d+)([mhdw])$")
+_UNIT = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+# "now" for relative dates (a benchmark that compresses time replaces it with its clock)
+CLOCK: Callable[[], float] = time.time
 
 _TOKEN = re.compile(
     r"""\s*(?:
         (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
-      | (?P<op>!=|!~|=|~|\(|\)|,)
+      | (?P<op>!=|!~|>=|<=|=|~|>|<|\(|\)|,)
       | (?P<word>[A-Za-z0-9_.\-@]+)
     )""",
     re.VERBOSE,
@@ -200,6 +208,18 @@ class _Parser:
                 raise JqlError([f"Error in the JQL Query: Expecting 'EMPTY' but got '{word}'."])
             return Clause(field, op, (Value("", "empty"),))
         kind, op = self.take()
+        if field == "updated":
+            if kind != "op" or op not in (">=", ">", "<=", "<"):
+                raise JqlError([f"Error in the JQL Query: Expecting operator but got '{op}'."])
+            value = self.value()
+            if not _RELATIVE.match(value.text):
+                raise JqlError(
+                    [
+                        f"Date value '{value.text}' for field 'updated' is invalid (this fake "
+                        'knows relative dates such as "-5m", "-2h", "-1d").'
+                    ]
+                )
+            return Clause(field, op, (value,))
         if kind != "op" or op not in ("=", "!=", "~", "!~"):
             raise JqlError([f"Error in the JQL Query: Expecting operator but got '{op}'."])
         return Clause(field, op, (self.value(),))
@@ -332,6 +352,18 @@ def _eval(node: Node, issue: IssueView, user: str | None) -> bool:
     if kind == "not":
         return not _eval(payload, issue, user)
     clause: Clause = payload
+    if clause.field == "updated":
+        match = _RELATIVE.match(clause.values[0].text)
+        assert match is not None
+        sign = 1 if match.group(1) == "+" else -1
+        bound = CLOCK() + sign * int(match.group(2)) * _UNIT[match.group(3)]
+        updated = float(getattr(issue, "updated", 0.0))
+        return {
+            ">=": updated >= bound,
+            ">": updated > bound,
+            "<=": updated <= bound,
+            "<": updated < bound,
+        }[clause.op]
     have = _values_of(clause.field, issue)
     if clause.op in ("is", "is_not"):
         return (not have) == (clause.op == "is")

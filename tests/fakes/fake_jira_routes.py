@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ CLOUD_SEARCH_KEYS = {
 }
 BULKFETCH_KEYS = {"expand", "fields", "fieldsByKeys", "issueIdsOrKeys", "properties"}
 DC_SEARCH_KEYS = {"expand", "fields", "jql", "maxResults", "startAt", "validateQuery"}
-ALL_FIELDS = ("summary", "status", "issuetype", "fixVersions", "assignee", "project")
+ALL_FIELDS = ("summary", "status", "issuetype", "fixVersions", "assignee", "project", "updated")
 MATCH_MAX_IDS = 1000
 MATCH_MAX_JQLS = 100
 
@@ -238,6 +239,8 @@ class Router:
             ],
             "assignee": self._user(issue.assignee) if issue.assignee else None,
             "project": self._project(issue.project),
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(issue.updated))
+            + f".{int(issue.updated * 1000) % 1000:03d}+0000",
         }
         return {
             "expand": "renderedFields,names,schema,operations,editmeta,changelog",

@@ -51,7 +51,8 @@ def test_env_file_with_the_reference_clients_names(
     ("endpoint_suffix", "secret", "code"),
     [
         ("", "not-the-token", "HMAC_SIGNATURE_INVALID"),
-        ("-elsewhere", None, "HMAC_SECRET_NOT_CONFIGURED"),  # no token for that repository
+        # a mistyped repoSlug, correctly signed: the repository does not exist (issue 13)
+        ("-elsewhere", None, "REPOSITORY_NOT_FOUND"),
     ],
 )
 def test_server_rejections_block_the_commit(

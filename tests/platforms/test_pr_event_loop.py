@@ -9,6 +9,7 @@ Facts of order, not timings.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,7 +41,10 @@ def test_healthz_answers_while_a_hostile_pull_request_is_evaluated(guardian: Gua
     pr = g.bitbucket.add_pr(
         g.repo, "ABC-1 Login form", source="feature/login", commits=["A" * 40_000]
     )
-    assert g.deliver(pr).status_code == 202
+    # The intake parses the delivery on the pool too, so it waits there: deliver from a thread.
+    delivered: list[int] = []
+    sender = threading.Thread(target=lambda: delivered.append(g.deliver(pr).status_code))
+    sender.start()
 
     def pending() -> bool:
         status = g.status(pr.head)
@@ -57,8 +61,10 @@ def test_healthz_answers_while_a_hostile_pull_request_is_evaluated(guardian: Gua
             health_while_pending[job] = health_while_pending.get(job, 0) + 1
         pool.go.release()
 
+    sender.join(timeout=60)
+    assert delivered == [202]
     status = g.final_status(pr.head)
     assert status["state"] == "FAILED"  # the commit names no issue
-    expected = ["_plan_all", "_judge_all", "to_document"]
+    expected = ["_body_problem", "parse_delivery", "_plan_all", "_judge_all", "to_document"]
     assert pool.ran == expected
     assert health_while_pending == dict.fromkeys(expected, HEALTH_ANSWERS_PER_JOB)

@@ -165,6 +165,7 @@ CASES: tuple[Case, ...] = (
     ),
     Case("DELETE", f"{W}/connections/{{connection_id}}", ADMIN, setup=_connection),
     Case("POST", f"{W}/connections/{{connection_id}}/test", ADMIN, setup=_connection),
+    Case("GET", f"{W}/connections/{{connection_id}}/jira-webhook", ADMIN, setup=_connection),
     Case("PUT", f"{W}/connections-order", ADMIN, setup=_order),
     Case("GET", f"{R}/connections", READ),
     Case(

@@ -78,7 +78,36 @@ def build_parser(selected: str | None) -> argparse.ArgumentParser:
             module = importlib.import_module(command.module)
             module.configure(sub)
             sub.set_defaults(_run=module.run)
+            _plain_help(sub)
     return parser
+
+
+def plain(text: str) -> str:
+    """Help text from a docstring written in reStructuredText: ``code`` and `code` lose their
+    backquotes, a paragraph ending in ``::`` (a literal block follows) ends in ``:``, roles
+    (:class:`X`) become their text."""
+    import re
+
+    text = re.sub(r":[a-z]+:`([^`]*)`", r"\1", text)
+    text = text.replace("``", "")
+    text = re.sub(r"(?<!`)`([^`\n]+)`(?!`)", r"\1", text)
+    return re.sub(r"(?m)(\S)::$", r"\1:", text).replace(" ::\n", "\n")
+
+
+def _plain_help(parser: argparse.ArgumentParser) -> None:
+    if parser.description:
+        parser.description = plain(parser.description)
+    if parser.epilog:
+        parser.epilog = plain(parser.epilog)
+    for action in parser._actions:
+        if isinstance(action.help, str):
+            action.help = plain(action.help)
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _plain_help(child)
+    for group in parser._action_groups:
+        if group.description:
+            group.description = plain(group.description)
 
 
 def _selected(argv: Sequence[str]) -> str | None:

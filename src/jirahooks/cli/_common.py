@@ -34,10 +34,11 @@ def find_config(explicit: str | None, *, cwd: Path | None = None) -> Path:
 
     base = cwd or Path.cwd()
     for directory in dict.fromkeys([repo_root(cwd=base) or base, base]):
-        for name in CONFIG_NAMES:
-            candidate = directory / name
-            if candidate.is_file():
-                return candidate
+        found = [directory / name for name in CONFIG_NAMES if (directory / name).is_file()]
+        if len(found) > 1:
+            raise ambiguous_config(found)
+        if found:
+            return found[0]
     raise ConfigError(
         [
             ConfigProblem(
@@ -45,6 +46,20 @@ def find_config(explicit: str | None, *, cwd: Path | None = None) -> Path:
                 "no configuration file given and none found",
                 "pass --config FILE, or add .jirahooks.toml at the repository root "
                 "(`jirahooks templates show commit-key-required` prints a rule to start from)",
+            )
+        ]
+    )
+
+
+def ambiguous_config(paths: list[Path]) -> ConfigError:
+    """Two configuration files side by side: which one is meant is not for jirahooks to guess."""
+    names = " and ".join(str(p) for p in paths)
+    return ConfigError(
+        [
+            ConfigProblem(
+                "--config",
+                f"more than one configuration file: {names}",
+                f"keep one of them (e.g. remove {paths[-1].name}), or pass --config FILE",
             )
         ]
     )

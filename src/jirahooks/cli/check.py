@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from pathlib import Path
 
 from jirahooks.cli._common import add_config_argument, load_config
@@ -73,6 +72,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--verbose", "-v", action="store_true", help="show every fact, passes included"
     )
+    parser.add_argument(
+        "--max-lines",
+        type=_max_lines,
+        default=20,
+        metavar="N",
+        help="commits listed per section of a failing rule, failures first (default 20; 0: all)",
+    )
+
+
+def _max_lines(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 0, got {value!r}")
+    return number
 
 
 def build_event(args: argparse.Namespace) -> Event:
@@ -167,6 +183,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "junit":
         output.out(render.junit(evaluation, locale=locale))
     else:
-        output.out(render.text(evaluation, locale=locale, verbose=args.verbose))
-    sys.stdout.flush()
+        text = render.text(
+            evaluation, locale=locale, verbose=args.verbose, max_lines=args.max_lines
+        )
+        output.out(text)
+    output.flush()  # a reader that went away (| head) does not change the verdict
     return EXIT_BLOCKED if evaluation.blocked else EXIT_OK

@@ -51,7 +51,15 @@ from jirahooks.engine.resolver import (
 from jirahooks.event import Commit, Event
 from jirahooks.keys import KeyExtractor, project_of
 from jirahooks.rules.jql import check as jql_problem
-from jirahooks.rules.model import Rule, Settings, Severity, Strategy, Target, UnreachablePolicy
+from jirahooks.rules.model import (
+    BrokenRule,
+    Rule,
+    Settings,
+    Severity,
+    Strategy,
+    Target,
+    UnreachablePolicy,
+)
 
 T = TypeVar("T")
 
@@ -91,8 +99,11 @@ async def evaluate(
     if event.is_empty:
         return _system_only(event, Status.IGNORE, "event.empty", started)
 
-    # 1. plan every applicable rule (key extraction)
-    plans = await run(_plan_all, event, rules, settings)
+    # 1. plan every applicable rule (key extraction); a stored rule that cannot be read is not
+    # planned: it reports its own error (fails closed) and the others are judged as usual
+    broken = {r.id: _broken(r, event) for r in rules if isinstance(r, BrokenRule) and r.enabled}
+    readable = [r for r in rules if not isinstance(r, BrokenRule)]
+    plans = await run(_plan_all, event, readable, settings)
     active = [p for p in plans if not p.skipped and p.units]
     calls = 0
     offline = bool(resolver.offline)
@@ -126,14 +137,18 @@ async def evaluate(
     jql_results: dict[str, JqlResult] = {}
     if not offline:
         by_jql: dict[str, dict[str, None]] = {}
+        max_age: dict[str, float] = {}  # the strictest freshness of the rules sharing a JQL
         for plan in active:
             # a JQL that could escape "(jql) AND id in (…)" is never sent (its check fails)
             if plan.rule.checks.jql and jql_problem(plan.rule.checks.jql) is None:
-                keys = by_jql.setdefault(plan.rule.checks.jql, {})
+                jql = plan.rule.checks.jql
+                keys = by_jql.setdefault(jql, {})
                 keys.update((k, None) for k in plan.keys if k in resolution.issues)
+                freshness = plan.rule.checks.jql_freshness_seconds
+                max_age[jql] = min(max_age.get(jql, freshness), freshness)
         for jql, keys in by_jql.items():
             if keys:
-                jql_results[jql] = await resolver.match_jql(jql, list(keys))
+                jql_results[jql] = await resolver.match_jql(jql, list(keys), max_age=max_age[jql])
                 calls += 1
             else:
                 jql_results[jql] = JqlResult()
@@ -146,7 +161,9 @@ async def evaluate(
         ]
     )
     # 5. judge each rule
-    validations = await run(_judge_all, plans, settings, resolution, jql_results, offline, problems)
+    judged = await run(_judge_all, plans, settings, resolution, jql_results, offline, problems)
+    by_id = {v.rule.id: v for v in judged}
+    validations = [v for v in (broken.get(r.id) or by_id.get(r.id) for r in rules) if v is not None]
     system = tuple(_problem_fact(p, Context.SYSTEM) for p in problems)
     return Evaluation(
         event,
@@ -181,6 +198,23 @@ def _system_only(event: Event, status: Status, message_id: str, started: float) 
     return Evaluation(
         event, status, (), (fact,), duration_ms=(time.perf_counter() - started) * 1000
     )
+
+
+def _broken(rule: BrokenRule, event: Event) -> RuleValidation:
+    """A stored rule that cannot be read fails closed, visibly: its own error fact, shown where
+    the hook clients display facts (the commits, or the branch)."""
+    warn = rule.severity is Severity.WARNING
+    fact = Fact(
+        Code.CHECKED,
+        FactStatus.WARNING if warn else FactStatus.ERROR,
+        Source.AGGREGATE,
+        Group.TARGET,
+        (Context.COMMITS if event.commits else Context.BRANCH_SOURCE, Context.SYSTEM),
+        "rule.broken.warn" if warn else "rule.broken",
+        {"rule": rule.id, "problem": rule.problem},
+        category=("SYSTEM",),
+    )
+    return RuleValidation(rule, Status.WARNING if warn else Status.BLOCK, (), (fact,))
 
 
 def _drop_unknown_projects(plan: RulePlan, projects: ProjectSet) -> None:

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from jirahooks.engine.resolver import IssueData
-from jirahooks.event import Commit, Event
+from jirahooks.event import Commit, Event, Trigger
 from jirahooks.i18n import translate
 from jirahooks.rules.model import Rule
 
@@ -87,6 +87,16 @@ class Context(StrEnum):
     SYSTEM = "SYSTEM"
 
 
+_WIRE_SECTION = {
+    Context.COMMIT: "COMMIT",
+    Context.COMMITS: "COMMIT",
+    Context.BRANCH_SOURCE: "BRANCH",
+    Context.BRANCH_DESTINATION: "BRANCH",
+    Context.PR_TITLE: "TITLE",
+    Context.PR_DESCRIPTION: "DESCRIPTION",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Fact:
     """One observation. ``message_id`` + ``params`` render to the final text per locale."""
@@ -104,14 +114,31 @@ class Fact:
     def message(self, locale: str = "en-US") -> str:
         return translate(self.message_id, locale, **self.params)
 
+    def wire_group(self) -> tuple[str, str]:
+        """``(group, qualifier)`` as the Validation API's clients read them.
+
+        The published hook client never displays a fact whose ``group`` is ``MAIN`` and heads a
+        rule's block ("Rule: …") only when the rule has a detail fact in a section. So every
+        observation about a commit, the branch, the PR title or description is a detail line
+        of its section (``COMMIT``/``BRANCH``/``TITLE``/``DESCRIPTION`` + ``DETAIL``, with the
+        commit's hash in ``ref``); ``TARGET`` stays the per-target line; only rule-wide
+        (``GLOBAL``) and system facts (Jira connection, licence: shown once, apart) stay
+        ``MAIN``.
+        """
+        if self.group is Group.TARGET:
+            return ("TARGET", "TARGET")
+        if self.source in (Source.JIRA_CONNECTION, Source.LICENSE) or not self.contexts:
+            return ("MAIN", "MAIN")
+        section = _WIRE_SECTION.get(self.contexts[0])
+        return (section, "DETAIL") if section else ("MAIN", "MAIN")
+
     def to_dict(self, locale: str = "en-US", rule_title: str = "") -> dict[str, Any]:
         out: dict[str, Any] = {
             "message": self.message(locale),
             "code": self.code.value,
             "status": self.status.value,
             "source": self.source.value,
-            "group": self.group.value,
-            "qualifier": self.group.value,
+            **dict(zip(("group", "qualifier"), self.wire_group(), strict=True)),
             "contexts": [c.value for c in self.contexts],
         }
         if self.ref:
@@ -150,6 +177,26 @@ class RuleValidation:
             out.append(translate("rule.jira_unreachable", locale, rule=self.rule.title))
         return out
 
+    def hint(self, locale: str = "en-US", trigger: Trigger | None = None) -> str:
+        """The rule's hint and, when commit messages failed its checks, how to fix them at the
+        moment the hint is shown: at commit-msg time nothing was committed yet (no amend), at
+        pre-push the commits exist (amend / rebase, then push again)."""
+        advice = ""
+        if (
+            trigger is not None
+            and self.checks_failed
+            and self.status in (Status.BLOCK, Status.WARNING)
+            and any(
+                f.status in (FactStatus.ERROR, FactStatus.WARNING)
+                and f.contexts
+                and f.contexts[0] in (Context.COMMIT, Context.COMMITS)
+                for f in self.check_facts
+            )
+        ):
+            state = "BLOCK" if self.status is Status.BLOCK else "WARNING"
+            advice = translate(f"fix.commits.{trigger.value}.{state}", locale)
+        return " ".join(t for t in (self.rule.hint, advice) if t)
+
     def __repr__(self) -> str:
         # Short on purpose: asyncio and loggers repr results, and a 10,000-commit one is large.
         return (
@@ -157,9 +204,12 @@ class RuleValidation:
             f"facts={len(self.condition_facts) + len(self.check_facts)})"
         )
 
-    def to_dict(self, locale: str = "en-US") -> dict[str, Any]:
+    def to_dict(self, locale: str = "en-US", trigger: Trigger | None = None) -> dict[str, Any]:
+        rule = self.rule.to_api()
+        if trigger is not None:
+            rule["hint"] = self.hint(locale, trigger)
         out: dict[str, Any] = {
-            "rule": self.rule.to_api(),
+            "rule": rule,
             "ruleStatus": self.status.value,
             "conditionFacts": [f.to_dict(locale, self.rule.title) for f in self.condition_facts],
             "checkFacts": [f.to_dict(locale, self.rule.title) for f in self.check_facts],
@@ -177,6 +227,33 @@ class RuleValidation:
                 for c in self.commits
             }
         return out
+
+
+# What a developer needs of an issue to fix a commit: which issue, what it is, where it stands,
+# and a link to open it. The rest (Jira's issue id, fix versions, the assignee's account ID, the
+# connection's name) is for administrators: the Validation API sends it only when the
+# workspace's ``share_issue_details`` setting is on (docs/validation-api.md).
+DEVELOPER_ISSUE_FIELDS = frozenset(
+    {"key", "currentKey", "summary", "status", "statusCategory", "issueType", "url"}
+)
+
+
+def without_issue_details(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` with each ``issuesUnderReview`` entry cut to ``DEVELOPER_ISSUE_FIELDS``
+    (a shallow copy: the full document stays as it is, e.g. for the audit trail)."""
+    validations = []
+    for rv in document.get("ruleValidations") or ():
+        issues = rv.get("issuesUnderReview")
+        if isinstance(issues, dict):
+            rv = {
+                **rv,
+                "issuesUnderReview": {
+                    key: {f: v for f, v in issue.items() if f in DEVELOPER_ISSUE_FIELDS}
+                    for key, issue in issues.items()
+                },
+            }
+        validations.append(rv)
+    return {**document, "ruleValidations": validations}
 
 
 _ORDER = (Status.BLOCK, Status.WARNING, Status.PASS, Status.SKIP, Status.IGNORE)
@@ -220,30 +297,40 @@ class Evaluation:
         return out
 
     def to_document(self, locale: str = "en-US") -> dict[str, Any]:
-        """The Validation API's 200 response document."""
+        """The Validation API's 200 response document.
+
+        ``errorValidations`` is ``[]`` when there is nothing wrong to say: the hook clients print
+        every entry under "Validation Errors", and an entry without text as "Validation failed
+        without additional details". So it carries the headlines of blocked and warning rules
+        and the system problems (a Jira connection that failed), never a passed rule's success
+        text (the clients show that with the rule) nor an informational notice.
+        """
         errors: list[dict[str, str]] = []
         warnings: list[dict[str, str]] = []
-        successes: list[dict[str, str]] = []
         details: list[dict[str, str]] = []
         for rv in self.rule_validations:
             if rv.status is Status.BLOCK:
-                errors.extend({"text": text} for text in rv.headlines(locale))
+                errors.extend({"text": text} for text in rv.headlines(locale) if text)
             elif rv.status is Status.WARNING:
-                warnings.extend({"text": text} for text in rv.headlines(locale))
-            elif rv.status is Status.PASS and rv.rule.success:
-                successes.append({"text": rv.rule.success})
+                warnings.extend({"text": text} for text in rv.headlines(locale) if text)
         for fact in self.system_facts:
-            details.append({"text": fact.message(locale)})
-        return {
-            "timestamp": self.timestamp_ms,
-            "result": self.result.value,
-            "ruleValidations": [rv.to_dict(locale) for rv in self.rule_validations],
-            "errorValidations": [
+            if fact.status in (FactStatus.ERROR, FactStatus.WARNING):
+                details.append({"text": fact.message(locale)})
+        error_validations: list[dict[str, Any]] = []
+        if errors or warnings or details:
+            error_validations.append(
                 {
                     "errorMessages": errors,
                     "warningMessages": warnings,
-                    "successMessages": successes,
+                    "successMessages": [],
                     "detailMessages": details,
                 }
+            )
+        return {
+            "timestamp": self.timestamp_ms,
+            "result": self.result.value,
+            "ruleValidations": [
+                rv.to_dict(locale, self.event.trigger) for rv in self.rule_validations
             ],
+            "errorValidations": error_validations,
         }

@@ -4,7 +4,8 @@ The engine never does I/O. It asks a resolver, in a constant number of calls per
 
 1. ``projects()`` — once, only if a rule ignores unknown project keys;
 2. ``resolve(keys)`` — once, with every key of every applicable rule and target;
-3. ``match_jql(jql, keys)`` — once per distinct JQL, with the keys that resolved.
+3. ``match_jql(jql, keys, max_age=)`` — once per distinct JQL, with the keys that resolved
+   and the strictest freshness of the rules using it.
 
 ``jirahooks.jira.chain.ConnectionChain`` is the real implementation (ordered Jira connections,
 batched, cached); ``InMemoryResolver`` serves tests and examples; ``OfflineResolver`` is what
@@ -153,9 +154,12 @@ class Resolver(Protocol):
 
     async def resolve(self, keys: Collection[str]) -> Resolution: ...
 
-    async def match_jql(self, jql: str, keys: Collection[str]) -> JqlResult:
+    async def match_jql(
+        self, jql: str, keys: Collection[str], *, max_age: float | None = None
+    ) -> JqlResult:
         """``keys`` are requested keys that ``resolve`` found; each JQL runs on the connection
-        that resolved the key."""
+        that resolved the key. ``max_age``: a cached answer may be this many seconds old at
+        most (the rule's freshness; 0: ask Jira; None: the cache's lifetime)."""
         ...
 
 
@@ -170,7 +174,9 @@ class OfflineResolver:
     async def resolve(self, keys: Collection[str]) -> Resolution:
         return Resolution(offline=True)
 
-    async def match_jql(self, jql: str, keys: Collection[str]) -> JqlResult:
+    async def match_jql(
+        self, jql: str, keys: Collection[str], *, max_age: float | None = None
+    ) -> JqlResult:
         return JqlResult(undetermined=frozenset(keys))
 
 
@@ -248,7 +254,9 @@ class InMemoryResolver:
         problems = (self._problem(),) if undetermined else ()
         return Resolution(found, frozenset(undetermined), problems)
 
-    async def match_jql(self, jql: str, keys: Collection[str]) -> JqlResult:
+    async def match_jql(
+        self, jql: str, keys: Collection[str], *, max_age: float | None = None
+    ) -> JqlResult:
         self.calls.append(("match_jql", len(keys)))
         matching_current = self._jql.get(jql, frozenset())
         matching = {k for k in keys if self._moved.get(k.upper(), k.upper()) in matching_current}

@@ -260,16 +260,30 @@ def _mode(call: Call, repo: Repository, env: dict[str, str]) -> tuple[str, objec
 
 
 def find_config(explicit: str | None, root: str | os.PathLike[str] | None) -> Path | None:
-    """``--config`` if given, else the first of .jirahooks.toml / .jirahooks.yml at ``root``."""
+    """``--config`` if given, else the one of .jirahooks.toml / .jirahooks.yml / .jirahooks.yaml
+    at ``root`` (two of them: a configuration error naming both, never a silent choice)."""
     from pathlib import Path  # not before: pathlib costs a third of a bare interpreter start
 
     if explicit:
         return Path(explicit)
     if root is None:
         return None
-    return next(
-        (Path(root, n) for n in CONFIG_NAMES if os.path.isfile(os.path.join(root, n))), None
-    )
+    found = [Path(root, n) for n in CONFIG_NAMES if os.path.isfile(os.path.join(root, n))]
+    if len(found) > 1:
+        from jirahooks.errors import ConfigError, ConfigProblem
+
+        names = " and ".join(str(p) for p in found)
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    "--config",
+                    f"more than one configuration file: {names}",
+                    f"keep one of them (e.g. remove {found[-1].name}), or install the hook "
+                    "with --config FILE",
+                )
+            ]
+        )
+    return found[0] if found else None
 
 
 def _unconfigured() -> int:

@@ -89,7 +89,9 @@ class RecordingResolver:
         self.keys.update(dict.fromkeys(keys))
         return Resolution({k: IssueData(k) for k in keys})
 
-    async def match_jql(self, jql: str, keys: Collection[str]) -> JqlResult:
+    async def match_jql(
+        self, jql: str, keys: Collection[str], *, max_age: float | None = None
+    ) -> JqlResult:
         if self._probe and keys:
             raise JiraNeeded
         self.jql.setdefault(jql, {}).update(dict.fromkeys(keys))
@@ -123,7 +125,9 @@ class PrefetchedResolver:
         undetermined = frozenset(k for k in keys if k in res.undetermined)
         return Resolution(issues, undetermined, res.problems)
 
-    async def match_jql(self, jql: str, keys: Collection[str]) -> JqlResult:
+    async def match_jql(
+        self, jql: str, keys: Collection[str], *, max_age: float | None = None
+    ) -> JqlResult:
         result = self._data.jql.get(jql)
         if result is None:  # not recorded: cannot happen unless the engine changes its mind
             return JqlResult(undetermined=frozenset(keys))
@@ -165,7 +169,9 @@ class NotAsked:
     async def resolve(self, keys: Collection[str]) -> Resolution:
         raise JiraNeeded
 
-    async def match_jql(self, jql: str, keys: Collection[str]) -> JqlResult:
+    async def match_jql(
+        self, jql: str, keys: Collection[str], *, max_age: float | None = None
+    ) -> JqlResult:
         raise JiraNeeded
 
 

@@ -52,6 +52,8 @@ EN: dict[str, str] = {
     "target.one_enough": "At least one target passed ({passed} of {total}); that is enough.",
     "target.one_not_enough": "None of the {total} targets passed; at least one must.",
     "target.absent": "Nothing to check: the event has none of the rule's targets.",
+    "rule.broken": "Rule '{rule}' cannot be read ({problem}); it blocks until an administrator fixes or deletes it.",
+    "rule.broken.warn": "Rule '{rule}' cannot be read ({problem}); it only warns until an administrator fixes or deletes it.",
     # conditions
     "condition.branch.match": "Branch '{branch}' matches the rule's branch conditions.",
     "condition.branch.not_match": "Rule skipped: branch '{branch}' is excluded by the rule's branch conditions.",
@@ -73,6 +75,21 @@ EN: dict[str, str] = {
     # whole evaluation
     "guardian.disabled": "The Process Guardian is switched off for this repository.",
     "event.empty": "Nothing to validate.",
+    # how to fix failing commit messages, per trigger (RuleValidation.hint)
+    "fix.commits.COMMIT.BLOCK": "Nothing was committed: correct the message and commit again (your text is in .git/COMMIT_EDITMSG).",
+    "fix.commits.COMMIT.WARNING": "To correct the message: git commit --amend",
+    "fix.commits.PUSH.BLOCK": "Nothing was pushed: reword the commits (git commit --amend for the last one, git rebase -i for older ones), then push again.",
+    "fix.commits.PUSH.WARNING": "To reword the commits: git commit --amend for the last one, git rebase -i for older ones, then push with --force-with-lease.",
+    "fix.commits.PULL_REQUEST.BLOCK": "Reword the commits (git rebase -i) and push the branch again with --force-with-lease.",
+    "fix.commits.PULL_REQUEST.WARNING": "To reword the commits: git rebase -i, then push the branch with --force-with-lease.",
+    "fix.commits.MERGE_COMMIT.BLOCK": "Reword the merge commit (git commit --amend before pushing it).",
+    "fix.commits.MERGE_COMMIT.WARNING": "To reword the merge commit: git commit --amend before pushing it.",
+    # the text report (render.text)
+    "report.more": "… and {count} more{problems}: --max-lines {total} shows all",
+    "report.more_problems": " ({count} with problems)",
+    "report.not_checked": "{count} commit(s) not checked (skipped by the rule's conditions)",
+    "report.passed": "{count} passed: {names}",
+    "report.skipped": "{count} skipped or not applicable:",
 }
 
 DE: dict[str, str] = {
@@ -115,6 +132,8 @@ DE: dict[str, str] = {
     "target.one_enough": "Mindestens ein Ziel ist erfüllt ({passed} von {total}); das genügt.",
     "target.one_not_enough": "Keines der {total} Ziele ist erfüllt; mindestens eines muss es sein.",
     "target.absent": "Nichts zu prüfen: das Ereignis hat keines der Ziele der Regel.",
+    "rule.broken": "Regel '{rule}' ist nicht lesbar ({problem}); sie blockiert, bis ein Administrator sie korrigiert oder löscht.",
+    "rule.broken.warn": "Regel '{rule}' ist nicht lesbar ({problem}); sie warnt nur, bis ein Administrator sie korrigiert oder löscht.",
     "condition.branch.match": "Branch '{branch}' erfüllt die Branch-Bedingungen der Regel.",
     "condition.branch.not_match": "Regel übersprungen: Branch '{branch}' ist durch die Branch-Bedingungen ausgeschlossen.",
     "condition.destination.match": "Ziel-Branch '{branch}' erfüllt die Bedingungen der Regel.",
@@ -133,6 +152,19 @@ DE: dict[str, str] = {
     "jql.unsafe": "Die JQL der Regel wurde nicht an Jira gesendet: {problem}",
     "guardian.disabled": "Der Process Guardian ist für dieses Repository ausgeschaltet.",
     "event.empty": "Nichts zu prüfen.",
+    "fix.commits.COMMIT.BLOCK": "Es wurde nichts committet: korrigieren Sie die Nachricht und committen Sie erneut (Ihr Text steht in .git/COMMIT_EDITMSG).",
+    "fix.commits.COMMIT.WARNING": "Zum Korrigieren der Nachricht: git commit --amend",
+    "fix.commits.PUSH.BLOCK": "Es wurde nichts gepusht: formulieren Sie die Commits um (git commit --amend für den letzten, git rebase -i für ältere) und pushen Sie erneut.",
+    "fix.commits.PUSH.WARNING": "Zum Umformulieren der Commits: git commit --amend für den letzten, git rebase -i für ältere, dann mit --force-with-lease pushen.",
+    "fix.commits.PULL_REQUEST.BLOCK": "Formulieren Sie die Commits um (git rebase -i) und pushen Sie den Branch erneut mit --force-with-lease.",
+    "fix.commits.PULL_REQUEST.WARNING": "Zum Umformulieren der Commits: git rebase -i, dann den Branch mit --force-with-lease pushen.",
+    "fix.commits.MERGE_COMMIT.BLOCK": "Formulieren Sie den Merge-Commit um (git commit --amend, bevor Sie ihn pushen).",
+    "fix.commits.MERGE_COMMIT.WARNING": "Zum Umformulieren des Merge-Commits: git commit --amend, bevor Sie ihn pushen.",
+    "report.more": "… und {count} weitere{problems}: --max-lines {total} zeigt alle",
+    "report.more_problems": " ({count} mit Problemen)",
+    "report.not_checked": "{count} Commit(s) nicht geprüft (durch die Bedingungen der Regel übersprungen)",
+    "report.passed": "{count} bestanden: {names}",
+    "report.skipped": "{count} übersprungen oder nicht anwendbar:",
 }
 
 CATALOGUES: dict[str, dict[str, str]] = {"en-US": EN, "de-DE": DE}

@@ -36,7 +36,7 @@ from jirahooks.jira.client import Deadline, JiraClient, JiraHttpError
 from jirahooks.rules.config import Deployment
 from jirahooks.rules.jql import check as jql_check
 
-FIELDS = ("summary", "status", "issuetype", "fixVersions", "assignee", "project")
+FIELDS = ("summary", "status", "issuetype", "fixVersions", "assignee", "project", "updated")
 CLOUD_BATCH = 100  # bulkfetch limit
 CLOUD_MATCH_BATCH = 1000  # jql/match: issue ids per request
 DC_BATCH = 500  # keys per Data Center search (the JQL stays a few KB)
@@ -59,13 +59,6 @@ def chunks(items: Sequence[str], size: int) -> list[list[str]]:
 def quote(value: str) -> str:
     """A JQL string literal (keys are quoted: some project keys are JQL reserved words)."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-_ORDER_BY = re.compile(r"\s+order\s+by\s+[^\"']*$", re.IGNORECASE)
-
-
-def without_order_by(jql: str) -> str:
-    return _ORDER_BY.sub("", jql).strip()
 
 
 def _name(value: Any, attr: str = "name") -> str:
@@ -296,7 +289,8 @@ class JiraApi:
                     )
                 matched.update(str(i) for i in matches[0].get("matchedIssues") or [])
             return matched
-        base = without_order_by(jql)
+        # jql_check above refused any ORDER BY, so the condition can be spliced as it is
+        base = jql.strip()
         for batch in chunks(list(ids), DC_BATCH):
             condition = f"({base}) AND id in ({', '.join(batch)})"
             issues = await self._dc_search(condition, deadline, ["id"])
@@ -331,6 +325,38 @@ class JiraApi:
         return []
 
     # -- projects ---------------------------------------------------------------------------
+
+    async def updated_issues(
+        self, projects: Sequence[str], minutes: int, deadline: Deadline
+    ) -> list[IssueData]:
+        """Issues of these projects updated in the last ``minutes`` (the fallback sweep): one
+        paged search — Cloud ``POST /rest/api/3/search/jql`` (``nextPageToken``), Data Center
+        ``POST /rest/api/2/search`` (``startAt``)."""
+        if not projects:
+            return []
+        jql = (
+            "project in (" + ", ".join(quote(p) for p in sorted(projects)) + ")"
+            f' AND updated >= "-{max(1, minutes)}m"'
+        )
+        if not await self._cloud(deadline):
+            return await self._dc_search(jql, deadline, list(FIELDS))
+        issues: list[IssueData] = []
+        token = ""
+        while True:
+            body: dict[str, Any] = {"jql": jql, "fields": list(FIELDS), "maxResults": 100}
+            if token:
+                body["nextPageToken"] = token
+            data = await self.client.request(
+                "POST", "/rest/api/3/search/jql", json=body, deadline=deadline
+            )
+            if not isinstance(data, Mapping):
+                raise self._bad("search/jql answered without an object")
+            issues.extend(
+                self._issue(raw) for raw in data.get("issues") or [] if isinstance(raw, Mapping)
+            )
+            token = str(data.get("nextPageToken") or "")
+            if data.get("isLast", True) or not token:
+                return issues
 
     async def projects(self, deadline: Deadline) -> frozenset[str]:
         """Keys of every project the connection's user can see."""

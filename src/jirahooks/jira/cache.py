@@ -1,12 +1,17 @@
 """A TTL cache of what Jira said, keyed by connection, over a pluggable backend.
 
-Four kinds of entries, each with its own time to live (docs/decisions/0001-jira-cache.md):
+Four kinds of entries, each with its own lifetime (``Lifetimes``; decisions 0001 and 0005):
 
-* issue data per requested key (positive, ``issue_ttl``);
-* "not found or not visible" per key (negative, the shorter ``negative_ttl``: an issue created a
-  minute ago must not stay invalid for long);
-* the project list of a connection (``projects_ttl``);
-* whether an issue (by id) matches a JQL (``jql_ttl``).
+* issue data per requested key — the *existence* answer (``existence``, hours by default:
+  issues rarely disappear, and Jira's webhooks replace or drop the entry when one does);
+* "not found or not visible" per key (``negative``, short: an issue created a minute ago must
+  pass soon);
+* the project list of a connection (``projects``);
+* whether an issue (by id) matches a JQL — the *fields* answer (``fields``; a rule may ask for
+  fresher, see ``get_jql(max_age=)``). A change Jira reports (webhook) marks the issue id
+  changed, and every verdict written before the mark is stale at once.
+
+Lifetimes are per connection (``set_lifetimes``), defaulting to the cache's.
 
 Entries are namespaced by the connection's name *and* URL, so pointing a connection elsewhere
 never serves the old instance's answers. Expiry is decided here, from an injectable wall clock
@@ -25,14 +30,34 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from jirahooks.engine.resolver import IssueData
 from jirahooks.jira.client import Clock
+from jirahooks.jira.coalesce import Coalescer
 
 _NEGATIVE = "-"
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Lifetimes:
+    """How long each kind of answer is trusted, in seconds (decision 0005)."""
+
+    existence: float = 6 * 3600.0  # a found issue still exists
+    negative: float = 30.0  # a key was not found: re-asked soon
+    fields: float = 300.0  # JQL verdicts (status, fix version, type): a rule may say otherwise
+    projects: float = 3600.0
+
+    def merged(self, **overrides: float) -> Lifetimes:
+        """These lifetimes with the positive overrides applied (0 or less: keep)."""
+        chosen = {k: v for k, v in overrides.items() if v and v > 0}
+        return Lifetimes(**{**{f: getattr(self, f) for f in self.__slots__}, **chosen})
+
+
+# What jirahooks did before decision 0005: one lifetime for existence and fields.
+UNTIERED = Lifetimes(existence=300.0, negative=60.0, fields=300.0, projects=3600.0)
 
 
 class CacheBackend(Protocol):
@@ -41,6 +66,8 @@ class CacheBackend(Protocol):
     async def get_many(self, keys: Sequence[str]) -> list[str | None]: ...
 
     async def set_many(self, items: Mapping[str, str], ttl_seconds: float) -> None: ...
+
+    async def delete_many(self, keys: Sequence[str]) -> None: ...
 
     async def clear(self) -> None: ...
 
@@ -73,6 +100,10 @@ class MemoryBackend:
             self._data[key] = (expires, value)
         while len(self._data) > self.max_entries:
             self._data.popitem(last=False)
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self._data.pop(key, None)
 
     async def clear(self) -> None:
         self._data.clear()
@@ -109,6 +140,10 @@ class RedisBackend:
                 pipe.set(self.prefix + key, value, px=milliseconds)
             await pipe.execute()
 
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        if keys:
+            await self._redis.delete(*(self.prefix + k for k in keys))
+
     async def clear(self) -> None:
         batch: list[str] = []
         async for key in self._redis.scan_iter(match=self.prefix + "*", count=1000):
@@ -131,6 +166,11 @@ class CacheStats:
     misses: int = 0
     negative_hits: int = 0
     errors: int = 0  # backend failures (each also counted as misses)
+    by_kind: dict[str, list[int]] = field(default_factory=dict)  # kind -> [hits, misses]
+
+    def count(self, kind: str, hit: bool) -> None:
+        entry = self.by_kind.setdefault(kind, [0, 0])
+        entry[0 if hit else 1] += 1
 
     @property
     def lookups(self) -> int:
@@ -140,13 +180,14 @@ class CacheStats:
     def hit_rate(self) -> float:
         return self.hits / self.lookups if self.lookups else 0.0
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "hits": self.hits,
             "misses": self.misses,
             "negativeHits": self.negative_hits,
             "errors": self.errors,
             "hitRate": round(self.hit_rate, 4),
+            "byKind": {k: {"hits": h, "misses": m} for k, (h, m) in self.by_kind.items()},
         }
 
 
@@ -193,33 +234,69 @@ class JiraCache:
         self,
         backend: CacheBackend | None = None,
         *,
-        issue_ttl: float = 300.0,
-        negative_ttl: float = 60.0,
-        projects_ttl: float = 3600.0,
-        jql_ttl: float = 300.0,
+        lifetimes: Lifetimes | None = None,
+        issue_ttl: float = 0.0,
+        negative_ttl: float = 0.0,
+        projects_ttl: float = 0.0,
+        jql_ttl: float = 0.0,
+        coalesce: bool = False,
         clock: Clock = time.time,
     ) -> None:
+        """``lifetimes`` default to ``Lifetimes()``; the ``*_ttl`` arguments override one kind
+        (``issue_ttl`` is the existence lifetime, ``jql_ttl`` the fields one). ``coalesce``:
+        concurrent lookups of the same keys share one request (``jira.coalesce``)."""
         self.backend: CacheBackend = backend if backend is not None else MemoryBackend(clock=clock)
-        self.issue_ttl = issue_ttl
-        self.negative_ttl = negative_ttl
-        self.projects_ttl = projects_ttl
-        self.jql_ttl = jql_ttl
+        self.lifetimes = (lifetimes or Lifetimes()).merged(
+            existence=issue_ttl, negative=negative_ttl, projects=projects_ttl, fields=jql_ttl
+        )
         self.stats = CacheStats()
+        self.coalescer: Coalescer | None = Coalescer() if coalesce else None
         self._clock = clock
+        self._per_connection: dict[str, Lifetimes] = {}
+        self._seen: dict[str, set[str]] = {}
+        self._jqls: dict[str, dict[str, None]] = {}
+
+    def set_lifetimes(self, namespace: str, lifetimes: Lifetimes) -> None:
+        """Lifetimes for one connection's entries (its configuration)."""
+        self._per_connection[namespace] = lifetimes
+
+    def lifetimes_for(self, namespace: str) -> Lifetimes:
+        return self._per_connection.get(namespace, self.lifetimes)
+
+    # The lifetimes of connections without their own (kept for callers of the 0001 API).
+    @property
+    def issue_ttl(self) -> float:
+        return self.lifetimes.existence
+
+    @property
+    def negative_ttl(self) -> float:
+        return self.lifetimes.negative
+
+    @property
+    def jql_ttl(self) -> float:
+        return self.lifetimes.fields
+
+    @property
+    def projects_ttl(self) -> float:
+        return self.lifetimes.projects
 
     def __repr__(self) -> str:
         return f"JiraCache(backend={type(self.backend).__name__}, {self.stats.to_dict()})"
 
     # -- envelope ---------------------------------------------------------------------------
 
-    async def _get(self, keys: Sequence[str]) -> list[Any]:
-        """Values still fresh by our clock, else None; counts hits and misses."""
+    async def _get(
+        self, keys: Sequence[str], kind: str = "", *, written: list[float] | None = None
+    ) -> list[Any]:
+        """Values still fresh by our clock, else None; counts hits and misses. ``written``
+        receives each entry's write time (0 when absent)."""
         try:
             raw = await self.backend.get_many(keys)
         except Exception as exc:  # any backend failure (Redis down, …) is only a miss
             self._backend_failed(exc)
             raw = [None] * len(keys)
         now = self._clock()
+        envelope: Any = None
         values: list[Any] = []
         for text in raw:
             value = None
@@ -230,19 +307,25 @@ class JiraCache:
                     envelope = None
                 if isinstance(envelope, dict) and float(envelope.get("e", 0)) > now:
                     value = envelope.get("v")
-            if value is None:
-                self.stats.misses += 1
-            else:
-                self.stats.hits += 1
+            if written is not None:
+                written.append(float(envelope.get("t", 0)) if value is not None else 0.0)
+            if kind:
+                if value is None:
+                    self.stats.misses += 1
+                else:
+                    self.stats.hits += 1
+                self.stats.count(kind, value is not None)
             values.append(value)
         return values
 
     async def _set(self, items: Mapping[str, Any], ttl: float) -> None:
         if not items:
             return
-        expires = self._clock() + ttl
+        now = self._clock()
+        expires = now + ttl
         encoded = {
-            k: json.dumps({"e": expires, "v": v}, separators=(",", ":")) for k, v in items.items()
+            k: json.dumps({"e": expires, "t": now, "v": v}, separators=(",", ":"))
+            for k, v in items.items()
         }
         # The backend keeps entries a little longer than we trust them; expiry is ours.
         try:
@@ -265,7 +348,7 @@ class JiraCache:
         self, namespace: str, keys: Sequence[str]
     ) -> tuple[dict[str, IssueData], set[str]]:
         """Cached answers for these keys on one connection: (found, known unknown)."""
-        values = await self._get([f"{namespace}:issue:{k}" for k in keys])
+        values = await self._get([f"{namespace}:issue:{k}" for k in keys], "issue")
         found: dict[str, IssueData] = {}
         unknown: set[str] = set()
         for key, value in zip(keys, values, strict=True):
@@ -279,20 +362,23 @@ class JiraCache:
     async def put_issues(
         self, namespace: str, found: Mapping[str, IssueData], unknown: Iterable[str] = ()
     ) -> None:
+        lifetimes = self.lifetimes_for(namespace)
         await self._set(
             {f"{namespace}:issue:{k}": _issue_to_json(v) for k, v in found.items()},
-            self.issue_ttl,
+            lifetimes.existence,
         )
-        await self._set({f"{namespace}:issue:{k}": _NEGATIVE for k in unknown}, self.negative_ttl)
+        await self._set({f"{namespace}:issue:{k}": _NEGATIVE for k in unknown}, lifetimes.negative)
 
     # -- projects ---------------------------------------------------------------------------
 
     async def get_projects(self, namespace: str) -> frozenset[str] | None:
-        (value,) = await self._get([f"{namespace}:projects"])
+        (value,) = await self._get([f"{namespace}:projects"], "projects")
         return frozenset(value) if isinstance(value, list) else None
 
     async def put_projects(self, namespace: str, projects: Iterable[str]) -> None:
-        await self._set({f"{namespace}:projects": sorted(projects)}, self.projects_ttl)
+        await self._set(
+            {f"{namespace}:projects": sorted(projects)}, self.lifetimes_for(namespace).projects
+        )
 
     # -- JQL matches ------------------------------------------------------------------------
 
@@ -301,18 +387,179 @@ class JiraCache:
         digest = hashlib.sha256(jql.encode()).hexdigest()[:16]
         return f"{namespace}:jql:{digest}:{issue_id}"
 
-    async def get_jql(self, namespace: str, jql: str, ids: Sequence[str]) -> dict[str, bool]:
-        """Cached match results by issue id (ids not cached are absent)."""
-        values = await self._get([self._jql_key(namespace, jql, i) for i in ids])
-        return {i: bool(v) for i, v in zip(ids, values, strict=True) if v is not None}
+    async def get_jql(
+        self,
+        namespace: str,
+        jql: str,
+        ids: Sequence[str],
+        *,
+        max_age: float | None = None,
+        projects: Mapping[str, str] | None = None,
+    ) -> dict[str, bool]:
+        """Cached match results by issue id (ids not cached are absent). A verdict is served
+        only if it is younger than ``max_age`` (a rule's freshness; ``0``: never) and was
+        written after the last change Jira reported for the issue (``mark_changed``).
+
+        Its age counts from when it was last *verified*: a sweep (``verified``) that covered
+        the issue's project (``projects``: id → project) without interruption since the
+        verdict was written, and reported every change in between, makes it as good as new
+        as of the sweep."""
+        if max_age is None:
+            max_age = self.lifetimes_for(namespace).fields
+        if max_age <= 0:
+            return {}
+        projects = projects or {}
+        written: list[float] = []
+        keys = [self._jql_key(namespace, jql, i) for i in ids]
+        scopes = sorted(set(projects.values()))
+        both = await self._get(
+            [
+                *keys,
+                *(f"{namespace}:changed:{i}" for i in ids),
+                *(f"{namespace}:verified:{p}" for p in scopes),
+            ],
+            written=written,
+        )
+        values, marks = both[: len(ids)], both[len(ids) : 2 * len(ids)]
+        watermarks = dict(zip(scopes, both[2 * len(ids) :], strict=True))
+        now = self._clock()
+        verdicts: dict[str, bool] = {}
+        for i, value, at, mark in zip(ids, values, written[: len(ids)], marks, strict=True):
+            checked = at
+            watermark = watermarks.get(projects.get(i, ""))
+            if isinstance(watermark, list) and len(watermark) == 2 and watermark[0] <= at:
+                checked = max(at, float(watermark[1]))
+            fresh = (
+                value is not None
+                and now - checked <= max_age
+                and (mark is None or float(mark) < at)
+            )
+            self.stats.count("fields", fresh)
+            if fresh:
+                self.stats.hits += 1
+                verdicts[i] = bool(value)
+            else:
+                self.stats.misses += 1
+        return verdicts
 
     async def put_jql(self, namespace: str, jql: str, results: Mapping[str, bool]) -> None:
         await self._set(
-            {self._jql_key(namespace, jql, i): int(m) for i, m in results.items()}, self.jql_ttl
+            {self._jql_key(namespace, jql, i): int(m) for i, m in results.items()},
+            self._verdicts_kept(namespace),
         )
+
+    def _verdicts_kept(self, namespace: str) -> float:
+        """Verdicts are kept as long as existence answers: a sweep may keep verifying them;
+        the freshness asked for (``fields``, a rule's ``max_age``) decides when they serve."""
+        lifetimes = self.lifetimes_for(namespace)
+        return max(lifetimes.fields, lifetimes.existence)
+
+    def now(self) -> float:
+        """The cache's clock (wall time shared by processes)."""
+        return self._clock()
+
+    async def verified(
+        self, namespace: str, projects: Iterable[str], since: float, at: float
+    ) -> None:
+        """A sweep found every change in these projects between ``since`` and ``at`` (and they
+        were applied): verdicts written since ``since`` are verified as of ``at``. A sweep that
+        continues the previous one without a gap keeps its ``since``."""
+        projects = list(projects)
+        previous = await self._get([f"{namespace}:verified:{p}" for p in projects])
+        items = {}
+        for project, mark in zip(projects, previous, strict=True):
+            start = since
+            if isinstance(mark, list) and len(mark) == 2 and float(mark[1]) >= since:
+                start = min(since, float(mark[0]))  # no gap: the chain goes on
+            items[f"{namespace}:verified:{project}"] = [start, at]
+        await self._set(items, 7 * 86400.0)
+
+    async def watermark(self, namespace: str, project: str) -> tuple[float, float] | None:
+        (mark,) = await self._get([f"{namespace}:verified:{project}"])
+        if isinstance(mark, list) and len(mark) == 2:
+            return float(mark[0]), float(mark[1])
+        return None
+
+    async def new_updates(self, namespace: str, issues: Sequence[IssueData]) -> list[IssueData]:
+        """The issues whose Jira ``updated`` value differs from what an earlier sweep saw (an
+        issue seen for the first time counts as changed); records the values seen."""
+        if not issues:
+            return []
+        keys = [f"{namespace}:updated:{i.id}" for i in issues]
+        seen = await self._get(keys)
+        stamps = {i.id: str(i.fields.get("updated") or "") for i in issues}
+        fresh = [i for i, s in zip(issues, seen, strict=True) if not s or s != stamps[i.id]]
+        await self._set(
+            {f"{namespace}:updated:{i.id}": stamps[i.id] or "?" for i in fresh},
+            self._verdicts_kept(namespace),
+        )
+        return fresh
+
+    async def remember_projects(self, namespace: str) -> None:
+        """Keep the projects seen in the backend (a restarted process warms them)."""
+        seen = sorted(self.seen_projects(namespace))
+        if seen:
+            await self._set({f"{namespace}:projects-seen": seen}, 7 * 86400.0)
+
+    async def recall_projects(self, namespace: str) -> list[str]:
+        (value,) = await self._get([f"{namespace}:projects-seen"])
+        return [str(p) for p in value] if isinstance(value, list) else []
+
+    def saw_jql(self, namespace: str, jql: str) -> None:
+        """A rule's JQL ran on this connection (the sweep re-checks changed issues for it)."""
+        self._jqls.setdefault(namespace, {})[jql] = None
+
+    def seen_jqls(self, namespace: str) -> list[str]:
+        return list(self._jqls.get(namespace, {}))[-20:]
+
+    def saw_projects(self, namespace: str, projects: Iterable[str]) -> None:
+        """Projects whose issues this process resolved (what a sweep covers)."""
+        self._seen.setdefault(namespace, set()).update(projects)
+
+    def seen_projects(self, namespace: str) -> frozenset[str]:
+        return frozenset(self._seen.get(namespace, ()))
+
+    async def mark_changed(self, namespace: str, issue_ids: Iterable[str]) -> None:
+        """Jira reported a change of these issues: every JQL verdict about them written
+        before now is stale (whatever the JQL)."""
+        now = self._clock()
+        lifetime = max(self._verdicts_kept(namespace), self.lifetimes.existence)
+        await self._set({f"{namespace}:changed:{i}": now for i in issue_ids}, lifetime)
+
+    # -- what Jira told us changed (webhooks, the sweep) -------------------------------------
+
+    async def issue_changed(
+        self, namespace: str, issue: IssueData, old_keys: Iterable[str] = ()
+    ) -> None:
+        """Jira created or updated this issue: its existence entry (and those of keys it was
+        known by) is replaced at once — a "not found" for the key is gone — and every JQL
+        verdict about it written before now is stale."""
+        keys = [issue.key.upper(), *(k.upper() for k in old_keys)]
+        await self.put_issues(
+            namespace, {k: IssueData(**{**_fields_of(issue), "key": k}) for k in keys}
+        )
+        if issue.id:
+            await self.mark_changed(namespace, [issue.id])
+
+    async def issue_deleted(self, namespace: str, key: str, issue_id: str = "") -> None:
+        """Jira deleted this issue: the key is "not found" (for the short negative lifetime)."""
+        await self.put_issues(namespace, {}, [key.upper()])
+        if issue_id:
+            await self.mark_changed(namespace, [issue_id])
+
+    async def forget_projects(self, namespace: str) -> None:
+        """A project was created, renamed or deleted: the project list is asked again."""
+        try:
+            await self.backend.delete_many([f"{namespace}:projects"])
+        except Exception as exc:
+            self._backend_failed(exc)
 
     async def clear(self) -> None:
         await self.backend.clear()
 
     async def aclose(self) -> None:
         await self.backend.aclose()
+
+
+def _fields_of(issue: IssueData) -> dict[str, Any]:
+    return {name: getattr(issue, name) for name in IssueData.__slots__}

@@ -66,11 +66,14 @@ def problem_from(error: JiraError, connection: str) -> ConnectionProblem:
     )
 
 
+_TIMEOUT_MESSAGE = "Jira did not answer within the evaluation's deadline"
+
+
 def _timeout_problem(connection: str) -> ConnectionProblem:
     return ConnectionProblem(
         connection,
         "JIRA_TIMEOUT",
-        "Jira did not answer within the evaluation's deadline",
+        _TIMEOUT_MESSAGE,
         "Jira is slow or rate-limiting; the keys it did not answer are undetermined",
     )
 
@@ -113,6 +116,16 @@ class ConnectionChain:
         }
         self._deadline: Deadline | None = None
         self._resolved: dict[str, IssueData] = {}
+        if cache is not None:
+            for c in self.clients:
+                config = c.config
+                lifetimes = cache.lifetimes.merged(
+                    existence=config.cache_existence_seconds,
+                    negative=config.cache_negative_seconds,
+                    fields=config.cache_fields_seconds,
+                )
+                if lifetimes != cache.lifetimes:
+                    cache.set_lifetimes(self._namespaces[c.name], lifetimes)
 
     def __repr__(self) -> str:
         names = ", ".join(c.name for c in self.clients)
@@ -129,6 +142,10 @@ class ConnectionChain:
         return ConnectionChain(
             self.clients, cache=self.cache, deadline_seconds=budget, clock=self._clock
         )
+
+    def namespace_of(self, connection: str) -> str:
+        """The cache namespace of one of this chain's connections."""
+        return self._namespaces[connection]
 
     def deadline(self) -> Deadline:
         """The evaluation's deadline; it starts with the first call."""
@@ -182,6 +199,8 @@ class ConnectionChain:
             if ask:
                 if deadline.expired:
                     problems.add(_timeout_problem(client.name))
+                elif self.cache is not None and self.cache.coalescer is not None:
+                    await self._coalesced(client, namespace, ask, deadline, lookup, problems)
                 else:
                     async with client.session():
                         work = self._apis[client.name].lookup_keys(
@@ -197,12 +216,60 @@ class ConnectionChain:
             pending = known_unknown | lookup.unknown | (set(ask) - lookup.answered())
             pending -= found.keys()
         self._resolved.update(found)
+        if self.cache is not None:
+            for client in self.clients:
+                mine = {i.project for i in found.values() if i.connection == client.name}
+                if mine:
+                    self.cache.saw_projects(self._namespaces[client.name], mine)
         undetermined = frozenset(failed - found.keys())
         return Resolution(dict(found), undetermined, problems.as_tuple())
 
+    async def _coalesced(
+        self,
+        client: JiraClient,
+        namespace: str,
+        ask: list[str],
+        deadline: Deadline,
+        lookup: Lookup,
+        problems: _Problems,
+    ) -> None:
+        """``ask`` through the cache's coalescer: keys another evaluation is already asking
+        about are not asked again; near-simultaneous lookups share one bulk request."""
+        cache = self.cache
+        assert cache is not None
+        coalescer = cache.coalescer
+        assert coalescer is not None
+        api = self._apis[client.name]
+
+        async def fetch(keys: list[str]) -> tuple[dict[str, IssueData], set[str], list[JiraError]]:
+            part = Lookup()
+            async with client.session():
+                work = api.lookup_keys(
+                    keys, deadline, part, concurrency=client.config.max_concurrency
+                )
+                if not await self._bounded(work, deadline):
+                    part.errors.append(JiraError(_TIMEOUT_MESSAGE, code="JIRA_TIMEOUT"))
+            await cache.put_issues(namespace, part.found, part.unknown)
+            return part.found, part.unknown, part.errors
+
+        found, unknown, errors, unanswered = await coalescer.lookup(
+            namespace, ask, fetch, deadline.remaining()
+        )
+        lookup.found.update(found)
+        lookup.unknown.update(unknown)
+        for error in errors:
+            if error.code == "JIRA_TIMEOUT":
+                problems.add(_timeout_problem(client.name))
+            else:
+                problems.add(problem_from(error, client.name))
+        if unanswered and not errors:
+            problems.add(_timeout_problem(client.name))
+
     # -- JQL --------------------------------------------------------------------------------
 
-    async def match_jql(self, jql: str, keys: Collection[str]) -> JqlResult:
+    async def match_jql(
+        self, jql: str, keys: Collection[str], *, max_age: float | None = None
+    ) -> JqlResult:
         deadline = self.deadline()
         wanted = {k.upper() for k in keys}
         unseen = [k for k in wanted if k not in self._resolved]
@@ -226,8 +293,16 @@ class ConnectionChain:
             namespace = self._namespaces[client.name]
             verdicts: dict[str, bool] = {}
             if self.cache is not None:
-                verdicts = await self.cache.get_jql(namespace, jql, ids)
+                verdicts = await self.cache.get_jql(
+                    namespace,
+                    jql,
+                    ids,
+                    max_age=max_age,
+                    projects={i.id: i.project for i in issues},
+                )
             ask = [i for i in ids if i not in verdicts]
+            if self.cache is not None:
+                self.cache.saw_jql(namespace, jql)
             if ask:
                 outcome, problem = await self._match_on(client, jql, ask, deadline)
                 if problem is not None:
@@ -305,6 +380,90 @@ class ConnectionChain:
                 await self.cache.put_projects(namespace, projects)
             keys.update(projects)
         return ProjectSet(frozenset(keys), problems.as_tuple(), complete=complete)
+
+    # -- the fallback sweep -----------------------------------------------------------------
+
+    async def sweep(self, *, first_window: float = 600.0, longest: float = 86400.0) -> int:
+        """Ask each connection for the issues updated recently in the projects seen recently
+        (one paged search per connection) and apply the updates not seen before (by Jira's
+        ``updated`` value) as webhooks would: existence entries replaced, JQL verdicts about
+        them stale — and re-checked at once for the JQLs in use (one match per JQL). Then record that these projects are verified
+        up to the sweep's start (``JiraCache.verified``), so verdicts stay fresh for as long as
+        sweeps keep succeeding. The window reaches back to the previous sweep (plus a minute),
+        else ``first_window`` seconds. Returns the number of updates applied; a failing
+        connection is skipped (its verdicts age normally)."""
+        if self.cache is None:
+            return 0
+        cache = self.cache
+        deadline = self.deadline()
+        applied = 0
+        for client in self.clients:
+            namespace = self._namespaces[client.name]
+            projects = sorted(cache.seen_projects(namespace))
+            if not projects:
+                continue
+            started = cache.now()
+            marks = [await cache.watermark(namespace, p) for p in projects]
+            lasts = [m[1] for m in marks if m is not None]
+            window = first_window
+            if len(lasts) == len(projects):
+                window = min(longest, started - min(lasts) + 60.0)
+            try:
+                issues = await self._apis[client.name].updated_issues(
+                    projects, int(window // 60) + 1, deadline
+                )
+            except JiraError:
+                continue
+            changed = await cache.new_updates(namespace, issues)
+            for issue in changed:
+                await cache.issue_changed(namespace, issue)
+            applied += len(changed)
+            # what changed is re-checked now for the JQLs in use, in one match per JQL,
+            # instead of once per evaluation that meets it
+            ids = sorted({i.id for i in changed if i.id})
+            for jql in cache.seen_jqls(namespace) if ids else ():
+                outcome, problem = await self._match_on(client, jql, ids, deadline)
+                if problem is None:
+                    await cache.put_jql(namespace, jql, {i: i in outcome for i in ids})
+            await cache.verified(namespace, projects, started - window, started)
+            await cache.remember_projects(namespace)
+        return applied
+
+    async def warm(
+        self, projects: Iterable[str], *, days: float = 7.0, jqls: Sequence[str] = ()
+    ) -> int:
+        """Fill the cache with the issues updated in the last ``days`` in these projects (one
+        paged search per connection), so the morning's first commits hit the cache: their
+        existence entries and, for each of ``jqls`` (the rules' JQLs), their verdicts (one
+        ``match`` per 1,000 issues). The projects join those the sweep covers. Returns the
+        number of issues cached."""
+        if self.cache is None:
+            return 0
+        cache = self.cache
+        wanted = sorted({p.upper() for p in projects})
+        deadline = self.deadline()
+        cached = 0
+        for client in self.clients:
+            namespace = self._namespaces[client.name]
+            started = cache.now()
+            try:
+                issues = await self._apis[client.name].updated_issues(
+                    wanted, int(days * 1440), deadline
+                )
+            except JiraError:
+                continue
+            await cache.put_issues(namespace, {i.key: i for i in issues})
+            await cache.new_updates(namespace, issues)  # known to the next sweep
+            cache.saw_projects(namespace, wanted)
+            cached += len(issues)
+            ids = sorted({i.id for i in issues if i.id})
+            for jql in dict.fromkeys(jqls):
+                outcome, problem = await self._match_on(client, jql, ids, deadline)
+                if problem is None and ids:
+                    await cache.put_jql(namespace, jql, {i: i in outcome for i in ids})
+            # the chain of sweeps starts here: the first one reaches back to this warming
+            await cache.verified(namespace, wanted, started, started)
+        return cached
 
     @property
     def requests_sent(self) -> int:

@@ -43,6 +43,7 @@ from jirahooks.errors import (
     JiraRequestError,
     JiraUnavailable,
 )
+from jirahooks.jira.budget import RequestBudget, budget_for
 from jirahooks.retry import RetryPolicy, retry_after_seconds
 from jirahooks.rules.config import ConnectionConfig, Deployment
 
@@ -138,6 +139,9 @@ class JiraClient:
         self.base_url = config.url.rstrip("/")
         self.retry = retry or RetryPolicy()
         self.stats = RequestStats()
+        self.budget: RequestBudget | None = None
+        if config.budget_per_minute > 0:
+            self.budget = budget_for(self.base_url + "\0" + self.identity, config.budget_per_minute)
         self._secret = secret
         self._transport = transport
         self._sleep = sleep
@@ -266,9 +270,12 @@ class JiraClient:
             remaining = deadline.remaining()
             if remaining is not None and remaining <= 0:
                 raise self._timeout_error(path, deadline=True)
+            if self.budget is not None and not await self.budget.acquire(remaining):
+                raise self._budget_error()
+            remaining = deadline.remaining()
             timeout = self.config.timeout_seconds
             if remaining is not None:
-                timeout = min(timeout, remaining)
+                timeout = max(0.001, min(timeout, remaining))
             self.stats.requests += 1
             self.stats.by_path[path] = self.stats.by_path.get(path, 0) + 1
             wait: float | None = None
@@ -297,6 +304,8 @@ class JiraClient:
                     return self._decode(response, path)
                 error = self._retryable_error(response, path)
                 wait = retry_after_seconds(response.headers)
+                if wait is not None and self.budget is not None:
+                    self.budget.pause(wait)  # every evaluation of this user waits
             if wait is None:
                 wait = self._backoff(attempt)
             if attempt >= self.retry.max_attempts:
@@ -310,6 +319,17 @@ class JiraClient:
                 raise error
             self.stats.retries += 1
             await self._sleep(wait)
+
+    def _budget_error(self) -> JiraError:
+        assert self.budget is not None
+        return JiraError(
+            f"Jira connection '{self.name}': the request budget of {self.budget.per_minute} "
+            "per minute for its technical user is spent",
+            hint="the keys are undetermined and the Jira-unreachable policy applies; raise "
+            "budget_per_minute (within Jira's rate limits) or lower the cache's misses",
+            code="JIRA_RATE_LIMITED",
+            connection=self.name,
+        )
 
     def _timeout_error(self, path: str, *, deadline: bool) -> JiraUnavailable:
         what = "the evaluation's deadline was reached" if deadline else "a request timed out"

@@ -37,6 +37,7 @@ from jirahooks.rules.model import Rule, Scope, Settings
 from jirahooks.rules.schema import Reader, field
 
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 class Deployment(StrEnum):
@@ -98,6 +99,20 @@ class ConnectionConfig:
     ca_bundle: str = field("", doc="path to a CA bundle for self-signed certificates")
     timeout_seconds: float = field(10.0, doc="per-request timeout")
     max_concurrency: int = field(4, doc="concurrent requests to this Jira")
+    budget_per_minute: int = field(
+        0,
+        doc="at most this many requests per minute for this technical user, then the "
+        "jira_unreachable policy (0: no ceiling)",
+    )
+    cache_existence_seconds: float = field(
+        0.0, doc="how long a found issue is trusted to exist (0: the cache's default, 6 h)"
+    )
+    cache_negative_seconds: float = field(
+        0.0, doc="how long 'not found' is trusted (0: the cache's default, 30 s)"
+    )
+    cache_fields_seconds: float = field(
+        0.0, doc="longest a JQL verdict is kept (0: the cache's default, 300 s)"
+    )
 
     def secret(self, path: str = "") -> str:
         return (
@@ -216,6 +231,12 @@ def parse_settings(
     data: Any, *, base: Mapping[str, Any] | None = None, path: str = "settings"
 ) -> Settings:
     reader = Reader()
+    if base is not None and isinstance(data, Mapping) and "share_issue_details" in data:
+        reader.problem(
+            f"{path}.share_issue_details",
+            "share_issue_details is a workspace setting; a repository cannot override it",
+            "set it in the workspace's settings",
+        )
     merged = {**(base or {}), **(data or {})} if isinstance(data, Mapping | type(None)) else data
     settings = reader.read(Settings, merged, path)
     if reader.problems or settings is None:
@@ -308,7 +329,7 @@ def load_document(data: Any, *, source: str = "") -> ConfigDocument:
                 else f"known fields: {', '.join(_TOP_LEVEL)}",
             )
     workspace = data.get("workspace", "default")
-    if not isinstance(workspace, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", workspace):
+    if not isinstance(workspace, str) or not _SLUG.fullmatch(workspace):
         reader.problem("workspace", "expected a slug (letters, digits, '.', '_', '-')")
         workspace = "default"
     admins = tuple(reader.convert(tuple[str, ...], data.get("admins") or [], "admins") or ())
@@ -352,6 +373,13 @@ def load_document(data: Any, *, source: str = "") -> ConfigDocument:
         if not isinstance(slug, str) or not slug:
             reader.problem(
                 f"{path}.slug", "required field is missing", "the repository's slug, e.g. api"
+            )
+            continue
+        if not _SLUG.fullmatch(slug) or len(slug) > 200:
+            reader.problem(
+                f"{path}.slug",
+                "expected a slug (letters, digits, '.', '_', '-'; at most 200 characters)",
+                "the repository's slug as the code host names it, e.g. api",
             )
             continue
         if slug in slugs:
@@ -430,9 +458,9 @@ def read_file(path: str | Path) -> Any:
 
             return tomllib.loads(text)
         if suffix == ".json":
-            import json
+            from jirahooks.textcheck import load_json
 
-            return json.loads(text)
+            return load_json(text)  # nesting measured first: no deep recursion
         import yaml
 
         return yaml.safe_load(text)

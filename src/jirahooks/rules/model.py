@@ -143,6 +143,12 @@ class Conditions:
     )
 
 
+def _freshness_error(value: float) -> str | None:
+    if not 0 <= value <= 7 * 86400:
+        return "between 0 (always ask Jira) and 604800 seconds (a week)"
+    return None
+
+
 @dataclass(frozen=True)
 class Checks:
     """What a rule checks on each target. See the check registry in ``jirahooks.engine.checks``."""
@@ -160,6 +166,11 @@ class Checks:
         "closed quotes, no ORDER BY — checked without Jira when saved and before each use)",
         check=jql_error,
         hint=JQL_HINT,
+    )
+    jql_freshness_seconds: float = field(
+        300.0,
+        doc="the JQL's answer may be this many seconds old at most (0: ask Jira every time)",
+        check=_freshness_error,
     )
     consistency: bool = field(
         False, doc="all keys in the selected targets reference one and the same issue"
@@ -261,6 +272,17 @@ class Rule:
         }
 
 
+@dataclass(frozen=True)
+class BrokenRule(Rule):
+    """A stored rule that no longer reads (written by an older version, or edited in the
+    database). It is never evaluated: it reports ``problem`` as an error fact of its own, and
+    fails closed — BLOCK, or WARNING when its stored severity says so — while every other rule of
+    the workspace is judged as usual. Only the server builds these (``store.queries.row_rule``);
+    the schema reader never does, so no document can declare one."""
+
+    problem: str = ""
+
+
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(p.title() for p in rest)
@@ -304,6 +326,11 @@ class Settings:
         False, doc="the Guardian approves passing PRs and requests changes on failing ones"
     )
     validation_api: bool = field(True, doc="the Validation API answers for this scope")
+    share_issue_details: bool = field(
+        False,
+        doc="workspace only: the Validation API's answers also carry each issue's Jira id, fix "
+        "versions, assignee account ID and connection name (every hook user sees them)",
+    )
     time_budget_seconds: float = field(
         10.0,
         doc="overall deadline for Jira calls in one evaluation",

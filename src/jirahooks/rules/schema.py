@@ -8,6 +8,11 @@ hint, so a whole document is reported at once. Field metadata:
 * ``check``: a callable ``value -> str | None`` returning an error message for bad values;
 * ``hint``: what to write instead.
 
+Every text value (and mapping key) passes ``jirahooks.textcheck``: no NUL, no lone surrogate,
+no control character except tab and line breaks, at most ``MAX_TEXT`` characters. So whatever
+reads rules — the admin API, the web forms, ``apply``, local hooks — rejects text that could
+not be stored or shown, with the path of the bad value.
+
 Standard library only, so loading rules on the hook path stays cheap (no pydantic).
 """
 
@@ -23,9 +28,14 @@ from functools import cache
 from typing import Any, TypeVar, Union, get_args, get_origin
 
 from jirahooks.errors import ConfigProblem
+from jirahooks.textcheck import scrub, text_problem
 
 T = TypeVar("T")
 Check = Callable[[Any], "str | None"]
+
+MAX_TEXT = 20_000
+"""Longest text value of a rule or configuration document (a JQL, a description)."""
+_TEXT_HINT = "write plain text: no NUL, no control characters except tab and line breaks"
 
 
 def field(
@@ -55,7 +65,16 @@ class Reader:
         self.problems: list[ConfigProblem] = []
 
     def problem(self, path: str, message: str, hint: str = "") -> None:
-        self.problems.append(ConfigProblem(path, message, hint))
+        # Messages quote the offending input: never let them carry what cannot be rendered.
+        self.problems.append(ConfigProblem(scrub(path), scrub(message), scrub(hint)))
+
+    def text(self, value: str, path: str) -> bool:
+        """Whether ``value`` is acceptable text; records the problem when it is not."""
+        problem = text_problem(value, max_length=MAX_TEXT)
+        if problem is None:
+            return True
+        self.problem(path, problem, _TEXT_HINT)
+        return False
 
     def read(self, cls: type[T], data: Any, path: str) -> T | None:
         """Read ``data`` as dataclass ``cls``; ``None`` (with problems recorded) when invalid."""
@@ -71,6 +90,9 @@ class Reader:
         for raw_key, raw_value in data.items():
             key = str(raw_key)
             sub = _join(path, key)
+            if not self.text(key, sub):
+                ok = False
+                continue
             f = fields.get(key)
             if f is None:
                 close = difflib.get_close_matches(key, list(fields), n=1)
@@ -136,6 +158,7 @@ class Reader:
             return {
                 str(k): self.convert(args[1], v, _join(path, str(k)), hint)
                 for k, v in value.items()
+                if self.text(str(k), _join(path, str(k)))
             }
         if isinstance(tp, type) and issubclass(tp, Enum):
             choices = [str(m.value) for m in tp]
@@ -164,7 +187,7 @@ class Reader:
             return None
         if tp is str:
             if isinstance(value, str):
-                return value
+                return value if self.text(value, path) else None
             if isinstance(value, int | float) and not isinstance(value, bool):
                 return str(value)
             self.problem(path, f"expected text, got {_kind(value)}", hint)

@@ -45,8 +45,9 @@ TEMPLATES: tuple[Template, ...] = (
             "checks": {"key_present": True},
             "error": "Every commit message must reference a Jira issue.",
             "success": "Every commit references a Jira issue.",
-            "hint": "Start the commit message with the issue key, e.g. 'ABC-123 Fix login'. "
-            "Amend with: git commit --amend",
+            # how to reword depends on the hook (commit-msg: nothing was committed yet); the
+            # engine adds that advice (RuleValidation.hint)
+            "hint": "Start the commit message with the issue key, e.g. 'ABC-123 Fix login'.",
         },
     ),
     Template(

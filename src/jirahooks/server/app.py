@@ -92,8 +92,11 @@ def create_app(settings: ServerSettings, *, state: AppState | None = None) -> Fa
         own = state is None
         app_state = state if state is not None else await start(settings)
         app.state.jirahooks = app_state
+        from jirahooks.server.jira_webhooks import refresher  # Jira cache warming and sweep
+
         try:
-            yield
+            async with refresher(app_state):
+                yield
         finally:
             if own:
                 await app_state.aclose()
@@ -110,14 +113,19 @@ def create_app(settings: ServerSettings, *, state: AppState | None = None) -> Fa
     if state is not None:
         app.state.jirahooks = state
     errors.install(app)
+    from jirahooks.server.boundary import BoundaryMiddleware
 
-    from jirahooks.server import validation, webhooks
+    app.add_middleware(BoundaryMiddleware, limit=settings.admin_max_body_bytes)
+
+    from jirahooks.server import jira_webhooks, validation, webhooks
     from jirahooks.server.admin import ROUTERS
 
     app.include_router(validation.router)
     app.include_router(webhooks.router)  # Bitbucket webhooks, recheck, the PR worker
+    app.include_router(jira_webhooks.router)  # Jira webhooks: the cache learns changes at once
     for router in ROUTERS:
         app.include_router(router, prefix="/api/v1")
+    app.include_router(jira_webhooks.admin_router, prefix="/api/v1")
     from jirahooks.server.web import install as install_web_ui  # the web UI under /ui
 
     install_web_ui(app)

@@ -26,6 +26,7 @@ from jirahooks.platforms.bitbucket_client import API_URL, AuthKind
 from jirahooks.platforms.bitbucket_cloud import PLATFORM, status_url_problem
 from jirahooks.server import binding
 from jirahooks.server.admin.common import audit
+from jirahooks.server.admin.schemas import PlainText
 from jirahooks.server.auth import CurrentUser, Session, get_repository, get_workspace
 from jirahooks.server.errors import ApiError
 from jirahooks.server.pr_processing import platform_config
@@ -37,11 +38,15 @@ router = APIRouter(tags=["bitbucket"])
 _PATH = "/workspaces/{workspace}/bitbucket"
 
 
-class BitbucketConfigIn(BaseModel):
+class BitbucketConfigIn(PlainText):
     auth_kind: Literal["access_token", "app_password"] = "access_token"
     username: str = Field("", max_length=200, description="app passwords only")
-    token: str | None = Field(None, description="write-only; omit to keep the stored one")
-    webhook_secret: str | None = Field(None, description="write-only; omit to keep, '' clears")
+    token: str | None = Field(
+        None, max_length=10_000, description="write-only; omit to keep the stored one"
+    )
+    webhook_secret: str | None = Field(
+        None, max_length=10_000, description="write-only; omit to keep, '' clears"
+    )
     require_signature: bool = True
     register_unknown_repositories: bool = True
     public_url: str = Field("", max_length=500, description="jirahooks' public base URL")

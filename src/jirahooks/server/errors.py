@@ -12,9 +12,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jirahooks.errors import ConfigError, JirahooksError
+from jirahooks.textcheck import scrub
 
 log = logging.getLogger("jirahooks.server")
 
@@ -93,10 +95,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _request_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [
+        problems = [  # scrubbed: a location may be a key the client sent (a lone surrogate…)
             {
-                "path": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
-                "message": str(err.get("msg", "")),
+                "path": scrub(".".join(str(p) for p in err.get("loc", ()) if p != "body")),
+                "message": scrub(str(err.get("msg", ""))),
             }
             for err in exc.errors()
         ]
@@ -125,6 +127,20 @@ def install(app: FastAPI) -> None:
             {"code": code, "message": message, "hint": "see /openapi.json for the API"},
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
+        # A value the database cannot hold (an id beyond 64 bits, text longer than its column):
+        # invalid input that got past the request models, not a server fault.
+        log.warning("value out of range on %s %s: %s", request.method, request.url.path, exc)
+        message = "a value in the request is out of range (too large a number, or too long)"
+        if request.url.path.startswith(VALIDATION_PREFIX):
+            return _validation_body(request, 400, "PAYLOAD_VALIDATION_ERROR", message)
+        return JSONResponse(
+            {"code": "VALUE_OUT_OF_RANGE", "message": message, "hint": "check ids and lengths"},
+            status_code=422,
         )
 
     @app.exception_handler(Exception)

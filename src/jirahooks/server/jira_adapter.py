@@ -104,7 +104,8 @@ class Resolvers:
         self.box = box
         if cache is None:
             backend = RedisBackend(redis_url) if redis_url else None
-            cache = JiraCache(backend)
+            # concurrent evaluations share lookups (decision 0005)
+            cache = JiraCache(backend, coalesce=True)
         self.cache = cache
 
     def resolver(

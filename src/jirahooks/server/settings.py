@@ -5,7 +5,8 @@
                                ``.jirahooks-data``
 ``JIRAHOOKS_DATABASE_URL``     database URL; default SQLite in the data directory
 ``JIRAHOOKS_SECRET_KEY``       Fernet key(s), comma-separated; default the data dir's key file
-``JIRAHOOKS_MAX_BODY_BYTES``   Validation API request size limit; default 1 MiB
+``JIRAHOOKS_MAX_BODY_BYTES``   Validation API and webhook request size limit; default 1 MiB
+``JIRAHOOKS_ADMIN_MAX_BODY_BYTES`` admin API and web UI request size limit; default 1 MiB
 ``JIRAHOOKS_DEFAULT_WORKSPACE`` slug of the workspace created on first start; default ``default``
 ``JIRAHOOKS_REDIS_URL``        Redis for the Jira cache shared by several server processes
                                (``redis://127.0.0.1:6379/0``); default an in-process cache
@@ -34,10 +35,14 @@ class ServerSettings:
     database_url: str = ""
     secret_key: str = ""
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    admin_max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     default_workspace: str = "default"
     upgrade: bool = False
     bootstrap: bool = True
     redis_url: str = ""
+    # Seconds between fallback sweeps of the Jira cache (decision 0005); 0: none. ``jirahooks
+    # serve`` defaults to 60 (JIRAHOOKS_JIRA_SWEEP_SECONDS).
+    jira_sweep_seconds: float = 0.0
 
     @property
     def effective_database_url(self) -> str:
@@ -61,15 +66,29 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         default_workspace=env.get("JIRAHOOKS_DEFAULT_WORKSPACE") or "default",
         redis_url=env.get("JIRAHOOKS_REDIS_URL", ""),
     )
-    raw_limit = env.get("JIRAHOOKS_MAX_BODY_BYTES", "")
-    if raw_limit:
-        try:
-            settings = replace(settings, max_body_bytes=int(raw_limit))
-        except ValueError as exc:
-            raise UsageError(
-                f"JIRAHOOKS_MAX_BODY_BYTES={raw_limit!r} is not a number of bytes",
-                hint="e.g. JIRAHOOKS_MAX_BODY_BYTES=1048576",
-            ) from exc
+    raw_sweep = env.get("JIRAHOOKS_JIRA_SWEEP_SECONDS", "60")
+    try:
+        settings = replace(settings, jira_sweep_seconds=max(0.0, float(raw_sweep or 0)))
+    except ValueError as exc:
+        raise UsageError(
+            f"JIRAHOOKS_JIRA_SWEEP_SECONDS={raw_sweep!r} is not a number of seconds",
+            hint="e.g. JIRAHOOKS_JIRA_SWEEP_SECONDS=60, or 0 to switch the sweep off",
+        ) from exc
+    for variable, name in (
+        ("JIRAHOOKS_MAX_BODY_BYTES", "max_body_bytes"),
+        ("JIRAHOOKS_ADMIN_MAX_BODY_BYTES", "admin_max_body_bytes"),
+    ):
+        raw_limit = env.get(variable, "")
+        if raw_limit:
+            try:
+                limit = int(raw_limit)
+            except ValueError as exc:
+                raise UsageError(
+                    f"{variable}={raw_limit!r} is not a number of bytes",
+                    hint=f"e.g. {variable}=1048576",
+                ) from exc
+            limits: dict[str, Any] = {name: limit}
+            settings = replace(settings, **limits)
     given: dict[str, Any] = {
         k: (Path(v) if k == "data_dir" else v) for k, v in overrides.items() if v is not None
     }

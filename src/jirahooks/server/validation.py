@@ -9,12 +9,17 @@ Order of the checks, each answering ``{"error", "errorCode"}`` with the document
    sign for the scope (401 ``HMAC_SECRET_NOT_CONFIGURED``); the HMAC-SHA256 over the *raw* body
    matches one of them, compared in constant time (401 ``HMAC_SIGNATURE_INVALID``) — all
    before the body is parsed;
-4. the body parses (400 ``JSON_PARSE_ERROR``) and has the documented shape (400
-   ``PAYLOAD_VALIDATION_ERROR``, ``UNSUPPORTED_TRIGGER_TYPE``); an empty body or one with
-   neither branch nor commits is 200 ``IGNORE``;
+4. the body parses as strict UTF-8 JSON (400 ``JSON_PARSE_ERROR``) and has the documented shape
+   (400 ``PAYLOAD_VALIDATION_ERROR``, ``UNSUPPORTED_TRIGGER_TYPE``): nested at most 32 levels
+   (measured before parsing), every field valid text of its kind and length
+   (``jirahooks.textcheck``: no lone surrogate, no NUL, control characters only in commit
+   messages); an empty body or one with neither branch nor commits is 200 ``IGNORE``;
 5. the repository is named (400 ``REPOSITORY_ID_MISSING``), known (404
    ``REPOSITORY_NOT_FOUND``: unknown repositories are never registered implicitly) and inside
-   the token's scope (401 ``HMAC_SIGNATURE_INVALID``);
+   the token's scope (401 ``HMAC_SIGNATURE_INVALID``, or ``HMAC_SECRET_NOT_CONFIGURED`` when no
+   token reaches that repository). Tokens are tried before the repository is looked up, over
+   every token of the workspace when the named repository is unknown: only a caller with a
+   valid signature learns whether a repository exists;
 6. the Validation API is on for the workspace (403 ``FEATURE_DISABLED_GLOBAL``) and the
    repository (403 ``FEATURE_DISABLED_REPO``).
 
@@ -53,6 +58,7 @@ from jirahooks.store import queries
 from jirahooks.store.config_cache import RepositorySnapshot, WorkspaceSnapshot
 from jirahooks.store.database import EncodedJSON
 from jirahooks.store.models import ValidationToken
+from jirahooks.textcheck import MAX_JSON_DEPTH, Kind, nesting_exceeds, text_problem
 
 if TYPE_CHECKING:
     from jirahooks.server.app import AppState
@@ -212,23 +218,55 @@ def _verify(
     return match
 
 
-def _text(data: dict[str, Any], name: str, path: str) -> str:
+# The longest value each field may hold (characters); commit messages and the branch name are
+# bounded by the body (a hostile branch name is evaluated off the event loop, see _validate).
+FIELD_LIMITS = {
+    "hash": 200,
+    "authorDisplayName": 1000,
+    "url": 4096,
+    "locale": 64,
+    "repoSlug": 200,
+    "repositoryUuid": 100,
+    "triggerType": 50,
+}
+
+
+def _text(data: dict[str, Any], name: str, path: str, kind: Kind = Kind.LINE) -> str:
+    """A string field: absent is empty; not a string, invalid text (a lone surrogate, NUL, a
+    control character where the field allows none) or too long is 400."""
     value = data.get(name)
     if value is None:
         return ""
     if not isinstance(value, str):
         raise Rejection(400, "PAYLOAD_VALIDATION_ERROR", f"{path}{name} must be a string")
+    problem = text_problem(value, kind, FIELD_LIMITS.get(name))
+    if problem is not None:
+        raise Rejection(400, "PAYLOAD_VALIDATION_ERROR", f"{path}{name} {problem}")
     return value
+
+
+def _load(body: bytes) -> Any:
+    """The parsed body; 400 ``JSON_PARSE_ERROR`` for what is not JSON (invalid UTF-8 included),
+    400 ``PAYLOAD_VALIDATION_ERROR`` for nesting deeper than any payload needs — measured before
+    parsing, so a body of ``[[[[…`` never recurses."""
+    if nesting_exceeds(body, MAX_JSON_DEPTH):
+        raise Rejection(
+            400,
+            "PAYLOAD_VALIDATION_ERROR",
+            f"The body nests arrays or objects deeper than {MAX_JSON_DEPTH} levels",
+        )
+    try:
+        # strictly UTF-8 (RFC 8259): json.loads on bytes would let encoded surrogates through
+        return json.loads(body.decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise Rejection(400, "JSON_PARSE_ERROR", f"The body is not valid JSON: {exc}") from exc
 
 
 def parse_payload(body: bytes) -> Payload | None:
     """The request body as a Payload; ``None`` for an empty body."""
     if not body.strip():
         return None
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Rejection(400, "JSON_PARSE_ERROR", f"The body is not valid JSON: {exc}") from exc
+    data = _load(body)
     if not isinstance(data, dict):
         raise Rejection(400, "PAYLOAD_VALIDATION_ERROR", "The body must be a JSON object")
     raw_commits = data.get("commits")
@@ -249,7 +287,7 @@ def parse_payload(body: bytes) -> Payload | None:
         commits.append(
             Commit(
                 hash=commit_hash,
-                message=_text(raw, "message", where),
+                message=_text(raw, "message", where, Kind.MESSAGE),
                 author_name=_text(raw, "authorDisplayName", where),
                 url=_text(raw, "url", where) or None,
             )
@@ -263,8 +301,7 @@ def parse_payload(body: bytes) -> Payload | None:
             raise Rejection(
                 400, "PAYLOAD_VALIDATION_ERROR", "triggerType is required (COMMIT or PUSH)"
             )
-    if not isinstance(trigger_raw, str):
-        raise Rejection(400, "PAYLOAD_VALIDATION_ERROR", "triggerType must be a string")
+    trigger_raw = _text({"triggerType": trigger_raw}, "triggerType", "")
     if trigger_raw not in {t.value for t in SUPPORTED_TRIGGERS}:
         raise Rejection(
             400,
@@ -284,14 +321,23 @@ def parse_payload(body: bytes) -> Payload | None:
 async def _candidate_tokens(
     session: AsyncSession, workspace: WorkspaceSnapshot, query_slug: str | None
 ) -> list[ValidationToken]:
-    """Unrevoked tokens that may sign for the scope: workspace-wide ones, and the named
-    repository's."""
-    tokens = await workspace.active_tokens(session)
+    """Unrevoked tokens that may have signed: the workspace-wide ones and the named repository's
+    when those exist, else every token of the workspace.
+
+    Trying every token when the ``repoSlug`` is unknown (or its repository has no token of its
+    own) lets a correctly signed request with a mistyped slug get 404 ``REPOSITORY_NOT_FOUND``,
+    and keeps a caller without a valid signature from telling a registered repository from an
+    unknown one: either way it gets 401 ``HMAC_SIGNATURE_INVALID`` (or
+    ``HMAC_SECRET_NOT_CONFIGURED`` when the workspace has no token at all).
+    """
+    tokens = list(await workspace.active_tokens(session))
     if not query_slug:
-        return list(tokens)
+        return tokens
     repo = await workspace.repository_by_slug(session, query_slug)
-    scopes: set[int | None] = {None} if repo is None else {None, repo.id}
-    return [t for t in tokens if t.repository_id in scopes]
+    if repo is None:
+        return tokens
+    scoped = [t for t in tokens if t.repository_id in (None, repo.id)]
+    return scoped or tokens
 
 
 async def _repository(
@@ -363,8 +409,17 @@ async def _validate(
         evaluation = Evaluation(event, Status.IGNORE)
         return await _answer(state, session, workspace, repo, token, evaluation, locale, started)
 
+    # The caller holds a valid token of this workspace: now it may learn whether the repository
+    # exists (404) and whether its token reaches it (401).
     repo = await _repository(session, workspace, query_slug, payload)
     if token.repository_id is not None and token.repository_id != repo.id:
+        tokens = await workspace.active_tokens(session)
+        if not any(t.repository_id in (None, repo.id) for t in tokens):
+            raise Rejection(
+                401,
+                "HMAC_SECRET_NOT_CONFIGURED",
+                f"No validation token is configured for repository '{repo.slug}'",
+            )
         raise Rejection(401, "HMAC_SIGNATURE_INVALID", "The token is not valid for this repository")
     workspace_settings = workspace.workspace_settings()
     if not workspace_settings.validation_api:
@@ -395,11 +450,23 @@ async def _validate(
     )
 
 
-def _encode(document: dict[str, Any]) -> bytes:
-    """The answer's bytes, as ``JSONResponse`` would render them."""
+def _json(document: dict[str, Any]) -> bytes:
+    """A document's bytes, as ``JSONResponse`` would render them."""
     return json.dumps(
         document, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
     ).encode("utf-8")
+
+
+def _encode(document: dict[str, Any], share_issue_details: bool) -> tuple[bytes, bytes]:
+    """``(answer, stored)``: every hook user reads the answer, so unless the workspace shares
+    issue details it carries only what a developer needs of each issue; the stored evaluation
+    (administrators, web UI) keeps the full document. One job on the CPU pool."""
+    stored = _json(document)
+    if share_issue_details:
+        return stored, stored
+    from jirahooks.engine.facts import without_issue_details
+
+    return _json(without_issue_details(document)), stored
 
 
 def _encode_text(value: Any) -> str:
@@ -418,7 +485,8 @@ async def _answer(
 ) -> Response:
     database = state.database
     document: dict[str, Any] = await state.cpu.run(evaluation.to_document, locale)
-    answer = await state.cpu.run(_encode, document)
+    share = workspace.workspace_settings().share_issue_details
+    answer, stored = await state.cpu.run(_encode, document, share)
     event = evaluation.event
     values = queries.evaluation_values(
         evaluation,
@@ -445,7 +513,7 @@ async def _answer(
         token_id=token.id,
     )
     # The big JSON columns are encoded on the pool too (10,000 commits, a 30 MB document).
-    values["document"] = EncodedJSON(answer.decode("utf-8"))
+    values["document"] = EncodedJSON(stored.decode("utf-8"))
     values["event"] = EncodedJSON(await state.cpu.run(_encode_text, values["event"]))
     async with database.writing():
         await queries.insert_evaluation(session, values)

@@ -8,7 +8,8 @@ Order of the checks (docs/bitbucket-cloud.md):
    workspace's webhook secret, compared in constant time (401 ``SIGNATURE_MISSING`` /
    ``SIGNATURE_INVALID``); with no secret configured, ``require_signature`` rejects every
    delivery (401 ``SIGNATURE_NOT_CONFIGURED``);
-4. the body is a JSON object (400 ``WEBHOOK_INVALID``); events jirahooks does not use are
+4. the body is UTF-8 JSON without NUL or lone surrogates, nested at most 32 levels, and an
+   object (400 ``WEBHOOK_INVALID``, nothing stored); events jirahooks does not use are
    acknowledged with 202 ``ignored``;
 5. the delivery belongs to the configured Bitbucket workspace (403) and its repository is known
    or may be registered (404 ``REPOSITORY_NOT_FOUND``);
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -37,6 +39,7 @@ from jirahooks.server.pr_processing import platform_config
 from jirahooks.server.pr_worker import PrWorker
 from jirahooks.store import queries
 from jirahooks.store.deliveries import DeliveryRow
+from jirahooks.textcheck import MAX_JSON_DEPTH, Kind, TextError, check_tree, nesting_exceeds
 
 SIGNATURE_HEADER = "x-hub-signature"
 KEPT_HEADERS = (
@@ -88,6 +91,26 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _body_problem(body: bytes) -> str | None:
+    """Why a (signed) delivery may not be stored: not UTF-8, nested deeper than any payload, or
+    holding text that cannot be stored (NUL, a lone surrogate); None when it may."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "the webhook body is not valid UTF-8"
+    if nesting_exceeds(body, MAX_JSON_DEPTH):
+        return f"the webhook body nests deeper than {MAX_JSON_DEPTH} levels"
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None  # not JSON: parse_delivery says so
+    try:
+        check_tree(data, kind=Kind.MESSAGE)
+    except TextError as exc:
+        return f"the webhook body's {exc.path or 'text'} {exc.message}"
+    return None
+
+
 @router.post(
     "/webhooks/bitbucket/{workspace}",
     status_code=202,
@@ -132,8 +155,12 @@ async def bitbucket_webhook(workspace: str, request: Request) -> JSONResponse:
                 "signed deliveries are required but no webhook secret is configured",
                 f"PUT /api/v1/workspaces/{workspace}/bitbucket with a webhook_secret",
             )
+        # parsing up to a MiB of JSON (twice) is CPU work: off the event loop
+        problem = await state.cpu.run(_body_problem, body)
+        if problem is not None:
+            raise ApiError(400, "WEBHOOK_INVALID", problem, "Bitbucket sends UTF-8 JSON")
         try:
-            delivery = parse_delivery(dict(request.headers), body)
+            delivery = await state.cpu.run(parse_delivery, dict(request.headers), body)
         except WebhookError as exc:
             raise ApiError(400, exc.code, exc.message, exc.hint or "send JSON") from exc
         if delivery.kind is DeliveryKind.IGNORED:

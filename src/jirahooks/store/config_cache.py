@@ -16,9 +16,12 @@ therefore seen by the next request — on every server process, since each compa
 in the database, not a signal of its own.
 
 Snapshots fill lazily, in the order the Validation API needs them, so an error that was reported
-before (an unparsable rule) is still reported at the same step; failures are never cached. A
-token whose secret cannot be decrypted is remembered as such for the snapshot (one warning), and
-is no candidate: it fails only the requests signed with it. Only repositories that exist are remembered (no growth from unknown slugs).
+before is still reported at the same step; failures are never
+cached. A stored rule that does not parse is no failure: ``queries.row_rule`` reads it as a
+``BrokenRule``, which the engine reports as that rule's own error while the others are judged. A
+token whose secret cannot be decrypted is remembered as such for the snapshot (one warning) and
+is no candidate: it fails only the requests signed with it. Only repositories that exist are
+remembered (no growth from unknown slugs).
 Snapshot rows are detached ORM objects, shared between requests: read them, never change them
 or add them to a session.
 """

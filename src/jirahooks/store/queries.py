@@ -12,8 +12,9 @@ from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jirahooks.engine.facts import Evaluation
+from jirahooks.errors import ConfigError
 from jirahooks.rules.config import combine_rules, parse_settings, parse_stored_rule
-from jirahooks.rules.model import Rule, Scope, Settings
+from jirahooks.rules.model import BrokenRule, Rule, Scope, Settings, Severity
 from jirahooks.rules.schema import dump
 from jirahooks.store.models import (
     AuditEntry,
@@ -29,6 +30,7 @@ from jirahooks.store.models import (
     utcnow,
 )
 from jirahooks.store.versioning import NOT_CONFIGURATION
+from jirahooks.textcheck import Kind, scrub, text_problem
 
 REDACTED = "(redacted)"
 SECRET_FIELDS = frozenset({"token", "secret", "token_encrypted", "secret_encrypted", "password"})
@@ -134,8 +136,35 @@ async def rule_rows(
 
 
 def row_rule(row: RuleRow) -> Rule:
+    """The stored rule; a ``BrokenRule`` (never an exception) when its definition no longer
+    reads, so one bad row affects only itself."""
     scope = Scope.WORKSPACE if row.repository_id is None else Scope.REPOSITORY
-    return parse_stored_rule(row.definition, scope=scope, path=f"rules[{row.rule_id}]")
+    try:
+        return parse_stored_rule(row.definition, scope=scope, path=f"rules[{row.rule_id}]")
+    except ConfigError as exc:
+        return broken_rule(row, scope, exc)
+
+
+def broken_rule(row: RuleRow, scope: Scope, exc: ConfigError) -> BrokenRule:
+    """A placeholder for a stored rule that does not read: its id, and the title, severity and
+    switch it was stored with when those are still legible."""
+    data = row.definition if isinstance(row.definition, Mapping) else {}
+    rule_id = scrub(str(row.rule_id)) or "rule"
+    title = data.get("title")
+    if not isinstance(title, str) or text_problem(title, Kind.LINE, 500) is not None:
+        title = rule_id
+    first = exc.problems[0] if exc.problems else None
+    problem = f"{first.path}: {first.message}" if first is not None else "invalid definition"
+    severity = str(data.get("severity", "")).strip().upper()
+    return BrokenRule(
+        id=rule_id,
+        title=title,
+        enabled=data.get("enabled") is not False,
+        severity=Severity.WARNING if severity == Severity.WARNING.value else Severity.BLOCK,
+        error=f"Rule '{rule_id}' cannot be read ({problem}): fix or delete it",
+        scope=scope,
+        problem=scrub(problem),
+    )
 
 
 def rule_definition(rule: Rule) -> dict[str, Any]:
@@ -271,8 +300,9 @@ def audit(
         user_id=user_id,
         action=action,
         target=target,
-        before=redact(before),
-        after=redact(after),
+        # a rule stored by an older version may hold text that cannot be rendered again
+        before=scrub(redact(before)),
+        after=scrub(redact(after)),
     )
     session.add(entry)
     return entry

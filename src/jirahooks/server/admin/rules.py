@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from jirahooks.errors import ConfigError
 from jirahooks.rules import templates
 from jirahooks.rules.config import parse_rule
-from jirahooks.rules.model import Rule, Scope
+from jirahooks.rules.model import BrokenRule, Rule, Scope
 from jirahooks.server.admin import schemas
 from jirahooks.server.admin.common import audit
 from jirahooks.server.auth import CurrentUser, Principal, Session, get_repository, get_workspace
@@ -19,19 +19,24 @@ from jirahooks.server.errors import ApiError, config_error, conflict, not_found
 from jirahooks.server.jira_adapter import validate_jql
 from jirahooks.store import queries
 from jirahooks.store.models import Repository, RuleRow, Workspace, utcnow
+from jirahooks.textcheck import scrub
 
 router = APIRouter(tags=["rules"])
 
 
 def _rule_out(row: RuleRow, warnings: list[str] | None = None) -> schemas.RuleOut:
     rule = queries.row_rule(row)
+    broken = isinstance(rule, BrokenRule)
+    definition = row.definition if isinstance(row.definition, dict) else {}
     return schemas.RuleOut(
-        id=row.rule_id,
+        id=rule.id,
         scope=rule.scope.value,
         position=row.position,
-        definition=dict(row.definition),
+        # a broken row may hold text that cannot be rendered (stored by an older version)
+        definition=scrub(definition) if broken else dict(definition),
         rule=rule.to_api(),
         warnings=warnings or [],
+        error=rule.problem if isinstance(rule, BrokenRule) else None,
         updated_at=row.updated_at,
     )
 
@@ -43,6 +48,12 @@ def require_rule_writer(principal: Principal, ws: Workspace, repo: Repository | 
         principal.require_workspace_admin(ws)
     else:
         principal.require_repository_admin(ws, repo)
+
+
+def _stored(row: RuleRow) -> dict[str, Any]:
+    """The stored definition for the audit log, whatever an older version left there."""
+    data = row.definition
+    return dict(data) if isinstance(data, dict) else {"definition": data}
 
 
 async def _scope(
@@ -138,8 +149,9 @@ async def _create(
     audit(
         session, principal, ws.id, "rule.create", _target(ws, repo, rule.id), after=row.definition
     )
+    out = _rule_out(row, warnings)  # the answer first: a request that fails stores nothing
     await session.commit()
-    return _rule_out(row, warnings)
+    return out
 
 
 async def _replace(
@@ -160,7 +172,7 @@ async def _replace(
             "rule.id: a rule's id cannot change",
             "create a new rule instead",
         )
-    before = dict(row.definition)
+    before = _stored(row)
     row.definition = queries.rule_definition(rule)
     row.updated_at = utcnow()
     audit(
@@ -172,8 +184,10 @@ async def _replace(
         before=before,
         after=row.definition,
     )
+    await session.flush()
+    out = _rule_out(row, warnings)  # the answer first: a request that fails stores nothing
     await session.commit()
-    return _rule_out(row, warnings)
+    return out
 
 
 async def _delete(
@@ -186,7 +200,7 @@ async def _delete(
         ws.id,
         "rule.delete",
         _target(ws, repo, rule_id),
-        before=dict(row.definition),
+        before=_stored(row),
     )
     await session.delete(row)
     await session.commit()

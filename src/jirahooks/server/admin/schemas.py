@@ -3,6 +3,11 @@
 Secrets are write-only: request bodies accept ``token``; no response model has a field that
 could carry one (``token_set`` says whether one is stored). The only exceptions are the
 "shown once" answers when a validation token or an API token is created or rotated.
+
+Every request model checks its text (``PlainText``): single-line fields hold no control
+character, mappings (rule overrides) no NUL, lone surrogate or control character other than tab
+and line breaks — so a web form and a JSON request get the same 422, and nothing that cannot be
+stored or rendered reaches the database.
 """
 
 from __future__ import annotations
@@ -10,13 +15,35 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from jirahooks.textcheck import Kind, TextError, check_tree, text_problem
 
 Deployment = Literal["cloud", "datacenter", "auto"]
 RoleName = Literal["ADMIN", "MEMBER"]
 
 
-class _In(BaseModel):
+class PlainText(BaseModel):
+    """A request body whose text is checked at the boundary (``jirahooks.textcheck``)."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _plain_text(cls, value: Any) -> Any:
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if isinstance(item, str):
+                problem = text_problem(item, Kind.LINE)
+                if problem is not None:
+                    raise ValueError(problem)
+            elif isinstance(item, dict):
+                try:
+                    check_tree(item)
+                except TextError as exc:
+                    raise ValueError(str(exc)) from exc
+        return value
+
+
+class _In(PlainText):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -26,7 +53,9 @@ class ConnectionIn(_In):
     deployment: Deployment = "auto"
     email: str = Field("", max_length=320, description="technical user's e-mail (Cloud)")
     account_id: str = Field("", max_length=200, description="Atlassian account ID")
-    token: str = Field("", description="API token / PAT; write-only, never returned")
+    token: str = Field(
+        "", max_length=10_000, description="API token / PAT; write-only, never returned"
+    )
     timeout_seconds: float = Field(10.0, gt=0, le=120)
     max_concurrency: int = Field(4, ge=1, le=64)
 
@@ -37,7 +66,9 @@ class ConnectionPatch(_In):
     deployment: Deployment | None = None
     email: str | None = Field(None, max_length=320)
     account_id: str | None = Field(None, max_length=200)
-    token: str | None = Field(None, description="a new token; omit to keep the stored one")
+    token: str | None = Field(
+        None, max_length=10_000, description="a new token; omit to keep the stored one"
+    )
     timeout_seconds: float | None = Field(None, gt=0, le=120)
     max_concurrency: int | None = Field(None, ge=1, le=64)
 
@@ -131,11 +162,16 @@ class RuleOut(BaseModel):
     definition: dict[str, Any]
     rule: dict[str, Any] = Field(description="the rule as the Validation API shows it")
     warnings: list[str] = []
+    error: str | None = Field(
+        None,
+        description="set when the stored definition no longer reads (stored by an older version):"
+        " the rule then blocks (or warns, if its severity is WARNING) until it is fixed or deleted",
+    )
     updated_at: datetime
 
 
 class FromTemplate(_In):
-    template: str
+    template: str = Field(max_length=200)
     overrides: dict[str, Any] = {}
 
 
@@ -155,9 +191,20 @@ class ValidationTokenOut(BaseModel):
     revoked_at: datetime | None
 
 
+class RepositoryEndpoint(BaseModel):
+    repository: str
+    endpoint: str = Field(description="the URL to paste into JHFB_ENDPOINT for this repository")
+
+
 class ValidationTokenSecret(ValidationTokenOut):
     secret: str = Field(description="the HMAC secret (JHFB_SECRET); shown only in this answer")
-    endpoint: str = Field(description="the URL to paste into JHFB_ENDPOINT")
+    endpoint: str = Field(
+        description="a repository token: the URL to paste into JHFB_ENDPOINT; a workspace "
+        "token: the URL with a '<repository-slug>' placeholder — paste one of 'endpoints'"
+    )
+    endpoints: list[RepositoryEndpoint] = Field(
+        description="the URL to paste into JHFB_ENDPOINT, per repository the token can sign for"
+    )
 
 
 class UserIn(_In):

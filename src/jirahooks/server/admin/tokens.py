@@ -8,6 +8,7 @@ repository admins.
 from __future__ import annotations
 
 import secrets
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
@@ -25,10 +26,33 @@ def new_secret() -> str:
     return "jhv_" + secrets.token_urlsafe(32)
 
 
+REPOSITORY_PLACEHOLDER = "<repository-slug>"
+
+
 def endpoint(request: Request, ws: Workspace, repository: str | None) -> str:
+    """The URL a hook client is configured with. The Validation API needs the repository, so
+    a workspace-wide token gets a placeholder here: see ``endpoints``."""
     base = str(request.base_url).rstrip("/")
-    url = f"{base}/api/validate/{ws.slug}"
-    return f"{url}?repoSlug={repository}" if repository else url
+    url = f"{base}/api/validate/{quote(ws.slug, safe='')}"
+    return f"{url}?repoSlug={quote(repository or REPOSITORY_PLACEHOLDER, safe='<>')}"
+
+
+async def _secret_out(
+    request: Request, session: Session, ws: Workspace, token: ValidationToken, secret: str
+) -> schemas.ValidationTokenSecret:
+    """A token with its secret and the endpoint to paste, per repository it can sign for."""
+    slugs = await _repo_slugs(session, ws)
+    slug = slugs.get(token.repository_id) if token.repository_id else None
+    covered = [slug] if slug else sorted(slugs.values())
+    return schemas.ValidationTokenSecret(
+        **token_out(token, slug).model_dump(),
+        secret=secret,
+        endpoint=endpoint(request, ws, slug),
+        endpoints=[
+            schemas.RepositoryEndpoint(repository=s, endpoint=endpoint(request, ws, s))
+            for s in covered
+        ],
+    )
 
 
 async def _repo_slugs(session: Session, ws: Workspace) -> dict[int, str]:
@@ -122,9 +146,7 @@ async def create_token(
         after={"name": body.name, "repository": slug, "secret": True},
     )
     await session.commit()
-    return schemas.ValidationTokenSecret(
-        **token_out(token, slug).model_dump(), secret=secret, endpoint=endpoint(request, ws, slug)
-    )
+    return await _secret_out(request, session, ws, token, secret)
 
 
 async def _token(session: Session, ws: Workspace, token_id: int) -> ValidationToken:
@@ -150,9 +172,6 @@ async def rotate_token(
     secret = new_secret()
     token.secret_encrypted = request.app.state.jirahooks.secrets.encrypt(secret)
     token.rotated_at = utcnow()
-    slug = (
-        (await _repo_slugs(session, ws)).get(token.repository_id) if token.repository_id else None
-    )
     audit(
         session,
         principal,
@@ -163,9 +182,7 @@ async def rotate_token(
         after={"secret": True},
     )
     await session.commit()
-    return schemas.ValidationTokenSecret(
-        **token_out(token, slug).model_dump(), secret=secret, endpoint=endpoint(request, ws, slug)
-    )
+    return await _secret_out(request, session, ws, token, secret)
 
 
 @router.delete(

@@ -78,8 +78,16 @@ SETTING_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("jira_unreachable", "policy", "When Jira cannot be asked"),
     ("review_pull_requests", "bool", "The Guardian approves passing PRs, requests changes else"),
     ("validation_api", "bool", "The Validation API answers for this scope"),
+    (
+        "share_issue_details",
+        "bool",
+        "Validation API answers also carry each issue's Jira id, fix versions, assignee account"
+        " ID and connection name (every hook user sees them); workspace only",
+    ),
     ("time_budget_seconds", "number", "Overall deadline for Jira calls in one evaluation"),
 )
+WORKSPACE_ONLY = frozenset({"share_issue_details"})
+REPOSITORY_FIELDS = tuple(f for f in SETTING_FIELDS if f[0] not in WORKSPACE_ONLY)
 LABELS = {
     "enabled": "Process Guardian on",
     "key_pattern": "Issue-key pattern",
@@ -90,6 +98,7 @@ LABELS = {
     "jira_unreachable": "When Jira is unreachable",
     "review_pull_requests": "Review pull requests",
     "validation_api": "Validation API on",
+    "share_issue_details": "Share issue details with hook users",
     "time_budget_seconds": "Time budget (seconds)",
 }
 
@@ -136,7 +145,7 @@ def _overrides(
     ticking is implied: the change is kept, never silently thrown away). Unticking a box that
     was ticked when the page was rendered (``was_override_*``) removes that override."""
     overrides: set[str] = set()
-    for name, kind, _ in SETTING_FIELDS:
+    for name, kind, _ in REPOSITORY_FIELDS:
         if first(form, f"override_{name}") or (
             not first(form, f"was_override_{name}")
             and not _same(kind, submitted[name], inherited.get(name))
@@ -167,7 +176,7 @@ async def _settings_page(
         request,
         ctx,
         "settings.html",
-        fields=SETTING_FIELDS,
+        fields=SETTING_FIELDS if ctx.repository is None else REPOSITORY_FIELDS,
         labels=LABELS,
         values=_display(shown),
         overrides=overrides if overrides is not None else set(current.settings),

@@ -239,12 +239,20 @@ async def edit_rule(
 ) -> Response:
     ctx = await _ctx(db, user, workspace, repository)
     out = await _get(db, ctx, rule_id)
-    rule = parse_stored_rule(out.definition, scope=_scope(ctx))
+    errors: dict[str, str] = {}
+    try:
+        rule = parse_stored_rule(out.definition, scope=_scope(ctx))
+    except ConfigError:  # stored by an older version: show what is legible, and why
+        rule = Rule(id=out.id, title=str(out.rule.get("title", out.id)), scope=_scope(ctx))
+        errors["_form"] = (
+            f"The stored rule cannot be read ({out.error}); it blocks until it is fixed"
+            " here and saved, or deleted."
+        )
     flash = {"created": "Rule created.", "template": "Rule created from the template."}.get(
         saved, "Rule saved." if saved else ""
     )
     return _editor(
-        request, ctx, values=rule_to_values(rule), errors={}, rule_id=out.id, flash=flash
+        request, ctx, values=rule_to_values(rule), errors=errors, rule_id=out.id, flash=flash
     )
 
 
