@@ -147,8 +147,10 @@ CASES: tuple[Case, ...] = (
     Case("DELETE", f"{W}/repositories/{{repository}}", ADMIN, setup=_fresh_repo),
     Case("GET", f"{W}/settings", READ),
     Case("PUT", f"{W}/settings", ADMIN, lambda: {"jira_unreachable": "WARN"}),
+    Case("PATCH", f"{W}/settings", ADMIN, lambda: {"jira_unreachable": "WARN"}),
     Case("GET", f"{R}/settings", READ),
     Case("PUT", f"{R}/settings", REPO, lambda: {"enabled": True}),
+    Case("PATCH", f"{R}/settings", REPO, lambda: {"enabled": True}),
     Case("GET", f"{W}/connections", READ),
     Case(
         "POST", f"{W}/connections", ADMIN, lambda: {"name": unique("c"), "url": "https://j.example"}

@@ -40,6 +40,11 @@ COMMANDS: tuple[Command, ...] = (
     Command("apply", "jirahooks.cli.apply", "load a configuration document into the server"),
     Command("export", "jirahooks.cli.export", "write a workspace back as a configuration document"),
     Command("secrets", "jirahooks.cli.secrets", "re-encrypt stored secrets with a new key"),
+    Command(
+        "admin-token",
+        "jirahooks.cli.admin_token",
+        "on the server host: issue a new API token for a user, or revoke all of theirs",
+    ),
 )
 
 EPILOG = """\

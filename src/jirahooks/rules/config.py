@@ -3,6 +3,7 @@
 ::
 
     workspace: acme
+    admins: [alice@example.com]  # workspace administrators (server only: jirahooks apply)
     settings: {...}              # Process Guardian settings (workspace defaults)
     connections: [...]           # ordered Jira connections; tokens as ${ENV_VAR}
     rules: [...]                 # workspace rules, in full or as {template: name, ...overrides}
@@ -153,6 +154,8 @@ class ConfigDocument:
     rules: tuple[Rule, ...]
     repositories: tuple[RepositoryConfig, ...]
     validation_tokens: tuple[ValidationTokenConfig, ...]
+    # Workspace administrators (user names or e-mail addresses), made ADMIN by `jirahooks apply`.
+    admins: tuple[str, ...] = ()
 
     def repository(self, slug: str) -> RepositoryConfig | None:
         return next((r for r in self.repositories if r.slug == slug), None)
@@ -184,7 +187,15 @@ def combine_rules(
     return [r for r in workspace if r.id not in overridden] + list(repository)
 
 
-_TOP_LEVEL = ("workspace", "settings", "connections", "rules", "repositories", "validation_tokens")
+_TOP_LEVEL = (
+    "workspace",
+    "admins",
+    "settings",
+    "connections",
+    "rules",
+    "repositories",
+    "validation_tokens",
+)
 _REPO_KEYS = ("slug", "settings", "connections", "disable_rules", "rules")
 
 
@@ -321,6 +332,14 @@ def load_document(data: Any, *, source: str = "") -> ConfigDocument:
     if not isinstance(workspace, str) or not _SLUG.fullmatch(workspace):
         reader.problem("workspace", "expected a slug (letters, digits, '.', '_', '-')")
         workspace = "default"
+    admins = tuple(reader.convert(tuple[str, ...], data.get("admins") or [], "admins") or ())
+    for i, admin in enumerate(admins):
+        if not admin.strip() or len(admin) > 320:
+            reader.problem(
+                f"admins[{i}]",
+                "expected a user name or e-mail address (1-320 characters)",
+                "e.g. admins: [alice@example.com]",
+            )
     settings_raw = data.get("settings") or {}
     if not isinstance(settings_raw, Mapping):
         reader.problem("settings", "expected a mapping")
@@ -412,7 +431,14 @@ def load_document(data: Any, *, source: str = "") -> ConfigDocument:
     if reader.problems:
         raise ConfigError(reader.problems, source=source)
     return ConfigDocument(
-        workspace, settings, dict(settings_raw), connections, rules, tuple(repositories), tokens
+        workspace,
+        settings,
+        dict(settings_raw),
+        connections,
+        rules,
+        tuple(repositories),
+        tokens,
+        tuple(a.strip() for a in admins),
     )
 
 

@@ -2,7 +2,7 @@
 
 On startup (the lifespan) the database schema is checked — created on an empty database,
 migrated when ``settings.upgrade``, otherwise an out-of-date schema stops the start — the secret
-key is loaded, and on the very first start the default workspace and a one-time admin token are
+key is loaded and checked against the database (``jirahooks.store.keycheck``), and on the very first start the default workspace and a one-time admin token are
 created (``jirahooks serve`` prints it).
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI
 
 from jirahooks import __version__
-from jirahooks.crypto import SecretBox, load_box
+from jirahooks.crypto import SecretBox
 from jirahooks.server import errors
 from jirahooks.server.bootstrap import FirstStart, first_start
 from jirahooks.server.cpu import CpuPool
@@ -24,6 +24,7 @@ from jirahooks.server.jira_adapter import Resolvers
 from jirahooks.server.settings import ServerSettings
 from jirahooks.store.config_cache import ConfigCache
 from jirahooks.store.database import Database
+from jirahooks.store.keycheck import open_box
 
 log = logging.getLogger("jirahooks.server")
 
@@ -64,7 +65,8 @@ async def start(settings: ServerSettings) -> AppState:
     database = Database(settings.effective_database_url)
     try:
         await database.prepare(upgrade=settings.upgrade)
-        box = load_box(settings.data_dir, environ=settings.secret_environ(), create=True)
+        # The key must be the one the stored secrets use; a new one only for an unused database.
+        box = await open_box(database, settings.data_dir, settings.secret_environ())
         first = (
             await first_start(database, settings.default_workspace) if settings.bootstrap else None
         )

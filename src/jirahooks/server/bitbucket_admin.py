@@ -12,11 +12,15 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from jirahooks.platforms.bitbucket_client import API_URL, AuthKind
 from jirahooks.platforms.bitbucket_cloud import PLATFORM, status_url_problem
@@ -26,7 +30,7 @@ from jirahooks.server.admin.schemas import PlainText
 from jirahooks.server.auth import CurrentUser, Session, get_repository, get_workspace
 from jirahooks.server.errors import ApiError
 from jirahooks.server.pr_processing import platform_config
-from jirahooks.store.deliveries import PlatformConfig
+from jirahooks.store.deliveries import DeliveryRow, PlatformConfig
 from jirahooks.store.models import utcnow
 
 router = APIRouter(tags=["bitbucket"])
@@ -46,8 +50,31 @@ class BitbucketConfigIn(PlainText):
     require_signature: bool = True
     register_unknown_repositories: bool = True
     public_url: str = Field("", max_length=500, description="jirahooks' public base URL")
-    bitbucket_workspace: str = Field("", max_length=200, description="default: same slug")
-    api_url: str = Field("", max_length=500, description="default https://api.bitbucket.org/2.0")
+    bitbucket_workspace: str = Field(
+        "",
+        max_length=200,
+        description="the Bitbucket workspace ID (as in bitbucket.org/<ID>/…); empty: the "
+        "jirahooks workspace's slug, which must then be the Bitbucket workspace ID",
+    )
+    api_url: str = Field(
+        "",
+        max_length=500,
+        description="Bitbucket's REST API base URL; empty: https://api.bitbucket.org/2.0. Set "
+        "it only for a proxy or a test double; the token goes only there",
+    )
+
+
+class DeliveryFailure(BaseModel):
+    """The PR worker's most recent failed attempt (a webhook, recheck or reconciliation)."""
+
+    at: datetime
+    delivery: int
+    origin: str
+    state: str = Field(description="'failed' (given up), else 'pending' or 'processing' (retried)")
+    tries: int
+    repository: str
+    pull_request_id: str
+    reason: str
 
 
 class BitbucketConfigOut(BaseModel):
@@ -62,8 +89,11 @@ class BitbucketConfigOut(BaseModel):
     public_url: str
     bitbucket_workspace: str
     api_url: str
+    effective_bitbucket_workspace: str = ""
+    effective_api_url: str = API_URL
     webhook_path: str
     warnings: list[str] = []
+    last_failure: DeliveryFailure | None = None
 
 
 _DEFAULTS: dict[str, Any] = {
@@ -79,8 +109,26 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 
-def _out(config: PlatformConfig, workspace: str, *, configured: bool = True) -> BitbucketConfigOut:
+def _out(
+    config: PlatformConfig,
+    workspace: str,
+    *,
+    configured: bool = True,
+    last_failure: DeliveryFailure | None = None,
+) -> BitbucketConfigOut:
     warnings = []
+    if last_failure is not None:
+        warnings.append(
+            f"the last pull-request update failed ({last_failure.state}, "
+            f"{last_failure.at:%Y-%m-%d %H:%M} UTC): {last_failure.reason}"
+        )
+    if not config.remote_workspace:
+        warnings.append(
+            f"bitbucket_workspace is empty: the Bitbucket workspace ID is taken to be "
+            f"'{workspace}' (this workspace's slug); set it if it differs"
+        )
+    if not config.token_encrypted:
+        warnings.append("no token: build statuses and reports cannot be published")
     problem = status_url_problem(config.public_url)
     if problem:
         warnings.append(f"public_url: {problem}")
@@ -100,9 +148,80 @@ def _out(config: PlatformConfig, workspace: str, *, configured: bool = True) -> 
         public_url=config.public_url,
         bitbucket_workspace=config.remote_workspace,
         api_url=config.api_url,
+        effective_bitbucket_workspace=config.remote_workspace or workspace,
+        effective_api_url=config.api_url or API_URL,
         webhook_path=f"/webhooks/bitbucket/{workspace}",
         warnings=warnings,
+        last_failure=last_failure,
     )
+
+
+async def last_failure(session: AsyncSession, workspace_id: int) -> DeliveryFailure | None:
+    """The most recent delivery whose last attempt failed (failed for good, or waiting for its
+    retry); a delivery that later succeeded has no error any more."""
+    row = (
+        await session.execute(
+            select(DeliveryRow)
+            .where(
+                DeliveryRow.workspace_id == workspace_id,
+                DeliveryRow.last_error != "",
+                DeliveryRow.state.in_(("failed", "pending", "processing")),
+            )
+            .order_by(DeliveryRow.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    return DeliveryFailure(
+        at=row.processed_at or row.claimed_at or row.received_at,
+        delivery=row.id,
+        origin=row.origin,
+        state=row.state,
+        tries=row.tries,
+        repository=row.repository,
+        pull_request_id=row.pull_request_id,
+        reason=row.last_error,
+    )
+
+
+# Bitbucket Cloud workspace IDs: letters (shown lower-case), digits, '-' and '_'.
+_WORKSPACE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
+
+
+def _refuse_what_cannot_work(body: BitbucketConfigIn, workspace: str) -> None:
+    """422 (code, message naming the field, hint) for settings no delivery could work with."""
+    for name, url in (("public_url", body.public_url), ("api_url", body.api_url)):
+        if url and (not re.match(r"https?://[^/\s?#]+", url) or re.search(r"[\s?#]", url)):
+            raise ApiError(
+                422,
+                "REQUEST_INVALID",
+                f"{name}: expected an http(s) URL without query or fragment",
+                "api_url: leave empty for https://api.bitbucket.org/2.0"
+                if name == "api_url"
+                else "jirahooks' public base URL, e.g. https://guardian.example.com",
+            )
+    if body.auth_kind == AuthKind.APP_PASSWORD.value and not body.username:
+        raise ApiError(
+            422,
+            "REQUEST_INVALID",
+            "username: required with an app password",
+            "the technical user's Bitbucket username (Basic username:app password)",
+        )
+    remote = body.bitbucket_workspace.strip()
+    if not _WORKSPACE_ID.fullmatch(remote or workspace):
+        field = (
+            f"'{remote}'"
+            if remote
+            else f"empty, so it would be this workspace's slug '{workspace}', which"
+        )
+        raise ApiError(
+            422,
+            "BITBUCKET_WORKSPACE_INVALID",
+            f"bitbucket_workspace: {field} is not a Bitbucket workspace ID (letters, digits, "
+            "'-' and '_'); every pull-request update would fail",
+            "give the workspace ID as in https://bitbucket.org/<workspace-id>/<repository>",
+        )
 
 
 def _audit_view(config: PlatformConfig) -> dict[str, Any]:
@@ -154,7 +273,7 @@ async def get_bitbucket(
     config = await platform_config(session, ws.id)
     if config is None:
         return _out(PlatformConfig(platform=PLATFORM, **_DEFAULTS), ws.slug, configured=False)
-    return _out(config, ws.slug)
+    return _out(config, ws.slug, last_failure=await last_failure(session, ws.id))
 
 
 @router.put(_PATH, response_model=BitbucketConfigOut, summary="Set Bitbucket credentials")
@@ -167,11 +286,7 @@ async def put_bitbucket(
 ) -> BitbucketConfigOut:
     ws = await get_workspace(session, principal, workspace)
     principal.require_workspace_admin(ws)
-    for name, url in (("public_url", body.public_url), ("api_url", body.api_url)):
-        if url and not url.startswith(("http://", "https://")):
-            raise ApiError(422, "REQUEST_INVALID", f"{name}: expected an http(s) URL")
-    if body.auth_kind == AuthKind.APP_PASSWORD.value and not body.username:
-        raise ApiError(422, "REQUEST_INVALID", "username: required with an app password")
+    _refuse_what_cannot_work(body, ws.slug)
     box = request.app.state.jirahooks.secrets
     config = await platform_config(session, ws.id)
     _require_token_to_rebind(config, body, ws.slug)
@@ -190,13 +305,13 @@ async def put_bitbucket(
     config.require_signature = body.require_signature
     config.register_unknown_repositories = body.register_unknown_repositories
     config.public_url = body.public_url.rstrip("/")
-    config.remote_workspace = body.bitbucket_workspace
+    config.remote_workspace = body.bitbucket_workspace.strip()
     config.api_url = body.api_url.rstrip("/")
     config.updated_at = utcnow()
     await session.flush()
     audit(session, principal, ws.id, "bitbucket.update", "bitbucket", before, _audit_view(config))
     await session.commit()
-    return _out(config, ws.slug)
+    return _out(config, ws.slug, last_failure=await last_failure(session, ws.id))
 
 
 @router.delete(_PATH, status_code=204, summary="Remove the Bitbucket configuration")

@@ -134,13 +134,15 @@ def db(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
-async def _open(settings: ServerSettings, *, create_key: bool) -> tuple[Any, Any]:
-    from jirahooks.crypto import load_box
+async def _open(settings: ServerSettings) -> tuple[Any, Any]:
+    """The database and its secret key, verified before anything is written: a key that is not
+    the server's (or a missing key file for a database in use) is refused, never replaced."""
+    from jirahooks.store.keycheck import open_box
 
     database = _database(settings)
     try:
         await database.prepare(upgrade=False)
-        box = load_box(settings.data_dir, environ=settings.secret_environ(), create=create_key)
+        box = await open_box(database, settings.data_dir, settings.secret_environ())
     except BaseException:
         await database.dispose()
         raise
@@ -157,10 +159,16 @@ def apply(args: argparse.Namespace) -> int:
         _prepare_data_dir(settings)
 
     async def main() -> int:
-        database, box = await _open(settings, create_key=True)
+        database, box = await _open(settings)
         try:
             async with database.session() as session:
-                report = await apply_document(session, box, document, prune=args.prune)
+                report = await apply_document(
+                    session,
+                    box,
+                    document,
+                    prune=args.prune,
+                    default_workspace=settings.default_workspace,
+                )
                 if args.dry_run:
                     await session.rollback()
                 else:
@@ -222,6 +230,7 @@ def secrets(args: argparse.Namespace) -> int:
         write_key_file,
     )
     from jirahooks.server.document import rotate_key
+    from jirahooks.store.keycheck import re_encrypt
 
     if args.action == "generate-key":
         output.out(generate_key())
@@ -229,7 +238,7 @@ def secrets(args: argparse.Namespace) -> int:
     settings = settings_from(args)
 
     async def main() -> int:
-        database, box = await _open(settings, create_key=False)
+        database, box = await _open(settings)
         try:
             if box.source == KEY_ENV:
                 new_env = os.environ.get("JIRAHOOKS_NEW_SECRET_KEY", "")
@@ -249,6 +258,7 @@ def secrets(args: argparse.Namespace) -> int:
             staged = SecretBox([new_key, *box.keys], source=box.source)
             async with database.session() as session:
                 count = await rotate_key(session, staged)
+                await re_encrypt(session, staged)
                 await session.commit()
             if path is not None:
                 write_key_file(path, [new_key])
@@ -263,3 +273,102 @@ def secrets(args: argparse.Namespace) -> int:
             await database.dispose()
 
     return asyncio.run(main())
+
+
+def admin_token(args: argparse.Namespace) -> int:
+    """Issue a new API token for a user, or revoke all of theirs (``jirahooks admin-token``)."""
+    from sqlalchemy import func, select
+
+    from jirahooks.server.auth import new_api_token
+    from jirahooks.store import queries
+    from jirahooks.store.models import ApiToken, User, utcnow
+
+    settings = settings_from(args)
+    name = args.user.strip()
+    token_name = (args.name or "cli").strip()[:200] or "cli"
+
+    async def main() -> int:
+        database = _database(settings)
+        try:
+            await database.prepare(upgrade=False)
+            async with database.session() as session:
+                user = (
+                    await session.execute(select(User).where(User.name == name))
+                ).scalar_one_or_none()
+                if user is None and "@" in name:
+                    user = (
+                        (
+                            await session.execute(
+                                select(User)
+                                .where(func.lower(User.email) == name.lower())
+                                .order_by(User.id)
+                            )
+                        )
+                        .scalars()
+                        .first()
+                    )
+                if user is None:
+                    known = (
+                        await session.execute(select(User.name).order_by(User.id).limit(10))
+                    ).scalars()
+                    raise UsageError(
+                        f"no user '{name}' in {_redacted(database.url)}",
+                        hint=f"known users: {', '.join(known) or '(none: start the server once)'}"
+                        " — check --data-dir / --database-url",
+                    )
+                if args.action == "issue":
+                    token, token_hash, prefix = new_api_token()
+                    session.add(
+                        ApiToken(
+                            user_id=user.id, name=token_name, token_hash=token_hash, prefix=prefix
+                        )
+                    )
+                    queries.audit(
+                        session,
+                        workspace_id=None,
+                        actor="cli:admin-token",
+                        action="api_token.create",
+                        target=f"user:{user.name}",
+                        after={"name": token_name, "prefix": prefix},
+                    )
+                    await session.commit()
+                    output.out(
+                        f"new API token for '{user.name}' (shown once, stored only as a hash):\n"
+                        f"\n    {token}\n\n"
+                        "sign in to the web UI with it (/ui/login) or send it as "
+                        "'Authorization: Bearer …'"
+                    )
+                    return EXIT_OK
+                rows = (
+                    await session.execute(
+                        select(ApiToken).where(
+                            ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)
+                        )
+                    )
+                ).scalars()
+                now = utcnow()
+                count = 0
+                for row in rows:
+                    row.revoked_at = now
+                    count += 1
+                queries.audit(
+                    session,
+                    workspace_id=None,
+                    actor="cli:admin-token",
+                    action="api_token.revoke_all",
+                    target=f"user:{user.name}",
+                    after={"revoked": count},
+                )
+                await session.commit()
+                output.out(f"revoked {count} API token(s) of '{user.name}' (web sessions included)")
+                return EXIT_OK
+        finally:
+            await database.dispose()
+
+    return asyncio.run(main())
+
+
+def _redacted(url: str) -> str:
+    from jirahooks.store.database import redacted
+
+    return redacted(url)

@@ -21,20 +21,24 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jirahooks.crypto import SecretBox
+from jirahooks.crypto import SecretBox, SecretKeyError
 from jirahooks.errors import ConfigError, ConfigProblem
 from jirahooks.rules.config import ConfigDocument
 from jirahooks.server import binding
+from jirahooks.server.auth import Role
 from jirahooks.server.bootstrap import ensure_workspace
 from jirahooks.store import queries
+from jirahooks.store.deliveries import PlatformConfig
 from jirahooks.store.models import (
     Connection,
+    Membership,
     Repository,
     RepositoryConnection,
     RuleRow,
+    User,
     ValidationToken,
     Workspace,
     utcnow,
@@ -104,9 +108,21 @@ class _Applier:
                 )
             self.report.notes.append(f"{path}: {reference} is unset, the stored secret is kept")
             return stored
-        if stored and self.box.decrypt(stored) == value:
+        if stored and self._readable(stored) == value:
             return stored
         return self.box.encrypt(value)
+
+    def _readable(self, stored: str) -> str | None:
+        """The stored plaintext; None when it cannot be decrypted with the server's key (it was
+        written with another one): the document's value then replaces it."""
+        try:
+            return self.box.decrypt(stored)
+        except SecretKeyError:
+            self.report.notes.append(
+                "a stored secret could not be decrypted with the server's key and is replaced "
+                "by the document's value"
+            )
+            return None
 
 
 def _require_token_to_rebind(
@@ -147,10 +163,18 @@ async def apply_document(
     actor: str = "cli:apply",
     prune: bool = False,
     environ: dict[str, str] | None = None,
+    default_workspace: str = "default",
 ) -> ApplyReport:
-    """Load ``document`` into the store (the caller commits)."""
+    """Load ``document`` into the store (the caller commits).
+
+    Who administers the workspace: the document's ``admins`` (made ADMIN; users that do not
+    exist yet are created, without a token). A workspace the document creates without ``admins``
+    gets the administrators of ``default_workspace`` (the server's first-start workspace), so
+    someone can always reach it."""
     a = _Applier(session, box, actor, environ)
+    new = await queries.workspace_by_slug(session, document.workspace) is None
     a.workspace = ws = await ensure_workspace(session, document.workspace, actor=actor)
+    await _apply_admins(a, document, new=new, default_workspace=default_workspace)
     if (ws.settings or {}) != dict(document.settings_raw):
         a.audit("settings.update", f"workspace:{ws.slug}", ws.settings, dict(document.settings_raw))
         ws.settings = dict(document.settings_raw)
@@ -292,6 +316,84 @@ async def _apply_rules(a: _Applier, repo: Repository | None, rules: list[Any], p
             await a.session.delete(row)
 
 
+async def _user_for(a: _Applier, name_or_email: str) -> User:
+    """The user named (or with the e-mail) ``name_or_email``; created when there is none."""
+    found = (
+        await a.session.execute(select(User).where(User.name == name_or_email))
+    ).scalar_one_or_none()
+    if found is None and "@" in name_or_email:
+        found = (
+            (
+                await a.session.execute(
+                    select(User)
+                    .where(func.lower(User.email) == name_or_email.lower())
+                    .order_by(User.id)
+                )
+            )
+            .scalars()
+            .first()
+        )
+    if found is not None:
+        return found
+    user = User(name=name_or_email, email=name_or_email if "@" in name_or_email else "")
+    a.session.add(user)
+    await a.session.flush()
+    a.audit("user.create", f"user:{user.name}", None, {"name": user.name, "email": user.email})
+    a.report.notes.append(
+        f"user '{user.name}' was created without an API token: on the server host, "
+        f"`jirahooks admin-token issue --user {user.name}` prints one"
+    )
+    return user
+
+
+async def _apply_admins(
+    a: _Applier, document: ConfigDocument, *, new: bool, default_workspace: str
+) -> None:
+    ws = a.workspace
+    users = [await _user_for(a, name) for name in document.admins]
+    if new and not users and ws.slug != default_workspace:
+        default = await queries.workspace_by_slug(a.session, default_workspace)
+        if default is not None:
+            result = await a.session.execute(
+                select(User)
+                .join(Membership, Membership.user_id == User.id)
+                .where(
+                    Membership.workspace_id == default.id,
+                    Membership.repository_id.is_(None),
+                    Membership.role == Role.ADMIN.value,
+                )
+                .order_by(User.id)
+            )
+            users = list(result.scalars())
+        if users:
+            a.report.notes.append(
+                f"workspace '{ws.slug}' is administered by the administrators of "
+                f"'{default_workspace}' ({', '.join(u.name for u in users)}); "
+                "name others with `admins:`"
+            )
+    for user in users:
+        row = (
+            await a.session.execute(
+                select(Membership).where(
+                    Membership.user_id == user.id,
+                    Membership.workspace_id == ws.id,
+                    Membership.repository_id.is_(None),
+                )
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            a.session.add(Membership(user_id=user.id, workspace_id=ws.id, role=Role.ADMIN.value))
+            a.audit("user.add", f"user:{user.name}", None, {"role": Role.ADMIN.value})
+        elif row.role != Role.ADMIN.value:
+            a.audit("user.update", f"user:{user.name}", {"role": row.role}, {"role": "ADMIN"})
+            row.role = Role.ADMIN.value
+    if not users and new:
+        a.report.notes.append(
+            f"workspace '{ws.slug}' has no administrator: add `admins: [NAME]` to the document, "
+            "or grant a role in the admin API"
+        )
+
+
 async def _apply_tokens(a: _Applier, document: ConfigDocument, prune: bool) -> None:
     ws = a.workspace
     result = await a.session.execute(
@@ -365,6 +467,9 @@ async def export_document(session: AsyncSession, workspace_slug: str) -> dict[st
             [ConfigProblem("workspace", f"no workspace '{workspace_slug}' in the store")]
         )
     out: dict[str, Any] = {"workspace": ws.slug}
+    admins = await _admin_names(session, ws.id)
+    if admins:
+        out["admins"] = admins
     if ws.settings:
         out["settings"] = dict(ws.settings)
     connections = await queries.connections(session, ws.id)
@@ -396,6 +501,21 @@ async def export_document(session: AsyncSession, workspace_slug: str) -> dict[st
     if tokens:
         out["validation_tokens"] = tokens
     return out
+
+
+async def _admin_names(session: AsyncSession, workspace_id: int) -> list[str]:
+    """Names of the workspace's administrators (the document's ``admins``)."""
+    result = await session.execute(
+        select(User.name)
+        .join(Membership, Membership.user_id == User.id)
+        .where(
+            Membership.workspace_id == workspace_id,
+            Membership.repository_id.is_(None),
+            Membership.role == Role.ADMIN.value,
+        )
+        .order_by(User.name)
+    )
+    return list(result.scalars())
 
 
 def _connection(c: Connection) -> dict[str, Any]:
@@ -442,4 +562,9 @@ async def rotate_key(session: AsyncSession, box: SecretBox) -> int:
     for token in (await session.execute(select(ValidationToken))).scalars():
         token.secret_encrypted = box.rotate(token.secret_encrypted)
         count += 1
+    for platform in (await session.execute(select(PlatformConfig))).scalars():
+        for column in ("token_encrypted", "webhook_secret_encrypted"):
+            if getattr(platform, column):
+                setattr(platform, column, box.rotate(getattr(platform, column)))
+                count += 1
     return count

@@ -16,10 +16,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from jirahooks.crypto import SecretBox
+from jirahooks.crypto import SecretBox, SecretKeyError
 from jirahooks.engine.resolver import OfflineResolver, Resolver
 from jirahooks.errors import JiraError
-from jirahooks.jira import build_resolver
 from jirahooks.jira.cache import JiraCache, RedisBackend
 from jirahooks.rules.config import ConnectionConfig, Deployment
 from jirahooks.store.models import Connection
@@ -36,13 +35,30 @@ class StoredConnection(ConnectionConfig):
     """A connection from the store, with its decrypted token."""
 
     plaintext: str = dataclasses.field(default="", repr=False, compare=False)
+    # Why the stored token could not be read ("" when it could): such a connection answers
+    # every request with a connection problem, so the jira_unreachable policy decides.
+    unreadable: str = ""
 
     def secret(self, path: str = "") -> str:
         return self.plaintext
 
 
+UNREADABLE_HINT = (
+    "the token was stored with another secret key: start the server with the key the token was "
+    "written with, or enter the connection's token again"
+)
+
+
 def to_config(connection: Connection, box: SecretBox) -> StoredConnection:
-    token = box.decrypt(connection.token_encrypted) if connection.token_encrypted else ""
+    unreadable = ""
+    try:
+        token = box.decrypt(connection.token_encrypted) if connection.token_encrypted else ""
+    except SecretKeyError:
+        token = ""
+        unreadable = "its stored token cannot be decrypted with the server's secret key"
+        log.warning(
+            "connection %r (id %s): %s (%s)", connection.name, connection.id, unreadable, box
+        )
     return StoredConnection(
         name=connection.name,
         url=connection.url,
@@ -53,7 +69,29 @@ def to_config(connection: Connection, box: SecretBox) -> StoredConnection:
         timeout_seconds=connection.timeout_seconds,
         max_concurrency=connection.max_concurrency,
         plaintext=token,
+        unreadable=unreadable,
     )
+
+
+def jira_client(config: StoredConnection, **options: Any) -> Any:
+    """The JiraClient of a stored connection; one whose token is unreadable fails every request
+    with a connection problem (``SECRET_KEY_INVALID``) and sends nothing."""
+    from jirahooks.jira.client import JiraClient
+
+    if not config.unreadable:
+        return JiraClient(config, secret=config.plaintext, **options)
+    reason = config.unreadable
+
+    class UnreadableTokenClient(JiraClient):
+        async def _request(self, *args: Any, **kwargs: Any) -> Any:
+            raise JiraError(
+                reason,
+                hint=UNREADABLE_HINT,
+                code="SECRET_KEY_INVALID",
+                connection=self.name,
+            )
+
+    return UnreadableTokenClient(config, secret="", **options)
 
 
 class Resolvers:
@@ -75,19 +113,22 @@ class Resolvers:
     ) -> Resolver:
         if not connections:
             return OfflineResolver()
-        configs = [to_config(c, self.box) for c in connections]
-        return build_resolver(configs, cache=self.cache, deadline_seconds=deadline_seconds)
+        from jirahooks.jira.chain import ConnectionChain
+
+        # As jirahooks.jira.build_resolver, but a connection whose token cannot be decrypted
+        # fails alone (a connection problem), never the whole evaluation.
+        clients = [jira_client(to_config(c, self.box)) for c in connections]
+        return ConnectionChain(clients, cache=self.cache, deadline_seconds=deadline_seconds)
 
     async def aclose(self) -> None:
         await self.cache.aclose()
 
 
 def _client(config: StoredConnection) -> Any:
-    from jirahooks.jira.client import JiraClient
     from jirahooks.retry import RetryPolicy
 
     # An administrator waiting on "Test connection" wants the first answer, not five retries.
-    return JiraClient(config, secret=config.plaintext, retry=RetryPolicy(max_attempts=1))
+    return jira_client(config, retry=RetryPolicy(max_attempts=1))
 
 
 async def test_connection(

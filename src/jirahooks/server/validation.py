@@ -199,16 +199,20 @@ def _verify(
     header: str,
     body: bytes,
     tokens: list[ValidationToken],
-    key_of: Callable[[ValidationToken], bytes],
+    key_of: Callable[[ValidationToken], bytes | None],
 ) -> ValidationToken | None:
-    """The token whose HMAC matches, comparing against every candidate in constant time."""
+    """The token whose HMAC matches, comparing against every candidate in constant time (a
+    candidate whose secret cannot be decrypted, ``None``, is skipped)."""
     scheme, _, given = header.strip().partition("=")
     if scheme.strip().lower() != "sha256" or not given:
         return None
     given_bytes = given.strip().lower().encode("ascii", "replace")
     match: ValidationToken | None = None
     for token in tokens:
-        expected = hmac.new(key_of(token), body, hashlib.sha256).hexdigest()
+        key = key_of(token)
+        if key is None:
+            continue
+        expected = hmac.new(key, body, hashlib.sha256).hexdigest()
         if hmac.compare_digest(expected.encode("ascii"), given_bytes) and match is None:
             match = token
     return match

@@ -171,12 +171,17 @@ async def bitbucket_webhook(workspace: str, request: Request) -> JSONResponse:
                 },
                 status_code=202,
             )
-        if config.remote_workspace and delivery.workspace not in ("", config.remote_workspace):
+        # An empty bitbucket_workspace means this workspace's slug: a delivery from another
+        # Bitbucket workspace could only fail later, in the background, so it is refused now.
+        remote = config.remote_workspace or ws.slug
+        if delivery.workspace and delivery.workspace.lower() != remote.lower():
             raise ApiError(
                 403,
                 "WORKSPACE_MISMATCH",
                 f"the delivery is for Bitbucket workspace '{delivery.workspace}', this "
-                f"jirahooks workspace serves '{config.remote_workspace}'",
+                f"jirahooks workspace serves '{remote}'",
+                f"set bitbucket_workspace to '{delivery.workspace}' "
+                f"(PUT /api/v1/workspaces/{ws.slug}/bitbucket, or the web UI's Bitbucket page)",
             )
         if not config.register_unknown_repositories:
             repo = await queries.repository_by_slug(session, ws.id, delivery.repository)

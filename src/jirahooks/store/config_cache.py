@@ -16,25 +16,32 @@ therefore seen by the next request — on every server process, since each compa
 in the database, not a signal of its own.
 
 Snapshots fill lazily, in the order the Validation API needs them, so an error that was reported
-before (an undecryptable token) is still reported at the same step; failures are never cached.
-A stored rule that does not parse is no failure: ``queries.row_rule`` reads it as a
-``BrokenRule``, which the engine reports as that rule's own error while the others are judged. Only repositories that exist are remembered (no growth from unknown slugs).
+before is still reported at the same step; failures are never
+cached. A stored rule that does not parse is no failure: ``queries.row_rule`` reads it as a
+``BrokenRule``, which the engine reports as that rule's own error while the others are judged. A
+token whose secret cannot be decrypted is remembered as such for the snapshot (one warning) and
+is no candidate: it fails only the requests signed with it. Only repositories that exist are
+remembered (no growth from unknown slugs).
 Snapshot rows are detached ORM objects, shared between requests: read them, never change them
 or add them to a session.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jirahooks.crypto import SecretKeyError
 from jirahooks.rules.config import combine_rules
 from jirahooks.rules.model import Rule, Settings
 from jirahooks.store import queries
 from jirahooks.store.models import Connection, Repository, RuleRow, ValidationToken, Workspace
+
+log = logging.getLogger("jirahooks.server.validation")
 
 if TYPE_CHECKING:
     from jirahooks.engine.core import RunCpu
@@ -70,6 +77,7 @@ class WorkspaceSnapshot:
     _by_slug: dict[str, RepositorySnapshot] = field(default_factory=dict)
     _by_uuid: dict[str, RepositorySnapshot] = field(default_factory=dict)
     _keys: dict[int, bytes] = field(default_factory=dict, repr=False)
+    _unreadable: set[int] = field(default_factory=set, repr=False)
 
     @property
     def id(self) -> int:
@@ -85,11 +93,27 @@ class WorkspaceSnapshot:
             self.tokens = tuple(await queries.active_validation_tokens(session, self.id))
         return self.tokens
 
-    def hmac_key(self, token: ValidationToken, decrypt: Callable[[str], str]) -> bytes:
-        """The token's secret as HMAC key bytes, decrypted once per snapshot."""
+    def hmac_key(self, token: ValidationToken, decrypt: Callable[[str], str]) -> bytes | None:
+        """The token's secret as HMAC key bytes, decrypted once per snapshot; None (and one
+        warning per snapshot) when it cannot be decrypted with the server's key — that token is
+        no candidate, the workspace's other tokens still work."""
         key = self._keys.get(token.id)
         if key is None:
-            key = decrypt(token.secret_encrypted).encode("utf-8")
+            if token.id in self._unreadable:
+                return None
+            try:
+                key = decrypt(token.secret_encrypted).encode("utf-8")
+            except SecretKeyError as exc:
+                self._unreadable.add(token.id)
+                log.warning(
+                    "validation token %r (id %s) of workspace %r is skipped: %s (%s)",
+                    token.name,
+                    token.id,
+                    self.slug,
+                    exc.message,
+                    exc.hint,
+                )
+                return None
             self._keys[token.id] = key
         return key
 

@@ -271,3 +271,15 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(String(300), default="")
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class ServerMeta(Base):
+    """Facts about the store itself, by name. ``secret_key_check``: a constant encrypted with the
+    server's secret key (``jirahooks.store.keycheck``), so every process and command that opens
+    the database with a key can tell, before writing anything, whether it is the right key."""
+
+    __tablename__ = "server_meta"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -171,7 +171,8 @@ async def workspace_settings(
 @router.put(
     "/workspaces/{workspace}/settings",
     response_model=schemas.SettingsOut,
-    summary="Replace the workspace's Process Guardian settings (workspace admins)",
+    summary="Replace the workspace's Process Guardian settings (workspace admins): fields not "
+    "sent go back to their defaults; PATCH changes only the fields sent",
 )
 async def put_workspace_settings(
     workspace: str, body: SettingsBody, session: Session, principal: CurrentUser
@@ -212,7 +213,8 @@ async def repository_settings(
 @router.put(
     "/workspaces/{workspace}/repositories/{repository}/settings",
     response_model=schemas.SettingsOut,
-    summary="Replace a repository's overrides (repository admins); {} removes them all",
+    summary="Replace a repository's overrides (repository admins): overrides not sent are "
+    "removed, {} removes them all; PATCH changes only the overrides sent",
 )
 async def put_repository_settings(
     workspace: str,
@@ -238,3 +240,49 @@ async def put_repository_settings(
     )
     await session.commit()
     return schemas.SettingsOut(settings=dict(body), effective=_full(effective))
+
+
+def _merged(stored: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """``stored`` with ``patch`` applied as a JSON merge patch (RFC 7396): a field with a value
+    is set, a field with ``null`` is removed (for a repository: back to the inherited value),
+    a field not mentioned is kept."""
+    merged = dict(stored)
+    for name, value in patch.items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return merged
+
+
+@router.patch(
+    "/workspaces/{workspace}/settings",
+    response_model=schemas.SettingsOut,
+    summary="Change some workspace settings, keep the others (workspace admins); null removes",
+)
+async def patch_workspace_settings(
+    workspace: str, body: SettingsBody, session: Session, principal: CurrentUser
+) -> schemas.SettingsOut:
+    ws = await get_workspace(session, principal, workspace)
+    principal.require_workspace_admin(ws)
+    merged = _merged(dict(ws.settings or {}), body)
+    return await put_workspace_settings(workspace, merged, session, principal)
+
+
+@router.patch(
+    "/workspaces/{workspace}/repositories/{repository}/settings",
+    response_model=schemas.SettingsOut,
+    summary="Set or remove some overrides, keep the others (repository admins); null removes",
+)
+async def patch_repository_settings(
+    workspace: str,
+    repository: str,
+    body: SettingsBody,
+    session: Session,
+    principal: CurrentUser,
+) -> schemas.SettingsOut:
+    ws = await get_workspace(session, principal, workspace)
+    repo = await get_repository(session, ws, repository)
+    principal.require_repository_admin(ws, repo)
+    merged = _merged(dict(repo.settings or {}), body)
+    return await put_repository_settings(workspace, repository, merged, session, principal)

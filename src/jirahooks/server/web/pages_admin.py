@@ -123,6 +123,37 @@ def _from_form(form: dict[str, list[str]], name: str, kind: str) -> Any:
     return first(form, name)
 
 
+def _same(kind: str, a: Any, b: Any) -> bool:
+    """Whether a submitted value equals the inherited one (as the form renders both)."""
+    if kind == "targets" or kind == "lines":
+        return set(a or []) == set(b or [])
+    if kind == "number":
+        try:
+            return float(a) == float(b)
+        except (TypeError, ValueError):
+            return False
+    if kind == "bool":
+        return bool(a) == bool(b)
+    return str(a if a is not None else "") == str(b if b is not None else "")
+
+
+def _overrides(
+    form: dict[str, list[str]], submitted: dict[str, Any], inherited: dict[str, Any]
+) -> set[str]:
+    """The repository's overrides after a save. A ticked "Override" box is one; so is a value
+    the person changed while the box was unticked (they edited the inherited value shown, so
+    ticking is implied: the change is kept, never silently thrown away). Unticking a box that
+    was ticked when the page was rendered (``was_override_*``) removes that override."""
+    overrides: set[str] = set()
+    for name, kind, _ in REPOSITORY_FIELDS:
+        if first(form, f"override_{name}") or (
+            not first(form, f"was_override_{name}")
+            and not _same(kind, submitted[name], inherited.get(name))
+        ):
+            overrides.add(name)
+    return overrides
+
+
 def _display(values: dict[str, Any]) -> dict[str, Any]:
     out = dict(values)
     out["ignored_keys"] = "\n".join(values.get("ignored_keys") or [])
@@ -186,7 +217,8 @@ async def save_settings(
         body = {k: v for k, v in submitted.items() if v != defaults.get(k)}
         overrides: set[str] = set(body)
     else:
-        overrides = {name for name, _, _ in REPOSITORY_FIELDS if first(form, f"override_{name}")}
+        inherited = (await repo_api.workspace_settings(workspace, db, user.principal)).effective
+        overrides = _overrides(form, submitted, inherited)
         body = {k: v for k, v in submitted.items() if k in overrides}
     p = user.principal
     try:
