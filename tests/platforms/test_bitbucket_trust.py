@@ -342,7 +342,9 @@ def test_retry_after_reschedules_the_delivery(
         assert before + timedelta(seconds=expected) - slack <= due
         assert due <= after + timedelta(seconds=expected) + slack
         assert g.bitbucket.count(f"/pullrequests/{pr.id}", method="GET") == 1
-        assert g.server.worker._running == set()  # nobody is sleeping on it
+        # nobody is sleeping on it: the worker's task ends right after it stored the attempt (a
+        # worker waiting out a 120 s Retry-After would hold it far longer than wait_until waits)
+        assert wait_until(lambda: g.server.worker._running == set())
         assert g.status(pr.head) is None
 
         # when the time comes, the delivery is processed
