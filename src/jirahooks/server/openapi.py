@@ -66,6 +66,42 @@ def _statuses(path: str, method: str, operation: dict[str, Any]) -> set[int]:
     return found
 
 
+def rule_definition() -> dict[str, Any]:
+    """A rule as the admin API reads it: generated from the rule model's dataclass fields
+    (``rules.schema.json_schema``), plus ``template`` — so it cannot drift from the reader,
+    which stays the validator (a rule that fits this schema can still be refused with 422, e.g.
+    for a regular expression that does not compile)."""
+    from jirahooks.rules import templates
+    from jirahooks.rules.model import Rule
+    from jirahooks.rules.schema import json_schema
+
+    schema = json_schema(Rule, exclude=("scope",), required=False)
+    schema["properties"]["template"] = {
+        "type": "string",
+        "enum": sorted(templates.BY_NAME),
+        "description": "start from this built-in template; the other fields override it",
+    }
+    schema["anyOf"] = [{"required": ["title"]}, {"required": ["template"]}, {"required": ["id"]}]
+    schema["description"] = (
+        "A rule as in the configuration document (docs/rules.md). ``id`` defaults to the path's "
+        "rule id (PUT) or a slug of the title; ``scope`` is set by where the rule is declared."
+    )
+    return schema
+
+
+def _typed_bodies(doc: dict[str, Any]) -> None:
+    """Operations marked ``x-jirahooks-body: NAME`` get ``#/components/schemas/NAME`` as their
+    request body schema (the handler reads plain data that a reader of its own validates)."""
+    for operations in doc.get("paths", {}).values():
+        for operation in operations.values():
+            name = operation.pop("x-jirahooks-body", None)
+            if name is None:
+                continue
+            content = operation.setdefault("requestBody", {}).setdefault("content", {})
+            content["application/json"] = {"schema": _ref(name)}
+            operation["requestBody"]["required"] = True
+
+
 def document(app: FastAPI) -> dict[str, Any]:
     """The OpenAPI document (see the module docstring)."""
     doc = get_openapi(
@@ -80,6 +116,8 @@ def document(app: FastAPI) -> dict[str, Any]:
         schemas.pop(name, None)
     schemas["ErrorBody"] = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas["ValidationApiErrorBody"] = ValidationApiErrorBody.model_json_schema()
+    schemas["RuleDefinition"] = rule_definition()
+    _typed_bodies(doc)
     components["securitySchemes"] = {
         BEARER: {
             "type": "http",
@@ -94,7 +132,10 @@ def document(app: FastAPI) -> dict[str, Any]:
             responses: dict[str, Any] = operation.setdefault("responses", {})
             if validation:  # its invalid requests answer 400 (hook clients' contract)
                 responses.pop("422", None)
-            for status in sorted(_statuses(path, method, operation)):
+            statuses = _statuses(path, method, operation)
+            if "422" in responses and _is_fastapi_422(responses["422"]) and 422 not in statuses:
+                del responses["422"]  # FastAPI's guess; these endpoints read their own bodies
+            for status in sorted(statuses):
                 key = str(status)
                 if validation:
                     responses[key] = _error(status, "ValidationApiErrorBody")

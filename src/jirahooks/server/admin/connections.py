@@ -27,7 +27,7 @@ from jirahooks.server.admin.common import (
     connection_summary,
 )
 from jirahooks.server.auth import CurrentUser, Session, get_repository, get_workspace
-from jirahooks.server.errors import ApiError, conflict, not_found
+from jirahooks.server.errors import ApiError, conflict, not_found, responses
 from jirahooks.server.jira_adapter import test_connection
 from jirahooks.store import queries
 from jirahooks.store.models import (
@@ -147,6 +147,7 @@ async def list_connections(
     response_model=schemas.ConnectionOut,
     status_code=201,
     summary="Create a connection (appended last)",
+    responses=responses(409),
 )
 async def create_connection(
     workspace: str,
@@ -192,6 +193,7 @@ async def create_connection(
     "/workspaces/{workspace}/connections/{connection_id}",
     response_model=schemas.ConnectionOut,
     summary="One connection (workspace admins)",
+    responses=responses(403),
 )
 async def get_connection(
     workspace: str, connection_id: int, session: Session, principal: CurrentUser
@@ -205,6 +207,7 @@ async def get_connection(
     "/workspaces/{workspace}/connections/{connection_id}",
     response_model=schemas.ConnectionOut,
     summary="Edit a connection (a token given replaces the stored one; a new URL, user or deployment needs it)",
+    responses=responses(409),
 )
 async def update_connection(
     workspace: str,

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from jirahooks.server.admin import schemas
 from jirahooks.server.auth import CurrentUser, Session, get_repository, get_workspace
-from jirahooks.server.errors import not_found
+from jirahooks.server.errors import not_found, responses
 from jirahooks.store.models import AuditEntry, EvaluationRow, Repository, User, ValidationToken
 
 
@@ -122,6 +122,7 @@ async def get_evaluation(
     "/workspaces/{workspace}/audit",
     response_model=schemas.AuditPage,
     summary="Configuration changes, newest first (workspace admins)",
+    responses=responses(403),
 )
 async def audit_log(
     workspace: str,
