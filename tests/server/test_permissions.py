@@ -320,7 +320,8 @@ def test_repository_admin_never_sees_credentials(roles: Server) -> None:
     for role in ("member", "repo_admin"):
         listed = server.ok("GET", f"{W}/connections", token=role)
         assert listed and all(
-            set(c) == {"id", "name", "url", "deployment", "position"} for c in listed
+            set(c) == {"id", "name", "url", "deployment", "position", "last_test_ok", "token_state"}
+            for c in listed
         )
         text = server.call("GET", f"{R}/connections", role).text
         assert "bot@example.com" not in text and "acc-1" not in text
