@@ -11,7 +11,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from jirahooks.engine.facts import Context, Evaluation, Fact, FactStatus, RuleValidation, Status
 from jirahooks.i18n import translate
-from jirahooks.output import safe
+from jirahooks.output import safe, short_hash
 
 _MARK = {
     Status.PASS: "✔",
@@ -83,7 +83,7 @@ def _facts_text(
                 break
             indent = "      "
             if ref:
-                lines.append(f"      {ref[:12]}  {_subject(rv, ref)}".rstrip())
+                lines.append(f"      {short_hash(ref)}  {_subject(rv, ref)}".rstrip())
                 indent = "        "
             for fact in sorted(group, key=lambda f: _SEVERITY.get(f.status, 2)):
                 lines.append(f"{indent}{_FACT_MARK[fact.status]} {fact.message(locale)}")
@@ -181,7 +181,7 @@ def junit(evaluation: Evaluation, *, locale: str = "en-US", name: str = "jirahoo
     for rv in rvs:
         case = f"    <testcase classname={quoteattr('jirahooks.' + rv.rule.id)} name={quoteattr(rv.rule.title)}"
         details = "\n".join(
-            f"[{f.ref[:12]}] {f.message(locale)}" if f.ref else f.message(locale)
+            f"[{short_hash(f.ref)}] {f.message(locale)}" if f.ref else f.message(locale)
             for f in (*rv.condition_facts, *rv.check_facts)
             if f.status in (FactStatus.ERROR, FactStatus.WARNING, FactStatus.SKIP)
         )
