@@ -18,7 +18,7 @@ import asyncio
 import random
 import time
 
-from corpus import WORDS
+from _corpus import WORDS
 from jirahooks.engine import InMemoryResolver, IssueData, evaluate
 from jirahooks.event import Commit, Event, Trigger
 from jirahooks.keys import KeyExtractor

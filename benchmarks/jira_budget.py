@@ -56,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.fakes
 from tests.fakes import fake_jira_jql as fake_jql
 from tests.fakes.fake_jira import FakeJira
 
-from corpus import MORE_WORDS as WORDS
+from _corpus import MORE_WORDS as WORDS
 from jirahooks.engine import evaluate
 from jirahooks.event import Commit, Event, Trigger
 from jirahooks.jira.cache import UNTIERED, JiraCache, Lifetimes, MemoryBackend, RedisBackend

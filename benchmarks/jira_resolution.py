@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.fakes
 
 from tests.fakes.fake_jira import FakeJira
 
-from corpus import WORDS
+from _corpus import WORDS
 from jirahooks.engine.resolver import Resolution
 from jirahooks.jira.cache import JiraCache
 from jirahooks.jira.chain import ConnectionChain

@@ -1,5 +1,5 @@
 """Words the benchmarks build commit messages from (one list, so every benchmark's corpus is the
-same kind of text). Imported as ``corpus`` by scripts run as ``python benchmarks/<name>.py``."""
+same kind of text). Imported as ``_corpus`` by scripts run as ``python benchmarks/<name>.py``."""
 
 from __future__ import annotations
 
