@@ -98,6 +98,23 @@ def test_the_commit_msg_hook_labels_the_unmade_commit_alike_in_check(git_repo: G
     assert "000000000000" not in result.stdout
 
 
+def test_engine_messages_name_the_unmade_commit_without_zeros(git_repo: GitRepo) -> None:
+    write_file(
+        git_repo.path / ".jirahooks.yml",
+        "rules:\n  - template: same-issue\n    triggers: [COMMIT]\n",
+    )
+    git_repo.commit("ABC-1 base")
+    git_repo.checkout("-b", "feature/ABC-1-login")
+    message = write_file(git_repo.path / "MSG", "ABC-2 another issue\n")
+    for fmt in ("text", "json", "junit"):
+        result = jirahooks(
+            "check", "--message-file", str(message), "--format", fmt, cwd=git_repo.path
+        )
+        assert result.returncode == 1, result.stderr
+        assert "ABC-2 (the new commit)" in result.stdout
+        assert "000000000000)" not in result.stdout  # the message, not the document's ref
+
+
 # --- pre-receive: one hash length, and the closing line names what failed ------------------
 
 
