@@ -17,11 +17,14 @@ import argparse
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from jirahooks.cli._common import add_config_argument, load_config
 from jirahooks.errors import EXIT_BLOCKED, EXIT_OK, EnvironmentProblem, UsageError
 from jirahooks.event import ZERO_HASH, Commit, Event, PullRequest, Trigger
+
+if TYPE_CHECKING:
+    from jirahooks.engine.facts import Evaluation, Fact
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -171,12 +174,12 @@ async def _evaluate(args: argparse.Namespace, event: Event) -> object:
             await close()
 
 
-def _offline_by_request(evaluation: Any) -> Any:
+def _offline_by_request(evaluation: Evaluation) -> Evaluation:
     """``--offline`` with Jira connections configured: the "Jira was not asked" notices say
     so, instead of claiming that no connection is configured."""
     from dataclasses import replace
 
-    def facts(items: tuple[Any, ...]) -> tuple[Any, ...]:
+    def facts(items: tuple[Fact, ...]) -> tuple[Fact, ...]:
         return tuple(
             replace(f, message_id="jira.offline.requested") if f.message_id == "jira.offline" else f
             for f in items
