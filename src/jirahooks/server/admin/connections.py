@@ -102,6 +102,27 @@ async def _tested(connection: Connection, request: Request, save_anyway: bool) -
     return result
 
 
+def _changed_copy(connection: Connection, changes: dict[str, Any], box: Any) -> Connection:
+    """A transient copy of ``connection`` with ``changes`` applied (never added to a session)."""
+    copy = Connection(
+        name=connection.name,
+        url=connection.url,
+        deployment=connection.deployment,
+        email=connection.email,
+        account_id=connection.account_id,
+        token_encrypted=connection.token_encrypted,
+        timeout_seconds=connection.timeout_seconds,
+        max_concurrency=connection.max_concurrency,
+        token_expires_on=connection.token_expires_on,
+    )
+    for field, value in changes.items():
+        if field == "token":
+            copy.token_encrypted = box.encrypt(value) if value else ""
+        else:
+            setattr(copy, field, value)
+    return copy
+
+
 def _keep(session: Session, connection: Connection, result: dict[str, Any]) -> ConnectionTest:
     """Record ``result`` as the connection's last test (its own row: not a config change)."""
     loaded = "last_test" not in inspect(connection).unloaded  # a new connection: not yet
@@ -228,9 +249,17 @@ async def update_connection(
     if "url" in changes:
         changes["url"] = _check_url(changes["url"])
     _require_token_to_rebind(connection, changes)
+    box = request.app.state.jirahooks.secrets
+    result = None
+    if any(
+        field in changes and (field == "token" or changes[field] != before.get(field))
+        for field in _CREDENTIALS
+    ):
+        # Tested as it would be saved, on a copy, before anything is written: no write lock
+        # is held while Jira answers (SQLite), and a refused change leaves nothing behind.
+        result = await _tested(_changed_copy(connection, changes, box), request, save_anyway)
     for field, value in changes.items():
         if field == "token":
-            box = request.app.state.jirahooks.secrets
             connection.token_encrypted = box.encrypt(value) if value else ""
             token_changed = True
         elif field == "name":
@@ -238,12 +267,7 @@ async def update_connection(
             connection.name = value
         else:
             setattr(connection, field, value)
-    result = None
-    if any(
-        field in changes and (field == "token" or changes[field] != before.get(field))
-        for field in _CREDENTIALS
-    ):
-        result = await _tested(connection, request, save_anyway)
+    if result is not None:
         _keep(session, connection, result)
     connection.updated_at = utcnow()
     after = connection_audit(connection)
