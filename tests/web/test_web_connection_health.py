@@ -14,10 +14,11 @@ import html
 import re
 from collections.abc import Iterator
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from tests.fakes.fake_jira import FakeJira
-from tests.web.conftest import WS, Browser, Site
+from tests.web.conftest import WS, Browser, Site, sign_in
 
 BASE = f"/ui/w/{WS}"
 
@@ -94,3 +95,59 @@ def test_a_passing_connection_is_not_flagged_and_expiry_shows(site: Site, jira: 
     site.api("PATCH", f"/workspaces/{WS}/connections/{c['id']}", {"token_expires_on": past})
     _, _, listing = b.request("GET", f"{BASE}/connections")
     assert "token expired" in _text(listing)
+
+
+def test_the_test_button_updates_the_last_test_in_the_row(site: Site, jira: FakeJira) -> None:
+    b, csrf = _admin(site)
+    created = site.add_connection(
+        "Acme Cloud", jira.url, email=jira.user.email, token=jira.token, save_anyway=False
+    )
+    jira.revoke_token(jira.token)
+    status, _, answer = b.request(
+        "POST",
+        f"{BASE}/connections/{created['id']}/test",
+        {"csrf_token": csrf},
+        {"HX-Request": "true"},
+    )
+    assert status == 200 and "Not connected" in answer
+    oob = re.search(rf'<div id="last-test-{created["id"]}"[^>]*>', answer)
+    assert oob and 'hx-swap-oob="true"' in oob.group(0)
+    assert 'data-last-test="failed"' in oob.group(0)
+    _, _, listing = b.request("GET", f"{BASE}/connections")
+    assert 'data-last-test="failed"' in listing
+
+
+def test_in_chromium_save_anyway_and_the_row_follows_the_test(
+    page: Any, site: Site, jira: FakeJira
+) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, site.admin_token)
+    page.goto(f"{BASE}/connections")
+    page.get_by_role("button", name="Create new connection").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Name").fill("Acme Cloud")
+    dialog.get_by_label("Deployment type").select_option("cloud")
+    dialog.get_by_label("Jira URL").fill(jira.url)
+    dialog.get_by_label("E-mail").fill(jira.user.email)
+    dialog.get_by_label("API token").fill("wrong-token-typed")
+    dialog.get_by_role("button", name="Create connection").click()
+    # refused with the reason, and the explicit choice
+    expect(dialog.locator("#connection-test-failed")).to_contain_text("JIRA_AUTH_REJECTED")
+    assert site.api("GET", f"/workspaces/{WS}/connections") == []
+    dialog.get_by_label("API token").fill("wrong-token-typed")
+    expect(dialog.locator("#connection-test-failed")).to_contain_text("Save anyway")
+    dialog.locator("#c-save-anyway").check()
+    dialog.get_by_role("button", name="Create connection").click()
+    expect(page.get_by_role("dialog")).to_be_hidden()
+    [c] = site.api("GET", f"/workspaces/{WS}/connections")
+    cell = page.locator(f"#last-test-{c['id']}")
+    expect(cell).to_have_attribute("data-last-test", "failed")
+    # the right token, then "Test connection": the row says so without a reload
+    site.api("PATCH", f"/workspaces/{WS}/connections/{c['id']}", {"token": jira.token})
+    page.goto(f"{BASE}/connections")
+    jira.revoke_token(jira.token)
+    expect(cell).to_have_attribute("data-last-test", "ok")
+    page.get_by_role("button", name="Test connection Acme Cloud").click()
+    expect(page.locator(".test.failed")).to_contain_text("Not connected")
+    expect(cell).to_have_attribute("data-last-test", "failed")

@@ -370,7 +370,11 @@ async def test_connection(
 ) -> Response:
     ctx = await workspace_ctx(db, user, workspace)
     result = await api.test(workspace, connection_id, request, db, user.principal)
-    return page(request, ctx, "connection_test.html", result=result, connection_id=connection_id)
+    # the row's "Last test" follows at once (an out-of-band swap), not only after a reload
+    c = await api.get_connection(workspace, connection_id, db, user.principal)
+    return page(
+        request, ctx, "connection_test.html", result=result, connection_id=connection_id, c=c
+    )
 
 
 # -- repository scope ----------------------------------------------------------------------
