@@ -96,6 +96,9 @@ def test_every_status_of_the_permission_matrix_is_declared(doc: dict[str, Any]) 
     ]:
         assert "409" in doc["paths"][path][method]["responses"], (method, path)
         assert "413" in doc["paths"][path][method]["responses"], (method, path)
+    # Bitbucket's webhook: 202 accepted or ignored, 200 for a delivery received before
+    webhook = doc["paths"]["/webhooks/bitbucket/{workspace}"]["post"]["responses"]
+    assert {"200", "202", "400", "401", "403", "404", "413"} <= set(webhook)
 
 
 def test_rule_bodies_are_typed_from_the_rule_model(doc: dict[str, Any]) -> None:

@@ -141,6 +141,15 @@ def document(app: FastAPI) -> dict[str, Any]:
                     responses[key] = _error(status, "ValidationApiErrorBody")
                 elif key not in responses or _is_fastapi_422(responses[key]):
                     responses[key] = _error(status, "ErrorBody")
+            if path.startswith("/webhooks/bitbucket/"):
+                responses.setdefault(
+                    "200",
+                    {
+                        "description": "A delivery received before (Bitbucket retried it): "
+                        "nothing new is stored",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                )
             if path.startswith(ADMIN_PREFIX):
                 operation["security"] = [{BEARER: []}]
     return doc
