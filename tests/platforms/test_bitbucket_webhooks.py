@@ -56,9 +56,15 @@ def guardian(
 
 
 def pr_fetches(g: Guardian, pr_id: int) -> int:
-    """``GET …/pullrequests/{id}`` requests (not its /commits pages)."""
-    wanted = f"/pullrequests/{pr_id}"
-    return sum(1 for r in g.bitbucket.requests_to(wanted, method="GET") if r.path.endswith(wanted))
+    """How often the PR was read from the API for an evaluation: the first pages of
+    ``GET …/pullrequests/{id}/commits`` (every evaluation reads them; ``GET …/pullrequests/{id}``
+    itself only when the webhook payload cannot stand in for it)."""
+    wanted = f"/pullrequests/{pr_id}/commits"
+    return sum(
+        1
+        for r in g.bitbucket.requests_to(wanted, method="GET")
+        if r.path.endswith(wanted) and "page" not in r.query
+    )
 
 
 def evaluations(g: Guardian) -> list[dict[str, Any]]:
@@ -87,7 +93,7 @@ def test_failing_pr_then_fixed(guardian: Guardian) -> None:
     assert any("Start the title with the issue key" in n.get("details", "") for n in notes)
     assert wait_until(lambda: g.bitbucket.review_state(g.repo, pr) == "changes_requested")
     states = [r.body["state"] for r in g.bitbucket.requests_to("/statuses/build", method="POST")]
-    assert states == ["INPROGRESS", "FAILED"]
+    assert states == ["FAILED"]
     # the full head was used although webhook and PR payloads carry 12 characters
     assert all(pr.head in r.path for r in g.bitbucket.requests_to("/statuses/build"))
     stored = evaluations(g)

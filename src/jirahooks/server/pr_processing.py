@@ -108,6 +108,7 @@ class Scope:
     rules: list[Rule]
     resolver: Resolver
     previous: PullRequestResult | None
+    thorough: bool = False  # a retry: withdraw and replace as if anything could be there
 
 
 @dataclass
@@ -152,7 +153,7 @@ class Processor:
             origin, force = row.origin, row.force
             repository, pr_id = row.repository, row.pull_request_id
             headers, body = dict(row.headers), row.body
-            work = Work(delivery_id, token, row.evaluation_id)
+            work = Work(delivery_id, token, row.evaluation_id, row.tries)
         adapter: PlatformAdapter = await self.adapters.get(config, workspace.slug)
         if origin != "webhook":
             return await self.pull_request(
@@ -298,6 +299,57 @@ class Processor:
             )
             await session.commit()
 
+    # -- fewer Bitbucket requests (docs/bitbucket-cloud.md, "Requests per pull request") -----
+
+    async def _payload_current(
+        self, scope: Scope, delivery: Delivery | None, work: Work, pr_id: str
+    ) -> bool:
+        """Whether the webhook payload may stand in for ``GET …/pullrequests/{id}`` (the
+        adapter still checks its head against the commit list): a first attempt of the newest
+        delivery of this PR. A retried delivery may be hours old, and a newer delivery means
+        the PR changed since this payload was sent: then the PR is fetched."""
+        if delivery is None or not delivery.head or work.tries > 1 or not work.id:
+            return False
+        async with self.state.database.session() as session:
+            newer = await session.scalar(
+                select(DeliveryRow.id)
+                .where(
+                    DeliveryRow.id > work.id,  # a primary-key range: only newer rows are read
+                    DeliveryRow.workspace_id == scope.workspace.id,
+                    DeliveryRow.repository == delivery.repository,
+                    DeliveryRow.pull_request_id == pr_id,
+                )
+                .limit(1)
+            )
+        return newer is None
+
+    async def _published_on(self, scope: Scope, commit: str) -> bool:
+        """Whether a result of ours may be on ``commit`` (any PR of the repository with that
+        head: two PRs from one branch share their head commit)."""
+        previous = scope.previous
+        if previous is not None and previous.head == commit:
+            return True
+        async with self.state.database.session() as session:
+            found = await session.scalar(
+                select(PullRequestResult.id)
+                .where(
+                    PullRequestResult.repository_id == scope.repository.id,
+                    PullRequestResult.head == commit,
+                )
+                .limit(1)
+            )
+        return found is not None
+
+    @staticmethod
+    def _sent(scope: Scope, before: str) -> ReviewVerdict | None:
+        """The verdict we sent last, when it is known for sure (not after a failed attempt)."""
+        if scope.thorough:
+            return None
+        try:
+            return ReviewVerdict(before) if before else ReviewVerdict.WITHDRAW
+        except ValueError:
+            return None
+
     # -- pull requests ----------------------------------------------------------------------
 
     async def pull_request(
@@ -316,6 +368,8 @@ class Processor:
         scope = await self.load(workspace, config, slug, uuid, pr_id)
         lease = await self.acquire(scope, pr_id, work.token)
         previous = scope.previous
+        # a delivery tried before may have published part of its result: undo and redo all
+        scope.thorough = work.tries > 1
         if delivery is not None and not force:
             fingerprint = pr_fingerprint(
                 delivery.head,
@@ -326,7 +380,8 @@ class Processor:
             )
             if self._fresh(previous, fingerprint):
                 return await self.reuse(adapter, scope, lease, pr_id)
-        details = await adapter.fetch_pull_request(slug, pr_id)
+        known = delivery if await self._payload_current(scope, delivery, work, pr_id) else None
+        details = await adapter.fetch_pull_request(slug, pr_id, known=known)
         fingerprint = pr_fingerprint(
             details.head,
             details.title,
@@ -349,11 +404,17 @@ class Processor:
             return await self.reuse(adapter, scope, lease, pr_id)
         if not await self._holding(lease):  # fetching took longer than the lease: stop here
             raise LeaseLost(f"pull request {pr_id}: a newer evaluation took over")
-        await adapter.publish_status(
-            slug,
-            details.head,
-            results.in_progress_status(url="", refname=details.source_branch),
-        )
+        # Our earlier result may be on this commit (a re-evaluation of the head, or a retry):
+        # INPROGRESS first, so the merge check does not pass on it meanwhile, and the report is
+        # replaced. A commit nothing was published on shows no status, which the merge check
+        # ("N successful builds, none in progress") does not pass either: nothing to post yet.
+        shown = scope.thorough or await self._published_on(scope, details.head)
+        if shown:
+            await adapter.publish_status(
+                slug,
+                details.head,
+                results.in_progress_status(url="", refname=details.source_branch),
+            )
         started = time.perf_counter()
         evaluation = await evaluate(
             details.event(slug),
@@ -369,7 +430,7 @@ class Processor:
         status = results.build_status(evaluation, url=link, refname=details.source_branch)
         await adapter.publish_status(slug, details.head, status)
         await adapter.publish_report(
-            slug, details.head, results.report(evaluation, link=link), replace=True
+            slug, details.head, results.report(evaluation, link=link), replace=shown
         )
         published = await self._holding(
             lease,
@@ -420,7 +481,9 @@ class Processor:
                 return before  # this evaluation's verdict was sent already
             verdict = results.verdict_of(result)
             if verdict.value != before or state is None or state.review_head != head:
-                await adapter.review(scope.repository.slug, pr_id, verdict)
+                await adapter.review(
+                    scope.repository.slug, pr_id, verdict, previous=self._sent(scope, before)
+                )
             await self._set_review(
                 lease,
                 verdict=verdict.value,
@@ -429,7 +492,12 @@ class Processor:
             )
             return verdict.value
         if before:
-            await adapter.review(scope.repository.slug, pr_id, ReviewVerdict.WITHDRAW)
+            await adapter.review(
+                scope.repository.slug,
+                pr_id,
+                ReviewVerdict.WITHDRAW,
+                previous=self._sent(scope, before),
+            )
             await self._set_review(lease, verdict="", review_head="", review_evaluation_id=None)
         return ""
 
@@ -524,6 +592,7 @@ class Work:
     id: int
     token: str
     evaluation_id: int | None
+    tries: int = 1  # this attempt's number (1: the first)
 
 
 async def _pr_row(

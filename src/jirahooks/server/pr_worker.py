@@ -35,12 +35,13 @@ import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 
 from jirahooks.errors import JirahooksError
 from jirahooks.platforms.base import PlatformError, PlatformRequestError
 from jirahooks.platforms.bitbucket_cloud import PLATFORM
 from jirahooks.server.platform_config import Adapters, WorkerOptions
+from jirahooks.server.pr_leader import Leadership
 from jirahooks.server.pr_processing import (
     Busy,
     LeaseLost,
@@ -49,7 +50,14 @@ from jirahooks.server.pr_processing import (
     Processor,
     enqueue,
 )
-from jirahooks.store.deliveries import DeliveryRow, PlatformConfig, PullRequestResult
+from jirahooks.store.deliveries import (
+    DeliveryRow,
+    PlatformConfig,
+    PullRequestResult,
+    QueueDepth,
+    claim_due,
+    queue_depth,
+)
 from jirahooks.store.models import Repository, Workspace, utcnow
 
 if TYPE_CHECKING:
@@ -81,6 +89,7 @@ class PrWorker:
         self.processed = 0
         # this worker's name in lease tokens (``<owner>/<delivery id>``)
         self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.leadership = Leadership(state.database, self.owner)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -99,6 +108,7 @@ class PrWorker:
                 await task
         self._tasks.clear()
         self._running.clear()
+        await self.leadership.release()
         await self.adapters.aclose()
 
     def wake(self) -> None:
@@ -107,6 +117,11 @@ class PrWorker:
     @property
     def running(self) -> bool:
         return bool(self._tasks)
+
+    async def depth(self) -> QueueDepth:
+        """The queue's depth and its oldest due delivery's age (for metrics and health)."""
+        async with self.state.database.session() as session:
+            return await queue_depth(session)
 
     # -- the queue --------------------------------------------------------------------------
 
@@ -121,37 +136,28 @@ class PrWorker:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.options.poll_seconds)
 
     async def drain(self) -> int:
-        """Claim due deliveries and start processing them; returns how many were started."""
-        now = utcnow()
-        expired = now - timedelta(seconds=self.options.lease_seconds)
-        async with self.state.database.session() as session:
-            rows = await session.execute(
-                select(
-                    DeliveryRow.id,
-                    DeliveryRow.state,
-                    DeliveryRow.workspace_id,
-                    DeliveryRow.repository,
-                    DeliveryRow.pull_request_id,
-                )
-                .where(
-                    or_(
-                        and_(DeliveryRow.state == "pending", DeliveryRow.next_attempt_at <= now),
-                        and_(DeliveryRow.state == "processing", DeliveryRow.claimed_at < expired),
-                    )
-                )
-                .order_by(DeliveryRow.id)
-                .limit(BATCH)
+        """Claim as many due deliveries as there are free slots and start processing them;
+        returns how many were started. Claiming no more than can run keeps every claimed
+        delivery under a heartbeat: a delivery waiting in this process for a slot would let
+        its lease run out and be taken by another process."""
+        free = self.options.concurrency - len(self._running)
+        if free <= 0:
+            return 0
+        async with self.state.database.session() as session, self.state.database.writing():
+            claimed = await claim_due(
+                session,
+                owner=self.owner,
+                limit=min(free, BATCH),
+                lease_seconds=self.options.lease_seconds,
+                skip_locked=self.state.database.dialect == "postgresql",
             )
-            candidates = rows.all()
         started = 0
-        for delivery_id, state, workspace_id, repository, pr_id in candidates:
-            key = f"{workspace_id}/{repository}/{pr_id}" if pr_id else f"delivery/{delivery_id}"
-            if key in self._busy:
+        for delivery in claimed:
+            if delivery.key in self._busy:  # a delivery of this PR runs here: after it
+                await self._postpone(delivery.id, Busy(utcnow()))
                 continue
-            if not await self._claim(delivery_id, state):
-                continue
-            self._busy.add(key)
-            task = asyncio.create_task(self._run(delivery_id, key))
+            self._busy.add(delivery.key)
+            task = asyncio.create_task(self._run(delivery.id, delivery.key))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
             started += 1
@@ -349,8 +355,21 @@ class PrWorker:
     # -- reconciliation ---------------------------------------------------------------------
 
     async def _reconcile_loop(self) -> None:
+        """Every ``leader_seconds`` make sure one process leads (pr_leader); the leader
+        reconciles every ``reconcile_seconds``, the others only stand by."""
+        step = min(self.options.leader_seconds, self.options.reconcile_seconds)
+        waited = 0.0
         while True:
-            await asyncio.sleep(self.options.reconcile_seconds)
+            await asyncio.sleep(step)
+            waited += step
+            try:
+                leading = await self.leadership.check()
+            except Exception:
+                log.exception("reconciliation leader: the database cannot be asked")
+                continue
+            if not leading or waited < self.options.reconcile_seconds:
+                continue
+            waited = 0.0
             try:
                 await self.reconcile()
             except Exception:
