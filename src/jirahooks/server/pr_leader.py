@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, text
@@ -74,7 +75,7 @@ class Leadership:
             # who leads, for operators: SELECT application_name FROM pg_stat_activity …
             await connection.execute(
                 text("SELECT set_config('application_name', :name, false)"),
-                {"name": f"jirahooks leader {self.owner}"[:63]},
+                {"name": f"jirahooks leader pid={os.getpid()} {self.owner}"[:63]},
             )
             won: Any = await connection.scalar(select(func.pg_try_advisory_lock(self.key)))
         except Exception:

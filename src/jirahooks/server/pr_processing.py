@@ -90,10 +90,19 @@ async def find_or_register(
     if repo is None and uuid:
         repo = await queries.repository_by_uuid(session, workspace.id, uuid)
     if repo is None and register:
-        repo = Repository(workspace_id=workspace.id, slug=slug, uuid=uuid or None)
-        session.add(repo)
-        await session.flush()
-        log.info("registered repository %s/%s from a webhook", workspace.slug, slug)
+        try:
+            # a savepoint: several workers (or processes) may see the first deliveries of a new
+            # repository at the same moment; one registers it, the others then find it
+            async with session.begin_nested():
+                repo = Repository(workspace_id=workspace.id, slug=slug, uuid=uuid or None)
+                session.add(repo)
+            log.info("registered repository %s/%s from a webhook", workspace.slug, slug)
+        except IntegrityError:
+            # the savepoint's rollback expired what the session holds: load it again
+            await session.refresh(workspace)
+            repo = await queries.repository_by_slug(session, workspace.id, slug)
+            if repo is None and uuid:
+                repo = await queries.repository_by_uuid(session, workspace.id, uuid)
     return repo
 
 
