@@ -169,7 +169,8 @@ class Processor:
                 adapter, workspace, config, repository, "", pr_id, None, force, work
             )
         try:
-            delivery = parse_delivery(headers, body.encode())
+            # up to a MiB of JSON: off the event loop, like the webhook handler parses it
+            delivery = await self.state.cpu.run(parse_delivery, headers, body.encode())
         except WebhookError as exc:
             raise Permanent(exc.message) from exc
         if delivery.kind is DeliveryKind.PULL_REQUEST:
@@ -202,24 +203,55 @@ class Processor:
         pr_id: str,
     ) -> Scope:
         async with self.state.database.session() as session:
-            ws = await session.get(Workspace, workspace.id)
-            assert ws is not None
-            repo = await find_or_register(
-                session, ws, slug, uuid, config.register_unknown_repositories
-            )
-            if repo is None:
-                raise Permanent(f"repository '{slug}' is not registered in '{ws.slug}'")
-            settings = queries.effective_settings(ws, repo)
-            rules = await queries.rules_for(session, ws.id, repo)
-            connections = await queries.enabled_connections(session, ws.id, repo.id)
-            previous = None
-            if pr_id:
-                previous = await _pr_row(session, repo.id, pr_id)
+            scope = await self._load_in(session, workspace, config, slug, uuid, pr_id)
             await session.commit()
+        return scope
+
+    async def _load_in(
+        self,
+        session: AsyncSession,
+        workspace: Workspace,
+        config: PlatformConfig,
+        slug: str,
+        uuid: str,
+        pr_id: str,
+    ) -> Scope:
+        ws = await session.get(Workspace, workspace.id)
+        assert ws is not None
+        repo = await find_or_register(session, ws, slug, uuid, config.register_unknown_repositories)
+        if repo is None:
+            raise Permanent(f"repository '{slug}' is not registered in '{ws.slug}'")
+        settings = queries.effective_settings(ws, repo)
+        rules = await queries.rules_for(session, ws.id, repo)
+        connections = await queries.enabled_connections(session, ws.id, repo.id)
+        previous = None
+        if pr_id:
+            previous = await _pr_row(session, repo.id, pr_id)
         resolver = self.state.resolvers.resolver(
             connections, deadline_seconds=settings.time_budget_seconds
         )
         return Scope(ws, config, repo, settings, list(rules), resolver, previous)
+
+    async def prepare(
+        self,
+        workspace: Workspace,
+        config: PlatformConfig,
+        slug: str,
+        uuid: str,
+        pr_id: str,
+        work: Work,
+        delivery: Delivery | None,
+    ) -> tuple[Scope, Lease, bool]:
+        """Load the scope, take the PR's lease and tell whether the payload may stand in for
+        the PR (:meth:`_payload_current`) — in one session (a round trip per statement, no
+        more sessions than needed: at a burst's rate the database's round trips are the cost)."""
+        async with self.state.database.session() as session:
+            scope = await self._load_in(session, workspace, config, slug, uuid, pr_id)
+            await session.commit()
+            lease = await self._acquire_in(session, scope, pr_id, work.token)
+            current = await self._payload_current(session, scope, delivery, work, pr_id)
+            await session.commit()
+        return scope, lease, current
 
     def _fresh(self, previous: PullRequestResult | None, fingerprint: str) -> bool:
         if previous is None or previous.published_at is None or previous.evaluation_id is None:
@@ -234,66 +266,75 @@ class Processor:
     async def acquire(self, scope: Scope, pr_id: str, token: str) -> Lease:
         """Take the PR's lease and the next evaluation sequence number (raises :class:`Busy`
         when another worker holds the lease); ``scope.previous`` is re-read under it."""
+        async with self.state.database.session() as session:
+            return await self._acquire_in(session, scope, pr_id, token)
+
+    async def _acquire_in(
+        self, session: AsyncSession, scope: Scope, pr_id: str, token: str
+    ) -> Lease:
         now = utcnow()
         until = now + timedelta(seconds=self.options.lease_seconds)
-        async with self.state.database.session() as session:
-            state = await _pr_row(session, scope.repository.id, pr_id)
-            if state is None:
-                session.add(
-                    PullRequestResult(
-                        workspace_id=scope.workspace.id,
-                        repository_id=scope.repository.id,
-                        platform=PLATFORM,
-                        pull_request_id=pr_id,
-                    )
+        state = scope.previous
+        if state is None:
+            session.add(
+                PullRequestResult(
+                    workspace_id=scope.workspace.id,
+                    repository_id=scope.repository.id,
+                    platform=PLATFORM,
+                    pull_request_id=pr_id,
                 )
-                try:
-                    await session.commit()
-                except IntegrityError:  # another worker created it at the same moment
-                    await session.rollback()
-                state = await _pr_row(session, scope.repository.id, pr_id)
-                assert state is not None
-            row_id = state.id
-            taken = await session.execute(
-                update(PullRequestResult)
-                .where(
-                    PullRequestResult.id == row_id,
-                    (PullRequestResult.lease_owner == "")
-                    | (PullRequestResult.lease_owner == token)
-                    | (PullRequestResult.lease_until.is_(None))
-                    | (PullRequestResult.lease_until < now),
-                )
-                .values(lease_owner=token, lease_until=until, seq=PullRequestResult.seq + 1)
-                .execution_options(synchronize_session=False)
             )
-            await session.commit()
-            session.expire_all()
-            current = await session.get(PullRequestResult, row_id)
-            assert current is not None
-            if getattr(taken, "rowcount", 0) != 1:
-                raise Busy(current.lease_until or until)
-            scope.previous = current
-            return Lease(token, row_id, current.seq)
+            try:
+                await session.commit()
+            except IntegrityError:  # another worker created it at the same moment
+                await session.rollback()
+            state = await _pr_row(session, scope.repository.id, pr_id)
+            assert state is not None
+        row_id = state.id
+        taken = await session.execute(
+            update(PullRequestResult)
+            .where(
+                PullRequestResult.id == row_id,
+                (PullRequestResult.lease_owner == "")
+                | (PullRequestResult.lease_owner == token)
+                | (PullRequestResult.lease_until.is_(None))
+                | (PullRequestResult.lease_until < now),
+            )
+            .values(lease_owner=token, lease_until=until, seq=PullRequestResult.seq + 1)
+            .returning(PullRequestResult)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        current = taken.scalar_one_or_none()
+        await session.commit()
+        if current is None:
+            found = await session.get(PullRequestResult, row_id, populate_existing=True)
+            raise Busy((found.lease_until if found else None) or until)
+        scope.previous = current
+        return Lease(token, row_id, current.seq)
 
     async def _holding(self, lease: Lease, **values: Any) -> bool:
         """Compare-and-set on the PR row: apply ``values`` only while ``lease`` is held and no
         newer evaluation was published (``published_seq`` below ours)."""
         async with self.state.database.session() as session:
-            result = await session.execute(
-                update(PullRequestResult)
-                .where(
-                    PullRequestResult.id == lease.row_id,
-                    PullRequestResult.lease_owner == lease.token,
-                    PullRequestResult.published_seq < lease.seq,
-                )
-                .values(
-                    lease_until=utcnow() + timedelta(seconds=self.options.lease_seconds),
-                    **values,
-                )
-                .execution_options(synchronize_session=False)
-            )
+            held = await self._holding_in(session, lease, **values)
             await session.commit()
-            return bool(getattr(result, "rowcount", 0) == 1)
+            return held
+
+    async def _holding_in(self, session: AsyncSession, lease: Lease, **values: Any) -> bool:
+        result = await session.execute(
+            update(PullRequestResult)
+            .where(
+                PullRequestResult.id == lease.row_id,
+                PullRequestResult.lease_owner == lease.token,
+                PullRequestResult.published_seq < lease.seq,
+            )
+            .values(
+                lease_until=utcnow() + timedelta(seconds=self.options.lease_seconds),
+                **values,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
 
     async def _set_review(self, lease: Lease, **values: Any) -> None:
         async with self.state.database.session() as session:
@@ -311,7 +352,12 @@ class Processor:
     # -- fewer Bitbucket requests (docs/bitbucket-cloud.md, "Requests per pull request") -----
 
     async def _payload_current(
-        self, scope: Scope, delivery: Delivery | None, work: Work, pr_id: str
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        delivery: Delivery | None,
+        work: Work,
+        pr_id: str,
     ) -> bool:
         """Whether the webhook payload may stand in for ``GET …/pullrequests/{id}`` (the
         adapter still checks its head against the commit list): a first attempt of the newest
@@ -319,35 +365,39 @@ class Processor:
         the PR changed since this payload was sent: then the PR is fetched."""
         if delivery is None or not delivery.head or work.tries > 1 or not work.id:
             return False
-        async with self.state.database.session() as session:
-            newer = await session.scalar(
-                select(DeliveryRow.id)
-                .where(
-                    DeliveryRow.id > work.id,  # a primary-key range: only newer rows are read
-                    DeliveryRow.workspace_id == scope.workspace.id,
-                    DeliveryRow.repository == delivery.repository,
-                    DeliveryRow.pull_request_id == pr_id,
-                )
-                .limit(1)
+        newer = await session.scalar(
+            select(DeliveryRow.id)
+            .where(
+                DeliveryRow.id > work.id,  # a primary-key range: only newer rows are read
+                DeliveryRow.workspace_id == scope.workspace.id,
+                DeliveryRow.repository == delivery.repository,
+                DeliveryRow.pull_request_id == pr_id,
             )
+            .limit(1)
+        )
         return newer is None
 
-    async def _published_on(self, scope: Scope, commit: str) -> bool:
-        """Whether a result of ours may be on ``commit`` (any PR of the repository with that
-        head: two PRs from one branch share their head commit)."""
-        previous = scope.previous
-        if previous is not None and previous.head == commit:
-            return True
+    async def _holding_and_shown(
+        self, lease: Lease, scope: Scope, commit: str
+    ) -> tuple[bool, bool]:
+        """Whether ``lease`` is still held (renewing it, as :meth:`_holding`), and whether a
+        result of ours may be on ``commit``: a retry, or any PR of the repository published
+        on that head (two PRs from one branch share their head commit) — one session."""
         async with self.state.database.session() as session:
-            found = await session.scalar(
-                select(PullRequestResult.id)
-                .where(
-                    PullRequestResult.repository_id == scope.repository.id,
-                    PullRequestResult.head == commit,
+            held = await self._holding_in(session, lease)
+            shown = scope.thorough or (scope.previous is not None and scope.previous.head == commit)
+            if held and not shown:
+                found = await session.scalar(
+                    select(PullRequestResult.id)
+                    .where(
+                        PullRequestResult.repository_id == scope.repository.id,
+                        PullRequestResult.head == commit,
+                    )
+                    .limit(1)
                 )
-                .limit(1)
-            )
-        return found is not None
+                shown = found is not None
+            await session.commit()
+        return held, shown
 
     @staticmethod
     def _sent(scope: Scope, before: str) -> ReviewVerdict | None:
@@ -374,8 +424,9 @@ class Processor:
         work: Work | None = None,
     ) -> Outcome:
         work = work or Work(0, f"direct/{slug}/{pr_id}", None)
-        scope = await self.load(workspace, config, slug, uuid, pr_id)
-        lease = await self.acquire(scope, pr_id, work.token)
+        scope, lease, payload_current = await self.prepare(
+            workspace, config, slug, uuid, pr_id, work, delivery
+        )
         previous = scope.previous
         # a delivery tried before may have published part of its result: undo and redo all
         scope.thorough = work.tries > 1
@@ -389,7 +440,7 @@ class Processor:
             )
             if self._fresh(previous, fingerprint):
                 return await self.reuse(adapter, scope, lease, pr_id)
-        known = delivery if await self._payload_current(scope, delivery, work, pr_id) else None
+        known = delivery if payload_current else None
         details = await adapter.fetch_pull_request(slug, pr_id, known=known)
         fingerprint = pr_fingerprint(
             details.head,
@@ -411,13 +462,13 @@ class Processor:
             return await self.reuse(adapter, scope, lease, pr_id)
         if not force and self._fresh(previous, fingerprint):
             return await self.reuse(adapter, scope, lease, pr_id)
-        if not await self._holding(lease):  # fetching took longer than the lease: stop here
+        held, shown = await self._holding_and_shown(lease, scope, details.head)
+        if not held:  # fetching took longer than the lease: stop here
             raise LeaseLost(f"pull request {pr_id}: a newer evaluation took over")
         # Our earlier result may be on this commit (a re-evaluation of the head, or a retry):
         # INPROGRESS first, so the merge check does not pass on it meanwhile, and the report is
         # replaced. A commit nothing was published on shows no status, which the merge check
         # ("N successful builds, none in progress") does not pass either: nothing to post yet.
-        shown = scope.thorough or await self._published_on(scope, details.head)
         if shown:
             await adapter.publish_status(
                 slug,
@@ -432,8 +483,10 @@ class Processor:
             settings=scope.settings,
             run_cpu=self.state.cpu.run,  # CPU stages off the event loop
         )
-        evaluation_id = await self.store(scope, evaluation, details, started, delivery=work.id)
-        if not await self._holding(lease):
+        evaluation_id, held = await self.store(
+            scope, evaluation, details, started, delivery=work.id, lease=lease
+        )
+        if not held:
             raise LeaseLost(f"pull request {pr_id}: a newer evaluation took over")
         link = evaluation_link(config, self.options, workspace.slug, evaluation_id)
         status = results.build_status(evaluation, url=link, refname=details.source_branch)
@@ -519,9 +572,12 @@ class Processor:
         *,
         branch: str = "",
         delivery: int = 0,
-    ) -> int:
+        lease: Lease | None = None,
+    ) -> tuple[int, bool]:
         """Keep the evaluation like the Validation API does (source ``bitbucket-cloud``), and
-        note it on the delivery (a delivery processed again after a crash then knows it)."""
+        note it on the delivery (a delivery processed again after a crash then knows it);
+        with ``lease``, check and renew it in the same transaction. Returns the evaluation's
+        id and whether the lease is still held (always true without one)."""
         event = evaluation.event
         values = queries.evaluation_values(
             evaluation,
@@ -542,8 +598,9 @@ class Processor:
                     .values(evaluation_id=evaluation_id)
                     .execution_options(synchronize_session=False)
                 )
+            held = await self._holding_in(session, lease) if lease is not None else True
             await session.commit()
-        return evaluation_id
+        return evaluation_id, held
 
     async def closed(
         self, workspace: Workspace, config: PlatformConfig, delivery: Delivery

@@ -232,7 +232,6 @@ class PrWorker:
             beat.cancel()
             if not work.done():
                 work.cancel()
-        await self._release(token)
 
     async def _heartbeat(
         self, delivery_id: int, token: str, work: asyncio.Task[Outcome], lost: asyncio.Event
@@ -271,16 +270,15 @@ class PrWorker:
             await session.commit()
             return bool(getattr(result, "rowcount", 0) == 1)
 
-    async def _release(self, token: str) -> None:
-        """Give the PR's lease back at once (the next delivery of that PR need not wait)."""
-        with contextlib.suppress(Exception):
-            async with self.state.database.session() as session:
-                await session.execute(
-                    update(PullRequestResult)
-                    .where(PullRequestResult.lease_owner == token)
-                    .values(lease_owner="", lease_until=None)
-                )
-                await session.commit()
+    async def _release(self, session: AsyncSession, delivery_id: int) -> None:
+        """Give the PR's lease back at once (the next delivery of that PR need not wait), in
+        the transaction that records the delivery's outcome."""
+        await session.execute(
+            update(PullRequestResult)
+            .where(PullRequestResult.lease_owner == self.token(delivery_id))
+            .values(lease_owner="", lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
 
     async def _own(self, session: AsyncSession, delivery_id: int) -> DeliveryRow | None:
         """The delivery row if this worker still holds its lease (None otherwise)."""
@@ -293,8 +291,10 @@ class PrWorker:
         self, delivery_id: int, state: str, *, error: str = "", outcome: Outcome | None = None
     ) -> None:
         async with self.state.database.session() as session:
+            await self._release(session, delivery_id)
             row = await self._own(session, delivery_id)
             if row is None:
+                await session.commit()
                 return
             row.state = state if outcome is None else outcome.status
             row.processed_at = utcnow()
@@ -308,8 +308,10 @@ class PrWorker:
         """The PR is leased by another worker: back to the queue until that lease ends; this
         was no attempt of ours."""
         async with self.state.database.session() as session:
+            await self._release(session, delivery_id)
             row = await self._own(session, delivery_id)
             if row is None:
+                await session.commit()
                 return
             row.state = "pending"
             row.lease_owner = ""
@@ -328,8 +330,10 @@ class PrWorker:
         self, delivery_id: int, error: str, *, retry_after: float | None = None
     ) -> None:
         async with self.state.database.session() as session:
+            await self._release(session, delivery_id)
             row = await self._own(session, delivery_id)
             if row is None:
+                await session.commit()
                 return
             row.last_error = error[:2000]
             row.lease_owner = ""
