@@ -191,6 +191,10 @@ class PrWorker:
         try:
             async with self._slots:
                 await self._process(delivery_id)
+        except Exception:
+            # recording the outcome failed (the database went away): the lease runs out and
+            # the delivery is taken again, by this or another process
+            log.exception("delivery %s: recording its outcome failed", delivery_id)
         finally:
             self._busy.discard(key)
             self.wake()  # a later delivery of the same PR may be waiting
@@ -280,9 +284,12 @@ class PrWorker:
             .execution_options(synchronize_session=False)
         )
 
-    async def _own(self, session: AsyncSession, delivery_id: int) -> DeliveryRow | None:
-        """The delivery row if this worker still holds its lease (None otherwise)."""
-        row = await session.get(DeliveryRow, delivery_id)
+    async def _own(
+        self, session: AsyncSession, delivery_id: int, *, lock: bool = False
+    ) -> DeliveryRow | None:
+        """The delivery row if this worker still holds its lease (None otherwise); ``lock``
+        takes its row lock now (``FOR UPDATE`` on PostgreSQL)."""
+        row = await session.get(DeliveryRow, delivery_id, with_for_update=lock or None)
         if row is None or row.state != "processing" or row.lease_owner != self.token(delivery_id):
             return None
         return row
@@ -291,8 +298,9 @@ class PrWorker:
         self, delivery_id: int, state: str, *, error: str = "", outcome: Outcome | None = None
     ) -> None:
         async with self.state.database.session() as session:
+            # the delivery's row first, then the PR's (the order the heartbeat locks them in)
+            row = await self._own(session, delivery_id, lock=True)
             await self._release(session, delivery_id)
-            row = await self._own(session, delivery_id)
             if row is None:
                 await session.commit()
                 return
@@ -308,8 +316,9 @@ class PrWorker:
         """The PR is leased by another worker: back to the queue until that lease ends; this
         was no attempt of ours."""
         async with self.state.database.session() as session:
+            # the delivery's row first, then the PR's (the order the heartbeat locks them in)
+            row = await self._own(session, delivery_id, lock=True)
             await self._release(session, delivery_id)
-            row = await self._own(session, delivery_id)
             if row is None:
                 await session.commit()
                 return
@@ -330,8 +339,9 @@ class PrWorker:
         self, delivery_id: int, error: str, *, retry_after: float | None = None
     ) -> None:
         async with self.state.database.session() as session:
+            # the delivery's row first, then the PR's (the order the heartbeat locks them in)
+            row = await self._own(session, delivery_id, lock=True)
             await self._release(session, delivery_id)
-            row = await self._own(session, delivery_id)
             if row is None:
                 await session.commit()
                 return
