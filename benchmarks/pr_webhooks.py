@@ -76,7 +76,7 @@ class Result:
         ms = 1000.0
         per_pr = self.requests / self.final if self.final else float("nan")
         return (
-            f"{self.label:<34} {self.final:>4}/{self.sent:<4} "
+            f"{self.label:<38} {self.final:>4}/{self.sent:<4} "
             f"{percentile(self.ack, 50) * ms:>7.1f} {percentile(self.ack, 99) * ms:>8.1f}   "
             f"{percentile(self.latency, 50) * ms:>7.0f} {percentile(self.latency, 99) * ms:>8.0f}"
             f"   {per_pr:>5.2f}"
@@ -84,9 +84,9 @@ class Result:
 
 
 HEADER = (
-    f"{'configuration':<34} {'final':>9} {'ack p50':>7} {'ack p99':>8}   "
+    f"{'configuration':<38} {'final':>9} {'ack p50':>7} {'ack p99':>8}   "
     f"{'r→f p50':>7} {'r→f p99':>8}   {'BB/PR':>5}\n"
-    f"{'':<34} {'':>9} {'ms':>7} {'ms':>8}   {'ms':>7} {'ms':>8}"
+    f"{'':<38} {'':>9} {'ms':>7} {'ms':>8}   {'ms':>7} {'ms':>8}"
 )
 
 
@@ -177,7 +177,7 @@ def main() -> int:
                         label, database, processes, senders, events, src, args.time_limit
                     )
                 except Exception as exc:  # a benchmark reports, it does not stop
-                    print(f"{label:<34} failed: {type(exc).__name__}: {exc}"[:300])
+                    print(f"{label:<38} failed: {type(exc).__name__}: {exc}"[:300])
                     continue
                 print(result.line(), flush=True)
     print(

@@ -216,20 +216,37 @@ class Processor:
         uuid: str,
         pr_id: str,
     ) -> Scope:
-        ws = await session.get(Workspace, workspace.id)
-        assert ws is not None
-        repo = await find_or_register(session, ws, slug, uuid, config.register_unknown_repositories)
-        if repo is None:
-            raise Permanent(f"repository '{slug}' is not registered in '{ws.slug}'")
-        settings = queries.effective_settings(ws, repo)
-        rules = await queries.rules_for(session, ws.id, repo)
-        connections = await queries.enabled_connections(session, ws.id, repo.id)
+        # the configuration snapshot the Validation API uses (store/config_cache.py): one query
+        # while the workspace's configuration is unchanged, instead of one per table
+        snap = await self.state.config_cache.workspace(session, workspace.slug)
+        if snap is None or snap.id != workspace.id:
+            raise Permanent(f"workspace '{workspace.slug}' does not exist any more")
+        found = await snap.repository_by_slug(session, slug)
+        if found is None and uuid:
+            found = await snap.repository_by_uuid(session, uuid)
+        if found is None:
+            ws = await session.get(Workspace, workspace.id)
+            assert ws is not None
+            registered = await find_or_register(
+                session, ws, slug, uuid, config.register_unknown_repositories
+            )
+            if registered is None:
+                raise Permanent(f"repository '{slug}' is not registered in '{ws.slug}'")
+            await session.commit()  # the registration bumps the version: a new snapshot
+            snap = await self.state.config_cache.workspace(session, workspace.slug)
+            found = None if snap is None else await snap.repository_by_slug(session, slug)
+            if snap is None or found is None:
+                raise Permanent(f"repository '{slug}' is not registered in '{workspace.slug}'")
+        settings = snap.repository_settings(found)
+        rules = await snap.rules_for(session, found, self.state.cpu.run)
+        connections = await snap.connections_for(session, found)
         previous = None
         if pr_id:
-            previous = await _pr_row(session, repo.id, pr_id)
+            previous = await _pr_row(session, found.id, pr_id)
         resolver = self.state.resolvers.resolver(
             connections, deadline_seconds=settings.time_budget_seconds
         )
+        ws, repo = snap.row, found.row
         return Scope(ws, config, repo, settings, list(rules), resolver, previous)
 
     async def prepare(
