@@ -17,6 +17,10 @@ benchmark):
                                    renews it every third of that
 ``JIRAHOOKS_PR_POLL_SECONDS``      how often an idle worker looks for deliveries received by
                                    another process (default 0.5, 0.05–60)
+``JIRAHOOKS_BITBUCKET_REQUESTS_PER_HOUR``  requests this process sends with one Bitbucket
+                                   credential in any rolling hour (default 1000, Bitbucket's
+                                   limit; 0 = no budget); several processes sharing a token
+                                   split it (e.g. 500 each for two)
 =================================  ===============================================================
 
 A value that is not a number in its range stops the start with a ``UsageError`` naming the
@@ -40,6 +44,7 @@ from jirahooks.platforms.bitbucket_client import (
     AuthKind,
     BitbucketClient,
     BitbucketCredentials,
+    HourlyBudget,
 )
 from jirahooks.platforms.bitbucket_cloud import PLATFORM, BitbucketCloud
 from jirahooks.retry import RetryPolicy
@@ -70,6 +75,9 @@ class WorkerOptions:
     retry_after_cap: float = 900.0  # a longer Retry-After is cut to this (15 min)
     # how often a process checks that one process leads reconciliation (pr_leader)
     leader_seconds: float = 5.0
+    # Bitbucket requests per credential in any rolling hour (0: none); a longer wait for the
+    # budget reschedules the delivery like a Retry-After does
+    requests_per_hour: int = 1000
     public_url: str = ""
     retry: RetryPolicy = BITBUCKET_RETRY
 
@@ -87,6 +95,16 @@ class WorkerOptions:
             lease_seconds=lease,
             heartbeat_seconds=min(cls.heartbeat_seconds, lease / 3),
             poll_seconds=_number(env, "JIRAHOOKS_PR_POLL_SECONDS", cls.poll_seconds, 0.05, 60.0),
+            requests_per_hour=int(
+                _number(
+                    env,
+                    "JIRAHOOKS_BITBUCKET_REQUESTS_PER_HOUR",
+                    cls.requests_per_hour,
+                    0,
+                    1_000_000,
+                    1,
+                )
+            ),
         )
 
 
@@ -144,6 +162,8 @@ class Adapters:
         self.box = box
         self.options = options
         self._adapters: dict[int, tuple[datetime, str, BitbucketCloud]] = {}
+        # per credential, kept when an adapter is rebuilt for a changed configuration
+        self._budgets: dict[int, HourlyBudget] = {}
 
     async def get(self, config: PlatformConfig, workspace_slug: str) -> BitbucketCloud:
         if config.platform != PLATFORM:
@@ -155,8 +175,13 @@ class Adapters:
         if cached is not None:
             await cached[2].aclose()
         creds = credentials(config, self.box)
+        budget = self._budgets.setdefault(config.id, HourlyBudget(self.options.requests_per_hour))
         client = BitbucketClient(
-            remote, creds, base_url=config.api_url or API_URL, retry=self.options.retry
+            remote,
+            creds,
+            base_url=config.api_url or API_URL,
+            retry=self.options.retry,
+            budget=budget,
         )
         adapter = BitbucketCloud(remote, creds, client=client)
         self._adapters[config.id] = (config.updated_at, remote, adapter)
