@@ -4,7 +4,9 @@ Two real ``jirahooks serve`` processes on their own ports share one scratch data
 200 signed Bitbucket webhooks is spread over both, against the fake Bitbucket. Counted, not
 timed: every delivery done, exactly one evaluation and one final status per PR head (in the
 database and in the fake), and the Bitbucket requests per PR. With one process ``kill -9``-ed
-mid-burst: nothing lost, every PR final once the dead process's leases ran out (lease + 10 s).
+mid-burst: nothing lost, the deliveries the dead process held final within lease + 10 s of its
+death, every PR final. (The whole burst's end is bounded, not timed: one survivor's throughput
+on a loaded shared machine is no property of the queue.)
 One reconciliation leader (an advisory lock), taken over when the leader is killed.
 
 Skipped, saying why, without PostgreSQL on 127.0.0.1:5432. Each test is bounded (< 60 s on a
@@ -116,16 +118,29 @@ def test_a_process_killed_mid_burst_loses_nothing(
     tmp_path: Path, postgres_url: str, fakes: tuple[FakeBitbucket, FakeJira]
 ) -> None:
     """After half the burst one process is ``kill -9``-ed (its in-flight deliveries keep their
-    leases, its database connections drop); the rest of the burst goes to the survivor. Every
-    acknowledged delivery is finished by the survivor, every PR has a final status within the
-    lease + 10 s of the end of the burst, and none is left pending, processing or failed."""
+    leases, its database connections drop); the rest of the burst goes to the survivor. The
+    deliveries the dead process held are final within the lease + 10 s of its death (the
+    survivor takes them over once their leases run out, oldest first), every acknowledged
+    delivery is finished, every PR has its final status, and none is left pending,
+    processing or failed."""
     d = two_processes(tmp_path, postgres_url, fakes)
     try:
         prs = make_prs(d.bitbucket, d.repo, BURST)
         survivor, victim = d.processes
+        orphans: list[str] = []
+        killed_at = [0.0]
 
         def kill_one() -> list[str]:
+            assert victim.process is not None
+            pid = victim.process.pid
             victim.kill()
+            killed_at[0] = time.monotonic()
+            held = psql_rows(
+                postgres_url,
+                "SELECT pull_request_id FROM webhook_deliveries WHERE state = 'processing' "
+                f"AND lease_owner LIKE '%:{pid}:%'",
+            )
+            orphans.extend(str(r[0]) for r in held)
             return [survivor.url]
 
         sent = burst(
@@ -139,12 +154,15 @@ def test_a_process_killed_mid_burst_loses_nothing(
         )
         assert victim.process is not None and victim.process.returncode == -9
         assert len(sent.accepted) == BURST
-        heads = [pr.head for pr in prs]
-        budget = LEASE + 10.0
-        left = budget - (time.monotonic() - sent.ended)
-        assert wait_final(d.bitbucket, heads, timeout=max(0.0, left)), (
-            f"not every PR final within lease + 10 s: {delivery_states(postgres_url)}"
+        assert orphans, "the killed process held no delivery: nothing was tested"
+        by_id = {str(pr.id): pr.head for pr in prs}
+        left = LEASE + 10.0 - (time.monotonic() - killed_at[0])
+        assert wait_final(d.bitbucket, [by_id[o] for o in orphans], timeout=max(0.0, left)), (
+            f"the dead process's deliveries were not final within lease + 10 s: "
+            f"{delivery_states(postgres_url)}"
         )
+        heads = [pr.head for pr in prs]
+        assert wait_final(d.bitbucket, heads, timeout=90), delivery_states(postgres_url)
         assert wait_until(lambda: settled(postgres_url), timeout=30)
         states = delivery_states(postgres_url)
         assert set(states) <= {"done", "reused"} and sum(states.values()) == BURST, states
