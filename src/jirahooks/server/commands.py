@@ -71,6 +71,9 @@ def serve(args: argparse.Namespace) -> int:
     from jirahooks.server.bootstrap import announce
 
     settings = settings_from(args, upgrade=True if args.upgrade else None, redis_url=args.redis_url)
+    from jirahooks.server.platform_config import WorkerOptions
+
+    WorkerOptions.from_env()  # a bad JIRAHOOKS_PR_* value stops here, with its name and range
     _require_free_port(args.host, args.port)
     _prepare_data_dir(settings)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
