@@ -3,15 +3,21 @@
 - Started by the app's lifespan (``jirahooks.server.webhooks``) as asyncio tasks; the webhook
   handler wakes it, and it also polls, so deliveries stored before a restart are picked up on
   the next start.
-- A delivery is *claimed* by an atomic ``UPDATE … WHERE state = 'pending'`` (safe with several
-  server processes) that writes this worker's lease token (``lease_owner``). The lease is short
-  (``lease_seconds``, 15 s) and renewed by a heartbeat every ``heartbeat_seconds`` while the
-  delivery is worked on, so a crashed worker's deliveries are taken again within seconds while a
-  slow but live one keeps its own. A worker whose lease was taken over stops that delivery and
-  finishes nothing (the PR row's compare-and-set refuses its publish, see ``pr_processing``).
-- Deliveries of one pull request run one after another, in arrival order; different PRs run
-  concurrently (``concurrency``). Across processes the PR's own lease serializes them: a delivery
-  whose PR is leased elsewhere goes back to the queue until that lease ends (not counted as a try).
+- Deliveries are *claimed* in one statement (``store.deliveries.claim_due``: ``UPDATE … WHERE id
+  IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING …`` on PostgreSQL, so processes and hosts on one
+  database never claim the same row; the same statement under SQLite's single writer), no more
+  than this worker has free slots (``concurrency``), each with this worker's lease token
+  (``lease_owner``). The lease is short (``lease_seconds``, 15 s) and renewed by a heartbeat
+  every ``heartbeat_seconds`` while the delivery is worked on, so a crashed worker's deliveries
+  are taken again within seconds while a slow but live one keeps its own. A worker whose lease
+  was taken over stops that delivery and finishes nothing (the PR row's compare-and-set refuses
+  its publish, see ``pr_processing``). Recording an outcome locks the delivery's row before the
+  PR's, the order the heartbeat uses.
+- Deliveries of one pull request run one after another, in arrival order, across every process:
+  the claim takes a PR's oldest claimable delivery only while no other of that PR is under a live
+  lease; different PRs run concurrently (``concurrency``). The PR's own lease stays the guard: a
+  delivery whose PR is leased elsewhere goes back to the queue until that lease ends (not
+  counted as a try).
 - Transient failures (Bitbucket unavailable or rate limited, Jira down, credentials rejected)
   are retried with exponential backoff. A ``Retry-After`` from Bitbucket (429/503, seconds or
   HTTP date) reschedules the delivery (``next_attempt_at``) at that time, up to
@@ -21,7 +27,9 @@
   merge check closed meanwhile). Permanent problems (malformed payload, unknown repository) fail
   at once.
 - Reconciliation: every ``reconcile_seconds``, open PRs of every registered repository whose head
-  has no published result are queued (``GET …/pullrequests?state=OPEN``).
+  has no published result are queued (``GET …/pullrequests?state=OPEN``) — by one process of the
+  deployment, the holder of the leader's advisory lock (``pr_leader``).
+- ``depth()`` (``store.deliveries.queue_depth``): what waits and since when, for metrics.
 """
 
 from __future__ import annotations
