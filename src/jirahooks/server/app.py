@@ -22,6 +22,7 @@ from jirahooks.server.bootstrap import FirstStart, first_start
 from jirahooks.server.cpu import CpuPool
 from jirahooks.server.jira_adapter import Resolvers
 from jirahooks.server.settings import ServerSettings
+from jirahooks.server.writer import AuditWriter
 from jirahooks.store.config_cache import ConfigCache
 from jirahooks.store.database import Database
 from jirahooks.store.keycheck import open_box
@@ -43,9 +44,16 @@ class AppState:
     config_cache: ConfigCache = field(default_factory=ConfigCache)
     # CPU-heavy work (body parsing, evaluation, rendering) runs here, off the event loop.
     cpu: CpuPool = field(default_factory=CpuPool)
+    # The Validation API's audit rows and token usage, batched off the answer path.
+    writer: AuditWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.writer = AuditWriter(self.database)
 
     async def aclose(self) -> None:
-        """Release what the state holds: the CPU pool, Jira clients, the database."""
+        """Release what the state holds: the audit writer (committing every queued row first),
+        the CPU pool, Jira clients, the database."""
+        await self.writer.aclose()
         self.cpu.shutdown()
         await self.resolvers.aclose()
         await self.database.dispose()

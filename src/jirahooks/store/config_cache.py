@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,6 +42,8 @@ from jirahooks.store import queries
 from jirahooks.store.models import Connection, Repository, RuleRow, ValidationToken, Workspace
 
 log = logging.getLogger("jirahooks.server.validation")
+
+C = TypeVar("C")
 
 if TYPE_CHECKING:
     from jirahooks.engine.core import RunCpu
@@ -55,6 +57,8 @@ class RepositorySnapshot:
     settings: Settings | None = None
     rules: tuple[Rule, ...] | None = None
     connections: tuple[Connection, ...] | None = None
+    # the connections as the Jira layer takes them, their tokens decrypted (jira_configs)
+    jira: tuple[Any, ...] | None = field(default=None, repr=False)
 
     @property
     def id(self) -> int:
@@ -177,6 +181,19 @@ class WorkspaceSnapshot:
         if repo.connections is None:
             repo.connections = tuple(await queries.enabled_connections(session, self.id, repo.id))
         return list(repo.connections)
+
+    def jira_configs(
+        self, repo: RepositorySnapshot, convert: Callable[[Connection], C]
+    ) -> tuple[C, ...]:
+        """The repository's enabled connections (``connections_for`` first) through
+        ``convert`` — ``server.jira_adapter.to_config``, which decrypts each Jira token — once
+        per snapshot, not once per request."""
+        if repo.jira is None:
+            if repo.connections is None:
+                raise RuntimeError("connections_for() must run before jira_configs()")
+            repo.jira = tuple(convert(c) for c in repo.connections)
+        configs: tuple[C, ...] = repo.jira
+        return configs
 
 
 def _parse(rows: Sequence[RuleRow]) -> list[Rule]:
