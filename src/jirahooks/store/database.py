@@ -173,6 +173,14 @@ class Database:
         )
         self._sqlite_writer = asyncio.Lock() if self.dialect == "sqlite" else None
 
+    @property
+    def sqlite_path(self) -> str:
+        """The SQLite file ("" for PostgreSQL and in-memory SQLite)."""
+        if self.dialect != "sqlite":
+            return ""
+        database = make_url(self.url).database or ""
+        return "" if database in ("", ":memory:") or database.startswith("file:") else database
+
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session:
