@@ -23,7 +23,7 @@ from jirahooks.server.cpu import CpuPool
 from jirahooks.server.jira_adapter import Resolvers
 from jirahooks.server.settings import ServerSettings
 from jirahooks.server.writer import AuditWriter
-from jirahooks.store.config_cache import ConfigCache, SqliteVersionProbe
+from jirahooks.store.config_cache import ConfigCache, PostgresVersionProbe, SqliteVersionProbe
 from jirahooks.store.database import Database
 from jirahooks.store.keycheck import open_box
 
@@ -49,15 +49,18 @@ class AppState:
 
     def __post_init__(self) -> None:
         self.writer = AuditWriter(self.database)
-        path = self.database.sqlite_path
-        if path and self.config_cache.probe is None:
-            self.config_cache.probe = SqliteVersionProbe(path)
+        if self.config_cache.probe is None:
+            path = self.database.sqlite_path
+            if path:
+                self.config_cache.probe = SqliteVersionProbe(path)
+            elif self.database.dialect == "postgresql":
+                self.config_cache.probe = PostgresVersionProbe(self.database.libpq_url)
 
     async def aclose(self) -> None:
         """Release what the state holds: the audit writer (committing every queued row first),
         the CPU pool, Jira clients, the database."""
         await self.writer.aclose()
-        self.config_cache.close()
+        await self.config_cache.aclose()
         self.cpu.shutdown()
         await self.resolvers.aclose()
         await self.database.dispose()

@@ -23,18 +23,23 @@ Order of the checks, each answering ``{"error", "errorCode"}`` with the document
 6. the Validation API is on for the workspace (403 ``FEATURE_DISABLED_GLOBAL``) and the
    repository (403 ``FEATURE_DISABLED_REPO``).
 
-Then the engine evaluates, the evaluation is stored, and the 200 document is returned. Any
+Then the engine evaluates, the evaluation is queued for storage, and the 200 document is
+returned. Any
 other failure is 500 ``INTERNAL_ERROR`` without details (the server log has them).
 
 The CPU-heavy steps — parsing the body (up to 1 MiB of JSON), the engine's planning and judging,
 rendering the document and encoding the answer — run on the app's CPU pool (server/cpu.py), so
-a hostile 1 MB branch name or a 10,000-commit push never stalls other requests.
+a hostile 1 MB branch name or a 10,000-commit push never stalls other requests; a small request
+(``INLINE_BODY_BYTES``, ``INLINE_RULES``) runs them inline, where the hand-offs would cost more
+than the work (decision 0007).
 
 The configuration behind these steps (tokens and their decrypted secrets, repositories, parsed
-rules, effective settings, connections) comes from the process's ``ConfigCache``: a request whose
-workspace ``config_version`` is unchanged makes three statements (read the version, insert the
-evaluation, stamp the token's ``last_used_at``) instead of about ten. Every configuration write
-bumps the version, so changes apply to the next request on every process.
+rules, effective settings, connections with their decrypted Jira tokens) comes from the
+process's ``ConfigCache``: a request whose workspace ``config_version`` is unchanged reads only
+that version (on SQLite without SQLAlchemy: ``SqliteVersionProbe``). Every configuration write
+bumps the version, so changes apply to the next request on every process. The evaluation row
+and the token's ``last_used_at`` are handed to the background writer (server/writer.py) and
+written after the answer, batched; a full writer queue answers 503 ``AUDIT_BACKLOG_FULL``.
 """
 
 from __future__ import annotations

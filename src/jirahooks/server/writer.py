@@ -55,6 +55,9 @@ log = logging.getLogger("jirahooks.server.writer")
 DEFAULT_CAPACITY = 10_000
 DEFAULT_BATCH = 500
 DEFAULT_WAIT_SECONDS = 5.0
+# How long the writer lets rows gather before a batch that is not full (flush() skips it): at
+# one request at a time, batches of several rows instead of one transaction per answer.
+DEFAULT_LINGER_SECONDS = 0.01
 # Pauses between retries of a batch the database refused for a transient reason.
 RETRY_PAUSES = (0.05, 0.2, 1.0, 2.0, 5.0)
 
@@ -81,17 +84,21 @@ class AuditWriter:
         capacity: int = DEFAULT_CAPACITY,
         batch: int = DEFAULT_BATCH,
         wait_seconds: float = DEFAULT_WAIT_SECONDS,
+        linger_seconds: float = DEFAULT_LINGER_SECONDS,
     ) -> None:
         self.database = database
         self.capacity = capacity
         self.batch = batch
         self.wait_seconds = wait_seconds
+        self.linger_seconds = linger_seconds
+        self._hurry = 0  # flush() calls waiting
         self._rows: deque[_Row] = deque()
         self._submitted = 0  # rows ever submitted
         self._committed = 0  # rows ever committed (or settled: see _store_one)
         self._batches = 0
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
+        self._flushing: asyncio.Event | None = None
         self._changed: asyncio.Condition | None = None
         self._closing = False
 
@@ -137,10 +144,18 @@ class AuditWriter:
         if self._changed is None:
             return
         target = self._submitted
+        if self._committed >= target:
+            return
         assert self._wake is not None
+        self._hurry += 1
         self._wake.set()
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._committed >= target)
+        if self._flushing is not None:
+            self._flushing.set()
+        try:
+            async with self._changed:
+                await self._changed.wait_for(lambda: self._committed >= target)
+        finally:
+            self._hurry -= 1
 
     async def aclose(self, timeout: float = 60.0) -> None:
         """Commit everything queued (waiting at most ``timeout`` seconds for a database that
@@ -167,6 +182,7 @@ class AuditWriter:
     def _start(self) -> asyncio.Condition:
         if self._task is None or self._task.done():
             self._wake = asyncio.Event()
+            self._flushing = asyncio.Event()
             self._changed = asyncio.Condition()
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name="jirahooks-audit-writer"
@@ -181,6 +197,11 @@ class AuditWriter:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
+            if len(self._rows) < self.batch and not self._hurry and not self._closing:
+                assert self._flushing is not None
+                self._flushing.clear()
+                with contextlib.suppress(TimeoutError):  # cut short by flush()
+                    await asyncio.wait_for(self._flushing.wait(), self.linger_seconds)
             rows = [self._rows[i] for i in range(min(self.batch, len(self._rows)))]
             try:
                 await self._store(rows)
