@@ -301,7 +301,9 @@ def bench_server(
             health = raw_request("GET", "/healthz", f"127.0.0.1:{port}", {}, b"")
             # warm every worker's snapshot and the Jira cache
             for _ in range(4 * workers):
-                warm = httpx.post(endpoint, content=body, headers={"x-hub-signature-256": signature})
+                warm = httpx.post(
+                    endpoint, content=body, headers={"x-hub-signature-256": signature}
+                )
                 assert warm.status_code == 200 and warm.json()["result"] == "PASS", warm.text
             for level in (int(x) for x in args.concurrency.split(",")):
                 costs: dict[str, float] = {}
