@@ -51,7 +51,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from fastapi import APIRouter, Request
@@ -64,7 +64,7 @@ from jirahooks.server.jira_adapter import to_config
 from jirahooks.server.writer import WriterBacklogged
 from jirahooks.store import queries
 from jirahooks.store.config_cache import RepositorySnapshot, WorkspaceSnapshot
-from jirahooks.store.database import EncodedJSON
+from jirahooks.store.database import Database, EncodedJSON
 from jirahooks.store.models import ValidationToken
 from jirahooks.textcheck import MAX_JSON_DEPTH, Kind, nesting_exceeds, text_problem
 
@@ -173,14 +173,34 @@ async def validate_without_workspace(request: Request) -> Response:
 )
 async def validate(request: Request, workspace: str, repoSlug: str | None = None) -> Response:
     state = request.app.state.jirahooks
+    session = LazySession(state.database)
     try:
-        async with state.database.session() as session:
-            return await _validate(request, session, workspace, repoSlug)
+        return await _validate(request, cast(AsyncSession, session), workspace, repoSlug)
     except Rejection as rejection:
         return rejection.response()
     except Exception:
         log.exception("Validation API: internal error (workspace %s)", workspace)
         return Rejection(500, "INTERNAL_ERROR", "Internal error, see the server log").response()
+    finally:
+        await session.close()
+
+
+class LazySession:
+    """An ``AsyncSession`` made on first use: a warm request, served from its configuration
+    snapshot, never opens one (a session costs more than the rest of the snapshot path)."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._session: AsyncSession | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._session is None:
+            self._session = self._database.sessions()
+        return getattr(self._session, name)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
