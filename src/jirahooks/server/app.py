@@ -115,6 +115,10 @@ def create_app(settings: ServerSettings, *, state: AppState | None = None) -> Fa
         finally:
             if own:
                 await app_state.aclose()
+            else:
+                # Whoever owns the state closes it later — maybe never: uvicorn re-raises the
+                # SIGTERM it caught once it has stopped. Every answered evaluation is stored now.
+                await app_state.writer.flush()
 
     app = FastAPI(
         title="jirahooks",
