@@ -276,3 +276,52 @@ def test_a_row_of_a_deleted_repository_is_stored_without_it(database_url: str) -
             await database.dispose()
 
     assert asyncio.run(run()) == [("b0", None), ("b1", None)]
+
+
+@pytest.fixture
+def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    import uuid
+
+    from tests.support.databases import PG_HOST, PG_PORT, PG_USER
+
+    connect = request.getfixturevalue("_postgres_admin")
+    name = f"jirahooks_test_{uuid.uuid4().hex[:16]}"
+    with connect() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        with connect() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.postgres
+def test_the_postgresql_probe_shares_reads_but_never_an_earlier_one(postgres_url: str) -> None:
+    """Requests arriving while a version read is in flight share the next read (fewer round
+    trips), and a change committed before a request arrived is always seen by it."""
+    import psycopg
+
+    from jirahooks.store.config_cache import PostgresVersionProbe
+
+    async def run() -> tuple[int, list[Any], Any, Any]:
+        database, ws = await _database(postgres_url)
+        probe = PostgresVersionProbe(database.libpq_url)
+        try:
+            assert await probe("w") == (ws, 0)  # connected and prepared
+            before = probe.reads
+            many = await asyncio.gather(*(probe("w") for _ in range(10)))
+            shared_reads = probe.reads - before
+            in_flight = asyncio.create_task(probe("w"))
+            await asyncio.sleep(0)  # its read has been sent
+            with psycopg.connect(database.libpq_url, autocommit=True) as conn:
+                conn.execute("UPDATE workspaces SET config_version = config_version + 1")
+            after_change = await probe("w")
+            return shared_reads, many, await in_flight, after_change
+        finally:
+            await probe.aclose()
+            await database.dispose()
+
+    shared_reads, many, _, after_change = asyncio.run(run())
+    assert shared_reads == 2  # the first call's own read, then one read for the other nine
+    assert all(found == many[0] for found in many)
+    assert after_change[1] == 1

@@ -243,38 +243,60 @@ class SqliteVersionProbe:
 class PostgresVersionProbe:
     """The same read on PostgreSQL over one dedicated psycopg connection (autocommit, a
     prepared statement): no pool checkout, no ping, no ORM, no rollback. Requests take turns on
-    it (one round trip each); any error closes it and says ``UNKNOWN`` (the caller reads the
-    usual way; the next call reconnects)."""
+    it; requests for one workspace that arrive while it is busy share the *next* read (which
+    starts after all of them arrived, so each still sees every change committed before it
+    came). Any error closes the connection and says ``UNKNOWN`` (the caller reads the usual
+    way; the next call reconnects)."""
 
     UNKNOWN = SqliteVersionProbe.UNKNOWN
 
     def __init__(self, conninfo: str) -> None:
         self.conninfo = conninfo
+        self.reads = 0  # round trips made (tests, metrics)
         self._connection: Any = None
         self._lock: Any = None
+        self._scheduled: dict[str, Any] = {}  # slug → the future of the next read, not started
 
     async def __call__(self, slug: str) -> tuple[int, int] | object | None:
         import asyncio
 
-        import psycopg
-
+        shared = self._scheduled.get(slug)
+        if shared is not None:
+            return await asyncio.shield(shared)
         if self._lock is None:
             self._lock = asyncio.Lock()
-        async with self._lock:
-            try:
-                if self._connection is None:
-                    self._connection = await psycopg.AsyncConnection.connect(
-                        self.conninfo, autocommit=True
-                    )
-                cursor = await self._connection.execute(
-                    "SELECT id, config_version FROM workspaces WHERE slug = %s",
-                    (slug,),
-                    prepare=True,
+        mine: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._scheduled[slug] = mine
+        result: object = self.UNKNOWN
+        try:
+            async with self._lock:
+                if self._scheduled.get(slug) is mine:
+                    del self._scheduled[slug]  # started: later arrivals wait for another read
+                result = await self._read(slug)
+        finally:
+            if self._scheduled.get(slug) is mine:
+                del self._scheduled[slug]
+            mine.set_result(result)
+        return result
+
+    async def _read(self, slug: str) -> tuple[int, int] | object | None:
+        import psycopg
+
+        try:
+            if self._connection is None:
+                self._connection = await psycopg.AsyncConnection.connect(
+                    self.conninfo, autocommit=True
                 )
-                row = await cursor.fetchone()
-            except (psycopg.Error, OSError):
-                await self.aclose()
-                return self.UNKNOWN
+            self.reads += 1
+            cursor = await self._connection.execute(
+                "SELECT id, config_version FROM workspaces WHERE slug = %s",
+                (slug,),
+                prepare=True,
+            )
+            row = await cursor.fetchone()
+        except (psycopg.Error, OSError):
+            await self.aclose()
+            return self.UNKNOWN
         return None if row is None else (int(row[0]), int(row[1]))
 
     async def aclose(self) -> None:
