@@ -24,8 +24,7 @@ Order of the checks, each answering ``{"error", "errorCode"}`` with the document
    repository (403 ``FEATURE_DISABLED_REPO``).
 
 Then the engine evaluates, the evaluation is queued for storage, and the 200 document is
-returned. Any
-other failure is 500 ``INTERNAL_ERROR`` without details (the server log has them).
+returned. Any other failure is 500 ``INTERNAL_ERROR`` without details (the server log has them).
 
 The CPU-heavy steps — parsing the body (up to 1 MiB of JSON), the engine's planning and judging,
 rendering the document and encoding the answer — run on the app's CPU pool (server/cpu.py), so
