@@ -32,7 +32,6 @@ ignored and rewritten; writes go to a temporary file renamed into place.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -54,13 +53,13 @@ from jirahooks.engine.resolver import (
 )
 from jirahooks.errors import ConfigError
 from jirahooks.event import Event
-from jirahooks.hooks.entry import CONFIG_NAMES, find_config
+from jirahooks.hooks.compiled import cache_key, entry_name
+from jirahooks.hooks.entry import CACHE_DIR, CONFIG_NAMES, find_config
 from jirahooks.rules.config import ConfigDocument, ConnectionConfig, load_document, read_file
 from jirahooks.rules.model import Rule, Settings
 
 T = TypeVar("T")
-__all__ = ["CONFIG_NAMES", "find_config"]  # their home is the light entry module
-CACHE_DIR = "jirahooks"
+__all__ = ["CACHE_DIR", "CONFIG_NAMES", "find_config"]  # their home is the light entry module
 
 
 class JiraNeeded(Exception):
@@ -269,14 +268,6 @@ class LocalSetup:
     notes: tuple[str, ...] = ()
 
 
-def _cache_key(raw: bytes) -> str:
-    from jirahooks import __version__
-
-    digest = hashlib.sha256(raw)
-    digest.update(f"\0jirahooks {__version__}".encode())
-    return digest.hexdigest()
-
-
 def read_rules_cached(path: Path, cache_dir: Path | None) -> object:
     """The rules file's plain data, from the cache in ``cache_dir`` when the file is unchanged.
 
@@ -289,8 +280,8 @@ def read_rules_cached(path: Path, cache_dir: Path | None) -> object:
         return read_file(path)  # reports the problem as a ConfigError
     if cache_dir is None:
         return read_file(path)
-    key = _cache_key(raw)
-    entry = cache_dir / f"rules-{key[:32]}.json"
+    key = cache_key(raw)
+    entry = cache_dir / entry_name(key)
     try:
         cached = json.loads(entry.read_text(encoding="utf-8"))
         if isinstance(cached, dict) and cached.get("key") == key and "data" in cached:
@@ -304,21 +295,26 @@ def read_rules_cached(path: Path, cache_dir: Path | None) -> object:
             return data
     except (TypeError, ValueError):
         return data  # not JSON data (a date, say): not cached
-    _write_atomically(entry, text)
+    write_atomically(entry, text)
     return data
 
 
-def _write_atomically(entry: Path, text: str) -> None:
-    """Temp file + rename: a concurrent reader sees the old entry or the new one, never half;
-    older entries of the same directory are removed. A failure only means no cache."""
+def write_atomically(
+    entry: Path, text: str, *, keep: tuple[str, int] = ("rules-*.json", 1)
+) -> None:
+    """Temp file + rename: a concurrent reader sees the old entry or the new one, never half.
+    ``keep``: of the entries matching the glob, only the newest so many stay (this one first).
+    A failure only means no cache."""
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, entry)
-        for old in entry.parent.glob("rules-*.json"):
-            if old != entry:
-                old.unlink(missing_ok=True)
+        pattern, count = keep
+        others = [p for p in entry.parent.glob(pattern) if p != entry]
+        others.sort(key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        for old in others[count - 1 :]:
+            old.unlink(missing_ok=True)
     except OSError:
         pass
 

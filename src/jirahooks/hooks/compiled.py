@@ -1,0 +1,678 @@
+"""The commit-msg hook's compiled rules: local format-only checks without the engine.
+
+A commit-msg hook in local mode without Jira judges one message against the repository's rules.
+Importing the engine and the rule model for that (some thirty dataclasses and enums) costs
+several bare interpreter starts, so the first run — which needs the engine anyway, to read and
+validate the rules file — also *compiles* what a commit-msg needs of the rules (``compile_rules``)
+and keeps it beside the parsed data in ``.git/jirahooks/rules-<hash>.json``. Every later commit
+with an unchanged rules file reads that form (``cached_form``) and judges the message with
+``evaluate``, which imports only ``keys`` (key extraction), ``i18n`` (the messages) and ``re``.
+
+``evaluate`` answers exactly what the engine answers for the COMMIT event of a commit-msg (the
+all-zero hash, the author's name, the current branch, no pull request, no pusher) with an
+offline resolver: the same result document, facts, messages and hints, so the hook prints the
+same and exits the same. ``tests/hooks/test_compiled.py`` holds the two side by side over
+generated messages, branches and rule files (Hypothesis). What it cannot answer without Jira —
+a rules file with Jira connections for this repository — is compiled to ``None``: the hook
+then runs the engine, as before (and loads the Jira client only when Jira is really asked).
+
+The form is plain JSON: per applicable rule its document form (``Rule.to_api``), conditions
+with their globs as compiled regular expressions, and the checks; the settings the key
+extraction needs. ``FORM_VERSION`` changes with its layout; a stale or foreign form is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+
+from jirahooks.gitio import is_merge_subject, is_revert_message
+from jirahooks.i18n import MessageRef, translate
+from jirahooks.keys import KeyExtractor, KeyMatch, compile_user_regex
+
+TYPE_CHECKING = False  # the hook path does not import typing
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+    from typing import Any
+
+    from jirahooks.hooks.local import LocalSetup
+    from jirahooks.rules.model import Patterns, Rule, Settings
+
+FORM_VERSION = 1
+ZERO_HASH = "0" * 40
+_CONTEXT_OF = {"COMMIT": "COMMIT", "COMMITS": "COMMITS", "BRANCH": "BRANCH_SOURCE"}
+_WIRE_SECTION = {"COMMIT": "COMMIT", "COMMITS": "COMMIT", "BRANCH_SOURCE": "BRANCH"}
+_SYSTEM_SOURCES = ("JIRA_CONNECTION", "LICENSE")
+_WHERE = {"BRANCH": "branch", "COMMITS": "commits"}  # consistency's names of the places
+_ORDER = ("BLOCK", "WARNING", "PASS", "SKIP", "IGNORE")
+
+
+# --- compiling: in the process that ran the engine -------------------------------------------
+
+
+def _globs(patterns: Patterns) -> list[str | None] | None:
+    """A glob condition as the regular expressions ``Patterns`` matches with (None: none)."""
+    if patterns.empty:
+        return None
+    include, exclude = patterns._include, patterns._exclude
+    return [include.pattern if include else None, exclude.pattern if exclude else None]
+
+
+def _rule_form(rule: Rule) -> dict[str, Any]:
+    from jirahooks.rules.jql import check as jql_problem
+
+    cond, checks = rule.conditions, rule.checks
+    problem = jql_problem(checks.jql) if checks.jql else None
+    return {
+        "api": rule.to_api(),
+        "title": rule.title,
+        "error": rule.error,
+        "hint": rule.hint,
+        "severity": rule.severity.value,
+        "strategy": rule.strategy.value,
+        "targets": [t.value for t in rule.targets],
+        "branches": _globs(cond.branches),
+        "authors": _globs(cond.authors),
+        # a commit-msg has no pusher and no groups: these conditions are decided here
+        "users_skip": not cond.users.empty and not cond.users.allows(""),
+        "groups_skip": not cond.groups.empty and not cond.groups.allows_any(frozenset()),
+        "skip_merge_commits": cond.skip_merge_commits,
+        "skip_reverts": cond.skip_reverts,
+        "bypass_marker": cond.bypass_marker,
+        "key_present": checks.key_present,
+        "needs_keys": checks.needs_keys,
+        "keys_valid": checks.keys_valid.value,
+        "jql": checks.jql,
+        "jql_problem": problem.message if problem is not None else None,
+        "naming": checks.naming,
+        "no_merge_commits": checks.no_merge_commits,
+        "consistency": checks.consistency,
+        "single_commit": checks.single_commit,
+    }
+
+
+def compile_rules(rules: Sequence[Rule], settings: Settings, *, with_jira: bool) -> Any:
+    """The form of ``rules`` for a commit-msg, or None when the engine has to judge (the
+    repository has Jira connections; a stored rule that cannot be read)."""
+    from jirahooks.rules.model import BrokenRule
+
+    if with_jira or any(isinstance(r, BrokenRule) for r in rules):
+        return None
+    return {
+        "version": FORM_VERSION,
+        "enabled": settings.enabled,
+        "key_pattern": settings.key_pattern,
+        "ignored_keys": list(settings.ignored_keys),
+        "backslash_escape": settings.backslash_escape,
+        "backtick_escape": settings.backtick_escape,
+        "case_insensitive": sorted(t.value for t in settings.case_insensitive),
+        "rules": [_rule_form(r) for r in rules if r.enabled and "COMMIT" in r.triggers],
+    }
+
+
+def cache_key(raw: bytes) -> str:
+    """The key of ``local.read_rules_cached``'s entries: the SHA-256 of a rules file's bytes
+    and jirahooks' version."""
+    import hashlib
+
+    from jirahooks import __version__
+
+    digest = hashlib.sha256(raw)
+    digest.update(f"\0jirahooks {__version__}".encode())
+    return digest.hexdigest()
+
+
+def entry_name(key: str) -> str:
+    return f"rules-{key[:32]}.json"
+
+
+MAX_FORMS = 8  # commit-msg forms kept per repository (several rules files, recent edits)
+
+
+def _form_entry(raw: bytes, repository: str | None) -> tuple[str, str]:
+    """The form's file name and what it must hold to apply: the rules file's bytes (as
+    latin-1 text, one character per byte), the repository and jirahooks' version. The name
+    is a CRC of the same, so finding the entry needs no hash library; the stored bytes are
+    compared in full, so a collision is only a miss."""
+    import zlib
+
+    from jirahooks import __version__
+
+    text = raw.decode("latin-1")
+    identity = f"{FORM_VERSION}\0{__version__}\0{repository or ''}\0{text}"
+    return f"commit-msg-{zlib.crc32(identity.encode('latin-1', 'replace')):08x}.json", identity
+
+
+def remember(setup: LocalSetup, path: Path, repository: str | None, cache_dir: Path) -> None:
+    """Keep the commit-msg form of ``setup`` (the rules file ``path`` for ``repository``) in
+    ``cache_dir``, unless it is there already. A failure only means no form: the engine keeps
+    judging."""
+    from jirahooks.hooks.local import write_atomically
+
+    try:
+        name, identity = _form_entry(path.read_bytes(), repository)
+        if _read_form(cache_dir / name, identity) is not _MISSING:
+            return
+        with_jira = bool(setup.document.connections_for(repository))
+        form = compile_rules(setup.rules, setup.settings, with_jira=with_jira)
+        text = json.dumps({"identity": identity, "form": form})
+    except (OSError, TypeError, ValueError):
+        return
+    write_atomically(cache_dir / name, text, keep=("commit-msg-*.json", MAX_FORMS))
+
+
+_MISSING = object()
+
+
+def _read_form(entry: str | os.PathLike[str], identity: str) -> Any:
+    """The form in ``entry`` (None: the engine must judge), or ``_MISSING``."""
+    try:
+        with open(entry, encoding="utf-8") as fh:
+            cached = json.load(fh)
+    except (OSError, ValueError):
+        return _MISSING
+    if not isinstance(cached, dict) or cached.get("identity") != identity:
+        return _MISSING
+    form = cached.get("form")
+    if form is None or (isinstance(form, dict) and form.get("version") == FORM_VERSION):
+        return form
+    return _MISSING
+
+
+def cached_form(path: str, repository: str | None, cache_dir: str) -> Any:
+    """The commit-msg form for the rules file at ``path`` as it is now, or None (not compiled
+    yet, the file changed, or a form the engine must stand in for)."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return None
+    name, identity = _form_entry(raw, repository)
+    form = _read_form(os.path.join(cache_dir, name), identity)
+    return None if form is _MISSING else form
+
+
+# --- judging: the engine's answer for one commit-msg, without the engine ---------------------
+
+
+class _Fact:
+    """``engine.facts.Fact`` as far as a commit-msg needs it."""
+
+    __slots__ = ("code", "contexts", "group", "message_id", "params", "ref", "source", "status")
+
+    def __init__(
+        self,
+        code: str,
+        status: str,
+        source: str,
+        group: str,
+        contexts: tuple[str, ...],
+        message_id: str,
+        params: dict[str, Any] | None = None,
+        ref: str = "",
+    ) -> None:
+        self.code, self.status, self.source, self.group = code, status, source, group
+        self.contexts, self.message_id, self.params, self.ref = contexts, message_id, params, ref
+
+    def to_dict(self, locale: str, rule_title: str) -> dict[str, Any]:
+        if self.group == "TARGET":
+            wire = ("TARGET", "TARGET")
+        elif self.source in _SYSTEM_SOURCES or not self.contexts:
+            wire = ("MAIN", "MAIN")
+        else:
+            section = _WIRE_SECTION.get(self.contexts[0])
+            wire = (section, "DETAIL") if section else ("MAIN", "MAIN")
+        params = self.params or {}
+        out: dict[str, Any] = {
+            "message": translate(self.message_id, locale, **params),
+            "code": self.code,
+            "status": self.status,
+            "source": self.source,
+            "group": wire[0],
+            "qualifier": wire[1],
+            "contexts": list(self.contexts),
+        }
+        if self.ref:
+            out["ref"] = self.ref
+        if rule_title:
+            out["ruleTitle"] = rule_title
+        if params:
+            out["params"] = {k: v for k, v in params.items() if isinstance(v, str | int)}
+        return out
+
+
+class _Unit:
+    """One target of a rule: the commit, the set of commits (here: the one), the branch."""
+
+    __slots__ = ("commits", "keys", "matches", "ref", "target", "text")
+
+    def __init__(self, target: str, text: str, ref: str, commits: tuple[str, ...]) -> None:
+        self.target, self.text, self.ref, self.commits = target, text, ref, commits
+        self.matches: list[KeyMatch] = []
+        self.keys: list[str] = []
+
+    @property
+    def context(self) -> str:
+        return _CONTEXT_OF[self.target]
+
+    def fact(
+        self,
+        code: str,
+        status: str,
+        source: str,
+        message_id: str,
+        *,
+        group: str = "MAIN",
+        ref: str | None = None,
+        **params: Any,
+    ) -> _Fact:
+        return _Fact(
+            code,
+            status,
+            source,
+            group,
+            (self.context,),
+            message_id,
+            params,
+            self.ref if ref is None else ref,
+        )
+
+
+def _allows(globs: list[str | None], value: str) -> bool:
+    include, exclude = globs
+    if include is not None and not re.match(include, value):
+        return False
+    return not (exclude is not None and re.match(exclude, value))
+
+
+def _shown(text: str) -> str:
+    first = text.split("\n", 1)[0]
+    return first if len(first) <= 80 else first[:77] + "..."
+
+
+class _Judge:
+    """One evaluation: the message, its author and branch, and the key extraction."""
+
+    def __init__(self, form: dict[str, Any], message: str, author: str, branch: str) -> None:
+        self.form, self.message, self.author = form, message, author
+        branch = branch.removeprefix("refs/heads/")
+        self.branch = "" if branch == "HEAD" else branch
+        self.extractor = KeyExtractor(
+            form["key_pattern"],
+            ignored=form["ignored_keys"],
+            backslash_escape=form["backslash_escape"],
+            backtick_escape=form["backtick_escape"],
+        )
+        self.case_insensitive = set(form["case_insensitive"])
+
+    def rule(self, rule: dict[str, Any]) -> tuple[str, list[_Fact], list[_Fact], bool, bool]:
+        """(status, condition facts, check facts, commits reviewed, checks failed)."""
+        conditions: list[_Fact] = []
+        skipped = False
+        if rule["branches"] is not None:
+            ok = _allows(rule["branches"], self.branch)
+            conditions.append(
+                _Fact(
+                    "MATCH" if ok else "NOT_MATCH",
+                    "NOT_SKIP" if ok else "SKIP",
+                    "BRANCH_CONDITION",
+                    "MAIN",
+                    ("BRANCH_SOURCE",),
+                    "condition.branch.match" if ok else "condition.branch.not_match",
+                    {"branch": self.branch or "HEAD"},
+                )
+            )
+            skipped |= not ok
+        if rule["users_skip"]:
+            conditions.append(
+                _Fact(
+                    "NOT_MATCH",
+                    "SKIP",
+                    "CONDITION",
+                    "MAIN",
+                    ("GLOBAL",),
+                    "condition.user.not_match",
+                    {"user": ""},
+                )
+            )
+            skipped = True
+        if rule["groups_skip"]:
+            conditions.append(
+                _Fact(
+                    "NOT_MATCH",
+                    "SKIP",
+                    "CONDITION",
+                    "MAIN",
+                    ("GLOBAL",),
+                    "condition.group.not_match",
+                )
+            )
+            skipped = True
+        if skipped:
+            return "SKIP", conditions, [], False, False
+
+        commits: tuple[str, ...] = (ZERO_HASH,)
+        reason = self._skip_reason(rule)
+        if reason is not None:
+            message_id, params = reason
+            commits = ()
+            conditions.append(
+                _Fact(
+                    "MATCH",
+                    "SKIP",
+                    "CONDITION",
+                    "DETAIL",
+                    ("COMMIT",),
+                    message_id,
+                    {"hash": ZERO_HASH[:12], **params},
+                    ZERO_HASH,
+                )
+            )
+        reviewed = bool(commits) and bool({"COMMIT", "COMMITS"} & set(rule["targets"]))
+        units = self._units(rule, commits)
+        if not units:
+            absent = _Fact("CHECKED", "SKIP", "TARGET", "TARGET", ("GLOBAL",), "target.absent")
+            return ("SKIP" if reason else "IGNORE"), conditions, [absent], reviewed, False
+        facts, failed = self._checks(rule, units, commits)
+        status = "PASS"
+        if failed:
+            status = "BLOCK" if rule["severity"] == "BLOCK" else "WARNING"
+        return status, conditions, facts, reviewed, failed
+
+    def _skip_reason(self, rule: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        subject = self.message.split("\n", 1)[0].strip()
+        if rule["skip_merge_commits"] and is_merge_subject(subject):
+            return "condition.commit.merge", {}
+        if rule["skip_reverts"] and is_revert_message(self.message):
+            return "condition.commit.revert", {}
+        marker = rule["bypass_marker"]
+        if marker and marker in self.message:
+            return "condition.commit.bypass", {"marker": marker}
+        if rule["authors"] is not None and not _allows(rule["authors"], self.author):
+            return "condition.commit.author", {"author": self.author}
+        return None
+
+    def _units(self, rule: dict[str, Any], commits: tuple[str, ...]) -> list[_Unit]:
+        units: list[_Unit] = []
+        ci = self.case_insensitive
+        for target in rule["targets"]:
+            if target == "COMMIT" and commits:
+                unit = _Unit(target, self.message, ZERO_HASH, commits)
+            elif target == "COMMITS" and commits:
+                unit = _Unit(target, self.message, "", commits)
+            elif target == "BRANCH" and self.branch:
+                unit = _Unit(target, self.branch, "", ())
+            else:
+                continue  # no commit left, no branch, or a pull-request target
+            insensitive = target in ci or (target == "COMMITS" and "COMMIT" in ci)
+            unit.matches = self.extractor.find(unit.text, case_insensitive=insensitive)
+            unit.keys = list(dict.fromkeys(m.key for m in unit.matches if m.evaluated))
+            units.append(unit)
+        return units
+
+    def _unit_checks(self, rule: dict[str, Any], unit: _Unit) -> list[tuple[bool, list[_Fact]]]:
+        """The unit checks' outcomes in the order of the engine's check registry."""
+        noun = MessageRef(f"target.{unit.target}")
+        out: list[tuple[bool, list[_Fact]]] = []
+        if rule["key_present"]:
+            if unit.keys:
+                fact = unit.fact(
+                    "KEYS_PRESENT",
+                    "SUCCESS",
+                    "ISSUE_KEY",
+                    "keys.present",
+                    target=noun,
+                    keys=", ".join(unit.keys),
+                )
+                out.append((True, [fact]))
+            else:
+                message_id = "keys.none.commit" if unit.target == "COMMIT" else "keys.none"
+                out.append(
+                    (False, [unit.fact("NO_KEYS", "ERROR", "ISSUE_KEY", message_id, target=noun)])
+                )
+        if rule["needs_keys"]:
+            escaped = [
+                unit.fact("FOUND", "INFO", "ISSUE_KEY", "keys.escaped", group="DETAIL", key=m.key)
+                for m in unit.matches
+                if m.escaped
+            ]
+            out.append((True, escaped))
+        # ignore_unknown_projects: offline, no project list is read and no key is dropped
+        if rule["keys_valid"] != "OFF":  # ALL or ONE, offline: not checked against Jira
+            out.append((True, [unit.fact("CHECKED", "INFO", "ISSUE_KEY", "jira.offline")]))
+        if rule["jql"]:
+            if rule["jql_problem"] is not None:
+                fact = unit.fact(
+                    "NOT_MATCH", "ERROR", "JQL", "jql.unsafe", problem=rule["jql_problem"]
+                )
+                out.append((False, [fact]))
+            else:
+                out.append((True, [unit.fact("CHECKED", "INFO", "JQL", "jira.offline")]))
+        if rule["naming"]:
+            out.append(self._naming(rule["naming"], unit))
+        if rule["no_merge_commits"]:
+            out.append(self._no_merge(unit, noun))
+        return out
+
+    def _naming(self, pattern: str, unit: _Unit) -> tuple[bool, list[_Fact]]:
+        regex = compile_user_regex(pattern)
+        if unit.target == "COMMITS":
+            texts, noun = [(self.message, h) for h in unit.commits], MessageRef("target.COMMIT")
+        else:
+            texts, noun = [(unit.text, unit.ref)], MessageRef(f"target.{unit.target}")
+        passed, facts = True, []
+        for text, ref in texts:
+            if regex.search(text) is not None:
+                facts.append(
+                    unit.fact(
+                        "MATCH",
+                        "SUCCESS",
+                        "NAMING",
+                        "naming.match",
+                        ref=ref,
+                        target=noun,
+                        text=_shown(text),
+                    )
+                )
+            else:
+                passed = False
+                facts.append(
+                    unit.fact(
+                        "NOT_MATCH",
+                        "ERROR",
+                        "NAMING",
+                        "naming.not_match",
+                        ref=ref,
+                        target=noun,
+                        text=_shown(text),
+                        pattern=pattern,
+                    )
+                )
+        return passed, facts
+
+    def _no_merge(self, unit: _Unit, noun: MessageRef) -> tuple[bool, list[_Fact]]:
+        facts: list[_Fact] = []
+        merge = is_merge_subject(self.message.split("\n", 1)[0].strip())
+        for commit in unit.commits:
+            if merge:
+                facts.append(
+                    unit.fact(
+                        "NOT_MATCH",
+                        "ERROR",
+                        "CONDITION",
+                        "merge.found",
+                        ref=commit,
+                        hash=commit[:12],
+                    )
+                )
+        passed = not facts
+        if passed and unit.commits:
+            message_id = "merge.none" if len(unit.commits) == 1 else "merge.none_in_set"
+            facts.append(
+                unit.fact("MATCH", "SUCCESS", "CONDITION", message_id, group="DETAIL", target=noun)
+            )
+        return passed, facts
+
+    def _checks(
+        self, rule: dict[str, Any], units: list[_Unit], commits: tuple[str, ...]
+    ) -> tuple[list[_Fact], bool]:
+        results: list[bool] = []
+        per_unit: list[list[_Fact]] = []
+        offline_reported = False
+        for unit in units:
+            passed, collected = True, []
+            for ok, found in self._unit_checks(rule, unit):
+                if any(f.message_id == "jira.offline" for f in found):
+                    # "not checked against Jira" once per rule, not once per commit
+                    if offline_reported:
+                        found = [f for f in found if f.message_id != "jira.offline"]
+                    offline_reported = True
+                passed &= ok
+                collected.extend(found)
+            results.append(passed)
+            per_unit.append(collected)
+
+        main_context = units[0].context
+        facts: list[_Fact] = []
+        if rule["strategy"] == "AT_LEAST_ONE":
+            targets_pass = any(results)
+            for ok, collected in zip(results, per_unit, strict=True):
+                for fact in collected:
+                    if targets_pass and not ok and fact.status == "ERROR":
+                        fact.status = "WARNING"  # a target that did not count only warns
+                    facts.append(fact)
+            facts.append(
+                _Fact(
+                    "ONE_ENOUGH" if targets_pass else "ONE_NOT_ENOUGH",
+                    "SUCCESS" if targets_pass else "ERROR",
+                    "TARGET",
+                    "TARGET",
+                    (main_context,),
+                    "target.one_enough" if targets_pass else "target.one_not_enough",
+                    {"passed": sum(results), "total": len(results)},
+                )
+            )
+        else:
+            targets_pass = all(results)
+            for collected in per_unit:
+                facts.extend(collected)
+
+        rule_pass = True
+        if rule["consistency"]:
+            ok, fact = self._consistency(units, main_context)
+            rule_pass &= ok
+            facts.append(fact)
+        if rule["single_commit"]:
+            count = len(commits)
+            if count == 1:
+                fact = _Fact("MATCH", "SUCCESS", "CONDITION", "MAIN", ("COMMITS",), "single.ok")
+            else:
+                fact = _Fact("CHECKED", "INFO", "CONDITION", "MAIN", ("COMMITS",), "single.none")
+            facts.append(fact)  # a commit-msg has one commit, or none left by the conditions
+        return facts, not (targets_pass and rule_pass)
+
+    def _consistency(self, units: list[_Unit], context: str) -> tuple[bool, _Fact]:
+        issues: dict[str, dict[str, None]] = {}  # issue -> ordered set of places
+        for unit in units:
+            where = f"commit {unit.ref[:12]}" if unit.target == "COMMIT" else _WHERE[unit.target]
+            for key in unit.keys:  # offline: every key stands for itself
+                issues.setdefault(key, {})[where] = None
+        if not issues:
+            return True, _Fact(
+                "CHECKED", "INFO", "CONSISTENCY", "MAIN", (context,), "consistency.none"
+            )
+        if len(issues) == 1:
+            (key,) = issues
+            return True, _Fact(
+                "MATCH",
+                "SUCCESS",
+                "CONSISTENCY",
+                "MAIN",
+                (context,),
+                "consistency.match",
+                {"key": key},
+            )
+        listed = "; ".join(
+            f"{key} ({', '.join(list(places)[:3])}{', …' if len(places) > 3 else ''})"
+            for key, places in issues.items()
+        )
+        return False, _Fact(
+            "NOT_MATCH",
+            "ERROR",
+            "CONSISTENCY",
+            "MAIN",
+            (context,),
+            "consistency.not_match",
+            {"keys": listed},
+        )
+
+
+def evaluate(
+    form: dict[str, Any], message: str, author: str, branch: str, locale: str
+) -> dict[str, Any]:
+    """The result document (``Evaluation.to_document``) of the engine for this commit-msg."""
+    timestamp = int(time.time() * 1000)
+    if not form["enabled"]:  # the Process Guardian is off: one informational system fact
+        return {
+            "timestamp": timestamp,
+            "result": "IGNORE",
+            "ruleValidations": [],
+            "errorValidations": [],
+        }
+    judge = _Judge(form, message, author, branch)
+    validations: list[dict[str, Any]] = []
+    errors: list[dict[str, str]] = []
+    warnings: list[dict[str, str]] = []
+    for rule in form["rules"]:
+        status, conditions, facts, reviewed, failed = judge.rule(rule)
+        title = rule["title"]
+        api = dict(rule["api"])
+        advice = ""
+        if (
+            failed
+            and status in ("BLOCK", "WARNING")
+            and any(
+                f.status in ("ERROR", "WARNING") and f.contexts[0] in ("COMMIT", "COMMITS")
+                for f in facts
+                if f.contexts
+            )
+        ):
+            advice = translate(f"fix.commits.COMMIT.{status}", locale)
+        api["hint"] = " ".join(t for t in (rule["hint"], advice) if t)
+        validation: dict[str, Any] = {
+            "rule": api,
+            "ruleStatus": status,
+            "conditionFacts": [f.to_dict(locale, title) for f in conditions],
+            "checkFacts": [f.to_dict(locale, title) for f in facts],
+        }
+        if reviewed:
+            validation["commitsUnderReview"] = {
+                ZERO_HASH: {"hash": ZERO_HASH, "message": message, "authorDisplayName": author}
+            }
+        validations.append(validation)
+        headline = rule["error"] or title
+        if status == "BLOCK" and headline:
+            errors.append({"text": headline})
+        elif status == "WARNING" and headline:
+            warnings.append({"text": headline})
+    statuses = [v["ruleStatus"] for v in validations]
+    result = next((s for s in _ORDER if s in statuses), "IGNORE")
+    error_validations: list[dict[str, Any]] = []
+    if errors or warnings:
+        error_validations.append(
+            {
+                "errorMessages": errors,
+                "warningMessages": warnings,
+                "successMessages": [],
+                "detailMessages": [],
+            }
+        )
+    return {
+        "timestamp": timestamp,
+        "result": result,
+        "ruleValidations": validations,
+        "errorValidations": error_validations,
+    }
