@@ -4,7 +4,7 @@ A commit-msg hook in local mode without Jira judges one message against the repo
 Importing the engine and the rule model for that (some thirty dataclasses and enums) costs
 several bare interpreter starts, so the first run — which needs the engine anyway, to read and
 validate the rules file — also *compiles* what a commit-msg needs of the rules (``compile_rules``)
-and keeps it beside the parsed data in ``.git/jirahooks/rules-<hash>.json``. Every later commit
+and keeps it beside the parsed data in ``.git/jirahooks/rules-*.json``. Every later commit
 with an unchanged rules file reads that form (``cached_form``) and judges the message with
 ``evaluate``, which imports only ``keys`` (key extraction), ``i18n`` (the messages) and ``re``.
 
@@ -113,86 +113,83 @@ def compile_rules(rules: Sequence[Rule], settings: Settings, *, with_jira: bool)
     }
 
 
-def cache_key(raw: bytes) -> str:
-    """The key of ``local.read_rules_cached``'s entries: the SHA-256 of a rules file's bytes
-    and jirahooks' version."""
-    import hashlib
-
-    from jirahooks import __version__
-
-    digest = hashlib.sha256(raw)
-    digest.update(f"\0jirahooks {__version__}".encode())
-    return digest.hexdigest()
-
-
-def entry_name(key: str) -> str:
-    return f"rules-{key[:32]}.json"
-
-
-MAX_FORMS = 8  # commit-msg forms kept per repository (several rules files, recent edits)
-
-
-def _form_entry(raw: bytes, repository: str | None) -> tuple[str, str]:
-    """The form's file name and what it must hold to apply: the rules file's bytes (as
-    latin-1 text, one character per byte), the repository and jirahooks' version. The name
-    is a CRC of the same, so finding the entry needs no hash library; the stored bytes are
-    compared in full, so a collision is only a miss."""
+def cache_entry(path: str | os.PathLike[str], raw: bytes) -> tuple[str, str]:
+    """The cache entry of the rules file at ``path`` with the bytes ``raw``: its file name and
+    the key it must hold to apply — the bytes themselves (as latin-1 text, one character per
+    byte) with jirahooks' version. The name is a CRC of the file's path and of the key: finding
+    the entry needs no hash library, and since the key is compared in full, a collision is only
+    a miss. Entries of other rules files (``rules-<path>-*``) are left alone."""
     import zlib
 
     from jirahooks import __version__
 
-    text = raw.decode("latin-1")
-    identity = f"{FORM_VERSION}\0{__version__}\0{repository or ''}\0{text}"
-    return f"commit-msg-{zlib.crc32(identity.encode('latin-1', 'replace')):08x}.json", identity
+    key = f"jirahooks {__version__}\0" + raw.decode("latin-1")
+    where = zlib.crc32(os.fsencode(os.path.abspath(path)))
+    return f"rules-{where:08x}-{zlib.crc32(key.encode('latin-1', 'replace')):08x}.json", key
 
 
-def remember(setup: LocalSetup, path: Path, repository: str | None, cache_dir: Path) -> None:
-    """Keep the commit-msg form of ``setup`` (the rules file ``path`` for ``repository``) in
-    ``cache_dir``, unless it is there already. A failure only means no form: the engine keeps
-    judging."""
-    from jirahooks.hooks.local import write_atomically
-
-    try:
-        name, identity = _form_entry(path.read_bytes(), repository)
-        if _read_form(cache_dir / name, identity) is not _MISSING:
-            return
-        with_jira = bool(setup.document.connections_for(repository))
-        form = compile_rules(setup.rules, setup.settings, with_jira=with_jira)
-        text = json.dumps({"identity": identity, "form": form})
-    except (OSError, TypeError, ValueError):
-        return
-    write_atomically(cache_dir / name, text, keep=("commit-msg-*.json", MAX_FORMS))
+def siblings(name: str) -> str:
+    """The glob of the entries of the same rules file (older contents of it)."""
+    return name.rsplit("-", 1)[0] + "-*.json"
 
 
-_MISSING = object()
-
-
-def _read_form(entry: str | os.PathLike[str], identity: str) -> Any:
-    """The form in ``entry`` (None: the engine must judge), or ``_MISSING``."""
+def _load_entry(entry: str | os.PathLike[str], key: str) -> dict[str, Any] | None:
     try:
         with open(entry, encoding="utf-8") as fh:
             cached = json.load(fh)
     except (OSError, ValueError):
-        return _MISSING
-    if not isinstance(cached, dict) or cached.get("identity") != identity:
-        return _MISSING
-    form = cached.get("form")
+        return None
+    return cached if isinstance(cached, dict) and cached.get("key") == key else None
+
+
+def _slot_form(cached: dict[str, Any], repository: str | None) -> tuple[bool, Any]:
+    """(found, form) of the entry's commit-msg slot for ``repository`` (form None: the engine
+    must judge)."""
+    slot = cached.get("commit_msg")
+    if not isinstance(slot, dict) or slot.get("version") != FORM_VERSION:
+        return False, None
+    if slot.get("repository") != (repository or ""):
+        return False, None
+    form = slot.get("form")
     if form is None or (isinstance(form, dict) and form.get("version") == FORM_VERSION):
-        return form
-    return _MISSING
+        return True, form
+    return False, None
+
+
+def remember(setup: LocalSetup, path: Path, repository: str | None, cache_dir: Path) -> None:
+    """Add the commit-msg form of ``setup`` (the rules file ``path`` for ``repository``) to the
+    file's cache entry (written by ``local.read_rules_cached``), unless it holds one already. No
+    entry (the file's data is not kept as JSON), no form: the engine keeps judging."""
+    from jirahooks.hooks.local import write_atomically
+
+    try:
+        name, key = cache_entry(path, path.read_bytes())
+    except OSError:
+        return
+    cached = _load_entry(cache_dir / name, key)
+    if cached is None or _slot_form(cached, repository)[0]:
+        return
+    with_jira = bool(setup.document.connections_for(repository))
+    form = compile_rules(setup.rules, setup.settings, with_jira=with_jira)
+    cached["commit_msg"] = {"version": FORM_VERSION, "repository": repository or "", "form": form}
+    try:
+        text = json.dumps(cached)
+    except (TypeError, ValueError):
+        return
+    write_atomically(cache_dir / name, text, siblings=siblings(name))
 
 
 def cached_form(path: str, repository: str | None, cache_dir: str) -> Any:
     """The commit-msg form for the rules file at ``path`` as it is now, or None (not compiled
-    yet, the file changed, or a form the engine must stand in for)."""
+    yet, the file changed, another repository, or a form the engine must stand in for)."""
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
     except OSError:
         return None
-    name, identity = _form_entry(raw, repository)
-    form = _read_form(os.path.join(cache_dir, name), identity)
-    return None if form is _MISSING else form
+    name, key = cache_entry(path, raw)
+    cached = _load_entry(os.path.join(cache_dir, name), key)
+    return None if cached is None else _slot_form(cached, repository)[1]
 
 
 # --- judging: the engine's answer for one commit-msg, without the engine ---------------------

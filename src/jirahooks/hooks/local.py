@@ -24,10 +24,12 @@ A hook first evaluates without an event loop (``run_batch_sync``): steps 1 and 3
 so the engine's coroutines run to their end at once, and ``asyncio``, ``httpx`` and the Jira
 client are not even imported — for format checks only, and also with a Jira connection when
 nothing in the change needs Jira (no key to resolve, no project list to ask). Only when step 2
-has something to ask is the evaluation run again, in ``asyncio.run``, with the real resolver. The rules file's parsed data is kept under ``.git/jirahooks/``, named by
-the SHA-256 of the file's bytes and the jirahooks version (``read_rules_cached``): an unchanged
-file is not parsed again (no YAML, no TOML import); a missing, corrupt or foreign entry is
-ignored and rewritten; writes go to a temporary file renamed into place.
+has something to ask is the evaluation run again, in ``asyncio.run``, with the real resolver.
+
+The rules file's parsed data is kept under ``.git/jirahooks/``, named by the file's path and holding its bytes and the jirahooks version (``read_rules_cached``): an
+unchanged file is not parsed again (no YAML, no TOML import); a missing, corrupt or foreign
+entry is ignored and rewritten; writes go to a temporary file renamed into place. The entry
+also keeps the rules compiled for commit-msg (``jirahooks.hooks.compiled``).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from jirahooks.engine.resolver import (
 )
 from jirahooks.errors import ConfigError
 from jirahooks.event import Event
-from jirahooks.hooks.compiled import cache_key, entry_name
+from jirahooks.hooks.compiled import cache_entry, siblings
 from jirahooks.hooks.entry import CACHE_DIR, CONFIG_NAMES, find_config
 from jirahooks.rules.config import ConfigDocument, ConnectionConfig, load_document, read_file
 from jirahooks.rules.model import Rule, Settings
@@ -280,8 +282,8 @@ def read_rules_cached(path: Path, cache_dir: Path | None) -> object:
         return read_file(path)  # reports the problem as a ConfigError
     if cache_dir is None:
         return read_file(path)
-    key = cache_key(raw)
-    entry = cache_dir / entry_name(key)
+    name, key = cache_entry(path, raw)
+    entry = cache_dir / name
     try:
         cached = json.loads(entry.read_text(encoding="utf-8"))
         if isinstance(cached, dict) and cached.get("key") == key and "data" in cached:
@@ -295,26 +297,22 @@ def read_rules_cached(path: Path, cache_dir: Path | None) -> object:
             return data
     except (TypeError, ValueError):
         return data  # not JSON data (a date, say): not cached
-    write_atomically(entry, text)
+    write_atomically(entry, text, siblings=siblings(name))
     return data
 
 
-def write_atomically(
-    entry: Path, text: str, *, keep: tuple[str, int] = ("rules-*.json", 1)
-) -> None:
-    """Temp file + rename: a concurrent reader sees the old entry or the new one, never half.
-    ``keep``: of the entries matching the glob, only the newest so many stay (this one first).
-    A failure only means no cache."""
+def write_atomically(entry: Path, text: str, *, siblings: str) -> None:
+    """Temp file + rename: a concurrent reader sees the old entry or the new one, never half;
+    the other entries matching ``siblings`` (older contents of the same rules file) are
+    removed. A failure only means no cache."""
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, entry)
-        pattern, count = keep
-        others = [p for p in entry.parent.glob(pattern) if p != entry]
-        others.sort(key=lambda p: p.stat().st_mtime_ns, reverse=True)
-        for old in others[count - 1 :]:
-            old.unlink(missing_ok=True)
+        for old in entry.parent.glob(siblings):
+            if old != entry:
+                old.unlink(missing_ok=True)
     except OSError:
         pass
 
