@@ -116,16 +116,33 @@ def compile_rules(rules: Sequence[Rule], settings: Settings, *, with_jira: bool)
 def cache_entry(path: str | os.PathLike[str], raw: bytes) -> tuple[str, str]:
     """The cache entry of the rules file at ``path`` with the bytes ``raw``: its file name and
     the key it must hold to apply — the bytes themselves (as latin-1 text, one character per
-    byte) with jirahooks' version. The name is a CRC of the file's path and of the key: finding
+    byte) with jirahooks' version and ``_code_stamp``. The name is a CRC of the file's path and of the key: finding
     the entry needs no hash library, and since the key is compared in full, a collision is only
     a miss. Entries of other rules files (``rules-<path>-*``) are left alone."""
     import zlib
 
-    from jirahooks import __version__
-
-    key = f"jirahooks {__version__}\0" + raw.decode("latin-1")
+    key = f"{_code_stamp()}\0" + raw.decode("latin-1")
     where = zlib.crc32(os.fsencode(os.path.abspath(path)))
     return f"rules-{where:08x}-{zlib.crc32(key.encode('latin-1', 'replace')):08x}.json", key
+
+
+# what the form bakes in: template expansion, the rule model's defaults, this module's layout
+_BAKED_IN = ("rules/templates.py", "rules/model.py", "rules/config.py", "hooks/compiled.py")
+
+
+def _code_stamp() -> str:
+    """jirahooks' version and the modification times of the code a form bakes in, so that an
+    upgrade without a new version number (an editable install) does not apply old forms."""
+    from jirahooks import __version__
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    stamps = []
+    for name in _BAKED_IN:
+        try:
+            stamps.append(str(os.stat(os.path.join(package, name)).st_mtime_ns))
+        except OSError:
+            stamps.append("-")
+    return f"jirahooks {__version__} " + " ".join(stamps)
 
 
 def siblings(name: str) -> str:

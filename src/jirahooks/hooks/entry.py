@@ -10,13 +10,16 @@ Every developer pays for this on every commit, so the path stays light (docs/hoo
 * no ``argparse``: the options the installed scripts pass are read here; any other command line
   (``--help``, an option after the hook name, an unknown option, pre-receive / update) goes to
   the full command line, ``jirahooks hook …``, which behaves exactly as before;
-* no ``dataclasses``, ``typing``, ``subprocess``, ``http.client``, ``email`` or ``ssl`` in remote
-  mode: ``remote`` speaks HTTP over a socket, ``gitio`` spawns git directly, and ``ssl`` loads
-  only for an https endpoint; two git calls for a commit (``rev-parse`` for the directories,
-  ``config`` for the author and comment character; the branch is read from ``HEAD``);
-* local mode loads the engine and the rules — from a compiled copy under ``.git/`` when the
-  rules file is unchanged (``jirahooks.hooks.local``), without YAML — and ``asyncio`` and the Jira
-  client only when a Jira connection is really asked.
+* no ``dataclasses``, ``typing``, ``subprocess``, ``socket``, ``http.client``, ``email``,
+  ``hashlib`` or ``ssl`` in remote mode: ``remote`` speaks HTTP over ``_socket``, ``gitio``
+  spawns git directly, and ``ssl`` loads only for an https endpoint; two git calls for a commit
+  (``rev-parse`` for the directories, ``config`` for the author and comment character; the
+  branch is read from ``HEAD``);
+* local mode without Jira judges a commit message from the rules as an earlier commit-msg
+  compiled them (``jirahooks.hooks.compiled``, kept under ``.git/jirahooks/``): no engine, no
+  rule model, no YAML. Otherwise — the first commit, a changed rules file, a push, Jira
+  connections — it loads the engine and the rules (``jirahooks.hooks.local``), and
+  ``asyncio`` and the Jira client only when a Jira connection is really asked.
 
 ``jirahooks hook commit-msg|pre-push`` (the pre-commit framework, a person) runs ``run`` too, so
 both ways behave the same. ``tests/hooks/test_light_imports.py`` lists the modules this path
