@@ -31,6 +31,7 @@ import time
 from jirahooks.gitio import is_merge_subject, is_revert_message
 from jirahooks.i18n import MessageRef, translate
 from jirahooks.keys import KeyExtractor, KeyMatch, compile_user_regex
+from jirahooks.output import NEW_COMMIT, short_hash
 
 TYPE_CHECKING = False  # the hook path does not import typing
 if TYPE_CHECKING:
@@ -381,7 +382,7 @@ class _Judge:
                     "DETAIL",
                     ("COMMIT",),
                     message_id,
-                    {"hash": ZERO_HASH[:12], **params},
+                    {"hash": short_hash(ZERO_HASH), **params},
                     ZERO_HASH,
                 )
             )
@@ -519,7 +520,7 @@ class _Judge:
                         "CONDITION",
                         "merge.found",
                         ref=commit,
-                        hash=commit[:12],
+                        hash=short_hash(commit),
                     )
                 )
         passed = not facts
@@ -591,7 +592,11 @@ class _Judge:
     def _consistency(self, units: list[_Unit], context: str) -> tuple[bool, _Fact]:
         issues: dict[str, dict[str, None]] = {}  # issue -> ordered set of places
         for unit in units:
-            where = f"commit {unit.ref[:12]}" if unit.target == "COMMIT" else _WHERE[unit.target]
+            if unit.target == "COMMIT":
+                label = short_hash(unit.ref)
+                where = "the new commit" if label == NEW_COMMIT else f"commit {label}"
+            else:
+                where = _WHERE[unit.target]
             for key in unit.keys:  # offline: every key stands for itself
                 issues.setdefault(key, {})[where] = None
         if not issues:
