@@ -53,9 +53,10 @@ class _Tunnel:
         except OSError:
             pass
         finally:
-            for s in (source, sink):
+            for s in (source, sink):  # either side done: both connections end
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
+                s.close()
 
     def close(self) -> None:
         self.listener.close()
