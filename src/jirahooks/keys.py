@@ -22,7 +22,7 @@ Decisions (documented in docs/rules.md, "Issue keys"):
 * Ignore list: shell-style globs on the upper-case key (``CVE-*``, ``UTF-8``, ``ISO-*``).
 
 Standard library only (plus RE2 for admin-supplied patterns, loaded only when one is set). On
-the commit-msg hook's path (``jirahooks.hooks.compiled``), so it imports neither ``typing`` nor
+the commit-msg hook's path (``jirahooks.hooks.judge``), so it imports neither ``typing`` nor
 ``dataclasses``: importing those costs more than the whole extraction of a commit message.
 """
 

@@ -1,7 +1,8 @@
-"""The commit-msg hook's compiled rules (``jirahooks.hooks.compiled``) answer exactly what the
-engine answers: the same result document (but its timestamp), so the same printed report and
-the same exit code — over generated rule files, settings, messages, branches, authors and
-locales (Hypothesis), and through the installed hook in a real repository.
+"""The commit-msg hook's compiled rules (``jirahooks.hooks.compiled``), judged by
+``jirahooks.hooks.judge``, answer exactly what the engine answers: the same result document (but
+its timestamp), so the same printed report and the same exit code — over generated rule files,
+settings, messages, branches, authors and locales (Hypothesis), and through the installed hook
+in a real repository.
 
 The engine side is run as the hook runs it without Jira (``local.run_batch_sync`` with no
 connection: the offline resolver)."""
@@ -20,7 +21,7 @@ from tests.hooks.conftest import git_run, stage, write_file
 
 from jirahooks.errors import ConfigError
 from jirahooks.event import Commit, Event, Trigger
-from jirahooks.hooks import compiled, report
+from jirahooks.hooks import compiled, judge, report
 from jirahooks.hooks.local import LocalSetup, run_batch_sync
 from jirahooks.rules.config import load_document
 
@@ -175,7 +176,7 @@ def _compiled_document(
         config.rules_for(None), config.settings_for(None), with_jira=False
     )
     form = json.loads(json.dumps(form))  # as the hook reads it back from .git/jirahooks/
-    return compiled.evaluate(form, message, author, branch, locale)
+    return judge.evaluate(form, message, author, branch, locale)
 
 
 def _plain(document: dict[str, Any]) -> dict[str, Any]:

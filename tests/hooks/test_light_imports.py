@@ -240,7 +240,8 @@ def test_installed_commit_msg_hook_in_local_format_only_mode_imports_nothing_hea
     assert second.returncode == 0, second.stderr
     assert "Issue key required in every commit" in second.stderr
     imported = _imported_by_profile(second.stderr)
-    assert {"jirahooks.hooks.entry", "jirahooks.hooks.compiled", "jirahooks.keys"} <= imported
+    judged = {"jirahooks.hooks.entry", "jirahooks.hooks.compiled", "jirahooks.hooks.judge"}
+    assert judged <= imported
     assert _heavy(imported, HEAVY_ON_HOOK_PATH) == []
     assert _heavy(imported, HEAVY_ON_FORMAT_ONLY_PATH) == []
     stage(git_repo.path)

@@ -15,9 +15,9 @@ Every developer pays for this on every commit, so the path stays light (docs/hoo
   spawns git directly, and ``ssl`` loads only for an https endpoint; two git calls for a commit
   (``rev-parse`` for the directories, ``config`` for the author and comment character; the
   branch is read from ``HEAD``);
-* local mode without Jira judges a commit message from the rules as an earlier commit-msg
-  compiled them (``jirahooks.hooks.compiled``, kept under ``.git/jirahooks/``): no engine, no
-  rule model, no YAML. Otherwise — the first commit, a changed rules file, a push, Jira
+* local mode without Jira judges a commit message (``jirahooks.hooks.judge``) from the rules
+  as an earlier commit-msg compiled them (``jirahooks.hooks.compiled``, under ``.git/``): no
+  engine, no rule model, no YAML. Otherwise — the first commit, a changed rules file, a push, Jira
   connections — it loads the engine and the rules (``jirahooks.hooks.local``), and
   ``asyncio`` and the Jira client only when a Jira connection is really asked.
 
@@ -323,11 +323,11 @@ def _commit_msg(call: Call, repo: Repository, mode: str, config: object) -> int:
     cache = os.path.join(repo.common_dir, CACHE_DIR) if repo.common_dir else None
     if cache is not None:
         # the rules as compiled by an earlier commit-msg: no engine (jirahooks.hooks.compiled)
-        from jirahooks.hooks import compiled
+        from jirahooks.hooks import compiled, judge
 
         form = compiled.cached_form(config, call.repo, cache)
         if form is not None:
-            document = compiled.evaluate(form, message, author, branch, hook_locale())
+            document = judge.evaluate(form, message, author, branch, hook_locale())
             output.err(report.render(document, verbose=call.verbose))
             return EXIT_BLOCKED if document["result"] == "BLOCK" else EXIT_OK
     from jirahooks.event import Commit, Event, Trigger

@@ -26,10 +26,11 @@ client are not even imported — for format checks only, and also with a Jira co
 nothing in the change needs Jira (no key to resolve, no project list to ask). Only when step 2
 has something to ask is the evaluation run again, in ``asyncio.run``, with the real resolver.
 
-The rules file's parsed data is kept under ``.git/jirahooks/``, named by the file's path and holding its bytes and the jirahooks version (``read_rules_cached``): an
-unchanged file is not parsed again (no YAML, no TOML import); a missing, corrupt or foreign
-entry is ignored and rewritten; writes go to a temporary file renamed into place. The entry
-also keeps the rules compiled for commit-msg (``jirahooks.hooks.compiled``).
+The rules file's parsed data is kept under ``.git/jirahooks/``, named by the file's path and
+holding its bytes and the jirahooks version (``read_rules_cached``): an unchanged file is not
+parsed again (no YAML, no TOML import); a missing, corrupt or foreign entry is ignored and
+rewritten; writes go to a temporary file renamed into place. The entry also keeps the rules
+compiled for commit-msg (``jirahooks.hooks.compiled``).
 """
 
 from __future__ import annotations
