@@ -101,7 +101,7 @@ def horizontal_bars(
     row, label_w, pad = 26, 220, 6
     height = max(len(items), 1) * row + pad * 2
     peak = maximum if maximum is not None else max((v for _, v, _ in items), default=1) or 1
-    bar_w = width - label_w - 60
+    bar_w = width - label_w - 84  # room for the value text ("1 blockiert")
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(title)}">',

@@ -43,6 +43,15 @@ def _datetime(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
 
 
+def _rule_title(rule: Any) -> str:
+    """A listed rule's title in the page's language (its ``translations``), else its own."""
+    definition = getattr(rule, "definition", None) or {}
+    translations = definition.get("translations") if isinstance(definition, dict) else None
+    texts = translations.get(i18n.current_locale()) if isinstance(translations, dict) else None
+    title = texts.get("title") if isinstance(texts, dict) else None
+    return str(title or rule.rule.get("title") or rule.id)
+
+
 def make_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
@@ -55,6 +64,7 @@ def make_environment() -> Environment:
         i18n.gettext, i18n.ngettext, newstyle=True
     )
     env.filters["dt"] = _datetime
+    env.filters["rule_title"] = _rule_title
     env.globals["PREFIX"] = PREFIX
     env.globals["LOCALE"] = i18n.current_locale
     env.globals["N_"] = i18n.N_

@@ -193,7 +193,7 @@ async def dashboard(
         else None,
         "repos": horizontal_bars(
             [
-                (slug, rate * 100, _("%(rate)s of %(n)s", rate=f"{rate:.0%}", n=n))
+                (slug, rate * 100, _("%(rate)s of %(n)s", rate=format(rate, ".0%"), n=n))
                 for slug, rate, n, _blocked in repos[:12]
             ],
             title=_("Repositories by compliance (share of evaluations not blocked)"),

@@ -99,7 +99,7 @@
   });
 })();
 
-// Confirmations in the page (never window.confirm): an element with data-confirm="…" asks in
+// Confirmations in the page (never the browser's own confirm box): an element with data-confirm="…" asks in
 // the #confirm-dialog first. htmx requests wait in htmx:confirm; plain forms are submitted again
 // once confirmed. Works under the strict Content-Security-Policy (no inline script).
 (function () {
