@@ -93,7 +93,7 @@ def _values(form: dict[str, list[str]]) -> dict[str, str]:
 
 def _api_field_errors(exc: ApiError) -> dict[str, str]:
     if exc.code == "CONNECTION_TEST_FAILED":
-        return {"_test": "The connection test failed: nothing was saved."}
+        return {"_test": _("The connection test failed: nothing was saved.")}
     if exc.code == "CONFLICT":
         return {"name": exc.message[:1].upper() + exc.message[1:] + "."}
     for name in FIELDS:
