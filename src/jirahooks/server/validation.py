@@ -4,11 +4,16 @@ hook clients: ``POST /api/validate/{workspace}?repoSlug={slug}``.
 Order of the checks, each answering ``{"error", "errorCode"}`` with the documented status:
 
 1. the workspace is named and exists, else 400 ``WORKSPACE_CONTEXT_MISSING``;
-2. the body is at most ``max_body_bytes`` (1 MiB), else 413 ``PAYLOAD_TOO_LARGE``;
+2. the ``Content-Encoding`` is none, ``identity`` or ``gzip``, else 415
+   ``UNSUPPORTED_CONTENT_ENCODING``; the body as sent is at most ``max_body_bytes`` (128 MiB,
+   ``JIRAHOOKS_MAX_BODY_BYTES``), else 413 ``PAYLOAD_TOO_LARGE``;
 3. ``x-hub-signature-256`` is present (401 ``HMAC_AUTH_MISSING``); some unrevoked token can
    sign for the scope (401 ``HMAC_SECRET_NOT_CONFIGURED``); the HMAC-SHA256 over the *raw* body
-   matches one of them, compared in constant time (401 ``HMAC_SIGNATURE_INVALID``) — all
-   before the body is parsed;
+   — the bytes as sent, so a gzip body's compressed bytes — matches one of them, compared in
+   constant time (401 ``HMAC_SIGNATURE_INVALID``) — all before the body is decompressed or
+   parsed, so only a caller holding a token can make the server inflate anything;
+3b. a gzip body inflates to at most ``max_body_bytes`` (413 ``PAYLOAD_TOO_LARGE``: a zip bomb
+   stops there) and is valid gzip (400 ``JSON_PARSE_ERROR``);
 4. the body parses as strict UTF-8 JSON (400 ``JSON_PARSE_ERROR``) and has the documented shape
    (400 ``PAYLOAD_VALIDATION_ERROR``, ``UNSUPPORTED_TRIGGER_TYPE``): nested at most 32 levels
    (measured before parsing), every field valid text of its kind and length
@@ -26,9 +31,11 @@ Order of the checks, each answering ``{"error", "errorCode"}`` with the document
 Then the engine evaluates, the evaluation is stored, and the 200 document is returned. Any
 other failure is 500 ``INTERNAL_ERROR`` without details (the server log has them).
 
-The CPU-heavy steps — parsing the body (up to 1 MiB of JSON), the engine's planning and judging,
-rendering the document and encoding the answer — run on the app's CPU pool (server/cpu.py), so
-a hostile 1 MB branch name or a 10,000-commit push never stalls other requests.
+The CPU-heavy steps — the signature over a body above 1 MiB, inflating a gzip body, parsing it
+(up to 128 MiB of JSON), the engine's planning and judging, rendering the document and encoding
+the answer — run on the app's CPU pool (server/cpu.py), so a hostile 1 MB branch name or a
+100,000-commit push never stalls other requests. The answer is bounded (engine/listing.py): per
+rule at most 10 commits with their facts, the rest counted and named by hash.
 
 The configuration behind these steps (tokens and their decrypted secrets, repositories, parsed
 rules, effective settings, connections) comes from the process's ``ConfigCache``: a request whose
@@ -44,6 +51,7 @@ import hmac
 import json
 import logging
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -74,15 +82,20 @@ router = APIRouter(tags=["validation"])
 class Rejection(Exception):
     """A request-level error of the Validation API."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
 
     def response(self) -> JSONResponse:
         return JSONResponse(
-            {"error": self.message, "errorCode": self.code}, status_code=self.status
+            {"error": self.message, "errorCode": self.code},
+            status_code=self.status,
+            headers=self.headers,
         )
 
 
@@ -172,7 +185,37 @@ async def validate(request: Request, workspace: str, repoSlug: str | None = None
         return Rejection(500, "INTERNAL_ERROR", "Internal error, see the server log").response()
 
 
+# --- the request body: coding, size, inflating (docs/validation-api.md, "Request") ----------
+
+GZIP_CODINGS = frozenset({"gzip", "x-gzip"})
+# RFC 7694: a server names the content codings it accepts in requests with Accept-Encoding
+ACCEPTED_CODINGS = {"Accept-Encoding": "gzip"}
+# HMAC-SHA256 runs at a few hundred MB/s: above this, the signature is checked on the CPU pool
+VERIFY_ON_POOL_ABOVE = 1024 * 1024
+_INFLATE_STEP = 1024 * 1024
+
+
+def _content_coding(request: Request) -> str:
+    """``"identity"`` or ``"gzip"`` from ``Content-Encoding``; anything else is 415."""
+    raw = request.headers.get("content-encoding", "")
+    codings = [c.strip().lower() for c in raw.split(",")]
+    codings = [c for c in codings if c and c != "identity"]
+    if not codings:
+        return "identity"
+    if len(codings) == 1 and codings[0] in GZIP_CODINGS:
+        return "gzip"
+    raise Rejection(
+        415,
+        "UNSUPPORTED_CONTENT_ENCODING",
+        "The request body's Content-Encoding is not supported: send it as it is, "
+        "or gzip-compressed with Content-Encoding: gzip",
+        headers=ACCEPTED_CODINGS,
+    )
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
+    """The body as sent (compressed or not), at most ``limit`` bytes: the declared
+    ``Content-Length`` is checked first, then the bytes are counted as they stream in."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
@@ -186,8 +229,56 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _too_large(limit: int) -> Rejection:
-    return Rejection(413, "PAYLOAD_TOO_LARGE", f"The request body exceeds {limit} bytes")
+def _too_large(limit: int, what: str = "The request body") -> Rejection:
+    return Rejection(
+        413,
+        "PAYLOAD_TOO_LARGE",
+        f"{what} exceeds {limit} bytes, this server's limit: push fewer commits at a time "
+        "(e.g. git push origin <older commit>:<branch> first), or ask the administrator to "
+        "raise JIRAHOOKS_MAX_BODY_BYTES",
+    )
+
+
+def inflate_body(body: bytes, limit: int) -> bytes:
+    """A gzip body's JSON bytes (concatenated gzip members too), at most ``limit`` of them:
+    inflated in steps, so a zip bomb costs at most ``limit`` bytes before it is refused (413).
+    Not gzip, or cut short: 400 ``JSON_PARSE_ERROR``. Runs on the CPU pool."""
+    out: list[bytes] = []
+    size = 0
+    data = body
+    try:
+        while True:
+            inflater = zlib.decompressobj(wbits=31)  # the gzip wrapper, nothing else
+            while not inflater.eof:
+                chunk = inflater.decompress(data, _INFLATE_STEP)
+                data = inflater.unconsumed_tail
+                if not chunk and not data:
+                    raise Rejection(400, "JSON_PARSE_ERROR", "The gzip body is cut short")
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit, "The request body, decompressed,")
+                out.append(chunk)
+            data = inflater.unused_data
+            if not data.strip(b"\0"):  # padding after the last member, as gzip(1) allows
+                break
+    except zlib.error as exc:
+        raise Rejection(400, "JSON_PARSE_ERROR", f"The body is not valid gzip: {exc}") from exc
+    return b"".join(out)
+
+
+async def _verify_body(
+    state: AppState,
+    header: str,
+    body: bytes,
+    tokens: list[ValidationToken],
+    key_of: Callable[[ValidationToken], bytes | None],
+) -> ValidationToken | None:
+    """``_verify``; for a body above ``VERIFY_ON_POOL_ABOVE`` on the CPU pool (the keys are
+    looked up here, on the loop, where the configuration snapshot lives)."""
+    if len(body) <= VERIFY_ON_POOL_ABOVE:
+        return _verify(header, body, tokens, key_of)
+    keys = {id(token): key_of(token) for token in tokens}
+    return await state.cpu.run(_verify, header, body, tokens, lambda t: keys[id(t)])
 
 
 def signature_of(secret: str, body: bytes) -> str:
@@ -377,7 +468,9 @@ async def _validate(
             "WORKSPACE_CONTEXT_MISSING",
             f"Workspace '{workspace_slug}' does not exist on this server",
         )
-    body = await _read_body(request, state.settings.max_body_bytes)
+    limit = state.settings.max_body_bytes
+    coding = _content_coding(request)
+    body = await _read_body(request, limit)
     header = request.headers.get(SIGNATURE_HEADER)
     if not header:
         raise Rejection(401, "HMAC_AUTH_MISSING", f"The {SIGNATURE_HEADER} header is missing")
@@ -389,14 +482,19 @@ async def _validate(
             "No validation token is configured for this repository or workspace",
         )
     decrypt = state.secrets.decrypt
-    token = _verify(header, body, candidates, lambda t: workspace.hmac_key(t, decrypt))
+    token = await _verify_body(
+        state, header, body, candidates, lambda t: workspace.hmac_key(t, decrypt)
+    )
     if token is None:
         raise Rejection(401, "HMAC_SIGNATURE_INVALID", "The request signature does not match")
 
     from jirahooks.engine import evaluate
     from jirahooks.engine.facts import Evaluation, Status
 
+    if coding == "gzip":
+        body = await state.cpu.run(inflate_body, body, limit)
     payload = await state.cpu.run(parse_payload, body)
+    del body  # a 100,000-commit body is ~100 MB: not kept while the push is evaluated
     if payload is None or payload.empty:
         event = Event(Trigger.PUSH if payload is None else payload.trigger)
         locale = "en-US" if payload is None else payload.locale
