@@ -296,3 +296,14 @@ def test_the_published_client_still_shows_rule_commit_and_more(small: tuple[Serv
     assert answer.json()["ruleValidations"][0]["failingCommits"] == [
         c["hash"] for i, c in enumerate(sent) if i % 3 == 0
     ]
+
+
+def test_the_commit_msg_judge_bounds_documents_as_the_engine_does() -> None:
+    """hooks/judge.py answers commit-msg without the engine and must give its document: the
+    same subject cut (tests/hooks/test_compiled.py compares whole documents)."""
+    from jirahooks.engine import listing
+    from jirahooks.hooks import judge
+
+    assert judge.SUBJECT_CHARS == listing.SUBJECT_CHARS
+    long = "x" * 500 + "\n\nbody"
+    assert judge._subject(long) == listing.subject(long)
