@@ -14,7 +14,7 @@ import re
 import time
 
 from jirahooks.gitio import is_merge_subject, is_revert_message
-from jirahooks.i18n import MessageRef, translate
+from jirahooks.i18n import MessageRef, normalize_locale, translate
 from jirahooks.keys import KeyExtractor, KeyMatch, compile_user_regex
 from jirahooks.output import NEW_COMMIT, short_hash
 
@@ -470,10 +470,12 @@ def evaluate(
     validations: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
     warnings: list[dict[str, str]] = []
+    language = normalize_locale(locale)
     for rule in form["rules"]:
         status, conditions, facts, reviewed, failed = judge.rule(rule)
-        title = rule["title"]
-        api = dict(rule["api"])
+        texts = rule["translations"].get(language, rule)  # Rule.localized
+        title = texts["title"]
+        api = dict(texts["api"])
         advice = ""
         if (
             failed
@@ -485,7 +487,7 @@ def evaluate(
             )
         ):
             advice = translate(f"fix.commits.COMMIT.{status}", locale)
-        api["hint"] = " ".join(t for t in (rule["hint"], advice) if t)
+        api["hint"] = " ".join(t for t in (texts["hint"], advice) if t)
         validation: dict[str, Any] = {
             "rule": api,
             "ruleStatus": status,
@@ -507,7 +509,7 @@ def evaluate(
                 }
             }
         validations.append(validation)
-        headline = rule["error"] or title
+        headline = texts["error"] or title
         if status == "BLOCK" and headline:
             errors.append({"text": headline})
         elif status == "WARNING" and headline:
