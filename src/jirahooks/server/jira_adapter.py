@@ -107,6 +107,7 @@ class Resolvers:
             # concurrent evaluations share lookups (decision 0005)
             cache = JiraCache(backend, coalesce=True)
         self.cache = cache
+        self.observer: Any = None  # the server's metrics (a jira.client.RequestObserver)
 
     def resolver(
         self, connections: Sequence[Connection], *, deadline_seconds: float | None = None
@@ -117,7 +118,7 @@ class Resolvers:
 
         # As jirahooks.jira.build_resolver, but a connection whose token cannot be decrypted
         # fails alone (a connection problem), never the whole evaluation.
-        clients = [jira_client(to_config(c, self.box)) for c in connections]
+        clients = [jira_client(to_config(c, self.box), observer=self.observer) for c in connections]
         return ConnectionChain(clients, cache=self.cache, deadline_seconds=deadline_seconds)
 
     async def aclose(self) -> None:

@@ -92,6 +92,7 @@ class Adapters:
         self.box = box
         self.options = options
         self._adapters: dict[int, tuple[datetime, str, BitbucketCloud]] = {}
+        self.observer: Any = None  # the server's metrics hear of every Bitbucket request
 
     async def get(self, config: PlatformConfig, workspace_slug: str) -> BitbucketCloud:
         if config.platform != PLATFORM:
@@ -106,6 +107,7 @@ class Adapters:
         client = BitbucketClient(
             remote, creds, base_url=config.api_url or API_URL, retry=self.options.retry
         )
+        client.observer = self.observer
         adapter = BitbucketCloud(remote, creds, client=client)
         self._adapters[config.id] = (config.updated_at, remote, adapter)
         return adapter

@@ -40,6 +40,7 @@ from sqlalchemy import and_, or_, select, update
 from jirahooks.errors import JirahooksError
 from jirahooks.platforms.base import PlatformError, PlatformRequestError
 from jirahooks.platforms.bitbucket_cloud import PLATFORM
+from jirahooks.server import metrics
 from jirahooks.server.platform_config import Adapters, WorkerOptions
 from jirahooks.server.pr_processing import (
     Busy,
@@ -72,6 +73,7 @@ class PrWorker:
         self.options = options
         self.loop = asyncio.get_running_loop()  # built inside the lifespan
         self.adapters = Adapters(state.secrets, options)
+        self.adapters.observer = getattr(metrics.of(state), "bitbucket", None)
         self.processor = Processor(state, self.adapters, options)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -107,6 +109,11 @@ class PrWorker:
     @property
     def running(self) -> bool:
         return bool(self._tasks)
+
+    @property
+    def alive(self) -> bool:
+        """Started and none of its loops has ended (the server's readiness check)."""
+        return bool(self._tasks) and not any(t.done() for t in self._tasks)
 
     # -- the queue --------------------------------------------------------------------------
 
@@ -290,6 +297,7 @@ class PrWorker:
             row = await self._own(session, delivery_id)
             if row is None:
                 return
+            metrics.attempt(self.state, state if outcome is None else outcome.status)
             row.state = state if outcome is None else outcome.status
             row.processed_at = utcnow()
             row.last_error = error[:2000]
@@ -327,6 +335,9 @@ class PrWorker:
                 return
             row.last_error = error[:2000]
             row.lease_owner = ""
+            metrics.attempt(
+                self.state, "failed" if row.tries >= self.options.max_tries else "retry"
+            )
             if row.tries >= self.options.max_tries:
                 row.state = "failed"
                 row.processed_at = utcnow()

@@ -54,6 +54,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jirahooks.event import Commit, Event, Trigger
 from jirahooks.i18n import normalize_locale
+from jirahooks.server import metrics
 from jirahooks.store import queries
 from jirahooks.store.config_cache import RepositorySnapshot, WorkspaceSnapshot
 from jirahooks.store.database import EncodedJSON
@@ -444,7 +445,15 @@ async def _validate(
         commits=payload.commits,
         repository=repo.slug,
     )
-    evaluation = await evaluate(event, rules, resolver, settings=settings, run_cpu=state.cpu.run)
+    stages = metrics.stages(state, "validation-api")  # metrics: stage times at the caller
+    evaluation = await evaluate(
+        event,
+        rules,
+        stages.resolver(resolver),
+        settings=settings,
+        run_cpu=stages.cpu(state.cpu.run),
+    )
+    stages.evaluated(evaluation, workspace=workspace.slug, repository=repo.slug)
     return await _answer(
         state, session, workspace, repo, token, evaluation, payload.locale, started
     )
@@ -515,7 +524,7 @@ async def _answer(
     # The big JSON columns are encoded on the pool too (10,000 commits, a 30 MB document).
     values["document"] = EncodedJSON(stored.decode("utf-8"))
     values["event"] = EncodedJSON(await state.cpu.run(_encode_text, values["event"]))
-    async with database.writing():
+    async with database.writing(), metrics.timed(state, "store", "validation-api"):
         await queries.insert_evaluation(session, values)
         # ``token`` is a shared snapshot row, not part of this session: stamp it by id.
         await queries.stamp_validation_token(session, token.id)
