@@ -19,9 +19,10 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
+if TYPE_CHECKING:
     from jirahooks.server.app import AppState
 
 CHECK_SECONDS = 3.0
@@ -92,9 +93,6 @@ async def checks(state: AppState) -> dict[str, str | None]:
 
 
 def install(app: FastAPI) -> None:
-    from fastapi import Request
-    from fastapi.responses import JSONResponse
-
     @app.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> JSONResponse:
         state = getattr(request.app.state, "jirahooks", None)
