@@ -8,8 +8,10 @@ adds (``duration_ms``, ``status``, ``route``, ``result`` …).
 
 What never appears: secrets, tokens, commit messages. Call sites log ids and route templates,
 not bodies or query strings; the access event replaces uvicorn's access line (which prints the
-raw path with its query) in JSON mode; and as a last line of defence every line is scrubbed of
-what looks like a credential (``Bearer …``, ``Basic …``, jirahooks tokens, Fernet tokens).
+raw path with its query) in JSON mode; the loggers that print bound SQL parameters at DEBUG
+(aiosqlite, SQLAlchemy) stay above it whatever ``--log-level`` says; and as a last line of
+defence every line is scrubbed of what looks like a credential (``Bearer …``, ``Basic …``,
+jirahooks tokens, Fernet tokens).
 
 :func:`logging_config` is one ``logging.config.dictConfig`` document for the server process and
 for uvicorn, so worker processes (``--workers N``) log the same way.
@@ -120,6 +122,9 @@ def logging_config(log_format: str, level: str, *, access_log: bool = True) -> d
         "uvicorn.error": {"level": level},
         "uvicorn.asgi": {"level": level},
         "alembic": {"level": "WARNING"},
+        # at DEBUG these print bound SQL parameters: commit messages, token hashes, ciphertexts
+        "aiosqlite": {"level": "INFO"},
+        "sqlalchemy": {"level": "WARNING"},
         # our access event: JSON only (text keeps uvicorn's line)
         "jirahooks.access": {
             "level": "INFO" if access_log and log_format == "json" else "CRITICAL",
