@@ -1,0 +1,104 @@
+"""Several server processes, one ``PROMETHEUS_MULTIPROC_DIR``: whichever process answers
+``/metrics``, the figures are the sum over every process (``serve --workers N`` sets the
+directory up with :func:`jirahooks.server.metrics.prepare_multiprocess`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from tests.support.live import free_port
+
+from jirahooks.crypto import generate_key
+from jirahooks.server.metrics import MULTIPROC_ENV, prepare_multiprocess
+
+TOKEN = "multiprocess-scrape-token"
+
+
+def _serve(tmp_path: Path, env: dict[str, str], name: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    command = [sys.executable, "-m", "jirahooks", "serve", "--data-dir", str(tmp_path / "data")]
+    command += ["--port", str(port), "--no-access-log", "--log-level", "warning"]
+    log = (tmp_path / f"{name}.log").open("wb")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    log.close()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None:
+            break
+    raise AssertionError((tmp_path / f"{name}.log").read_text())
+
+
+@pytest.fixture
+def two_servers(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    env = {
+        **os.environ,
+        MULTIPROC_ENV: str(directory),
+        "JIRAHOOKS_SECRET_KEY": generate_key(),
+        "JIRAHOOKS_METRICS_TOKEN": TOKEN,
+        "JIRAHOOKS_PR_WORKER": "0",
+    }
+    first, first_url = _serve(tmp_path, env, "first")  # the first start creates the schema
+    second = None
+    try:
+        second, second_url = _serve(tmp_path, env, "second")
+        yield first_url, second_url, directory
+    finally:
+        for process in (first, second):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
+
+
+def _healthz_count(base: str) -> float:
+    answer = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.status_code == 200, answer.text
+    found = 0.0
+    for family in text_string_to_metric_families(answer.text):
+        for sample in family.samples:
+            if (
+                sample.name == "jirahooks_http_requests_total"
+                and sample.labels.get("route") == "/healthz"
+            ):
+                found += sample.value
+    return found
+
+
+def test_figures_add_up_across_processes(two_servers: tuple[str, str, Path]) -> None:
+    first, second, directory = two_servers
+    before = _healthz_count(first)
+    for _ in range(3):
+        assert httpx.get(f"{first}/healthz").status_code == 200
+    for _ in range(2):
+        assert httpx.get(f"{second}/healthz").status_code == 200
+    # each process wrote its own file; either one answers with the sum
+    assert len({p.name.rsplit("_", 1)[-1] for p in directory.glob("counter_*.db")}) == 2
+    assert _healthz_count(first) - before == 5
+    assert _healthz_count(second) - before == 5
+
+
+def test_prepare_multiprocess(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    prepare_multiprocess(1, tmp_path)
+    assert MULTIPROC_ENV not in os.environ and not (tmp_path / "metrics").exists()
+    prepare_multiprocess(2, tmp_path)
+    directory = Path(os.environ[MULTIPROC_ENV])
+    assert directory == tmp_path / "metrics" and directory.is_dir()
+    (directory / "counter_123.db").write_bytes(b"old run")
+    (directory / "keep.txt").write_text("not ours")
+    prepare_multiprocess(4, tmp_path)  # a restart: the last run's figures go, nothing else
+    assert not (directory / "counter_123.db").exists()
+    assert (directory / "keep.txt").exists()
