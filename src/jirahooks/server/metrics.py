@@ -2,11 +2,12 @@
 
 Every figure is counted at one central point:
 
-* HTTP requests: one ASGI middleware (:class:`RequestMiddleware`), which also gives every
-  request its id (``X-Request-Id``, ``jirahooks.tracing``) and writes the access event;
+* HTTP requests: one ASGI middleware (``metrics_http.RequestMiddleware``), which also gives
+  every request its id (``X-Request-Id``, ``jirahooks.tracing``) and writes the access event;
+  ``metrics_http`` also serves ``/metrics`` and wires the metrics into the app state;
 * evaluations and their stages: the engine's callers (Validation API, PR processing) wrap the
-  resolver and the CPU runner they hand the engine (:func:`stages`) — the engine itself stays
-  pure and imports nothing of this;
+  resolver and the CPU runner they hand the engine (:func:`stages`, ``server/stages.py``) —
+  the engine itself stays pure and imports nothing of this;
 * Jira requests: the Jira client's one request function tells its ``observer``; cache lookups:
   ``CacheStats.count`` tells its ``observer``; Bitbucket requests likewise;
 * webhook deliveries: the intake (received, duplicate, ignored) and the middleware (rejected:
@@ -31,31 +32,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
-
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
-
-from jirahooks import tracing
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
     from jirahooks.engine.facts import Evaluation
-    from jirahooks.engine.resolver import JqlResult, ProjectSet, Resolution, Resolver
     from jirahooks.server.app import AppState
+    from jirahooks.server.stages import Stages
 
 log = logging.getLogger("jirahooks.server.metrics")
-access_log = logging.getLogger("jirahooks.access")
-
-T = TypeVar("T")
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 TOKEN_ENV = "JIRAHOOKS_METRICS_TOKEN"
@@ -68,8 +58,6 @@ POLICY_FACTS = {
     "jira.policy.warn": "warned",
     "jira.policy.allow": "allowed",
 }
-# The engine's CPU stages, by the function it hands the runner (engine/core.py).
-CPU_STAGES = {"_plan_all": "plan", "_judge_all": "checks"}
 WEBHOOK_ROUTE = "/webhooks/bitbucket/{workspace}"
 
 
@@ -88,40 +76,6 @@ class Bounded:
             return "_other"
         self.seen.add(value)
         return value
-
-
-def api_of(path: str) -> str:
-    """Which part of the server a path belongs to (a bounded label)."""
-    if path.startswith("/api/validate"):
-        return "validation"
-    if path.startswith("/webhooks/"):
-        return "webhooks"
-    if path.startswith("/api/v1/") or path == "/api/v1":
-        return "admin"
-    if path.startswith("/ui/") or path in ("/ui", "/"):
-        return "ui"
-    if path in ("/metrics", "/healthz", "/readyz"):
-        return "ops"
-    return "other"
-
-
-def route_template(scope: Scope) -> str:
-    """The matched route's template (``/api/v1/workspaces/{workspace}/rules``), never the raw
-    path; ``unmatched`` when no route matched (404s, answers given before routing)."""
-    route = scope.get("route")
-    path = str(scope.get("path", ""))
-    if route is None:
-        return "/ui/static/{path}" if path.startswith("/ui/static/") else "unmatched"
-    template = str(getattr(route, "path_format", "") or getattr(route, "path", ""))
-    params = scope.get("path_params") or {}
-    try:
-        rendered = template.format(**{k: str(v) for k, v in params.items()})
-    except (KeyError, IndexError, ValueError):
-        return template or "unmatched"
-    # an included router's prefix is not in the route's own template: it is what precedes it
-    if rendered and path.endswith(rendered):
-        return path[: len(path) - len(rendered)] + template
-    return template or "unmatched"
 
 
 def jira_endpoint(path: str) -> str:
@@ -451,101 +405,6 @@ def writer_backlog(state: AppState) -> float | None:
     return float(value) if value is not None else None
 
 
-# -- evaluations: stage timing at the engine's callers ---------------------------------------
-
-
-class Stages:
-    """Times one evaluation's stages from outside the engine: the resolver it is handed
-    (``jira``) and the CPU runner (``plan``, ``checks``); counts undetermined keys."""
-
-    def __init__(self, metrics: Metrics | None, source: str) -> None:
-        self.metrics = metrics
-        self.source = source
-        self.seconds: dict[str, float] = {}
-        self.undetermined = 0
-
-    def add(self, stage: str, seconds: float) -> None:
-        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
-
-    def resolver(self, inner: Resolver) -> Resolver:
-        return _TimedResolver(inner, self)
-
-    def cpu(self, run: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        async def timed(fn: Callable[..., T], /, *args: Any) -> T:
-            started = time.perf_counter()
-            try:
-                result: T = await run(fn, *args)
-                return result
-            finally:
-                stage = CPU_STAGES.get(getattr(fn, "__name__", ""))
-                if stage:
-                    self.add(stage, time.perf_counter() - started)
-
-        return timed
-
-    def evaluated(self, evaluation: Evaluation, *, workspace: str, repository: str) -> None:
-        """Count the evaluation, note it in the trace, log it (no branch, no message)."""
-        tracing.note(workspace=workspace, repository=repository)
-        if self.metrics is not None:
-            self.metrics.evaluated(self.source, evaluation, repository, self)
-        blocked = [v.rule.id for v in evaluation.rule_validations if v.status.value == "BLOCK"]
-        log.info(
-            "evaluated %s %s: %s",
-            self.source,
-            evaluation.event.trigger.value,
-            evaluation.result.value,
-            extra={
-                "event": "evaluation",
-                "source": self.source,
-                "trigger": evaluation.event.trigger.value,
-                "result": evaluation.result.value,
-                "blocking_rules": blocked[:20],
-                "duration_ms": round(evaluation.duration_ms, 3),
-                "stages_ms": {k: round(v * 1000, 3) for k, v in self.seconds.items()},
-            },
-        )
-
-
-class _TimedResolver:
-    def __init__(self, inner: Resolver, stages: Stages) -> None:
-        self._inner = inner
-        self._stages = stages
-
-    @property
-    def offline(self) -> bool:
-        return bool(self._inner.offline)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    async def projects(self) -> ProjectSet:
-        started = time.perf_counter()
-        try:
-            return await self._inner.projects()
-        finally:
-            self._stages.add("jira", time.perf_counter() - started)
-
-    async def resolve(self, keys: Collection[str]) -> Resolution:
-        started = time.perf_counter()
-        try:
-            resolution = await self._inner.resolve(keys)
-        finally:
-            self._stages.add("jira", time.perf_counter() - started)
-        self._stages.undetermined += len(resolution.undetermined)
-        return resolution
-
-    async def match_jql(
-        self, jql: str, keys: Collection[str], *, max_age: float | None = None
-    ) -> JqlResult:
-        started = time.perf_counter()
-        try:
-            result = await self._inner.match_jql(jql, keys, max_age=max_age)
-        finally:
-            self._stages.add("jira", time.perf_counter() - started)
-        self._stages.undetermined += len(result.undetermined)
-        return result
-
-
 # -- the one-line calls of the instrumented modules --------------------------------------------
 
 
@@ -557,6 +416,9 @@ def of(state: Any) -> Metrics | None:
 
 
 def stages(state: Any, source: str) -> Stages:
+    """Stage timing for one evaluation (``jirahooks.server.stages``)."""
+    from jirahooks.server.stages import Stages
+
     return Stages(of(state), source)
 
 
@@ -582,148 +444,6 @@ async def timed(state: Any, stage: str, source: str) -> AsyncIterator[None]:
         found = of(state)
         if found is not None:
             found.stage(source, stage, time.perf_counter() - started)
-
-
-# -- the app: middleware, route, wiring -------------------------------------------------------
-
-
-class RequestMiddleware:
-    """Per HTTP request: its id (an incoming sane ``X-Request-Id`` or a new one, answered in
-    the same header), the trace, the HTTP metrics, the access event."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        incoming = None
-        for name, value in scope.get("headers") or ():
-            if name == b"x-request-id":
-                incoming = value.decode("latin-1")
-                break
-        request_id = tracing.sane(incoming) or tracing.new_id()
-        token = tracing.begin(request_id)
-        status = 500
-        started = time.perf_counter()
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-                headers = [
-                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
-                ]
-                headers.append((b"x-request-id", request_id.encode("latin-1")))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            seconds = time.perf_counter() - started
-            path = str(scope.get("path", ""))
-            route = route_template(scope)
-            api = api_of(path)
-            method = str(scope.get("method", ""))
-            try:
-                self.metrics.http(api, route, method, status, seconds)
-            except Exception:  # metrics never fail a request
-                log.exception("metrics: recording the request failed")
-            if access_log.isEnabledFor(logging.INFO):
-                access_log.info(
-                    "%s %s %s",
-                    method,
-                    route,
-                    status,
-                    extra={
-                        "event": "http.request",
-                        "method": method,
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(seconds * 1000, 3),
-                    },
-                )
-            tracing.end(token)
-
-
-def install(app: FastAPI, token: str = "") -> Metrics:
-    """Add the metrics to an app (the factory calls it once): middleware, ``/metrics``."""
-    from fastapi import APIRouter
-
-    metrics = Metrics(token)
-    app.state.jirahooks_metrics = metrics
-    app.add_middleware(RequestMiddleware, metrics=metrics)
-
-    @contextlib.asynccontextmanager
-    async def sampler(app: FastAPI) -> AsyncIterator[None]:
-        state = getattr(app.state, "jirahooks", None)
-        task = asyncio.create_task(_sample_loop(metrics, state)) if state is not None else None
-        try:
-            yield
-        finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            if metrics.multiprocess:
-                from prometheus_client import multiprocess
-
-                multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
-
-    router = APIRouter(lifespan=sampler)
-
-    @router.get("/metrics", include_in_schema=False)
-    async def metrics_endpoint(request: Request) -> Response:
-        if not metrics.token:
-            return JSONResponse(
-                {
-                    "code": "METRICS_DISABLED",
-                    "message": "metrics are off on this server",
-                    "hint": f"set {TOKEN_ENV} and scrape with 'Authorization: Bearer <token>'",
-                },
-                status_code=404,
-            )
-        given = request.headers.get("authorization", "").encode("latin-1", "replace")
-        if not hmac.compare_digest(given, f"Bearer {metrics.token}".encode()):
-            return JSONResponse(
-                {
-                    "code": "METRICS_TOKEN_INVALID",
-                    "message": "a valid metrics token is required",
-                    "hint": f"send 'Authorization: Bearer <{TOKEN_ENV}>'",
-                },
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        from prometheus_client import CONTENT_TYPE_LATEST
-
-        body = await metrics.render(request.app.state.jirahooks)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
-
-    app.include_router(router)
-    return metrics
-
-
-async def _sample_loop(metrics: Metrics, state: AppState) -> None:
-    while True:
-        try:
-            metrics.sample(state)
-        except Exception:
-            log.exception("metrics: sampling failed")
-        await asyncio.sleep(SAMPLE_SECONDS)
-
-
-def attach(app: FastAPI, state: AppState) -> None:
-    """Wire the app's metrics into its started state (the lifespan calls it): the Jira clients'
-    and the cache's observers, and ``state.extras["metrics"]`` for the instrumented modules."""
-    metrics = getattr(app.state, "jirahooks_metrics", None)
-    if not isinstance(metrics, Metrics):
-        return
-    state.extras["metrics"] = metrics
-    state.resolvers.observer = metrics
-    state.resolvers.cache.stats.observer = metrics.cache
 
 
 def prepare_multiprocess(workers: int, data_dir: Path) -> None:
