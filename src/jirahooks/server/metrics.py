@@ -389,19 +389,13 @@ async def _queue_figures(state: AppState) -> list[Any]:
 
 
 def writer_backlog(state: AppState) -> float | None:
-    """HOOK POINT for the background writer (``jirahooks.server.writer.backlog()``, added by the
-    scale work): evaluations queued in this process and not yet written; None without one."""
-    try:
-        from jirahooks.server import writer  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
-    backlog = getattr(writer, "backlog", None)
+    """HOOK POINT for the background writer of the scale work (``server/writer.py``): the rows
+    this process has queued and not yet committed, ``state.writer.backlog()``; None while the
+    server has no writer."""
+    backlog = getattr(getattr(state, "writer", None), "backlog", None)
     if not callable(backlog):
         return None
-    try:
-        value = backlog(state)
-    except TypeError:
-        value = backlog()
+    value = backlog()
     return float(value) if value is not None else None
 
 
