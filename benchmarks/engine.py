@@ -18,26 +18,13 @@ import asyncio
 import random
 import time
 
+from _corpus import WORDS
 from jirahooks.engine import InMemoryResolver, IssueData, evaluate
 from jirahooks.event import Commit, Event, Trigger
 from jirahooks.keys import KeyExtractor
 from jirahooks.rules.config import load_document
 
 PROJECTS = ["ABC", "PAY", "WEB", "OPS", "DATA_2"]
-WORDS = [
-    "fix",
-    "add",
-    "remove",
-    "refactor",
-    "login",
-    "payment",
-    "cache",
-    "retry",
-    "timeout",
-    "docs",
-    "tests",
-    "build",
-]
 
 
 def messages(count: int, seed: int = 7) -> list[str]:

@@ -56,6 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.fakes
 from tests.fakes import fake_jira_jql as fake_jql
 from tests.fakes.fake_jira import FakeJira
 
+from _corpus import MORE_WORDS as WORDS
 from jirahooks.engine import evaluate
 from jirahooks.event import Commit, Event, Trigger
 from jirahooks.jira.cache import UNTIERED, JiraCache, Lifetimes, MemoryBackend, RedisBackend
@@ -66,30 +67,6 @@ from jirahooks.rules.config import ConnectionConfig, Deployment, load_document
 REPOSITORIES = 20
 ORG_VALIDATIONS_PER_DAY = 600_000  # 20,000 developers (issue 20)
 ISSUES_PER_PROJECT = 1000
-WORDS = [
-    "fix",
-    "add",
-    "remove",
-    "refactor",
-    "login",
-    "payment",
-    "cache",
-    "retry",
-    "timeout",
-    "docs",
-    "tests",
-    "build",
-    "flaky",
-    "migration",
-    "endpoint",
-    "null",
-    "check",
-    "rename",
-    "bump",
-    "dependency",
-    "handle",
-    "error",
-]
 RULES = {
     "rules": [
         {"template": "commit-key-required"},

@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.fakes
 
 from tests.fakes.fake_jira import FakeJira
 
+from _corpus import WORDS
 from jirahooks.engine.resolver import Resolution
 from jirahooks.jira.cache import JiraCache
 from jirahooks.jira.chain import ConnectionChain
@@ -41,20 +42,6 @@ from jirahooks.keys import KeyExtractor
 from jirahooks.rules.config import ConnectionConfig, Deployment
 
 CONCURRENCY = 4  # ConnectionConfig.max_concurrency's default
-WORDS = [
-    "fix",
-    "add",
-    "remove",
-    "refactor",
-    "login",
-    "payment",
-    "cache",
-    "retry",
-    "timeout",
-    "docs",
-    "tests",
-    "build",
-]
 
 
 def commit_messages(keys: list[str], commits: int, seed: int = 3) -> list[str]:

@@ -58,7 +58,9 @@ class Commit:
 
     @property
     def short_hash(self) -> str:
-        return self.hash[:12]
+        from jirahooks.output import short_hash
+
+        return short_hash(self.hash)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,19 @@ _VISIBLE = {c: f"\\u{c:04x}" for c in _UNSAFE}
 _ASCII = str.maketrans({"✔": "+", "✓": "+", "✖": "x", "✗": "x", "—": "-", "…": "...", "·": "."})
 
 
+# One short form of a commit hash in every output (text, JUnit, hook lines, pre-receive, the
+# engine's messages): 12 hex digits, and the commit a commit-msg hook checks, which has no hash
+# yet (all zeros), as "(new commit)" — 12 characters too, so the columns line up.
+SHORT_HASH_LENGTH = 12
+NEW_COMMIT = "(new commit)"
+_ZERO_HASH = "0" * 40
+
+
+def short_hash(ref: str) -> str:
+    """``ref`` as every jirahooks output shows it (see ``SHORT_HASH_LENGTH``)."""
+    return NEW_COMMIT if ref == _ZERO_HASH else ref[:SHORT_HASH_LENGTH]
+
+
 def safe(text: str) -> str:
     """``text`` with every control character (but tab and newline), bidirectional override and
     XML-forbidden character shown as a visible escape: what others wrote (commit messages,

@@ -11,7 +11,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from jirahooks.engine.facts import Context, Evaluation, Fact, FactStatus, RuleValidation, Status
 from jirahooks.i18n import translate
-from jirahooks.output import safe
+from jirahooks.output import safe, short_hash
 
 _MARK = {
     Status.PASS: "✔",
@@ -83,11 +83,22 @@ def _facts_text(
                 break
             indent = "      "
             if ref:
-                lines.append(f"      {ref[:12]}  {_subject(rv, ref)}".rstrip())
+                lines.append(f"      {short_hash(ref)}  {_subject(rv, ref)}".rstrip())
                 indent = "        "
             for fact in sorted(group, key=lambda f: _SEVERITY.get(f.status, 2)):
                 lines.append(f"{indent}{_FACT_MARK[fact.status]} {fact.message(locale)}")
     return lines
+
+
+def _is_offline(fact: Fact) -> bool:
+    """A "Jira was not asked" notice (no connection configured, or ``--offline``)."""
+    return fact.message_id in ("jira.offline", "jira.offline.requested")
+
+
+def _not_asked(rv: RuleValidation, locale: str) -> str:
+    """Why a rule that passed was not really checked: its Jira checks did not run."""
+    notice = next((f for f in rv.check_facts if _is_offline(f)), None)
+    return notice.message(locale) if notice is not None else ""
 
 
 def _skip_reason(rv: RuleValidation, locale: str) -> str:
@@ -122,9 +133,7 @@ def text(
     lines = [head]
     for fact in evaluation.system_facts:
         lines.append(f"  {_FACT_MARK[fact.status]} {fact.message(locale)}")
-    offline = next(
-        (f for rv in rvs for f in rv.check_facts if f.message_id == "jira.offline"), None
-    )
+    offline = next((f for rv in rvs for f in rv.check_facts if _is_offline(f)), None)
     if offline is not None:  # say once, even when every rule passed, that Jira was not asked
         lines.append(f"  {_FACT_MARK[offline.status]} {offline.message(locale)}")
     order = {Status.BLOCK: 0, Status.WARNING: 1, Status.PASS: 2, Status.SKIP: 3, Status.IGNORE: 4}
@@ -168,10 +177,16 @@ def text(
 
 def junit(evaluation: Evaluation, *, locale: str = "en-US", name: str = "jirahooks") -> str:
     """JUnit XML: one test case per rule; BLOCK is a failure, WARNING passes with system-out,
-    SKIP and IGNORE are skipped."""
+    SKIP and IGNORE are skipped — and so is a rule that passed without its Jira checks having
+    run (no connection, ``--offline``): a CI report must not count it as checked."""
     rvs = evaluation.rule_validations
+    not_asked = {
+        id(rv): reason
+        for rv in rvs
+        if rv.status is Status.PASS and (reason := _not_asked(rv, locale))
+    }
     failures = sum(rv.status is Status.BLOCK for rv in rvs)
-    skipped = sum(rv.status in (Status.SKIP, Status.IGNORE) for rv in rvs)
+    skipped = sum(rv.status in (Status.SKIP, Status.IGNORE) for rv in rvs) + len(not_asked)
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<testsuites name={quoteattr(name)} tests="{len(rvs)}" failures="{failures}">',
@@ -181,7 +196,7 @@ def junit(evaluation: Evaluation, *, locale: str = "en-US", name: str = "jirahoo
     for rv in rvs:
         case = f"    <testcase classname={quoteattr('jirahooks.' + rv.rule.id)} name={quoteattr(rv.rule.title)}"
         details = "\n".join(
-            f"[{f.ref[:12]}] {f.message(locale)}" if f.ref else f.message(locale)
+            f"[{short_hash(f.ref)}] {f.message(locale)}" if f.ref else f.message(locale)
             for f in (*rv.condition_facts, *rv.check_facts)
             if f.status in (FactStatus.ERROR, FactStatus.WARNING, FactStatus.SKIP)
         )
@@ -193,8 +208,14 @@ def junit(evaluation: Evaluation, *, locale: str = "en-US", name: str = "jirahoo
             out.append(f"      <failure message={quoteattr(message)}>{escape(body)}</failure>")
             out.append("    </testcase>")
         elif rv.status in (Status.SKIP, Status.IGNORE):
+            reason = _skip_reason(rv, locale)
+            message = f"{rv.status.value}: {reason}" if reason else rv.status.value
             out.append(f"{case}>")
-            out.append(f"      <skipped message={quoteattr(rv.status.value)}/>")
+            out.append(f"      <skipped message={quoteattr(message)}/>")
+            out.append("    </testcase>")
+        elif id(rv) in not_asked:
+            out.append(f"{case}>")
+            out.append(f"      <skipped message={quoteattr(not_asked[id(rv)])}/>")
             out.append("    </testcase>")
         elif rv.status is Status.WARNING:
             out.append(f"{case}>")

@@ -92,7 +92,7 @@ def test_accepted_and_rejected_pushes(setup: Setup) -> None:
     assert code != 0
     assert "pre-receive hook declined" in err
     assert "jirahooks: BLOCK — refs/heads/main, 2 new commits" in err
-    assert f"{bad[:10]}  quick fix without a key" in err
+    assert f"{bad[:12]}  quick fix without a key" in err
     assert "Issue key required in every commit [BLOCK]" in err
     assert "hint: Start the commit message with the issue key" in err
     assert "ABC-3 fine again" not in err  # only failing commits are listed

@@ -274,7 +274,7 @@ def test_pre_push_blocks_and_sends_only_commits_not_on_any_remote(
     bad = repo.commit("forgot the key")
     blocked = git_run(repo.path, "push", "origin", "main", env=stub.env())
     assert blocked.returncode != 0
-    assert f"{bad[:10]}  forgot the key" in blocked.stderr
+    assert f"{bad[:12]}  forgot the key" in blocked.stderr
     assert [c["hash"] for c in stub.received[-1].body["commits"]] == [bad]
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from jirahooks import __version__
-from jirahooks.errors import EXIT_INTERNAL, EXIT_USAGE, JirahooksError
+from jirahooks.errors import EXIT_INTERNAL, EXIT_USAGE, EnvironmentProblem, JirahooksError
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,41 @@ def _plain_help(parser: argparse.ArgumentParser) -> None:
             group.description = plain(group.description)
 
 
+# The optional extras (pyproject.toml) and the top-level modules each brings: a command that
+# needs one in an install without it (a laptop that only runs hooks) says which to install.
+_EXTRAS = {
+    "server": (
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "sqlalchemy",
+        "alembic",
+        "cryptography",
+        "jinja2",
+        "redis",
+        "multipart",
+        "python_multipart",
+        "aiosqlite",
+    ),
+    "postgres": ("psycopg", "psycopg_binary"),
+}
+
+
+def missing_extra(exc: ModuleNotFoundError) -> EnvironmentProblem | None:
+    """The problem to report when ``exc`` is a module of an optional extra, else None."""
+    top = (exc.name or "").split(".", 1)[0]
+    extra = next((name for name, modules in _EXTRAS.items() if top in modules), None)
+    if extra is None:
+        return None
+    return EnvironmentProblem(
+        f"this command needs the '{extra}' extra of jirahooks, which is not installed "
+        f"(no module named '{top}')",
+        hint=f"install jirahooks[{extra}]: in a checkout, pip install '.[{extra}]'; from a "
+        f"wheel, pip install 'jirahooks-VERSION-py3-none-any.whl[{extra}]' (README: Installing)",
+        code="MISSING_EXTRA",
+    )
+
+
 def _selected(argv: Sequence[str]) -> str | None:
     names = {c.name for c in COMMANDS}
     for arg in argv:
@@ -145,6 +180,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("JIRAHOOKS_DEBUG"):
             raise
+        missing = missing_extra(exc) if isinstance(exc, ModuleNotFoundError) else None
+        if missing is not None:
+            output.error(missing)
+            return missing.exit_code
         output.error(
             JirahooksError(
                 f"internal error: {type(exc).__name__}: {exc}",

@@ -17,10 +17,14 @@ import argparse
 import asyncio
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jirahooks.cli._common import add_config_argument, load_config
 from jirahooks.errors import EXIT_BLOCKED, EXIT_OK, EnvironmentProblem, UsageError
 from jirahooks.event import ZERO_HASH, Commit, Event, PullRequest, Trigger
+
+if TYPE_CHECKING:
+    from jirahooks.engine.facts import Evaluation, Fact
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -162,11 +166,30 @@ async def _evaluate(args: argparse.Namespace, event: Event) -> object:
 
         resolver = build_resolver(connections, deadline_seconds=settings.time_budget_seconds)
     try:
-        return await evaluate(event, rules, resolver, settings=settings)
+        evaluation = await evaluate(event, rules, resolver, settings=settings)
+        return _offline_by_request(evaluation) if connections and args.offline else evaluation
     finally:
         close = getattr(resolver, "aclose", None)
         if close is not None:
             await close()
+
+
+def _offline_by_request(evaluation: Evaluation) -> Evaluation:
+    """``--offline`` with Jira connections configured: the "Jira was not asked" notices say
+    so, instead of claiming that no connection is configured."""
+    from dataclasses import replace
+
+    def facts(items: tuple[Fact, ...]) -> tuple[Fact, ...]:
+        return tuple(
+            replace(f, message_id="jira.offline.requested") if f.message_id == "jira.offline" else f
+            for f in items
+        )
+
+    validations = tuple(
+        replace(rv, check_facts=facts(rv.check_facts), condition_facts=facts(rv.condition_facts))
+        for rv in evaluation.rule_validations
+    )
+    return replace(evaluation, rule_validations=validations)
 
 
 def run(args: argparse.Namespace) -> int:

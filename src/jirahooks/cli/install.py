@@ -10,7 +10,10 @@ Examples::
                                                   # the server (JIRAHOOKS_ENDPOINT, _SECRET)
 
 An existing hook that is not ours is kept as <hook>.legacy and runs first; installing again is
-harmless; core.hooksPath (e.g. .husky) is respected. Undo with ``jirahooks uninstall``.
+harmless; core.hooksPath is respected. With Husky (5–9) the hooks are lines in the team's
+.husky/commit-msg and .husky/pre-push, the way Husky expects; a hook that core.hooksPath
+points at and git tracks is the team's and is not renamed (install says which line to add).
+Undo with ``jirahooks uninstall``.
 Exit codes: 0 done, 2 usage, 3 configuration (the --config file is invalid), 4 environment.
 """
 
@@ -101,9 +104,34 @@ def run(args: argparse.Namespace) -> int:
         repo=args.repo,
         timeout=args.timeout,
     )
+    from jirahooks import gitio
+    from jirahooks.hooks import managers
+
+    root = None if location.bare else gitio.repo_root()
+    manager = None if location.bare else managers.detect(location.hooks_dir, root)
     for hook in hooks:
+        path = location.hooks_dir / hook
+        if manager is not None and hook in CLIENT:
+            if install.is_ours(path):  # written there by an older jirahooks: put Husky's back
+                output.out(f"jirahooks: {install.uninstall(hook, location.hooks_dir)}")
+            done = managers.integrate(hook, manager, arguments, root)
+            output.out(f"jirahooks: {hook}: {done}")
+            continue
+        if location.custom and path.is_file() and not install.is_ours(path):
+            managers.refusal(hook, path, arguments, root)
         change = install.install(hook, location.hooks_dir, arguments)
         output.out(f"jirahooks: {change}")
-    if location.custom:
+    if manager is not None:
+        import shutil
+
+        output.out(
+            f"jirahooks: note: {manager.name} runs the hooks; they call `jirahooks` on PATH"
+            + (
+                ""
+                if shutil.which("jirahooks")
+                else ", which is not there for you yet (README: Installing)"
+            )
+        )
+    elif location.custom:
         output.out(f"jirahooks: note: core.hooksPath is set; hooks live in {location.hooks_dir}")
     return EXIT_OK

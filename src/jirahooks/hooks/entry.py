@@ -342,8 +342,10 @@ def ask_remote(
     verbose: bool,
     *,
     title: str = "",
+    documents: list[dict[str, object]] | None = None,
 ) -> int:
-    """Ask the Validation API, print its answer; the exit code it means."""
+    """Ask the Validation API, print its answer; the exit code it means. The answer is also
+    appended to ``documents`` when given (pre-receive's closing line names what failed)."""
     body = remote.payload(trigger, branch, commits, locale=config.locale)
     try:
         document = remote.post(config, body)
@@ -355,6 +357,8 @@ def ask_remote(
         output.error(exc)
         return EXIT_BLOCKED
     output.err(report.render(document, title=title, verbose=verbose or config.verbose))
+    if documents is not None:
+        documents.append(document)
     return EXIT_BLOCKED if document.get("result") == "BLOCK" else EXIT_OK
 
 

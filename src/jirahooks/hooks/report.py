@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from jirahooks.output import short_hash
+
 TYPE_CHECKING = False  # the hook path does not import typing
 if TYPE_CHECKING:
     from typing import Any
@@ -51,8 +53,42 @@ def _subject(validation: Mapping[str, Any], ref: str) -> str:
     return message.split("\n", 1)[0].strip()[:72]
 
 
-def _commit_label(ref: str) -> str:
-    return "(new commit)" if ref == ZERO_HASH else ref[:10]
+def failed_parts(document: Mapping[str, Any]) -> set[str]:
+    """What blocked: ``"branch"`` (the branch name) and/or ``"commits"`` (commit messages), from
+    the error facts of the blocking rules; empty when neither (e.g. Jira could not be asked)."""
+    parts: set[str] = set()
+    for validation in document.get("ruleValidations") or ():
+        if not isinstance(validation, Mapping) or validation.get("ruleStatus") != "BLOCK":
+            continue
+        for fact in _facts(validation):
+            if fact.get("status") != "ERROR":
+                continue
+            context = _first_context(fact)
+            if context in ("BRANCH_SOURCE", "BRANCH_DESTINATION"):
+                parts.add("branch")
+            elif context in ("COMMIT", "COMMITS"):
+                parts.add("commits")
+    return parts
+
+
+def rejected_line(parts: set[str]) -> str:
+    """The closing line of a rejected push: it names what to fix."""
+    if parts == {"branch"}:
+        return (
+            "jirahooks: push rejected: the branch name fails the rules above (the commits "
+            "passed); push them to a branch whose name follows the rules"
+        )
+    if parts == {"commits"}:
+        return (
+            "jirahooks: push rejected: commits fail the rules above; fix those commits "
+            "(git commit --amend, git rebase -i) and push again"
+        )
+    if parts:
+        return (
+            "jirahooks: push rejected: the branch name and commits fail the rules above; fix "
+            "the commits (git rebase -i), then push them to a branch whose name follows the rules"
+        )
+    return "jirahooks: push rejected by the rules above; push again once they pass"
 
 
 def system_lines(document: Mapping[str, Any], *, indent: str = "  ") -> list[str]:
@@ -87,7 +123,7 @@ def _section_lines(
                 break
             inner = indent + "  "
             if ref:
-                lines.append(f"{inner}{_commit_label(ref)}  {_subject(validation, ref)}".rstrip())
+                lines.append(f"{inner}{short_hash(ref)}  {_subject(validation, ref)}".rstrip())
                 inner += "  "
             shown = dict.fromkeys(
                 (str(f.get("status") or ""), str(f.get("message") or "")) for f in group

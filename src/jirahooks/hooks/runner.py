@@ -135,17 +135,18 @@ def _receive(options: HookOptions, updates: list[gitpush.RefUpdate]) -> int:
     budget = entry.time_budget(setup, _call(options), server=True)
     evaluations, _ = entry.evaluate([e for _, e in events], setup, budget, loopless_first=False)
     blocked = False
+    failed: set[str] = set()
     for (update, event), evaluation in zip(events, evaluations, strict=True):
         title = _ref_title(update, event)
         if evaluation.blocked or options.verbose:
-            output.err(
-                report.render(entry.document_of(evaluation), title=title, verbose=options.verbose)
-            )
+            document = entry.document_of(evaluation)
+            output.err(report.render(document, title=title, verbose=options.verbose))
+            failed |= report.failed_parts(document)
         else:
             output.err(f"jirahooks: {evaluation.result.value} — {title}")
         blocked |= evaluation.blocked
     if blocked:
-        output.err("jirahooks: push rejected; fix the commits above and push again")
+        output.err(report.rejected_line(failed))
     return EXIT_BLOCKED if blocked else EXIT_OK
 
 
@@ -165,6 +166,7 @@ def _receive_remote(
     budget = options.timeout if options.timeout is not None else SERVER_BUDGET_SECONDS
     deadline = time.monotonic() + budget
     worst = EXIT_OK
+    documents: list[dict[str, object]] = []
     for update, event in events:
         left = deadline - time.monotonic()
         if left <= 0:
@@ -182,8 +184,12 @@ def _receive_remote(
             event.commits,
             options.verbose,
             title=_ref_title(update, event),
+            documents=documents,
         )
         worst = max(worst, code)
     if worst == EXIT_BLOCKED:
-        output.err("jirahooks: push rejected; fix the commits above and push again")
+        failed: set[str] = set()
+        for document in documents:
+            failed |= report.failed_parts(document)
+        output.err(report.rejected_line(failed))
     return worst

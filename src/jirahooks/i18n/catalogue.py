@@ -30,6 +30,7 @@ EN: dict[str, str] = {
     "keys.none_valid": "None of the issue keys is valid: {keys}.",
     "keys.none_to_check": "{target} has no issue keys to check.",
     "jira.offline": "Issue keys were not checked against Jira: no Jira connection is configured.",
+    "jira.offline.requested": "Issue keys were not checked against Jira: offline by request (--offline); the configured Jira connections were not asked.",
     # JQL
     "jql.match": "{key} matches the JQL condition ({jql}).",
     "jql.not_match": "{key} ({status}) does not match the JQL condition: {jql}",
@@ -115,6 +116,7 @@ DE: dict[str, str] = {
     "keys.none_valid": "Keiner der Vorgangsschlüssel ist gültig: {keys}.",
     "keys.none_to_check": "{target} hat keine zu prüfenden Vorgangsschlüssel.",
     "jira.offline": "Die Vorgangsschlüssel wurden nicht in Jira geprüft: keine Jira-Verbindung konfiguriert.",
+    "jira.offline.requested": "Die Vorgangsschlüssel wurden nicht in Jira geprüft: auf Wunsch offline (--offline); die konfigurierten Jira-Verbindungen wurden nicht gefragt.",
     "jql.match": "{key} erfüllt die JQL-Bedingung ({jql}).",
     "jql.not_match": "{key} ({status}) erfüllt die JQL-Bedingung nicht: {jql}",
     "jql.undetermined": "{key} konnte nicht gegen die JQL-Bedingung geprüft werden: Jira war nicht erreichbar.",

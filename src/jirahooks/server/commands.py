@@ -105,12 +105,36 @@ def _database(settings: ServerSettings) -> Any:
     return Database(settings.effective_database_url)
 
 
+def _absent_sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL when it does not exist (yet), else None."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # Database() reports a bad URL
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    path = Path(parsed.database)
+    return None if path.exists() else path
+
+
 def db(args: argparse.Namespace) -> int:
     from jirahooks.store.database import redacted
 
     settings = settings_from(args)
     if args.action == "backup":
         return backup(settings, getattr(args, "output", None))
+    if args.action == "status":
+        absent = _absent_sqlite_file(settings.effective_database_url)
+        if absent is not None:  # looking must not create the directory and an empty database
+            output.out(
+                f"database: {redacted(settings.effective_database_url)}\nschema: empty (no "
+                f"database file at {absent} yet; 'jirahooks db upgrade' or 'jirahooks serve' "
+                "creates it)"
+            )
+            return EXIT_OK
     if not settings.database_url:
         _prepare_data_dir(settings)
 

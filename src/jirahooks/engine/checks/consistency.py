@@ -15,6 +15,14 @@ _WHERE = {
 }
 
 
+def _commit_where(ref: str) -> str:
+    # the commit a commit-msg hook checks has no hash yet: output.short_hash's "(new commit)"
+    from jirahooks.output import NEW_COMMIT, short_hash
+
+    label = short_hash(ref)
+    return "the new commit" if label == NEW_COMMIT else f"commit {label}"
+
+
 def consistency(ctx: CheckContext, plan: RulePlan) -> Outcome:
     """All keys in the selected targets (branch ``feature/ABC-1-x``, commits ``ABC-1``, PR title
         ``ABC-1``) must reference the same issue. Moved keys count as their current key when Jira
@@ -23,7 +31,7 @@ def consistency(ctx: CheckContext, plan: RulePlan) -> Outcome:
     undetermined. Facts: MATCH / NOT_MATCH."""
     issues: dict[str, dict[str, None]] = {}  # issue -> ordered set of places
     for unit in plan.units:
-        where = f"commit {unit.ref[:12]}" if unit.target is Target.COMMIT else _WHERE[unit.target]
+        where = _commit_where(unit.ref) if unit.target is Target.COMMIT else _WHERE[unit.target]
         for key in unit.keys:
             issue = ctx.issue(key)
             current = issue.current_key if issue is not None else key

@@ -242,6 +242,13 @@ class FactGroup:
     subject: str
     facts: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def label(self) -> str:
+        """The commit's short hash as every output shows it (``output.short_hash``)."""
+        from jirahooks.output import short_hash
+
+        return short_hash(self.ref)
+
 
 @dataclass
 class Section:
