@@ -17,6 +17,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,12 +78,13 @@ def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Served]:
                 break
         assert admin, "serve printed no first-start token"
         base = f"http://127.0.0.1:{port}"
-        for _ in range(400):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
-                pass
+                time.sleep(0.05)
         yield Served(base, admin, process, stderr, key)
     finally:
         if process.poll() is None:

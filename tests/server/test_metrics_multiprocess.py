@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,14 +30,15 @@ def _serve(tmp_path: Path, env: dict[str, str], name: str) -> tuple[subprocess.P
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     log.close()
     base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                 return process, base
         except httpx.TransportError:
-            pass
-        if process.poll() is not None:
-            break
+            time.sleep(0.05)
+    process.kill()
+    process.wait(timeout=30)
     raise AssertionError((tmp_path / f"{name}.log").read_text())
 
 
