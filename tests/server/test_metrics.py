@@ -52,8 +52,9 @@ def moved(before: Samples, after: Samples, name: str, **labels: str) -> float:
 
 
 @pytest.fixture
-def guardian(tmp_path: Path) -> Iterator[Guardian]:
-    settings = dataclasses.replace(settings_for(tmp_path), metrics_token=TOKEN)
+def guardian(tmp_path: Path, database_url: str) -> Iterator[Guardian]:
+    """A live server on SQLite and on PostgreSQL (the queue figures are read from either)."""
+    settings = dataclasses.replace(settings_for(tmp_path, database_url), metrics_token=TOKEN)
     server = LiveServer(settings).start()
     with FakeBitbucket() as bitbucket, FakeJira("cloud") as jira:
         try:
