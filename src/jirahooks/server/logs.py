@@ -125,6 +125,10 @@ def logging_config(log_format: str, level: str, *, access_log: bool = True) -> d
         # at DEBUG these print bound SQL parameters: commit messages, token hashes, ciphertexts
         "aiosqlite": {"level": "INFO"},
         "sqlalchemy": {"level": "WARNING"},
+        # one line per evaluation: JSON (and text at DEBUG); text at INFO stays as it was
+        "jirahooks.evaluations": {
+            "level": level if log_format == "json" or level == "DEBUG" else "WARNING",
+        },
         # our access event: JSON only (text keeps uvicorn's line)
         "jirahooks.access": {
             "level": "INFO" if access_log and log_format == "json" else "CRITICAL",

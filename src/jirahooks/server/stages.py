@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from jirahooks.engine.resolver import JqlResult, ProjectSet, Resolution, Resolver
     from jirahooks.server.metrics import Metrics
 
-log = logging.getLogger("jirahooks.server.metrics")
+# one line per evaluation: on in JSON logs, off in text logs above DEBUG (server/logs.py)
+log = logging.getLogger("jirahooks.evaluations")
 
 T = TypeVar("T")
 
