@@ -212,3 +212,39 @@ def test_unit_verifies(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "jirahooks.service" not in done.stderr, done.stderr
+
+
+# -- metric names in the docs and the alert rules ------------------------------------------
+
+
+def _exported_names() -> set[str]:
+    """Every series name the server exports (families, with their _total/_bucket/… forms)."""
+    from jirahooks.server.metrics import Metrics
+
+    names = {
+        "jirahooks_metrics_database_up",
+        "jirahooks_webhook_queue_depth",
+        "jirahooks_webhook_queue_oldest_age_seconds",
+    }  # read from the database when scraped
+    suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"]}
+    for family in Metrics().registry.collect():
+        names.add(family.name)
+        names.update(family.name + s for s in suffixes.get(family.type, []))
+    return names
+
+
+def test_every_metric_named_in_the_docs_and_alerts_exists() -> None:
+    exported = _exported_names()
+    alerts = yaml.safe_load((DEPLOY / "compose" / "alerts.yml").read_text())
+    rules = [r for group in alerts["groups"] for r in group["rules"]]
+    assert rules and all(r["expr"] and r["alert"].startswith("Jirahooks") for r in rules)
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    anchors = {
+        "#" + re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
+        for h in re.findall(r"^#+ (.+)$", operations, flags=re.M)
+    }
+    for rule in rules:
+        assert rule["annotations"]["runbook"].split("operations.md")[1] in anchors, rule
+    named = set(re.findall(r"(?<![/\w])jirahooks_[a-z_]+", operations))
+    named |= {n for r in rules for n in re.findall(r"\bjirahooks_[a-z_]+", r["expr"])}
+    assert named and named <= exported, named - exported
