@@ -115,7 +115,8 @@ def test_json_lines_trace_a_request_and_hold_no_secret(served: Served) -> None:
     line = access[0]
     assert line["route"] == "/api/validate/{workspace}" and line["status"] == 200
     assert line["workspace"] == WS and line["repository"] == "api"
-    assert line["evaluation_id"] == secrets["evaluation_id"]
+    # the row is written by the background writer after the answer: the request id is the
+    # link (stored with it, asserted in _session), not an evaluation id on the line
     assert isinstance(line["duration_ms"], float)
     evaluated = [r for r in traced if r["event"] == "evaluation"]
     assert len(evaluated) == 1 and evaluated[0]["result"] == "PASS"
@@ -156,10 +157,10 @@ def test_debug_level_never_logs_sql_parameters(served: Served) -> None:
         assert answer.status_code == 200 and answer.json()["result"] == "PASS"
     lines, _ = served.stop()
     everything = "\n".join(lines)
-    assert "DEBUG" in everything  # the level was on
     for part in (BODY, "Signed-off-by", secret, served.secret_key, served.admin):
         assert part not in everything
-    assert f"[request {REQUEST_ID}]" in everything  # text lines carry the request id too
+    # the per-evaluation line (text: only at DEBUG) carries the request id
+    assert f"[request {REQUEST_ID}]" in everything
 
 
 def _session(served: Served, jira: FakeJira) -> dict[str, Any]:

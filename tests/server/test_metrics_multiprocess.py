@@ -104,3 +104,42 @@ def test_prepare_multiprocess(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     prepare_multiprocess(4, tmp_path)  # a restart: the last run's figures go, nothing else
     assert not (directory / "counter_123.db").exists()
     assert (directory / "keep.txt").exists()
+
+
+@pytest.mark.postgres
+def test_serve_workers_sums_its_workers(tmp_path: Path, database_url: str) -> None:
+    """``serve --workers 2`` sets the directory up itself; any worker answers for both."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("--workers needs PostgreSQL")
+    port = free_port()
+    command = [sys.executable, "-m", "jirahooks", "serve", "--data-dir", str(tmp_path / "data")]
+    command += ["--port", str(port), "--database-url", database_url, "--workers", "2"]
+    command += ["--log-format", "json", "--log-level", "warning"]
+    env = {**os.environ, "JIRAHOOKS_SECRET_KEY": generate_key(), "JIRAHOOKS_METRICS_TOKEN": TOKEN}
+    env.pop(MULTIPROC_ENV, None)
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        before = _healthz_count(base)
+        with httpx.Client(timeout=10) as http:  # new connections: both workers answer some
+            for _ in range(20):
+                assert http.get(f"{base}/healthz", headers={"Connection": "close"}).is_success
+        directory = tmp_path / "data" / "metrics"
+        # each worker writes its own files (its pool gauge from its start on)
+        writers = {p.stem.rsplit("_", 1)[-1] for p in directory.glob("*.db")}
+        assert len(writers) == 2, (writers, log.read_text()[-2000:])
+        # whichever worker answers: the 20 requests of both (plus the scrapes' own /healthz: 0)
+        assert _healthz_count(base) - before == 20
+        assert _healthz_count(base) - before == 20
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
