@@ -35,7 +35,7 @@ def test_ready_on_a_started_server(tmp_path: Path) -> None:
     for client in _client(make_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}")):
         status, body = _ready(client)
         assert status == 200 and body["status"] == "ready", body
-        assert set(body["checks"]) == {"database", "secret_key", "worker"}
+        assert set(body["checks"]) == {"database", "secret_key", "worker", "writer"}
         assert client.get("/healthz").status_code == 200
 
 
@@ -148,3 +148,14 @@ def test_redis_reachable_is_ready(tmp_path: Path) -> None:
     for client in _client(settings):
         status, body = _ready(client)
         assert status == 200 and body["checks"]["redis"] == {"ok": True}, body
+
+
+def test_full_writer_is_503(tmp_path: Path) -> None:
+    """The background writer at capacity (the database too slow): the Validation API answers
+    503 meanwhile, so the process is not ready."""
+    for client in _client(make_settings(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite3'}")):
+        writer = client.app.state.jirahooks.writer  # type: ignore[attr-defined]
+        writer.capacity = 0  # as full as it gets, without stopping the database
+        status, body = _ready(client)
+        assert status == 503 and not body["checks"]["writer"]["ok"], body
+        assert "writer is full" in body["checks"]["writer"]["reason"]

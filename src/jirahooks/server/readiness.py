@@ -7,6 +7,7 @@ Ready when, each within a few seconds:
 * the secret key this process holds still opens the database's key check (a key rotated by
   another process, or a database restored without its key, makes it unready);
 * the PR worker's loops are running (when the worker is enabled);
+* the background writer has room (when it is full the Validation API answers 503);
 * Redis answers a PING (when ``--redis-url`` is configured).
 
 200 ``{"status": "ready", "checks": {...}}`` or 503 ``{"status": "unready", ...}`` with each
@@ -74,6 +75,15 @@ async def _worker(state: AppState) -> str | None:
     return None if worker.alive else "the PR worker's loop is not running"
 
 
+async def _writer(state: AppState) -> str | None:
+    writer: Any = getattr(state, "writer", None)
+    if writer is None:
+        return None
+    if writer.backlog() >= writer.capacity:  # the Validation API answers 503 meanwhile
+        return f"the background writer is full ({writer.backlog()} rows waiting)"
+    return None
+
+
 async def _redis(state: AppState) -> str | None:
     ping = getattr(state.resolvers.cache.backend, "ping", None)
     if ping is None:
@@ -86,6 +96,7 @@ async def checks(state: AppState) -> dict[str, str | None]:
         "database": await _within(_database(state)),
         "secret_key": await _within(_key(state)),
         "worker": await _within(_worker(state)),
+        "writer": await _within(_writer(state)),
     }
     if state.settings.redis_url:
         found["redis"] = await _within(_redis(state))
