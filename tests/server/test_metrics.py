@@ -227,7 +227,7 @@ def test_every_family_moves_as_it_must(guardian: Guardian) -> None:
         == 1
     )
     host = urlsplit(g.bitbucket.url).netloc
-    # INPROGRESS, then the result: two status posts, each answered 2xx
+    # a first evaluation of a head posts one status, the result (no INPROGRESS before it)
     statuses = [
         moved(
             three,
@@ -239,14 +239,16 @@ def test_every_family_moves_as_it_must(guardian: Guardian) -> None:
         )
         for code in ("200", "201")
     ]
-    assert sum(statuses) == 2
+    assert sum(statuses) == 1
     assert moved(three, four, "jirahooks_platform_requests_total", operation="report") >= 1
 
-    # -- the queue, read when scraped: one delivery waiting since an hour ---------------------
-    g.server.run(_waiting_delivery(g.server))
+    # -- the queue, read when scraped: the worker stopped, two deliveries waiting -------------
+    g.server.run(g.server.worker.stop())
+    g.server.run(_waiting_deliveries(g.server))
     five = scrape(g)
-    assert total(five, "jirahooks_webhook_queue_depth", state="pending") == 1
-    assert total(five, "jirahooks_webhook_queue_oldest_age_seconds") >= 3600
+    assert total(five, "jirahooks_webhook_queue_depth", state="pending") == 2
+    assert total(five, "jirahooks_webhook_queue_depth", state="due") == 1
+    assert 3600 <= total(five, "jirahooks_webhook_queue_oldest_age_seconds") < 7200
     assert total(five, "jirahooks_metrics_database_up") == 1
     assert (
         total(five, "jirahooks_db_pool_connections", state="idle")
@@ -281,21 +283,27 @@ def test_labels_are_bounded(guardian: Guardian) -> None:
         assert leaked not in text, leaked
 
 
-async def _waiting_delivery(server: LiveServer) -> None:
+async def _waiting_deliveries(server: LiveServer) -> None:
+    """One delivery due since an hour ago, one received two hours ago but not due yet."""
     from jirahooks.store.deliveries import DeliveryRow
     from jirahooks.store.models import utcnow
 
+    now = utcnow()
     async with server.state.database.session() as session:
-        session.add(
-            DeliveryRow(
-                workspace_id=1,
-                platform="bitbucket-cloud",
-                origin="recheck",
-                dedupe_key="metrics-test-waiting",
-                repository="api-service",
-                pull_request_id="999",
-                received_at=utcnow() - timedelta(hours=1),
-                next_attempt_at=utcnow() + timedelta(hours=1),
+        for key, received, due in (
+            ("metrics-test-due", now - timedelta(hours=1), now - timedelta(minutes=1)),
+            ("metrics-test-later", now - timedelta(hours=2), now + timedelta(hours=1)),
+        ):
+            session.add(
+                DeliveryRow(
+                    workspace_id=1,
+                    platform="bitbucket-cloud",
+                    origin="recheck",
+                    dedupe_key=key,
+                    repository="api-service",
+                    pull_request_id="999",
+                    received_at=received,
+                    next_attempt_at=due,
+                )
             )
-        )
         await session.commit()

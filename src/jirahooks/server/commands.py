@@ -108,6 +108,9 @@ def serve(args: argparse.Namespace) -> int:
 
     workers = int(getattr(args, "workers", 1) or 1)
     settings = settings_from(args, upgrade=True if args.upgrade else None, redis_url=args.redis_url)
+    from jirahooks.server.platform_config import WorkerOptions
+
+    WorkerOptions.from_env()  # a bad JIRAHOOKS_PR_* value stops here, with its name and range
     _check_workers(settings, workers)
     _require_free_port(args.host, args.port)
     _prepare_data_dir(settings)

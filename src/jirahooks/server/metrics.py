@@ -36,7 +36,6 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Iterable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -342,25 +341,23 @@ class _Scraped:
 
 
 async def _queue_figures(state: AppState) -> list[Any]:
-    """The delivery queue as gauges: depth by state, failed deliveries, the oldest pending
-    delivery's age — the same figures whichever process is scraped."""
+    """The delivery queue as gauges (``store.deliveries.queue_depth``, the queue's own
+    definition): pending (of which due now), processing, failed, and the age of the oldest
+    delivery that is due — the same figures whichever process is scraped."""
     from prometheus_client.core import GaugeMetricFamily
     from sqlalchemy import func, select
 
-    from jirahooks.store.deliveries import DeliveryRow
+    from jirahooks.store.deliveries import DeliveryRow, queue_depth
 
     up = GaugeMetricFamily(
         "jirahooks_metrics_database_up", "1 when the scrape could read the queue from the database"
     )
     try:
         async with asyncio.timeout(5), state.database.session() as session:
-            rows = (
-                await session.execute(
-                    select(DeliveryRow.state, func.count(), func.min(DeliveryRow.received_at))
-                    .where(DeliveryRow.state.in_(("pending", "processing", "failed")))
-                    .group_by(DeliveryRow.state)
-                )
-            ).all()
+            queue = await queue_depth(session)
+            failed = await session.scalar(
+                select(func.count()).select_from(DeliveryRow).where(DeliveryRow.state == "failed")
+            )
     except Exception as exc:
         log.warning("metrics: cannot read the delivery queue (%s)", type(exc).__name__)
         up.add_metric([], 0)
@@ -368,23 +365,18 @@ async def _queue_figures(state: AppState) -> list[Any]:
     up.add_metric([], 1)
     depth = GaugeMetricFamily(
         "jirahooks_webhook_queue_depth",
-        "Deliveries waiting (pending) or being worked on (processing); failed: given up",
+        "Deliveries pending (due: of those, due now), processing, and failed (given up)",
         labels=["state"],
     )
-    counts = {"pending": 0, "processing": 0, "failed": 0}
-    oldest: datetime | None = None
-    for row_state, count, first in rows:
-        counts[str(row_state)] = int(count)
-        if row_state != "failed" and first is not None:
-            first = first if first.tzinfo else first.replace(tzinfo=UTC)
-            oldest = first if oldest is None else min(oldest, first)
-    for name, count in counts.items():
-        depth.add_metric([name], count)
+    depth.add_metric(["pending"], queue.pending)
+    depth.add_metric(["due"], queue.due)
+    depth.add_metric(["processing"], queue.processing)
+    depth.add_metric(["failed"], int(failed or 0))
     age = GaugeMetricFamily(
         "jirahooks_webhook_queue_oldest_age_seconds",
-        "Age of the oldest delivery still pending or processing (0: none)",
+        "Age of the oldest delivery that is due and not yet taken (0: none)",
     )
-    age.add_metric([], (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0)
+    age.add_metric([], queue.oldest_due_seconds)
     return [up, depth, age]
 
 
