@@ -12,7 +12,7 @@ stored or rendered reaches the database.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -58,6 +58,18 @@ class ConnectionIn(_In):
     )
     timeout_seconds: float = Field(10.0, gt=0, le=120)
     max_concurrency: int = Field(4, ge=1, le=64)
+    token_expires_on: date | None = Field(
+        None,
+        description="the day the API token expires (Atlassian API tokens expire within a year):"
+        " shown as 'expires in N days' / 'expired', and a rejected token past it is reported as"
+        " TOKEN_EXPIRED",
+    )
+    save_anyway: bool = Field(
+        False,
+        description="the credentials are tested against Jira before saving and a failing "
+        "connection is refused (422 CONNECTION_TEST_FAILED); true saves it anyway, with the "
+        "failed test kept as its last test",
+    )
 
 
 class ConnectionPatch(_In):
@@ -71,6 +83,28 @@ class ConnectionPatch(_In):
     )
     timeout_seconds: float | None = Field(None, gt=0, le=120)
     max_concurrency: int | None = Field(None, ge=1, le=64)
+    token_expires_on: date | None = Field(
+        None, description="the day the API token expires; null clears it"
+    )
+    save_anyway: bool = Field(
+        False,
+        description="a change of URL, deployment, e-mail, account ID or token is tested against "
+        "Jira first and refused when the test fails (422 CONNECTION_TEST_FAILED); true saves it "
+        "anyway",
+    )
+
+
+TokenState = Literal["unknown", "valid", "expiring", "expired"]
+
+
+class LastTest(BaseModel):
+    """A connection's last test: when, the result and its reason (never the token)."""
+
+    tested_at: datetime
+    ok: bool
+    code: str = Field(description="CONNECTED, ACCOUNT_MISMATCH, or the first problem's code")
+    message: str
+    hint: str = ""
 
 
 class ConnectionOut(BaseModel):
@@ -86,6 +120,14 @@ class ConnectionOut(BaseModel):
     position: int
     timeout_seconds: float
     max_concurrency: int
+    token_expires_on: date | None
+    token_expires_in_days: int | None = Field(
+        description="days until the token expires (negative: expired that many days ago)"
+    )
+    token_state: TokenState = Field(
+        description="unknown (no expiry date), valid, expiring (within 14 days) or expired"
+    )
+    last_test: LastTest | None = Field(description="the last test; null when never tested")
     created_at: datetime
     updated_at: datetime
 
@@ -98,6 +140,8 @@ class ConnectionSummary(BaseModel):
     url: str
     deployment: str
     position: int
+    last_test_ok: bool | None = Field(description="the last test's result; null: never tested")
+    token_state: TokenState
 
 
 class ConnectionOrder(_In):
@@ -112,6 +156,7 @@ class ConnectionTestOut(BaseModel):
     deployment: str | None = None  # configured, else what serverInfo says
     account: dict[str, str] | None = None
     problems: list[dict[str, str]] = []  # every problem found: code, message, hint
+    tested_at: datetime | None = None
 
 
 class RepositoryConnectionOut(BaseModel):

@@ -3,7 +3,7 @@ evaluation, also in the ``X-Request-Id`` answer header and on every log line of 
 so "my push was blocked" leads from the hook's output to the log and the evaluation page.
 
 Revision ID: 0008_evaluation_request_id
-Revises: 0005_server_meta
+Revises: 0007_connection_test_results
 Create Date: 2026-12-02
 """
 
@@ -13,7 +13,9 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_evaluation_request_id"
-down_revision = "0005_server_meta"
+down_revision = (
+    "0007_connection_test_results"  # was 0005_server_meta: re-chained at the merge of main
+)
 branch_labels = None
 depends_on = None
 
