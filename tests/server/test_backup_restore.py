@@ -92,10 +92,11 @@ def _works_after_restore(server: LiveServer, kept: dict[str, Any], jira: FakeJir
     with httpx.Client(headers=kept["admin"], timeout=30) as http:  # the restored admin token
         history = http.get(f"{api}/evaluations").json()["items"]
         assert len(history) == 2  # the one before the backup, and this one
+        asked = jira.count("/rest/api/3/myself")
         tested = http.post(f"{api}/connections/{kept['connection']}/test").json()
         assert tested["ok"] is True, tested  # the Jira token decrypts with the restored key
+        assert jira.count("/rest/api/3/myself") == asked + 1  # and was sent, as that user
     assert httpx.get(f"{server.url}/readyz").status_code == 200
-    assert jira.count("/rest/api/3/myself") == 1
 
 
 def test_sqlite_backup_restored_into_a_fresh_data_directory(tmp_path: Path) -> None:
