@@ -171,10 +171,11 @@ class RuleValidation:
         """What a BLOCK or WARNING says first: the rule's error when its checks failed, "Jira
         could not be reached" when Jira could not be asked — both when both happened."""
         out: list[str] = []
+        rule = self.rule.localized(locale)
         if self.checks_failed or not self.jira_unreachable:
-            out.append(self.rule.error or self.rule.title)
+            out.append(rule.error or rule.title)
         if self.jira_unreachable:
-            out.append(translate("rule.jira_unreachable", locale, rule=self.rule.title))
+            out.append(translate("rule.jira_unreachable", locale, rule=rule.title))
         return out
 
     def hint(self, locale: str = "en-US", trigger: Trigger | None = None) -> str:
@@ -195,7 +196,7 @@ class RuleValidation:
         ):
             state = "BLOCK" if self.status is Status.BLOCK else "WARNING"
             advice = translate(f"fix.commits.{trigger.value}.{state}", locale)
-        return " ".join(t for t in (self.rule.hint, advice) if t)
+        return " ".join(t for t in (self.rule.localized(locale).hint, advice) if t)
 
     def __repr__(self) -> str:
         # Short on purpose: asyncio and loggers repr results, and a 10,000-commit one is large.
@@ -205,14 +206,16 @@ class RuleValidation:
         )
 
     def to_dict(self, locale: str = "en-US", trigger: Trigger | None = None) -> dict[str, Any]:
-        rule = self.rule.to_api()
+        localized = self.rule.localized(locale)  # the rule's texts in the requested language
+        rule = localized.to_api()
         if trigger is not None:
             rule["hint"] = self.hint(locale, trigger)
+        title = localized.title
         out: dict[str, Any] = {
             "rule": rule,
             "ruleStatus": self.status.value,
-            "conditionFacts": [f.to_dict(locale, self.rule.title) for f in self.condition_facts],
-            "checkFacts": [f.to_dict(locale, self.rule.title) for f in self.check_facts],
+            "conditionFacts": [f.to_dict(locale, title) for f in self.condition_facts],
+            "checkFacts": [f.to_dict(locale, title) for f in self.check_facts],
         }
         if self.issues:
             out["issuesUnderReview"] = {k: v.to_dict() for k, v in self.issues.items()}

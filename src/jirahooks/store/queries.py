@@ -245,7 +245,10 @@ def evaluation_values(
             for rv in evaluation.rule_validations
         ],
         "document": dict(document),
-        "issues": {key: issue.to_dict() for key, issue in evaluation.issues.items()},
+        "issues": {
+            key: {**issue.to_dict(), "assigneeName": issue.assignee_name}
+            for key, issue in evaluation.issues.items()
+        },
         "request_id": tracing.request_id()[:100],  # the request's X-Request-Id (0008)
     }
 
