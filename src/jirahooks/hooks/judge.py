@@ -28,6 +28,14 @@ _WIRE_SECTION = {"COMMIT": "COMMIT", "COMMITS": "COMMIT", "BRANCH_SOURCE": "BRAN
 _SYSTEM_SOURCES = ("JIRA_CONNECTION", "LICENSE")
 _WHERE = {"BRANCH": "branch", "COMMITS": "commits"}  # consistency's names of the places
 _ORDER = ("BLOCK", "WARNING", "PASS", "SKIP", "IGNORE")
+_PER_COMMIT = ("COMMIT", "COMMITS")
+_PROBLEMS = ("ERROR", "WARNING")
+SUBJECT_CHARS = 200  # engine/listing.py's
+
+
+def _subject(message: str) -> str:
+    line = message.split("\n", 1)[0].strip()
+    return line if len(line) <= SUBJECT_CHARS else line[: SUBJECT_CHARS - 1] + "…"
 
 
 class _Fact:
@@ -484,9 +492,19 @@ def evaluate(
             "conditionFacts": [f.to_dict(locale, title) for f in conditions],
             "checkFacts": [f.to_dict(locale, title) for f in facts],
         }
+        # as engine/listing.py bounds a document: the failing commit named, its subject only
+        if any(
+            f.ref and f.contexts and f.contexts[0] in _PER_COMMIT and f.status in _PROBLEMS
+            for f in (*conditions, *facts)
+        ):
+            validation["failingCommits"] = [ZERO_HASH]
         if reviewed:
             validation["commitsUnderReview"] = {
-                ZERO_HASH: {"hash": ZERO_HASH, "message": message, "authorDisplayName": author}
+                ZERO_HASH: {
+                    "hash": ZERO_HASH,
+                    "message": _subject(message),
+                    "authorDisplayName": author,
+                }
             }
         validations.append(validation)
         headline = rule["error"] or title
