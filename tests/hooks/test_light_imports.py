@@ -34,6 +34,7 @@ HEAVY = (
     "re2",
     "cryptography",
     "redis",
+    "prometheus_client",  # the server's metrics, never a hook's
 )
 # the remote path does not even need the engine or the rule model
 NOT_ON_REMOTE_PATH = (*HEAVY, "asyncio", "jirahooks.engine", "jirahooks.rules", "jirahooks.jira")

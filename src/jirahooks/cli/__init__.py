@@ -36,7 +36,11 @@ COMMANDS: tuple[Command, ...] = (
     Command("install", "jirahooks.cli.install", "install jirahooks' git hooks in this repository"),
     Command("uninstall", "jirahooks.cli.uninstall", "remove jirahooks' git hooks"),
     Command("serve", "jirahooks.cli.serve", "run the server: Validation API and admin API"),
-    Command("db", "jirahooks.cli.db", "create or migrate the server's database (upgrade, status)"),
+    Command(
+        "db",
+        "jirahooks.cli.db",
+        "create, migrate or back up the server's database (upgrade, status, backup)",
+    ),
     Command("apply", "jirahooks.cli.apply", "load a configuration document into the server"),
     Command("export", "jirahooks.cli.export", "write a workspace back as a configuration document"),
     Command("secrets", "jirahooks.cli.secrets", "re-encrypt stored secrets with a new key"),

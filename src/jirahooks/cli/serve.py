@@ -38,6 +38,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-access-log", dest="access_log", action="store_false", help="do not log every request"
     )
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=["text", "json"],
+        help="text (default) or json: one object per line with time, level, event, request id, "
+        "workspace, repository, evaluation id, duration (docs/operations.md)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -154,6 +154,10 @@ class RedisBackend:
         if batch:
             await self._redis.delete(*batch)
 
+    async def ping(self) -> bool:
+        """Whether Redis answers (the server's readiness check)."""
+        return bool(await self._redis.ping())
+
     async def aclose(self) -> None:
         await self._redis.aclose()
 
@@ -167,10 +171,14 @@ class CacheStats:
     negative_hits: int = 0
     errors: int = 0  # backend failures (each also counted as misses)
     by_kind: dict[str, list[int]] = field(default_factory=dict)  # kind -> [hits, misses]
+    # told about every lookup (the server's metrics: jirahooks.server.metrics)
+    observer: Callable[[str, bool], None] | None = field(default=None, repr=False)
 
     def count(self, kind: str, hit: bool) -> None:
         entry = self.by_kind.setdefault(kind, [0, 0])
         entry[0 if hit else 1] += 1
+        if self.observer is not None:
+            self.observer(kind, hit)
 
     @property
     def lookups(self) -> int:

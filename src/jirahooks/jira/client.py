@@ -17,6 +17,9 @@ the wait), otherwise exponential backoff with jitter. A wait that would overrun 
 not started: the error is raised at once so the caller can report within its budget.
 
 Secrets never appear in messages or ``repr``.
+
+An optional ``observer`` (the server's metrics, ``jirahooks.server.metrics``) hears about every
+HTTP attempt and every wait between attempts; the client itself imports nothing for it.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -99,6 +102,23 @@ def error_messages(data: Any) -> list[str]:
     return messages
 
 
+class RequestObserver(Protocol):
+    """Told about each HTTP attempt (``outcome``: ok, 4xx, 5xx, 429, timeout, unreachable) and
+    each wait before a retry (``reason``: retry_after or backoff)."""
+
+    def request(self, connection: str, path: str, outcome: str, seconds: float) -> None: ...
+
+    def waited(self, connection: str, seconds: float, reason: str) -> None: ...
+
+
+def outcome_of(status: int) -> str:
+    if status == 429:
+        return "429"
+    if status >= 500:
+        return "5xx"
+    return "4xx" if status >= 400 else "ok"
+
+
 @dataclass
 class RequestStats:
     """Requests sent by one client (HTTP attempts, retries included)."""
@@ -129,9 +149,11 @@ class JiraClient:
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.monotonic,
         jitter: Callable[[], float] = random.random,
+        observer: RequestObserver | None = None,
     ) -> None:
         self.config = config
         self.name = config.name
+        self.observer = observer
         # who asks Jira (answers depend on it): the user, or a digest of the PAT when there is none
         self.identity = (
             config.email or config.account_id or hashlib.sha256(secret.encode()).hexdigest()[:16]
@@ -279,14 +301,17 @@ class JiraClient:
             self.stats.requests += 1
             self.stats.by_path[path] = self.stats.by_path.get(path, 0) + 1
             wait: float | None = None
+            sent = time.perf_counter()
             try:
                 response = await self._http.request(
                     method, url, params=params, json=body, timeout=timeout
                 )
             except httpx.TimeoutException as exc:
+                self._observe(path, "timeout", sent)
                 error: JiraError = self._timeout_error(path, deadline=False)
                 error.__cause__ = exc
             except httpx.TransportError as exc:
+                self._observe(path, "unreachable", sent)
                 untrusted = "CERTIFICATE_VERIFY_FAILED" in str(exc)
                 error = JiraUnavailable(
                     f"Jira connection '{self.name}': cannot reach {self.base_url} "
@@ -299,6 +324,7 @@ class JiraClient:
                 )
                 error.__cause__ = exc
             else:
+                self._observe(path, outcome_of(response.status_code), sent)
                 self._check_auth(response)
                 if response.status_code not in RETRY_STATUSES:
                     return self._decode(response, path)
@@ -306,6 +332,7 @@ class JiraClient:
                 wait = retry_after_seconds(response.headers)
                 if wait is not None and self.budget is not None:
                     self.budget.pause(wait)  # every evaluation of this user waits
+            reason = "backoff" if wait is None else "retry_after"
             if wait is None:
                 wait = self._backoff(attempt)
             if attempt >= self.retry.max_attempts:
@@ -318,7 +345,13 @@ class JiraClient:
                 )
                 raise error
             self.stats.retries += 1
+            if self.observer is not None:
+                self.observer.waited(self.name, wait, reason)
             await self._sleep(wait)
+
+    def _observe(self, path: str, outcome: str, sent: float) -> None:
+        if self.observer is not None:
+            self.observer.request(self.name, path, outcome, time.perf_counter() - sent)
 
     def _budget_error(self) -> JiraError:
         assert self.budget is not None

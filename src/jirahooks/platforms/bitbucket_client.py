@@ -131,6 +131,8 @@ class BitbucketClient:
             follow_redirects=False,
         )
         self.requests_sent = 0
+        # told about every HTTP attempt: (host, method, path, outcome) — the server's metrics
+        self.observer: Callable[[str, str, str, str], None] | None = None
 
     def __repr__(self) -> str:
         return f"BitbucketClient({self.base_url!r}, workspace={self.workspace!r})"
@@ -178,6 +180,7 @@ class BitbucketClient:
             try:
                 response = await self._http.request(method, url, params=params, json=json)
             except httpx.TransportError as exc:
+                self._observe(method, url, "unreachable")
                 error: PlatformError = PlatformUnavailable(
                     f"cannot reach Bitbucket at {self._origin} ({type(exc).__name__})",
                     hint="check network, proxy and DNS; the work is retried later",
@@ -185,6 +188,7 @@ class BitbucketClient:
                 error.__cause__ = exc
                 wait = self._backoff(attempt)
             else:
+                self._observe(method, url, str(response.status_code))
                 if response.status_code in allow:
                     return None
                 if response.status_code < 400:
@@ -201,6 +205,10 @@ class BitbucketClient:
                 raise error
             log.info("bitbucket %s %s: %s; retrying in %.2fs", method, url, error.message, wait)
             await asyncio.sleep(wait)
+
+    def _observe(self, method: str, url: str, outcome: str) -> None:
+        if self.observer is not None:
+            self.observer(urlsplit(url).netloc, method, urlsplit(url).path, outcome)
 
     async def _within_budget(self) -> None:
         """Wait for the hourly budget up to the policy's ``max_wait``; a longer wait raises

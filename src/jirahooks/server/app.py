@@ -17,7 +17,7 @@ from fastapi import FastAPI
 
 from jirahooks import __version__
 from jirahooks.crypto import SecretBox
-from jirahooks.server import errors
+from jirahooks.server import errors, metrics_http, readiness
 from jirahooks.server.bootstrap import FirstStart, first_start
 from jirahooks.server.cpu import CpuPool
 from jirahooks.server.jira_adapter import Resolvers
@@ -107,6 +107,7 @@ def create_app(settings: ServerSettings, *, state: AppState | None = None) -> Fa
         own = state is None
         app_state = state if state is not None else await start(settings)
         app.state.jirahooks = app_state
+        metrics_http.attach(app, app_state)  # Jira, cache, queue figures reach /metrics
         from jirahooks.server.jira_webhooks import refresher  # Jira cache warming and sweep
 
         try:
@@ -139,6 +140,9 @@ def create_app(settings: ServerSettings, *, state: AppState | None = None) -> Fa
     from jirahooks.server.boundary import BoundaryMiddleware
 
     app.add_middleware(BoundaryMiddleware, limit=settings.admin_max_body_bytes)
+    # outermost: request ids, HTTP metrics, access events; /metrics and /readyz
+    metrics_http.install(app, settings.metrics_token)
+    readiness.install(app)
 
     from jirahooks.server import jira_webhooks, validation, webhooks
     from jirahooks.server.admin import ROUTERS

@@ -92,16 +92,17 @@ def _check_workers(settings: ServerSettings, workers: int) -> None:
         )
 
 
-def _logging(level: str) -> None:
-    import logging
+def _logging(log_format: str, level: str, access_log: bool) -> dict[str, Any]:
+    """One logging document for this process and uvicorn (its worker processes too)."""
+    from jirahooks.server import logs
 
-    logging.basicConfig(level=level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    return logs.configure(log_format, level, access_log=access_log)
 
 
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from jirahooks.server import metrics
     from jirahooks.server.app import create_app, start
     from jirahooks.server.bootstrap import announce
 
@@ -113,13 +114,15 @@ def serve(args: argparse.Namespace) -> int:
     _check_workers(settings, workers)
     _require_free_port(args.host, args.port)
     _prepare_data_dir(settings)
-    _logging(args.log_level)
+    log_config = _logging(args.log_format, args.log_level, args.access_log)
+    metrics.prepare_multiprocess(workers, settings.data_dir)  # one metrics dir for N workers
     server_options: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
         "log_level": args.log_level,
         "lifespan": "on",
-        "access_log": args.access_log,
+        "access_log": args.access_log and args.log_format == "text",  # json: http.request
+        "log_config": log_config,
     }
 
     if workers > 1:
@@ -141,6 +144,8 @@ def serve(args: argparse.Namespace) -> int:
                 "database_url": settings.database_url,
                 "redis_url": settings.redis_url,
                 "log_level": args.log_level,
+                "log_format": args.log_format,
+                "access_log": args.access_log,
             }
         )
         uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **server_options)
@@ -171,7 +176,8 @@ def worker_app() -> Any:
 
     options = json.loads(os.environ.get(WORKER_OPTIONS_ENV) or "{}")
     log_level = str(options.pop("log_level", "info"))
-    _logging(log_level)
+    log_format = str(options.pop("log_format", "text"))
+    _logging(log_format, log_level, bool(options.pop("access_log", True)))
     settings = load_settings(**options, upgrade=False, bootstrap=False)
     return create_app(settings)
 
@@ -201,6 +207,8 @@ def db(args: argparse.Namespace) -> int:
     from jirahooks.store.database import redacted
 
     settings = settings_from(args)
+    if args.action == "backup":
+        return backup(settings, getattr(args, "output", None))
     if args.action == "status":
         absent = _absent_sqlite_file(settings.effective_database_url)
         if absent is not None:  # looking must not create the directory and an empty database
@@ -234,6 +242,90 @@ def db(args: argparse.Namespace) -> int:
             await database.dispose()
 
     return asyncio.run(main())
+
+
+def backup(settings: ServerSettings, directory: str | None) -> int:
+    """``jirahooks db backup --output DIR``: a consistent copy of the SQLite database (SQLite's
+    online backup API: safe while the server writes) and what is needed of the secret key, in a
+    directory that is itself a data directory (``serve --data-dir DIR`` restores it).
+
+    The key decrypts the stored Jira tokens and validation secrets: a database without it keeps
+    its rules and history but loses every secret. A key file is copied (0600); a key from
+    ``JIRAHOOKS_SECRET_KEY`` is never written (nor printed): it must be kept with the backup by
+    whoever keeps that variable. Before anything is copied, the key is checked against the
+    database's key check, so a backup is never taken with a key that cannot open it."""
+    import shutil
+    import sqlite3
+    from contextlib import closing
+
+    from sqlalchemy.engine import make_url
+
+    from jirahooks.crypto import KEY_ENV, SecretKeyError, key_file, load_box
+    from jirahooks.store.database import DATABASE_FILE, redacted
+    from jirahooks.store.keycheck import CHECK_NAME
+
+    url = make_url(settings.effective_database_url)
+    if url.get_backend_name() != "sqlite":
+        raise UsageError(
+            f"jirahooks db backup copies SQLite databases; {redacted(str(url))} is "
+            f"{url.get_backend_name()}",
+            hint="PostgreSQL: pg_dump --format=custom --file jirahooks.dump DATABASE, and keep "
+            "the secret key with it (docs/operations.md, 'Backup and restore')",
+        )
+    if not directory:
+        raise UsageError("db backup needs --output DIR", hint="e.g. --output /backup/jirahooks-1")
+    source = Path(url.database or "")
+    if not source.is_file():
+        raise EnvironmentProblem(
+            f"no database at {source}", hint="check --data-dir / --database-url", code="DATABASE"
+        )
+    target = Path(directory)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise UsageError(
+            f"{target} exists and is not an empty directory",
+            hint="back up into a new directory; nothing was written",
+        )
+    box = load_box(settings.data_dir, environ=settings.secret_environ() or None, create=False)
+    target.mkdir(parents=True, exist_ok=True)
+    os.chmod(target, 0o700)
+    copy = target / DATABASE_FILE
+    with closing(sqlite3.connect(source)) as live, closing(sqlite3.connect(copy)) as dest:
+        live.backup(dest)
+    with closing(sqlite3.connect(copy)) as dest:
+        integrity = dest.execute("PRAGMA integrity_check").fetchone()[0]
+        row = dest.execute("SELECT value FROM server_meta WHERE name = ?", (CHECK_NAME,)).fetchone()
+        revision = dest.execute("SELECT version_num FROM alembic_version").fetchone()
+        dest.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+    os.chmod(copy, 0o600)
+    try:
+        if row is not None:
+            box.decrypt(row[0])
+    except SecretKeyError as exc:
+        copy.unlink()
+        raise SecretKeyError(
+            f"the secret key from {box.source} does not open this database's key check: the "
+            "backup would have no readable secrets; nothing was kept",
+            hint="run the backup with the server's key (its --data-dir or JIRAHOOKS_SECRET_KEY)",
+        ) from exc
+    lines = [
+        f"database {source} copied to {copy} (revision {revision[0] if revision else '-'}, "
+        f"integrity {integrity})"
+    ]
+    if box.source == KEY_ENV:
+        lines.append(
+            f"secret key: it comes from {KEY_ENV} and is NOT in the backup — keep that value "
+            "with it: a restore without it loses every stored secret"
+        )
+    else:
+        shutil.copyfile(key_file(settings.data_dir), key_file(target))
+        os.chmod(key_file(target), 0o600)
+        lines.append(
+            f"secret key: the key file was copied to {key_file(target)} (0600); keep the "
+            "backup as private as the data directory"
+        )
+    lines.append(f"restore: jirahooks serve --data-dir {target} (or copy it into one)")
+    output.out("\n".join(lines))
+    return EXIT_OK
 
 
 async def _open(settings: ServerSettings) -> tuple[Any, Any]:

@@ -112,6 +112,7 @@ class Resolvers:
             # concurrent evaluations share lookups (decision 0005)
             cache = JiraCache(backend, coalesce=True)
         self.cache = cache
+        self.observer: Any = None  # the server's metrics (a jira.client.RequestObserver)
 
     def resolver(
         self,
@@ -130,7 +131,7 @@ class Resolvers:
         # fails alone (a connection problem), never the whole evaluation.
         if configs is None:
             configs = [to_config(c, self.box) for c in connections]
-        clients = [jira_client(config) for config in configs]
+        clients = [jira_client(config, observer=self.observer) for config in configs]
         return ConnectionChain(clients, cache=self.cache, deadline_seconds=deadline_seconds)
 
     async def aclose(self) -> None:

@@ -162,6 +162,7 @@ class Adapters:
         self.box = box
         self.options = options
         self._adapters: dict[int, tuple[datetime, str, BitbucketCloud]] = {}
+        self.observer: Any = None  # the server's metrics hear of every Bitbucket request
         # per credential, kept when an adapter is rebuilt for a changed configuration
         self._budgets: dict[int, HourlyBudget] = {}
 
@@ -183,6 +184,7 @@ class Adapters:
             retry=self.options.retry,
             budget=budget,
         )
+        client.observer = self.observer
         adapter = BitbucketCloud(remote, creds, client=client)
         self._adapters[config.id] = (config.updated_at, remote, adapter)
         return adapter

@@ -32,6 +32,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jirahooks import tracing
 from jirahooks.engine import Evaluation, Resolver, evaluate
 from jirahooks.event import Event
 from jirahooks.platforms import results
@@ -46,6 +47,7 @@ from jirahooks.platforms.base import (
 )
 from jirahooks.platforms.bitbucket_cloud import PLATFORM, parse_delivery
 from jirahooks.rules.model import Rule, Settings
+from jirahooks.server import metrics
 from jirahooks.server.platform_config import Adapters, WorkerOptions, evaluation_link
 from jirahooks.store import queries
 from jirahooks.store.deliveries import DeliveryRow, PlatformConfig, PullRequestResult
@@ -151,6 +153,7 @@ class Processor:
         """Process one delivery; ``token`` is the worker's lease token for it (the PR's lease is
         taken with the same token, so the worker's heartbeat renews both)."""
         token = token or f"direct/{delivery_id}"
+        tracing.begin(tracing.request_id() or None, delivery_id=delivery_id)  # logs, evaluation
         async with self.state.database.session() as session:
             row = await session.get(DeliveryRow, delivery_id)
             if row is None:
@@ -493,13 +496,15 @@ class Processor:
                 results.in_progress_status(url="", refname=details.source_branch),
             )
         started = time.perf_counter()
+        stages = metrics.stages(self.state, PLATFORM)  # metrics: stage times at the caller
         evaluation = await evaluate(
             details.event(slug),
             scope.rules,
-            scope.resolver,
+            stages.resolver(scope.resolver),
             settings=scope.settings,
-            run_cpu=self.state.cpu.run,  # CPU stages off the event loop
+            run_cpu=stages.cpu(self.state.cpu.run),  # CPU stages off the event loop
         )
+        stages.evaluated(evaluation, workspace=workspace.slug, repository=slug)
         evaluation_id, held = await self.store(
             scope, evaluation, details, started, delivery=work.id, lease=lease
         )
@@ -606,7 +611,11 @@ class Processor:
             duration_ms=(time.perf_counter() - started) * 1000,
             branch=branch,
         )
-        async with self.state.database.session() as session, self.state.database.writing():
+        async with (
+            self.state.database.session() as session,
+            self.state.database.writing(),
+            metrics.timed(self.state, "store", PLATFORM),
+        ):
             evaluation_id = await queries.insert_evaluation(session, values)
             if delivery:
                 await session.execute(

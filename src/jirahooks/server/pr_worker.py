@@ -48,6 +48,7 @@ from sqlalchemy import select, update
 from jirahooks.errors import JirahooksError
 from jirahooks.platforms.base import PlatformError, PlatformRequestError
 from jirahooks.platforms.bitbucket_cloud import PLATFORM
+from jirahooks.server import metrics
 from jirahooks.server.platform_config import Adapters, WorkerOptions
 from jirahooks.server.pr_leader import Leadership
 from jirahooks.server.pr_processing import (
@@ -88,6 +89,7 @@ class PrWorker:
         self.options = options
         self.loop = asyncio.get_running_loop()  # built inside the lifespan
         self.adapters = Adapters(state.secrets, options)
+        self.adapters.observer = getattr(metrics.of(state), "bitbucket", None)
         self.processor = Processor(state, self.adapters, options)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -125,6 +127,11 @@ class PrWorker:
     @property
     def running(self) -> bool:
         return bool(self._tasks)
+
+    @property
+    def alive(self) -> bool:
+        """Started and none of its loops has ended (the server's readiness check)."""
+        return bool(self._tasks) and not any(t.done() for t in self._tasks)
 
     async def depth(self) -> QueueDepth:
         """The queue's depth and its oldest due delivery's age (for metrics and health)."""
@@ -312,6 +319,7 @@ class PrWorker:
             if row is None:
                 await session.commit()
                 return
+            metrics.attempt(self.state, state if outcome is None else outcome.status)
             row.state = state if outcome is None else outcome.status
             row.processed_at = utcnow()
             row.last_error = error[:2000]
@@ -355,6 +363,9 @@ class PrWorker:
                 return
             row.last_error = error[:2000]
             row.lease_owner = ""
+            metrics.attempt(
+                self.state, "failed" if row.tries >= self.options.max_tries else "retry"
+            )
             if row.tries >= self.options.max_tries:
                 row.state = "failed"
                 row.processed_at = utcnow()

@@ -12,6 +12,8 @@
 ``JIRAHOOKS_DEFAULT_WORKSPACE`` slug of the workspace created on first start; default ``default``
 ``JIRAHOOKS_REDIS_URL``        Redis for the Jira cache shared by several server processes
                                (``redis://127.0.0.1:6379/0``); default an in-process cache
+``JIRAHOOKS_METRICS_TOKEN``    bearer token that ``GET /metrics`` requires; default none
+                               (metrics off)
 =============================  ================================================================
 """
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,8 @@ class ServerSettings:
     # Seconds between fallback sweeps of the Jira cache (decision 0005); 0: none. ``jirahooks
     # serve`` defaults to 60 (JIRAHOOKS_JIRA_SWEEP_SECONDS).
     jira_sweep_seconds: float = 0.0
+    # ``GET /metrics`` answers ``Authorization: Bearer <this>`` only; "" switches it off
+    metrics_token: str = field(default="", repr=False)
 
     @property
     def effective_database_url(self) -> str:
@@ -71,6 +75,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         secret_key=env.get("JIRAHOOKS_SECRET_KEY", ""),
         default_workspace=env.get("JIRAHOOKS_DEFAULT_WORKSPACE") or "default",
         redis_url=env.get("JIRAHOOKS_REDIS_URL", ""),
+        metrics_token=env.get("JIRAHOOKS_METRICS_TOKEN", "").strip(),
     )
     raw_sweep = env.get("JIRAHOOKS_JIRA_SWEEP_SECONDS", "60")
     try:

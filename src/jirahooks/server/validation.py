@@ -67,6 +67,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jirahooks.event import Commit, Event, Trigger
 from jirahooks.i18n import normalize_locale
+from jirahooks.server import metrics
 from jirahooks.server.jira_adapter import to_config
 from jirahooks.server.validation_request import (
     Rejection,
@@ -490,7 +491,11 @@ async def _validate(
         repository=repo.slug,
     )
     run_cpu = _runner(state, body, len(rules))
-    evaluation = await evaluate(event, rules, resolver, settings=settings, run_cpu=run_cpu)
+    stages = metrics.stages(state, "validation-api")  # metrics: stage times at the caller
+    evaluation = await evaluate(
+        event, rules, stages.resolver(resolver), settings=settings, run_cpu=stages.cpu(run_cpu)
+    )
+    stages.evaluated(evaluation, workspace=workspace.slug, repository=repo.slug)
     return await _answer(
         state, workspace, repo, token, evaluation, payload.locale, started, run_cpu
     )
@@ -580,7 +585,9 @@ async def _answer(
     # The audit row and the token's last_used_at are written by the background writer
     # (server/writer.py, decision 0007): no write on the answer path.
     try:
-        await state.writer.submit(values, token.id)
+        # metrics' "store" stage: handing the row over (waits only under back-pressure)
+        async with metrics.timed(state, "store", "validation-api"):
+            await state.writer.submit(values, token.id)
     except WriterBacklogged as exc:
         log.error("Validation API: answered 503, the evaluation cannot be stored: %s", exc)
         raise Rejection(

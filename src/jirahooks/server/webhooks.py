@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 
 from jirahooks.platforms.base import DeliveryKind, WebhookError
 from jirahooks.platforms.bitbucket_cloud import PLATFORM, parse_delivery
-from jirahooks.server import bitbucket_admin
+from jirahooks.server import bitbucket_admin, metrics
 from jirahooks.server.errors import ApiError, not_found
 from jirahooks.server.platform_config import options_for, webhook_secret
 from jirahooks.server.pr_processing import platform_config
@@ -164,6 +164,7 @@ async def bitbucket_webhook(workspace: str, request: Request) -> JSONResponse:
         except WebhookError as exc:
             raise ApiError(400, exc.code, exc.message, exc.hint or "send JSON") from exc
         if delivery.kind is DeliveryKind.IGNORED:
+            metrics.delivery(state, "ignored")
             return JSONResponse(
                 {
                     "status": "ignored",
@@ -215,11 +216,13 @@ async def bitbucket_webhook(workspace: str, request: Request) -> JSONResponse:
             await session.commit()
         except IntegrityError:
             await session.rollback()
+            metrics.delivery(state, "duplicate")
             return JSONResponse(
                 {"status": "duplicate", "note": "this delivery was received before"},
                 status_code=200,
             )
         delivery_id = row.id
+    metrics.delivery(state, "received")
     worker: PrWorker | None = state.extras.get("pr_worker")
     if worker is not None:
         worker.wake()

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections import deque
 from collections.abc import Mapping
@@ -184,8 +185,9 @@ class AuditWriter:
             self._wake = asyncio.Event()
             self._flushing = asyncio.Event()
             self._changed = asyncio.Condition()
+            # a context of its own: started by some request, it must not log as that request
             self._task = asyncio.get_running_loop().create_task(
-                self._run(), name="jirahooks-audit-writer"
+                self._run(), name="jirahooks-audit-writer", context=contextvars.Context()
             )
         assert self._changed is not None
         return self._changed

@@ -276,6 +276,8 @@ class EvaluationRow(Base):
     rules: Mapped[list[Any]] = mapped_column(default=list)
     document: Mapped[dict[str, Any]] = mapped_column()
     issues: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # the X-Request-Id of the request (or PR-worker job) that made it (migration 0008)
+    request_id: Mapped[str] = mapped_column(String(100), default="", server_default="", index=True)
 
 
 class AuditEntry(Base):

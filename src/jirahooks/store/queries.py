@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jirahooks import tracing
 from jirahooks.engine.facts import Evaluation
 from jirahooks.errors import ConfigError
 from jirahooks.rules.config import combine_rules, parse_settings, parse_stored_rule
@@ -248,6 +249,7 @@ def evaluation_values(
             key: {**issue.to_dict(), "assigneeName": issue.assignee_name}
             for key, issue in evaluation.issues.items()
         },
+        "request_id": tracing.request_id()[:100],  # the request's X-Request-Id (0008)
     }
 
 
@@ -259,7 +261,9 @@ async def insert_evaluation(session: AsyncSession, values: Mapping[str, Any]) ->
     JSON) apply all the same."""
     table = _table(EvaluationRow)
     result = await session.execute(insert(table).returning(table.c.id), dict(values))
-    return int(result.scalar_one())
+    evaluation_id = int(result.scalar_one())
+    tracing.note(evaluation_id=evaluation_id)  # on the request's log lines
+    return evaluation_id
 
 
 async def stamp_validation_token(session: AsyncSession, token_id: int) -> None:

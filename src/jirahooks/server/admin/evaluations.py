@@ -51,6 +51,7 @@ def _out(
         token=token,
         user=user,
         rules=list(row.rules or []),
+        request_id=row.request_id or "",
     )
 
 
@@ -78,6 +79,9 @@ async def list_evaluations(
     until: Time = None,
     before: Annotated[int | None, Query(description="id cursor: entries older than this")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    request_id: Annotated[
+        str | None, Query(max_length=100, description="the X-Request-Id of the request")
+    ] = None,
 ) -> schemas.EvaluationPage:
     ws = await get_workspace(session, principal, workspace)
     query = _query().where(EvaluationRow.workspace_id == ws.id)
@@ -92,6 +96,8 @@ async def list_evaluations(
         query = query.where(EvaluationRow.created_at < until)
     if before is not None:
         query = query.where(EvaluationRow.id < before)
+    if request_id:
+        query = query.where(EvaluationRow.request_id == request_id)
     rows = (await session.execute(query.order_by(EvaluationRow.id.desc()).limit(limit + 1))).all()
     items = [_out(row, repo_slug, token, user) for row, repo_slug, token, user in rows[:limit]]
     return schemas.EvaluationPage(

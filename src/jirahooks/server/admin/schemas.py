@@ -315,6 +315,8 @@ class EvaluationOut(BaseModel):
     token: str | None
     user: str | None
     rules: list[dict[str, Any]]
+    # the X-Request-Id of the request that made it (also on its log lines); "" before 0008
+    request_id: str = ""
 
 
 class EvaluationDetail(EvaluationOut):
