@@ -31,7 +31,7 @@ from jirahooks.engine.resolver import (
 )
 from jirahooks.errors import JiraError
 from jirahooks.jira.api import JiraApi, Lookup
-from jirahooks.jira.cache import JiraCache, connection_namespace
+from jirahooks.jira.cache import JiraCache, ProjectIndex, connection_namespace, split_key
 from jirahooks.jira.client import Clock, Deadline, JiraClient, JiraHttpError
 
 
@@ -195,6 +195,10 @@ class ConnectionChain:
                 hits, known_unknown = await self.cache.get_issues(namespace, ask)
                 found.update(hits)
                 ask = [k for k in ask if k not in hits and k not in known_unknown]
+                if ask:  # an index proves a key "not found" without asking (decision 0009)
+                    absent = await self.cache.absent_by_index(namespace, ask)
+                    known_unknown |= absent
+                    ask = [k for k in ask if k not in absent]
             lookup = Lookup()
             if ask:
                 if deadline.expired:
@@ -426,6 +430,7 @@ class ConnectionChain:
                 if problem is None:
                     await cache.put_jql(namespace, jql, {i: i in outcome for i in ids})
             await cache.verified(namespace, projects, started - window, started)
+            await cache.index_verified(namespace, projects, started - window, started)
             await cache.remember_projects(namespace)
         return applied
 
@@ -465,7 +470,68 @@ class ConnectionChain:
             await cache.verified(namespace, wanted, started, started)
         return cached
 
+    async def index(
+        self, projects: Iterable[str], *, jqls: Sequence[str] = (), max_issues: int | None = None
+    ) -> int:
+        """Build the existence index of these projects (decision 0009), on every connection
+        where one is not already there: one paged search per project reads every issue
+        (cached as existence answers), its numbers become the project's index, complete as of
+        the search's start; then each of ``jqls`` (the rules' JQLs) is matched over the
+        project's issues (one ``match`` per 1,000 issues), so verdicts are warm too. A
+        project of more than ``max_issues`` issues (default: the connection's
+        ``index_max_issues``; 0 or less: no index) is not indexed and not tried again for a
+        day. Sweeps keep indexes verified; webhooks keep them current. Returns the number of
+        issues read; a failing connection or project is skipped."""
+        if self.cache is None:
+            return 0
+        cache = self.cache
+        wanted = sorted({p.upper() for p in projects})
+        deadline = self.deadline()
+        read = 0
+        for client in self.clients:
+            limit = client.config.index_max_issues if max_issues is None else max_issues
+            if limit <= 0 or not wanted:
+                continue
+            namespace = self._namespaces[client.name]
+            have = await cache.get_index(namespace, wanted)
+            for project in wanted:
+                if project in have or await cache.is_index_too_large(namespace, project):
+                    continue
+                started = cache.now()
+                try:
+                    issues = await self._apis[client.name].project_issues(
+                        project, deadline, limit=limit
+                    )
+                except JiraError:
+                    continue
+                if issues is None:
+                    await cache.index_too_large(namespace, project)
+                    continue
+                mine = [i for i in issues if i.project == project or not i.project]
+                await cache.put_issues(namespace, {i.key: i for i in mine})
+                await cache.new_updates(namespace, mine)  # known to the next sweep
+                numbers = frozenset(n for i in mine if (n := _number(i.key)) is not None)
+                index = ProjectIndex(numbers, started, max(numbers, default=0))
+                cache.saw_projects(namespace, [project])
+                read += len(mine)
+                ids = sorted({i.id for i in mine if i.id})
+                for jql in dict.fromkeys(jqls):
+                    cache.saw_jql(namespace, jql)
+                    outcome, problem = await self._match_on(client, jql, ids, deadline)
+                    if problem is None and ids:
+                        await cache.put_jql(namespace, jql, {i: i in outcome for i in ids})
+                await cache.put_index(namespace, project, index)
+                # verdicts written from here on are verified by the sweeps that follow
+                await cache.verified(namespace, [project], started, started)
+            await cache.remember_projects(namespace)
+        return read
+
     @property
     def requests_sent(self) -> int:
         """HTTP requests sent by all connections of this chain (retries included)."""
         return sum(c.stats.requests for c in self.clients)
+
+
+def _number(key: str) -> int | None:
+    parsed = split_key(key)
+    return parsed[1] if parsed is not None else None
