@@ -21,7 +21,7 @@ from jirahooks.engine.resolver import OfflineResolver, Resolver
 from jirahooks.errors import JiraError
 from jirahooks.jira.cache import JiraCache, RedisBackend
 from jirahooks.rules.config import ConnectionConfig, Deployment
-from jirahooks.store.models import Connection
+from jirahooks.store.models import Connection, connection_budget
 
 log = logging.getLogger("jirahooks.server.jira")
 
@@ -68,6 +68,7 @@ def to_config(connection: Connection, box: SecretBox) -> StoredConnection:
         token=STORED_SECRET_REF if token else "",
         timeout_seconds=connection.timeout_seconds,
         max_concurrency=connection.max_concurrency,
+        **connection_budget(connection),
         plaintext=token,
         unreadable=unreadable,
     )

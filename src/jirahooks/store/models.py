@@ -164,6 +164,12 @@ class Connection(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     timeout_seconds: Mapped[float] = mapped_column(Float, default=10.0)
     max_concurrency: Mapped[int] = mapped_column(Integer, default=4)
+    # the Jira budget (issue 20, migration 0009): 0 = the cache's default / no ceiling
+    budget_per_minute: Mapped[int] = mapped_column(Integer, default=0)
+    cache_existence_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    cache_negative_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    cache_fields_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    index_max_issues: Mapped[int] = mapped_column(Integer, default=20_000)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -283,3 +289,18 @@ class ServerMeta(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# A connection's Jira budget settings (same names in ConnectionConfig, the admin API, the store).
+CONNECTION_BUDGET_FIELDS = (
+    "budget_per_minute",
+    "cache_existence_seconds",
+    "cache_negative_seconds",
+    "cache_fields_seconds",
+    "index_max_issues",
+)
+
+
+def connection_budget(source: Any) -> dict[str, Any]:
+    """The budget settings of a connection row, a ``ConnectionConfig`` or an API body."""
+    return {name: getattr(source, name) for name in CONNECTION_BUDGET_FIELDS}

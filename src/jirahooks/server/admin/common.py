@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jirahooks.server.admin import schemas
 from jirahooks.server.auth import Principal
 from jirahooks.store import queries
-from jirahooks.store.models import Connection, Repository, ValidationToken
+from jirahooks.store.models import Connection, Repository, ValidationToken, connection_budget
 
 
 def connection_out(c: Connection) -> schemas.ConnectionOut:
@@ -24,6 +24,7 @@ def connection_out(c: Connection) -> schemas.ConnectionOut:
         position=c.position,
         timeout_seconds=c.timeout_seconds,
         max_concurrency=c.max_concurrency,
+        **connection_budget(c),
         created_at=c.created_at,
         updated_at=c.updated_at,
     )
@@ -47,6 +48,7 @@ def connection_audit(c: Connection) -> dict[str, Any]:
         "position": c.position,
         "timeout_seconds": c.timeout_seconds,
         "max_concurrency": c.max_concurrency,
+        **connection_budget(c),
     }
 
 

@@ -21,7 +21,13 @@ from jirahooks.server.auth import CurrentUser, Session, get_repository, get_work
 from jirahooks.server.errors import ApiError, conflict, not_found
 from jirahooks.server.jira_adapter import test_connection
 from jirahooks.store import queries
-from jirahooks.store.models import Connection, RepositoryConnection, Workspace, utcnow
+from jirahooks.store.models import (
+    Connection,
+    RepositoryConnection,
+    Workspace,
+    connection_budget,
+    utcnow,
+)
 
 router = APIRouter(tags=["connections"])
 
@@ -116,6 +122,7 @@ async def create_connection(
         position=await queries.next_position(session, ws.id),
         timeout_seconds=body.timeout_seconds,
         max_concurrency=body.max_concurrency,
+        **connection_budget(body),
     )
     session.add(connection)
     await session.flush()
