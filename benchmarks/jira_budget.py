@@ -247,10 +247,7 @@ LEVERS: dict[str, Levers] = {
     "all": Levers(tiered=True, coalesce=True, sweep=True, warm=True),
     # the index lives as long as existence answers (300 s untiered): alone it needs tiered ones
     "tiered+index": Levers(tiered=True, index=True),
-    # the index answers keys above its highest number for the negative lifetime (30 s) after
-    # each sweep: sweeping as often as that makes every typo free
-    "all+index": Levers(tiered=True, coalesce=True, sweep=True, index=True, sweep_every=30.0),
-    "all+index60": Levers(tiered=True, coalesce=True, sweep=True, index=True),
+    "all+index": Levers(tiered=True, coalesce=True, sweep=True, index=True),
 }
 
 

@@ -202,3 +202,22 @@ def test_the_index_is_off_when_the_connection_says_so(
     before = cloud_jira.count()
     assert _index(config, cache) == 0
     assert cloud_jira.count() == before  # nothing read
+
+
+def test_a_key_far_above_the_highest_number_is_not_found_while_the_index_is_recent(
+    cloud_jira: FakeJira, connect: Connect
+) -> None:
+    cloud_jira.add_issues("ABC", 3)
+    time = FakeTime()
+    cache = _cache(time)
+    config = connect(cloud_jira)
+    _index(config, cache)
+    time.advance(cache.lifetimes.negative + 60)  # past the negative lifetime, within 300 s
+    before = cloud_jira.count()
+    assert _found(config, cache, "ABC-5000") == set()  # a typo: 1,000s above ABC-3
+    assert cloud_jira.count() == before
+    assert _found(config, cache, "ABC-5") == set()  # next in line: could be new, so asked
+    assert cloud_jira.count() == before + 1
+    time.advance(300)  # the index was not verified for 6 minutes: every such key is asked
+    assert _found(config, cache, "ABC-6000") == set()
+    assert cloud_jira.count() == before + 2

@@ -38,6 +38,10 @@ from jirahooks.jira.client import Clock
 from jirahooks.jira.coalesce import Coalescer
 
 _NEGATIVE = "-"
+# An index answers "not found" for a key this far above the highest verified number while it
+# was verified this recently (decision 0009): typos are far off, new issues come next in line.
+INDEX_SLACK = 1000
+INDEX_RECENT = 300.0
 log = logging.getLogger(__name__)
 
 
@@ -583,7 +587,10 @@ class JiraCache:
         verified (Jira numbers issues upwards in a project, so a lower number not in a
         complete index does not exist), or verified no longer ago than the negative
         lifetime (an issue created since would be "not found" that long from the cache
-        anyway). Every other key is asked as before."""
+        anyway), or more than ``INDEX_SLACK`` numbers above it while the index was verified
+        within ``INDEX_RECENT`` seconds (such a key exists only if more than 1,000 issues were
+        created in the project since, which the next sweep reports). Every other key is asked
+        as before."""
         by_project: dict[str, list[tuple[str, int]]] = {}
         for key in keys:
             parsed = split_key(key)
@@ -597,8 +604,11 @@ class JiraCache:
         absent: set[str] = set()
         for project, index in indexes.items():
             for key, number in by_project[project]:
+                age = now - index.verified_at
                 proven = number not in index.numbers and (
-                    number <= index.verified_max or now - index.verified_at <= negative
+                    number <= index.verified_max
+                    or age <= negative
+                    or (number > index.verified_max + INDEX_SLACK and age <= INDEX_RECENT)
                 )
                 self.stats.count("index", proven)
                 if proven:
