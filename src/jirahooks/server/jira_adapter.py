@@ -103,6 +103,10 @@ class Resolvers:
         self, box: SecretBox, *, cache: JiraCache | None = None, redis_url: str = ""
     ) -> None:
         self.box = box
+        if redis_url:  # the budget per technical user counts across processes (0005)
+            from jirahooks.jira.budget import share_budgets
+
+            share_budgets(redis_url)
         if cache is None:
             backend = RedisBackend(redis_url) if redis_url else None
             # concurrent evaluations share lookups (decision 0005)
