@@ -114,3 +114,50 @@ def test_redis_failing_falls_back_to_the_process_window() -> None:
 
     assert asyncio.run(run()) == [True, False]  # still limited, by this process alone
     assert budget.shared_errors == 2
+
+
+def _resolver(args: tuple[str, str, str, str, Any, list[str]]) -> list[str]:
+    """One process of the coalescing test: its own Redis client and cache, the same keys."""
+    url, email, token, prefix, barrier, keys = args
+    import os
+
+    from jirahooks.jira.cache import JiraCache, RedisBackend
+    from jirahooks.jira.chain import ConnectionChain
+
+    os.environ["JIRAHOOKS_SHARED_BUDGET_TOKEN"] = token
+    config = ConnectionConfig(
+        name="cloud",
+        url=url,
+        deployment=Deployment.CLOUD,
+        email=email,
+        token="${JIRAHOOKS_SHARED_BUDGET_TOKEN}",
+    )
+
+    async def run() -> list[str]:
+        cache = JiraCache(RedisBackend(REDIS, prefix=prefix), coalesce=True)
+        chain = ConnectionChain([JiraClient(config, secret=token)], cache=cache, deadline_seconds=8)
+        barrier.wait()
+        try:
+            return sorted((await chain.resolve(keys)).issues)
+        finally:
+            await cache.aclose()
+
+    return asyncio.run(run())
+
+
+@pytest.mark.redis
+def test_two_processes_looking_up_the_same_keys_ask_jira_once(
+    jira_factory: Any, prefix: str
+) -> None:
+    jira = jira_factory("cloud", latency=0.5)  # the first lookup is still in flight
+    keys = jira.add_issues("ABC", 5)
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Manager().Barrier(2)
+    args = (jira.url, jira.user.email, jira.token, prefix, barrier, keys)
+    with context.Pool(2) as pool:
+        results = pool.map(_resolver, [args, args])
+    assert results == [sorted(keys), sorted(keys)]
+    asked = [
+        k for r in jira.requests if r.path.endswith("bulkfetch") for k in r.body["issueIdsOrKeys"]
+    ]
+    assert sorted(asked) == sorted(keys)  # every key asked once, by one of the processes

@@ -148,6 +148,16 @@ class RedisBackend:
         if keys:
             await self._redis.delete(*(self.prefix + k for k in keys))
 
+    async def claim_many(self, keys: Sequence[str], ttl_seconds: float) -> list[bool]:
+        """Take a short lock on each key (``SET NX PX``): True where this caller got it."""
+        if not keys:
+            return []
+        milliseconds = max(1, int(ttl_seconds * 1000))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.set(self.prefix + key, "1", nx=True, px=milliseconds)
+            return [bool(v) for v in await pipe.execute()]
+
     async def clear(self) -> None:
         batch: list[str] = []
         async for key in self._redis.scan_iter(match=self.prefix + "*", count=1000):
@@ -349,16 +359,17 @@ class JiraCache:
     # -- issues -----------------------------------------------------------------------------
 
     async def get_issues(
-        self, namespace: str, keys: Sequence[str]
+        self, namespace: str, keys: Sequence[str], *, count: bool = True
     ) -> tuple[dict[str, IssueData], set[str]]:
-        """Cached answers for these keys on one connection: (found, known unknown)."""
-        values = await self._get([f"{namespace}:issue:{k}" for k in keys], "issue")
+        """Cached answers for these keys on one connection: (found, known unknown).
+        ``count=False``: not counted in the stats (waiting for another process's answer)."""
+        values = await self._get([f"{namespace}:issue:{k}" for k in keys], "issue" if count else "")
         found: dict[str, IssueData] = {}
         unknown: set[str] = set()
         for key, value in zip(keys, values, strict=True):
             if value == _NEGATIVE:
                 unknown.add(key)
-                self.stats.negative_hits += 1
+                self.stats.negative_hits += count
             elif isinstance(value, dict):
                 found[key] = _issue_from_json(value)
         return found, unknown
@@ -372,6 +383,26 @@ class JiraCache:
             lifetimes.existence,
         )
         await self._set({f"{namespace}:issue:{k}": _NEGATIVE for k in unknown}, lifetimes.negative)
+
+    async def claim_lookups(self, namespace: str, keys: Sequence[str], seconds: float) -> set[str]:
+        """Across processes (a backend with ``claim_many``, i.e. Redis): the keys this process
+        may look up now; the others are being looked up by another process, whose answers
+        arrive in the cache within ``seconds``. Without such a backend: every key."""
+        claim = getattr(self.backend, "claim_many", None)
+        if claim is None or not keys:
+            return set(keys)
+        try:
+            owned = await claim([f"{namespace}:lookup:{k}" for k in keys], seconds)
+        except Exception as exc:
+            self._backend_failed(exc)
+            return set(keys)
+        return {k for k, mine in zip(keys, owned, strict=True) if mine}
+
+    async def release_lookups(self, namespace: str, keys: Iterable[str]) -> None:
+        try:
+            await self.backend.delete_many([f"{namespace}:lookup:{k}" for k in keys])
+        except Exception as exc:
+            self._backend_failed(exc)
 
     # -- projects ---------------------------------------------------------------------------
 

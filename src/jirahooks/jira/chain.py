@@ -95,6 +95,11 @@ class _Problems:
         return tuple(self._items)
 
 
+# How long a process's claim on looking keys up lasts (across processes, with Redis): others
+# wait that long at most for its answers, then ask Jira themselves.
+CLAIM_SECONDS = 1.5
+
+
 class ConnectionChain:
     """Resolver over an ordered list of Jira connections (see the module docstring)."""
 
@@ -247,13 +252,28 @@ class ConnectionChain:
 
         async def fetch(keys: list[str]) -> tuple[dict[str, IssueData], set[str], list[JiraError]]:
             part = Lookup()
-            async with client.session():
-                work = api.lookup_keys(
-                    keys, deadline, part, concurrency=client.config.max_concurrency
+            # keys another process is looking up right now (Redis): read its answers
+            mine = await cache.claim_lookups(namespace, keys, CLAIM_SECONDS)
+            if len(mine) < len(keys):
+                theirs = [k for k in keys if k not in mine]
+                found, unknown = await self._await_others(namespace, theirs, deadline)
+                part.found.update(found)
+                part.unknown.update(unknown)
+                mine |= set(theirs) - found.keys() - unknown  # not answered in time: ask
+            ask = [k for k in keys if k in mine]
+            if ask:
+                async with client.session():
+                    work = api.lookup_keys(
+                        ask, deadline, part, concurrency=client.config.max_concurrency
+                    )
+                    if not await self._bounded(work, deadline):
+                        part.errors.append(JiraError(_TIMEOUT_MESSAGE, code="JIRA_TIMEOUT"))
+                await cache.put_issues(
+                    namespace,
+                    {k: v for k, v in part.found.items() if k in mine},
+                    part.unknown & mine,
                 )
-                if not await self._bounded(work, deadline):
-                    part.errors.append(JiraError(_TIMEOUT_MESSAGE, code="JIRA_TIMEOUT"))
-            await cache.put_issues(namespace, part.found, part.unknown)
+                await cache.release_lookups(namespace, ask)
             return part.found, part.unknown, part.errors
 
         found, unknown, errors, unanswered = await coalescer.lookup(
@@ -268,6 +288,29 @@ class ConnectionChain:
                 problems.add(problem_from(error, client.name))
         if unanswered and not errors:
             problems.add(_timeout_problem(client.name))
+
+    async def _await_others(
+        self, namespace: str, keys: list[str], deadline: Deadline
+    ) -> tuple[dict[str, IssueData], set[str]]:
+        """Wait (polling the shared cache, at most ``CLAIM_SECONDS`` and never past the
+        deadline) for another process's answers about these keys."""
+        cache = self.cache
+        assert cache is not None
+        found: dict[str, IssueData] = {}
+        unknown: set[str] = set()
+        waited = 0.0
+        left = list(keys)
+        while left:
+            remaining = deadline.remaining()
+            if waited >= CLAIM_SECONDS or (remaining is not None and remaining <= 0.02):
+                break
+            await asyncio.sleep(0.02)
+            waited += 0.02
+            hits, negatives = await cache.get_issues(namespace, left, count=False)
+            found.update(hits)
+            unknown |= negatives
+            left = [k for k in left if k not in hits and k not in negatives]
+        return found, unknown
 
     # -- JQL --------------------------------------------------------------------------------
 
