@@ -339,6 +339,13 @@ async def replay(
 
             await asyncio.gather(*(index(p) for p in projects()))
             result.index_requests = background.requests_sent - result.warm_requests
+        if levers.sweep and (levers.index or levers.warm):
+            # as on a server that sweeps all the time: the chain of sweeps reaches the first
+            # validation (the index's build takes simulated hours here, at 120 ms a request)
+            await background.for_evaluation(60).sweep()
+            result.sweep_requests = (
+                background.requests_sent - result.warm_requests - result.index_requests
+            )
         cpu_start = time.thread_time()
         began = time.monotonic()  # the arrivals start after warming
         sweeper = asyncio.create_task(sweeping()) if levers.sweep else None
