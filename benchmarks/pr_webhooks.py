@@ -1,20 +1,29 @@
-"""Pull-request webhooks end to end on loopback: how fast jirahooks acknowledges a Bitbucket
-delivery, and how long until the build status is on the commit.
+"""Pull-request webhooks at scale, end to end on loopback: a burst of signed Bitbucket deliveries
+to real ``jirahooks serve`` processes, side by side for every configuration in one run.
 
-A real jirahooks server (uvicorn, background worker) on 127.0.0.1, the fake Bitbucket Cloud and
-the fake Jira (tests/fakes) on their own ports. After one warm-up PR (so the Jira cache is warm),
-N signed ``pullrequest:created`` deliveries for N different PRs are sent one after another as fast
-as the server acknowledges them; each PR has 3 commits and a title referencing ABC-1.
+Configurations: SQLite with 1 process; PostgreSQL with 1 and 2 processes (two processes are two
+hosts on one database); each with 1 and 16 concurrent senders. Every configuration gets a fresh
+database, fresh ``serve`` processes (started as an operator would, tests/platforms/processes.py)
+and a fresh fake Bitbucket and Jira (tests/fakes) in this process. After one warm-up PR per
+process (imports done, Jira cache warm), ``--events`` ``pullrequest:created`` deliveries for as
+many PRs (3 commits each, title and commits naming ABC-1; the reviewer veto on) are spread over
+the processes.
 
-Prints:
-* ack latency p50 / p99 — webhook POST until the 202 (the delivery is stored durably by then);
-* receipt-to-status latency p50 / p99 — webhook POST until the fake Bitbucket received the final
-  SUCCESSFUL / FAILED build status (INPROGRESS, fetch PR + commits, evaluate, store, status,
-  report, approval);
-* Bitbucket and Jira requests per event.
+Prints per configuration:
+* ack p50 / p99 — webhook POST until its 202 (the delivery is durably stored by then);
+* receipt→final p50 / p99 — webhook POST until the fake Bitbucket received the PR's final
+  SUCCESSFUL / FAILED build status;
+* Bitbucket requests per PR — every request the fake received during the burst, divided by the
+  PRs that got a final status.
 
-Run: ``.venv/bin/python benchmarks/pr_webhooks.py [--events 200] [--time-limit 120]``. Bounded in
-count (at most 1000 events) and in time; figures depend on the machine; nothing asserts.
+``--baseline SRC`` runs another jirahooks source tree (e.g. an export of main before a change,
+``git archive <commit> src | tar -x -C /tmp/before``) as well, interleaved with this one
+configuration by configuration, and prints both rows.
+
+Run: ``.venv/bin/python benchmarks/pr_webhooks.py [--events 200] [--baseline /tmp/before/src]``.
+Bounded: at most 1000 events, ``--time-limit`` seconds per configuration. Needs PostgreSQL on
+127.0.0.1:5432 for the PostgreSQL rows (skipped, saying so, without it). Figures depend on the
+machine (2 shared cores, loaded, here); nothing asserts.
 """
 
 from __future__ import annotations
@@ -23,25 +32,27 @@ import argparse
 import sys
 import tempfile
 import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
 from tests.fakes.fake_bitbucket import FakeBitbucket  # noqa: E402
 from tests.fakes.fake_jira import FakeJira  # noqa: E402
-from tests.platforms.harness import (  # noqa: E402
-    FAST_OPTIONS,
-    SECRET,
-    WS,
-    LiveServer,
-    configure,
-    settings_for,
+from tests.platforms.processes import (  # noqa: E402
+    burst,
+    deploy,
+    final_statuses,
+    make_prs,
+    send,
+    wait_final,
 )
-from tests.platforms.payloads import pull_request_event  # noqa: E402
+from tests.support.databases import PG_HOST, PG_PORT, PG_USER, postgres_reachable  # noqa: E402
 
-FINAL = ("SUCCESSFUL", "FAILED")
+CONFIGS = [("sqlite", 1), ("postgres", 1), ("postgres", 2)]
+SENDERS = [1, 16]
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -52,79 +63,128 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[index]
 
 
+@dataclass
+class Result:
+    label: str
+    sent: int
+    final: int
+    ack: list[float]
+    latency: list[float]
+    requests: int
+
+    def line(self) -> str:
+        ms = 1000.0
+        per_pr = self.requests / self.final if self.final else float("nan")
+        return (
+            f"{self.label:<38} {self.final:>4}/{self.sent:<4} "
+            f"{percentile(self.ack, 50) * ms:>7.1f} {percentile(self.ack, 99) * ms:>8.1f}   "
+            f"{percentile(self.latency, 50) * ms:>7.0f} {percentile(self.latency, 99) * ms:>8.0f}"
+            f"   {per_pr:>5.2f}"
+        )
+
+
+HEADER = (
+    f"{'configuration':<38} {'final':>9} {'ack p50':>7} {'ack p99':>8}   "
+    f"{'r→f p50':>7} {'r→f p99':>8}   {'BB/PR':>5}\n"
+    f"{'':<38} {'':>9} {'ms':>7} {'ms':>8}   {'ms':>7} {'ms':>8}"
+)
+
+
+def create_pg() -> tuple[str, str]:
+    import psycopg
+
+    name = f"jirahooks_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(
+        host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", autocommit=True
+    ) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name, f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+
+
+def drop_pg(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(
+        host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", autocommit=True
+    ) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run_one(
+    label: str, database: str, processes: int, senders: int, events: int, src: str, limit: float
+) -> Result:
+    deadline = time.monotonic() + limit
+    pg_name = ""
+    with tempfile.TemporaryDirectory() as tmp, FakeBitbucket() as bitbucket, FakeJira() as jira:
+        if database == "postgres":
+            pg_name, url = create_pg()
+        else:
+            url = f"sqlite:///{Path(tmp) / 'jirahooks.sqlite3'}"
+        env = {"JIRAHOOKS_PR_POLL_SECONDS": "0.2"}
+        d = deploy(processes, url, Path(tmp) / "data", bitbucket, jira, env=env, src=src)
+        try:
+            warm = make_prs(bitbucket, d.repo, processes)
+            import httpx
+
+            with httpx.Client(timeout=30) as client:
+                for pr, process in zip(warm, d.processes, strict=True):
+                    send(client, process.url, bitbucket, d.repo, pr)
+            wait_final(bitbucket, [pr.head for pr in warm], timeout=60)
+            prs = make_prs(bitbucket, d.repo, events)
+            bitbucket.reset_log()
+            sent = burst([p.url for p in d.processes], bitbucket, d.repo, prs, senders=senders)
+            heads = [pr.head for pr in prs]
+            wait_final(bitbucket, sent.accepted, timeout=max(1.0, deadline - time.monotonic()))
+            done = final_statuses(bitbucket, heads)
+            latency = [min(done[h]) - sent.sent[h][1] for h in heads if done[h]]
+            ack = [acked - at for _, at, acked in sent.sent.values()]
+            time.sleep(0.5)  # requests still on their way for the last PRs (the veto)
+            requests = len(bitbucket.requests)
+            return Result(label, len(sent.accepted), len(latency), ack, latency, requests)
+        finally:
+            d.close()
+            if pg_name:
+                drop_pg(pg_name)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=200)
-    parser.add_argument("--time-limit", type=float, default=120.0, help="seconds, overall")
+    parser.add_argument("--time-limit", type=float, default=120.0, help="seconds per config")
+    parser.add_argument("--baseline", default="", help="another jirahooks src/ to compare")
+    parser.add_argument(
+        "--only", default="", help="e.g. postgres:2:16 (database:processes:senders)"
+    )
     args = parser.parse_args()
     events = max(1, min(args.events, 1000))
-    deadline = time.monotonic() + args.time_limit
-
-    with tempfile.TemporaryDirectory() as tmp, FakeBitbucket() as bitbucket, FakeJira() as jira:
-        server = LiveServer(settings_for(Path(tmp)), FAST_OPTIONS).start()
-        try:
-            g = configure(server, bitbucket, jira, admin_token=server.state.first_start.token)
-            prs = [
-                bitbucket.add_pr(
-                    g.repo,
-                    f"ABC-1 Change {i}",
-                    source=f"feature/ABC-1-change-{i}",
-                    commits=[f"ABC-1 step {j} of change {i}" for j in range(3)],
-                )
-                for i in range(events + 1)
-            ]
-            warm, prs = prs[0], prs[1:]
-            g.deliver(warm)
-            g.final_status(warm.head, timeout=30)
-            bitbucket.reset_log()
-            jira_before = len(jira.requests)
-
-            sent: dict[str, float] = {}
-            acks: list[float] = []
-            with httpx.Client(base_url=server.url, timeout=30) as http:
-                for pr in prs:
-                    if time.monotonic() > deadline:
-                        break
-                    headers, body = pull_request_event(bitbucket, g.repo, pr, secret=SECRET)
-                    t0 = time.monotonic()
-                    response = http.post(f"/webhooks/bitbucket/{WS}", content=body, headers=headers)
-                    acks.append(time.monotonic() - t0)
-                    if response.status_code != 202:
-                        print(f"unexpected answer {response.status_code}: {response.text}")
-                        return 0
-                    sent[pr.head] = t0
-
-            done: dict[str, float] = {}
-            while len(done) < len(sent) and time.monotonic() < deadline:
-                for record in bitbucket.requests_to("/statuses/build", method="POST"):
-                    body = record.body if isinstance(record.body, dict) else {}
-                    head = record.path.split("/commit/", 1)[1].split("/", 1)[0]
-                    if body.get("state") in FINAL and head in sent and head not in done:
-                        done[head] = record.at
-                time.sleep(0.02)
-            g.settle(timeout=max(1.0, deadline - time.monotonic()))
-            latencies = [done[h] - sent[h] for h in done]
-            bb_requests = len(bitbucket.requests)
-            jira_requests = len(jira.requests) - jira_before
-            g.http.close()
-        finally:
-            server.stop()
-
-    ms = 1000.0
-    print(f"PR webhook events: {len(acks)} sent, {len(latencies)} with a final status")
+    trees = [("before", args.baseline), ("after", "")] if args.baseline else [("", "")]
+    have_pg = postgres_reachable()
+    if not have_pg:
+        print(f"PostgreSQL is not reachable on {PG_HOST}:{PG_PORT}: its rows are skipped")
+    print(f"{events} pullrequest:created webhooks per configuration; machine: see caveat below")
+    print(HEADER)
+    for database, processes in CONFIGS:
+        if database == "postgres" and not have_pg:
+            continue
+        for senders in SENDERS:
+            if args.only and args.only != f"{database}:{processes}:{senders}":
+                continue
+            for name, src in trees:
+                label = f"{database}, {processes} proc, {senders:>2} senders"
+                label = f"{label} {name}".rstrip()
+                try:
+                    result = run_one(
+                        label, database, processes, senders, events, src, args.time_limit
+                    )
+                except Exception as exc:  # a benchmark reports, it does not stop
+                    print(f"{label:<38} failed: {type(exc).__name__}: {exc}"[:300])
+                    continue
+                print(result.line(), flush=True)
     print(
-        f"ack latency:               p50 {percentile(acks, 50) * ms:.1f} ms   "
-        f"p99 {percentile(acks, 99) * ms:.1f} ms"
+        "r→f = receipt to final status; BB/PR = Bitbucket requests per evaluated PR. "
+        "Loopback, fakes in this process, 2 shared cores under other load: compare rows of "
+        "one run, not across machines."
     )
-    print(
-        f"receipt-to-status latency: p50 {percentile(latencies, 50) * ms:.1f} ms   "
-        f"p99 {percentile(latencies, 99) * ms:.1f} ms"
-    )
-    if acks:
-        print(
-            f"Bitbucket requests per event: {bb_requests / len(acks):.1f}; "
-            f"Jira requests during the run (warm cache): {jira_requests}"
-        )
     return 0
 
 

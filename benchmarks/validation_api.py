@@ -1,17 +1,32 @@
-"""Validation API throughput and latency on loopback: a real uvicorn server, a 5-commit PUSH.
+"""Validation API throughput, latency and server CPU per request on loopback, beside ``/healthz``.
 
-Setup: `jirahooks serve` in its own process on its embedded default (SQLite in a temporary data
-directory), on a scratch PostgreSQL database (``--postgres``, dropped afterwards) or on an empty
-``--database-url``; one repository with two rules ("Issue key required in every commit" and
-"every key must exist in Jira"), one Jira connection to a fake Jira Cloud on a local HTTP server,
-a repository validation token. Every request is signed (HMAC-SHA256 over the compact JSON body),
-evaluated by the engine with the keys resolved through the server's Jira cache (warmed first:
-the measured requests reach Jira zero times), stored as an evaluation, and answered.
+Setup: ``jirahooks serve`` in its own process(es) — SQLite in a temporary data directory (one
+worker: SQLite is the single-process default), and a scratch PostgreSQL database (dropped
+afterwards) with ``--workers 1`` and ``--workers 2`` — one repository with two rules ("Issue key
+required in every commit" and "every key must exist in Jira"), one Jira connection to a fake
+Jira Cloud on a local HTTP server, a repository validation token. Every request is a signed
+(HMAC-SHA256) 5-commit PUSH, evaluated by the engine with the keys resolved through the server's
+Jira cache (warmed first: the measured requests reach Jira zero times), stored as an evaluation
+(audit trail), and answered.
 
-Printed, per concurrency level: requests, requests per second, mean / p50 / p99 / max latency,
-and the Jira requests made while measuring. Bounded by ``--requests`` and ``--seconds`` per level.
-Run: ``.venv/bin/python benchmarks/validation_api.py``. Figures depend on the machine; nothing
-here asserts a threshold. Exits 0.
+For every server and every concurrency level, a Validation API phase and a ``GET /healthz``
+phase run back to back (interleaved, same server, same connections count). Before and after each
+phase the benchmark reads the CPU time (user + system, ``/proc/<pid>/stat``) of every server
+process (the ``serve`` process and, with ``--workers``, its worker processes), so it prints the
+server CPU each request cost, for both endpoints, and their ratio.
+
+The load generator is a minimal HTTP/1.1 keep-alive client on asyncio streams (pre-built request
+bytes), so the client's own CPU — it shares the machine's cores with the server — stays small.
+
+Printed, per server and concurrency level: requests, requests per second, p50 / p99 latency,
+errors, server CPU ms per request for validation and ``/healthz``, their ratio, and the Jira
+requests made while measuring. Bounded by ``--requests`` and ``--seconds`` per phase.
+
+Run: ``.venv/bin/python benchmarks/validation_api.py`` (``--no-postgres`` for SQLite only).
+To measure another checkout's server, put its ``src`` first on ``PYTHONPATH``: the servers are
+started with ``sys.executable -m jirahooks`` and inherit it; a server without ``--workers``
+gets the 2-worker run skipped. Figures depend on the machine; nothing here asserts a
+threshold. Exits 0.
 """
 
 from __future__ import annotations
@@ -25,12 +40,12 @@ import json
 import os
 import re
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +58,7 @@ from tests.fakes.fake_jira import FakeJira
 from jirahooks.crypto import generate_key
 
 WS = "default"
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -51,9 +67,54 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(data_dir: str, database_url: str) -> tuple[subprocess.Popen[str], str, str]:
-    """`jirahooks serve` in its own process (the client must not share its GIL); returns the
-    process, base URL and the first-start admin token it prints."""
+def supports_workers() -> bool:
+    """Whether the ``jirahooks`` the servers run (PYTHONPATH) has ``serve --workers``."""
+    shown = subprocess.run(
+        [sys.executable, "-m", "jirahooks", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return "--workers" in shown.stdout
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    base: str
+    admin: str
+
+    def pids(self) -> list[int]:
+        """The serve process and its descendants (uvicorn's worker processes)."""
+        found = [self.process.pid]
+        queue = [self.process.pid]
+        while queue:
+            pid = queue.pop()
+            for task in Path(f"/proc/{pid}/task").glob("*"):
+                with contextlib.suppress(OSError):
+                    children = [int(c) for c in (task / "children").read_text().split()]
+                    found += children
+                    queue += children
+        return found
+
+    def cpu_seconds(self) -> float:
+        total = 0
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+        return total / TICKS
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_server(data_dir: str, database_url: str, workers: int) -> Server:
+    """``jirahooks serve`` in its own process (the client must not share its GIL)."""
     port = free_port()
     command = [
         sys.executable,
@@ -68,6 +129,8 @@ def start_server(data_dir: str, database_url: str) -> tuple[subprocess.Popen[str
         "warning",
         "--no-access-log",
     ]
+    if workers > 1:
+        command += ["--workers", str(workers)]
     if database_url:
         command += ["--database-url", database_url]
     env = {**os.environ, "JIRAHOOKS_SECRET_KEY": generate_key()}
@@ -76,8 +139,6 @@ def start_server(data_dir: str, database_url: str) -> tuple[subprocess.Popen[str
     token = ""
     deadline = time.monotonic() + 60
     for line in process.stdout:
-        # "Admin API: curl -H 'Authorization: Bearer <token>' <url>" (older releases printed the
-        # header on a line of its own): the token is the word after "Bearer".
         found = re.search(r"Authorization: Bearer ([^'\s]+)", line)
         if found:
             token = found.group(1)
@@ -88,7 +149,7 @@ def start_server(data_dir: str, database_url: str) -> tuple[subprocess.Popen[str
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return process, base, token
+                return Server(process, base, token)
         except httpx.TransportError:
             time.sleep(0.05)
     process.kill()
@@ -142,36 +203,53 @@ def payload() -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+def raw_request(method: str, target: str, host: str, headers: dict[str, str], body: bytes) -> bytes:
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[int, bytes]:
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return status, await reader.readexactly(length)
+
+
 async def measure(
-    endpoint: str,
-    headers: dict[str, str],
-    body: bytes,
-    *,
-    concurrency: int,
-    requests: int,
-    seconds: float,
+    port: int, request: bytes, expect: bytes, *, concurrency: int, requests: int, seconds: float
 ) -> tuple[list[float], float, int]:
+    """Latencies, elapsed seconds and errors of ``requests`` (at most ``seconds``) sent over
+    ``concurrency`` keep-alive connections."""
     latencies: list[float] = []
     errors = 0
-    stop_at = time.perf_counter() + seconds
     remaining = requests
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+    stop_at = time.perf_counter() + seconds
 
-        async def worker() -> None:
-            nonlocal remaining, errors
+    async def connection() -> None:
+        nonlocal remaining, errors
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
             while remaining > 0 and time.perf_counter() < stop_at:
                 remaining -= 1
                 started = time.perf_counter()
-                response = await client.post(endpoint, content=body, headers=headers)
+                status, body = await _exchange(reader, writer, request)
                 latencies.append(time.perf_counter() - started)
-                if response.status_code != 200 or response.json().get("result") != "PASS":
+                if status != 200 or expect not in body:
                     errors += 1
+        finally:
+            writer.close()
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return latencies, elapsed, errors
+    started = time.perf_counter()
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
+    return latencies, time.perf_counter() - started, errors
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -179,31 +257,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=2000, help="per concurrency level")
-    parser.add_argument("--seconds", type=float, default=15.0, help="time bound per level")
-    parser.add_argument("--concurrency", default="1,8", help="comma-separated levels")
-    parser.add_argument(
-        "--database-url", default="", help="an EMPTY database (default: SQLite in a temp dir)"
-    )
-    parser.add_argument(
-        "--postgres",
-        action="store_true",
-        help="a scratch database on the PostgreSQL at 127.0.0.1:5432, dropped afterwards",
-    )
-    args = parser.parse_args()
-    if args.postgres:
-        with scratch_postgres() as url:
-            args.database_url = url
-            return run(args)
-    return run(args)
-
-
 @contextlib.contextmanager
 def scratch_postgres() -> Iterator[str]:
-    """A new database on the local PostgreSQL (trust auth, user postgres), dropped on exit, so
-    a benchmark never leaves tables behind in a shared database."""
+    """A new database on the local PostgreSQL (trust auth, user postgres), dropped on exit."""
     import psycopg
 
     name = f"jirahooks_bench_{os.urandom(6).hex()}"
@@ -217,47 +273,103 @@ def scratch_postgres() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def run(args: argparse.Namespace) -> int:
+HEADER = (
+    f"{'server':<18} {'conc':>4} {'endpoint':<9} {'requests':>8} {'req/s':>7} {'p50 ms':>7} "
+    f"{'p99 ms':>7} {'errors':>6} {'CPU ms/req':>10} {'ratio':>6} {'Jira':>5}"
+)
 
-    with tempfile.TemporaryDirectory() as tmp, FakeJira("cloud") as jira:
-        for n in range(1, 6):
-            jira.add_issue(f"ABC-{n}", status="In Progress")
-        process, base, admin = start_server(tmp, args.database_url)
+
+def bench_server(
+    label: str, database_url: str, workers: int, jira: FakeJira, args: argparse.Namespace
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = start_server(tmp, database_url, workers)
         try:
-            endpoint, secret = configure(base, admin, jira)
+            endpoint, secret = configure(server.base, server.admin, jira)
+            url = httpx.URL(endpoint)
+            target = url.raw_path.decode()
+            port = int(url.port or 80)
             body = payload()
             signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-            headers = {"Content-Type": "application/json", "x-hub-signature-256": signature}
-            warm = httpx.post(endpoint, content=body, headers=headers, timeout=30)
-            assert warm.status_code == 200 and warm.json()["result"] == "PASS", warm.text
-            database = "PostgreSQL" if args.database_url.startswith("postgres") else "SQLite"
-            print(
-                f"Validation API, 5-commit PUSH, 2 rules, warm Jira cache, {database}, uvicorn on loopback"
+            validate = raw_request(
+                "POST",
+                target,
+                f"127.0.0.1:{port}",
+                {"Content-Type": "application/json", "x-hub-signature-256": signature},
+                body,
             )
-            print(
-                f"{'concurrency':>11} {'requests':>9} {'req/s':>8} {'mean ms':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6} {'Jira calls':>10}"
-            )
+            health = raw_request("GET", "/healthz", f"127.0.0.1:{port}", {}, b"")
+            # warm every worker's snapshot and the Jira cache
+            for _ in range(4 * workers):
+                warm = httpx.post(
+                    endpoint, content=body, headers={"x-hub-signature-256": signature}
+                )
+                assert warm.status_code == 200 and warm.json()["result"] == "PASS", warm.text
             for level in (int(x) for x in args.concurrency.split(",")):
-                jira_before = jira.count()
-                latencies, elapsed, errors = asyncio.run(
-                    measure(
-                        endpoint,
-                        headers,
-                        body,
-                        concurrency=level,
-                        requests=args.requests,
-                        seconds=args.seconds,
+                costs: dict[str, float] = {}
+                for name, request, expect in (
+                    ("validate", validate, b'"result":"PASS"'),
+                    ("healthz", health, b'"ok"'),
+                ):
+                    jira_before = jira.count()
+                    cpu_before = server.cpu_seconds()
+                    latencies, elapsed, errors = asyncio.run(
+                        measure(
+                            port,
+                            request,
+                            expect,
+                            concurrency=level,
+                            requests=args.requests,
+                            seconds=args.seconds,
+                        )
                     )
-                )
-                print(
-                    f"{level:>11} {len(latencies):>9} {len(latencies) / elapsed:>8.1f} "
-                    f"{statistics.mean(latencies) * 1000:>8.2f} "
-                    f"{statistics.median(latencies) * 1000:>8.2f} {percentile(latencies, 0.99) * 1000:>8.2f} "
-                    f"{max(latencies) * 1000:>8.2f} {errors:>6} {jira.count() - jira_before:>10}"
-                )
+                    cpu = server.cpu_seconds() - cpu_before
+                    costs[name] = cpu / max(1, len(latencies)) * 1000
+                    ratio = (
+                        f"{costs['validate'] / costs['healthz']:>6.1f}"
+                        if name == "healthz" and costs["healthz"] > 0
+                        else f"{'':>6}"
+                    )
+                    print(
+                        f"{label:<18} {level:>4} {name:<9} {len(latencies):>8} "
+                        f"{len(latencies) / elapsed:>7.1f} "
+                        f"{percentile(latencies, 0.5) * 1000:>7.2f} "
+                        f"{percentile(latencies, 0.99) * 1000:>7.2f} {errors:>6} "
+                        f"{costs[name]:>10.3f} {ratio} {jira.count() - jira_before:>5}",
+                        flush=True,
+                    )
         finally:
-            process.terminate()
-            process.wait(timeout=30)
+            server.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=3000, help="per phase")
+    parser.add_argument("--seconds", type=float, default=8.0, help="time bound per phase")
+    parser.add_argument("--concurrency", default="1,8,32", help="comma-separated levels")
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--workers", default="1,2", help="PostgreSQL worker counts")
+    args = parser.parse_args()
+    workers_ok = supports_workers()
+    print(
+        "Validation API (5-commit PUSH, 2 rules, warm Jira cache) and GET /healthz, side by side; "
+        f"server CPU from /proc; {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.2f} at start"
+    )
+    print(HEADER)
+    with FakeJira("cloud") as jira:
+        for n in range(1, 6):
+            jira.add_issue(f"ABC-{n}", status="In Progress")
+        bench_server("SQLite, 1 worker", "", 1, jira, args)
+        if not args.no_postgres:
+            for workers in (int(x) for x in args.workers.split(",")):
+                label = f"PostgreSQL, {workers} wkr"
+                if workers > 1 and not workers_ok:
+                    print(f"{label:<18} skipped: this server has no serve --workers")
+                    continue
+                with scratch_postgres() as url:
+                    bench_server(label, url, workers, jira, args)
+    print(f"load average {os.getloadavg()[0]:.2f} at the end")
     return 0
 
 

@@ -6,9 +6,10 @@ read by the pure engine. Standard library only: this module sits on the hook pat
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from jirahooks.gitio import is_merge_subject, is_revert_message
 
 ZERO_HASH = "0" * 40
 
@@ -20,15 +21,6 @@ class Trigger(StrEnum):
     PUSH = "PUSH"
     PULL_REQUEST = "PULL_REQUEST"
     MERGE_COMMIT = "MERGE_COMMIT"
-
-
-# Subjects git and the hosting platforms write for merge and revert commits. Used only when the
-# parents of a commit are unknown (the Validation API sends messages, not parents).
-_MERGE_SUBJECT = re.compile(
-    r"^(?:Merge (?:branch|branches|remote-tracking branch|tag|pull request|commit)\b"
-    r"|Merged in \S+|Merge [0-9a-f]{7,40} into [0-9a-f]{7,40})"
-)
-_REVERT_SUBJECT = re.compile(r'^Revert "')
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +42,11 @@ class Commit:
     def is_merge(self) -> bool:
         if self.parents is not None:
             return len(self.parents) > 1
-        return bool(_MERGE_SUBJECT.match(self.subject))
+        return is_merge_subject(self.subject)
 
     @property
     def is_revert(self) -> bool:
-        return bool(_REVERT_SUBJECT.match(self.subject)) or "This reverts commit " in self.message
+        return is_revert_message(self.message)
 
     @property
     def short_hash(self) -> str:

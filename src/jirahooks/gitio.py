@@ -4,7 +4,8 @@ The only module besides ``hooks`` that runs git. ``GIT_*`` variables that a call
 (``GIT_DIR``, ``GIT_INDEX_FILE``…) are kept only when asked: commands run from inside a hook
 must not be redirected to another repository by accident.
 
-This module sits on the hook path: it imports only ``os`` and ``jirahooks.errors`` at load time.
+This module sits on the hook path: it imports only ``os``, ``re`` and ``jirahooks.errors`` at load
+time.
 git runs through ``os.posix_spawnp`` with two pipes (``subprocess`` costs more to import than
 a bare interpreter start); ``Commit`` and ``Path`` load when a function that returns them runs.
 """
@@ -12,6 +13,7 @@ a bare interpreter start); ``Commit`` and ``Path`` load when a function that ret
 from __future__ import annotations
 
 import os
+import re
 import signal
 
 from jirahooks.errors import GitError
@@ -22,6 +24,29 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from jirahooks.event import Commit
+
+# Subjects git and the hosting platforms write for merge and revert commits. Used only when the
+# parents of a commit are unknown (the Validation API and commit-msg have messages, not parents).
+_MERGE_SUBJECT = re.compile(
+    r"^(?:Merge (?:branch|branches|remote-tracking branch|tag|pull request|commit)\b"
+    r"|Merged in \S+|Merge [0-9a-f]{7,40} into [0-9a-f]{7,40})"
+)
+_REVERT_SUBJECT = re.compile(r'^Revert "')
+
+
+def subject_of(message: str) -> str:
+    return message.split("\n", 1)[0].strip()
+
+
+def is_merge_subject(subject: str) -> bool:
+    """A merge commit's subject as git or a hosting platform writes it."""
+    return bool(_MERGE_SUBJECT.match(subject))
+
+
+def is_revert_message(message: str) -> bool:
+    """A revert commit's message as ``git revert`` writes it."""
+    return bool(_REVERT_SUBJECT.match(subject_of(message))) or "This reverts commit " in message
+
 
 # NUL ends a record (-z); US (0x1f) separates fields.
 _FORMAT = "%H%x1f%P%x1f%an%x1f%ae%x1f%B"

@@ -21,7 +21,9 @@ Decisions (documented in docs/rules.md, "Issue keys"):
   evaluated.
 * Ignore list: shell-style globs on the upper-case key (``CVE-*``, ``UTF-8``, ``ISO-*``).
 
-Standard library only (plus RE2 for admin-supplied patterns, loaded only when one is set).
+Standard library only (plus RE2 for admin-supplied patterns, loaded only when one is set). On
+the commit-msg hook's path (``jirahooks.hooks.judge``), so it imports neither ``typing`` nor
+``dataclasses``: importing those costs more than the whole extraction of a commit message.
 """
 
 from __future__ import annotations
@@ -29,9 +31,15 @@ from __future__ import annotations
 import fnmatch
 import re
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+
+TYPE_CHECKING = False  # the hook path does not import typing
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Sequence
+    from typing import Any, Protocol
+
+    class _Pattern(Protocol):
+        def finditer(self, text: str) -> Iterator[Any]: ...
+
 
 DEFAULT_KEY_PATTERN = r"[A-Z][A-Z0-9_]+-[0-9]+"
 DEFAULT_IGNORED_KEYS: tuple[str, ...] = ("CVE-*", "UTF-*", "ISO-*")
@@ -63,19 +71,55 @@ def _default_scan(letters: str) -> re.Pattern[str]:
     return re.compile(rf"(?P<k>[{letters}][{word}]++-[0-9]++)|[{letters}][{word}]*+|[0-9_]++")
 
 
-class _Pattern(Protocol):
-    def finditer(self, text: str) -> Iterator[Any]: ...
-
-
-@dataclass(frozen=True, slots=True)
 class KeyMatch:
-    """One key found in a text: the upper-case key, where it stands, and how to treat it."""
+    """One key found in a text: the upper-case key, where it stands, and how to treat it.
+
+    Immutable, compared and hashed by value (what ``@dataclass(frozen=True)`` gave, written out:
+    the dataclass machinery is not imported on the hook path)."""
+
+    __slots__ = ("end", "escaped", "ignored", "key", "start")
 
     key: str
     start: int
     end: int
-    escaped: bool = False
-    ignored: bool = False
+    escaped: bool
+    ignored: bool
+
+    def __init__(
+        self, key: str, start: int, end: int, escaped: bool = False, ignored: bool = False
+    ) -> None:
+        for name, value in (
+            ("key", key),
+            ("start", start),
+            ("end", end),
+            ("escaped", escaped),
+            ("ignored", ignored),
+        ):
+            object.__setattr__(self, name, value)
+
+    def _fields(self) -> tuple[str, int, int, bool, bool]:
+        return (self.key, self.start, self.end, self.escaped, self.ignored)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: KeyMatch is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: KeyMatch is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, KeyMatch)
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (
+            f"KeyMatch(key={self.key!r}, start={self.start!r}, end={self.end!r}, "
+            f"escaped={self.escaped!r}, ignored={self.ignored!r})"
+        )
 
     @property
     def project(self) -> str:

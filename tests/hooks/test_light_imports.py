@@ -142,12 +142,19 @@ HEAVY_ON_HOOK_PATH = (
     "jirahooks.cli",
     "jirahooks.jira",
 )
-# remote mode does not even need the engine, the rule model, or the dataclass machinery
+# remote mode does not even need the engine, the rule model, or the dataclass machinery; for
+# an http endpoint not the socket module's enums, nor OpenSSL (hashlib), nor the idna codec
 HEAVY_ON_REMOTE_PATH = (
     *HEAVY_ON_HOOK_PATH,
     "dataclasses",
     "typing",
     "pathlib",
+    "socket",
+    "selectors",
+    "hashlib",
+    "_hashlib",
+    "hmac",
+    "encodings.idna",
     "jirahooks.engine",
     "jirahooks.rules",
     "jirahooks.event",
@@ -174,7 +181,8 @@ def test_installed_commit_msg_hook_in_remote_mode_imports_nothing_heavy(
     assert result.returncode == 0, result.stderr
     assert len(stub.received) == 1  # the hook really ran and asked the server
     imported = _imported_by_profile(result.stderr)
-    assert {"jirahooks.hooks.entry", "jirahooks.hooks.remote", "json", "socket"} <= imported
+    # the request went out through _socket, the C module under socket (see below)
+    assert {"jirahooks.hooks.entry", "jirahooks.hooks.remote", "json", "_socket"} <= imported
     assert _heavy(imported, HEAVY_ON_REMOTE_PATH) == []
 
 
@@ -197,29 +205,49 @@ def test_installed_pre_push_hook_in_remote_mode_imports_nothing_heavy(
     assert _heavy(imported, HEAVY_ON_REMOTE_PATH) == []
 
 
+# local format-only mode with an unchanged rules file judges from the compiled rules under
+# .git/jirahooks/ (jirahooks.hooks.compiled): no engine, no rule model, no dataclass machinery
+HEAVY_ON_FORMAT_ONLY_PATH = (
+    *HEAVY_ON_HOOK_PATH,
+    "dataclasses",
+    "typing",
+    "pathlib",
+    "hashlib",
+    "socket",
+    "jirahooks.engine",
+    "jirahooks.rules",
+    "jirahooks.event",
+    "jirahooks.hooks.local",
+    "jirahooks.hooks.remote",
+)
+
+
 def test_installed_commit_msg_hook_in_local_format_only_mode_imports_nothing_heavy(
     git_repo: GitRepo, install: Install
 ) -> None:
-    """The rules file is YAML: the first commit parses it (and so imports yaml — which shows
-    that the profile would see it), the next ones read the compiled copy under .git/."""
+    """The rules file is YAML: the first commit parses it with the engine (and so imports yaml
+    and the engine — which shows that the profile would see them), the next ones judge from
+    the compiled form under .git/: neither YAML nor the engine."""
     write_file(git_repo.path / ".jirahooks.yml", "rules:\n  - template: commit-key-required\n")
     install(git_repo.path, "commit-msg", "--mode", "local")
     profile = {"PYTHONPROFILEIMPORTTIME": "1"}
     stage(git_repo.path)
     first = git_run(git_repo.path, "commit", "-m", "ABC-1 first", env=profile)
     assert first.returncode == 0, first.stderr
-    assert "yaml" in _imported_by_profile(first.stderr)
+    assert {"yaml", "jirahooks.engine", "dataclasses"} <= _imported_by_profile(first.stderr)
     stage(git_repo.path)
     second = git_run(git_repo.path, "commit", "-m", "ABC-2 second", env=profile)
     assert second.returncode == 0, second.stderr
     assert "Issue key required in every commit" in second.stderr
     imported = _imported_by_profile(second.stderr)
-    assert {"jirahooks.hooks.entry", "jirahooks.engine"} <= imported
+    judged = {"jirahooks.hooks.entry", "jirahooks.hooks.compiled", "jirahooks.hooks.judge"}
+    assert judged <= imported
     assert _heavy(imported, HEAVY_ON_HOOK_PATH) == []
+    assert _heavy(imported, HEAVY_ON_FORMAT_ONLY_PATH) == []
     stage(git_repo.path)
     blocked = git_run(git_repo.path, "commit", "-m", "no key", env=profile)
     assert blocked.returncode != 0 and "BLOCK" in blocked.stderr
-    assert _heavy(_imported_by_profile(blocked.stderr), HEAVY_ON_HOOK_PATH) == []
+    assert _heavy(_imported_by_profile(blocked.stderr), HEAVY_ON_FORMAT_ONLY_PATH) == []
 
 
 LOCAL_JIRA_TOML = """\

@@ -142,6 +142,9 @@ def evaluation_id_of(url: str) -> int:
 
 
 def statuses_posted(g: Guardian, commit: str) -> list[str]:
+    """The states posted under the Guardian's key on ``commit``, in order. A commit nothing was
+    published on gets its result only (no status blocks the merge check as INPROGRESS does);
+    a commit that shows an earlier result gets INPROGRESS first (issue 11 §4)."""
     return [
         r.body["state"]
         for r in g.bitbucket.requests_to(f"/commit/{commit}/statuses/build", method="POST")
@@ -239,7 +242,7 @@ def test_pr_and_push_race_ends_with_one_evaluation_of_the_head(
         run_delivery(g, second)
         run_pending(g)  # the evaluation the push queued
         assert_one_evaluation_published(g, pr, "FAILED")
-        assert statuses_posted(g, pr.head) == ["INPROGRESS", "FAILED"]
+        assert statuses_posted(g, pr.head) == ["FAILED"]
         assert all(r.state in ("done", "reused") for r in rows(g)), [
             (r.id, r.state, r.last_error) for r in rows(g)
         ]
@@ -268,7 +271,7 @@ def test_a_stale_pr_delivery_evaluates_the_current_head(
         assert g.status(old_head) is None
         assert g.bitbucket.report(g.repo, old_head, KEY) is None
         assert_one_evaluation_published(g, pr, "FAILED")
-        assert statuses_posted(g, pr.head) == ["INPROGRESS", "FAILED"]
+        assert statuses_posted(g, pr.head) == ["FAILED"]
     finally:
         close(g)
 
@@ -398,7 +401,7 @@ def test_a_live_worker_keeps_its_lease_with_a_heartbeat(
         assert g.final_status(pr.head)["state"] == "SUCCESSFUL"
         g.settle()
         assert wait_until(lambda: row(g, delivery).state == "done")
-        assert statuses_posted(g, pr.head) == ["INPROGRESS", "SUCCESSFUL"]
+        assert statuses_posted(g, pr.head) == ["SUCCESSFUL"]
         assert g.bitbucket.count("/reports/", method="PUT") == 1
         assert len(stored_evaluations(g)) == 1
     finally:
@@ -435,7 +438,7 @@ def test_a_crashed_workers_delivery_is_resumed_and_published_once(
         )
         assert wait_until(lambda: g.bitbucket.review_state(g.repo, pr) == "changes_requested")
         g.settle()
-        assert statuses_posted(g, pr.head) == ["INPROGRESS", "FAILED"]
+        assert statuses_posted(g, pr.head) == ["FAILED"]
         assert g.bitbucket.count("/reports/", method="PUT") == 1
         assert g.bitbucket.count("/annotations", method="POST") == 1
         assert g.bitbucket.annotations(g.repo, pr.head, KEY) == notes_before
@@ -466,6 +469,9 @@ def test_reprocessing_a_head_replaces_the_annotations(
         assert sorted(n["external_id"] for n in notes) == sorted(a["external_id"] for a in last)
         assert notes and all(n["summary"].startswith("Commits reference") for n in notes)
         assert_one_evaluation_published(g, pr, "FAILED")
+        # the head showed the first result: INPROGRESS while it was evaluated again
+        assert statuses_posted(g, pr.head) == ["FAILED", "INPROGRESS", "FAILED"]
+        assert g.bitbucket.count(f"/commit/{pr.head}/reports/{KEY}", method="DELETE") == 1
     finally:
         close(g)
 
@@ -509,6 +515,7 @@ def test_an_older_evaluation_never_overwrites_a_newer_one(
         assert wait_until(lambda: not g.server.worker._running, timeout=30)
         assert statuses_posted(g, old_head) == []
         assert g.bitbucket.report(g.repo, old_head, KEY) is None
+        # the second server took the stalled delivery over (its second try): INPROGRESS first
         assert statuses_posted(g, pr.head) == ["INPROGRESS", "FAILED"]
         assert_one_evaluation_published(g, pr, "FAILED")
     finally:

@@ -65,6 +65,19 @@ def test_healthz_answers_while_a_hostile_pull_request_is_evaluated(guardian: Gua
     assert delivered == [202]
     status = g.final_status(pr.head)
     assert status["state"] == "FAILED"  # the commit names no issue
-    expected = ["_body_problem", "parse_delivery", "_plan_all", "_judge_all", "to_document"]
+    # the webhook handler checks and parses the body, the worker parses the stored one again
+    # and the rules of the workspace and of the repository (the configuration snapshot)
+    expected = [
+        "_body_problem",
+        "parse_delivery",
+        "parse_delivery",
+        "_parse",
+        "_parse",
+        "_plan_all",
+        "_judge_all",
+        "to_document",
+    ]
     assert pool.ran == expected
-    assert health_while_pending == dict.fromkeys(expected, HEALTH_ANSWERS_PER_JOB)
+    assert health_while_pending == {
+        job: expected.count(job) * HEALTH_ANSWERS_PER_JOB for job in expected
+    }

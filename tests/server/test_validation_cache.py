@@ -1,5 +1,5 @@
 """The Validation API's configuration snapshots (store/config_cache.py) and the version that
-invalidates them (store/versioning.py): a warm request makes three statements, and every
+invalidates them (store/versioning.py): a warm request makes at most one statement, and every
 configuration change applies to the very next request — on this process and on another one
 sharing the database."""
 
@@ -59,7 +59,8 @@ def config_version(server: Server) -> int:
 
 
 def count_statements(server: Server) -> Any:
-    """A context manager collecting the SQL statements the app's engine runs."""
+    """A context manager collecting the SQL statements the app's engine runs for requests (the
+    background writer's, which store evaluations after the answer, are left out)."""
     engine = server.state.database.engine.sync_engine
 
     class Recorder:
@@ -74,17 +75,22 @@ def count_statements(server: Server) -> Any:
             event.remove(engine, "before_cursor_execute", self.record)
 
         def record(self, _conn: Any, _cursor: Any, statement: str, *args: Any) -> None:
-            self.statements.append(statement.split()[0].upper())
+            task = asyncio.current_task()
+            if task is None or task.get_name() != "jirahooks-audit-writer":
+                self.statements.append(statement.split()[0].upper())
 
     return Recorder()
 
 
-def test_a_warm_request_makes_three_statements(warm: tuple[Server, str]) -> None:
+def test_a_warm_request_makes_at_most_the_version_read(warm: tuple[Server, str]) -> None:
     server, secret = warm
     version = config_version(server)
     with count_statements(server) as statements:
         assert server.validate(push(WITH_KEY), secret).json()["result"] == "PASS"
-    assert statements == ["SELECT", "INSERT", "UPDATE"]
+    # the version read (none on SQLite: read by SqliteVersionProbe, outside SQLAlchemy); the
+    # evaluation and last_used_at are written by the background writer (decision 0007)
+    assert statements in ([], ["SELECT"])
+    server.ok("GET", f"/workspaces/{WS}/evaluations")  # the writer's barrier
     # stamping last_used_at is usage, not configuration: the snapshot stays valid
     assert config_version(server) == version
     [token] = server.ok("GET", f"/workspaces/{WS}/validation-tokens")

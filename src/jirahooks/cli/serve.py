@@ -12,6 +12,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)"
     )
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes sharing the port (default 1); more than one needs PostgreSQL "
+        "(--database-url), see docs/operations.md",
+    )
     add_store_options(parser)
     parser.add_argument(
         "--redis-url",

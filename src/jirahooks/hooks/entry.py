@@ -10,13 +10,16 @@ Every developer pays for this on every commit, so the path stays light (docs/hoo
 * no ``argparse``: the options the installed scripts pass are read here; any other command line
   (``--help``, an option after the hook name, an unknown option, pre-receive / update) goes to
   the full command line, ``jirahooks hook …``, which behaves exactly as before;
-* no ``dataclasses``, ``typing``, ``subprocess``, ``http.client``, ``email`` or ``ssl`` in remote
-  mode: ``remote`` speaks HTTP over a socket, ``gitio`` spawns git directly, and ``ssl`` loads
-  only for an https endpoint; two git calls for a commit (``rev-parse`` for the directories,
-  ``config`` for the author and comment character; the branch is read from ``HEAD``);
-* local mode loads the engine and the rules — from a compiled copy under ``.git/`` when the
-  rules file is unchanged (``jirahooks.hooks.local``), without YAML — and ``asyncio`` and the Jira
-  client only when a Jira connection is really asked.
+* no ``dataclasses``, ``typing``, ``subprocess``, ``socket``, ``http.client``, ``email``,
+  ``hashlib`` or ``ssl`` in remote mode: ``remote`` speaks HTTP over ``_socket``, ``gitio``
+  spawns git directly, and ``ssl`` loads only for an https endpoint; two git calls for a commit
+  (``rev-parse`` for the directories, ``config`` for the author and comment character; the
+  branch is read from ``HEAD``);
+* local mode without Jira judges a commit message (``jirahooks.hooks.judge``) from the rules
+  as an earlier commit-msg compiled them (``jirahooks.hooks.compiled``, under ``.git/``): no
+  engine, no rule model, no YAML. Otherwise — the first commit, a changed rules file, a push, Jira
+  connections — it loads the engine and the rules (``jirahooks.hooks.local``), and
+  ``asyncio`` and the Jira client only when a Jira connection is really asked.
 
 ``jirahooks hook commit-msg|pre-push`` (the pre-commit framework, a person) runs ``run`` too, so
 both ways behave the same. ``tests/hooks/test_light_imports.py`` lists the modules this path
@@ -30,7 +33,7 @@ import sys
 
 from jirahooks import gitio, output
 from jirahooks.errors import EXIT_BLOCKED, EXIT_INTERNAL, EXIT_OK, JirahooksError, UsageError
-from jirahooks.hooks import gitpush, remote, report
+from jirahooks.hooks import gitpush, report
 
 TYPE_CHECKING = False  # the hook path does not import typing
 if TYPE_CHECKING:
@@ -39,11 +42,13 @@ if TYPE_CHECKING:
 
     from jirahooks.engine.facts import Evaluation
     from jirahooks.event import Event
+    from jirahooks.hooks import remote
     from jirahooks.hooks.local import LocalSetup
 
 CLIENT_HOOKS = ("commit-msg", "pre-push")
 MODES = ("auto", "remote", "local")
 CONFIG_NAMES = (".jirahooks.toml", ".jirahooks.yml", ".jirahooks.yaml")
+CACHE_DIR = "jirahooks"  # under the git directory: the rules cache of local mode
 _OPTIONS = {
     "--mode": "mode",
     "--config": "config",
@@ -181,11 +186,11 @@ def run(call: Call, stdin: bytes | None = None, environ: dict[str, str] | None =
     if mode == "none":
         return _unconfigured()
     if call.hook == "commit-msg":
-        return _commit_msg(call, repo, config)
+        return _commit_msg(call, repo, mode, config)
     updates = gitpush.pre_commit_push(env) or gitpush.parse_pre_push(
         (stdin or b"").decode("utf-8", "replace")
     )
-    return _pre_push(call, repo, updates, config)
+    return _pre_push(call, repo, updates, mode, config)
 
 
 def read_stdin(environ: dict[str, str]) -> bytes:
@@ -249,41 +254,50 @@ class Repository:
 
 
 def _mode(call: Call, repo: Repository, env: dict[str, str]) -> tuple[str, object]:
+    """("remote", RemoteConfig), ("local", the rules file's path as a str) or ("none", None)."""
     if call.mode in ("remote", "auto"):
+        from jirahooks.hooks import remote  # not in local mode: it needs socket
+
         config = remote.load_config(repo.hook_dirs(call.hooks_dir), environ=env)
         if config is not None:
             return "remote", config
         if call.mode == "remote":
             return "none", None
-    path = find_config(call.config, repo.root or None)
+    path = config_file(call.config, repo.root or None)
     return ("local", path) if path is not None else ("none", None)
 
 
-def find_config(explicit: str | None, root: str | os.PathLike[str] | None) -> Path | None:
+def config_file(explicit: str | None, root: str | os.PathLike[str] | None) -> str | None:
     """``--config`` if given, else the one of .jirahooks.toml / .jirahooks.yml / .jirahooks.yaml
     at ``root`` (two of them: a configuration error naming both, never a silent choice)."""
-    from pathlib import Path  # not before: pathlib costs a third of a bare interpreter start
-
     if explicit:
-        return Path(explicit)
+        return explicit
     if root is None:
         return None
-    found = [Path(root, n) for n in CONFIG_NAMES if os.path.isfile(os.path.join(root, n))]
+    found = [os.path.join(root, n) for n in CONFIG_NAMES if os.path.isfile(os.path.join(root, n))]
     if len(found) > 1:
         from jirahooks.errors import ConfigError, ConfigProblem
 
-        names = " and ".join(str(p) for p in found)
+        names = " and ".join(found)
         raise ConfigError(
             [
                 ConfigProblem(
                     "--config",
                     f"more than one configuration file: {names}",
-                    f"keep one of them (e.g. remove {found[-1].name}), or install the hook "
-                    "with --config FILE",
+                    f"keep one of them (e.g. remove {os.path.basename(found[-1])}), or install "
+                    "the hook with --config FILE",
                 )
             ]
         )
     return found[0] if found else None
+
+
+def find_config(explicit: str | None, root: str | os.PathLike[str] | None) -> Path | None:
+    """``config_file`` as a ``Path``."""
+    from pathlib import Path  # not on the hook path: pathlib costs a third of a bare start
+
+    path = config_file(explicit, root)
+    return Path(path) if path is not None else None
 
 
 def _unconfigured() -> int:
@@ -295,13 +309,27 @@ def _unconfigured() -> int:
     return EXIT_OK
 
 
-def _commit_msg(call: Call, repo: Repository, config: object) -> int:
+def _commit_msg(call: Call, repo: Repository, mode: str, config: object) -> int:
     message, author, branch = gitpush.read_commit_message(call.args[0], git_dir=repo.git_dir)
     if not message:
         return EXIT_OK  # git aborts an empty commit itself
-    if isinstance(config, remote.RemoteConfig):
+    if mode == "remote":
+        from jirahooks.hooks import remote
+
+        assert isinstance(config, remote.RemoteConfig)
         commit = gitio.LogRecord(gitpush.ZERO_HASH, (), author, "", message)
         return ask_remote(config, "COMMIT", branch, [commit], call.verbose)
+    assert isinstance(config, str)
+    cache = os.path.join(repo.common_dir, CACHE_DIR) if repo.common_dir else None
+    if cache is not None:
+        # the rules as compiled by an earlier commit-msg: no engine (jirahooks.hooks.compiled)
+        from jirahooks.hooks import compiled, judge
+
+        form = compiled.cached_form(config, call.repo, cache)
+        if form is not None:
+            document = judge.evaluate(form, message, author, branch, hook_locale())
+            output.err(report.render(document, verbose=call.verbose))
+            return EXIT_BLOCKED if document["result"] == "BLOCK" else EXIT_OK
     from jirahooks.event import Commit, Event, Trigger
 
     commit_event = Event(
@@ -310,13 +338,23 @@ def _commit_msg(call: Call, repo: Repository, config: object) -> int:
     setup = load_setup(config, call.repo, repo)
     budget = time_budget(setup, call, server=False)
     (evaluation,), _ = evaluate([commit_event], setup, budget)
-    return print_local([("", evaluation)], call.verbose)
+    code = print_local([("", evaluation)], call.verbose)
+    if cache is not None:
+        from pathlib import Path
+
+        from jirahooks.hooks import compiled
+
+        compiled.remember(setup, Path(config), call.repo, Path(cache))
+    return code
 
 
 def _pre_push(
-    call: Call, repo: Repository, updates: list[gitpush.RefUpdate], config: object
+    call: Call, repo: Repository, updates: list[gitpush.RefUpdate], mode: str, config: object
 ) -> int:
-    if isinstance(config, remote.RemoteConfig):
+    if mode == "remote":
+        from jirahooks.hooks import remote
+
+        assert isinstance(config, remote.RemoteConfig)
         request = gitpush.pre_push_request(updates)
         if request is None:
             return EXIT_OK  # only deletions (or tags): nothing to ask
@@ -346,6 +384,8 @@ def ask_remote(
 ) -> int:
     """Ask the Validation API, print its answer; the exit code it means. The answer is also
     appended to ``documents`` when given (pre-receive's closing line names what failed)."""
+    from jirahooks.hooks import remote
+
     body = remote.payload(trigger, branch, commits, locale=config.locale)
     try:
         document = remote.post(config, body)
@@ -377,12 +417,11 @@ def load_setup(path: object, repository: str | None, repo: Repository | None) ->
     """The rules of ``path`` (parsed data cached under ``.git/jirahooks/``), notes printed."""
     from pathlib import Path
 
-    from jirahooks.hooks.local import CACHE_DIR
     from jirahooks.hooks.local import load_setup as load
 
-    assert isinstance(path, Path)
+    assert isinstance(path, str | Path)
     cache = Path(repo.common_dir, CACHE_DIR) if repo is not None and repo.common_dir else None
-    setup = load(path, repository, cache_dir=cache)
+    setup = load(Path(path), repository, cache_dir=cache)
     for note in setup.notes:
         output.err(f"jirahooks: note: {note}")
     return setup
@@ -408,11 +447,15 @@ def evaluate(
     return run_batch_sync(events, setup, budget=budget, loopless_first=loopless_first)
 
 
-def document_of(evaluation: Evaluation) -> dict[str, object]:
+def hook_locale() -> str:
+    """The locale of local mode's messages: ``JIRAHOOKS_LOCALE``, else ``LANG``."""
     from jirahooks.i18n import normalize_locale
 
-    locale = normalize_locale(os.environ.get("JIRAHOOKS_LOCALE") or os.environ.get("LANG"))
-    document: dict[str, object] = evaluation.to_document(locale)
+    return normalize_locale(os.environ.get("JIRAHOOKS_LOCALE") or os.environ.get("LANG"))
+
+
+def document_of(evaluation: Evaluation) -> dict[str, object]:
+    document: dict[str, object] = evaluation.to_document(hook_locale())
     return document
 
 

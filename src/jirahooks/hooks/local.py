@@ -24,15 +24,17 @@ A hook first evaluates without an event loop (``run_batch_sync``): steps 1 and 3
 so the engine's coroutines run to their end at once, and ``asyncio``, ``httpx`` and the Jira
 client are not even imported — for format checks only, and also with a Jira connection when
 nothing in the change needs Jira (no key to resolve, no project list to ask). Only when step 2
-has something to ask is the evaluation run again, in ``asyncio.run``, with the real resolver. The rules file's parsed data is kept under ``.git/jirahooks/``, named by
-the SHA-256 of the file's bytes and the jirahooks version (``read_rules_cached``): an unchanged
-file is not parsed again (no YAML, no TOML import); a missing, corrupt or foreign entry is
-ignored and rewritten; writes go to a temporary file renamed into place.
+has something to ask is the evaluation run again, in ``asyncio.run``, with the real resolver.
+
+The rules file's parsed data is kept under ``.git/jirahooks/``, named by the file's path and
+holding its bytes and the jirahooks version (``read_rules_cached``): an unchanged file is not
+parsed again (no YAML, no TOML import); a missing, corrupt or foreign entry is ignored and
+rewritten; writes go to a temporary file renamed into place. The entry also keeps the rules
+compiled for commit-msg (``jirahooks.hooks.compiled``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -54,13 +56,13 @@ from jirahooks.engine.resolver import (
 )
 from jirahooks.errors import ConfigError
 from jirahooks.event import Event
-from jirahooks.hooks.entry import CONFIG_NAMES, find_config
+from jirahooks.hooks.compiled import cache_entry, siblings
+from jirahooks.hooks.entry import CACHE_DIR, CONFIG_NAMES, find_config
 from jirahooks.rules.config import ConfigDocument, ConnectionConfig, load_document, read_file
 from jirahooks.rules.model import Rule, Settings
 
 T = TypeVar("T")
-__all__ = ["CONFIG_NAMES", "find_config"]  # their home is the light entry module
-CACHE_DIR = "jirahooks"
+__all__ = ["CACHE_DIR", "CONFIG_NAMES", "find_config"]  # their home is the light entry module
 
 
 class JiraNeeded(Exception):
@@ -269,14 +271,6 @@ class LocalSetup:
     notes: tuple[str, ...] = ()
 
 
-def _cache_key(raw: bytes) -> str:
-    from jirahooks import __version__
-
-    digest = hashlib.sha256(raw)
-    digest.update(f"\0jirahooks {__version__}".encode())
-    return digest.hexdigest()
-
-
 def read_rules_cached(path: Path, cache_dir: Path | None) -> object:
     """The rules file's plain data, from the cache in ``cache_dir`` when the file is unchanged.
 
@@ -289,8 +283,8 @@ def read_rules_cached(path: Path, cache_dir: Path | None) -> object:
         return read_file(path)  # reports the problem as a ConfigError
     if cache_dir is None:
         return read_file(path)
-    key = _cache_key(raw)
-    entry = cache_dir / f"rules-{key[:32]}.json"
+    name, key = cache_entry(path, raw)
+    entry = cache_dir / name
     try:
         cached = json.loads(entry.read_text(encoding="utf-8"))
         if isinstance(cached, dict) and cached.get("key") == key and "data" in cached:
@@ -304,19 +298,20 @@ def read_rules_cached(path: Path, cache_dir: Path | None) -> object:
             return data
     except (TypeError, ValueError):
         return data  # not JSON data (a date, say): not cached
-    _write_atomically(entry, text)
+    write_atomically(entry, text, siblings=siblings(name))
     return data
 
 
-def _write_atomically(entry: Path, text: str) -> None:
+def write_atomically(entry: Path, text: str, *, siblings: str) -> None:
     """Temp file + rename: a concurrent reader sees the old entry or the new one, never half;
-    older entries of the same directory are removed. A failure only means no cache."""
+    the other entries matching ``siblings`` (older contents of the same rules file) are
+    removed. A failure only means no cache."""
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, entry)
-        for old in entry.parent.glob("rules-*.json"):
+        for old in entry.parent.glob(siblings):
             if old != entry:
                 old.unlink(missing_ok=True)
     except OSError:

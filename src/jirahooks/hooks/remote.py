@@ -21,10 +21,12 @@ read, ours first::
     JIRAHOOKS_VERBOSE=1                  print every fact, passes included
 
 The installed hook imports this module on every commit, so it imports little: ``os``,
-``json``, ``socket`` and ``jirahooks.errors``. HTTP is spoken over a plain socket (``http.client``
-pulls in ``email``; ``urllib.request`` more): one ``POST`` with ``Content-Length`` and
-``Connection: close``, the answer read by ``Content-Length``, chunked, or to the end. ``ssl``
-loads only for an https endpoint, ``urllib.parse`` only for ``JIRAHOOKS_REPO_SLUG``. Like
+``json`` and ``jirahooks.errors``; then ``_socket`` (the C module under ``socket``) and the
+interpreter's built-in SHA-256 for the signature. HTTP is spoken over a plain socket
+(``http.client`` pulls in ``email``; ``urllib.request`` more): one ``POST`` with
+``Content-Length`` and ``Connection: close``, the answer read by ``Content-Length``, chunked, or
+to the end. ``socket`` and ``ssl`` load only for an https endpoint, ``urllib.parse`` only for
+``JIRAHOOKS_REPO_SLUG``. Like
 ``urllib.request`` before, the ``http_proxy`` / ``https_proxy`` / ``no_proxy`` variables are
 honoured: an http endpoint is asked through the proxy with an absolute URL, an https one through a
 ``CONNECT`` tunnel; a proxy URL's ``user:password@`` becomes a ``Proxy-Authorization`` header.
@@ -34,13 +36,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 
 from jirahooks.errors import EXIT_BLOCKED, EnvironmentProblem, JirahooksError
 
 TYPE_CHECKING = False  # the hook path does not import typing
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    import _socket
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from hashlib import _Hash
     from typing import Any, Protocol
 
     class CommitLike(Protocol):
@@ -253,17 +256,34 @@ def encode(body: Mapping[str, Any]) -> bytes:
 
 
 def sign(secret: str, raw: bytes) -> str:
-    """``sha256=<hex HMAC-SHA256>``; OpenSSL's one-shot HMAC when there (``hmac`` imports all
-    of ``hashlib``), else the ``hmac`` module — the same bytes either way."""
+    """``sha256=<hex HMAC-SHA256>`` (RFC 2104). Computed with the interpreter's built-in SHA-256
+    when it has one: ``hashlib`` and ``hmac`` load OpenSSL, a fifth of a bare interpreter start
+    on every commit; else with ``hmac`` — the same bytes either way."""
     key = secret.encode("utf-8")
-    try:
-        from _hashlib import hmac_digest
-    except ImportError:  # a Python built without OpenSSL
+    sha256 = _builtin_sha256()
+    if sha256 is None:
         import hashlib
         import hmac
 
         return "sha256=" + hmac.new(key, raw, hashlib.sha256).hexdigest()
-    return "sha256=" + hmac_digest(key, raw, "sha256").hex()
+    block = 64  # SHA-256's block size
+    if len(key) > block:
+        key = sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    inner = sha256(bytes(b ^ 0x36 for b in key) + raw).digest()
+    return "sha256=" + sha256(bytes(b ^ 0x5C for b in key) + inner).hexdigest()
+
+
+def _builtin_sha256() -> Callable[[bytes], _Hash] | None:
+    """CPython's own SHA-256 (``_sha2`` from 3.12, ``_sha256`` before), or None when the
+    interpreter was built without it."""
+    for name in ("_sha2", "_sha256"):
+        try:
+            sha256: Callable[[bytes], _Hash] = __import__(name).sha256
+            return sha256
+        except (ImportError, AttributeError):
+            continue
+    return None
 
 
 def post(config: RemoteConfig, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -413,6 +433,60 @@ def _basic(userinfo: str) -> str:
     return "Basic " + base64.b64encode(unquote(userinfo).encode("utf-8")).decode("ascii")
 
 
+def _connect(host: str, port: int, timeout: float) -> _socket.socket:
+    """``socket.create_connection`` on ``_socket``, the C module under ``socket``: importing
+    ``socket`` builds its enums and imports ``selectors`` and ``array``, a fifth of a bare
+    interpreter start on every commit. The first address that accepts wins."""
+    import _socket
+
+    # an ASCII host name as bytes: a str would load the idna codec (and unicodedata) first
+    name = host.encode("ascii") if host.isascii() else host
+    error: OSError | None = None
+    for family, kind, proto, _, address in _socket.getaddrinfo(name, port, 0, _socket.SOCK_STREAM):
+        sock = _socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            error = exc
+            sock.close()
+    raise error or OSError(f"no address for {host}")
+
+
+class _Reader:
+    """``readline`` and ``read`` over a socket's ``recv``, as ``socket.makefile("rb")`` gave."""
+
+    __slots__ = ("_buffer", "_sock")
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._buffer = bytearray()
+
+    def _fill(self) -> bool:
+        chunk = self._sock.recv(65536)
+        self._buffer += chunk
+        return bool(chunk)
+
+    def readline(self, limit: int) -> bytes:
+        """One line with its newline (at most ``limit`` bytes; less at the end)."""
+        while b"\n" not in self._buffer and len(self._buffer) < limit and self._fill():
+            pass
+        end = self._buffer.find(b"\n", 0, limit)
+        end = min(limit, len(self._buffer)) if end < 0 else end + 1
+        line = bytes(self._buffer[:end])
+        del self._buffer[:end]
+        return line
+
+    def read(self, size: int) -> bytes:
+        """``size`` bytes, or what came before the connection closed."""
+        while len(self._buffer) < size and self._fill():
+            pass
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+
 def _http_post(
     url: _Url, headers: Mapping[str, str], body: bytes, timeout: float
 ) -> tuple[int, bytes]:
@@ -421,7 +495,7 @@ def _http_post(
     proxy = _proxy_for(url, os.environ)
     target, extra = url.target, dict[str, str]()
     via = proxy or url
-    sock = socket.create_connection((via.host, via.port), timeout=timeout)
+    sock: Any = _connect(via.host, via.port, timeout)
     try:
         if proxy is not None and url.scheme == "https":
             _tunnel(sock, url, proxy)
@@ -430,32 +504,27 @@ def _http_post(
             if proxy.userinfo:
                 extra["Proxy-Authorization"] = _basic(proxy.userinfo)
         if url.scheme == "https":
+            import socket
             import ssl
 
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=url.host)
+            plain = socket.socket(fileno=sock.detach())  # ssl wraps socket.socket objects
+            plain.settimeout(timeout)
+            sock = ssl.create_default_context().wrap_socket(plain, server_hostname=url.host)
         lines = [f"POST {target} HTTP/1.1", f"Host: {url.authority}"]
         lines += [f"{k}: {v}" for k, v in {**headers, **extra}.items()]
         lines += [f"Content-Length: {len(body)}", "Connection: close", "", ""]
         sock.sendall("\r\n".join(lines).encode("latin-1") + body)
-        reader = sock.makefile("rb")
-        try:
-            return _read_response(reader)
-        finally:
-            reader.close()
+        return _read_response(_Reader(sock))
     finally:
         sock.close()
 
 
-def _tunnel(sock: socket.socket, url: _Url, proxy: _Url) -> None:
+def _tunnel(sock: _socket.socket, url: _Url, proxy: _Url) -> None:
     lines = [f"CONNECT {url.host}:{url.port} HTTP/1.1", f"Host: {url.host}:{url.port}"]
     if proxy.userinfo:
         lines.append(f"Proxy-Authorization: {_basic(proxy.userinfo)}")
     sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-    reader = sock.makefile("rb")
-    try:
-        status, _ = _read_head(reader)
-    finally:
-        reader.close()
+    status, _ = _read_head(_Reader(sock))
     if status != 200:
         raise OSError(f"the proxy refused the tunnel: HTTP {status}")
 

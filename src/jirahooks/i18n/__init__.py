@@ -6,10 +6,11 @@ missing locale or message. Locales are matched by language (``de``, ``de-AT`` �
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from jirahooks.i18n.catalogue import CATALOGUES
+
+TYPE_CHECKING = False  # on the commit-msg hook's path: no typing, no dataclasses
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_LOCALE = "en-US"
 LOCALES = tuple(CATALOGUES)
@@ -26,11 +27,31 @@ def normalize_locale(locale: str | None) -> str:
     return DEFAULT_LOCALE
 
 
-@dataclass(frozen=True, slots=True)
 class MessageRef:
-    """A message parameter that is itself a message (``target.BRANCH`` → "Branch name")."""
+    """A message parameter that is itself a message (``target.BRANCH`` → "Branch name").
+    Immutable, compared by value."""
+
+    __slots__ = ("message_id",)
 
     message_id: str
+
+    def __init__(self, message_id: str) -> None:
+        object.__setattr__(self, "message_id", message_id)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: MessageRef is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, MessageRef)
+        return self.message_id == other.message_id
+
+    def __hash__(self) -> int:
+        return hash((self.message_id,))
+
+    def __repr__(self) -> str:
+        return f"MessageRef(message_id={self.message_id!r})"
 
 
 def translate(message_id: str, locale: str = DEFAULT_LOCALE, /, **params: Any) -> str:

@@ -100,6 +100,12 @@ class Delivery:
     destination_branch: str = ""
     title: str = ""
     description: str = ""
+    # the PR as the payload shows it (state, author, link): with the commit list these make the
+    # PR's details without a ``GET …/pullrequests/{id}`` (see ``fetch_pull_request``)
+    state: str = ""
+    author: str = ""
+    author_id: str = ""
+    url: str = ""
     pushes: tuple[BranchPush, ...] = ()
     hook_id: str = ""
     request_id: str = ""
@@ -222,7 +228,13 @@ class PlatformAdapter(Protocol):
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> Delivery: ...
 
-    async def fetch_pull_request(self, repository: str, pr_id: str) -> PullRequestDetails: ...
+    async def fetch_pull_request(
+        self, repository: str, pr_id: str, *, known: Delivery | None = None
+    ) -> PullRequestDetails:
+        """The PR's current details and every commit. With ``known`` (a webhook delivery of
+        this PR) the payload stands in for the PR itself when the commit list shows its head
+        is still the PR's head — one request fewer."""
+        ...
 
     async def list_open_pull_requests(
         self, repository: str, *, source_branch: str = ""
@@ -238,7 +250,17 @@ class PlatformAdapter(Protocol):
         self, repository: str, commit: str, report: Report, *, replace: bool = True
     ) -> None: ...
 
-    async def review(self, repository: str, pr_id: str, verdict: ReviewVerdict) -> None: ...
+    async def review(
+        self,
+        repository: str,
+        pr_id: str,
+        verdict: ReviewVerdict,
+        *,
+        previous: ReviewVerdict | None = None,
+    ) -> None:
+        """Send ``verdict``; ``previous`` is the verdict last sent (``None``: not known, undo
+        both), so the opposite is withdrawn only when it may be there."""
+        ...
 
     async def aclose(self) -> None: ...
 

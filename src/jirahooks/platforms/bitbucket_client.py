@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -62,6 +64,33 @@ class BitbucketCredentials:
         return f"Bearer {self.secret}"
 
 
+class HourlyBudget:
+    """At most ``limit`` requests in any rolling hour, as Bitbucket counts them (1,000 per hour
+    per user for repository endpoints, docs/external-apis.md), so a burst stops *before* the
+    429s. ``wait()`` is the seconds until the next request may go (0: now); ``take()`` counts
+    one. ``limit`` 0: no budget. One per credential and process: several processes sharing a
+    token share the limit too (docs/operations.md, "PR webhooks at scale")."""
+
+    def __init__(self, limit: int, *, clock: Callable[[], float] | None = None) -> None:
+        self.limit = max(0, limit)
+        self._clock = clock or time.monotonic
+        self._sent: collections.deque[float] = collections.deque()
+
+    def wait(self) -> float:
+        if not self.limit:
+            return 0.0
+        now = self._clock()
+        while self._sent and self._sent[0] <= now - 3600.0:
+            self._sent.popleft()
+        if len(self._sent) < self.limit:
+            return 0.0
+        return self._sent[0] + 3600.0 - now
+
+    def take(self) -> None:
+        if self.limit:
+            self._sent.append(self._clock())
+
+
 # A longer Retry-After than max_wait is not slept through: the error carries it, and the queue
 # reschedules the delivery at that time (docs/bitbucket-cloud.md, "Rate limits") — a worker
 # never sleeps through a rate-limit window.
@@ -81,6 +110,7 @@ class BitbucketClient:
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
         jitter: Callable[[], float] = random.random,
+        budget: HourlyBudget | None = None,
     ) -> None:
         self.workspace = workspace
         self.credentials = credentials
@@ -88,6 +118,7 @@ class BitbucketClient:
         self.retry = retry or BITBUCKET_RETRY
         self.timeout = timeout
         self._jitter = jitter
+        self.budget = budget or HourlyBudget(0)
         self._origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.base_url))
         self._http = httpx.AsyncClient(
             headers={
@@ -142,6 +173,7 @@ class BitbucketClient:
         while True:
             attempt += 1
             after: float | None = None
+            await self._within_budget()
             self.requests_sent += 1
             try:
                 response = await self._http.request(method, url, params=params, json=json)
@@ -169,6 +201,21 @@ class BitbucketClient:
                 raise error
             log.info("bitbucket %s %s: %s; retrying in %.2fs", method, url, error.message, wait)
             await asyncio.sleep(wait)
+
+    async def _within_budget(self) -> None:
+        """Wait for the hourly budget up to the policy's ``max_wait``; a longer wait raises
+        :class:`PlatformUnavailable` with ``retry_after``, and the queue reschedules the work."""
+        wait = self.budget.wait()
+        if wait > self.retry.max_wait:
+            raise PlatformUnavailable(
+                f"the Bitbucket request budget ({self.budget.limit} per hour) is used up",
+                hint="the work is retried when the budget allows; see "
+                "JIRAHOOKS_BITBUCKET_REQUESTS_PER_HOUR",
+                retry_after=wait,
+            )
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self.budget.take()
 
     async def paginate(
         self, path: str, *, params: Mapping[str, Any] | None = None, limit: int = 10_000

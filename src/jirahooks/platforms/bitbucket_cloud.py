@@ -206,6 +206,10 @@ def parse_delivery(headers: Mapping[str, str], body: bytes) -> Delivery:
         destination_branch=_str(pr, "destination", "branch", "name"),
         title=_str(pr, "title"),
         description=pr_description(pr),
+        state=_str(pr, "state"),
+        author=_account(_obj(pr, "author")),
+        author_id=_str(pr, "author", "uuid"),
+        url=_str(pr, "links", "html", "href"),
         **common,
     )
 
@@ -275,17 +279,52 @@ class BitbucketCloud:
             raise PlatformRequestError(f"Bitbucket did not resolve commit {ref!r} to a full hash")
         return full
 
-    async def fetch_pull_request(self, repository: str, pr_id: str) -> PullRequestDetails:
-        pr: Any = await self.client.request("GET", self._path(repository, f"/pullrequests/{pr_id}"))
-        # Bitbucket lists PR commits newest first; the engine reads them oldest first.
-        newest_first = [
+    async def _commits_newest_first(self, repository: str, pr_id: str) -> list[Commit]:
+        return [
             commit_from(c)
             async for c in self.client.paginate(
                 self._path(repository, f"/pullrequests/{pr_id}/commits")
             )
         ]
-        commits = tuple(reversed(newest_first))
+
+    async def fetch_pull_request(
+        self, repository: str, pr_id: str, *, known: Delivery | None = None
+    ) -> PullRequestDetails:
+        """The PR and all its commits (oldest first), with the full head hash.
+
+        With ``known`` — a ``pullrequest:created|updated`` delivery of this PR — the commit list
+        is fetched first, and when its newest commit is the payload's head, the payload *is*
+        the PR at that head (title, description, branches, author): ``GET …/pullrequests/{id}``
+        is skipped, one request instead of two. Otherwise (the branch moved since the webhook
+        was sent, or no payload) the PR is fetched, and the commit list is fetched again only
+        if the PR's head is not the newest commit already fetched."""
+        newest_first: list[Commit] | None = None
+        if known is not None and known.head and known.pull_request_id == str(pr_id):
+            newest_first = await self._commits_newest_first(repository, pr_id)
+            if (
+                newest_first
+                and newest_first[0].hash.startswith(known.head)
+                and (known.state or "OPEN") == "OPEN"
+            ):
+                return PullRequestDetails(
+                    id=known.pull_request_id,
+                    title=known.title,
+                    description=known.description,
+                    source_branch=known.source_branch,
+                    destination_branch=known.destination_branch,
+                    head=newest_first[0].hash,
+                    state="OPEN",
+                    author=known.author,
+                    author_id=known.author_id,
+                    url=known.url or None,
+                    commits=tuple(reversed(newest_first)),
+                )
+        pr: Any = await self.client.request("GET", self._path(repository, f"/pullrequests/{pr_id}"))
         head = _str(pr, "source", "commit", "hash")
+        if not (newest_first and head and newest_first[0].hash.startswith(head)):
+            # Bitbucket lists PR commits newest first; the engine reads them oldest first.
+            newest_first = await self._commits_newest_first(repository, pr_id)
+        commits = tuple(reversed(newest_first))
         if head and not _FULL_HASH.match(head):
             found = [c.hash for c in newest_first if c.hash.startswith(head)]
             head = found[0] if found else await self.resolve_commit(repository, head)
@@ -380,17 +419,31 @@ class BitbucketCloud:
         for batch in chunks(items, ANNOTATIONS_PER_CALL):
             await self.client.request("POST", path + "/annotations", json=list(batch))
 
-    async def review(self, repository: str, pr_id: str, verdict: ReviewVerdict) -> None:
+    async def review(
+        self,
+        repository: str,
+        pr_id: str,
+        verdict: ReviewVerdict,
+        *,
+        previous: ReviewVerdict | None = None,
+    ) -> None:
         """Approve, request changes, or withdraw both. Undoing something that is not there
-        (404 / 400 / 409) is fine: the end state is what matters."""
+        (404 / 400 / 409) is fine: the end state is what matters. ``previous`` — the verdict
+        jirahooks sent last — spares the request that withdraws an opposite verdict it never
+        sent; ``None`` (not known) withdraws it always."""
         base = self._path(repository, f"/pullrequests/{pr_id}")
         tolerated = (400, 404, 409)
+
+        async def withdraw(what: ReviewVerdict, path: str) -> None:
+            if previous is None or previous is what:
+                await self.client.request("DELETE", base + path, allow=tolerated)
+
         if verdict is ReviewVerdict.APPROVE:
-            await self.client.request("DELETE", base + "/request-changes", allow=tolerated)
+            await withdraw(ReviewVerdict.REQUEST_CHANGES, "/request-changes")
             await self.client.request("POST", base + "/approve", allow=(409,))
         elif verdict is ReviewVerdict.REQUEST_CHANGES:
-            await self.client.request("DELETE", base + "/approve", allow=tolerated)
+            await withdraw(ReviewVerdict.APPROVE, "/approve")
             await self.client.request("POST", base + "/request-changes", allow=(409,))
         else:
-            await self.client.request("DELETE", base + "/approve", allow=tolerated)
-            await self.client.request("DELETE", base + "/request-changes", allow=tolerated)
+            await withdraw(ReviewVerdict.APPROVE, "/approve")
+            await withdraw(ReviewVerdict.REQUEST_CHANGES, "/request-changes")

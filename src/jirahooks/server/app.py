@@ -22,7 +22,8 @@ from jirahooks.server.bootstrap import FirstStart, first_start
 from jirahooks.server.cpu import CpuPool
 from jirahooks.server.jira_adapter import Resolvers
 from jirahooks.server.settings import ServerSettings
-from jirahooks.store.config_cache import ConfigCache
+from jirahooks.server.writer import AuditWriter
+from jirahooks.store.config_cache import ConfigCache, PostgresVersionProbe, SqliteVersionProbe
 from jirahooks.store.database import Database
 from jirahooks.store.keycheck import open_box
 
@@ -43,9 +44,23 @@ class AppState:
     config_cache: ConfigCache = field(default_factory=ConfigCache)
     # CPU-heavy work (body parsing, evaluation, rendering) runs here, off the event loop.
     cpu: CpuPool = field(default_factory=CpuPool)
+    # The Validation API's audit rows and token usage, batched off the answer path.
+    writer: AuditWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.writer = AuditWriter(self.database)
+        if self.config_cache.probe is None:
+            path = self.database.sqlite_path
+            if path:
+                self.config_cache.probe = SqliteVersionProbe(path)
+            elif self.database.dialect == "postgresql":
+                self.config_cache.probe = PostgresVersionProbe(self.database.libpq_url)
 
     async def aclose(self) -> None:
-        """Release what the state holds: the CPU pool, Jira clients, the database."""
+        """Release what the state holds: the audit writer (committing every queued row first),
+        the CPU pool, Jira clients, the database."""
+        await self.writer.aclose()
+        await self.config_cache.aclose()
         self.cpu.shutdown()
         await self.resolvers.aclose()
         await self.database.dispose()
@@ -100,6 +115,10 @@ def create_app(settings: ServerSettings, *, state: AppState | None = None) -> Fa
         finally:
             if own:
                 await app_state.aclose()
+            else:
+                # Whoever owns the state closes it later — maybe never: uvicorn re-raises the
+                # SIGTERM it caught once it has stopped. Every answered evaluation is stored now.
+                await app_state.writer.flush()
 
     app = FastAPI(
         title="jirahooks",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -62,19 +63,88 @@ def _prepare_data_dir(settings: ServerSettings) -> None:
     os.chmod(settings.data_dir, 0o700)
 
 
-def serve(args: argparse.Namespace) -> int:
+# The CLI's options for the worker processes of ``serve --workers N`` (``worker_app``), as
+# JSON: uvicorn starts each worker as a fresh interpreter that imports the app factory.
+WORKER_OPTIONS_ENV = "JIRAHOOKS_SERVE_WORKER_OPTIONS"
+
+
+def _check_workers(settings: ServerSettings, workers: int) -> None:
+    """Several worker processes need a database several processes can write: PostgreSQL."""
+    from sqlalchemy.engine import make_url
+
+    from jirahooks.store.database import async_url
+
+    if workers < 1:
+        raise UsageError(
+            f"--workers {workers}: the number of worker processes must be at least 1",
+            hint="e.g. --workers 4 (one per core) on PostgreSQL, or leave it out",
+            code="WORKERS_INVALID",
+        )
+    if workers > 1 and make_url(async_url(settings.effective_database_url)).get_backend_name() == (
+        "sqlite"
+    ):
+        raise UsageError(
+            f"--workers {workers} needs PostgreSQL: SQLite is the embedded single-process "
+            "database (one writer; several processes would wait on each other's locks)",
+            hint="run one worker on SQLite, or start with --database-url "
+            "postgresql+psycopg://user@host/db (and --redis-url to share the Jira cache)",
+            code="WORKERS_NEED_POSTGRESQL",
+        )
+
+
+def _logging(level: str) -> None:
     import logging
 
+    logging.basicConfig(level=level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from jirahooks.server.app import create_app, start
     from jirahooks.server.bootstrap import announce
 
+    workers = int(getattr(args, "workers", 1) or 1)
     settings = settings_from(args, upgrade=True if args.upgrade else None, redis_url=args.redis_url)
+    from jirahooks.server.platform_config import WorkerOptions
+
+    WorkerOptions.from_env()  # a bad JIRAHOOKS_PR_* value stops here, with its name and range
+    _check_workers(settings, workers)
     _require_free_port(args.host, args.port)
     _prepare_data_dir(settings)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    _logging(args.log_level)
+    server_options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "lifespan": "on",
+        "access_log": args.access_log,
+    }
+
+    if workers > 1:
+        # Prepare once, here (schema, key check, first-start token printed once), then let
+        # uvicorn's supervisor run the workers: each builds its own app (worker_app), serves
+        # the shared socket, and is restarted if it dies.
+        async def prepare() -> None:
+            state = await start(settings)
+            try:
+                if state.first_start is not None:
+                    output.out(announce(state.first_start, f"http://{args.host}:{args.port}"))
+            finally:
+                await state.aclose()
+
+        asyncio.run(prepare())
+        os.environ[WORKER_OPTIONS_ENV] = json.dumps(
+            {
+                "data_dir": str(settings.data_dir),
+                "database_url": settings.database_url,
+                "redis_url": settings.redis_url,
+                "log_level": args.log_level,
+            }
+        )
+        uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **server_options)
+        return EXIT_OK
 
     async def main() -> None:
         state = await start(settings)
@@ -82,20 +152,28 @@ def serve(args: argparse.Namespace) -> int:
             if state.first_start is not None:
                 output.out(announce(state.first_start, f"http://{args.host}:{args.port}"))
             app = create_app(settings, state=state)
-            config = uvicorn.Config(
-                app,
-                host=args.host,
-                port=args.port,
-                log_level=args.log_level,
-                lifespan="on",
-                access_log=args.access_log,
-            )
-            await uvicorn.Server(config).serve()
+            await uvicorn.Server(uvicorn.Config(app, **server_options)).serve()
         finally:
             await state.aclose()
 
-    asyncio.run(main())
+    # uvicorn's event loop (uvloop when installed, the server extra has it)
+    loop_factory = uvicorn.Config(app=None).get_loop_factory()  # type: ignore[arg-type]
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main())
     return EXIT_OK
+
+
+def worker_app() -> Any:
+    """The app of one ``serve --workers N`` worker process (uvicorn's app factory). The
+    ``serve`` process has already prepared the database, so a worker neither migrates nor
+    bootstraps; it opens its own state (database pool, key, caches, writer) in the lifespan."""
+    from jirahooks.server.app import create_app
+
+    options = json.loads(os.environ.get(WORKER_OPTIONS_ENV) or "{}")
+    log_level = str(options.pop("log_level", "info"))
+    _logging(log_level)
+    settings = load_settings(**options, upgrade=False, bootstrap=False)
+    return create_app(settings)
 
 
 def _database(settings: ServerSettings) -> Any:

@@ -114,15 +114,23 @@ class Resolvers:
         self.cache = cache
 
     def resolver(
-        self, connections: Sequence[Connection], *, deadline_seconds: float | None = None
+        self,
+        connections: Sequence[Connection],
+        *,
+        deadline_seconds: float | None = None,
+        configs: Sequence[StoredConnection] | None = None,
     ) -> Resolver:
+        """``configs``: ``connections`` already converted (``to_config``, the Validation API's
+        configuration snapshot keeps them), so their tokens are not decrypted again."""
         if not connections:
             return OfflineResolver()
         from jirahooks.jira.chain import ConnectionChain
 
         # As jirahooks.jira.build_resolver, but a connection whose token cannot be decrypted
         # fails alone (a connection problem), never the whole evaluation.
-        clients = [jira_client(to_config(c, self.box)) for c in connections]
+        if configs is None:
+            configs = [to_config(c, self.box) for c in connections]
+        clients = [jira_client(config) for config in configs]
         return ConnectionChain(clients, cache=self.cache, deadline_seconds=deadline_seconds)
 
     async def aclose(self) -> None:

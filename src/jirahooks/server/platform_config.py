@@ -8,12 +8,28 @@ benchmark):
 ``JIRAHOOKS_PR_WORKER``            ``0`` disables the background worker (deliveries stay queued)
 ``JIRAHOOKS_PUBLIC_URL``           the server's public base URL (status links) when a workspace's
                                    configuration has none
-``JIRAHOOKS_RECONCILE_SECONDS``    how often open PRs are reconciled (default 300; 0 = never)
+``JIRAHOOKS_RECONCILE_SECONDS``    how often open PRs are reconciled (default 300; 0 = never); one
+                                   process of the deployment does it (the leader)
+``JIRAHOOKS_PR_CONCURRENCY``       pull requests processed at once by this process (default 8,
+                                   1–64); see "PR webhooks at scale" in docs/operations.md
+``JIRAHOOKS_PR_LEASE_SECONDS``     a claimed delivery whose worker stops renewing it is taken by
+                                   another after this long (default 15, 2–300); the heartbeat
+                                   renews it every third of that
+``JIRAHOOKS_PR_POLL_SECONDS``      how often an idle worker looks for deliveries received by
+                                   another process (default 0.5, 0.05–60)
+``JIRAHOOKS_BITBUCKET_REQUESTS_PER_HOUR``  requests this process sends with one Bitbucket
+                                   credential in any rolling hour (default 1000, Bitbucket's
+                                   limit; 0 = no budget); several processes sharing a token
+                                   split it (e.g. 500 each for two)
 =================================  ===============================================================
+
+A value that is not a number in its range stops the start with a ``UsageError`` naming the
+variable and the range.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,12 +37,14 @@ from datetime import datetime
 from typing import Any
 
 from jirahooks.crypto import SecretBox
+from jirahooks.errors import UsageError
 from jirahooks.platforms.bitbucket_client import (
     API_URL,
     BITBUCKET_RETRY,
     AuthKind,
     BitbucketClient,
     BitbucketCredentials,
+    HourlyBudget,
 )
 from jirahooks.platforms.bitbucket_cloud import PLATFORM, BitbucketCloud
 from jirahooks.retry import RetryPolicy
@@ -39,7 +57,11 @@ EVALUATION_PAGE = "/ui/w/{workspace}/evaluations/{id}"
 @dataclass(frozen=True)
 class WorkerOptions:
     enabled: bool = True
-    poll_seconds: float = 1.0  # fallback poll; webhooks wake the worker at once
+    # fallback poll; a webhook wakes the worker of the process that received it at once, the
+    # other processes find it on their next poll
+    poll_seconds: float = 0.5
+    # pull requests processed at once by one process; at ~4 Bitbucket requests per evaluation
+    # the hourly rate limit, not this, bounds a deployment's throughput (docs/operations.md)
     concurrency: int = 8
     reuse_seconds: float = 60.0
     reconcile_seconds: float = 300.0
@@ -51,18 +73,66 @@ class WorkerOptions:
     backoff_base: float = 2.0
     backoff_cap: float = 1800.0
     retry_after_cap: float = 900.0  # a longer Retry-After is cut to this (15 min)
+    # how often a process checks that one process leads reconciliation (pr_leader)
+    leader_seconds: float = 5.0
+    # Bitbucket requests per credential in any rolling hour (0: none); a longer wait for the
+    # budget reschedules the delivery like a Retry-After does
+    requests_per_hour: int = 1000
     public_url: str = ""
     retry: RetryPolicy = BITBUCKET_RETRY
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkerOptions:
         env = os.environ if environ is None else environ
-        reconcile = env.get("JIRAHOOKS_RECONCILE_SECONDS", "")
+        lease = _number(env, "JIRAHOOKS_PR_LEASE_SECONDS", cls.lease_seconds, 2.0, 300.0)
         return cls(
             enabled=env.get("JIRAHOOKS_PR_WORKER", "1").strip().lower() not in ("0", "false", "no"),
             public_url=env.get("JIRAHOOKS_PUBLIC_URL", "").rstrip("/"),
-            reconcile_seconds=float(reconcile) if reconcile else cls.reconcile_seconds,
+            reconcile_seconds=_number(
+                env, "JIRAHOOKS_RECONCILE_SECONDS", cls.reconcile_seconds, 0.0, 86400.0
+            ),
+            concurrency=int(_number(env, "JIRAHOOKS_PR_CONCURRENCY", cls.concurrency, 1, 64, 1)),
+            lease_seconds=lease,
+            heartbeat_seconds=min(cls.heartbeat_seconds, lease / 3),
+            poll_seconds=_number(env, "JIRAHOOKS_PR_POLL_SECONDS", cls.poll_seconds, 0.05, 60.0),
+            requests_per_hour=int(
+                _number(
+                    env,
+                    "JIRAHOOKS_BITBUCKET_REQUESTS_PER_HOUR",
+                    cls.requests_per_hour,
+                    0,
+                    1_000_000,
+                    1,
+                )
+            ),
         )
+
+
+def _number(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    low: float,
+    high: float,
+    step: float = 0.0,
+) -> float:
+    """``env[name]`` as a number in [low, high] (a whole one when ``step``), else a UsageError
+    saying so; ``default`` when unset."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    whole = not step or value == int(value) if math.isfinite(value) else False
+    if not (math.isfinite(value) and low <= value <= high and whole):
+        kind = "a whole number" if step else "a number"
+        raise UsageError(
+            f"{name}={raw!r} is not {kind} from {low:g} to {high:g}",
+            hint=f"e.g. {name}={default:g} (the default), or unset it",
+        )
+    return value
 
 
 def options_for(app_state: Any) -> WorkerOptions:
@@ -92,6 +162,8 @@ class Adapters:
         self.box = box
         self.options = options
         self._adapters: dict[int, tuple[datetime, str, BitbucketCloud]] = {}
+        # per credential, kept when an adapter is rebuilt for a changed configuration
+        self._budgets: dict[int, HourlyBudget] = {}
 
     async def get(self, config: PlatformConfig, workspace_slug: str) -> BitbucketCloud:
         if config.platform != PLATFORM:
@@ -103,8 +175,13 @@ class Adapters:
         if cached is not None:
             await cached[2].aclose()
         creds = credentials(config, self.box)
+        budget = self._budgets.setdefault(config.id, HourlyBudget(self.options.requests_per_hour))
         client = BitbucketClient(
-            remote, creds, base_url=config.api_url or API_URL, retry=self.options.retry
+            remote,
+            creds,
+            base_url=config.api_url or API_URL,
+            retry=self.options.retry,
+            budget=budget,
         )
         adapter = BitbucketCloud(remote, creds, client=client)
         self._adapters[config.id] = (config.updated_at, remote, adapter)

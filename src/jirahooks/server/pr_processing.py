@@ -90,10 +90,19 @@ async def find_or_register(
     if repo is None and uuid:
         repo = await queries.repository_by_uuid(session, workspace.id, uuid)
     if repo is None and register:
-        repo = Repository(workspace_id=workspace.id, slug=slug, uuid=uuid or None)
-        session.add(repo)
-        await session.flush()
-        log.info("registered repository %s/%s from a webhook", workspace.slug, slug)
+        try:
+            # a savepoint: several workers (or processes) may see the first deliveries of a new
+            # repository at the same moment; one registers it, the others then find it
+            async with session.begin_nested():
+                repo = Repository(workspace_id=workspace.id, slug=slug, uuid=uuid or None)
+                session.add(repo)
+            log.info("registered repository %s/%s from a webhook", workspace.slug, slug)
+        except IntegrityError:
+            # the savepoint's rollback expired what the session holds: load it again
+            await session.refresh(workspace)
+            repo = await queries.repository_by_slug(session, workspace.id, slug)
+            if repo is None and uuid:
+                repo = await queries.repository_by_uuid(session, workspace.id, uuid)
     return repo
 
 
@@ -108,6 +117,7 @@ class Scope:
     rules: list[Rule]
     resolver: Resolver
     previous: PullRequestResult | None
+    thorough: bool = False  # a retry: withdraw and replace as if anything could be there
 
 
 @dataclass
@@ -152,14 +162,15 @@ class Processor:
             origin, force = row.origin, row.force
             repository, pr_id = row.repository, row.pull_request_id
             headers, body = dict(row.headers), row.body
-            work = Work(delivery_id, token, row.evaluation_id)
+            work = Work(delivery_id, token, row.evaluation_id, row.tries)
         adapter: PlatformAdapter = await self.adapters.get(config, workspace.slug)
         if origin != "webhook":
             return await self.pull_request(
                 adapter, workspace, config, repository, "", pr_id, None, force, work
             )
         try:
-            delivery = parse_delivery(headers, body.encode())
+            # up to a MiB of JSON: off the event loop, like the webhook handler parses it
+            delivery = await self.state.cpu.run(parse_delivery, headers, body.encode())
         except WebhookError as exc:
             raise Permanent(exc.message) from exc
         if delivery.kind is DeliveryKind.PULL_REQUEST:
@@ -192,24 +203,72 @@ class Processor:
         pr_id: str,
     ) -> Scope:
         async with self.state.database.session() as session:
+            scope = await self._load_in(session, workspace, config, slug, uuid, pr_id)
+            await session.commit()
+        return scope
+
+    async def _load_in(
+        self,
+        session: AsyncSession,
+        workspace: Workspace,
+        config: PlatformConfig,
+        slug: str,
+        uuid: str,
+        pr_id: str,
+    ) -> Scope:
+        # the configuration snapshot the Validation API uses (store/config_cache.py): one query
+        # while the workspace's configuration is unchanged, instead of one per table
+        snap = await self.state.config_cache.workspace(session, workspace.slug)
+        if snap is None or snap.id != workspace.id:
+            raise Permanent(f"workspace '{workspace.slug}' does not exist any more")
+        found = await snap.repository_by_slug(session, slug)
+        if found is None and uuid:
+            found = await snap.repository_by_uuid(session, uuid)
+        if found is None:
             ws = await session.get(Workspace, workspace.id)
             assert ws is not None
-            repo = await find_or_register(
+            registered = await find_or_register(
                 session, ws, slug, uuid, config.register_unknown_repositories
             )
-            if repo is None:
+            if registered is None:
                 raise Permanent(f"repository '{slug}' is not registered in '{ws.slug}'")
-            settings = queries.effective_settings(ws, repo)
-            rules = await queries.rules_for(session, ws.id, repo)
-            connections = await queries.enabled_connections(session, ws.id, repo.id)
-            previous = None
-            if pr_id:
-                previous = await _pr_row(session, repo.id, pr_id)
-            await session.commit()
+            await session.commit()  # the registration bumps the version: a new snapshot
+            snap = await self.state.config_cache.workspace(session, workspace.slug)
+            found = None if snap is None else await snap.repository_by_slug(session, slug)
+            if snap is None or found is None:
+                raise Permanent(f"repository '{slug}' is not registered in '{workspace.slug}'")
+        settings = snap.repository_settings(found)
+        rules = await snap.rules_for(session, found, self.state.cpu.run)
+        connections = await snap.connections_for(session, found)
+        previous = None
+        if pr_id:
+            previous = await _pr_row(session, found.id, pr_id)
         resolver = self.state.resolvers.resolver(
             connections, deadline_seconds=settings.time_budget_seconds
         )
+        ws, repo = snap.row, found.row
         return Scope(ws, config, repo, settings, list(rules), resolver, previous)
+
+    async def prepare(
+        self,
+        workspace: Workspace,
+        config: PlatformConfig,
+        slug: str,
+        uuid: str,
+        pr_id: str,
+        work: Work,
+        delivery: Delivery | None,
+    ) -> tuple[Scope, Lease, bool]:
+        """Load the scope, take the PR's lease and tell whether the payload may stand in for
+        the PR (:meth:`_payload_current`) — in one session (a round trip per statement, no
+        more sessions than needed: at a burst's rate the database's round trips are the cost)."""
+        async with self.state.database.session() as session:
+            scope = await self._load_in(session, workspace, config, slug, uuid, pr_id)
+            await session.commit()
+            lease = await self._acquire_in(session, scope, pr_id, work.token)
+            current = await self._payload_current(session, scope, delivery, work, pr_id)
+            await session.commit()
+        return scope, lease, current
 
     def _fresh(self, previous: PullRequestResult | None, fingerprint: str) -> bool:
         if previous is None or previous.published_at is None or previous.evaluation_id is None:
@@ -224,66 +283,75 @@ class Processor:
     async def acquire(self, scope: Scope, pr_id: str, token: str) -> Lease:
         """Take the PR's lease and the next evaluation sequence number (raises :class:`Busy`
         when another worker holds the lease); ``scope.previous`` is re-read under it."""
+        async with self.state.database.session() as session:
+            return await self._acquire_in(session, scope, pr_id, token)
+
+    async def _acquire_in(
+        self, session: AsyncSession, scope: Scope, pr_id: str, token: str
+    ) -> Lease:
         now = utcnow()
         until = now + timedelta(seconds=self.options.lease_seconds)
-        async with self.state.database.session() as session:
-            state = await _pr_row(session, scope.repository.id, pr_id)
-            if state is None:
-                session.add(
-                    PullRequestResult(
-                        workspace_id=scope.workspace.id,
-                        repository_id=scope.repository.id,
-                        platform=PLATFORM,
-                        pull_request_id=pr_id,
-                    )
+        state = scope.previous
+        if state is None:
+            session.add(
+                PullRequestResult(
+                    workspace_id=scope.workspace.id,
+                    repository_id=scope.repository.id,
+                    platform=PLATFORM,
+                    pull_request_id=pr_id,
                 )
-                try:
-                    await session.commit()
-                except IntegrityError:  # another worker created it at the same moment
-                    await session.rollback()
-                state = await _pr_row(session, scope.repository.id, pr_id)
-                assert state is not None
-            row_id = state.id
-            taken = await session.execute(
-                update(PullRequestResult)
-                .where(
-                    PullRequestResult.id == row_id,
-                    (PullRequestResult.lease_owner == "")
-                    | (PullRequestResult.lease_owner == token)
-                    | (PullRequestResult.lease_until.is_(None))
-                    | (PullRequestResult.lease_until < now),
-                )
-                .values(lease_owner=token, lease_until=until, seq=PullRequestResult.seq + 1)
-                .execution_options(synchronize_session=False)
             )
-            await session.commit()
-            session.expire_all()
-            current = await session.get(PullRequestResult, row_id)
-            assert current is not None
-            if getattr(taken, "rowcount", 0) != 1:
-                raise Busy(current.lease_until or until)
-            scope.previous = current
-            return Lease(token, row_id, current.seq)
+            try:
+                await session.commit()
+            except IntegrityError:  # another worker created it at the same moment
+                await session.rollback()
+            state = await _pr_row(session, scope.repository.id, pr_id)
+            assert state is not None
+        row_id = state.id
+        taken = await session.execute(
+            update(PullRequestResult)
+            .where(
+                PullRequestResult.id == row_id,
+                (PullRequestResult.lease_owner == "")
+                | (PullRequestResult.lease_owner == token)
+                | (PullRequestResult.lease_until.is_(None))
+                | (PullRequestResult.lease_until < now),
+            )
+            .values(lease_owner=token, lease_until=until, seq=PullRequestResult.seq + 1)
+            .returning(PullRequestResult)
+            .execution_options(synchronize_session=False, populate_existing=True)
+        )
+        current = taken.scalar_one_or_none()
+        await session.commit()
+        if current is None:
+            found = await session.get(PullRequestResult, row_id, populate_existing=True)
+            raise Busy((found.lease_until if found else None) or until)
+        scope.previous = current
+        return Lease(token, row_id, current.seq)
 
     async def _holding(self, lease: Lease, **values: Any) -> bool:
         """Compare-and-set on the PR row: apply ``values`` only while ``lease`` is held and no
         newer evaluation was published (``published_seq`` below ours)."""
         async with self.state.database.session() as session:
-            result = await session.execute(
-                update(PullRequestResult)
-                .where(
-                    PullRequestResult.id == lease.row_id,
-                    PullRequestResult.lease_owner == lease.token,
-                    PullRequestResult.published_seq < lease.seq,
-                )
-                .values(
-                    lease_until=utcnow() + timedelta(seconds=self.options.lease_seconds),
-                    **values,
-                )
-                .execution_options(synchronize_session=False)
-            )
+            held = await self._holding_in(session, lease, **values)
             await session.commit()
-            return bool(getattr(result, "rowcount", 0) == 1)
+            return held
+
+    async def _holding_in(self, session: AsyncSession, lease: Lease, **values: Any) -> bool:
+        result = await session.execute(
+            update(PullRequestResult)
+            .where(
+                PullRequestResult.id == lease.row_id,
+                PullRequestResult.lease_owner == lease.token,
+                PullRequestResult.published_seq < lease.seq,
+            )
+            .values(
+                lease_until=utcnow() + timedelta(seconds=self.options.lease_seconds),
+                **values,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
 
     async def _set_review(self, lease: Lease, **values: Any) -> None:
         async with self.state.database.session() as session:
@@ -297,6 +365,66 @@ class Processor:
                 .execution_options(synchronize_session=False)
             )
             await session.commit()
+
+    # -- fewer Bitbucket requests (docs/bitbucket-cloud.md, "Requests per pull request") -----
+
+    async def _payload_current(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        delivery: Delivery | None,
+        work: Work,
+        pr_id: str,
+    ) -> bool:
+        """Whether the webhook payload may stand in for ``GET …/pullrequests/{id}`` (the
+        adapter still checks its head against the commit list): a first attempt of the newest
+        delivery of this PR. A retried delivery may be hours old, and a newer delivery means
+        the PR changed since this payload was sent: then the PR is fetched."""
+        if delivery is None or not delivery.head or work.tries > 1 or not work.id:
+            return False
+        newer = await session.scalar(
+            select(DeliveryRow.id)
+            .where(
+                DeliveryRow.id > work.id,  # a primary-key range: only newer rows are read
+                DeliveryRow.workspace_id == scope.workspace.id,
+                DeliveryRow.repository == delivery.repository,
+                DeliveryRow.pull_request_id == pr_id,
+            )
+            .limit(1)
+        )
+        return newer is None
+
+    async def _holding_and_shown(
+        self, lease: Lease, scope: Scope, commit: str
+    ) -> tuple[bool, bool]:
+        """Whether ``lease`` is still held (renewing it, as :meth:`_holding`), and whether a
+        result of ours may be on ``commit``: a retry, or any PR of the repository published
+        on that head (two PRs from one branch share their head commit) — one session."""
+        async with self.state.database.session() as session:
+            held = await self._holding_in(session, lease)
+            shown = scope.thorough or (scope.previous is not None and scope.previous.head == commit)
+            if held and not shown:
+                found = await session.scalar(
+                    select(PullRequestResult.id)
+                    .where(
+                        PullRequestResult.repository_id == scope.repository.id,
+                        PullRequestResult.head == commit,
+                    )
+                    .limit(1)
+                )
+                shown = found is not None
+            await session.commit()
+        return held, shown
+
+    @staticmethod
+    def _sent(scope: Scope, before: str) -> ReviewVerdict | None:
+        """The verdict we sent last, when it is known for sure (not after a failed attempt)."""
+        if scope.thorough:
+            return None
+        try:
+            return ReviewVerdict(before) if before else ReviewVerdict.WITHDRAW
+        except ValueError:
+            return None
 
     # -- pull requests ----------------------------------------------------------------------
 
@@ -313,9 +441,12 @@ class Processor:
         work: Work | None = None,
     ) -> Outcome:
         work = work or Work(0, f"direct/{slug}/{pr_id}", None)
-        scope = await self.load(workspace, config, slug, uuid, pr_id)
-        lease = await self.acquire(scope, pr_id, work.token)
+        scope, lease, payload_current = await self.prepare(
+            workspace, config, slug, uuid, pr_id, work, delivery
+        )
         previous = scope.previous
+        # a delivery tried before may have published part of its result: undo and redo all
+        scope.thorough = work.tries > 1
         if delivery is not None and not force:
             fingerprint = pr_fingerprint(
                 delivery.head,
@@ -326,7 +457,8 @@ class Processor:
             )
             if self._fresh(previous, fingerprint):
                 return await self.reuse(adapter, scope, lease, pr_id)
-        details = await adapter.fetch_pull_request(slug, pr_id)
+        known = delivery if payload_current else None
+        details = await adapter.fetch_pull_request(slug, pr_id, known=known)
         fingerprint = pr_fingerprint(
             details.head,
             details.title,
@@ -347,13 +479,19 @@ class Processor:
             return await self.reuse(adapter, scope, lease, pr_id)
         if not force and self._fresh(previous, fingerprint):
             return await self.reuse(adapter, scope, lease, pr_id)
-        if not await self._holding(lease):  # fetching took longer than the lease: stop here
+        held, shown = await self._holding_and_shown(lease, scope, details.head)
+        if not held:  # fetching took longer than the lease: stop here
             raise LeaseLost(f"pull request {pr_id}: a newer evaluation took over")
-        await adapter.publish_status(
-            slug,
-            details.head,
-            results.in_progress_status(url="", refname=details.source_branch),
-        )
+        # Our earlier result may be on this commit (a re-evaluation of the head, or a retry):
+        # INPROGRESS first, so the merge check does not pass on it meanwhile, and the report is
+        # replaced. A commit nothing was published on shows no status, which the merge check
+        # ("N successful builds, none in progress") does not pass either: nothing to post yet.
+        if shown:
+            await adapter.publish_status(
+                slug,
+                details.head,
+                results.in_progress_status(url="", refname=details.source_branch),
+            )
         started = time.perf_counter()
         evaluation = await evaluate(
             details.event(slug),
@@ -362,14 +500,16 @@ class Processor:
             settings=scope.settings,
             run_cpu=self.state.cpu.run,  # CPU stages off the event loop
         )
-        evaluation_id = await self.store(scope, evaluation, details, started, delivery=work.id)
-        if not await self._holding(lease):
+        evaluation_id, held = await self.store(
+            scope, evaluation, details, started, delivery=work.id, lease=lease
+        )
+        if not held:
             raise LeaseLost(f"pull request {pr_id}: a newer evaluation took over")
         link = evaluation_link(config, self.options, workspace.slug, evaluation_id)
         status = results.build_status(evaluation, url=link, refname=details.source_branch)
         await adapter.publish_status(slug, details.head, status)
         await adapter.publish_report(
-            slug, details.head, results.report(evaluation, link=link), replace=True
+            slug, details.head, results.report(evaluation, link=link), replace=shown
         )
         published = await self._holding(
             lease,
@@ -420,7 +560,9 @@ class Processor:
                 return before  # this evaluation's verdict was sent already
             verdict = results.verdict_of(result)
             if verdict.value != before or state is None or state.review_head != head:
-                await adapter.review(scope.repository.slug, pr_id, verdict)
+                await adapter.review(
+                    scope.repository.slug, pr_id, verdict, previous=self._sent(scope, before)
+                )
             await self._set_review(
                 lease,
                 verdict=verdict.value,
@@ -429,7 +571,12 @@ class Processor:
             )
             return verdict.value
         if before:
-            await adapter.review(scope.repository.slug, pr_id, ReviewVerdict.WITHDRAW)
+            await adapter.review(
+                scope.repository.slug,
+                pr_id,
+                ReviewVerdict.WITHDRAW,
+                previous=self._sent(scope, before),
+            )
             await self._set_review(lease, verdict="", review_head="", review_evaluation_id=None)
         return ""
 
@@ -442,9 +589,12 @@ class Processor:
         *,
         branch: str = "",
         delivery: int = 0,
-    ) -> int:
+        lease: Lease | None = None,
+    ) -> tuple[int, bool]:
         """Keep the evaluation like the Validation API does (source ``bitbucket-cloud``), and
-        note it on the delivery (a delivery processed again after a crash then knows it)."""
+        note it on the delivery (a delivery processed again after a crash then knows it);
+        with ``lease``, check and renew it in the same transaction. Returns the evaluation's
+        id and whether the lease is still held (always true without one)."""
         event = evaluation.event
         values = queries.evaluation_values(
             evaluation,
@@ -465,8 +615,9 @@ class Processor:
                     .values(evaluation_id=evaluation_id)
                     .execution_options(synchronize_session=False)
                 )
+            held = await self._holding_in(session, lease) if lease is not None else True
             await session.commit()
-        return evaluation_id
+        return evaluation_id, held
 
     async def closed(
         self, workspace: Workspace, config: PlatformConfig, delivery: Delivery
@@ -524,6 +675,7 @@ class Work:
     id: int
     token: str
     evaluation_id: int | None
+    tries: int = 1  # this attempt's number (1: the first)
 
 
 async def _pr_row(

@@ -3,15 +3,21 @@
 - Started by the app's lifespan (``jirahooks.server.webhooks``) as asyncio tasks; the webhook
   handler wakes it, and it also polls, so deliveries stored before a restart are picked up on
   the next start.
-- A delivery is *claimed* by an atomic ``UPDATE … WHERE state = 'pending'`` (safe with several
-  server processes) that writes this worker's lease token (``lease_owner``). The lease is short
-  (``lease_seconds``, 15 s) and renewed by a heartbeat every ``heartbeat_seconds`` while the
-  delivery is worked on, so a crashed worker's deliveries are taken again within seconds while a
-  slow but live one keeps its own. A worker whose lease was taken over stops that delivery and
-  finishes nothing (the PR row's compare-and-set refuses its publish, see ``pr_processing``).
-- Deliveries of one pull request run one after another, in arrival order; different PRs run
-  concurrently (``concurrency``). Across processes the PR's own lease serializes them: a delivery
-  whose PR is leased elsewhere goes back to the queue until that lease ends (not counted as a try).
+- Deliveries are *claimed* in one statement (``store.deliveries.claim_due``: ``UPDATE … WHERE id
+  IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING …`` on PostgreSQL, so processes and hosts on one
+  database never claim the same row; the same statement under SQLite's single writer), no more
+  than this worker has free slots (``concurrency``), each with this worker's lease token
+  (``lease_owner``). The lease is short (``lease_seconds``, 15 s) and renewed by a heartbeat
+  every ``heartbeat_seconds`` while the delivery is worked on, so a crashed worker's deliveries
+  are taken again within seconds while a slow but live one keeps its own. A worker whose lease
+  was taken over stops that delivery and finishes nothing (the PR row's compare-and-set refuses
+  its publish, see ``pr_processing``). Recording an outcome locks the delivery's row before the
+  PR's, the order the heartbeat uses.
+- Deliveries of one pull request run one after another, in arrival order, across every process:
+  the claim takes a PR's oldest claimable delivery only while no other of that PR is under a live
+  lease; different PRs run concurrently (``concurrency``). The PR's own lease stays the guard: a
+  delivery whose PR is leased elsewhere goes back to the queue until that lease ends (not
+  counted as a try).
 - Transient failures (Bitbucket unavailable or rate limited, Jira down, credentials rejected)
   are retried with exponential backoff. A ``Retry-After`` from Bitbucket (429/503, seconds or
   HTTP date) reschedules the delivery (``next_attempt_at``) at that time, up to
@@ -21,7 +27,9 @@
   merge check closed meanwhile). Permanent problems (malformed payload, unknown repository) fail
   at once.
 - Reconciliation: every ``reconcile_seconds``, open PRs of every registered repository whose head
-  has no published result are queued (``GET …/pullrequests?state=OPEN``).
+  has no published result are queued (``GET …/pullrequests?state=OPEN``) — by one process of the
+  deployment, the holder of the leader's advisory lock (``pr_leader``).
+- ``depth()`` (``store.deliveries.queue_depth``): what waits and since when, for metrics.
 """
 
 from __future__ import annotations
@@ -35,12 +43,13 @@ import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 
 from jirahooks.errors import JirahooksError
 from jirahooks.platforms.base import PlatformError, PlatformRequestError
 from jirahooks.platforms.bitbucket_cloud import PLATFORM
 from jirahooks.server.platform_config import Adapters, WorkerOptions
+from jirahooks.server.pr_leader import Leadership
 from jirahooks.server.pr_processing import (
     Busy,
     LeaseLost,
@@ -49,7 +58,14 @@ from jirahooks.server.pr_processing import (
     Processor,
     enqueue,
 )
-from jirahooks.store.deliveries import DeliveryRow, PlatformConfig, PullRequestResult
+from jirahooks.store.deliveries import (
+    DeliveryRow,
+    PlatformConfig,
+    PullRequestResult,
+    QueueDepth,
+    claim_due,
+    queue_depth,
+)
 from jirahooks.store.models import Repository, Workspace, utcnow
 
 if TYPE_CHECKING:
@@ -81,6 +97,7 @@ class PrWorker:
         self.processed = 0
         # this worker's name in lease tokens (``<owner>/<delivery id>``)
         self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.leadership = Leadership(state.database, self.owner)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -99,6 +116,7 @@ class PrWorker:
                 await task
         self._tasks.clear()
         self._running.clear()
+        await self.leadership.release()
         await self.adapters.aclose()
 
     def wake(self) -> None:
@@ -107,6 +125,11 @@ class PrWorker:
     @property
     def running(self) -> bool:
         return bool(self._tasks)
+
+    async def depth(self) -> QueueDepth:
+        """The queue's depth and its oldest due delivery's age (for metrics and health)."""
+        async with self.state.database.session() as session:
+            return await queue_depth(session)
 
     # -- the queue --------------------------------------------------------------------------
 
@@ -121,37 +144,28 @@ class PrWorker:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.options.poll_seconds)
 
     async def drain(self) -> int:
-        """Claim due deliveries and start processing them; returns how many were started."""
-        now = utcnow()
-        expired = now - timedelta(seconds=self.options.lease_seconds)
-        async with self.state.database.session() as session:
-            rows = await session.execute(
-                select(
-                    DeliveryRow.id,
-                    DeliveryRow.state,
-                    DeliveryRow.workspace_id,
-                    DeliveryRow.repository,
-                    DeliveryRow.pull_request_id,
-                )
-                .where(
-                    or_(
-                        and_(DeliveryRow.state == "pending", DeliveryRow.next_attempt_at <= now),
-                        and_(DeliveryRow.state == "processing", DeliveryRow.claimed_at < expired),
-                    )
-                )
-                .order_by(DeliveryRow.id)
-                .limit(BATCH)
+        """Claim as many due deliveries as there are free slots and start processing them;
+        returns how many were started. Claiming no more than can run keeps every claimed
+        delivery under a heartbeat: a delivery waiting in this process for a slot would let
+        its lease run out and be taken by another process."""
+        free = self.options.concurrency - len(self._running)
+        if free <= 0:
+            return 0
+        async with self.state.database.session() as session, self.state.database.writing():
+            claimed = await claim_due(
+                session,
+                owner=self.owner,
+                limit=min(free, BATCH),
+                lease_seconds=self.options.lease_seconds,
+                skip_locked=self.state.database.dialect == "postgresql",
             )
-            candidates = rows.all()
         started = 0
-        for delivery_id, state, workspace_id, repository, pr_id in candidates:
-            key = f"{workspace_id}/{repository}/{pr_id}" if pr_id else f"delivery/{delivery_id}"
-            if key in self._busy:
+        for delivery in claimed:
+            if delivery.key in self._busy:  # a delivery of this PR runs here: after it
+                await self._postpone(delivery.id, Busy(utcnow()))
                 continue
-            if not await self._claim(delivery_id, state):
-                continue
-            self._busy.add(key)
-            task = asyncio.create_task(self._run(delivery_id, key))
+            self._busy.add(delivery.key)
+            task = asyncio.create_task(self._run(delivery.id, delivery.key))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
             started += 1
@@ -185,6 +199,10 @@ class PrWorker:
         try:
             async with self._slots:
                 await self._process(delivery_id)
+        except Exception:
+            # recording the outcome failed (the database went away): the lease runs out and
+            # the delivery is taken again, by this or another process
+            log.exception("delivery %s: recording its outcome failed", delivery_id)
         finally:
             self._busy.discard(key)
             self.wake()  # a later delivery of the same PR may be waiting
@@ -226,7 +244,6 @@ class PrWorker:
             beat.cancel()
             if not work.done():
                 work.cancel()
-        await self._release(token)
 
     async def _heartbeat(
         self, delivery_id: int, token: str, work: asyncio.Task[Outcome], lost: asyncio.Event
@@ -265,20 +282,22 @@ class PrWorker:
             await session.commit()
             return bool(getattr(result, "rowcount", 0) == 1)
 
-    async def _release(self, token: str) -> None:
-        """Give the PR's lease back at once (the next delivery of that PR need not wait)."""
-        with contextlib.suppress(Exception):
-            async with self.state.database.session() as session:
-                await session.execute(
-                    update(PullRequestResult)
-                    .where(PullRequestResult.lease_owner == token)
-                    .values(lease_owner="", lease_until=None)
-                )
-                await session.commit()
+    async def _release(self, session: AsyncSession, delivery_id: int) -> None:
+        """Give the PR's lease back at once (the next delivery of that PR need not wait), in
+        the transaction that records the delivery's outcome."""
+        await session.execute(
+            update(PullRequestResult)
+            .where(PullRequestResult.lease_owner == self.token(delivery_id))
+            .values(lease_owner="", lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
 
-    async def _own(self, session: AsyncSession, delivery_id: int) -> DeliveryRow | None:
-        """The delivery row if this worker still holds its lease (None otherwise)."""
-        row = await session.get(DeliveryRow, delivery_id)
+    async def _own(
+        self, session: AsyncSession, delivery_id: int, *, lock: bool = False
+    ) -> DeliveryRow | None:
+        """The delivery row if this worker still holds its lease (None otherwise); ``lock``
+        takes its row lock now (``FOR UPDATE`` on PostgreSQL)."""
+        row = await session.get(DeliveryRow, delivery_id, with_for_update=lock or None)
         if row is None or row.state != "processing" or row.lease_owner != self.token(delivery_id):
             return None
         return row
@@ -287,8 +306,11 @@ class PrWorker:
         self, delivery_id: int, state: str, *, error: str = "", outcome: Outcome | None = None
     ) -> None:
         async with self.state.database.session() as session:
-            row = await self._own(session, delivery_id)
+            # the delivery's row first, then the PR's (the order the heartbeat locks them in)
+            row = await self._own(session, delivery_id, lock=True)
+            await self._release(session, delivery_id)
             if row is None:
+                await session.commit()
                 return
             row.state = state if outcome is None else outcome.status
             row.processed_at = utcnow()
@@ -302,8 +324,11 @@ class PrWorker:
         """The PR is leased by another worker: back to the queue until that lease ends; this
         was no attempt of ours."""
         async with self.state.database.session() as session:
-            row = await self._own(session, delivery_id)
+            # the delivery's row first, then the PR's (the order the heartbeat locks them in)
+            row = await self._own(session, delivery_id, lock=True)
+            await self._release(session, delivery_id)
             if row is None:
+                await session.commit()
                 return
             row.state = "pending"
             row.lease_owner = ""
@@ -322,8 +347,11 @@ class PrWorker:
         self, delivery_id: int, error: str, *, retry_after: float | None = None
     ) -> None:
         async with self.state.database.session() as session:
-            row = await self._own(session, delivery_id)
+            # the delivery's row first, then the PR's (the order the heartbeat locks them in)
+            row = await self._own(session, delivery_id, lock=True)
+            await self._release(session, delivery_id)
             if row is None:
+                await session.commit()
                 return
             row.last_error = error[:2000]
             row.lease_owner = ""
@@ -349,8 +377,21 @@ class PrWorker:
     # -- reconciliation ---------------------------------------------------------------------
 
     async def _reconcile_loop(self) -> None:
+        """Every ``leader_seconds`` make sure one process leads (pr_leader); the leader
+        reconciles every ``reconcile_seconds``, the others only stand by."""
+        step = min(self.options.leader_seconds, self.options.reconcile_seconds)
+        waited = 0.0
         while True:
-            await asyncio.sleep(self.options.reconcile_seconds)
+            await asyncio.sleep(step)
+            waited += step
+            try:
+                leading = await self.leadership.check()
+            except Exception:
+                log.exception("reconciliation leader: the database cannot be asked")
+                continue
+            if not leading or waited < self.options.reconcile_seconds:
+                continue
+            waited = 0.0
             try:
                 await self.reconcile()
             except Exception:

@@ -23,18 +23,22 @@ Order of the checks, each answering ``{"error", "errorCode"}`` with the document
 6. the Validation API is on for the workspace (403 ``FEATURE_DISABLED_GLOBAL``) and the
    repository (403 ``FEATURE_DISABLED_REPO``).
 
-Then the engine evaluates, the evaluation is stored, and the 200 document is returned. Any
-other failure is 500 ``INTERNAL_ERROR`` without details (the server log has them).
+Then the engine evaluates, the evaluation is queued for storage, and the 200 document is
+returned. Any other failure is 500 ``INTERNAL_ERROR`` without details (the server log has them).
 
 The CPU-heavy steps — parsing the body (up to 1 MiB of JSON), the engine's planning and judging,
 rendering the document and encoding the answer — run on the app's CPU pool (server/cpu.py), so
-a hostile 1 MB branch name or a 10,000-commit push never stalls other requests.
+a hostile 1 MB branch name or a 10,000-commit push never stalls other requests; a small request
+(``INLINE_BODY_BYTES``, ``INLINE_RULES``) runs them inline, where the hand-offs would cost more
+than the work (decision 0007).
 
 The configuration behind these steps (tokens and their decrypted secrets, repositories, parsed
-rules, effective settings, connections) comes from the process's ``ConfigCache``: a request whose
-workspace ``config_version`` is unchanged makes three statements (read the version, insert the
-evaluation, stamp the token's ``last_used_at``) instead of about ten. Every configuration write
-bumps the version, so changes apply to the next request on every process.
+rules, effective settings, connections with their decrypted Jira tokens) comes from the
+process's ``ConfigCache``: a request whose workspace ``config_version`` is unchanged reads only
+that version (on SQLite without SQLAlchemy: ``SqliteVersionProbe``). Every configuration write
+bumps the version, so changes apply to the next request on every process. The evaluation row
+and the token's ``last_used_at`` are handed to the background writer (server/writer.py) and
+written after the answer, batched; a full writer queue answers 503 ``AUDIT_BACKLOG_FULL``.
 """
 
 from __future__ import annotations
@@ -46,17 +50,20 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jirahooks.event import Commit, Event, Trigger
 from jirahooks.i18n import normalize_locale
+from jirahooks.server.jira_adapter import to_config
+from jirahooks.server.writer import WriterBacklogged
 from jirahooks.store import queries
 from jirahooks.store.config_cache import RepositorySnapshot, WorkspaceSnapshot
-from jirahooks.store.database import EncodedJSON
+from jirahooks.store.database import Database, EncodedJSON
 from jirahooks.store.models import ValidationToken
 from jirahooks.textcheck import MAX_JSON_DEPTH, Kind, nesting_exceeds, text_problem
 
@@ -67,6 +74,9 @@ log = logging.getLogger("jirahooks.server.validation")
 
 SIGNATURE_HEADER = "x-hub-signature-256"
 SUPPORTED_TRIGGERS = (Trigger.COMMIT, Trigger.PUSH)
+# A request this small is parsed, judged and encoded on the event loop (see _runner).
+INLINE_BODY_BYTES = 16 * 1024
+INLINE_RULES = 20
 
 router = APIRouter(tags=["validation"])
 
@@ -162,14 +172,34 @@ async def validate_without_workspace(request: Request) -> Response:
 )
 async def validate(request: Request, workspace: str, repoSlug: str | None = None) -> Response:
     state = request.app.state.jirahooks
+    session = LazySession(state.database)
     try:
-        async with state.database.session() as session:
-            return await _validate(request, session, workspace, repoSlug)
+        return await _validate(request, cast(AsyncSession, session), workspace, repoSlug)
     except Rejection as rejection:
         return rejection.response()
     except Exception:
         log.exception("Validation API: internal error (workspace %s)", workspace)
         return Rejection(500, "INTERNAL_ERROR", "Internal error, see the server log").response()
+    finally:
+        await session.close()
+
+
+class LazySession:
+    """An ``AsyncSession`` made on first use: a warm request, served from its configuration
+    snapshot, never opens one (a session costs more than the rest of the snapshot path)."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._session: AsyncSession | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._session is None:
+            self._session = self._database.sessions()
+        return getattr(self._session, name)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -396,7 +426,7 @@ async def _validate(
     from jirahooks.engine import evaluate
     from jirahooks.engine.facts import Evaluation, Status
 
-    payload = await state.cpu.run(parse_payload, body)
+    payload = await _runner(state, body)(parse_payload, body)
     if payload is None or payload.empty:
         event = Event(Trigger.PUSH if payload is None else payload.trigger)
         locale = "en-US" if payload is None else payload.locale
@@ -407,7 +437,9 @@ async def _validate(
             except Rejection:
                 repo = None  # deletions must never fail: IGNORE whatever the repository
         evaluation = Evaluation(event, Status.IGNORE)
-        return await _answer(state, session, workspace, repo, token, evaluation, locale, started)
+        return await _answer(
+            state, workspace, repo, token, evaluation, locale, started, _runner(state, body)
+        )
 
     # The caller holds a valid token of this workspace: now it may learn whether the repository
     # exists (404) and whether its token reaches it (401).
@@ -437,24 +469,29 @@ async def _validate(
         )
     rules = await workspace.rules_for(session, repo, state.cpu.run)
     connections = await workspace.connections_for(session, repo)
-    resolver = state.resolvers.resolver(connections, deadline_seconds=settings.time_budget_seconds)
+    # the connections' Jira tokens, decrypted once per snapshot (not once per request)
+    configs = workspace.jira_configs(repo, lambda c: to_config(c, state.secrets))
+    resolver = state.resolvers.resolver(
+        connections, deadline_seconds=settings.time_budget_seconds, configs=configs
+    )
     event = Event(
         trigger=payload.trigger,
         branch=payload.branch,
         commits=payload.commits,
         repository=repo.slug,
     )
-    evaluation = await evaluate(event, rules, resolver, settings=settings, run_cpu=state.cpu.run)
+    run_cpu = _runner(state, body, len(rules))
+    evaluation = await evaluate(event, rules, resolver, settings=settings, run_cpu=run_cpu)
     return await _answer(
-        state, session, workspace, repo, token, evaluation, payload.locale, started
+        state, workspace, repo, token, evaluation, payload.locale, started, run_cpu
     )
 
 
 def _json(document: dict[str, Any]) -> bytes:
-    """A document's bytes, as ``JSONResponse`` would render them."""
-    return json.dumps(
-        document, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
-    ).encode("utf-8")
+    """A document's bytes: compact UTF-8 JSON (orjson: a fraction of ``json.dumps``'s cost on
+    the answer path; NaN and infinities, which no document holds, would become ``null``)."""
+    encoded: bytes = orjson.dumps(document, option=orjson.OPT_NON_STR_KEYS)
+    return encoded
 
 
 def _encode(document: dict[str, Any], share_issue_details: bool) -> tuple[bytes, bytes]:
@@ -470,23 +507,39 @@ def _encode(document: dict[str, Any], share_issue_details: bool) -> tuple[bytes,
 
 
 def _encode_text(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    encoded: bytes = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    return encoded.decode("utf-8")
+
+
+async def _inline(fn: Callable[..., Any], /, *args: Any) -> Any:
+    """``CpuPool.run``'s shape, run here: for a small request, handing each step to a pool
+    thread costs more CPU than the step itself."""
+    return fn(*args)
+
+
+def _runner(state: AppState, body: bytes, rules: int = 0) -> Callable[..., Any]:
+    """Where a request's CPU steps run: on the event loop for a small request (a body of at
+    most ``INLINE_BODY_BYTES`` judged by at most ``INLINE_RULES`` rules: well under a
+    millisecond of work), on the CPU pool otherwise (decision 0004)."""
+    if len(body) <= INLINE_BODY_BYTES and rules <= INLINE_RULES:
+        return _inline
+    run: Callable[..., Any] = state.cpu.run
+    return run
 
 
 async def _answer(
     state: AppState,
-    session: AsyncSession,
     workspace: WorkspaceSnapshot,
     repo: RepositorySnapshot | None,
     token: ValidationToken,
     evaluation: Any,
     locale: str,
     started: float,
+    run_cpu: Callable[..., Any],
 ) -> Response:
-    database = state.database
-    document: dict[str, Any] = await state.cpu.run(evaluation.to_document, locale)
+    document: dict[str, Any] = await run_cpu(evaluation.to_document, locale)
     share = workspace.workspace_settings().share_issue_details
-    answer, stored = await state.cpu.run(_encode, document, share)
+    answer, stored = await run_cpu(_encode, document, share)
     event = evaluation.event
     values = queries.evaluation_values(
         evaluation,
@@ -514,10 +567,16 @@ async def _answer(
     )
     # The big JSON columns are encoded on the pool too (10,000 commits, a 30 MB document).
     values["document"] = EncodedJSON(stored.decode("utf-8"))
-    values["event"] = EncodedJSON(await state.cpu.run(_encode_text, values["event"]))
-    async with database.writing():
-        await queries.insert_evaluation(session, values)
-        # ``token`` is a shared snapshot row, not part of this session: stamp it by id.
-        await queries.stamp_validation_token(session, token.id)
-        await session.commit()
+    values["event"] = EncodedJSON(await run_cpu(_encode_text, values["event"]))
+    # The audit row and the token's last_used_at are written by the background writer
+    # (server/writer.py, decision 0007): no write on the answer path.
+    try:
+        await state.writer.submit(values, token.id)
+    except WriterBacklogged as exc:
+        log.error("Validation API: answered 503, the evaluation cannot be stored: %s", exc)
+        raise Rejection(
+            503,
+            "AUDIT_BACKLOG_FULL",
+            "The server cannot store evaluations as fast as they come: retry in a few seconds",
+        ) from exc
     return Response(answer, media_type="application/json")

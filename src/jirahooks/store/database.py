@@ -173,6 +173,19 @@ class Database:
         )
         self._sqlite_writer = asyncio.Lock() if self.dialect == "sqlite" else None
 
+    @property
+    def libpq_url(self) -> str:
+        """The PostgreSQL URL as psycopg takes it (no SQLAlchemy driver name)."""
+        return make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    @property
+    def sqlite_path(self) -> str:
+        """The SQLite file ("" for PostgreSQL and in-memory SQLite)."""
+        if self.dialect != "sqlite":
+            return ""
+        database = make_url(self.url).database or ""
+        return "" if database in ("", ":memory:") or database.startswith("file:") else database
+
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session:

@@ -9,17 +9,43 @@
   minute, reconciliation of heads without a result, the Guardian's current review verdict), and
   since migration 0004 the per-PR lease and evaluation sequence that make publishing
   compare-and-set (docs/decisions/0002-database-as-queue.md).
+
+The queue's own statements live here too (docs/decisions/0006-queue-across-processes.md):
+:func:`claim_due` (one ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)`` on PostgreSQL,
+the same statement under SQLite's single writer) and :func:`queue_depth` (what is waiting and
+since when, for health checks and metrics).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+import functools
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import Mapped, aliased, mapped_column
 
-from jirahooks.store.models import Base, utcnow
+from jirahooks.store.models import Base, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 
 class PlatformConfig(Base):
@@ -117,3 +143,150 @@ class PullRequestResult(Base):
     # the reviewer veto follows the head: what it was last sent for
     review_head: Mapped[str] = mapped_column(String(64), default="")
     review_evaluation_id: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+# -- the queue ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery this worker just claimed (its lease token is ``<owner>/<id>``)."""
+
+    id: int
+    workspace_id: int
+    repository: str
+    pull_request_id: str
+
+    @property
+    def key(self) -> str:
+        """Deliveries of one pull request share a key; a push is its own."""
+        if self.pull_request_id:
+            return f"{self.workspace_id}/{self.repository}/{self.pull_request_id}"
+        return f"delivery/{self.id}"
+
+
+def _claimable(row: Any, now: Any, expired: Any) -> ColumnElement[bool]:
+    """Due and pending, or claimed by a worker whose lease ran out (it crashed)."""
+    return or_(
+        and_(row.state == "pending", row.next_attempt_at <= now),
+        and_(row.state == "processing", row.claimed_at < expired),
+    )
+
+
+def claimable_condition(now: Any, expired: Any) -> ColumnElement[bool]:
+    """Which deliveries a worker may claim at ``now`` (leases claimed before ``expired`` ran
+    out): :func:`_claimable`, and its pull request has no delivery under a live lease and no
+    older claimable one — so one pull request's deliveries are claimed one at a time, oldest
+    first, by whichever process claims first."""
+    other = aliased(DeliveryRow)
+    same_pr = and_(
+        other.workspace_id == DeliveryRow.workspace_id,
+        other.repository == DeliveryRow.repository,
+        other.pull_request_id == DeliveryRow.pull_request_id,
+        other.id != DeliveryRow.id,
+    )
+    ahead = or_(
+        and_(other.state == "processing", other.claimed_at >= expired),
+        and_(other.id < DeliveryRow.id, _claimable(other, now, expired)),
+    )
+    return and_(
+        _claimable(DeliveryRow, now, expired),
+        or_(DeliveryRow.pull_request_id == "", ~exists().where(same_pr, ahead)),
+    )
+
+
+@functools.cache
+def _claim_statement(skip_locked: bool) -> Any:
+    """The claim, built once (a burst claims hundreds of times a second): ``now``,
+    ``expired``, ``limit`` and ``owner`` are bound per call."""
+    now = bindparam("now", type_=UTCDateTime())
+    expired = bindparam("expired", type_=UTCDateTime())
+    picked = (
+        select(DeliveryRow.id)
+        .where(claimable_condition(now, expired))
+        .order_by(DeliveryRow.id)
+        .limit(bindparam("limit", type_=Integer()))
+    )
+    if skip_locked:
+        picked = picked.with_for_update(skip_locked=True)
+    return (
+        update(DeliveryRow)
+        .where(DeliveryRow.id.in_(picked.scalar_subquery()))
+        .values(
+            state="processing",
+            claimed_at=now,
+            lease_owner=bindparam("owner", type_=String()) + cast(DeliveryRow.id, String),
+            tries=DeliveryRow.tries + 1,
+        )
+        .returning(
+            DeliveryRow.id,
+            DeliveryRow.workspace_id,
+            DeliveryRow.repository,
+            DeliveryRow.pull_request_id,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def claim_due(
+    session: AsyncSession,
+    *,
+    owner: str,
+    limit: int,
+    lease_seconds: float,
+    skip_locked: bool,
+    now: datetime | None = None,
+) -> list[Claimed]:
+    """Claim up to ``limit`` due deliveries for ``owner`` in one statement and commit.
+
+    PostgreSQL: ``UPDATE … WHERE id IN (SELECT … ORDER BY id LIMIT n FOR UPDATE SKIP LOCKED)
+    RETURNING …`` — concurrent claimers in other processes or hosts skip each other's rows
+    instead of waiting or claiming them twice. SQLite (one process): the same statement, made
+    atomic by SQLite's single writer."""
+    now = now or utcnow()
+    result = await session.execute(
+        _claim_statement(skip_locked),
+        {
+            "now": now,
+            "expired": now - timedelta(seconds=lease_seconds),
+            "limit": max(1, limit),
+            "owner": owner + "/",
+        },
+    )
+    claimed = [Claimed(*row) for row in result.all()]
+    await session.commit()
+    return sorted(claimed, key=lambda c: c.id)
+
+
+@dataclass(frozen=True)
+class QueueDepth:
+    """What the queue holds right now (for health checks and metrics)."""
+
+    pending: int  # waiting, due or scheduled for later
+    due: int  # pending and due now
+    processing: int
+    oldest_due_seconds: float  # age of the oldest due delivery's receipt; 0 when none
+
+
+async def queue_depth(session: AsyncSession, now: datetime | None = None) -> QueueDepth:
+    """Counts of pending / due / processing deliveries and the oldest due one's age: one
+    statement, cheap enough for a scrape every few seconds (``state`` is indexed)."""
+    now = now or utcnow()
+    is_due = and_(DeliveryRow.state == "pending", DeliveryRow.next_attempt_at <= now)
+    row = (
+        await session.execute(
+            select(
+                func.count().filter(DeliveryRow.state == "pending"),
+                func.count().filter(is_due),
+                func.count().filter(DeliveryRow.state == "processing"),
+                func.min(DeliveryRow.received_at).filter(is_due),
+            ).where(DeliveryRow.state.in_(("pending", "processing")))
+        )
+    ).one()
+    oldest = row[3]
+    age = 0.0
+    if oldest is not None:
+        if oldest.tzinfo is None and now.tzinfo is not None:
+            oldest = oldest.replace(tzinfo=now.tzinfo)
+        age = max(0.0, (now - oldest).total_seconds())
+    return QueueDepth(int(row[0]), int(row[1]), int(row[2]), age)

@@ -5,15 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
 from jirahooks.server.admin import schemas
 from jirahooks.server.auth import CurrentUser, Session, get_repository, get_workspace
 from jirahooks.server.errors import not_found
+from jirahooks.server.writer import settled
 from jirahooks.store.models import AuditEntry, EvaluationRow, Repository, User, ValidationToken
 
-router = APIRouter(tags=["evaluations and audit"])
+# settled: the background writer has stored every evaluation answered before this request
+router = APIRouter(tags=["evaluations and audit"], dependencies=[Depends(settled)])
 
 Result = Literal["PASS", "WARNING", "SKIP", "BLOCK", "IGNORE"]
 

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
@@ -19,9 +19,11 @@ from jirahooks.server.web.charts import DayCounts, horizontal_bars, over_time
 from jirahooks.server.web.common import W, page, workspace_ctx
 from jirahooks.server.web.ruleform import group_facts
 from jirahooks.server.web.session import WebUserDep
+from jirahooks.server.writer import settled
 from jirahooks.store.models import EvaluationRow, Repository
 
-router = APIRouter()
+# settled: the background writer has stored every evaluation answered before this request
+router = APIRouter(dependencies=[Depends(settled)])
 RESULTS = ("PASS", "WARNING", "BLOCK", "SKIP", "IGNORE")
 TRIGGERS = ("COMMIT", "PUSH", "PULL_REQUEST", "MERGE_COMMIT")
 PAGE_SIZE = 50
