@@ -29,7 +29,10 @@ steady state: the second half), the cache hit ratio by kind, p50/p99 latency by 
 and CPU per validation (the replaying thread's CPU time: the fake Jira runs in other threads).
 
 Configurations: ``off`` (today's behaviour: the new levers switched off), each lever alone,
-and ``all``. Run: ``.venv/bin/python benchmarks/jira_budget.py [--validations N] [--only
+``all`` (the levers of decision 0005), ``tiered+index`` (the existence index of decision 0009
+on tiered lifetimes: it lives as long as existence answers) and ``all+index`` (the index instead
+of warming, with tiered lifetimes, coalescing and the sweep). The index's cost (its build,
+once per existence lifetime) is printed apart, as the sweep's and warming's are. Run: ``.venv/bin/python benchmarks/jira_budget.py [--validations N] [--only
 off,all] [--redis URL --processes 2]``. Figures depend on the machine; nothing is asserted.
 """
 
