@@ -13,8 +13,8 @@ test checks it against ../shared/specs/)::
 Options: ``context_path``, ``max_results_cap`` (Data Center search), ``latency`` (seconds added
 to every answer), ``anonymous_access`` (bad credentials get 200 + ``X-Seraph-LoginReason:
 AUTHENTICATED_FAILED`` and see nothing), ``tls=(certfile, keyfile)`` (https). Data: ``add_issue``,
-``add_issues``, ``add_project``, ``move_issue``, ``add_user``/``revoke_token``, ``hidden=True``
-issues (exist, not visible), ``set_deployment()``. Faults: ``fail(status, retry_after=,
+``add_issues``, ``add_project``, ``move_issue``, ``add_user``/``revoke_token``/
+``expire_token`` (401 like a wrong token), ``hidden=True`` issues (exist, not visible), ``set_deployment()``. Faults: ``fail(status, retry_after=,
 times=, path=)``, ``serve_html()``, ``hang(seconds)``, ``seraph_reason``. Log: ``requests``,
 ``count(path)``, ``requests_to(path)``, ``reset_log()``. tests/jira/conftest.py has the
 ``jira_factory``, ``cloud_jira``, ``dc_jira``, ``jira`` (both deployments) and ``connect``
@@ -215,6 +215,13 @@ class FakeJira:
             for user in self.users:
                 if user.token == token:
                     user.token = ""
+
+    def expire_token(self, token: str) -> None:
+        """The token reaches its expiry date. Jira answers an expired API token (or PAT) exactly
+        like a wrong one — 401 on ``/myself``, ``X-Seraph-LoginReason: AUTHENTICATED_FAILED``,
+        nothing in the body that says "expired" (both specs document only "credentials
+        incorrect or missing"; external-apis.md) — so this is ``revoke_token`` by its reason."""
+        self.revoke_token(token)
 
     def add_project(self, key: str, name: str = "") -> None:
         with self.lock:

@@ -61,7 +61,7 @@ def test_a_stored_connection_sets_its_budget_and_lifetimes(server: Server) -> No
     created = server.ok(
         "POST",
         f"/workspaces/{WS}/connections",
-        json={"name": "jira", "url": "https://acme.atlassian.net", **BUDGET},
+        json={"name": "jira", "url": "https://acme.atlassian.net", "save_anyway": True, **BUDGET},
     )
     assert {k: created[k] for k in BUDGET} == BUDGET
     chain = _chain(server)
@@ -79,7 +79,9 @@ def test_a_stored_connection_sets_its_budget_and_lifetimes(server: Server) -> No
 
 def test_defaults_keep_the_previous_behaviour(server: Server) -> None:
     created = server.ok(
-        "POST", f"/workspaces/{WS}/connections", json={"name": "j", "url": "https://a.example"}
+        "POST",
+        f"/workspaces/{WS}/connections",
+        json={"name": "j", "url": "https://a.example", "save_anyway": True},
     )
     assert created["budget_per_minute"] == 0 and created["index_max_issues"] == 20_000
     chain = _chain(server)
@@ -101,7 +103,7 @@ def test_a_bad_budget_is_a_clear_error(server: Server, field: str, value: Any) -
     response = server.call(
         "POST",
         f"/workspaces/{WS}/connections",
-        json={"name": "j", "url": "https://a.example", field: value},
+        json={"name": "j", "url": "https://a.example", "save_anyway": True, field: value},
     )
     assert response.status_code == 422, response.text
     assert field in response.text

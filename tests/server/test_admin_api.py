@@ -34,10 +34,14 @@ def test_first_start_happens_once(server: Server) -> None:
 
 def test_connections_crud_and_order(server: Server) -> None:
     a = server.ok(
-        "POST", f"/workspaces/{WS}/connections", json={"name": "a", "url": "https://a.example/"}
+        "POST",
+        f"/workspaces/{WS}/connections",
+        json={"name": "a", "url": "https://a.example/", "save_anyway": True},
     )
     b = server.ok(
-        "POST", f"/workspaces/{WS}/connections", json={"name": "b", "url": "https://b.example"}
+        "POST",
+        f"/workspaces/{WS}/connections",
+        json={"name": "b", "url": "https://b.example", "save_anyway": True},
     )
     assert (a["position"], b["position"], a["url"]) == (0, 1, "https://a.example")
     assert (
@@ -63,7 +67,9 @@ def test_connections_crud_and_order(server: Server) -> None:
         == 422
     )
     renamed = server.ok(
-        "PATCH", f"/workspaces/{WS}/connections/{a['id']}", json={"name": "a2", "token": "t"}
+        "PATCH",
+        f"/workspaces/{WS}/connections/{a['id']}",
+        json={"name": "a2", "token": "t", "save_anyway": True},
     )
     assert renamed["name"] == "a2" and renamed["token_set"] is True
     server.ok("DELETE", f"/workspaces/{WS}/connections/{b['id']}")
@@ -148,7 +154,7 @@ def test_tokens_shown_once_and_audited(server: Server) -> None:
     server.ok(
         "POST",
         f"/workspaces/{WS}/connections",
-        json={"name": "j", "url": "https://j.example", "token": "tok-1"},
+        json={"name": "j", "url": "https://j.example", "token": "tok-1", "save_anyway": True},
     )
     audit = server.ok("GET", f"/workspaces/{WS}/audit")["items"]
     actions = [e["action"] for e in audit]

@@ -79,6 +79,7 @@ def _connection(server: Server, **extra: Any) -> dict[str, Any]:
         "email": "bot@example.com",
         "account_id": "acct-1",
         "token": STORED,
+        "save_anyway": True,  # nothing answers there: saved untested
         **extra,
     }
     created: dict[str, Any] = server.ok("POST", f"{W}/connections", json=body)
@@ -131,7 +132,9 @@ def test_the_new_token_goes_to_the_new_url(server: Server, listener: Listener) -
     listener with the *new* token (so the listener above would have seen a leak)."""
     created = _connection(server)
     path = f"{W}/connections/{created['id']}"
-    saved = server.ok("PATCH", path, json={"url": listener.url, "token": "tok3-new"})
+    saved = server.ok(
+        "PATCH", path, json={"url": listener.url, "token": "tok3-new", "save_anyway": True}
+    )
     assert saved["url"] == listener.url and saved["token_set"]
     server.ok("POST", f"{path}/test")
     assert listener.received
@@ -150,28 +153,36 @@ def test_the_same_destination_written_differently_keeps_the_token(
 ) -> None:
     created = _connection(server)
     path = f"{W}/connections/{created['id']}"
-    saved = server.ok("PATCH", path, json={"url": same, "name": "Renamed", "timeout_seconds": 5})
+    saved = server.ok(
+        "PATCH",
+        path,
+        json={"url": same, "name": "Renamed", "timeout_seconds": 5, "save_anyway": True},
+    )
     assert saved["token_set"] and saved["name"] == "Renamed"
 
 
 def test_default_ports_are_the_same_destination(server: Server) -> None:
     created = _connection(server, url="https://jira.example.com")
     path = f"{W}/connections/{created['id']}"
-    saved = server.ok("PATCH", path, json={"url": "https://JIRA.example.com:443/"})
+    saved = server.ok(
+        "PATCH", path, json={"url": "https://JIRA.example.com:443/", "save_anyway": True}
+    )
     assert saved["token_set"]
 
 
 def test_without_a_stored_token_nothing_is_bound(server: Server, listener: Listener) -> None:
     created = _connection(server, token="")
     path = f"{W}/connections/{created['id']}"
-    saved = server.ok("PATCH", path, json={"url": listener.url, "email": "x@example.com"})
+    saved = server.ok(
+        "PATCH", path, json={"url": listener.url, "email": "x@example.com", "save_anyway": True}
+    )
     assert saved["url"] == listener.url and not saved["token_set"]
 
 
 def test_clearing_the_token_with_the_change_is_allowed(server: Server, listener: Listener) -> None:
     created = _connection(server)
     path = f"{W}/connections/{created['id']}"
-    saved = server.ok("PATCH", path, json={"url": listener.url, "token": ""})
+    saved = server.ok("PATCH", path, json={"url": listener.url, "token": "", "save_anyway": True})
     assert saved["url"] == listener.url and not saved["token_set"]
     server.ok("POST", f"{path}/test")
     assert not any(STORED in credentials(h) for h in listener.received)

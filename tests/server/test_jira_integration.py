@@ -64,8 +64,9 @@ def test_connection_test_uses_myself(
     result = server.ok("POST", f"/workspaces/{WS}/connections/{connection['id']}/test")
     assert result["ok"] is True and result["deployment"] == "cloud"
     assert result["account"]["account_id"] == jira.user.account_id
-    assert jira.count("/rest/api/3/myself") == 1
-    server.ok("PATCH", f"/workspaces/{WS}/connections/{connection['id']}", json={"token": "wrong"})
+    assert jira.count("/rest/api/3/myself") == 2  # once when it was saved, once now
+    path = f"/workspaces/{WS}/connections/{connection['id']}"
+    server.ok("PATCH", path, json={"token": "wrong", "save_anyway": True})
     failed = server.ok("POST", f"/workspaces/{WS}/connections/{connection['id']}/test")
     assert failed["ok"] is False and failed["code"] == "JIRA_AUTH_REJECTED"
 
@@ -103,7 +104,9 @@ def test_repository_can_switch_a_connection_off(
     assert listed == [
         {
             "connection": {
-                k: connection[k] for k in ("id", "name", "url", "deployment", "position")
+                **{k: connection[k] for k in ("id", "name", "url", "deployment", "position")},
+                "last_test_ok": True,  # tested when it was saved
+                "token_state": "unknown",
             },
             "enabled": False,
         }

@@ -52,7 +52,9 @@ class Case:
 
 def _connection(server: Server, _role: str) -> dict[str, Any]:
     created = server.ok(
-        "POST", f"{W}/connections", json={"name": unique("c"), "url": "http://127.0.0.1:9"}
+        "POST",
+        f"{W}/connections",
+        json={"name": unique("c"), "url": "http://127.0.0.1:9", "save_anyway": True},
     )
     return {"connection_id": created["id"]}
 
@@ -153,14 +155,17 @@ CASES: tuple[Case, ...] = (
     Case("PATCH", f"{R}/settings", REPO, lambda: {"enabled": True}),
     Case("GET", f"{W}/connections", READ),
     Case(
-        "POST", f"{W}/connections", ADMIN, lambda: {"name": unique("c"), "url": "https://j.example"}
+        "POST",
+        f"{W}/connections",
+        ADMIN,
+        lambda: {"name": unique("c"), "url": "https://j.example", "save_anyway": True},
     ),
     Case("GET", f"{W}/connections/{{connection_id}}", ADMIN, setup=_connection),
     Case(
         "PATCH",
         f"{W}/connections/{{connection_id}}",
         ADMIN,
-        lambda: {"email": "a@b.c"},
+        lambda: {"email": "a@b.c", "save_anyway": True},
         _connection,
     ),
     Case("DELETE", f"{W}/connections/{{connection_id}}", ADMIN, setup=_connection),
@@ -309,12 +314,14 @@ def test_repository_admin_never_sees_credentials(roles: Server) -> None:
             "email": "bot@example.com",
             "account_id": "acc-1",
             "token": "s3cr3t-token-value",
+            "save_anyway": True,
         },
     )
     for role in ("member", "repo_admin"):
         listed = server.ok("GET", f"{W}/connections", token=role)
         assert listed and all(
-            set(c) == {"id", "name", "url", "deployment", "position"} for c in listed
+            set(c) == {"id", "name", "url", "deployment", "position", "last_test_ok", "token_state"}
+            for c in listed
         )
         text = server.call("GET", f"{R}/connections", role).text
         assert "bot@example.com" not in text and "acc-1" not in text

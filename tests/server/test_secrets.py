@@ -52,17 +52,22 @@ def test_plaintext_secrets_appear_nowhere(
         return response.json() if response.content else None
 
     server.add_repository("api")
+    body = {"name": "jira", "url": "http://127.0.0.1:9", "email": "bot@example.com"}
+    refused = server.call(
+        "POST", f"/workspaces/{WS}/connections", json=body | {"token": JIRA_TOKEN}
+    )
+    assert refused.status_code == 422  # its test failed: nothing answers there
+    responses.append(refused.text)
     created = call(
         "POST",
         f"/workspaces/{WS}/connections",
-        json={
-            "name": "jira",
-            "url": "http://127.0.0.1:9",
-            "email": "bot@example.com",
-            "token": JIRA_TOKEN,
-        },
+        json=body | {"token": JIRA_TOKEN, "save_anyway": True},
     )
-    call("PATCH", f"/workspaces/{WS}/connections/{created['id']}", json={"token": JIRA_TOKEN_2})
+    path = f"/workspaces/{WS}/connections/{created['id']}"
+    refused = server.call("PATCH", path, json={"token": JIRA_TOKEN_2})
+    assert refused.status_code == 422
+    responses.append(refused.text)
+    call("PATCH", path, json={"token": JIRA_TOKEN_2, "save_anyway": True})
     call("POST", f"/workspaces/{WS}/connections/{created['id']}/test")
     shown_once = server.validation_token("ci", "api")["secret"]
     [token] = call("GET", f"/workspaces/{WS}/validation-tokens")

@@ -14,11 +14,19 @@
 
 Every problem found is kept (not only the first); a connection that cannot be reached at all
 stops after step 1. Problems name the connection once, in the test's own header.
+
+Expired tokens: Atlassian API tokens (and Data Center personal access tokens) expire, and Jira
+answers an expired token exactly like a wrong one — ``401`` on ``/myself`` ("credentials are
+incorrect or missing", both specs), no reason in the body or headers. So the test cannot learn
+the expiry from Jira; it learns it from the expiry date the administrator entered: a rejected
+token past that date is reported as ``TOKEN_EXPIRED``, and a rejected token without a date says
+that expiry is one possible cause.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from jirahooks.errors import JiraError
@@ -99,8 +107,53 @@ async def _search_probe(client: JiraClient, cloud: bool, deadline: Deadline) -> 
         await client.request("POST", "/rest/api/2/search", json=body, deadline=deadline)
 
 
-async def diagnose(client: JiraClient, seconds: float = 10.0) -> Diagnosis:
+TOKEN_EXPIRED = "TOKEN_EXPIRED"
+_REJECTED = "JIRA_AUTH_REJECTED"
+
+
+def explain_expiry(
+    problems: list[Problem], expires_on: date | None, today: date | None = None
+) -> list[Problem]:
+    """A rejected token past its expiry date becomes ``TOKEN_EXPIRED``; without a date (or
+    before it) the rejection's hint names expiry as one possible cause. Other problems stay."""
+    today = today or date.today()
+    out: list[Problem] = []
+    for problem in problems:
+        if problem.code != _REJECTED:
+            out.append(problem)
+        elif expires_on is not None and expires_on <= today:
+            out.append(
+                Problem(
+                    TOKEN_EXPIRED,
+                    f"the API token expired on {expires_on.isoformat()}: {problem.message}",
+                    "create a new API token for the connection's user (Cloud: Atlassian account "
+                    "→ Security → API tokens; Data Center: Profile → Personal access tokens), "
+                    "enter it here with its new expiry date",
+                )
+            )
+        else:
+            why = (
+                f"the token is set to expire on {expires_on.isoformat()}, so it should still "
+                "work: it is wrong or was revoked"
+                if expires_on is not None
+                else "API tokens expire (Atlassian: within a year): an expired token is "
+                "rejected the same way — enter the token's expiry date to tell them apart"
+            )
+            hint = f"{problem.hint}; {why}" if problem.hint else why
+            out.append(Problem(problem.code, problem.message, hint))
+    return out
+
+
+async def diagnose(
+    client: JiraClient, seconds: float = 10.0, *, token_expires_on: date | None = None
+) -> Diagnosis:
     """Test one connection (see the module docstring); never raises for Jira problems."""
+    result = await _diagnose(client, seconds)
+    result.problems = list(dict.fromkeys(explain_expiry(result.problems, token_expires_on)))
+    return result
+
+
+async def _diagnose(client: JiraClient, seconds: float) -> Diagnosis:
     from jirahooks.jira.api import JiraApi
 
     result = Diagnosis()

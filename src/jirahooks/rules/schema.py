@@ -237,3 +237,68 @@ def dump(obj: Any) -> Any:
     if isinstance(obj, Mapping):
         return {k: dump(v) for k, v in obj.items()}
     return obj
+
+
+def json_schema(
+    cls: Any, *, exclude: tuple[str, ...] = (), required: bool = True
+) -> dict[str, Any]:
+    """The JSON Schema of what ``Reader.read(cls, …)`` accepts, from the same dataclass fields
+    (types, defaults, ``doc``), so the admin API's OpenAPI document cannot drift from the
+    reader. The reader stays the validator: checks (regular expressions, JQL, globs) are not
+    expressed here, and their problems come back as 422 with the path of the bad value."""
+    hints = _hints(cls)
+    properties: dict[str, Any] = {}
+    needed: list[str] = []
+    for f in dataclasses.fields(cls):
+        if not f.init or f.name in exclude:
+            continue
+        schema = _type_schema(hints[f.name])
+        if f.metadata.get("doc"):
+            schema = {**schema, "description": f.metadata["doc"]}
+        properties[f.name] = schema
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            needed.append(f.name)
+    out: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
+    if required and needed:
+        out["required"] = needed
+    return out
+
+
+def _type_schema(tp: Any) -> dict[str, Any]:
+    """One field type as JSON Schema, as lenient as ``Reader.convert``."""
+    origin = get_origin(tp)
+    args = get_args(tp)
+    if origin in (Union, types.UnionType):
+        inner = _type_schema(next(a for a in args if a is not type(None)))
+        return {"anyOf": [inner, {"type": "null"}]} if type(None) in args else inner
+    if tp is Any:
+        return {}
+    if origin in (tuple, frozenset, list):
+        item = _type_schema(args[0])
+        array: dict[str, Any] = {"type": "array", "items": item}
+        if args[0] in (str, int) or (isinstance(args[0], type) and issubclass(args[0], Enum)):
+            return {"anyOf": [array, item]}  # a single value where a list is expected
+        return array
+    if origin in (dict, Mapping) or tp is dict:
+        return {"type": "object", "additionalProperties": _type_schema(args[1]) if args else {}}
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return {
+            "type": "string",
+            "enum": [str(m.value) for m in tp],
+            "description": "case does not matter; '-' reads as '_'",
+        }
+    if dataclasses.is_dataclass(tp):
+        return json_schema(tp)
+    if tp is bool:
+        return {"type": "boolean"}
+    if tp is int:
+        return {"type": "integer"}
+    if tp is float:
+        return {"type": "number"}
+    if tp is str:
+        return {"type": ["string", "number"], "maxLength": MAX_TEXT}  # a number reads as text
+    raise TypeError(f"schema: unsupported type {tp!r}")  # a bug, not user input

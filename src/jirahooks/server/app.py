@@ -125,13 +125,17 @@ def create_app(settings: ServerSettings, *, state: AppState | None = None) -> Fa
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served from the package's assets (server/openapi.py)
         redoc_url=None,
         openapi_url="/openapi.json",
     )
     if state is not None:
         app.state.jirahooks = state
     errors.install(app)
+    from jirahooks.server import openapi
+
+    openapi.install(app)
+    openapi.install_docs(app)
     from jirahooks.server.boundary import BoundaryMiddleware
 
     app.add_middleware(BoundaryMiddleware, limit=settings.admin_max_body_bytes)

@@ -28,7 +28,7 @@ from jirahooks.server import binding
 from jirahooks.server.admin.common import audit
 from jirahooks.server.admin.schemas import PlainText
 from jirahooks.server.auth import CurrentUser, Session, get_repository, get_workspace
-from jirahooks.server.errors import ApiError
+from jirahooks.server.errors import ApiError, responses
 from jirahooks.server.pr_processing import platform_config
 from jirahooks.store.deliveries import DeliveryRow, PlatformConfig
 from jirahooks.store.models import utcnow
@@ -264,7 +264,12 @@ def _require_token_to_rebind(
         )
 
 
-@router.get(_PATH, response_model=BitbucketConfigOut, summary="Bitbucket settings (no secrets)")
+@router.get(
+    _PATH,
+    response_model=BitbucketConfigOut,
+    summary="Bitbucket settings (no secrets)",
+    responses=responses(403),
+)
 async def get_bitbucket(
     workspace: str, session: Session, principal: CurrentUser
 ) -> BitbucketConfigOut:

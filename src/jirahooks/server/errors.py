@@ -12,8 +12,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from jirahooks.errors import ConfigError, JirahooksError
 from jirahooks.textcheck import scrub
@@ -21,6 +23,46 @@ from jirahooks.textcheck import scrub
 log = logging.getLogger("jirahooks.server")
 
 VALIDATION_PREFIX = "/api/validate"
+
+
+class ErrorBody(BaseModel):
+    """Every admin API, webhook and web error body: a code, a message and a hint (STYLE rule 5).
+    422 answers add ``problems`` (each with its ``path``); some errors add fields of their own
+    (``CONNECTION_TEST_FAILED`` carries the connection test as ``test``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str = Field(examples=["NOT_FOUND"])
+    message: str
+    hint: str
+    problems: list[dict[str, str]] | None = Field(
+        None, description="422: every problem found, each with the path of the bad value"
+    )
+
+
+class ValidationApiErrorBody(BaseModel):
+    """The Validation API's error body (wire-compatible with the hook clients)."""
+
+    error: str
+    errorCode: str  # the wire name
+
+
+STATUS_TEXT = {
+    400: "The URL holds text that cannot be handled (NUL, a lone surrogate, a control character)"
+    " or the body is not what this endpoint reads",
+    401: "No API token, or an unknown or revoked one (``WWW-Authenticate: Bearer``)",
+    403: "The token's user may not do this here (the role needed is in the message)",
+    404: "The workspace (or the resource in the path) does not exist or is not visible to you",
+    409: "The name is taken, or the change conflicts with what is stored",
+    413: "The request body is larger than the server accepts",
+    422: "The request is invalid: ``problems`` names each bad value with its path",
+    502: "Jira answered with an error the request could not get past",
+}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for a route decorator: these error statuses, with ``ErrorBody``."""
+    return {s: {"model": ErrorBody, "description": STATUS_TEXT[s]} for s in statuses}
 
 
 class ApiError(Exception):
@@ -76,6 +118,20 @@ _HTTP_CODES = {
 }
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method of every route whose path matches this request's, for a 405's ``Allow``."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    ]
+    return ", ".join(allowed)
+
+
 def install(app: FastAPI) -> None:
     """Register the JSON error handlers."""
 
@@ -121,12 +177,17 @@ def install(app: FastAPI) -> None:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
         message = str(exc.detail) if exc.detail else code
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # Starlette names only the first route's methods
+            headers["Allow"] = allowed_methods(request)
         if request.url.path.startswith(VALIDATION_PREFIX):
-            return _validation_body(request, exc.status_code, code, message)
+            response = _validation_body(request, exc.status_code, code, message)
+            response.headers.update(headers)
+            return response
         return JSONResponse(
             {"code": code, "message": message, "hint": "see /openapi.json for the API"},
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=headers or None,
         )
 
     @app.exception_handler(OverflowError)

@@ -152,7 +152,7 @@ async def test_connection(
     from jirahooks.jira.diagnose import diagnose
 
     config = to_config(connection, box)
-    found = await diagnose(_client(config), seconds)
+    found = await diagnose(_client(config), seconds, token_expires_on=connection.token_expires_on)
     me = found.me
     account = {
         "account_id": str(me.get("accountId") or me.get("key") or ""),

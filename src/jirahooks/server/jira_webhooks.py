@@ -44,7 +44,7 @@ from jirahooks.crypto import SecretBox
 from jirahooks.jira.api import parse_issue
 from jirahooks.jira.cache import JiraCache, connection_namespace
 from jirahooks.server.auth import CurrentUser, Session, get_workspace
-from jirahooks.server.errors import ApiError, not_found
+from jirahooks.server.errors import ApiError, not_found, responses
 from jirahooks.server.webhooks import _read_body, signature_ok
 from jirahooks.store import queries
 from jirahooks.store.models import Connection, Workspace
@@ -180,6 +180,7 @@ class JiraWebhookOut(BaseModel):
     "/workspaces/{workspace}/connections/{connection_id}/jira-webhook",
     response_model=JiraWebhookOut,
     summary="Where and with which secret to register this connection's Jira webhook (admins)",
+    responses=responses(403),
 )
 async def jira_webhook_settings(
     workspace: str, connection_id: int, request: Request, session: Session, principal: CurrentUser

@@ -7,12 +7,13 @@ columns, Fernet tokens from ``jirahooks.crypto``); API tokens are stored as SHA-
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -23,7 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -170,8 +171,32 @@ class Connection(Base):
     cache_negative_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     cache_fields_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     index_max_issues: Mapped[int] = mapped_column(Integer, default=20_000)
+    # The day the API token stops working, as the admin entered it (Atlassian API tokens expire
+    # within a year; Jira's 401 for an expired token looks like any other rejected token).
+    token_expires_on: Mapped[date | None] = mapped_column(Date, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Read-only view of the last connection test: written as its own row, so recording a test
+    # never counts as a configuration change (store/versioning.py).
+    last_test: Mapped[ConnectionTest | None] = relationship(
+        lazy="selectin", viewonly=True, uselist=False
+    )
+
+
+class ConnectionTest(Base):
+    """The last test of a connection (one row per connection): when, the result, the reason.
+    Never the token; the message and hint are the connection test's own (``jira.diagnose``)."""
+
+    __tablename__ = "connection_tests"
+
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), primary_key=True
+    )
+    tested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    code: Mapped[str] = mapped_column(String(100))
+    message: Mapped[str] = mapped_column(Text, default="")
+    hint: Mapped[str] = mapped_column(Text, default="")
 
 
 class RepositoryConnection(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -9,10 +10,38 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jirahooks.server.admin import schemas
 from jirahooks.server.auth import Principal
 from jirahooks.store import queries
-from jirahooks.store.models import Connection, Repository, ValidationToken, connection_budget
+from jirahooks.store.models import (
+    Connection,
+    ConnectionTest,
+    Repository,
+    ValidationToken,
+    connection_budget,
+)
+
+EXPIRY_WARNING_DAYS = 14
+"""A token that expires within this many days is flagged (list, dashboard) as expiring."""
+
+
+def token_expiry(expires_on: date | None, today: date | None = None) -> tuple[int | None, str]:
+    """(days left, state) for a token expiry date: unknown, valid, expiring or expired."""
+    if expires_on is None:
+        return None, "unknown"
+    days = (expires_on - (today or date.today())).days
+    if days < 0:
+        return days, "expired"
+    return days, "expiring" if days <= EXPIRY_WARNING_DAYS else "valid"
+
+
+def last_test_out(row: ConnectionTest | None) -> schemas.LastTest | None:
+    if row is None:
+        return None
+    return schemas.LastTest(
+        tested_at=row.tested_at, ok=row.ok, code=row.code, message=row.message, hint=row.hint
+    )
 
 
 def connection_out(c: Connection) -> schemas.ConnectionOut:
+    days, state = token_expiry(c.token_expires_on)
     return schemas.ConnectionOut(
         id=c.id,
         name=c.name,
@@ -25,6 +54,10 @@ def connection_out(c: Connection) -> schemas.ConnectionOut:
         timeout_seconds=c.timeout_seconds,
         max_concurrency=c.max_concurrency,
         **connection_budget(c),
+        token_expires_on=c.token_expires_on,
+        token_expires_in_days=days,
+        token_state=state,  # type: ignore[arg-type]
+        last_test=last_test_out(c.last_test),
         created_at=c.created_at,
         updated_at=c.updated_at,
     )
@@ -32,7 +65,13 @@ def connection_out(c: Connection) -> schemas.ConnectionOut:
 
 def connection_summary(c: Connection) -> schemas.ConnectionSummary:
     return schemas.ConnectionSummary(
-        id=c.id, name=c.name, url=c.url, deployment=c.deployment, position=c.position
+        id=c.id,
+        name=c.name,
+        url=c.url,
+        deployment=c.deployment,
+        position=c.position,
+        last_test_ok=c.last_test.ok if c.last_test is not None else None,
+        token_state=token_expiry(c.token_expires_on)[1],  # type: ignore[arg-type]
     )
 
 
@@ -49,6 +88,7 @@ def connection_audit(c: Connection) -> dict[str, Any]:
         "timeout_seconds": c.timeout_seconds,
         "max_concurrency": c.max_concurrency,
         **connection_budget(c),
+        "token_expires_on": c.token_expires_on.isoformat() if c.token_expires_on else None,
     }
 
 

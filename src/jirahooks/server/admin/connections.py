@@ -1,13 +1,22 @@
 """Jira connections: workspace administrators create, edit, reorder, delete and test them;
 repository administrators only switch them on or off for their repository and never see
-credentials (product.md, governance)."""
+credentials (product.md, governance).
+
+Saving tests: creating a connection, or changing its URL, deployment, user or token, runs the
+connection test (``jira.diagnose``) first and refuses a failing connection with 422
+``CONNECTION_TEST_FAILED`` (the test's result in ``test``) unless the request says
+``save_anyway``. Every test — on save or by ``POST …/test`` — is kept as the connection's last
+test (``connection_tests``), which the list and the dashboard show.
+"""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import select
+from sqlalchemy import inspect, select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from jirahooks.server import binding
 from jirahooks.server.admin import schemas
@@ -18,11 +27,12 @@ from jirahooks.server.admin.common import (
     connection_summary,
 )
 from jirahooks.server.auth import CurrentUser, Session, get_repository, get_workspace
-from jirahooks.server.errors import ApiError, conflict, not_found
+from jirahooks.server.errors import ApiError, conflict, not_found, responses
 from jirahooks.server.jira_adapter import test_connection
 from jirahooks.store import queries
 from jirahooks.store.models import (
     Connection,
+    ConnectionTest,
     RepositoryConnection,
     Workspace,
     connection_budget,
@@ -32,6 +42,8 @@ from jirahooks.store.models import (
 router = APIRouter(tags=["connections"])
 
 _URL = re.compile(r"^https?://[^/\s]+")
+# What a stored token is tested with again when it changes (name, limits and expiry: no test).
+_CREDENTIALS = ("url", "deployment", "email", "account_id", "token")
 
 
 def _check_url(url: str) -> str:
@@ -70,6 +82,64 @@ def _require_token_to_rebind(connection: Connection, changes: dict[str, object])
         )
 
 
+def _test_out(result: dict[str, Any], row: ConnectionTest) -> schemas.ConnectionTestOut:
+    return schemas.ConnectionTestOut(**result, tested_at=row.tested_at)
+
+
+async def _tested(connection: Connection, request: Request, save_anyway: bool) -> dict[str, Any]:
+    """The connection test before saving; a failing connection is refused unless
+    ``save_anyway`` (then it is saved with the failed test as its last test)."""
+    result = await test_connection(connection, request.app.state.jirahooks.secrets)
+    if not result["ok"] and not save_anyway:
+        hint = result["hint"] + " — " if result["hint"] else ""
+        raise ApiError(
+            422,
+            "CONNECTION_TEST_FAILED",
+            f"the connection test failed ({result['code']}): {result['message']}",
+            f"{hint}nothing was saved; fix the connection, or send save_anyway: true to save "
+            "it as it is",
+            test=schemas.ConnectionTestOut(**result).model_dump(mode="json"),
+        )
+    return result
+
+
+def _changed_copy(connection: Connection, changes: dict[str, Any], box: Any) -> Connection:
+    """A transient copy of ``connection`` with ``changes`` applied (never added to a session)."""
+    copy = Connection(
+        name=connection.name,
+        url=connection.url,
+        deployment=connection.deployment,
+        email=connection.email,
+        account_id=connection.account_id,
+        token_encrypted=connection.token_encrypted,
+        timeout_seconds=connection.timeout_seconds,
+        max_concurrency=connection.max_concurrency,
+        token_expires_on=connection.token_expires_on,
+    )
+    for field, value in changes.items():
+        if field == "token":
+            copy.token_encrypted = box.encrypt(value) if value else ""
+        else:
+            setattr(copy, field, value)
+    return copy
+
+
+def _keep(session: Session, connection: Connection, result: dict[str, Any]) -> ConnectionTest:
+    """Record ``result`` as the connection's last test (its own row: not a config change)."""
+    loaded = "last_test" not in inspect(connection).unloaded  # a new connection: not yet
+    row = connection.last_test if loaded else None
+    if row is None:
+        row = ConnectionTest(connection_id=connection.id)
+        session.add(row)
+    row.tested_at = utcnow()
+    row.ok = bool(result["ok"])
+    row.code = str(result["code"])
+    row.message = str(result["message"])
+    row.hint = str(result["hint"])
+    set_committed_value(connection, "last_test", row)
+    return row
+
+
 async def _name_free(session: Session, ws: Workspace, name: str, own_id: int | None = None) -> None:
     result = await session.execute(
         select(Connection.id).where(Connection.workspace_id == ws.id, Connection.name == name)
@@ -99,6 +169,7 @@ async def list_connections(
     response_model=schemas.ConnectionOut,
     status_code=201,
     summary="Create a connection (appended last)",
+    responses=responses(409),
 )
 async def create_connection(
     workspace: str,
@@ -123,16 +194,19 @@ async def create_connection(
         timeout_seconds=body.timeout_seconds,
         max_concurrency=body.max_concurrency,
         **connection_budget(body),
+        token_expires_on=body.token_expires_on,
     )
+    result = await _tested(connection, request, body.save_anyway)
     session.add(connection)
     await session.flush()
+    _keep(session, connection, result)
     audit(
         session,
         principal,
         ws.id,
         "connection.create",
         f"connection:{body.name}",
-        after=connection_audit(connection),
+        after=connection_audit(connection) | _test_audit(result),
     )
     await session.commit()
     return connection_out(connection)
@@ -142,6 +216,7 @@ async def create_connection(
     "/workspaces/{workspace}/connections/{connection_id}",
     response_model=schemas.ConnectionOut,
     summary="One connection (workspace admins)",
+    responses=responses(403),
 )
 async def get_connection(
     workspace: str, connection_id: int, session: Session, principal: CurrentUser
@@ -155,6 +230,7 @@ async def get_connection(
     "/workspaces/{workspace}/connections/{connection_id}",
     response_model=schemas.ConnectionOut,
     summary="Edit a connection (a token given replaces the stored one; a new URL, user or deployment needs it)",
+    responses=responses(409),
 )
 async def update_connection(
     workspace: str,
@@ -169,13 +245,23 @@ async def update_connection(
     connection = await _connection(session, ws, connection_id)
     before = connection_audit(connection)
     token_changed = False
-    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    given = body.model_dump(exclude_unset=True)
+    save_anyway = bool(given.pop("save_anyway", False))
+    changes = {k: v for k, v in given.items() if v is not None or k == "token_expires_on"}
     if "url" in changes:
         changes["url"] = _check_url(changes["url"])
     _require_token_to_rebind(connection, changes)
+    box = request.app.state.jirahooks.secrets
+    result = None
+    if any(
+        field in changes and (field == "token" or changes[field] != before.get(field))
+        for field in _CREDENTIALS
+    ):
+        # Tested as it would be saved, on a copy, before anything is written: no write lock
+        # is held while Jira answers (SQLite), and a refused change leaves nothing behind.
+        result = await _tested(_changed_copy(connection, changes, box), request, save_anyway)
     for field, value in changes.items():
         if field == "token":
-            box = request.app.state.jirahooks.secrets
             connection.token_encrypted = box.encrypt(value) if value else ""
             token_changed = True
         elif field == "name":
@@ -183,10 +269,14 @@ async def update_connection(
             connection.name = value
         else:
             setattr(connection, field, value)
+    if result is not None:
+        _keep(session, connection, result)
     connection.updated_at = utcnow()
     after = connection_audit(connection)
     if token_changed:
         after["token_changed"] = True
+    if result is not None:
+        after |= _test_audit(result)
     audit(
         session,
         principal,
@@ -271,7 +361,14 @@ async def test(
     principal.require_workspace_admin(ws)
     connection = await _connection(session, ws, connection_id)
     result = await test_connection(connection, request.app.state.jirahooks.secrets)
-    return schemas.ConnectionTestOut(**result)
+    row = _keep(session, connection, result)
+    await session.commit()
+    return _test_out(result, row)
+
+
+def _test_audit(result: dict[str, Any]) -> dict[str, Any]:
+    """What the audit log keeps of a test on save: its code; that it was saved anyway."""
+    return {"test": result["code"], **({} if result["ok"] else {"saved_anyway": True})}
 
 
 @router.get(

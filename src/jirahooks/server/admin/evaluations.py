@@ -6,13 +6,29 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BeforeValidator
 from sqlalchemy import select
 
 from jirahooks.server.admin import schemas
 from jirahooks.server.auth import CurrentUser, Session, get_repository, get_workspace
-from jirahooks.server.errors import not_found
+from jirahooks.server.errors import not_found, responses
 from jirahooks.server.writer import settled
 from jirahooks.store.models import AuditEntry, EvaluationRow, Repository, User, ValidationToken
+
+
+def _iso_only(value: Any) -> Any:
+    """A time filter is an ISO 8601 date-time, as documented: pydantic would also take a bare
+    number as a Unix timestamp, which the OpenAPI document does not say (and nobody means)."""
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return value
+    raise ValueError("expected an ISO 8601 date-time, e.g. 2026-12-01T00:00:00Z")
+
+
+Time = Annotated[
+    datetime | None, BeforeValidator(_iso_only), Query(description="ISO 8601 date-time")
+]
 
 # settled: the background writer has stored every evaluation answered before this request
 router = APIRouter(tags=["evaluations and audit"], dependencies=[Depends(settled)])
@@ -58,8 +74,8 @@ async def list_evaluations(
     principal: CurrentUser,
     repository: str | None = None,
     result: Annotated[list[Result] | None, Query()] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Time = None,
+    until: Time = None,
     before: Annotated[int | None, Query(description="id cursor: entries older than this")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> schemas.EvaluationPage:
@@ -108,13 +124,14 @@ async def get_evaluation(
     "/workspaces/{workspace}/audit",
     response_model=schemas.AuditPage,
     summary="Configuration changes, newest first (workspace admins)",
+    responses=responses(403),
 )
 async def audit_log(
     workspace: str,
     session: Session,
     principal: CurrentUser,
     action: str | None = None,
-    since: datetime | None = None,
+    since: Time = None,
     before: Annotated[int | None, Query(description="id cursor: entries older than this")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> schemas.AuditPage:

@@ -14,7 +14,7 @@ from jirahooks.rules.schema import dump
 from jirahooks.server.admin import schemas
 from jirahooks.server.admin.common import audit, repository_out
 from jirahooks.server.auth import CurrentUser, Session, get_repository, get_workspace
-from jirahooks.server.errors import config_error, conflict
+from jirahooks.server.errors import config_error, conflict, responses
 from jirahooks.store import queries
 from jirahooks.store.models import Repository
 
@@ -52,6 +52,7 @@ async def list_repositories(
     response_model=schemas.RepositoryOut,
     status_code=201,
     summary="Register a repository (workspace admins)",
+    responses=responses(409),
 )
 async def create_repository(
     workspace: str, body: schemas.RepositoryIn, session: Session, principal: CurrentUser

@@ -15,7 +15,7 @@ from jirahooks.rules.model import BrokenRule, Rule, Scope
 from jirahooks.server.admin import schemas
 from jirahooks.server.admin.common import audit
 from jirahooks.server.auth import CurrentUser, Principal, Session, get_repository, get_workspace
-from jirahooks.server.errors import ApiError, config_error, conflict, not_found
+from jirahooks.server.errors import ApiError, config_error, conflict, not_found, responses
 from jirahooks.server.jira_adapter import validate_jql
 from jirahooks.store import queries
 from jirahooks.store.models import Repository, RuleRow, Workspace, utcnow
@@ -225,6 +225,9 @@ async def list_templates(principal: CurrentUser) -> list[dict[str, Any]]:
 RuleBody = Annotated[
     dict[str, Any], Body(description="a rule as in the configuration document (or with template:)")
 ]
+# The request body's schema in /openapi.json: ``RuleDefinition``, generated from the rule model
+# (server/openapi.py); the handler keeps the plain data, and the rule reader validates it.
+RULE_BODY: dict[str, Any] = {"x-jirahooks-body": "RuleDefinition"}
 
 
 @router.get(
@@ -242,6 +245,8 @@ async def list_workspace_rules(
     response_model=schemas.RuleOut,
     status_code=201,
     summary="Create a workspace rule",
+    openapi_extra=RULE_BODY,
+    responses=responses(409),
 )
 async def create_workspace_rule(
     workspace: str,
@@ -259,6 +264,7 @@ async def create_workspace_rule(
     response_model=schemas.RuleOut,
     status_code=201,
     summary="Create a workspace rule from a template",
+    responses=responses(409),
 )
 async def create_workspace_rule_from_template(
     workspace: str,
@@ -287,6 +293,7 @@ async def get_workspace_rule(
     "/workspaces/{workspace}/rules/{rule_id}",
     response_model=schemas.RuleOut,
     summary="Replace a workspace rule",
+    openapi_extra=RULE_BODY,
 )
 async def put_workspace_rule(
     workspace: str,
@@ -337,7 +344,12 @@ async def effective_rules(
 
 
 @router.post(
-    _REPO, response_model=schemas.RuleOut, status_code=201, summary="Create a repository rule"
+    _REPO,
+    response_model=schemas.RuleOut,
+    status_code=201,
+    summary="Create a repository rule",
+    openapi_extra=RULE_BODY,
+    responses=responses(409),
 )
 async def create_repository_rule(
     workspace: str,
@@ -356,6 +368,7 @@ async def create_repository_rule(
     response_model=schemas.RuleOut,
     status_code=201,
     summary="Create a repository rule from a template",
+    responses=responses(409),
 )
 async def create_repository_rule_from_template(
     workspace: str,
@@ -378,7 +391,10 @@ async def get_repository_rule(
 
 
 @router.put(
-    _REPO + "/{rule_id}", response_model=schemas.RuleOut, summary="Replace a repository rule"
+    _REPO + "/{rule_id}",
+    response_model=schemas.RuleOut,
+    summary="Replace a repository rule",
+    openapi_extra=RULE_BODY,
 )
 async def put_repository_rule(
     workspace: str,

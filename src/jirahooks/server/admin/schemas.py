@@ -12,7 +12,7 @@ stored or rendered reaches the database.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -71,6 +71,18 @@ class ConnectionIn(_In):
     cache_negative_seconds: float = Field(0.0, ge=0, le=300, description=NEGATIVE_DOC)
     cache_fields_seconds: float = Field(0.0, ge=0, le=86400, description=FIELDS_DOC)
     index_max_issues: int = Field(20_000, ge=0, le=200_000, description=INDEX_DOC)
+    token_expires_on: date | None = Field(
+        None,
+        description="the day the API token expires (Atlassian API tokens expire within a year):"
+        " shown as 'expires in N days' / 'expired', and a rejected token past it is reported as"
+        " TOKEN_EXPIRED",
+    )
+    save_anyway: bool = Field(
+        False,
+        description="the credentials are tested against Jira before saving and a failing "
+        "connection is refused (422 CONNECTION_TEST_FAILED); true saves it anyway, with the "
+        "failed test kept as its last test",
+    )
 
 
 class ConnectionPatch(_In):
@@ -91,6 +103,28 @@ class ConnectionPatch(_In):
     cache_negative_seconds: float | None = Field(None, ge=0, le=300, description=NEGATIVE_DOC)
     cache_fields_seconds: float | None = Field(None, ge=0, le=86400, description=FIELDS_DOC)
     index_max_issues: int | None = Field(None, ge=0, le=200_000, description=INDEX_DOC)
+    token_expires_on: date | None = Field(
+        None, description="the day the API token expires; null clears it"
+    )
+    save_anyway: bool = Field(
+        False,
+        description="a change of URL, deployment, e-mail, account ID or token is tested against "
+        "Jira first and refused when the test fails (422 CONNECTION_TEST_FAILED); true saves it "
+        "anyway",
+    )
+
+
+TokenState = Literal["unknown", "valid", "expiring", "expired"]
+
+
+class LastTest(BaseModel):
+    """A connection's last test: when, the result and its reason (never the token)."""
+
+    tested_at: datetime
+    ok: bool
+    code: str = Field(description="CONNECTED, ACCOUNT_MISMATCH, or the first problem's code")
+    message: str
+    hint: str = ""
 
 
 class ConnectionOut(BaseModel):
@@ -111,6 +145,14 @@ class ConnectionOut(BaseModel):
     cache_negative_seconds: float = 0.0
     cache_fields_seconds: float = 0.0
     index_max_issues: int = 20_000
+    token_expires_on: date | None
+    token_expires_in_days: int | None = Field(
+        description="days until the token expires (negative: expired that many days ago)"
+    )
+    token_state: TokenState = Field(
+        description="unknown (no expiry date), valid, expiring (within 14 days) or expired"
+    )
+    last_test: LastTest | None = Field(description="the last test; null when never tested")
     created_at: datetime
     updated_at: datetime
 
@@ -123,6 +165,8 @@ class ConnectionSummary(BaseModel):
     url: str
     deployment: str
     position: int
+    last_test_ok: bool | None = Field(description="the last test's result; null: never tested")
+    token_state: TokenState
 
 
 class ConnectionOrder(_In):
@@ -137,6 +181,7 @@ class ConnectionTestOut(BaseModel):
     deployment: str | None = None  # configured, else what serverInfo says
     account: dict[str, str] | None = None
     problems: list[dict[str, str]] = []  # every problem found: code, message, hint
+    tested_at: datetime | None = None
 
 
 class RepositoryConnectionOut(BaseModel):

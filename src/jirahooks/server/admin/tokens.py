@@ -16,7 +16,7 @@ from sqlalchemy import select
 from jirahooks.server.admin import schemas
 from jirahooks.server.admin.common import audit, token_out
 from jirahooks.server.auth import CurrentUser, Principal, Session, get_repository, get_workspace
-from jirahooks.server.errors import conflict, not_found
+from jirahooks.server.errors import conflict, not_found, responses
 from jirahooks.store.models import Repository, ValidationToken, Workspace, utcnow
 
 router = APIRouter(tags=["validation tokens"])
@@ -77,6 +77,7 @@ async def _may_manage(
     "/workspaces/{workspace}/validation-tokens",
     response_model=list[schemas.ValidationTokenOut],
     summary="Validation tokens you may manage (never the secret)",
+    responses=responses(403),
 )
 async def list_tokens(
     workspace: str, session: Session, principal: CurrentUser
@@ -106,6 +107,7 @@ async def list_tokens(
     response_model=schemas.ValidationTokenSecret,
     status_code=201,
     summary="Create a validation token; the secret is in this answer only",
+    responses=responses(409),
 )
 async def create_token(
     workspace: str,
@@ -160,6 +162,7 @@ async def _token(session: Session, ws: Workspace, token_id: int) -> ValidationTo
     "/workspaces/{workspace}/validation-tokens/{token_id}/rotate",
     response_model=schemas.ValidationTokenSecret,
     summary="Replace a token's secret; the new secret is in this answer only",
+    responses=responses(409),
 )
 async def rotate_token(
     workspace: str, token_id: int, request: Request, session: Session, principal: CurrentUser

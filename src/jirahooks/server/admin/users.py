@@ -15,7 +15,7 @@ from jirahooks.server.auth import (
     get_workspace,
     new_api_token,
 )
-from jirahooks.server.errors import ApiError, conflict, forbidden, not_found
+from jirahooks.server.errors import ApiError, conflict, forbidden, not_found, responses
 from jirahooks.store import queries
 from jirahooks.store.models import ApiToken, Membership, Repository, User, Workspace, utcnow
 
@@ -174,7 +174,10 @@ async def _set_roles(
 
 
 @router.get(
-    "/workspaces/{workspace}/users", response_model=list[schemas.UserOut], summary="Users and roles"
+    "/workspaces/{workspace}/users",
+    response_model=list[schemas.UserOut],
+    summary="Users and roles",
+    responses=responses(403),
 )
 async def list_users(
     workspace: str, session: Session, principal: CurrentUser
@@ -196,6 +199,7 @@ async def list_users(
     response_model=schemas.UserOut,
     status_code=201,
     summary="Add a user (new or existing) with a role",
+    responses=responses(409),
 )
 async def add_user(
     workspace: str, body: schemas.UserIn, session: Session, principal: CurrentUser
@@ -235,7 +239,10 @@ async def _workspace_user(session: Session, ws: Workspace, name: str) -> User:
 
 
 @router.patch(
-    "/workspaces/{workspace}/users/{name}", response_model=schemas.UserOut, summary="Change roles"
+    "/workspaces/{workspace}/users/{name}",
+    response_model=schemas.UserOut,
+    summary="Change roles",
+    responses=responses(409),
 )
 async def update_user(
     workspace: str, name: str, body: schemas.UserPatch, session: Session, principal: CurrentUser
@@ -265,7 +272,10 @@ async def update_user(
 
 
 @router.delete(
-    "/workspaces/{workspace}/users/{name}", status_code=204, summary="Remove a user's roles"
+    "/workspaces/{workspace}/users/{name}",
+    status_code=204,
+    summary="Remove a user's roles",
+    responses=responses(409),
 )
 async def remove_user(
     workspace: str, name: str, session: Session, principal: CurrentUser

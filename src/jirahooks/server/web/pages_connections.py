@@ -39,7 +39,8 @@ DEPLOYMENTS = (
     ("cloud", "Jira Cloud (e-mail + API token)"),
     ("datacenter", "Jira Data Center / Server (personal access token)"),
 )
-FIELDS = ("name", "deployment", "url", "email", "account_id", "token")
+FIELDS = ("name", "deployment", "url", "email", "account_id", "token", "token_expires_on")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _URL = re.compile(r"^https?://[^/\s]+\S*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9:_\-]+$")
@@ -68,7 +69,18 @@ def connection_problems(values: dict[str, str], *, creating: bool) -> dict[str, 
         errors["account_id"] = "An Atlassian account ID has letters, digits, ':' and '-' only."
     if creating and not values["token"]:
         errors["token"] = "Enter the API token (Cloud) or personal access token (Data Center)."
+    if values["token_expires_on"] and not _DATE.match(values["token_expires_on"]):
+        errors["token_expires_on"] = "Enter a date, e.g. 2027-06-30."
     return errors
+
+
+def _body(values: dict[str, str], form: dict[str, list[str]]) -> dict[str, Any]:
+    """The API body of a submitted form: an empty expiry date is none; "save anyway" only when
+    ticked (the dialog shows it after a failed test)."""
+    body: dict[str, Any] = {k: values[k] for k in FIELDS}
+    body["token_expires_on"] = values["token_expires_on"] or None
+    body["save_anyway"] = first(form, "save_anyway") in ("true", "on", "1")
+    return body
 
 
 def _values(form: dict[str, list[str]]) -> dict[str, str]:
@@ -79,6 +91,8 @@ def _values(form: dict[str, list[str]]) -> dict[str, str]:
 
 
 def _api_field_errors(exc: ApiError) -> dict[str, str]:
+    if exc.code == "CONNECTION_TEST_FAILED":
+        return {"_test": "The connection test failed: nothing was saved."}
     if exc.code == "CONFLICT":
         return {"name": exc.message[:1].upper() + exc.message[1:] + "."}
     for name in FIELDS:
@@ -93,6 +107,20 @@ def _pydantic_errors(exc: ValidationError) -> dict[str, str]:
         loc = [str(p) for p in err.get("loc", ())]
         out.setdefault(loc[0] if loc else "_form", str(err.get("msg", "invalid")))
     return out
+
+
+async def connection_alerts(db: Session, ctx: Ctx) -> list[dict[str, Any]]:
+    """The connections the dashboard flags: last test failed, token expired or expiring soon."""
+    alerts = []
+    for c in await api.list_connections(ctx.workspace_slug, db, ctx.user.principal):
+        failing = (
+            (c.last_test is not None and not c.last_test.ok)
+            if isinstance(c, schemas.ConnectionOut)
+            else c.last_test_ok is False
+        )
+        if failing or c.token_state in ("expired", "expiring"):
+            alerts.append({"c": c, "failing": failing})
+    return alerts
 
 
 async def _table(request: Request, db: Session, ctx: Ctx, **extra: Any) -> HTMLResponse:
@@ -126,6 +154,7 @@ def _form(
     errors: dict[str, str],
     connection_id: int | None = None,
     token_set: bool = False,
+    test: Any = None,
 ) -> HTMLResponse:
     return page(
         request,
@@ -137,6 +166,7 @@ def _form(
         deployments=DEPLOYMENTS,
         connection_id=connection_id,
         token_set=token_set,
+        test=test,
     )
 
 
@@ -169,17 +199,20 @@ async def create_connection(
 ) -> Response:
     ctx = await workspace_ctx(db, user, workspace)
     ctx.user.principal.require_workspace_admin(ctx.workspace)
-    values = _values(await form_data(request))
+    form = await form_data(request)
+    values = _values(form)
     errors = connection_problems(values, creating=True)
+    test = None
     if not errors:
         try:
-            body = schemas.ConnectionIn.model_validate({k: values[k] for k in FIELDS})
+            body = schemas.ConnectionIn.model_validate(_body(values, form))
             await api.create_connection(workspace, body, request, db, user.principal)
         except ValidationError as exc:
             errors = _pydantic_errors(exc)
         except ApiError as exc:
             ctx = await rolled_back(request, db, ctx)
             errors = _api_field_errors(exc)
+            test = exc.extra.get("test")
     values["token"] = ""  # never sent back to the browser
     if errors:
         if not is_htmx(request):
@@ -194,9 +227,10 @@ async def create_connection(
                 errors=errors,
                 mode="create",
                 dialog_open=True,
+                test=test,
                 status=422,
             )
-        return _form(request, ctx, "create", values, errors)
+        return _form(request, ctx, "create", values, errors, test=test)
     if not is_htmx(request):
         return redirect(ctx.base + "/connections")
     return _saved(
@@ -229,6 +263,7 @@ async def edit_connection_form(
         "email": c.email,
         "account_id": c.account_id,
         "token": "",
+        "token_expires_on": c.token_expires_on.isoformat() if c.token_expires_on else "",
     }
     return _form(request, ctx, "edit", values, {}, c.id, c.token_set)
 
@@ -239,13 +274,15 @@ async def update_connection(
 ) -> Response:
     ctx = await workspace_ctx(db, user, workspace)
     current = await api.get_connection(workspace, connection_id, db, user.principal)
-    values = _values(await form_data(request))
+    form = await form_data(request)
+    values = _values(form)
     errors = connection_problems(values, creating=False)
+    test = None
     if not errors:
         try:
-            patch: dict[str, Any] = {k: values[k] for k in FIELDS if k != "token"}
-            if values["token"]:
-                patch["token"] = values["token"]  # only replaced, never shown
+            patch = _body(values, form)
+            if not values["token"]:
+                del patch["token"]  # only replaced, never shown
             await api.update_connection(
                 workspace,
                 connection_id,
@@ -259,9 +296,10 @@ async def update_connection(
         except ApiError as exc:
             ctx = await rolled_back(request, db, ctx)
             errors = _api_field_errors(exc)
+            test = exc.extra.get("test")
     values["token"] = ""
     if errors:
-        return _form(request, ctx, "edit", values, errors, connection_id, current.token_set)
+        return _form(request, ctx, "edit", values, errors, connection_id, current.token_set, test)
     if not is_htmx(request):
         return redirect(ctx.base + "/connections")
     return _saved(
@@ -332,7 +370,11 @@ async def test_connection(
 ) -> Response:
     ctx = await workspace_ctx(db, user, workspace)
     result = await api.test(workspace, connection_id, request, db, user.principal)
-    return page(request, ctx, "connection_test.html", result=result, connection_id=connection_id)
+    # the row's "Last test" follows at once (an out-of-band swap), not only after a reload
+    c = await api.get_connection(workspace, connection_id, db, user.principal)
+    return page(
+        request, ctx, "connection_test.html", result=result, connection_id=connection_id, c=c
+    )
 
 
 # -- repository scope ----------------------------------------------------------------------

@@ -17,6 +17,7 @@ from jirahooks.server.admin import evaluations as api
 from jirahooks.server.auth import Session, get_repository
 from jirahooks.server.web.charts import DayCounts, horizontal_bars, over_time
 from jirahooks.server.web.common import W, page, workspace_ctx
+from jirahooks.server.web.pages_connections import connection_alerts
 from jirahooks.server.web.ruleform import group_facts
 from jirahooks.server.web.session import WebUserDep
 from jirahooks.server.writer import settled
@@ -193,4 +194,5 @@ async def dashboard(
         series=series,
         top_rules=top_rules,
         repos=repos,
+        connection_alerts=await connection_alerts(db, ctx),
     )

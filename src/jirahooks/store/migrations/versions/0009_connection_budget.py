@@ -5,7 +5,7 @@ the cache's defaults) and ``index_max_issues`` (largest project given an existen
 none).
 
 Revision ID: 0009_connection_budget
-Revises: 0005_server_meta
+Revises: 0007_connection_test_results
 Create Date: 2026-12-02
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_connection_budget"
-down_revision = "0005_server_meta"
+down_revision = "0007_connection_test_results"
 branch_labels = None
 depends_on = None
 
