@@ -316,16 +316,19 @@ class ServerMeta(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-# A connection's Jira budget settings (same names in ConnectionConfig, the admin API, the store).
-CONNECTION_BUDGET_FIELDS = (
-    "budget_per_minute",
-    "cache_existence_seconds",
-    "cache_negative_seconds",
-    "cache_fields_seconds",
-    "index_max_issues",
-)
+# A connection's Jira budget settings (same names in ConnectionConfig, the admin API, the store)
+# and their defaults (a row not flushed yet has None where the column default will be).
+CONNECTION_BUDGET_DEFAULTS: dict[str, Any] = {
+    "budget_per_minute": 0,
+    "cache_existence_seconds": 0.0,
+    "cache_negative_seconds": 0.0,
+    "cache_fields_seconds": 0.0,
+    "index_max_issues": 20_000,
+}
+CONNECTION_BUDGET_FIELDS = tuple(CONNECTION_BUDGET_DEFAULTS)
 
 
 def connection_budget(source: Any) -> dict[str, Any]:
     """The budget settings of a connection row, a ``ConnectionConfig`` or an API body."""
-    return {name: getattr(source, name) for name in CONNECTION_BUDGET_FIELDS}
+    values = {name: getattr(source, name, None) for name in CONNECTION_BUDGET_FIELDS}
+    return {k: CONNECTION_BUDGET_DEFAULTS[k] if v is None else v for k, v in values.items()}
