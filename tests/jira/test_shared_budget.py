@@ -161,3 +161,39 @@ def test_two_processes_looking_up_the_same_keys_ask_jira_once(
         k for r in jira.requests if r.path.endswith("bulkfetch") for k in r.body["issueIdsOrKeys"]
     ]
     assert sorted(asked) == sorted(keys)  # every key asked once, by one of the processes
+
+
+@pytest.mark.redis
+def test_one_process_builds_a_projects_index(cloud_jira: FakeJira, prefix: str) -> None:
+    from jirahooks.jira.cache import JiraCache, RedisBackend
+    from jirahooks.jira.chain import ConnectionChain
+
+    cloud_jira.add_issues("ABC", 3)
+    config = ConnectionConfig(
+        name="cloud",
+        url=cloud_jira.url,
+        deployment=Deployment.CLOUD,
+        email=cloud_jira.user.email,
+        token="${JIRAHOOKS_SHARED_BUDGET_TOKEN}",
+    )
+
+    async def run() -> tuple[int, int]:
+        caches = [JiraCache(RedisBackend(REDIS, prefix=prefix)) for _ in range(2)]  # 2 clients
+        chains = [
+            ConnectionChain([JiraClient(config, secret=cloud_jira.token)], cache=c) for c in caches
+        ]
+        namespace = chains[0].namespace_of("cloud")
+        try:
+            # the other process is building ABC's index right now
+            assert await caches[0].claim_lookups(namespace, ["index-build:ABC"], 60) == {
+                "index-build:ABC"
+            }
+            before = cloud_jira.count()
+            skipped = await chains[1].index(["ABC"])
+            asked = cloud_jira.count() - before
+            return skipped, asked
+        finally:
+            for cache in caches:
+                await cache.aclose()
+
+    assert asyncio.run(run()) == (0, 0)  # not read a second time

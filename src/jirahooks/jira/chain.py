@@ -98,6 +98,8 @@ class _Problems:
 # How long a process's claim on looking keys up lasts (across processes, with Redis): others
 # wait that long at most for its answers, then ask Jira themselves.
 CLAIM_SECONDS = 1.5
+# How long one process's claim on building a project's index lasts (others skip it meanwhile).
+INDEX_BUILD_SECONDS = 600.0
 
 
 class ConnectionChain:
@@ -540,6 +542,10 @@ class ConnectionChain:
             for project in wanted:
                 if project in have or await cache.is_index_too_large(namespace, project):
                     continue
+                # with Redis, one process builds a project's index; the others use it
+                claim = f"index-build:{project}"
+                if not await cache.claim_lookups(namespace, [claim], INDEX_BUILD_SECONDS):
+                    continue
                 started = cache.now()
                 try:
                     issues = await self._apis[client.name].project_issues(
@@ -564,6 +570,7 @@ class ConnectionChain:
                     if problem is None and ids:
                         await cache.put_jql(namespace, jql, {i: i in outcome for i in ids})
                 await cache.put_index(namespace, project, index)
+                await cache.release_lookups(namespace, [claim])
                 # verdicts written from here on are verified by the sweeps that follow
                 await cache.verified(namespace, [project], started, started)
             await cache.remember_projects(namespace)
