@@ -200,18 +200,23 @@ class Router:
 
     def _user(self, name: str) -> dict[str, Any]:
         base = f"{self.fake.url}/rest/api/{self.api}/user"
+        # Jira answers a user's display name; a user the fake knows has one of its own.
+        known = {u.account_id: u.display_name for u in self.fake.users} | {
+            u.name: u.display_name for u in self.fake.users
+        }
+        display = known.get(name) or name
         if self.api == "3":
             return {
                 "accountId": name,
                 "accountType": "atlassian",
                 "active": True,
-                "displayName": name,
+                "displayName": display,
                 "self": f"{base}?accountId={name}",
             }
         return {
             "name": name,
             "key": name,
-            "displayName": name,
+            "displayName": display,
             "active": True,
             "self": f"{base}?username={name}",
         }

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
-
 from jirahooks.event import ZERO_HASH
+from jirahooks.server.web.common import make_environment
 from jirahooks.server.web.ruleform import group_facts
 
 REAL = "c0ffeec0ffee1234567890abcdef1234567890ab"
@@ -36,9 +35,7 @@ def _validation(ref: str) -> dict[str, Any]:
 
 
 def _render(ref: str) -> str:
-    env = Environment(
-        loader=PackageLoader("jirahooks.server.web", "templates"), autoescape=select_autoescape()
-    )
+    env = make_environment()  # the UI's own environment (autoescape, translations)
     rv = _validation(ref)
     return env.get_template("facts.html").render(rv={**rv, "sections": group_facts(rv)})
 

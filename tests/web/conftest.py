@@ -221,3 +221,13 @@ def screenshot(page: Any, name: str, *, narrow: bool = False, full_page: bool = 
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
     if narrow:
         page.set_viewport_size(WIDE)
+
+
+def confirm_in_page(page: Any, *, accept: bool) -> None:
+    """Answer the page's own confirmation dialog (#confirm-dialog; never window.confirm)."""
+    from playwright.sync_api import expect
+
+    dialog = page.locator("#confirm-dialog")
+    expect(dialog).to_be_visible()
+    dialog.locator("#confirm-yes" if accept else "#confirm-no").click()
+    expect(dialog).to_be_hidden()

@@ -47,7 +47,8 @@ def test_sign_in_rejects_a_bad_token_then_signs_in_and_out(page: Any, site: Site
     expect(page).to_have_url(re.compile(r"/ui/w/default/connections$"))  # back where it was
     expect(page.get_by_text("Signed in as")).to_contain_text("admin")
     page.get_by_role("button", name="Sign out").click()
-    expect(page).to_have_url(re.compile(r"/ui/login$"))
+    expect(page).to_have_url(re.compile(r"/ui/login\?signed_out=1$"))
+    expect(page.get_by_role("status").first).to_contain_text("You are signed out")
     page.goto("/ui/w/default")
     expect(page).to_have_url(re.compile(r"/ui/login"))
 

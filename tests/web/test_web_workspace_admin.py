@@ -17,7 +17,16 @@ import re
 from typing import Any
 
 import pytest
-from tests.web.conftest import WIDE, WS, Browser, Site, http, screenshot, sign_in
+from tests.web.conftest import (
+    WIDE,
+    WS,
+    Browser,
+    Site,
+    confirm_in_page,
+    http,
+    screenshot,
+    sign_in,
+)
 
 BASE = f"/ui/w/{WS}"
 TOKEN = "bb-app-password-SECRET-1"
@@ -287,11 +296,11 @@ def test_add_a_repository_admin_and_sign_in_with_the_token_made_for_them(
 
         # The admin removes her (after confirming): her session no longer opens the workspace.
         page.goto(f"{BASE}/people/{rita['id']}")
-        page.once("dialog", lambda dialog: dialog.dismiss())
         page.get_by_role("button", name="Remove rita").click()
+        confirm_in_page(page, accept=False)
         assert "rita" in people(site)  # dismissed: nothing happened
-        page.once("dialog", lambda dialog: dialog.accept())
         page.get_by_role("button", name="Remove rita").click()
+        confirm_in_page(page, accept=True)
         expect(page.locator(".flash")).to_contain_text("rita was removed")
         expect(page.locator("#people")).not_to_contain_text("rita")
         response = theirs.goto(BASE)
@@ -344,11 +353,11 @@ def test_configure_bitbucket_through_the_form(page: Any, site: Site) -> None:
         assert status == expected
 
     # Removing asks first.
-    page.once("dialog", lambda dialog: dialog.dismiss())
     page.get_by_role("button", name="Remove configuration").click()
+    confirm_in_page(page, accept=False)
     assert site.api("GET", f"/workspaces/{WS}/bitbucket")["configured"]
-    page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Remove configuration").click()
+    confirm_in_page(page, accept=True)
     expect(page.locator(".flash")).to_contain_text("Configuration removed")
     expect(page.locator("#config-state")).to_have_text("not configured yet")
     assert not site.api("GET", f"/workspaces/{WS}/bitbucket")["configured"]

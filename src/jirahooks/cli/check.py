@@ -81,7 +81,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=_max_lines,
         default=20,
         metavar="N",
-        help="commits listed per section of a failing rule, failures first (default 20; 0: all)",
+        help="commits listed per section of a failing rule, failures first, and per rule in "
+        "--format json (default 20; 0: all)",
     )
 
 
@@ -202,7 +203,9 @@ def run(args: argparse.Namespace) -> int:
     assert isinstance(evaluation, Evaluation)
     locale = normalize_locale(args.locale)
     if args.format == "json":
-        output.out(json.dumps(evaluation.to_document(locale), ensure_ascii=False, indent=2))
+        # the Validation API's bounded document: failures in full, passes counted, no messages
+        document = evaluation.to_document(locale, listed_commits=args.max_lines)
+        output.out(json.dumps(document, ensure_ascii=False, indent=2))
     elif args.format == "junit":
         output.out(render.junit(evaluation, locale=locale))
     else:

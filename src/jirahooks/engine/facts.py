@@ -171,10 +171,11 @@ class RuleValidation:
         """What a BLOCK or WARNING says first: the rule's error when its checks failed, "Jira
         could not be reached" when Jira could not be asked — both when both happened."""
         out: list[str] = []
+        rule = self.rule.localized(locale)
         if self.checks_failed or not self.jira_unreachable:
-            out.append(self.rule.error or self.rule.title)
+            out.append(rule.error or rule.title)
         if self.jira_unreachable:
-            out.append(translate("rule.jira_unreachable", locale, rule=self.rule.title))
+            out.append(translate("rule.jira_unreachable", locale, rule=rule.title))
         return out
 
     def hint(self, locale: str = "en-US", trigger: Trigger | None = None) -> str:
@@ -195,7 +196,7 @@ class RuleValidation:
         ):
             state = "BLOCK" if self.status is Status.BLOCK else "WARNING"
             advice = translate(f"fix.commits.{trigger.value}.{state}", locale)
-        return " ".join(t for t in (self.rule.hint, advice) if t)
+        return " ".join(t for t in (self.rule.localized(locale).hint, advice) if t)
 
     def __repr__(self) -> str:
         # Short on purpose: asyncio and loggers repr results, and a 10,000-commit one is large.
@@ -204,29 +205,91 @@ class RuleValidation:
             f"facts={len(self.condition_facts) + len(self.check_facts)})"
         )
 
-    def to_dict(self, locale: str = "en-US", trigger: Trigger | None = None) -> dict[str, Any]:
-        rule = self.rule.to_api()
+    def to_dict(
+        self,
+        locale: str = "en-US",
+        trigger: Trigger | None = None,
+        listed_commits: int | None = None,
+    ) -> dict[str, Any]:
+        """The rule's entry of the result document, bounded (engine/listing.py): at most
+        ``listed_commits`` commits with their facts (default ``LISTED_COMMITS``; 0: all), the
+        rest counted, every failing commit named in ``failingCommits``, and of each listed
+        commit its subject line, never its full message."""
+        from jirahooks.engine import listing as listing_module
+
+        limit = listing_module.LISTED_COMMITS if listed_commits is None else listed_commits
+        view = listing_module.listing((*self.condition_facts, *self.check_facts), limit)
+        localized = self.rule.localized(locale)  # the rule's texts in the requested language
+        rule = localized.to_api()
         if trigger is not None:
             rule["hint"] = self.hint(locale, trigger)
+        title = localized.title
+        check_facts = [f.to_dict(locale, title) for f in self.check_facts if view.keeps(f)]
+        check_facts.extend(f.to_dict(locale, title) for f in self._summaries(view))
         out: dict[str, Any] = {
             "rule": rule,
             "ruleStatus": self.status.value,
-            "conditionFacts": [f.to_dict(locale, self.rule.title) for f in self.condition_facts],
-            "checkFacts": [f.to_dict(locale, self.rule.title) for f in self.check_facts],
+            "conditionFacts": [
+                f.to_dict(locale, title) for f in self.condition_facts if view.keeps(f)
+            ],
+            "checkFacts": check_facts,
         }
+        if view.failing:
+            out["failingCommits"] = list(view.failing)
         if self.issues:
-            out["issuesUnderReview"] = {k: v.to_dict() for k, v in self.issues.items()}
-        if self.commits:
+            named = _keys_named(self, view) if view.cut else None
+            out["issuesUnderReview"] = {
+                k: v.to_dict() for k, v in self.issues.items() if named is None or k in named
+            }
+        listed = [c for c in self.commits if view.lists(c.hash)] if view.cut else self.commits
+        if listed:
             out["commitsUnderReview"] = {
                 c.hash: {
                     "hash": c.hash,
-                    "message": c.message,
+                    "message": listing_module.subject(c.message),
                     "authorDisplayName": c.author_name,
                     **({"url": c.url} if c.url else {}),
                 }
-                for c in self.commits
+                for c in listed
             }
         return out
+
+    def _summaries(self, view: Any) -> list[Fact]:
+        """The facts that stand for the commits a bounded document does not list."""
+        out: list[Fact] = []
+        if view.unlisted_failing:
+            status = FactStatus.ERROR if self.status is Status.BLOCK else FactStatus.WARNING
+            out.append(_summary(status, "listing.more_failing", view.unlisted_failing))
+        if view.unlisted_other:
+            out.append(_summary(FactStatus.SUCCESS, "listing.more_other", view.unlisted_other))
+        return out
+
+
+def _summary(status: FactStatus, message_id: str, count: int) -> Fact:
+    return Fact(
+        Code.CHECKED,
+        status,
+        Source.AGGREGATE,
+        Group.DETAIL,
+        (Context.COMMITS,),
+        message_id,
+        {"count": count},
+    )
+
+
+def _keys_named(rv: RuleValidation, view: Any) -> set[str]:
+    """Issue keys the kept facts of a bounded document name (``key`` / ``keys`` parameters)."""
+    named: set[str] = set()
+    for fact in (*rv.condition_facts, *rv.check_facts):
+        if not view.keeps(fact):
+            continue
+        key = fact.params.get("key")
+        if isinstance(key, str):
+            named.add(key)
+        keys = fact.params.get("keys")
+        if isinstance(keys, str):
+            named.update(k.strip() for k in keys.split(",") if k.strip())
+    return named
 
 
 # What a developer needs of an issue to fix a commit: which issue, what it is, where it stands,
@@ -296,8 +359,11 @@ class Evaluation:
             out.update(rv.issues)
         return out
 
-    def to_document(self, locale: str = "en-US") -> dict[str, Any]:
-        """The Validation API's 200 response document.
+    def to_document(
+        self, locale: str = "en-US", listed_commits: int | None = None
+    ) -> dict[str, Any]:
+        """The Validation API's 200 response document, bounded: per rule at most
+        ``listed_commits`` commits with their facts (``RuleValidation.to_dict``).
 
         ``errorValidations`` is ``[]`` when there is nothing wrong to say: the hook clients print
         every entry under "Validation Errors", and an entry without text as "Validation failed
@@ -330,7 +396,8 @@ class Evaluation:
             "timestamp": self.timestamp_ms,
             "result": self.result.value,
             "ruleValidations": [
-                rv.to_dict(locale, self.event.trigger) for rv in self.rule_validations
+                rv.to_dict(locale, self.event.trigger, listed_commits)
+                for rv in self.rule_validations
             ],
             "errorValidations": error_validations,
         }

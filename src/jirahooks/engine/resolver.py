@@ -62,6 +62,13 @@ class IssueData:
     def project(self) -> str:
         return project_of(self.current_key)
 
+    @property
+    def assignee_name(self) -> str:
+        """The assignee's display name as Jira sent it ("" when unknown): the audit trail shows
+        it next to the account ID."""
+        raw = self.fields.get("assignee") if isinstance(self.fields, Mapping) else None
+        return str(raw.get("displayName") or "") if isinstance(raw, Mapping) else ""
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "key": self.key,

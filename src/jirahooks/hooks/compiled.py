@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from jirahooks.hooks.local import LocalSetup
     from jirahooks.rules.model import Patterns, Rule, Settings
 
-FORM_VERSION = 1
+FORM_VERSION = 2  # 2: the rules' translations
 
 
 # --- compiling: in the process that ran the engine -------------------------------------------
@@ -50,16 +50,20 @@ def _globs(patterns: Patterns) -> list[str | None] | None:
     return [include.pattern if include else None, exclude.pattern if exclude else None]
 
 
+def _texts(rule: Rule) -> dict[str, Any]:
+    """What the document shows of a rule in one language."""
+    return {"api": rule.to_api(), "title": rule.title, "error": rule.error, "hint": rule.hint}
+
+
 def _rule_form(rule: Rule) -> dict[str, Any]:
     from jirahooks.rules.jql import check as jql_problem
 
     cond, checks = rule.conditions, rule.checks
     problem = jql_problem(checks.jql) if checks.jql else None
     return {
-        "api": rule.to_api(),
-        "title": rule.title,
-        "error": rule.error,
-        "hint": rule.hint,
+        **_texts(rule),
+        # the rule's own translations (``Rule.localized``), by locale: the judge picks one
+        "translations": {locale: _texts(rule.localized(locale)) for locale in rule.translations},
         "severity": rule.severity.value,
         "strategy": rule.strategy.value,
         "targets": [t.value for t in rule.targets],

@@ -14,7 +14,7 @@ import re
 import time
 
 from jirahooks.gitio import is_merge_subject, is_revert_message
-from jirahooks.i18n import MessageRef, translate
+from jirahooks.i18n import MessageRef, normalize_locale, translate
 from jirahooks.keys import KeyExtractor, KeyMatch, compile_user_regex
 from jirahooks.output import NEW_COMMIT, short_hash
 
@@ -28,6 +28,14 @@ _WIRE_SECTION = {"COMMIT": "COMMIT", "COMMITS": "COMMIT", "BRANCH_SOURCE": "BRAN
 _SYSTEM_SOURCES = ("JIRA_CONNECTION", "LICENSE")
 _WHERE = {"BRANCH": "branch", "COMMITS": "commits"}  # consistency's names of the places
 _ORDER = ("BLOCK", "WARNING", "PASS", "SKIP", "IGNORE")
+_PER_COMMIT = ("COMMIT", "COMMITS")
+_PROBLEMS = ("ERROR", "WARNING")
+SUBJECT_CHARS = 200  # engine/listing.py's
+
+
+def _subject(message: str) -> str:
+    line = message.split("\n", 1)[0].strip()
+    return line if len(line) <= SUBJECT_CHARS else line[: SUBJECT_CHARS - 1] + "…"
 
 
 class _Fact:
@@ -462,10 +470,12 @@ def evaluate(
     validations: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
     warnings: list[dict[str, str]] = []
+    language = normalize_locale(locale)
     for rule in form["rules"]:
         status, conditions, facts, reviewed, failed = judge.rule(rule)
-        title = rule["title"]
-        api = dict(rule["api"])
+        texts = rule["translations"].get(language, rule)  # Rule.localized
+        title = texts["title"]
+        api = dict(texts["api"])
         advice = ""
         if (
             failed
@@ -477,19 +487,29 @@ def evaluate(
             )
         ):
             advice = translate(f"fix.commits.COMMIT.{status}", locale)
-        api["hint"] = " ".join(t for t in (rule["hint"], advice) if t)
+        api["hint"] = " ".join(t for t in (texts["hint"], advice) if t)
         validation: dict[str, Any] = {
             "rule": api,
             "ruleStatus": status,
             "conditionFacts": [f.to_dict(locale, title) for f in conditions],
             "checkFacts": [f.to_dict(locale, title) for f in facts],
         }
+        # as engine/listing.py bounds a document: the failing commit named, its subject only
+        if any(
+            f.ref and f.contexts and f.contexts[0] in _PER_COMMIT and f.status in _PROBLEMS
+            for f in (*conditions, *facts)
+        ):
+            validation["failingCommits"] = [ZERO_HASH]
         if reviewed:
             validation["commitsUnderReview"] = {
-                ZERO_HASH: {"hash": ZERO_HASH, "message": message, "authorDisplayName": author}
+                ZERO_HASH: {
+                    "hash": ZERO_HASH,
+                    "message": _subject(message),
+                    "authorDisplayName": author,
+                }
             }
         validations.append(validation)
-        headline = rule["error"] or title
+        headline = texts["error"] or title
         if status == "BLOCK" and headline:
             errors.append({"text": headline})
         elif status == "WARNING" and headline:

@@ -91,6 +91,9 @@ EN: dict[str, str] = {
     "report.not_checked": "{count} commit(s) not checked (skipped by the rule's conditions)",
     "report.passed": "{count} passed: {names}",
     "report.skipped": "{count} skipped or not applicable:",
+    # a rule's result document past its listed commits (engine/listing.py)
+    "listing.more_failing": "… and {count} more commits fail this rule (not listed here).",
+    "listing.more_other": "{count} more commits without problems (not listed here).",
 }
 
 DE: dict[str, str] = {
@@ -167,6 +170,8 @@ DE: dict[str, str] = {
     "report.not_checked": "{count} Commit(s) nicht geprüft (durch die Bedingungen der Regel übersprungen)",
     "report.passed": "{count} bestanden: {names}",
     "report.skipped": "{count} übersprungen oder nicht anwendbar:",
+    "listing.more_failing": "… und {count} weitere Commits verletzen diese Regel (hier nicht aufgeführt).",
+    "listing.more_other": "{count} weitere Commits ohne Probleme (hier nicht aufgeführt).",
 }
 
 CATALOGUES: dict[str, dict[str, str]] = {"en-US": EN, "de-DE": DE}

@@ -351,12 +351,12 @@ class JiraClient:
             if "AUTHENTICATION_DENIED" in reason:
                 hint = (
                     "too many failed logins: Jira now demands a CAPTCHA; log in once in a browser "
-                    f"as this user, then fix the token ({self.config.token or 'token'})"
+                    f"as this user, then fix the token ({self.config.token_label})"
                 )
             else:
                 hint = (
                     f"token rejected — rotate it: create a new API token / personal access "
-                    f"token for the connection's user and update {self.config.token or 'token'}"
+                    f"token for the connection's user and update {self.config.token_label}"
                 )
             raise JiraAuthError(
                 f"Jira connection '{self.name}' rejected the credentials ({detail})",

@@ -119,6 +119,11 @@ class ConnectionConfig:
         0.0, doc="longest a JQL verdict is kept (0: the cache's default, 300 s)"
     )
 
+    @property
+    def token_label(self) -> str:
+        """Where the token is set, as hints name it (the ``${VAR}`` reference here)."""
+        return self.token or "the connection's token"
+
     def secret(self, path: str = "") -> str:
         return (
             resolve_secret(self.token, path or f"connections[{self.name}].token")

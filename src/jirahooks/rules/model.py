@@ -6,6 +6,7 @@ and the reference in docs/rules.md.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import re
 from dataclasses import dataclass
@@ -218,6 +219,28 @@ def _targets_error(value: tuple[Target, ...]) -> str | None:
 
 DEFAULT_TRIGGERS = frozenset({Trigger.COMMIT, Trigger.PUSH, Trigger.PULL_REQUEST})
 
+RULE_TEXTS = ("title", "description", "error", "success", "hint")
+
+
+@dataclass(frozen=True)
+class RuleTexts:
+    """A rule's texts in one more language; an empty text falls back to the rule's own."""
+
+    title: str = field("", doc="the title in this language")
+    description: str = field("", doc="the description in this language")
+    error: str = field("", doc="the error message in this language")
+    success: str = field("", doc="the success message in this language")
+    hint: str = field("", doc="the hint in this language")
+
+
+def _translations_error(value: dict[str, RuleTexts]) -> str | None:
+    from jirahooks.i18n import LOCALES
+
+    unknown = [k for k in value if k not in LOCALES]
+    if unknown:
+        return f"unknown locale '{unknown[0]}'"
+    return None
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -247,6 +270,29 @@ class Rule:
     conditions: Conditions = field(factory=Conditions, doc="when the rule applies")
     checks: Checks = field(factory=Checks, doc="what the rule checks")
     scope: Scope = field(Scope.WORKSPACE, doc="set by where the rule is declared")
+    translations: dict[str, RuleTexts] = dataclasses.field(
+        default_factory=dict,
+        hash=False,
+        metadata={
+            "doc": "title, description, error, success and hint per locale (de-DE: …), shown "
+            "to hooks and pages that ask in that language",
+            "check": _translations_error,
+            "hint": "locales: en-US, de-DE",
+        },
+    )
+
+    def localized(self, locale: str) -> Rule:
+        """The rule with its texts in ``locale`` where it has them (by language: de-AT → de-DE);
+        the rule itself when it has none."""
+        if not self.translations:
+            return self
+        from jirahooks.i18n import normalize_locale
+
+        texts = self.translations.get(normalize_locale(locale))
+        if texts is None:
+            return self
+        changes = {name: getattr(texts, name) for name in RULE_TEXTS if getattr(texts, name)}
+        return dataclasses.replace(self, **changes) if changes else self
 
     def to_api(self) -> dict[str, Any]:
         """The rule as the Validation API shows it (camelCase)."""

@@ -32,7 +32,7 @@ def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]
     return base
 
 
-TEMPLATES: tuple[Template, ...] = (
+_TEMPLATES: tuple[Template, ...] = (
     Template(
         "commit-key-required",
         "Issue key required in every commit",
@@ -198,6 +198,82 @@ TEMPLATES: tuple[Template, ...] = (
             "hint": "Squash the commits: git rebase -i origin/main, then force-push.",
         },
     ),
+)
+
+# The templates' texts in German (a rule's ``translations``): hooks and pages that ask in de-DE
+# get them instead of the English ones.
+GERMAN: dict[str, dict[str, str]] = {
+    "commit-key-required": {
+        "title": "Vorgangsschlüssel in jedem Commit",
+        "error": "Jede Commit-Nachricht muss auf einen Jira-Vorgang verweisen.",
+        "success": "Jeder Commit verweist auf einen Jira-Vorgang.",
+        "hint": "Beginnen Sie die Commit-Nachricht mit dem Vorgangsschlüssel, z. B. 'ABC-123 Login korrigiert'.",
+    },
+    "one-commit-with-key": {
+        "title": "Mindestens ein Commit verweist auf einen Vorgang",
+        "error": "Keiner der Commits verweist auf einen Jira-Vorgang.",
+        "success": "Die Commits verweisen auf einen Jira-Vorgang.",
+        "hint": "Nennen Sie den Vorgangsschlüssel in mindestens einer Commit-Nachricht.",
+    },
+    "branch-key-required": {
+        "title": "Branch muss auf einen Vorgang verweisen",
+        "error": "Der Branch-Name verweist auf keinen gültigen Jira-Vorgang.",
+        "success": "Der Branch verweist auf einen Jira-Vorgang.",
+        "hint": "Benennen Sie den Branch nach dem Vorgang, z. B. feature/ABC-123-login.",
+    },
+    "all-keys-valid": {
+        "title": "Alle Vorgangsschlüssel müssen in Jira existieren",
+        "error": "Einige Vorgangsschlüssel existieren in Jira nicht.",
+        "success": "Alle Vorgangsschlüssel existieren in Jira.",
+        "hint": "Prüfen Sie den Schlüssel auf Tippfehler; der Vorgang kann auch für den Jira-Benutzer der Verbindung unsichtbar sein.",
+    },
+    "issue-in-progress": {
+        "title": "Referenzierte Vorgänge müssen in Arbeit sein",
+        "error": "Referenzierte Vorgänge müssen in Arbeit sein.",
+        "success": "Alle referenzierten Vorgänge sind in Arbeit.",
+        "hint": "Setzen Sie den Vorgang in Jira auf In Arbeit oder verweisen Sie auf einen, der es ist.",
+    },
+    "same-issue": {
+        "title": "Branch, Commits und PR-Titel verweisen auf denselben Vorgang",
+        "error": "Branch, Commits und Pull-Request-Titel verweisen auf verschiedene Vorgänge.",
+        "success": "Branch, Commits und Pull-Request-Titel verweisen auf denselben Vorgang.",
+        "hint": "Verwenden Sie überall einen Vorgangsschlüssel oder teilen Sie die Arbeit in einen Branch pro Vorgang.",
+    },
+    "gitflow-branch-naming": {
+        "title": "Branch-Namen folgen git-flow",
+        "error": "Der Branch-Name folgt nicht der git-flow-Benennung.",
+        "success": "Der Branch-Name folgt der git-flow-Benennung.",
+        "hint": "Verwenden Sie feature/ABC-123-kurzer-text, bugfix/…, hotfix/… oder release/1.2.",
+    },
+    "pr-title-convention": {
+        "title": "Pull-Request-Titel beginnt mit dem Vorgangsschlüssel",
+        "error": "Der Pull-Request-Titel muss mit dem Vorgangsschlüssel beginnen.",
+        "success": "Der Pull-Request-Titel folgt der Konvention.",
+        "hint": "Nennen Sie den Pull-Request 'ABC-123: Was er tut'.",
+    },
+    "release-fix-version": {
+        "title": "Änderungen an Release-Branches brauchen eine Lösungsversion",
+        "error": "Auf einem Release-Branch geänderte Vorgänge müssen eine Lösungsversion haben.",
+        "success": "Jeder Vorgang hat eine Lösungsversion.",
+        "hint": "Setzen Sie die Lösungsversion des Vorgangs in Jira.",
+    },
+    "no-merge-commits": {
+        "title": "Keine Merge-Commits",
+        "error": "Merge-Commits sind nicht erlaubt.",
+        "success": "Keine Merge-Commits.",
+        "hint": "Rebasen statt mergen: git pull --rebase oder git rebase origin/main.",
+    },
+    "squash-before-merge": {
+        "title": "Pull-Requests enthalten einen einzigen Commit",
+        "error": "Der Pull-Request muss genau einen Commit enthalten.",
+        "success": "Der Pull-Request enthält einen einzigen Commit.",
+        "hint": "Fassen Sie die Commits zusammen: git rebase -i origin/main, dann force-push.",
+    },
+}
+
+TEMPLATES: tuple[Template, ...] = tuple(
+    Template(t.name, t.summary, {**t.rule, "translations": {"de-DE": GERMAN[str(t.rule["id"])]}})
+    for t in _TEMPLATES
 )
 
 BY_NAME: dict[str, Template] = {t.name: t for t in TEMPLATES}

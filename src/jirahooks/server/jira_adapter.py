@@ -42,6 +42,11 @@ class StoredConnection(ConnectionConfig):
     def secret(self, path: str = "") -> str:
         return self.plaintext
 
+    @property
+    def token_label(self) -> str:
+        # Never the placeholder reference: say where an administrator replaces the token.
+        return f"the API token stored for connection '{self.name}' (Jira connections → Edit)"
+
 
 UNREADABLE_HINT = (
     "the token was stored with another secret key: start the server with the key the token was "

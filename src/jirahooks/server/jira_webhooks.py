@@ -135,7 +135,7 @@ async def jira_webhook(workspace: str, connection_id: int, request: Request) -> 
     state = request.app.state.jirahooks
     async with state.database.session() as session:
         connection = await _stored(session, workspace, connection_id)
-    body = await _read_body(request, state.settings.max_body_bytes)
+    body = await _read_body(request, state.settings.webhook_max_body_bytes)
     header = request.headers.get(SIGNATURE_HEADER, "")
     if not header:
         raise ApiError(

@@ -5,7 +5,9 @@
                                ``.jirahooks-data``
 ``JIRAHOOKS_DATABASE_URL``     database URL; default SQLite in the data directory
 ``JIRAHOOKS_SECRET_KEY``       Fernet key(s), comma-separated; default the data dir's key file
-``JIRAHOOKS_MAX_BODY_BYTES``   Validation API and webhook request size limit; default 1 MiB
+``JIRAHOOKS_MAX_BODY_BYTES``   Validation API request size limit, on the wire and after gzip
+                               decompression; default 128 MiB (a first push of 100,000 commits)
+``JIRAHOOKS_WEBHOOK_MAX_BODY_BYTES`` Bitbucket and Jira webhook request size limit; default 1 MiB
 ``JIRAHOOKS_ADMIN_MAX_BODY_BYTES`` admin API and web UI request size limit; default 1 MiB
 ``JIRAHOOKS_DEFAULT_WORKSPACE`` slug of the workspace created on first start; default ``default``
 ``JIRAHOOKS_REDIS_URL``        Redis for the Jira cache shared by several server processes
@@ -25,6 +27,9 @@ from jirahooks.errors import UsageError
 
 DEFAULT_DATA_DIR = ".jirahooks-data"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+# A first push of 100,000 commits with real-length messages (~1 KB of JSON each) is ~100 MB of
+# JSON; the hook client sends it gzip-compressed, the published client as it is.
+DEFAULT_VALIDATION_MAX_BODY_BYTES = 128 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,8 @@ class ServerSettings:
     data_dir: Path = Path(DEFAULT_DATA_DIR)
     database_url: str = ""
     secret_key: str = ""
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_body_bytes: int = DEFAULT_VALIDATION_MAX_BODY_BYTES
+    webhook_max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     admin_max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     default_workspace: str = "default"
     upgrade: bool = False
@@ -76,6 +82,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         ) from exc
     for variable, name in (
         ("JIRAHOOKS_MAX_BODY_BYTES", "max_body_bytes"),
+        ("JIRAHOOKS_WEBHOOK_MAX_BODY_BYTES", "webhook_max_body_bytes"),
         ("JIRAHOOKS_ADMIN_MAX_BODY_BYTES", "admin_max_body_bytes"),
     ):
         raw_limit = env.get(variable, "")

@@ -4,11 +4,16 @@ hook clients: ``POST /api/validate/{workspace}?repoSlug={slug}``.
 Order of the checks, each answering ``{"error", "errorCode"}`` with the documented status:
 
 1. the workspace is named and exists, else 400 ``WORKSPACE_CONTEXT_MISSING``;
-2. the body is at most ``max_body_bytes`` (1 MiB), else 413 ``PAYLOAD_TOO_LARGE``;
+2. the ``Content-Encoding`` is none, ``identity`` or ``gzip``, else 415
+   ``UNSUPPORTED_CONTENT_ENCODING``; the body as sent is at most ``max_body_bytes`` (128 MiB,
+   ``JIRAHOOKS_MAX_BODY_BYTES``), else 413 ``PAYLOAD_TOO_LARGE``;
 3. ``x-hub-signature-256`` is present (401 ``HMAC_AUTH_MISSING``); some unrevoked token can
    sign for the scope (401 ``HMAC_SECRET_NOT_CONFIGURED``); the HMAC-SHA256 over the *raw* body
-   matches one of them, compared in constant time (401 ``HMAC_SIGNATURE_INVALID``) — all
-   before the body is parsed;
+   — the bytes as sent, so a gzip body's compressed bytes — matches one of them, compared in
+   constant time (401 ``HMAC_SIGNATURE_INVALID``) — all before the body is decompressed or
+   parsed, so only a caller holding a token can make the server inflate anything;
+3b. a gzip body inflates to at most ``max_body_bytes`` (413 ``PAYLOAD_TOO_LARGE``: a zip bomb
+   stops there) and is valid gzip (400 ``JSON_PARSE_ERROR``);
 4. the body parses as strict UTF-8 JSON (400 ``JSON_PARSE_ERROR``) and has the documented shape
    (400 ``PAYLOAD_VALIDATION_ERROR``, ``UNSUPPORTED_TRIGGER_TYPE``): nested at most 32 levels
    (measured before parsing), every field valid text of its kind and length
@@ -26,11 +31,14 @@ Order of the checks, each answering ``{"error", "errorCode"}`` with the document
 Then the engine evaluates, the evaluation is queued for storage, and the 200 document is
 returned. Any other failure is 500 ``INTERNAL_ERROR`` without details (the server log has them).
 
-The CPU-heavy steps — parsing the body (up to 1 MiB of JSON), the engine's planning and judging,
-rendering the document and encoding the answer — run on the app's CPU pool (server/cpu.py), so
-a hostile 1 MB branch name or a 10,000-commit push never stalls other requests; a small request
-(``INLINE_BODY_BYTES``, ``INLINE_RULES``) runs them inline, where the hand-offs would cost more
-than the work (decision 0007).
+The CPU-heavy steps — the signature over a body above 1 MiB, inflating a gzip body, parsing it
+(up to 128 MiB of JSON), the engine's planning and judging, rendering the document and encoding
+the answer — run on the app's CPU pool (server/cpu.py), so a hostile 1 MB branch name or a
+100,000-commit push never stalls other requests; a small request (``INLINE_BODY_BYTES`` of
+JSON, ``INLINE_RULES``) runs them inline, where the hand-offs would cost more than the work
+(decision 0007). Inflating always runs on the pool: a few KB of gzip can hold megabytes. The
+answer is bounded (engine/listing.py): per rule at most 10 commits with their facts, the rest
+counted and named by hash.
 
 The configuration behind these steps (tokens and their decrypted secrets, repositories, parsed
 rules, effective settings, connections with their decrypted Jira tokens) comes from the
@@ -54,12 +62,18 @@ from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jirahooks.event import Commit, Event, Trigger
 from jirahooks.i18n import normalize_locale
 from jirahooks.server.jira_adapter import to_config
+from jirahooks.server.validation_request import (
+    Rejection,
+    content_coding,
+    inflate_body,
+    read_body,
+)
 from jirahooks.server.writer import WriterBacklogged
 from jirahooks.store import queries
 from jirahooks.store.config_cache import RepositorySnapshot, WorkspaceSnapshot
@@ -79,21 +93,6 @@ INLINE_BODY_BYTES = 16 * 1024
 INLINE_RULES = 20
 
 router = APIRouter(tags=["validation"])
-
-
-class Rejection(Exception):
-    """A request-level error of the Validation API."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(
-            {"error": self.message, "errorCode": self.code}, status_code=self.status
-        )
 
 
 @dataclass(frozen=True)
@@ -202,22 +201,23 @@ class LazySession:
             await self._session.close()
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+# HMAC-SHA256 runs at a few hundred MB/s: above this, the signature is checked on the CPU pool
+VERIFY_ON_POOL_ABOVE = 1024 * 1024
 
 
-def _too_large(limit: int) -> Rejection:
-    return Rejection(413, "PAYLOAD_TOO_LARGE", f"The request body exceeds {limit} bytes")
+async def _verify_body(
+    state: AppState,
+    header: str,
+    body: bytes,
+    tokens: list[ValidationToken],
+    key_of: Callable[[ValidationToken], bytes | None],
+) -> ValidationToken | None:
+    """``_verify``; for a body above ``VERIFY_ON_POOL_ABOVE`` on the CPU pool (the keys are
+    looked up here, on the loop, where the configuration snapshot lives)."""
+    if len(body) <= VERIFY_ON_POOL_ABOVE:
+        return _verify(header, body, tokens, key_of)
+    keys = {id(token): key_of(token) for token in tokens}
+    return await state.cpu.run(_verify, header, body, tokens, lambda t: keys[id(t)])
 
 
 def signature_of(secret: str, body: bytes) -> str:
@@ -407,7 +407,9 @@ async def _validate(
             "WORKSPACE_CONTEXT_MISSING",
             f"Workspace '{workspace_slug}' does not exist on this server",
         )
-    body = await _read_body(request, state.settings.max_body_bytes)
+    limit = state.settings.max_body_bytes
+    coding = content_coding(request)
+    body = await read_body(request, limit)
     header = request.headers.get(SIGNATURE_HEADER)
     if not header:
         raise Rejection(401, "HMAC_AUTH_MISSING", f"The {SIGNATURE_HEADER} header is missing")
@@ -419,14 +421,21 @@ async def _validate(
             "No validation token is configured for this repository or workspace",
         )
     decrypt = state.secrets.decrypt
-    token = _verify(header, body, candidates, lambda t: workspace.hmac_key(t, decrypt))
+    token = await _verify_body(
+        state, header, body, candidates, lambda t: workspace.hmac_key(t, decrypt)
+    )
     if token is None:
         raise Rejection(401, "HMAC_SIGNATURE_INVALID", "The request signature does not match")
 
     from jirahooks.engine import evaluate
     from jirahooks.engine.facts import Evaluation, Status
 
+    if coding == "gzip":
+        body = await state.cpu.run(inflate_body, body, limit)
     payload = await _runner(state, body)(parse_payload, body)
+    # A 100,000-commit body is ~100 MB: not kept while the push is evaluated. ``_runner`` only
+    # needs to know whether it was small, which the first INLINE_BODY_BYTES + 1 bytes tell.
+    body = body[: INLINE_BODY_BYTES + 1]
     if payload is None or payload.empty:
         event = Event(Trigger.PUSH if payload is None else payload.trigger)
         locale = "en-US" if payload is None else payload.locale

@@ -3,7 +3,7 @@
 Order of the checks (docs/bitbucket-cloud.md):
 
 1. the workspace exists (404) and has a Bitbucket configuration (404 ``PLATFORM_NOT_CONFIGURED``);
-2. the body is at most ``max_body_bytes`` (413);
+2. the body is at most ``webhook_max_body_bytes`` (1 MiB, 413);
 3. ``X-Hub-Signature: sha256=<hex>`` matches the HMAC-SHA256 of the raw body under the
    workspace's webhook secret, compared in constant time (401 ``SIGNATURE_MISSING`` /
    ``SIGNATURE_INVALID``); with no secret configured, ``require_signature`` rejects every
@@ -130,7 +130,7 @@ async def bitbucket_webhook(workspace: str, request: Request) -> JSONResponse:
                 f"Bitbucket is not configured for workspace '{workspace}'",
                 f"PUT /api/v1/workspaces/{workspace}/bitbucket first",
             )
-        body = await _read_body(request, state.settings.max_body_bytes)
+        body = await _read_body(request, state.settings.webhook_max_body_bytes)
         secret = webhook_secret(config, state.secrets)
         header = request.headers.get(SIGNATURE_HEADER, "")
         if secret:

@@ -244,7 +244,10 @@ def evaluation_values(
             for rv in evaluation.rule_validations
         ],
         "document": dict(document),
-        "issues": {key: issue.to_dict() for key, issue in evaluation.issues.items()},
+        "issues": {
+            key: {**issue.to_dict(), "assigneeName": issue.assignee_name}
+            for key, issue in evaluation.issues.items()
+        },
     }
 
 

@@ -106,6 +106,12 @@ async def update_repository(
     repo = await get_repository(session, ws, repository)
     principal.require_repository_admin(ws, repo)
     before = repository_out(repo).model_dump(mode="json", exclude={"id", "created_at"})
+    if body.slug is not None and body.slug != repo.slug:
+        # Renaming changes every endpoint URL of the repository: workspace admins only.
+        principal.require_workspace_admin(ws)
+        if await queries.repository_by_slug(session, ws.id, body.slug) is not None:
+            raise conflict(f"repository '{body.slug}' exists")
+        repo.slug = body.slug
     if "uuid" in body.model_fields_set:
         repo.uuid = body.uuid
     if body.disabled_rules is not None:
@@ -115,8 +121,8 @@ async def update_repository(
         session,
         principal,
         ws.id,
-        "repository.update",
-        f"repository:{repo.slug}",
+        "repository.rename" if before["slug"] != repo.slug else "repository.update",
+        f"repository:{before['slug']}",
         before=before,
         after=after,
     )

@@ -199,6 +199,13 @@ class RepositoryIn(_In):
 
 
 class RepositoryPatch(_In):
+    slug: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+        description="a new slug: renames the repository (workspace admins)",
+    )
     uuid: str | None = Field(None, max_length=100)
     disabled_rules: list[str] | None = Field(
         None, description="workspace rule ids switched off here"

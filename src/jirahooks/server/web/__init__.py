@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jirahooks.server.errors import ApiError
 from jirahooks.server.web.common import HERE, PREFIX, make_environment, render
+from jirahooks.server.web.i18n import LocaleMiddleware, _
 from jirahooks.server.web.session import CsrfRejected, LoginRequired
 
 
@@ -42,6 +43,7 @@ def install(app: FastAPI) -> None:
     )
 
     app.state.jirahooks_web = make_environment()
+    app.add_middleware(LocaleMiddleware)  # the language of every /ui request (web/i18n.py)
     app.mount(PREFIX + "/static", StaticFiles(directory=HERE / "static"), name="web-static")
     for module in (
         pages_auth,
@@ -57,6 +59,15 @@ def install(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     async def root() -> Response:
         return RedirectResponse(PREFIX + "/", status_code=303)
+
+    favicon = (HERE / "static" / "favicon.svg").read_bytes()
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def _favicon() -> Response:
+        # Browsers ask for /favicon.ico whatever the page links; answer with the package's icon.
+        return Response(
+            favicon, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"}
+        )
 
     api_error = app.exception_handlers.get(ApiError)
     http_error = app.exception_handlers.get(StarletteHTTPException)
@@ -83,22 +94,22 @@ def install(app: FastAPI) -> None:
         return _error_page(
             request,
             403,
-            "Request refused",
-            "The form was missing its security token (CSRF). Reload the page and try again.",
+            _("Request refused"),
+            _("The form was missing its security token (CSRF). Reload the page and try again."),
         )
 
     @app.exception_handler(ApiError)
     async def _api(request: Request, exc: ApiError) -> Any:
         if _is_ui(request):
-            titles = {403: "Not allowed", 404: "Not found"}
+            titles = {403: _("Not allowed"), 404: _("Not found")}
             text = exc.message + (f" — {exc.hint}" if exc.hint else "")
-            return _error_page(request, exc.status, titles.get(exc.status, "Error"), text)
+            return _error_page(request, exc.status, titles.get(exc.status, _("Error")), text)
         assert api_error is not None
         return await api_error(request, exc)  # type: ignore[misc]
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Any:
         if _is_ui(request) and not request.url.path.startswith(PREFIX + "/static"):
-            return _error_page(request, exc.status_code, "Error", str(exc.detail))
+            return _error_page(request, exc.status_code, _("Error"), str(exc.detail))
         assert http_error is not None
         return await http_error(request, exc)  # type: ignore[misc]

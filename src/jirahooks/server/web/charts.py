@@ -13,6 +13,8 @@ from html import escape
 
 from markupsafe import Markup
 
+from jirahooks.server.web.i18n import _
+
 
 @dataclass(frozen=True)
 class DayCounts:
@@ -44,10 +46,13 @@ def over_time(days: Sequence[DayCounts], *, width: int = 720, height: int = 220)
     bar = max(min(slot * 0.7, 28), 2)
     total = sum(d.total for d in days)
     blocked = sum(d.blocked for d in days)
+    label = _(
+        "Evaluations per day: %(total)s in total, %(blocked)s blocked", total=total, blocked=blocked
+    )
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="Evaluations per day: {total} in total, {blocked} blocked">',
-        "<title>Pass and block over time</title>",
+        f'aria-label="{escape(label)}">',
+        f"<title>{escape(_('Pass and block over time'))}</title>",
     ]
     for i in range(5):
         value = peak * i // 4
@@ -96,7 +101,7 @@ def horizontal_bars(
     row, label_w, pad = 26, 220, 6
     height = max(len(items), 1) * row + pad * 2
     peak = maximum if maximum is not None else max((v for _, v, _ in items), default=1) or 1
-    bar_w = width - label_w - 60
+    bar_w = width - label_w - 84  # room for the value text ("1 blockiert")
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(title)}">',

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jirahooks.server.auth import get_repository, get_workspace
 from jirahooks.server.errors import ApiError
+from jirahooks.server.web import i18n
+from jirahooks.server.web.i18n import _
 from jirahooks.server.web.session import WebUser
 from jirahooks.store.models import Repository, Workspace
 
@@ -41,15 +43,35 @@ def _datetime(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
 
 
+def _rule_title(rule: Any) -> str:
+    """A listed rule's title in the page's language (its ``translations``), else its own."""
+    definition = getattr(rule, "definition", None) or {}
+    translations = definition.get("translations") if isinstance(definition, dict) else None
+    texts = translations.get(i18n.current_locale()) if isinstance(translations, dict) else None
+    title = texts.get("title") if isinstance(texts, dict) else None
+    return str(title or rule.rule.get("title") or rule.id)
+
+
 def make_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
         autoescape=select_autoescape(["html", "svg"]),
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        i18n.gettext, i18n.ngettext, newstyle=True
     )
     env.filters["dt"] = _datetime
+    env.filters["rule_title"] = _rule_title
     env.globals["PREFIX"] = PREFIX
+    env.globals["LOCALE"] = i18n.current_locale
+    env.globals["N_"] = i18n.N_
+    env.globals["LOCALES"] = i18n.LOCALES
+    env.globals["LOCALE_NAMES"] = i18n.NAMES
+    for locale in i18n.LOCALES:  # read the catalogues now, not on the first request
+        i18n.translations(locale)
     return env
 
 
@@ -87,10 +109,10 @@ class Ctx:
     @property
     def role(self) -> str:
         if self.is_admin:
-            return "Workspace admin"
+            return _("Workspace admin")
         if self.administered:
-            return "Repository admin"
-        return "Member"
+            return _("Repository admin")
+        return _("Member")
 
     @property
     def base(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -29,6 +30,7 @@ from jirahooks.server.web.common import (
     rolled_back,
     workspace_ctx,
 )
+from jirahooks.server.web.i18n import N_, _
 from jirahooks.server.web.session import WebUserDep
 
 router = APIRouter()
@@ -36,12 +38,59 @@ router = APIRouter()
 # -- repositories ----------------------------------------------------------------------------
 
 
+def _slug_help() -> str:
+    return _("Letters, digits, '.', '_' or '-', starting with a letter or digit.")
+
+
 @router.get(W + "/repositories")
 async def repositories_page(
-    request: Request, workspace: str, db: Session, user: WebUserDep
+    request: Request,
+    workspace: str,
+    db: Session,
+    user: WebUserDep,
+    renamed: str = "",
+    deleted: str = "",
 ) -> Response:
     ctx = await workspace_ctx(db, user, workspace)
-    return page(request, ctx, "repositories.html", errors={}, slug="")
+    flash = ""
+    if renamed:
+        flash = _("Repository renamed to %(slug)s.", slug=renamed)
+    elif deleted:
+        flash = _("Repository %(slug)s deleted, with its rules, settings and tokens.", slug=deleted)
+    return page(request, ctx, "repositories.html", errors={}, slug="", flash=flash)
+
+
+@router.post(W + "/r/{repository}/rename")
+async def rename_repository(
+    request: Request, workspace: str, repository: str, db: Session, user: WebUserDep
+) -> Response:
+    """A new slug (workspace admins): through the admin API's PATCH, audited there."""
+    ctx = await workspace_ctx(db, user, workspace, repository)
+    ctx.user.principal.require_workspace_admin(ctx.workspace)
+    slug = first(await form_data(request), "slug")
+    try:
+        body = schemas.RepositoryPatch.model_validate({"slug": slug})
+        await repo_api.update_repository(workspace, repository, body, db, user.principal)
+    except ValidationError:
+        errors = {f"rename-{repository}": _slug_help()}
+        return page(request, ctx, "repositories.html", errors=errors, slug="", status=422)
+    except ApiError as exc:
+        if exc.status in (403, 404):
+            raise
+        ctx = await rolled_back(request, db, ctx)
+        errors = {f"rename-{repository}": exc.message}
+        return page(request, ctx, "repositories.html", errors=errors, slug="", status=422)
+    return redirect(f"{ctx.base}/repositories?renamed={quote(slug)}")
+
+
+@router.post(W + "/r/{repository}/delete")
+async def delete_repository(
+    request: Request, workspace: str, repository: str, db: Session, user: WebUserDep
+) -> Response:
+    """Delete a repository with its rules, overrides and tokens (workspace admins, audited)."""
+    ctx = await workspace_ctx(db, user, workspace, repository)
+    await repo_api.delete_repository(workspace, repository, db, user.principal)
+    return redirect(f"{ctx.base}/repositories?deleted={quote(repository)}")
 
 
 @router.post(W + "/repositories")
@@ -55,7 +104,7 @@ async def create_repository(
             workspace, schemas.RepositoryIn.model_validate({"slug": slug}), db, user.principal
         )
     except ValidationError:
-        errors = {"slug": "Letters, digits, '.', '_' or '-', starting with a letter or digit."}
+        errors = {"slug": _slug_help()}
         return page(request, ctx, "repositories.html", errors=errors, slug=slug, status=422)
     except ApiError as exc:
         if exc.status == 403:
@@ -69,37 +118,43 @@ async def create_repository(
 # -- Process Guardian settings ---------------------------------------------------------------
 
 SETTING_FIELDS: tuple[tuple[str, str, str], ...] = (
-    ("enabled", "bool", "The Process Guardian evaluates events at all"),
-    ("key_pattern", "text", "Regular expression for one issue key (RE2 syntax)"),
-    ("case_insensitive", "targets", "Targets where keys are found in any case (abc-1 → ABC-1)"),
-    ("backslash_escape", "bool", r"\ABC-1 is not evaluated (escape syntax)"),
-    ("backtick_escape", "bool", "`ABC-1` and fenced code blocks are not evaluated"),
-    ("ignored_keys", "lines", "Globs of keys that are never keys, one per line (CVE-*, UTF-8)"),
-    ("jira_unreachable", "policy", "When Jira cannot be asked"),
-    ("review_pull_requests", "bool", "The Guardian approves passing PRs, requests changes else"),
-    ("validation_api", "bool", "The Validation API answers for this scope"),
+    ("enabled", "bool", N_("The Process Guardian evaluates events at all")),
+    ("key_pattern", "text", N_("Regular expression for one issue key (RE2 syntax)")),
+    ("case_insensitive", "targets", N_("Targets where keys are found in any case (abc-1 → ABC-1)")),
+    ("backslash_escape", "bool", N_(r"\ABC-1 is not evaluated (escape syntax)")),
+    ("backtick_escape", "bool", N_("`ABC-1` and fenced code blocks are not evaluated")),
+    ("ignored_keys", "lines", N_("Globs of keys that are never keys, one per line (CVE-*, UTF-8)")),
+    ("jira_unreachable", "policy", N_("When Jira cannot be asked")),
+    (
+        "review_pull_requests",
+        "bool",
+        N_("The Guardian approves passing PRs, requests changes else"),
+    ),
+    ("validation_api", "bool", N_("The Validation API answers for this scope")),
     (
         "share_issue_details",
         "bool",
-        "Validation API answers also carry each issue's Jira id, fix versions, assignee account"
-        " ID and connection name (every hook user sees them); workspace only",
+        N_(
+            "Validation API answers also carry each issue's Jira id, fix versions, assignee"
+            " account ID and connection name (every hook user sees them); workspace only"
+        ),
     ),
-    ("time_budget_seconds", "number", "Overall deadline for Jira calls in one evaluation"),
+    ("time_budget_seconds", "number", N_("Overall deadline for Jira calls in one evaluation")),
 )
 WORKSPACE_ONLY = frozenset({"share_issue_details"})
 REPOSITORY_FIELDS = tuple(f for f in SETTING_FIELDS if f[0] not in WORKSPACE_ONLY)
 LABELS = {
-    "enabled": "Process Guardian on",
-    "key_pattern": "Issue-key pattern",
-    "case_insensitive": "Case-insensitive targets",
-    "backslash_escape": "Backslash escape",
-    "backtick_escape": "Backtick escape",
-    "ignored_keys": "Ignored keys",
-    "jira_unreachable": "When Jira is unreachable",
-    "review_pull_requests": "Review pull requests",
-    "validation_api": "Validation API on",
-    "share_issue_details": "Share issue details with hook users",
-    "time_budget_seconds": "Time budget (seconds)",
+    "enabled": N_("Process Guardian on"),
+    "key_pattern": N_("Issue-key pattern"),
+    "case_insensitive": N_("Case-insensitive targets"),
+    "backslash_escape": N_("Backslash escape"),
+    "backtick_escape": N_("Backtick escape"),
+    "ignored_keys": N_("Ignored keys"),
+    "jira_unreachable": N_("When Jira is unreachable"),
+    "review_pull_requests": N_("Review pull requests"),
+    "validation_api": N_("Validation API on"),
+    "share_issue_details": N_("Share issue details with hook users"),
+    "time_budget_seconds": N_("Time budget (seconds)"),
 }
 
 
@@ -145,7 +200,7 @@ def _overrides(
     ticking is implied: the change is kept, never silently thrown away). Unticking a box that
     was ticked when the page was rendered (``was_override_*``) removes that override."""
     overrides: set[str] = set()
-    for name, kind, _ in REPOSITORY_FIELDS:
+    for name, kind, _help in REPOSITORY_FIELDS:
         if first(form, f"override_{name}") or (
             not first(form, f"was_override_{name}")
             and not _same(kind, submitted[name], inherited.get(name))
@@ -211,7 +266,7 @@ async def save_settings(
 ) -> Response:
     ctx = await workspace_ctx(db, user, workspace, repository)
     form = await form_data(request)
-    submitted = {name: _from_form(form, name, kind) for name, kind, _ in SETTING_FIELDS}
+    submitted = {name: _from_form(form, name, kind) for name, kind, _help in SETTING_FIELDS}
     if ctx.repository is None:
         defaults = _defaults()
         body = {k: v for k, v in submitted.items() if v != defaults.get(k)}
@@ -242,7 +297,7 @@ async def save_settings(
             overrides=overrides,
             status=422,
         )
-    return await _settings_page(request, ctx, await _current(db, ctx), flash="Settings saved.")
+    return await _settings_page(request, ctx, await _current(db, ctx), flash=_("Settings saved."))
 
 
 # -- Validation API tokens -------------------------------------------------------------------
@@ -284,14 +339,14 @@ async def create_token(request: Request, workspace: str, db: Session, user: WebU
     name = first(form, "name")
     if not name:
         return await _tokens_page(
-            request, ctx, db, errors={"name": "Give the token a name."}, status=422
+            request, ctx, db, errors={"name": _("Give the token a name.")}, status=422
         )
     try:
         body = schemas.ValidationTokenIn(name=name, repository=first(form, "repository") or None)
         created = await token_api.create_token(workspace, body, request, db, user.principal)
     except ValidationError:
         return await _tokens_page(
-            request, ctx, db, errors={"name": "At most 200 characters."}, status=422
+            request, ctx, db, errors={"name": _("At most 200 characters.")}, status=422
         )
     except ApiError as exc:
         if exc.status in (403, 404):

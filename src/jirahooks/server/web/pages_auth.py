@@ -9,7 +9,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from jirahooks.server.admin.users import workspaces
 from jirahooks.server.auth import Session
+from jirahooks.server.web import i18n
 from jirahooks.server.web.common import PREFIX, first, form_data, redirect, render
+from jirahooks.server.web.i18n import _
 from jirahooks.server.web.session import (
     COOKIE,
     LOGIN_COOKIE,
@@ -32,12 +34,14 @@ def _safe_next(value: str) -> str:
     return PREFIX + "/"
 
 
-def _login_page(request: Request, next_url: str, error: str = "", status: int = 200) -> Response:
+def _login_page(
+    request: Request, next_url: str, error: str = "", status: int = 200, flash: str = ""
+) -> Response:
     nonce = new_login_nonce()
     response = render(
         request,
         "login.html",
-        {"next": _safe_next(next_url), "error": error, "nonce": nonce},
+        {"next": _safe_next(next_url), "error": error, "nonce": nonce, "flash": flash},
         status=status,
     )
     response.set_cookie(
@@ -53,10 +57,30 @@ def _login_page(request: Request, next_url: str, error: str = "", status: int = 
 
 
 @router.get(PREFIX + "/login")
-async def login_form(request: Request, db: Session, next: str = "") -> Response:
+async def login_form(
+    request: Request, db: Session, next: str = "", signed_out: str = ""
+) -> Response:
     if await current_user(request, db) is not None:
         return redirect(_safe_next(next))
-    return _login_page(request, next)
+    flash = _("You are signed out. Sign in again with your API token.") if signed_out else ""
+    return _login_page(request, next, flash=flash)
+
+
+@router.get(PREFIX + "/language")
+async def choose_language(request: Request, lang: str = "", next: str = "") -> Response:
+    """The language switch in the page header: remembered in a cookie for a year."""
+    response = redirect(_safe_next(next))
+    if lang in i18n.LOCALES:
+        response.set_cookie(
+            i18n.COOKIE,
+            lang,
+            httponly=True,
+            samesite="lax",
+            secure=secure_cookie(request),
+            path="/",
+            max_age=365 * 24 * 3600,
+        )
+    return response
 
 
 @router.post(PREFIX + "/login")
@@ -67,15 +91,17 @@ async def login(request: Request, db: Session) -> Response:
     given = first(form, "csrf_token")
     if not nonce or not hmac.compare_digest(nonce.encode(), given.encode()):
         return _login_page(
-            request, next_url, "The sign-in form expired. Please try again.", status=403
+            request, next_url, _("The sign-in form expired. Please try again."), status=403
         )
     token = first(form, "token")
     if not token:
-        return _login_page(request, next_url, "Enter your API token.", status=422)
+        return _login_page(request, next_url, _("Enter your API token."), status=422)
     signed_in = await sign_in(request, db, token)
     if signed_in is None:
-        return _login_page(request, next_url, "That API token is unknown or revoked.", status=401)
-    _, cookie = signed_in
+        return _login_page(
+            request, next_url, _("That API token is unknown or revoked."), status=401
+        )
+    cookie = signed_in[1]
     response = redirect(_safe_next(next_url))
     response.set_cookie(
         COOKIE,
@@ -93,7 +119,7 @@ async def login(request: Request, db: Session) -> Response:
 @router.post(PREFIX + "/logout")
 async def logout(request: Request, db: Session, user: WebUserDep) -> Response:
     await sign_out(request, db)
-    response = redirect(PREFIX + "/login")
+    response = redirect(PREFIX + "/login?signed_out=1")
     response.delete_cookie(COOKIE, path="/")
     return response
 
@@ -107,8 +133,10 @@ async def home(request: Request, db: Session, user: WebUserDep) -> Response:
             "error.html",
             {
                 "status": 200,
-                "title": "No workspace yet",
-                "message": "You are not a member of any workspace. Ask a workspace administrator.",
+                "title": _("No workspace yet"),
+                "message": _(
+                    "You are not a member of any workspace. Ask a workspace administrator."
+                ),
                 "user": user,
                 "csrf": user.csrf,
             },

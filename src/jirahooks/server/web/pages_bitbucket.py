@@ -29,13 +29,14 @@ from jirahooks.server.web.common import (
     rolled_back,
     workspace_ctx,
 )
+from jirahooks.server.web.i18n import N_, _
 from jirahooks.server.web.session import WebUserDep
 
 router = APIRouter()
 
 AUTH_KINDS = (
-    ("access_token", "Access token (workspace or repository access token)"),
-    ("app_password", "App password of a technical user (with its username)"),
+    ("access_token", N_("Access token (workspace or repository access token)")),
+    ("app_password", N_("App password of a technical user (with its username)")),
 )
 TEXT_FIELDS = ("username", "public_url", "bitbucket_workspace", "api_url")
 FIELDS = ("auth_kind", *TEXT_FIELDS, "token", "webhook_secret")
@@ -66,9 +67,9 @@ def _problems(values: dict[str, Any]) -> dict[str, str]:
     errors: dict[str, str] = {}
     for name in ("public_url", "api_url"):
         if values[name] and not values[name].startswith(("http://", "https://")):
-            errors[name] = "expected an http(s) URL, e.g. https://guardian.example.com"
+            errors[name] = _("expected an http(s) URL, e.g. https://guardian.example.com")
     if values["auth_kind"] == "app_password" and not values["username"]:
-        errors["username"] = "required with an app password"
+        errors["username"] = _("required with an app password")
     return errors
 
 
@@ -133,7 +134,7 @@ async def bitbucket_page(
 ) -> Response:
     ctx = await workspace_ctx(db, user, workspace)
     current = await _current(ctx, db)
-    return _page(request, ctx, current, flash="Configuration removed." if removed else "")
+    return _page(request, ctx, current, flash=_("Configuration removed.") if removed else "")
 
 
 @router.post(W + "/bitbucket")
@@ -166,7 +167,7 @@ async def save_bitbucket(
         ctx = await rolled_back(request, db, ctx)
         current = await _current(ctx, db)
         return _page(request, ctx, current, values=values, errors=_api_errors(exc), status=422)
-    return _page(request, ctx, saved, flash="Bitbucket settings saved.")
+    return _page(request, ctx, saved, flash=_("Bitbucket settings saved."))
 
 
 @router.post(W + "/bitbucket/remove")

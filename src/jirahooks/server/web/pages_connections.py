@@ -30,14 +30,15 @@ from jirahooks.server.web.common import (
     rolled_back,
     workspace_ctx,
 )
+from jirahooks.server.web.i18n import N_, _
 from jirahooks.server.web.session import WebUserDep
 
 router = APIRouter()
 
 DEPLOYMENTS = (
-    ("auto", "Detect automatically"),
-    ("cloud", "Jira Cloud (e-mail + API token)"),
-    ("datacenter", "Jira Data Center / Server (personal access token)"),
+    ("auto", N_("Detect automatically")),
+    ("cloud", N_("Jira Cloud (e-mail + API token)")),
+    ("datacenter", N_("Jira Data Center / Server (personal access token)")),
 )
 FIELDS = ("name", "deployment", "url", "email", "account_id", "token", "token_expires_on")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -50,27 +51,27 @@ def connection_problems(values: dict[str, str], *, creating: bool) -> dict[str, 
     """Field → message for a connection form (the checks the dialog shows inline)."""
     errors: dict[str, str] = {}
     if not values["name"]:
-        errors["name"] = "Give the connection a name, e.g. “Jira Cloud”."
+        errors["name"] = _("Give the connection a name, e.g. “Jira Cloud”.")
     elif len(values["name"]) > 200:
-        errors["name"] = "At most 200 characters."
+        errors["name"] = _("At most 200 characters.")
     if not values["url"]:
-        errors["url"] = "Enter the Jira base URL, e.g. https://acme.atlassian.net."
+        errors["url"] = _("Enter the Jira base URL, e.g. https://acme.atlassian.net.")
     elif not _URL.match(values["url"]):
-        errors["url"] = "Enter an http(s) URL, e.g. https://acme.atlassian.net."
+        errors["url"] = _("Enter an http(s) URL, e.g. https://acme.atlassian.net.")
     if values["deployment"] not in {d for d, _ in DEPLOYMENTS}:
-        errors["deployment"] = "Choose Cloud, Data Center or automatic detection."
+        errors["deployment"] = _("Choose Cloud, Data Center or automatic detection.")
     email = values["email"]
     if email and not _EMAIL.match(email):
-        errors["email"] = "Enter an e-mail address, e.g. jira-bot@acme.com."
+        errors["email"] = _("Enter an e-mail address, e.g. jira-bot@acme.com.")
     elif not email and values["deployment"] == "cloud":
-        errors["email"] = "Jira Cloud needs the technical user's e-mail (Basic auth)."
+        errors["email"] = _("Jira Cloud needs the technical user's e-mail (Basic auth).")
     account = values["account_id"]
     if account and not _ACCOUNT_ID.match(account):
-        errors["account_id"] = "An Atlassian account ID has letters, digits, ':' and '-' only."
+        errors["account_id"] = _("An Atlassian account ID has letters, digits, ':' and '-' only.")
     if creating and not values["token"]:
-        errors["token"] = "Enter the API token (Cloud) or personal access token (Data Center)."
+        errors["token"] = _("Enter the API token (Cloud) or personal access token (Data Center).")
     if values["token_expires_on"] and not _DATE.match(values["token_expires_on"]):
-        errors["token_expires_on"] = "Enter a date, e.g. 2027-06-30."
+        errors["token_expires_on"] = _("Enter a date, e.g. 2027-06-30.")
     return errors
 
 
@@ -92,7 +93,7 @@ def _values(form: dict[str, list[str]]) -> dict[str, str]:
 
 def _api_field_errors(exc: ApiError) -> dict[str, str]:
     if exc.code == "CONNECTION_TEST_FAILED":
-        return {"_test": "The connection test failed: nothing was saved."}
+        return {"_test": _("The connection test failed: nothing was saved.")}
     if exc.code == "CONFLICT":
         return {"name": exc.message[:1].upper() + exc.message[1:] + "."}
     for name in FIELDS:
@@ -234,8 +235,10 @@ async def create_connection(
     if not is_htmx(request):
         return redirect(ctx.base + "/connections")
     return _saved(
-        await _table(request, db, ctx, flash=f"Connection “{values['name']}” created."),
-        f"Connection “{values['name']}” created",
+        await _table(
+            request, db, ctx, flash=_("Connection “%(name)s” created.", name=values["name"])
+        ),
+        _("Connection “%(name)s” created", name=values["name"]),
     )
 
 
@@ -303,8 +306,10 @@ async def update_connection(
     if not is_htmx(request):
         return redirect(ctx.base + "/connections")
     return _saved(
-        await _table(request, db, ctx, flash=f"Connection “{values['name']}” saved."),
-        f"Connection “{values['name']}” saved",
+        await _table(
+            request, db, ctx, flash=_("Connection “%(name)s” saved.", name=values["name"])
+        ),
+        _("Connection “%(name)s” saved", name=values["name"]),
     )
 
 
@@ -317,7 +322,9 @@ async def delete_connection(
     await api.delete_connection(workspace, connection_id, db, user.principal)
     if not is_htmx(request):
         return redirect(ctx.base + "/connections")
-    return await _table(request, db, ctx, flash=f"Connection “{current.name}” deleted.")
+    return await _table(
+        request, db, ctx, flash=_("Connection “%(name)s” deleted.", name=current.name)
+    )
 
 
 async def _reorder(
@@ -328,7 +335,7 @@ async def _reorder(
     )
     if not is_htmx(request):
         return redirect(ctx.base + "/connections")
-    return await _table(request, db, ctx, flash="Order saved.", focus=focus)
+    return await _table(request, db, ctx, flash=_("Order saved."), focus=focus)
 
 
 @router.post(W + "/connections/{connection_id:int}/move")

@@ -17,6 +17,7 @@ from jirahooks.server.admin import evaluations as api
 from jirahooks.server.auth import Session, get_repository
 from jirahooks.server.web.charts import DayCounts, horizontal_bars, over_time
 from jirahooks.server.web.common import W, page, workspace_ctx
+from jirahooks.server.web.i18n import _
 from jirahooks.server.web.pages_connections import connection_alerts
 from jirahooks.server.web.ruleform import group_facts
 from jirahooks.server.web.session import WebUserDep
@@ -36,6 +37,26 @@ def _day(value: str) -> datetime | None:
         return datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
     except ValueError:
         return None
+
+
+def _authors(event: dict[str, Any]) -> str:
+    """Who wrote the change: the commit authors' names (at most two, then "+ n"), else the
+    pull request's author."""
+    names: list[str] = []
+    for commit in event.get("commits") or []:
+        name = str(commit.get("authorDisplayName") or "") if isinstance(commit, dict) else ""
+        if name and name not in names:
+            names.append(name)
+    if not names:
+        pr = event.get("pullRequest")
+        author = pr.get("author") if isinstance(pr, dict) else None
+        if isinstance(author, dict):
+            author = author.get("displayName") or author.get("name")
+        if author:
+            names.append(str(author))
+    if len(names) > 2:
+        return ", ".join(names[:2]) + " " + _("+ %(n)s more", n=len(names) - 2)
+    return ", ".join(names)
 
 
 @router.get(W + "/evaluations")
@@ -72,6 +93,7 @@ async def evaluations_page(
         query = query.where(EvaluationRow.id < before)
     rows = (await db.execute(query.order_by(EvaluationRow.id.desc()).limit(PAGE_SIZE + 1))).all()
     items = [api._out(row, slug, token, who) for row, slug, token, who in rows[:PAGE_SIZE]]
+    authors = {row.id: _authors(row.event or {}) for row, *_ in rows[:PAGE_SIZE]}
     filters: dict[str, Any] = {
         "repository": repository,
         "result": results,
@@ -91,6 +113,7 @@ async def evaluations_page(
         ctx,
         "evaluations.html",
         items=items,
+        authors=authors,
         filters=filters,
         results=RESULTS,
         triggers=TRIGGERS,
@@ -165,15 +188,18 @@ async def dashboard(
     charts = {
         "time": over_time(series),
         "rules": horizontal_bars(
-            [(title or rid, n, f"{n} blocked") for (rid, title), n in top_rules],
-            title="Most failing rules (blocks)",
+            [(title or rid, n, _("%(n)s blocked", n=n)) for (rid, title), n in top_rules],
+            title=_("Most failing rules (blocks)"),
             css="bar-fail",
         )
         if top_rules
         else None,
         "repos": horizontal_bars(
-            [(slug, rate * 100, f"{rate:.0%} of {n}") for slug, rate, n, _ in repos[:12]],
-            title="Repositories by compliance (share of evaluations not blocked)",
+            [
+                (slug, rate * 100, _("%(rate)s of %(n)s", rate=format(rate, ".0%"), n=n))
+                for slug, rate, n, _blocked in repos[:12]
+            ],
+            title=_("Repositories by compliance (share of evaluations not blocked)"),
             css="bar-rate",
             maximum=100,
             percent=True,

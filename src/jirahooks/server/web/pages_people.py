@@ -32,16 +32,17 @@ from jirahooks.server.web.common import (
     rolled_back,
     workspace_ctx,
 )
+from jirahooks.server.web.i18n import N_, _
 from jirahooks.server.web.session import WebUserDep
 
 router = APIRouter()
 
 ROLES = (
-    (Role.MEMBER.value, "Member — reads everything"),
-    (Role.ADMIN.value, "Workspace admin — manages everything"),
+    (Role.MEMBER.value, N_("Member — reads everything")),
+    (Role.ADMIN.value, N_("Workspace admin — manages everything")),
 )
 # Shown only for someone who has no workspace role (the API allows it: repository admin only).
-NO_ROLE = ("", "No workspace role — administers the repositories ticked below")
+NO_ROLE = ("", N_("No workspace role — administers the repositories ticked below"))
 
 
 def _problem_field(exc: ValidationError) -> dict[str, str]:
@@ -104,7 +105,7 @@ async def people_page(
 ) -> Response:
     ctx = await workspace_ctx(db, user, workspace)
     people = await _people(ctx, db)
-    flash = f"{removed} was removed from the workspace." if removed else ""
+    flash = _("%(name)s was removed from the workspace.", name=removed) if removed else ""
     return _people_page(request, ctx, people, flash=flash)
 
 
@@ -117,7 +118,9 @@ async def add_person(request: Request, workspace: str, db: Session, user: WebUse
     except ValidationError as exc:
         errors = _problem_field(exc)
         if not values["name"]:
-            errors["name"] = "Enter the person's name (the name they are known by in audit logs)."
+            errors["name"] = _(
+                "Enter the person's name (the name they are known by in audit logs)."
+            )
         return _people_page(
             request, ctx, await _people(ctx, db), values=values, errors=errors, status=422
         )
@@ -168,7 +171,11 @@ async def person_page(
 ) -> Response:
     ctx = await workspace_ctx(db, user, workspace)
     person = await _person(ctx, db, user_id)
-    flash = f"{person.name} was added. Create an API token so they can sign in." if added else ""
+    flash = (
+        _("%(name)s was added. Create an API token so they can sign in.", name=person.name)
+        if added
+        else ""
+    )
     return _person_page(request, ctx, person, flash=flash)
 
 
@@ -194,7 +201,7 @@ async def save_person(
         person = await _person(ctx, db, user_id)
         errors = {"roles": exc.message + (f" — {exc.hint}" if exc.hint else "")}
         return _person_page(request, ctx, person, errors=errors, status=exc.status)
-    return _person_page(request, ctx, out, flash="Roles saved.")
+    return _person_page(request, ctx, out, flash=_("Roles saved."))
 
 
 @router.post(W + "/people/{user_id:int}/remove")
@@ -228,7 +235,9 @@ async def create_person_token(
     try:
         body = schemas.ApiTokenIn(name=name)
     except ValidationError:
-        message = "Give the token a name, e.g. “web”." if not name else "At most 200 characters."
+        message = (
+            _("Give the token a name, e.g. “web”.") if not name else _("At most 200 characters.")
+        )
         return _person_page(request, ctx, person, errors={"token_name": message}, status=422)
     created = await users_api.create_user_token(workspace, person.name, body, db, user.principal)
     return _person_page(request, ctx, person, created=created)

@@ -44,6 +44,7 @@ from jirahooks.server.web.common import (
     rolled_back,
     workspace_ctx,
 )
+from jirahooks.server.web.i18n import _, current_locale
 from jirahooks.server.web.ruleform import (
     PATTERN_FIELDS,
     TARGETS,
@@ -182,7 +183,7 @@ async def _save(
     _require_editor(ctx)  # permission first, as the API checks it
     local: dict[str, str] = {}
     if not document.get("title"):
-        local["title"] = "Give the rule a title."
+        local["title"] = _("Give the rule a title.")
     try:
         parse_rule(document, scope=_scope(ctx))
     except ConfigError as exc:
@@ -244,12 +245,13 @@ async def edit_rule(
         rule = parse_stored_rule(out.definition, scope=_scope(ctx))
     except ConfigError:  # stored by an older version: show what is legible, and why
         rule = Rule(id=out.id, title=str(out.rule.get("title", out.id)), scope=_scope(ctx))
-        errors["_form"] = (
-            f"The stored rule cannot be read ({out.error}); it blocks until it is fixed"
-            " here and saved, or deleted."
+        errors["_form"] = _(
+            "The stored rule cannot be read (%(problem)s); it blocks until it is fixed"
+            " here and saved, or deleted.",
+            problem=out.error,
         )
-    flash = {"created": "Rule created.", "template": "Rule created from the template."}.get(
-        saved, "Rule saved." if saved else ""
+    flash = {"created": _("Rule created."), "template": _("Rule created from the template.")}.get(
+        saved, _("Rule saved.") if saved else ""
     )
     return _editor(
         request, ctx, values=rule_to_values(rule), errors=errors, rule_id=out.id, flash=flash
@@ -276,7 +278,7 @@ async def save_rule(
         values=rule_to_values(rule),
         errors={},
         rule_id=out.id,
-        flash="Rule saved.",
+        flash=_("Rule saved."),
         warnings=out.warnings,
     )
 
@@ -377,7 +379,7 @@ async def try_rule(
     resolver = state.resolvers.resolver(connections, deadline_seconds=settings.time_budget_seconds)
     event = try_input.event(ctx.repository.slug if ctx.repository else "")
     evaluation = await evaluate(event, [rule], resolver, settings=settings, run_cpu=state.cpu.run)
-    document_out = await state.cpu.run(evaluation.to_document, "en-US")
+    document_out = await state.cpu.run(evaluation.to_document, current_locale())
     validations = [
         {**rv, "sections": group_facts(rv)} for rv in document_out.get("ruleValidations", [])
     ]
@@ -412,7 +414,7 @@ async def templates_page(
         )
     gallery = []
     for t in templates.TEMPLATES:
-        rule = parse_rule(dict(t.rule))
+        rule = parse_rule(dict(t.rule)).localized(current_locale())
         gallery.append({"template": t, "rule": rule})
     return page(request, ctx, "templates.html", gallery=gallery)
 

@@ -9,29 +9,32 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jirahooks.event import ZERO_HASH, Commit, Event, PullRequest, Trigger
-from jirahooks.rules.model import KeysValid, Rule, Severity, Strategy
+from jirahooks.rules.model import RULE_TEXTS, KeysValid, Rule, Severity, Strategy
+from jirahooks.server.web.i18n import N_
 
 TRIGGERS = (
-    ("COMMIT", "Commit", "a commit is created (commit-msg hook)"),
-    ("PUSH", "Push", "a set of commits is pushed"),
-    ("PULL_REQUEST", "Pull request", "created, updated, re-checked or about to merge"),
-    ("MERGE_COMMIT", "Merge commit", "the final merge commit of a PR"),
+    ("COMMIT", N_("Commit"), N_("a commit is created (commit-msg hook)")),
+    ("PUSH", N_("Push"), N_("a set of commits is pushed")),
+    ("PULL_REQUEST", N_("Pull request"), N_("created, updated, re-checked or about to merge")),
+    ("MERGE_COMMIT", N_("Merge commit"), N_("the final merge commit of a PR")),
 )
 TARGETS = (
-    ("COMMIT", "Each commit", "every commit on its own"),
-    ("COMMITS", "Commits together", "one valid commit can be enough"),
-    ("BRANCH", "Branch name", ""),
-    ("PR_TITLE", "PR title", ""),
-    ("PR_DESCRIPTION", "PR description", ""),
+    ("COMMIT", N_("Each commit"), N_("every commit on its own")),
+    ("COMMITS", N_("Commits together"), N_("one valid commit can be enough")),
+    ("BRANCH", N_("Branch name"), ""),
+    ("PR_TITLE", N_("PR title"), ""),
+    ("PR_DESCRIPTION", N_("PR description"), ""),
 )
 PATTERN_FIELDS = (
-    ("branches", "Branches", "current (commit), pushed (push) or source (PR) branch"),
-    ("destination_branches", "PR destination branches", ""),
-    ("users", "Users", "who pushed or opened the PR"),
-    ("groups", "Groups", ""),
-    ("authors", "Commit authors", "name or e-mail; excluded authors' commits are skipped"),
+    ("branches", N_("Branches"), N_("current (commit), pushed (push) or source (PR) branch")),
+    ("destination_branches", N_("PR destination branches"), ""),
+    ("users", N_("Users"), N_("who pushed or opened the PR")),
+    ("groups", N_("Groups"), ""),
+    ("authors", N_("Commit authors"), N_("name or e-mail; excluded authors' commits are skipped")),
 )
 TEXT_FIELDS = ("id", "title", "description", "error", "success", "hint")
+# The rule's texts in German, from the editor's "Texts in German" fields (de-DE_title, …).
+TRANSLATED = ("de-DE",)
 BOOL_FIELDS = ("enabled", "show_rule")
 CONDITION_BOOLS = ("skip_merge_commits", "skip_reverts")
 CHECK_BOOLS = (
@@ -92,6 +95,13 @@ def form_to_document(form: dict[str, list[str]]) -> dict[str, Any]:
         if _one(form, name):
             checks[name] = _one(form, name)
     doc["checks"] = checks
+    translations: dict[str, dict[str, str]] = {}
+    for locale in TRANSLATED:
+        texts = {n: _one(form, f"{locale}_{n}") for n in RULE_TEXTS if _one(form, f"{locale}_{n}")}
+        if texts:
+            translations[locale] = texts
+    if translations:
+        doc["translations"] = translations
     return doc
 
 
@@ -116,6 +126,10 @@ def rule_to_values(rule: Rule) -> dict[str, Any]:
     values["keys_valid"] = rule.checks.keys_valid.value
     values["jql"] = rule.checks.jql
     values["naming"] = rule.checks.naming
+    for locale in TRANSLATED:
+        texts = rule.translations.get(locale)
+        for name in RULE_TEXTS:
+            values[f"{locale}_{name}"] = getattr(texts, name) if texts else ""
     return values
 
 
@@ -139,6 +153,9 @@ def form_values(form: dict[str, list[str]]) -> dict[str, Any]:
         values[f"{name}_exclude"] = _one(form, f"{name}_exclude")
     for name in (*CONDITION_BOOLS, *CHECK_BOOLS):
         values[name] = _one(form, name) in ("on", "true", "1")
+    for locale in TRANSLATED:
+        for name in RULE_TEXTS:
+            values[f"{locale}_{name}"] = _one(form, f"{locale}_{name}")
     return values
 
 
@@ -156,6 +173,8 @@ def field_for(path: str) -> str:
         return parts[1]
     if parts[0] == "checks" and len(parts) >= 2:
         return parts[1]
+    if parts[0] == "translations" and len(parts) >= 3:
+        return f"{parts[1]}_{parts[2]}"
     return parts[0]
 
 
@@ -228,10 +247,10 @@ class TryInput:
 
 
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Branch", ("BRANCH_SOURCE", "BRANCH_DESTINATION")),
-    ("Title", ("PR_TITLE",)),
-    ("Description", ("PR_DESCRIPTION",)),
-    ("Commits", ("COMMIT", "COMMITS")),
+    (N_("Branch"), ("BRANCH_SOURCE", "BRANCH_DESTINATION")),
+    (N_("Title"), ("PR_TITLE",)),
+    (N_("Description"), ("PR_DESCRIPTION",)),
+    (N_("Commits"), ("COMMIT", "COMMITS")),
     ("Jira", ("SYSTEM", "GLOBAL")),
 )
 
@@ -284,5 +303,5 @@ def group_facts(rule_validation: dict[str, Any]) -> list[Section]:
             sections.append(section)
     rest = [f for i, f in enumerate(facts) if i not in placed]
     if rest:
-        sections.append(Section("Other", [FactGroup("", "", rest)]))
+        sections.append(Section(N_("Other"), [FactGroup("", "", rest)]))
     return sections

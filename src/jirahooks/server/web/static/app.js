@@ -33,7 +33,7 @@
       var source = document.querySelector(copy.getAttribute("data-copy"));
       if (!source) return;
       var text = source.value !== undefined ? source.value : source.textContent;
-      var done = function () { copy.textContent = "Copied"; toast("Copied to the clipboard"); };
+      var done = function () { copy.textContent = document.body.getAttribute("data-copied") || "Copied"; toast(document.body.getAttribute("data-copied-toast") || "Copied to the clipboard"); };
       if (navigator.clipboard && window.isSecureContext) {
         navigator.clipboard.writeText(text).then(done, function () { fallbackCopy(source, done); });
       } else {
@@ -99,10 +99,53 @@
   });
 })();
 
-// Confirmation for plain forms: <button data-confirm="…">.
-document.addEventListener("submit", function (event) {
-  var button = event.submitter;
-  if (button && button.hasAttribute("data-confirm") && !window.confirm(button.getAttribute("data-confirm"))) {
-    event.preventDefault();
+// Confirmations in the page (never the browser's own confirm box): an element with data-confirm="…" asks in
+// the #confirm-dialog first. htmx requests wait in htmx:confirm; plain forms are submitted again
+// once confirmed. Works under the strict Content-Security-Policy (no inline script).
+(function () {
+  "use strict";
+  var pending = null;
+
+  function ask(text, proceed) {
+    var dialog = document.getElementById("confirm-dialog");
+    if (!dialog) return;
+    document.getElementById("confirm-text").textContent = text;
+    pending = proceed;
+    dialog.showModal();
+    document.getElementById("confirm-no").focus();
   }
-});
+
+  document.addEventListener("click", function (event) {
+    var dialog = document.getElementById("confirm-dialog");
+    if (!dialog || !dialog.open) return;
+    if (event.target.id === "confirm-yes") {
+      var run = pending;
+      pending = null;
+      dialog.close();
+      if (run) run();
+    } else if (event.target.id === "confirm-no") {
+      pending = null;
+      dialog.close();
+    }
+  });
+
+  document.addEventListener("htmx:confirm", function (event) {
+    var elt = event.detail.elt;
+    var text = elt && elt.getAttribute && elt.getAttribute("data-confirm");
+    if (!text) return;
+    event.preventDefault();
+    ask(text, function () { event.detail.issueRequest(true); });
+  });
+
+  document.addEventListener("submit", function (event) {
+    var button = event.submitter;
+    if (!button || !button.hasAttribute("data-confirm") || button.hasAttribute("hx-post")) return;
+    var form = event.target;
+    if (form.getAttribute("data-confirmed") === "yes") { form.removeAttribute("data-confirmed"); return; }
+    event.preventDefault();
+    ask(button.getAttribute("data-confirm"), function () {
+      form.setAttribute("data-confirmed", "yes");
+      form.requestSubmit(button);
+    });
+  });
+})();
