@@ -29,7 +29,10 @@ steady state: the second half), the cache hit ratio by kind, p50/p99 latency by 
 and CPU per validation (the replaying thread's CPU time: the fake Jira runs in other threads).
 
 Configurations: ``off`` (today's behaviour: the new levers switched off), each lever alone,
-and ``all``. Run: ``.venv/bin/python benchmarks/jira_budget.py [--validations N] [--only
+``all`` (the levers of decision 0005), ``tiered+index`` (the existence index of decision 0009
+on tiered lifetimes: it lives as long as existence answers) and ``all+index`` (the index instead
+of warming, with tiered lifetimes, coalescing and the sweep). The index's cost (its build,
+once per existence lifetime) is printed apart, as the sweep's and warming's are. Run: ``.venv/bin/python benchmarks/jira_budget.py [--validations N] [--only
 off,all] [--redis URL --processes 2]``. Figures depend on the machine; nothing is asserted.
 """
 
@@ -230,6 +233,8 @@ class Levers:
     coalesce: bool = False  # concurrent lookups of the same keys share one request
     sweep: bool = False  # every simulated minute: updated >= -Nm, verifying cached verdicts
     warm: bool = False  # at start: the issues updated in the last 7 days of known projects
+    index: bool = False  # at start: existence index + JQL verdicts of every project (0009)
+    sweep_every: float = 60.0  # simulated seconds between sweeps
 
     def cache(self, backend: Any, clock: Callable[[], float]) -> JiraCache:
         lifetimes = Lifetimes() if self.tiered else UNTIERED
@@ -243,6 +248,9 @@ LEVERS: dict[str, Levers] = {
     "sweep": Levers(sweep=True),
     "warm": Levers(warm=True),
     "all": Levers(tiered=True, coalesce=True, sweep=True, warm=True),
+    # the index lives as long as existence answers (300 s untiered): alone it needs tiered ones
+    "tiered+index": Levers(tiered=True, index=True),
+    "all+index": Levers(tiered=True, coalesce=True, sweep=True, index=True),
 }
 
 
@@ -257,6 +265,7 @@ class Result:
     undetermined: int = 0
     sweep_requests: int = 0
     warm_requests: int = 0
+    index_requests: int = 0
     requests: int = 0  # by evaluations (not the sweep, not warming)
     at_half: int = 0  # … when half of the arrivals had started
 
@@ -312,15 +321,34 @@ async def replay(
 
     async def sweeping() -> None:
         while True:
-            await asyncio.sleep(60 / scale)  # one simulated minute
+            await asyncio.sleep(levers.sweep_every / scale)
             await background.for_evaluation(30).sweep()
-            result.sweep_requests = background.requests_sent - result.warm_requests
+            result.sweep_requests = (
+                background.requests_sent - result.warm_requests - result.index_requests
+            )
 
     async with chain:
         if levers.warm:  # "yesterday's" projects: every project of the replay
             jqls = [r.checks.jql for r in document.rules if r.checks.jql]
             await background.for_evaluation(60).warm(projects(), days=7, jqls=jqls)
             result.warm_requests = background.requests_sent
+        if levers.index:  # the projects in use: every project of the replay
+            jqls = [r.checks.jql for r in document.rules if r.checks.jql]
+            gate = asyncio.Semaphore(8)  # 8 projects at a time (a server does them in turn)
+
+            async def index(project: str) -> None:
+                async with gate:
+                    await background.for_evaluation(600).index([project], jqls=jqls)
+
+            await asyncio.gather(*(index(p) for p in projects()))
+            result.index_requests = background.requests_sent - result.warm_requests
+        if levers.sweep and (levers.index or levers.warm):
+            # as on a server that sweeps all the time: the chain of sweeps reaches the first
+            # validation (the index's build takes simulated hours here, at 120 ms a request)
+            await background.for_evaluation(60).sweep()
+            result.sweep_requests = (
+                background.requests_sent - result.warm_requests - result.index_requests
+            )
         cpu_start = time.thread_time()
         began = time.monotonic()  # the arrivals start after warming
         sweeper = asyncio.create_task(sweeping()) if levers.sweep else None
@@ -404,6 +432,7 @@ def run(
             "undetermined",
             "sweep_requests",
             "warm_requests",
+            "index_requests",
             "requests",
             "at_half",
         ):
@@ -428,12 +457,16 @@ def run(
         f"  {name:<9} evaluations: {total.requests:>5} Jira requests = {per_1000:6.1f} / 1,000 "
         f"validations (steady state {steady:6.1f}); hit ratio {ratios or '-'}"
     )
-    if total.sweep_requests or total.warm_requests:
+    if total.sweep_requests or total.warm_requests or total.index_requests:
+        # the index is rebuilt once per existence lifetime (6 h): 4 times a day
+        index_org = 1000 * 4 * total.index_requests / ORG_VALIDATIONS_PER_DAY
         print(
             f"  {'':<9} + sweep {total.sweep_requests} requests ({sweeps_per_minute:.2f} per "
             f"simulated minute: {1000 * total.sweep_requests / n:.1f} / 1,000 here, "
             f"{org:.1f} / 1,000 at {ORG_VALIDATIONS_PER_DAY:,} validations a day), "
-            f"warming {total.warm_requests} requests (once a day)"
+            f"warming {total.warm_requests} requests (once a day), index "
+            f"{total.index_requests} requests (4 times a day: {index_org:.1f} / 1,000 at "
+            f"{ORG_VALIDATIONS_PER_DAY:,} a day)"
         )
     latency = "; ".join(
         f"{kind} p50 {statistics.median(v) * 1000:.0f} ms p99 "

@@ -358,6 +358,44 @@ class JiraApi:
             if data.get("isLast", True) or not token:
                 return issues
 
+    async def project_issues(
+        self, project: str, deadline: Deadline, *, limit: int
+    ) -> list[IssueData] | None:
+        """Every issue of one project (the existence index, decision 0009), with the fields
+        the resolver shows; ``None`` (after at most ``limit`` issues read) when the project
+        holds more than ``limit`` issues. Cloud: ``POST /rest/api/3/search/jql`` pages of
+        100 (Jira returns fewer per page when fields are asked for); Data Center: a
+        ``maxResults: 0`` search reads the total first, then ``startAt`` pages."""
+        jql = f"project = {quote(project)}"
+        if not await self._cloud(deadline):
+            body = {"jql": jql, "startAt": 0, "maxResults": 0, "validateQuery": False}
+            data = await self.client.request(
+                "POST", "/rest/api/2/search", json={**body, "fields": ["id"]}, deadline=deadline
+            )
+            total = int(data.get("total") or 0) if isinstance(data, Mapping) else 0
+            if total > limit:
+                return None
+            return await self._dc_search(jql, deadline, list(FIELDS))
+        issues: list[IssueData] = []
+        token = ""
+        while True:
+            page: dict[str, Any] = {"jql": jql, "fields": list(FIELDS), "maxResults": 100}
+            if token:
+                page["nextPageToken"] = token
+            answer = await self.client.request(
+                "POST", "/rest/api/3/search/jql", json=page, deadline=deadline
+            )
+            if not isinstance(answer, Mapping):
+                raise self._bad("search/jql answered without an object")
+            issues.extend(
+                self._issue(raw) for raw in answer.get("issues") or [] if isinstance(raw, Mapping)
+            )
+            if len(issues) > limit:
+                return None
+            token = str(answer.get("nextPageToken") or "")
+            if answer.get("isLast", True) or not token:
+                return issues
+
     async def projects(self, deadline: Deadline) -> frozenset[str]:
         """Keys of every project the connection's user can see."""
         keys: set[str] = set()

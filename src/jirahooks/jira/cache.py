@@ -30,7 +30,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from jirahooks.engine.resolver import IssueData
@@ -38,6 +38,10 @@ from jirahooks.jira.client import Clock
 from jirahooks.jira.coalesce import Coalescer
 
 _NEGATIVE = "-"
+# An index answers "not found" for a key this far above the highest verified number while it
+# was verified this recently (decision 0009): typos are far off, new issues come next in line.
+INDEX_SLACK = 1000
+INDEX_RECENT = 300.0
 log = logging.getLogger(__name__)
 
 
@@ -143,6 +147,16 @@ class RedisBackend:
     async def delete_many(self, keys: Sequence[str]) -> None:
         if keys:
             await self._redis.delete(*(self.prefix + k for k in keys))
+
+    async def claim_many(self, keys: Sequence[str], ttl_seconds: float) -> list[bool]:
+        """Take a short lock on each key (``SET NX PX``): True where this caller got it."""
+        if not keys:
+            return []
+        milliseconds = max(1, int(ttl_seconds * 1000))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.set(self.prefix + key, "1", nx=True, px=milliseconds)
+            return [bool(v) for v in await pipe.execute()]
 
     async def clear(self) -> None:
         batch: list[str] = []
@@ -353,16 +367,17 @@ class JiraCache:
     # -- issues -----------------------------------------------------------------------------
 
     async def get_issues(
-        self, namespace: str, keys: Sequence[str]
+        self, namespace: str, keys: Sequence[str], *, count: bool = True
     ) -> tuple[dict[str, IssueData], set[str]]:
-        """Cached answers for these keys on one connection: (found, known unknown)."""
-        values = await self._get([f"{namespace}:issue:{k}" for k in keys], "issue")
+        """Cached answers for these keys on one connection: (found, known unknown).
+        ``count=False``: not counted in the stats (waiting for another process's answer)."""
+        values = await self._get([f"{namespace}:issue:{k}" for k in keys], "issue" if count else "")
         found: dict[str, IssueData] = {}
         unknown: set[str] = set()
         for key, value in zip(keys, values, strict=True):
             if value == _NEGATIVE:
                 unknown.add(key)
-                self.stats.negative_hits += 1
+                self.stats.negative_hits += count
             elif isinstance(value, dict):
                 found[key] = _issue_from_json(value)
         return found, unknown
@@ -376,6 +391,26 @@ class JiraCache:
             lifetimes.existence,
         )
         await self._set({f"{namespace}:issue:{k}": _NEGATIVE for k in unknown}, lifetimes.negative)
+
+    async def claim_lookups(self, namespace: str, keys: Sequence[str], seconds: float) -> set[str]:
+        """Across processes (a backend with ``claim_many``, i.e. Redis): the keys this process
+        may look up now; the others are being looked up by another process, whose answers
+        arrive in the cache within ``seconds``. Without such a backend: every key."""
+        claim = getattr(self.backend, "claim_many", None)
+        if claim is None or not keys:
+            return set(keys)
+        try:
+            owned = await claim([f"{namespace}:lookup:{k}" for k in keys], seconds)
+        except Exception as exc:
+            self._backend_failed(exc)
+            return set(keys)
+        return {k for k, mine in zip(keys, owned, strict=True) if mine}
+
+    async def release_lookups(self, namespace: str, keys: Iterable[str]) -> None:
+        try:
+            await self.backend.delete_many([f"{namespace}:lookup:{k}" for k in keys])
+        except Exception as exc:
+            self._backend_failed(exc)
 
     # -- projects ---------------------------------------------------------------------------
 
@@ -534,6 +569,113 @@ class JiraCache:
         lifetime = max(self._verdicts_kept(namespace), self.lifetimes.existence)
         await self._set({f"{namespace}:changed:{i}": now for i in issue_ids}, lifetime)
 
+    # -- the existence index (decision 0009) -------------------------------------------------
+
+    @staticmethod
+    def _index_key(namespace: str, project: str) -> str:
+        return f"{namespace}:index:{project}"
+
+    async def get_index(self, namespace: str, projects: Sequence[str]) -> dict[str, ProjectIndex]:
+        """The indexes of these projects that exist (absent: not indexed, or too large)."""
+        values = await self._get([self._index_key(namespace, p) for p in projects])
+        indexes: dict[str, ProjectIndex] = {}
+        for project, value in zip(projects, values, strict=True):
+            index = ProjectIndex.from_json(value)
+            if index is not None:
+                indexes[project] = index
+        return indexes
+
+    async def put_index(self, namespace: str, project: str, index: ProjectIndex) -> None:
+        """Store a project's index; it lives as long as the existence answers it was read
+        with (it is rebuilt after), so a number added late never outlives its issue's entry."""
+        await self._set(
+            {self._index_key(namespace, project): index.to_json()},
+            self.lifetimes_for(namespace).existence,
+        )
+
+    async def index_too_large(self, namespace: str, project: str) -> None:
+        """This project holds more issues than the connection indexes: not tried for a day."""
+        await self._set({f"{namespace}:index-too-large:{project}": 1}, 86400.0)
+
+    async def is_index_too_large(self, namespace: str, project: str) -> bool:
+        (value,) = await self._get([f"{namespace}:index-too-large:{project}"])
+        return value is not None
+
+    async def _index_edit(self, namespace: str, add: Iterable[str], remove: Iterable[str]) -> None:
+        """Jira created, moved or deleted issues: their numbers join or leave the indexes of
+        their projects (indexes do not *verify* from this: only a search or sweep does)."""
+        edits: dict[str, tuple[set[int], set[int]]] = {}
+        for keys, slot in ((add, 0), (remove, 1)):
+            for key in keys:
+                parsed = split_key(key)
+                if parsed is not None:
+                    edits.setdefault(parsed[0], (set(), set()))[slot].add(parsed[1])
+        if not edits:
+            return
+        projects = sorted(edits)
+        indexes = await self.get_index(namespace, projects)
+        for project, index in indexes.items():
+            added, removed = edits[project]
+            numbers = (index.numbers | added) - removed
+            if numbers != index.numbers:
+                await self.put_index(namespace, project, replace(index, numbers=frozenset(numbers)))
+
+    async def absent_by_index(self, namespace: str, keys: Sequence[str]) -> set[str]:
+        """The keys an index proves "not found" without asking Jira: in an indexed project,
+        not in its index, and either at most the highest number the index held when last
+        verified (Jira numbers issues upwards in a project, so a lower number not in a
+        complete index does not exist), or verified no longer ago than the negative
+        lifetime (an issue created since would be "not found" that long from the cache
+        anyway), or more than ``INDEX_SLACK`` numbers above it while the index was verified
+        within ``INDEX_RECENT`` seconds (such a key exists only if more than 1,000 issues were
+        created in the project since, which the next sweep reports). Every other key is asked
+        as before."""
+        by_project: dict[str, list[tuple[str, int]]] = {}
+        for key in keys:
+            parsed = split_key(key)
+            if parsed is not None:
+                by_project.setdefault(parsed[0], []).append((key, parsed[1]))
+        if not by_project:
+            return set()
+        indexes = await self.get_index(namespace, sorted(by_project))
+        negative = self.lifetimes_for(namespace).negative
+        now = self._clock()
+        absent: set[str] = set()
+        for project, index in indexes.items():
+            for key, number in by_project[project]:
+                age = now - index.verified_at
+                proven = number not in index.numbers and (
+                    number <= index.verified_max
+                    or age <= negative
+                    or (number > index.verified_max + INDEX_SLACK and age <= INDEX_RECENT)
+                )
+                self.stats.count("index", proven)
+                if proven:
+                    absent.add(key)
+        self.stats.negative_hits += len(absent)
+        return absent
+
+    async def index_verified(
+        self, namespace: str, projects: Iterable[str], since: float, at: float
+    ) -> None:
+        """A sweep saw every update of these projects between ``since`` and ``at``, and
+        applied them: an index verified at ``since`` or later is complete as of ``at``. An
+        index last verified before ``since`` missed updates (a gap): it is dropped, and
+        rebuilt by the next ``ConnectionChain.index``."""
+        projects = sorted(set(projects))
+        indexes = await self.get_index(namespace, projects)
+        for project, index in indexes.items():
+            if index.verified_at >= since:
+                verified = replace(
+                    index, verified_at=at, verified_max=max(index.numbers, default=0)
+                )
+                await self.put_index(namespace, project, verified)
+            else:
+                try:
+                    await self.backend.delete_many([self._index_key(namespace, project)])
+                except Exception as exc:
+                    self._backend_failed(exc)
+
     # -- what Jira told us changed (webhooks, the sweep) -------------------------------------
 
     async def issue_changed(
@@ -548,12 +690,14 @@ class JiraCache:
         )
         if issue.id:
             await self.mark_changed(namespace, [issue.id])
+        await self._index_edit(namespace, keys, ())
 
     async def issue_deleted(self, namespace: str, key: str, issue_id: str = "") -> None:
         """Jira deleted this issue: the key is "not found" (for the short negative lifetime)."""
         await self.put_issues(namespace, {}, [key.upper()])
         if issue_id:
             await self.mark_changed(namespace, [issue_id])
+        await self._index_edit(namespace, (), [key.upper()])
 
     async def forget_projects(self, namespace: str) -> None:
         """A project was created, renamed or deleted: the project list is asked again."""
@@ -567,6 +711,38 @@ class JiraCache:
 
     async def aclose(self) -> None:
         await self.backend.aclose()
+
+
+def split_key(key: str) -> tuple[str, int] | None:
+    """``"ABC-12"`` → ``("ABC", 12)``; None for anything else."""
+    project, _, number = key.upper().rpartition("-")
+    if not project or not number.isdigit():
+        return None
+    return project, int(number)
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectIndex:
+    """Which issue numbers exist in one project (decision 0009): complete as of
+    ``verified_at`` (the start of the search that read it, or of the last sweep that
+    continued it without a gap), when the highest number was ``verified_max``. Webhooks add
+    and remove numbers in between."""
+
+    numbers: frozenset[int]
+    verified_at: float
+    verified_max: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"n": sorted(self.numbers), "at": self.verified_at, "max": self.verified_max}
+
+    @classmethod
+    def from_json(cls, value: Any) -> ProjectIndex | None:
+        if not isinstance(value, dict) or not isinstance(value.get("n"), list):
+            return None
+        try:
+            return cls(frozenset(int(n) for n in value["n"]), float(value["at"]), int(value["max"]))
+        except (KeyError, TypeError, ValueError):
+            return None
 
 
 def _fields_of(issue: IssueData) -> dict[str, Any]:

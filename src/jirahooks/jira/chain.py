@@ -31,7 +31,7 @@ from jirahooks.engine.resolver import (
 )
 from jirahooks.errors import JiraError
 from jirahooks.jira.api import JiraApi, Lookup
-from jirahooks.jira.cache import JiraCache, connection_namespace
+from jirahooks.jira.cache import JiraCache, ProjectIndex, connection_namespace, split_key
 from jirahooks.jira.client import Clock, Deadline, JiraClient, JiraHttpError
 
 
@@ -93,6 +93,13 @@ class _Problems:
 
     def as_tuple(self) -> tuple[ConnectionProblem, ...]:
         return tuple(self._items)
+
+
+# How long a process's claim on looking keys up lasts (across processes, with Redis): others
+# wait that long at most for its answers, then ask Jira themselves.
+CLAIM_SECONDS = 1.5
+# How long one process's claim on building a project's index lasts (others skip it meanwhile).
+INDEX_BUILD_SECONDS = 600.0
 
 
 class ConnectionChain:
@@ -195,6 +202,10 @@ class ConnectionChain:
                 hits, known_unknown = await self.cache.get_issues(namespace, ask)
                 found.update(hits)
                 ask = [k for k in ask if k not in hits and k not in known_unknown]
+                if ask:  # an index proves a key "not found" without asking (decision 0009)
+                    absent = await self.cache.absent_by_index(namespace, ask)
+                    known_unknown |= absent
+                    ask = [k for k in ask if k not in absent]
             lookup = Lookup()
             if ask:
                 if deadline.expired:
@@ -243,13 +254,28 @@ class ConnectionChain:
 
         async def fetch(keys: list[str]) -> tuple[dict[str, IssueData], set[str], list[JiraError]]:
             part = Lookup()
-            async with client.session():
-                work = api.lookup_keys(
-                    keys, deadline, part, concurrency=client.config.max_concurrency
+            # keys another process is looking up right now (Redis): read its answers
+            mine = await cache.claim_lookups(namespace, keys, CLAIM_SECONDS)
+            if len(mine) < len(keys):
+                theirs = [k for k in keys if k not in mine]
+                found, unknown = await self._await_others(namespace, theirs, deadline)
+                part.found.update(found)
+                part.unknown.update(unknown)
+                mine |= set(theirs) - found.keys() - unknown  # not answered in time: ask
+            ask = [k for k in keys if k in mine]
+            if ask:
+                async with client.session():
+                    work = api.lookup_keys(
+                        ask, deadline, part, concurrency=client.config.max_concurrency
+                    )
+                    if not await self._bounded(work, deadline):
+                        part.errors.append(JiraError(_TIMEOUT_MESSAGE, code="JIRA_TIMEOUT"))
+                await cache.put_issues(
+                    namespace,
+                    {k: v for k, v in part.found.items() if k in mine},
+                    part.unknown & mine,
                 )
-                if not await self._bounded(work, deadline):
-                    part.errors.append(JiraError(_TIMEOUT_MESSAGE, code="JIRA_TIMEOUT"))
-            await cache.put_issues(namespace, part.found, part.unknown)
+                await cache.release_lookups(namespace, ask)
             return part.found, part.unknown, part.errors
 
         found, unknown, errors, unanswered = await coalescer.lookup(
@@ -264,6 +290,29 @@ class ConnectionChain:
                 problems.add(problem_from(error, client.name))
         if unanswered and not errors:
             problems.add(_timeout_problem(client.name))
+
+    async def _await_others(
+        self, namespace: str, keys: list[str], deadline: Deadline
+    ) -> tuple[dict[str, IssueData], set[str]]:
+        """Wait (polling the shared cache, at most ``CLAIM_SECONDS`` and never past the
+        deadline) for another process's answers about these keys."""
+        cache = self.cache
+        assert cache is not None
+        found: dict[str, IssueData] = {}
+        unknown: set[str] = set()
+        waited = 0.0
+        left = list(keys)
+        while left:
+            remaining = deadline.remaining()
+            if waited >= CLAIM_SECONDS or (remaining is not None and remaining <= 0.02):
+                break
+            await asyncio.sleep(0.02)
+            waited += 0.02
+            hits, negatives = await cache.get_issues(namespace, left, count=False)
+            found.update(hits)
+            unknown |= negatives
+            left = [k for k in left if k not in hits and k not in negatives]
+        return found, unknown
 
     # -- JQL --------------------------------------------------------------------------------
 
@@ -426,6 +475,7 @@ class ConnectionChain:
                 if problem is None:
                     await cache.put_jql(namespace, jql, {i: i in outcome for i in ids})
             await cache.verified(namespace, projects, started - window, started)
+            await cache.index_verified(namespace, projects, started - window, started)
             await cache.remember_projects(namespace)
         return applied
 
@@ -465,7 +515,73 @@ class ConnectionChain:
             await cache.verified(namespace, wanted, started, started)
         return cached
 
+    async def index(
+        self, projects: Iterable[str], *, jqls: Sequence[str] = (), max_issues: int | None = None
+    ) -> int:
+        """Build the existence index of these projects (decision 0009), on every connection
+        where one is not already there: one paged search per project reads every issue
+        (cached as existence answers), its numbers become the project's index, complete as of
+        the search's start; then each of ``jqls`` (the rules' JQLs) is matched over the
+        project's issues (one ``match`` per 1,000 issues), so verdicts are warm too. A
+        project of more than ``max_issues`` issues (default: the connection's
+        ``index_max_issues``; 0 or less: no index) is not indexed and not tried again for a
+        day. Sweeps keep indexes verified; webhooks keep them current. Returns the number of
+        issues read; a failing connection or project is skipped."""
+        if self.cache is None:
+            return 0
+        cache = self.cache
+        wanted = sorted({p.upper() for p in projects})
+        deadline = self.deadline()
+        read = 0
+        for client in self.clients:
+            limit = client.config.index_max_issues if max_issues is None else max_issues
+            if limit <= 0 or not wanted:
+                continue
+            namespace = self._namespaces[client.name]
+            have = await cache.get_index(namespace, wanted)
+            for project in wanted:
+                if project in have or await cache.is_index_too_large(namespace, project):
+                    continue
+                # with Redis, one process builds a project's index; the others use it
+                claim = f"index-build:{project}"
+                if not await cache.claim_lookups(namespace, [claim], INDEX_BUILD_SECONDS):
+                    continue
+                started = cache.now()
+                try:
+                    issues = await self._apis[client.name].project_issues(
+                        project, deadline, limit=limit
+                    )
+                except JiraError:
+                    continue
+                if issues is None:
+                    await cache.index_too_large(namespace, project)
+                    continue
+                mine = [i for i in issues if i.project == project or not i.project]
+                await cache.put_issues(namespace, {i.key: i for i in mine})
+                await cache.new_updates(namespace, mine)  # known to the next sweep
+                numbers = frozenset(n for i in mine if (n := _number(i.key)) is not None)
+                index = ProjectIndex(numbers, started, max(numbers, default=0))
+                cache.saw_projects(namespace, [project])
+                read += len(mine)
+                ids = sorted({i.id for i in mine if i.id})
+                for jql in dict.fromkeys(jqls):
+                    cache.saw_jql(namespace, jql)
+                    outcome, problem = await self._match_on(client, jql, ids, deadline)
+                    if problem is None and ids:
+                        await cache.put_jql(namespace, jql, {i: i in outcome for i in ids})
+                await cache.put_index(namespace, project, index)
+                await cache.release_lookups(namespace, [claim])
+                # verdicts written from here on are verified by the sweeps that follow
+                await cache.verified(namespace, [project], started, started)
+            await cache.remember_projects(namespace)
+        return read
+
     @property
     def requests_sent(self) -> int:
         """HTTP requests sent by all connections of this chain (retries included)."""
         return sum(c.stats.requests for c in self.clients)
+
+
+def _number(key: str) -> int | None:
+    parsed = split_key(key)
+    return parsed[1] if parsed is not None else None

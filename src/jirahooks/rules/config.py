@@ -110,6 +110,11 @@ class ConnectionConfig:
     cache_negative_seconds: float = field(
         0.0, doc="how long 'not found' is trusted (0: the cache's default, 30 s)"
     )
+    index_max_issues: int = field(
+        20_000,
+        doc="keep an existence index of projects up to this many issues, so unknown keys "
+        "are answered without asking Jira (0: no index)",
+    )
     cache_fields_seconds: float = field(
         0.0, doc="longest a JQL verdict is kept (0: the cache's default, 300 s)"
     )

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jirahooks.crypto import SecretBox, SecretKeyError
 from jirahooks.errors import ConfigError, ConfigProblem
-from jirahooks.rules.config import ConfigDocument
+from jirahooks.rules.config import ConfigDocument, ConnectionConfig
 from jirahooks.server import binding
 from jirahooks.server.auth import Role
 from jirahooks.server.bootstrap import ensure_workspace
@@ -41,6 +41,7 @@ from jirahooks.store.models import (
     User,
     ValidationToken,
     Workspace,
+    connection_budget,
     utcnow,
 )
 
@@ -190,6 +191,7 @@ async def apply_document(
             "position": position,
             "timeout_seconds": config.timeout_seconds,
             "max_concurrency": config.max_concurrency,
+            **connection_budget(config),
         }
         if row is None:
             token = a.secret(config.token, path, "") if config.token else ""
@@ -532,6 +534,8 @@ def _connection(c: Connection) -> dict[str, Any]:
         data["timeout_seconds"] = c.timeout_seconds
     if c.max_concurrency != 4:
         data["max_concurrency"] = c.max_concurrency
+    defaults = connection_budget(ConnectionConfig(name="-", url="https://-"))
+    data.update({k: v for k, v in connection_budget(c).items() if v != defaults[k]})
     return data
 
 

@@ -21,7 +21,7 @@ from jirahooks.engine.resolver import OfflineResolver, Resolver
 from jirahooks.errors import JiraError
 from jirahooks.jira.cache import JiraCache, RedisBackend
 from jirahooks.rules.config import ConnectionConfig, Deployment
-from jirahooks.store.models import Connection
+from jirahooks.store.models import Connection, connection_budget
 
 log = logging.getLogger("jirahooks.server.jira")
 
@@ -73,6 +73,7 @@ def to_config(connection: Connection, box: SecretBox) -> StoredConnection:
         token=STORED_SECRET_REF if token else "",
         timeout_seconds=connection.timeout_seconds,
         max_concurrency=connection.max_concurrency,
+        **connection_budget(connection),
         plaintext=token,
         unreadable=unreadable,
     )
@@ -107,6 +108,10 @@ class Resolvers:
         self, box: SecretBox, *, cache: JiraCache | None = None, redis_url: str = ""
     ) -> None:
         self.box = box
+        if redis_url:  # the budget per technical user counts across processes (0005)
+            from jirahooks.jira.budget import share_budgets
+
+            share_budgets(redis_url)
         if cache is None:
             backend = RedisBackend(redis_url) if redis_url else None
             # concurrent evaluations share lookups (decision 0005)

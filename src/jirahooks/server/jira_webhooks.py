@@ -229,6 +229,13 @@ async def sweep_once(state: Any, *, warm: bool = False) -> int:
                         done += await chain.for_evaluation(60).warm(projects)
             else:
                 done += await chain.sweep()
+            for client in chain.clients:  # existence indexes of the projects in use (0009)
+                namespace = chain.namespace_of(client.name)
+                cache = state.resolvers.cache
+                seen = cache.seen_projects(namespace) or await cache.recall_projects(namespace)
+                if seen:
+                    jqls = cache.seen_jqls(namespace)
+                    done += await chain.for_evaluation(120).index(seen, jqls=jqls)
         except Exception:  # a background refresh never takes the server down
             log.exception("Jira cache %s failed", "warming" if warm else "sweep")
     return done

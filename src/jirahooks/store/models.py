@@ -165,6 +165,12 @@ class Connection(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     timeout_seconds: Mapped[float] = mapped_column(Float, default=10.0)
     max_concurrency: Mapped[int] = mapped_column(Integer, default=4)
+    # the Jira budget (issue 20, migration 0009): 0 = the cache's default / no ceiling
+    budget_per_minute: Mapped[int] = mapped_column(Integer, default=0)
+    cache_existence_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    cache_negative_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    cache_fields_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    index_max_issues: Mapped[int] = mapped_column(Integer, default=20_000)
     # The day the API token stops working, as the admin entered it (Atlassian API tokens expire
     # within a year; Jira's 401 for an expired token looks like any other rejected token).
     token_expires_on: Mapped[date | None] = mapped_column(Date, default=None)
@@ -310,3 +316,21 @@ class ServerMeta(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# A connection's Jira budget settings (same names in ConnectionConfig, the admin API, the store)
+# and their defaults (a row not flushed yet has None where the column default will be).
+CONNECTION_BUDGET_DEFAULTS: dict[str, Any] = {
+    "budget_per_minute": 0,
+    "cache_existence_seconds": 0.0,
+    "cache_negative_seconds": 0.0,
+    "cache_fields_seconds": 0.0,
+    "index_max_issues": 20_000,
+}
+CONNECTION_BUDGET_FIELDS = tuple(CONNECTION_BUDGET_DEFAULTS)
+
+
+def connection_budget(source: Any) -> dict[str, Any]:
+    """The budget settings of a connection row, a ``ConnectionConfig`` or an API body."""
+    values = {name: getattr(source, name, None) for name in CONNECTION_BUDGET_FIELDS}
+    return {k: CONNECTION_BUDGET_DEFAULTS[k] if v is None else v for k, v in values.items()}

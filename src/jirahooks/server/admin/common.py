@@ -10,7 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jirahooks.server.admin import schemas
 from jirahooks.server.auth import Principal
 from jirahooks.store import queries
-from jirahooks.store.models import Connection, ConnectionTest, Repository, ValidationToken
+from jirahooks.store.models import (
+    Connection,
+    ConnectionTest,
+    Repository,
+    ValidationToken,
+    connection_budget,
+)
 
 EXPIRY_WARNING_DAYS = 14
 """A token that expires within this many days is flagged (list, dashboard) as expiring."""
@@ -47,6 +53,7 @@ def connection_out(c: Connection) -> schemas.ConnectionOut:
         position=c.position,
         timeout_seconds=c.timeout_seconds,
         max_concurrency=c.max_concurrency,
+        **connection_budget(c),
         token_expires_on=c.token_expires_on,
         token_expires_in_days=days,
         token_state=state,  # type: ignore[arg-type]
@@ -80,6 +87,7 @@ def connection_audit(c: Connection) -> dict[str, Any]:
         "position": c.position,
         "timeout_seconds": c.timeout_seconds,
         "max_concurrency": c.max_concurrency,
+        **connection_budget(c),
         "token_expires_on": c.token_expires_on.isoformat() if c.token_expires_on else None,
     }
 

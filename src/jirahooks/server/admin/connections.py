@@ -35,6 +35,7 @@ from jirahooks.store.models import (
     ConnectionTest,
     RepositoryConnection,
     Workspace,
+    connection_budget,
     utcnow,
 )
 
@@ -192,6 +193,7 @@ async def create_connection(
         position=await queries.next_position(session, ws.id),
         timeout_seconds=body.timeout_seconds,
         max_concurrency=body.max_concurrency,
+        **connection_budget(body),
         token_expires_on=body.token_expires_on,
     )
     result = await _tested(connection, request, body.save_anyway)

@@ -47,6 +47,13 @@ class _In(PlainText):
     model_config = ConfigDict(extra="forbid")
 
 
+BUDGET_DOC = "Jira requests per minute for this technical user, then jira_unreachable (0: none)"
+EXISTENCE_DOC = "how long a found issue is trusted to exist, seconds (0: 6 h)"
+NEGATIVE_DOC = "how long 'not found' is trusted, seconds, at most 300 (0: 30 s)"
+FIELDS_DOC = "longest a JQL verdict is kept, seconds (0: 300 s)"
+INDEX_DOC = "projects of up to this many issues get an existence index (0: none)"
+
+
 class ConnectionIn(_In):
     name: str = Field(min_length=1, max_length=200)
     url: str = Field(min_length=1, max_length=500, examples=["https://acme.atlassian.net"])
@@ -58,6 +65,12 @@ class ConnectionIn(_In):
     )
     timeout_seconds: float = Field(10.0, gt=0, le=120)
     max_concurrency: int = Field(4, ge=1, le=64)
+    # the Jira budget (docs/jira.md): 0 = no ceiling / the cache's default
+    budget_per_minute: int = Field(0, ge=0, le=100_000, description=BUDGET_DOC)
+    cache_existence_seconds: float = Field(0.0, ge=0, le=7 * 86400, description=EXISTENCE_DOC)
+    cache_negative_seconds: float = Field(0.0, ge=0, le=300, description=NEGATIVE_DOC)
+    cache_fields_seconds: float = Field(0.0, ge=0, le=86400, description=FIELDS_DOC)
+    index_max_issues: int = Field(20_000, ge=0, le=200_000, description=INDEX_DOC)
     token_expires_on: date | None = Field(
         None,
         description="the day the API token expires (Atlassian API tokens expire within a year):"
@@ -83,6 +96,13 @@ class ConnectionPatch(_In):
     )
     timeout_seconds: float | None = Field(None, gt=0, le=120)
     max_concurrency: int | None = Field(None, ge=1, le=64)
+    budget_per_minute: int | None = Field(None, ge=0, le=100_000, description=BUDGET_DOC)
+    cache_existence_seconds: float | None = Field(
+        None, ge=0, le=7 * 86400, description=EXISTENCE_DOC
+    )
+    cache_negative_seconds: float | None = Field(None, ge=0, le=300, description=NEGATIVE_DOC)
+    cache_fields_seconds: float | None = Field(None, ge=0, le=86400, description=FIELDS_DOC)
+    index_max_issues: int | None = Field(None, ge=0, le=200_000, description=INDEX_DOC)
     token_expires_on: date | None = Field(
         None, description="the day the API token expires; null clears it"
     )
@@ -120,6 +140,11 @@ class ConnectionOut(BaseModel):
     position: int
     timeout_seconds: float
     max_concurrency: int
+    budget_per_minute: int = 0
+    cache_existence_seconds: float = 0.0
+    cache_negative_seconds: float = 0.0
+    cache_fields_seconds: float = 0.0
+    index_max_issues: int = 20_000
     token_expires_on: date | None
     token_expires_in_days: int | None = Field(
         description="days until the token expires (negative: expired that many days ago)"
