@@ -103,7 +103,19 @@ def test_two_processes_share_a_burst_nothing_lost_nothing_twice(
         per_pr = requests_by_pr(d.bitbucket, d.repo)
         assert "?" not in per_pr, per_pr["?"]
         worst = max(per_pr, key=per_pr.__getitem__)
-        assert sum(per_pr.values()) <= 4 * BURST, [
+        # at most 4 requests per processing attempt: a delivery tried again (its lease ran out
+        # on a loaded machine, a request of the fake timed out) pays again, nothing else does
+        tries = {
+            str(pr): int(n)
+            for pr, n in psql_rows(
+                postgres_url,
+                "SELECT pull_request_id, sum(tries) FROM webhook_deliveries GROUP BY 1",
+            )
+        }
+        once = [pr for pr in per_pr if tries.get(pr) == 1]
+        assert len(once) >= BURST // 2, tries  # a retry is the exception, not the rule
+        assert sum(per_pr[pr] for pr in once) <= 4 * len(once)
+        assert all(per_pr[pr] <= 4 * tries.get(pr, 1) for pr in per_pr), [
             (r.method, r.path, r.status)
             for r in d.bitbucket.requests
             if re.search(f"/pullrequests/{worst}(/|$)", r.path)
