@@ -27,7 +27,8 @@ class _Tunnel:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.requests: list[bytes] = []
-        threading.Thread(target=self._serve, daemon=True).start()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
 
     def _serve(self) -> None:
         while True:
@@ -59,7 +60,12 @@ class _Tunnel:
                 s.close()
 
     def close(self) -> None:
+        # shutdown first: a close() alone does not wake the thread blocked in accept(), which
+        # then kept the port listening and took connections meant for later tests' servers
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
+        self.thread.join(timeout=5)
 
 
 @pytest.fixture
