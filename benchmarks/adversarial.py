@@ -27,11 +27,8 @@ import hashlib
 import hmac
 import json
 import os
-import re
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -42,16 +39,10 @@ from typing import Any
 
 import httpx
 
-from jirahooks.crypto import generate_key
+from _serve import start_serve
 
 WS = "default"
 MB = 1_000_000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -67,34 +58,12 @@ class Server:
 
 def start_server(data_dir: str, source: str) -> Server:
     """`jirahooks serve` in its own process; its URL and the first-start admin token."""
-    port = free_port()
-    env = {**os.environ, "JIRAHOOKS_SECRET_KEY": generate_key()}
+    env = dict(os.environ)
     if source:
         env["PYTHONPATH"] = os.pathsep.join(
             [str(Path(source, "src")), *filter(None, [env.get("PYTHONPATH")])]
         )
-    command = [sys.executable, "-m", "jirahooks", "serve", "--data-dir", data_dir]
-    command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
-    assert process.stdout is not None
-    token = ""
-    deadline = time.monotonic() + 60
-    for line in process.stdout:
-        found = re.search(r"Authorization: Bearer ([^'\s]+)", line)
-        if found:
-            token = found.group(1)
-            break
-        if time.monotonic() > deadline:
-            break
-    base = f"http://127.0.0.1:{port}"
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return Server(process, base, token)
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit("the server did not start")
+    return Server(*start_serve(data_dir, env))
 
 
 def configure(server: Server, extra_rules: int) -> tuple[str, str]:

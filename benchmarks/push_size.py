@@ -31,8 +31,6 @@ import gzip
 import hashlib
 import hmac
 import os
-import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,16 +47,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.suppor
 
 from tests.support.pushes import commits, compact, push
 
-from jirahooks.crypto import generate_key
+from _serve import start_serve
 
 WS = "default"
 OLD_DEFAULT_LIMIT = 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -82,37 +74,15 @@ class Server:
 
 
 def start_server(name: str, data_dir: str, src: str | None, limit: int | None) -> Server:
-    port = free_port()
-    command = [sys.executable, "-m", "jirahooks", "serve", "--data-dir", data_dir]
-    command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("JIRAHOOKS_")}
-    env["JIRAHOOKS_SECRET_KEY"] = generate_key()
     if src:
         env["PYTHONPATH"] = src
     if limit:
         env["JIRAHOOKS_MAX_BODY_BYTES"] = str(limit)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
-    assert process.stdout is not None
-    token = ""
-    deadline = time.monotonic() + 90
-    for line in process.stdout:
-        found = re.search(r"Authorization: Bearer ([^'\s]+)", line)
-        if found:
-            token = found.group(1)
-            break
-        if time.monotonic() > deadline:
-            break
-    base = f"http://127.0.0.1:{port}"
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                server = Server(name, process, base)
-                configure(server, token)
-                return server
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit(f"the {name} server did not start")
+    process, base, token = start_serve(data_dir, env, wait=90)
+    server = Server(name, process, base)
+    configure(server, token)
+    return server
 
 
 def configure(server: Server, admin: str) -> None:

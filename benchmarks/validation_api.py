@@ -38,8 +38,6 @@ import hashlib
 import hmac
 import json
 import os
-import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -55,16 +53,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.fakes
 
 from tests.fakes.fake_jira import FakeJira
 
-from jirahooks.crypto import generate_key
+from _serve import start_serve
 
 WS = "default"
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def supports_workers() -> bool:
@@ -115,45 +107,10 @@ class Server:
 
 def start_server(data_dir: str, database_url: str, workers: int) -> Server:
     """``jirahooks serve`` in its own process (the client must not share its GIL)."""
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "jirahooks",
-        "serve",
-        "--data-dir",
-        data_dir,
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
-    if workers > 1:
-        command += ["--workers", str(workers)]
+    extra = ["--workers", str(workers)] if workers > 1 else []
     if database_url:
-        command += ["--database-url", database_url]
-    env = {**os.environ, "JIRAHOOKS_SECRET_KEY": generate_key()}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
-    assert process.stdout is not None
-    token = ""
-    deadline = time.monotonic() + 60
-    for line in process.stdout:
-        found = re.search(r"Authorization: Bearer ([^'\s]+)", line)
-        if found:
-            token = found.group(1)
-            break
-        if time.monotonic() > deadline:
-            break
-    base = f"http://127.0.0.1:{port}"
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return Server(process, base, token)
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit("the server did not start")
+        extra += ["--database-url", database_url]
+    return Server(*start_serve(data_dir, dict(os.environ), *extra))
 
 
 def configure(base: str, admin: str, jira: FakeJira) -> tuple[str, str]:
