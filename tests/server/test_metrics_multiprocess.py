@@ -93,7 +93,10 @@ def test_figures_add_up_across_processes(two_servers: tuple[str, str, Path]) -> 
 
 
 def test_prepare_multiprocess(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    # setenv first, so monkeypatch undoes what prepare_multiprocess sets (a bare delenv of an
+    # unset name records nothing: the variable leaked into later tests' single-process apps)
+    monkeypatch.setenv(MULTIPROC_ENV, str(tmp_path / "unused"))
+    monkeypatch.delenv(MULTIPROC_ENV)
     prepare_multiprocess(1, tmp_path)
     assert MULTIPROC_ENV not in os.environ and not (tmp_path / "metrics").exists()
     prepare_multiprocess(2, tmp_path)
