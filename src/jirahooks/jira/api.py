@@ -340,23 +340,7 @@ class JiraApi:
         )
         if not await self._cloud(deadline):
             return await self._dc_search(jql, deadline, list(FIELDS))
-        issues: list[IssueData] = []
-        token = ""
-        while True:
-            body: dict[str, Any] = {"jql": jql, "fields": list(FIELDS), "maxResults": 100}
-            if token:
-                body["nextPageToken"] = token
-            data = await self.client.request(
-                "POST", "/rest/api/3/search/jql", json=body, deadline=deadline
-            )
-            if not isinstance(data, Mapping):
-                raise self._bad("search/jql answered without an object")
-            issues.extend(
-                self._issue(raw) for raw in data.get("issues") or [] if isinstance(raw, Mapping)
-            )
-            token = str(data.get("nextPageToken") or "")
-            if data.get("isLast", True) or not token:
-                return issues
+        return await self._cloud_search(jql, deadline) or []  # None only with a limit
 
     async def project_issues(
         self, project: str, deadline: Deadline, *, limit: int
@@ -376,6 +360,14 @@ class JiraApi:
             if total > limit:
                 return None
             return await self._dc_search(jql, deadline, list(FIELDS))
+        return await self._cloud_search(jql, deadline, limit=limit)
+
+    async def _cloud_search(
+        self, jql: str, deadline: Deadline, *, limit: int | None = None
+    ) -> list[IssueData] | None:
+        """Every issue ``jql`` finds on Cloud, with the resolver's fields: ``POST
+        /rest/api/3/search/jql`` paged by ``nextPageToken``; ``None`` once more than ``limit``
+        issues were read."""
         issues: list[IssueData] = []
         token = ""
         while True:
@@ -390,7 +382,7 @@ class JiraApi:
             issues.extend(
                 self._issue(raw) for raw in answer.get("issues") or [] if isinstance(raw, Mapping)
             )
-            if len(issues) > limit:
+            if limit is not None and len(issues) > limit:
                 return None
             token = str(answer.get("nextPageToken") or "")
             if answer.get("isLast", True) or not token:
