@@ -598,6 +598,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _route(fake: FakeBitbucket, r: RecordedRequest) -> tuple[int, Any]:
+    listing = re.fullmatch(r"/2\.0/repositories/(?P<ws>[^/]+)/?", r.path)
+    if listing and r.method == "GET":
+        return list_repositories(fake, listing["ws"], r)
     match = re.match(_REPO + r"(?P<rest>/.*)?$", r.path)
     if not match:
         raise ApiError(404, "Resource not found")
@@ -616,6 +619,16 @@ def _route(fake: FakeBitbucket, r: RecordedRequest) -> tuple[int, Any]:
         raise ApiError(
             405 if path_known else 404, "Method not allowed" if path_known else "Resource not found"
         )
+
+
+def list_repositories(fake: FakeBitbucket, workspace: str, r: RecordedRequest) -> tuple[int, Any]:
+    """``GET /2.0/repositories/{workspace}``: the workspace's repositories (paginated); an
+    unknown workspace is 404, as Bitbucket answers."""
+    with fake.lock:
+        repos = [repo for (ws, _), repo in sorted(fake.repos.items()) if ws == workspace]
+        if not repos:
+            raise ApiError(404, "No workspace with identifier", workspace)
+        return 200, fake.page([fake.repo_json(repo) for repo in repos], r.query, r.path)
 
 
 def _pr(repo: FakeRepo, pr_id: str) -> FakePullRequest:
