@@ -196,10 +196,14 @@ async def bitbucket_webhook(workspace: str, request: Request) -> JSONResponse:
                     "register it, or allow register_unknown_repositories",
                 )
         lower = {k.lower(): v for k, v in request.headers.items()}
+        # a "/jirahooks recheck" comment: a forced evaluation of the PR, processed like the
+        # admin API's recheck (origin "comment"; pr_rechecks)
+        command = delivery.kind is DeliveryKind.RECHECK
         row = DeliveryRow(
             workspace_id=ws.id,
             platform=PLATFORM,
-            origin="webhook",
+            origin="comment" if command else "webhook",
+            force=command,
             event_key=delivery.event_key[:100],
             dedupe_key=delivery.dedupe_key[:500],
             request_id=delivery.request_id[:100],
