@@ -243,7 +243,9 @@ def test_bitbucket_change_with_a_new_token_or_unchanged_binding_is_saved(server:
     )
     assert kept["token_set"]
     moved = server.ok(
-        "PUT", f"{W}/bitbucket", json={**body, "username": "other@example.com", "token": "new-secret"}
+        "PUT",
+        f"{W}/bitbucket",
+        json={**body, "username": "other@example.com", "token": "new-secret"},
     )
     assert moved["username"] == "other@example.com" and moved["token_set"]
 

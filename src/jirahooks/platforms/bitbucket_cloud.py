@@ -182,6 +182,10 @@ def parse_delivery(headers: Mapping[str, str], body: bytes) -> Delivery:
         raise WebhookError("the webhook body is not a JSON object")
     if event_key not in ACCEPTED_EVENTS:
         return Delivery(kind=DeliveryKind.IGNORED, **common)
+    if event_key in COMMENT_EVENTS and not is_recheck_command(
+        _str(payload, "comment", "content", "raw")
+    ):
+        return Delivery(kind=DeliveryKind.IGNORED, **common)  # an ordinary comment
     repository = _obj(payload, "repository")
     workspace, slug = repository_slug(repository)
     if not slug:
@@ -202,8 +206,6 @@ def parse_delivery(headers: Mapping[str, str], body: bytes) -> Delivery:
     if not pr_id:
         raise WebhookError("the webhook payload has no pullrequest.id")
     if event_key in COMMENT_EVENTS:
-        if not is_recheck_command(_str(payload, "comment", "content", "raw")):
-            return Delivery(kind=DeliveryKind.IGNORED, **common)
         return Delivery(
             kind=DeliveryKind.RECHECK,
             pull_request_id=pr_id,
