@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from tests.fakes.fake_bitbucket import API_EMAIL, API_TOKEN, FakeBitbucket
-from tests.web.conftest import WS, Browser, Site
+from tests.web.conftest import WS, Browser, Site, sign_in
 
 BASE = f"/ui/w/{WS}"
 GERMAN = {"Accept-Language": "de-DE,de;q=0.9"}
@@ -109,3 +110,36 @@ def test_the_app_password_alias_is_saved_as_an_api_token_with_a_notice(
     assert status == 200 and "App-Passwörter funktionieren nicht mehr" in html.unescape(text)
     # stored as an API token: the next visit shows no notice
     assert 'id="app-password-notice"' not in b.request("GET", BASE + "/bitbucket")[2]
+
+
+# -- in Chromium -------------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_choose_api_token_and_test_it_in_the_browser(
+    page: Any, site: Site, bitbucket: FakeBitbucket
+) -> None:
+    from playwright.sync_api import expect
+
+    sign_in(page, site.admin_token)
+    page.goto(BASE + "/bitbucket")
+    expect(page.get_by_role("button", name="Test the connection")).to_have_count(0)
+    page.get_by_label("API token of a technical user").check()
+    page.get_by_label("Atlassian account e-mail (API tokens only)").fill("guardian-bot")
+    page.get_by_label("Access token or API token").fill(API_TOKEN)
+    page.get_by_label("Bitbucket workspace").fill("acme")
+    page.get_by_text("Advanced").click()
+    page.get_by_label("API URL").fill(bitbucket.url)
+    page.get_by_role("button", name="Save Bitbucket settings").click()
+    expect(page.locator("#b-username-error")).to_contain_text("not an e-mail address")
+
+    page.get_by_label("Atlassian account e-mail (API tokens only)").fill(API_EMAIL)
+    page.get_by_label("Access token or API token").fill(API_TOKEN)
+    page.get_by_role("button", name="Save Bitbucket settings").click()
+    expect(page.locator(".flash")).to_contain_text("Bitbucket settings saved")
+    page.get_by_role("button", name="Test the connection").click()
+    result = page.locator("#bitbucket-test")
+    expect(result).to_contain_text("works")
+    expect(result).to_contain_text("1 repositories visible")
+    assert API_TOKEN not in page.content()
+    assert bitbucket.auth_refusals == []
