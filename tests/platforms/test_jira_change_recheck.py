@@ -173,6 +173,26 @@ def test_the_sweep_rechecks_without_a_webhook(guardian: Guardian) -> None:
     assert wait_until(lambda: failed(g, pr.head), timeout=20), g.status(pr.head)
 
 
+def test_a_change_the_webhook_brought_is_not_rechecked_again_by_the_sweep(
+    guardian: Guardian,
+) -> None:
+    from jirahooks.server.jira_webhooks import sweep_once
+
+    g = guardian
+    pr = passed_pr(g, "ABC-1 Login", "feature/ABC-1")
+    g.server.run(sweep_once(g.server.state))  # records what Jira shows now
+    g.settle()
+    before = len(deliveries(g, "jira"))
+    hook = jira_webhook(g)
+    g.jira.set_status("ABC-1", "Done")
+    payload = g.jira.webhook_payload("jira:issue_updated", "ABC-1")
+    assert g.jira.send_webhook(hook["url"], payload, secret=hook["secret"])[1]["rechecks"] == 1
+    assert wait_until(lambda: failed(g, pr.head), timeout=20)
+    g.settle()
+    g.server.run(sweep_once(g.server.state))
+    assert len(deliveries(g, "jira")) == before + 1  # the webhook's, not a second one
+
+
 def test_recheck_comment_queues_a_forced_evaluation(guardian: Guardian) -> None:
     g = guardian
     pr = passed_pr(g, "ABC-1 Login", "feature/ABC-1")

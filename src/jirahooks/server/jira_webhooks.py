@@ -126,6 +126,8 @@ async def apply_event(
             await cache.issue_deleted(namespace, issue.key, issue.id)
             return "dropped"
         await cache.issue_changed(namespace, issue, _old_keys(payload))
+        # the sweep's record of Jira's ``updated``: it does not apply (and recheck) this again
+        await cache.new_updates(namespace, [issue])
         return "replaced"
     if event in PROJECT_EVENTS:
         await cache.forget_projects(namespace)
