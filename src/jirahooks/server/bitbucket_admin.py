@@ -260,6 +260,11 @@ def _refuse_what_cannot_work(body: BitbucketConfigIn, workspace: str) -> None:
         )
 
 
+def _stored_username(kind: AuthKind, username: str) -> str:
+    """An API token's e-mail without the spaces a paste brings along."""
+    return username.strip() if kind is AuthKind.API_TOKEN else username
+
+
 def _audit_view(config: PlatformConfig) -> dict[str, Any]:
     return {
         "auth_kind": config.auth_kind,
@@ -278,6 +283,7 @@ def _require_token_to_rebind(
     """The stored token stays with the Bitbucket API, user and workspace it was entered for."""
     if config is None or not config.token_encrypted or body.token is not None:
         return
+    kind, _ = normalize_kind(body.auth_kind)
     before = binding.bitbucket_binding(
         config.api_url or API_URL,
         config.auth_kind,
@@ -286,8 +292,8 @@ def _require_token_to_rebind(
     )
     after = binding.bitbucket_binding(
         body.api_url or API_URL,
-        normalize_kind(body.auth_kind)[0].value,
-        body.username,
+        kind.value,
+        _stored_username(kind, body.username),
         body.bitbucket_workspace or workspace,
     )
     fields = binding.changed(before, after)
@@ -346,7 +352,7 @@ async def put_bitbucket(
             principal.name,
         )
     config.auth_kind = kind.value
-    config.username = body.username.strip() if kind is AuthKind.API_TOKEN else body.username
+    config.username = _stored_username(kind, body.username)
     if body.token is not None:
         config.token_encrypted = box.encrypt(body.token) if body.token else ""
     if body.webhook_secret is not None:
