@@ -83,3 +83,31 @@ def test_upgrade_backfills_and_downgrade_removes(database_url: str) -> None:
             await database.dispose()
 
     asyncio.run(run())
+
+
+def test_the_lookup_goes_through_the_indexes(tmp_path: Any) -> None:
+    """SQLite's plan for the Jira webhook's lookup: the (workspace, key) index, then the PR
+    results by evaluation id — no scan of either table."""
+    from sqlalchemy import text
+
+    async def run() -> list[str]:
+        database = Database(f"sqlite:///{tmp_path / 'plan.sqlite3'}")
+        try:
+            await database.upgrade()
+            async with database.engine.connect() as conn:
+                rows = await conn.execute(
+                    text(
+                        "EXPLAIN QUERY PLAN SELECT p.pull_request_id FROM pr_issue_keys k "
+                        "JOIN pull_request_results p ON p.evaluation_id = k.evaluation_id "
+                        "WHERE k.workspace_id = 1 AND k.issue_key IN ('ABC-1', 'ABC-2') "
+                        "AND p.open"
+                    )
+                )
+                return [str(row[-1]) for row in rows]
+        finally:
+            await database.dispose()
+
+    plan = asyncio.run(run())
+    assert any("ix_pr_issue_keys_workspace_key" in step for step in plan), plan
+    assert any("ix_pull_request_results_evaluation_id" in step for step in plan), plan
+    assert not any(step.startswith("SCAN") for step in plan), plan

@@ -406,7 +406,7 @@ _TEST_RETRY = RetryPolicy(max_attempts=1, backoff_base=0.1, backoff_cap=0.1, max
     summary="Try the stored Bitbucket credentials (workspace administrators)",
     responses=responses(403, 404),
 )
-async def test_bitbucket(
+async def bitbucket_connection_test(
     workspace: str, request: Request, session: Session, principal: CurrentUser
 ) -> BitbucketTestOut:
     from jirahooks.server.platform_config import credentials

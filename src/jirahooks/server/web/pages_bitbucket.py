@@ -185,14 +185,14 @@ async def save_bitbucket(
 
 
 @router.post(W + "/bitbucket/test")
-async def test_bitbucket(
+async def bitbucket_test_page(
     request: Request, workspace: str, db: Session, user: WebUserDep
 ) -> Response:
     ctx = await workspace_ctx(db, user, workspace)
     current = await _current(ctx, db)
     if not current.configured:
         return _page(request, ctx, current, errors={"_form": _("Save the settings first.")})
-    result = await api.test_bitbucket(workspace, request, db, user.principal)
+    result = await api.bitbucket_connection_test(workspace, request, db, user.principal)
     return _page(request, ctx, current, test=result)
 
 
