@@ -9,12 +9,14 @@ Order of the checks (docs/bitbucket-cloud.md):
    ``SIGNATURE_INVALID``); with no secret configured, ``require_signature`` rejects every
    delivery (401 ``SIGNATURE_NOT_CONFIGURED``);
 4. the body is UTF-8 JSON without NUL or lone surrogates, nested at most 32 levels, and an
-   object (400 ``WEBHOOK_INVALID``, nothing stored); events jirahooks does not use are
-   acknowledged with 202 ``ignored``;
+   object (400 ``WEBHOOK_INVALID``, nothing stored); events jirahooks does not use — and PR
+   comments other than ``/jirahooks recheck`` — are acknowledged with 202 ``ignored``;
 5. the delivery belongs to the configured Bitbucket workspace (403) and its repository is known
    or may be registered (404 ``REPOSITORY_NOT_FOUND``);
 6. the raw delivery is stored (deduplicated: a duplicate answers 200 ``duplicate``), the worker
    is woken, and the answer is 202 ``accepted`` — milliseconds, no call to Bitbucket or Jira.
+   A ``/jirahooks recheck`` comment is stored as a forced evaluation of its PR (origin
+   ``comment``), processed like the admin API's recheck.
 """
 
 from __future__ import annotations
