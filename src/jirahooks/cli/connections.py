@@ -69,7 +69,9 @@ async def probe(config: ConnectionConfig, timeout: float) -> ConnectionReport:
     from jirahooks.jira.client import Deadline, JiraClient
 
     try:
-        client = JiraClient(config, secret=config.secret())
+        client = JiraClient(
+            config, secret=config.secret(), client_secret=config.client_secret_value()
+        )
     except ConfigError as exc:  # the ${ENV} variable is not set
         problem = exc.problems[0]
         error = JirahooksError(

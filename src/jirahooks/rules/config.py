@@ -46,6 +46,17 @@ class Deployment(StrEnum):
     AUTO = "auto"  # detected once from /serverInfo
 
 
+class AuthKind(StrEnum):
+    """How a connection authenticates (``jirahooks.jira.auth`` says what each sends)."""
+
+    AUTO = "auto"  # api_token with an e-mail, else pat (the reference's four fields)
+    API_TOKEN = "api_token"  # Cloud: Basic e-mail:API token to the site URL
+    SCOPED_API_TOKEN = "scoped_api_token"  # Cloud: Basic e-mail:scoped token via the gateway
+    OAUTH_CLIENT_CREDENTIALS = "oauth_client_credentials"  # service account (Cloud or DC)
+    PAT = "pat"  # Data Center: Bearer personal access token
+    BASIC = "basic"  # Data Center: user name + password (deprecated, warned about)
+
+
 def _secret_ref_error(value: str) -> str | None:
     if value and not _ENV_REF.match(value):
         return "secrets are never written literally in a configuration document"
@@ -96,6 +107,27 @@ class ConnectionConfig:
     token: str = field(
         "", doc="API token / PAT as ${ENV_VAR}", check=_secret_ref_error, hint=_SECRET_HINT
     )
+    auth: AuthKind = field(
+        AuthKind.AUTO,
+        doc="api_token, scoped_api_token, oauth_client_credentials, pat, basic or auto "
+        "(api_token with an e-mail, else pat)",
+    )
+    client_id: str = field("", doc="OAuth 2.0 client ID of the service account")
+    client_secret: str = field(
+        "", doc="OAuth 2.0 client secret as ${ENV_VAR}", check=_secret_ref_error, hint=_SECRET_HINT
+    )
+    scopes: str = field(
+        "", doc="OAuth scopes, space-separated (default: read:jira-work read:jira-user; DC: READ)"
+    )
+    token_url: str = field(
+        "",
+        doc="OAuth token endpoint (default: https://auth.atlassian.com/oauth/token; Data "
+        "Center: <url>/rest/oauth2/latest/token)",
+    )
+    cloud_id: str = field(
+        "", doc="Jira Cloud site's cloudId (gateway kinds; default: read from /_edge/tenant_info)"
+    )
+    gateway_url: str = field("", doc="Atlassian API gateway (default: https://api.atlassian.com)")
     ca_bundle: str = field("", doc="path to a CA bundle for self-signed certificates")
     timeout_seconds: float = field(10.0, doc="per-request timeout")
     max_concurrency: int = field(4, doc="concurrent requests to this Jira")
@@ -128,6 +160,14 @@ class ConnectionConfig:
         return (
             resolve_secret(self.token, path or f"connections[{self.name}].token")
             if self.token
+            else ""
+        )
+
+    def client_secret_value(self, path: str = "") -> str:
+        """The OAuth client secret (``${VAR}`` resolved), "" when none is configured."""
+        return (
+            resolve_secret(self.client_secret, path or f"connections[{self.name}].client_secret")
+            if self.client_secret
             else ""
         )
 

@@ -1,0 +1,299 @@
+"""How a Jira connection authenticates: the five credential kinds, the Atlassian API gateway,
+and OAuth 2.0 client-credentials access tokens (fetched once, cached, refreshed single-flight).
+
+Kinds (``ConnectionConfig.auth``; docs/jira.md says how to create each credential):
+
+* ``api_token`` — Jira Cloud, a personal API token: Basic ``email:token`` to the site URL;
+* ``scoped_api_token`` — Jira Cloud, a scoped API token (service accounts can only hold these):
+  Basic ``email:token``, but only through the gateway ``https://api.atlassian.com/ex/jira/
+  {cloudId}`` (the site URL answers 401 to a scoped token); the ``cloudId`` is read once from
+  ``https://<site>/_edge/tenant_info`` when the connection does not name it;
+* ``oauth_client_credentials`` — a service account's OAuth 2.0 client credentials: Cloud posts
+  them (JSON) to ``https://auth.atlassian.com/oauth/token`` and calls the gateway; Data Center
+  (``deployment: datacenter``) posts them (form-encoded) to ``<base>/rest/oauth2/latest/token``
+  and calls the base URL; either way ``Authorization: Bearer <access token>``;
+* ``pat`` — Data Center personal access token: ``Authorization: Bearer <PAT>``;
+* ``basic`` — Data Center user name + password (Jira 11 turns basic auth off by default):
+  accepted, and every connection test warns about it;
+* ``auto`` (the default, the reference's four fields): ``api_token`` when an e-mail is given,
+  else ``pat`` — exactly what connections did before auth kinds existed.
+
+The Atlassian endpoints have production defaults and are configurable for tests and proxies:
+per connection (``token_url``, ``gateway_url``) or process-wide with the environment variables
+``JIRAHOOKS_ATLASSIAN_TOKEN_URL`` / ``JIRAHOOKS_ATLASSIAN_GATEWAY_URL`` (read when a client is
+built, never at import time).
+
+Access tokens (decision 0010): ``TokenCache`` keeps each token until ``margin`` seconds before
+its ``expires_in`` (60 s, or half the lifetime of a very short one). Concurrent requests that
+need a token share one fetch per credential (single-flight); a request whose token was
+rejected (401) asks for a refresh *naming the rejected token*, so N requests that all saw the
+same stale token cause exactly one new fetch. With Redis (``share_tokens``) the tokens are
+shared by every process, encrypted with the server's secret key (``SecretBox``); they are never
+written to the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from jirahooks.rules.config import AuthKind, ConnectionConfig
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TOKEN_URL = "https://auth.atlassian.com/oauth/token"
+DEFAULT_GATEWAY_URL = "https://api.atlassian.com"
+ENV_TOKEN_URL = "JIRAHOOKS_ATLASSIAN_TOKEN_URL"
+ENV_GATEWAY_URL = "JIRAHOOKS_ATLASSIAN_GATEWAY_URL"
+DC_TOKEN_PATH = "/rest/oauth2/latest/token"
+TENANT_INFO_PATH = "/_edge/tenant_info"
+# what the evaluation needs (docs/jira.md): Cloud classic scopes, Data Center's READ
+CLOUD_SCOPES = "read:jira-work read:jira-user"
+DC_SCOPES = "READ"
+
+
+AUTH_KINDS = tuple(k.value for k in AuthKind)
+# kinds that need an e-mail / user name with the secret, and those that need a client id
+NEEDS_USER = frozenset({AuthKind.API_TOKEN, AuthKind.SCOPED_API_TOKEN, AuthKind.BASIC})
+BASIC_WARNING = (
+    "basic authentication (user name + password) is deprecated on Jira Data Center and off by "
+    "default from Jira 11: use a personal access token (pat) or a service account "
+    "(oauth_client_credentials)"
+)
+
+
+def effective_kind(config: ConnectionConfig) -> AuthKind:
+    """The kind a connection uses (``auto`` resolved: ``api_token`` with an e-mail, else
+    ``pat``)."""
+    kind = AuthKind(config.auth or AuthKind.AUTO)
+    if kind is AuthKind.AUTO:
+        return AuthKind.API_TOKEN if config.email else AuthKind.PAT
+    return kind
+
+
+def is_datacenter(config: ConnectionConfig) -> bool:
+    return str(config.deployment) == "datacenter"
+
+
+def uses_gateway(config: ConnectionConfig) -> bool:
+    """Requests go to ``api.atlassian.com/ex/jira/{cloudId}`` rather than the site URL."""
+    kind = effective_kind(config)
+    if kind is AuthKind.SCOPED_API_TOKEN:
+        return True
+    return kind is AuthKind.OAUTH_CLIENT_CREDENTIALS and not is_datacenter(config)
+
+
+def gateway_url(config: ConnectionConfig) -> str:
+    return (config.gateway_url or os.environ.get(ENV_GATEWAY_URL) or DEFAULT_GATEWAY_URL).rstrip(
+        "/"
+    )
+
+
+def gateway_base(config: ConnectionConfig, cloud_id: str) -> str:
+    return f"{gateway_url(config)}/ex/jira/{cloud_id}"
+
+
+def token_url(config: ConnectionConfig) -> str:
+    """Where client credentials are exchanged for an access token."""
+    if config.token_url:
+        return config.token_url
+    if is_datacenter(config):
+        return config.url.rstrip("/") + DC_TOKEN_PATH
+    return os.environ.get(ENV_TOKEN_URL) or DEFAULT_TOKEN_URL
+
+
+def scopes(config: ConnectionConfig) -> str:
+    """The scopes asked for (space-separated); the defaults are what the evaluation reads."""
+    given = " ".join(config.scopes.split())
+    return given or (DC_SCOPES if is_datacenter(config) else CLOUD_SCOPES)
+
+
+# -- access tokens ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    value: str = ""
+    expires_at: float = 0.0  # epoch seconds (time.time)
+    lifetime: float = 0.0  # expires_in as the token endpoint gave it
+
+    def __repr__(self) -> str:  # the value never
+        return f"AccessToken(expires_at={self.expires_at:.0f}, lifetime={self.lifetime:.0f})"
+
+    def fresh(self, now: float) -> bool:
+        margin = 60.0 if self.lifetime >= 240 else self.lifetime / 4
+        return bool(self.value) and self.expires_at - margin > now
+
+
+class TokenStore(Protocol):
+    """Where tokens are shared between processes (Redis); never the database."""
+
+    async def get(self, key: str) -> AccessToken | None: ...
+
+    async def put(self, key: str, token: AccessToken) -> None: ...
+
+    async def drop(self, key: str) -> None: ...
+
+
+class Encrypter(Protocol):
+    def encrypt(self, plaintext: str) -> str: ...
+
+    def decrypt(self, token: str) -> str: ...
+
+
+class RedisTokenStore:
+    """Access tokens in Redis, encrypted with the server's secret key, expiring with them."""
+
+    def __init__(self, url: str, box: Encrypter, *, prefix: str = "jirahooks") -> None:
+        import redis.asyncio  # the server extra; only when Redis is configured
+
+        self.prefix = prefix.rstrip(":") + ":oauth:"
+        self._box = box
+        self._redis: Any = redis.asyncio.Redis.from_url(url, decode_responses=True)
+
+    def __repr__(self) -> str:
+        return f"RedisTokenStore(prefix={self.prefix!r})"
+
+    async def get(self, key: str) -> AccessToken | None:
+        raw = await self._redis.get(self.prefix + key)
+        if not raw:
+            return None
+        try:
+            data = json.loads(self._box.decrypt(raw))
+            return AccessToken(str(data["v"]), float(data["e"]), float(data["l"]))
+        except Exception:  # another key, or garbage: as if absent
+            return None
+
+    async def put(self, key: str, token: AccessToken) -> None:
+        ttl = int(token.expires_at - time.time())
+        if ttl <= 0:
+            return
+        payload = json.dumps({"v": token.value, "e": token.expires_at, "l": token.lifetime})
+        await self._redis.set(self.prefix + key, self._box.encrypt(payload), ex=ttl)
+
+    async def drop(self, key: str) -> None:
+        await self._redis.delete(self.prefix + key)
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+
+
+Fetch = Callable[[], Awaitable[AccessToken]]
+
+
+class TokenCache:
+    """See the module docstring; ``fetches`` counts token requests actually sent."""
+
+    def __init__(self, shared: TokenStore | None = None, *, clock: Callable[[], float] = time.time):
+        self.shared = shared
+        self._clock = clock
+        self._local: dict[str, AccessToken] = {}
+        self._inflight: dict[str, asyncio.Future[AccessToken]] = {}
+        self.fetches = 0
+        self.shared_errors = 0
+
+    def __repr__(self) -> str:
+        return f"TokenCache(tokens={len(self._local)}, fetches={self.fetches})"
+
+    async def token(self, key: str, fetch: Fetch, *, rejected: str = "") -> AccessToken:
+        """A fresh token for ``key``: cached, shared, or fetched once for all waiting callers;
+        ``rejected``: the token a 401 came back for — never handed out again."""
+        now = self._clock()
+        cached = self._local.get(key)
+        if cached is not None and cached.value != rejected and cached.fresh(now):
+            return cached
+        if rejected and cached is not None and cached.value == rejected:
+            self._local.pop(key, None)
+            await self._shared_drop(key)
+        shared = await self._shared_get(key)
+        if shared is not None and shared.value != rejected and shared.fresh(now):
+            self._local[key] = shared
+            return shared
+        loop = asyncio.get_running_loop()
+        pending = self._inflight.get(key)
+        if pending is not None and pending.get_loop() is loop:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[AccessToken] = loop.create_future()
+        self._inflight[key] = future
+        try:
+            self.fetches += 1
+            token = await fetch()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: the waiters re-raise it, nobody else must
+            raise
+        finally:
+            if self._inflight.get(key) is future:
+                del self._inflight[key]
+        self._local[key] = token
+        await self._shared_put(key, token)
+        future.set_result(token)
+        return token
+
+    def forget(self, key: str) -> None:
+        self._local.pop(key, None)
+
+    async def _shared_get(self, key: str) -> AccessToken | None:
+        if self.shared is None:
+            return None
+        try:
+            return await self.shared.get(key)
+        except Exception as exc:
+            self._shared_failed(exc)
+            return None
+
+    async def _shared_put(self, key: str, token: AccessToken) -> None:
+        if self.shared is not None:
+            try:
+                await self.shared.put(key, token)
+            except Exception as exc:
+                self._shared_failed(exc)
+
+    async def _shared_drop(self, key: str) -> None:
+        if self.shared is not None:
+            try:
+                await self.shared.drop(key)
+            except Exception as exc:
+                self._shared_failed(exc)
+
+    def _shared_failed(self, exc: Exception) -> None:
+        self.shared_errors += 1
+        if self.shared_errors == 1 or self.shared_errors % 100 == 0:
+            log.warning(
+                "shared OAuth token cache in Redis failed (%s): this process fetches "
+                "its own tokens",
+                type(exc).__name__,
+            )
+
+
+def credential_key(url: str, client_id: str, scope: str, secret: str) -> str:
+    """The cache key of one credential: a rotated secret or other scopes get their own token."""
+    raw = "\0".join((url, client_id, scope, secret)).encode()
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+_CACHE: list[TokenCache] = []
+# cloudIds discovered from tenant_info, by site URL (a site keeps its cloudId)
+CLOUD_IDS: dict[str, str] = {}
+
+
+def token_cache() -> TokenCache:
+    """The process-wide cache (made on first use; ``share_tokens`` replaces it)."""
+    if not _CACHE:
+        _CACHE.append(TokenCache())
+    return _CACHE[0]
+
+
+def share_tokens(redis_url: str, box: Encrypter | None, *, prefix: str = "jirahooks") -> None:
+    """From now on access tokens are shared through Redis, encrypted with ``box``; an empty
+    URL: kept in this process only."""
+    _CACHE.clear()
+    shared = RedisTokenStore(redis_url, box, prefix=prefix) if redis_url and box else None
+    _CACHE.append(TokenCache(shared))
