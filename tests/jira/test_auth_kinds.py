@@ -137,7 +137,9 @@ def test_an_expired_access_token_triggers_exactly_one_refresh(cloud_jira: FakeJi
 def test_a_token_rejected_again_after_the_refresh_is_an_error(cloud_jira: FakeJira) -> None:
     cloud_jira.add_oauth_client("cid", "csecret", lifetime=3600)
     config = _config(cloud_jira, AuthKind.OAUTH_CLIENT_CREDENTIALS, client_id="cid")
-    cloud_jira.fail(401, times=-1, path="/rest/api/3/myself", body='{"code":401,"message":"Unauthorized"}')
+    cloud_jira.fail(
+        401, times=-1, path="/rest/api/3/myself", body='{"code":401,"message":"Unauthorized"}'
+    )
     error = asyncio.run(_error(JiraClient(config, secret="", client_secret="csecret")))
     assert isinstance(error, JiraAuthError)
     assert cloud_jira.creds.token_requests == 2  # one refresh, not a loop

@@ -166,7 +166,6 @@ async def diagnose(
 
 async def _diagnose(client: JiraClient, seconds: float) -> Diagnosis:
     from jirahooks.jira.api import JiraApi
-
     from jirahooks.jira.auth import BASIC_WARNING
     from jirahooks.rules.config import AuthKind
 
