@@ -240,6 +240,10 @@ class TokenCache:
     def forget(self, key: str) -> None:
         self._local.pop(key, None)
 
+    def forget_all(self) -> None:
+        """Drop every token this process holds (not the shared ones)."""
+        self._local.clear()
+
     async def _shared_get(self, key: str) -> AccessToken | None:
         if self.shared is None:
             return None
