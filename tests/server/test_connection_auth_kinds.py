@@ -308,3 +308,24 @@ def test_apply_and_export_carry_the_auth_kind(
     assert (
         listed[0]["client_secret_set"] is True and listed[0]["auth"] == "oauth_client_credentials"
     )
+
+
+def test_a_token_revoked_after_the_test_flags_the_connection_at_runtime(
+    server: Server, jira_of: Callable[[str], FakeJira]
+) -> None:
+    """The bug named in issue 15: a token that stops working between two tests left the
+    connection "passed" (the last test) although every evaluation failed on it."""
+    import time
+
+    jira = jira_of("cloud")
+    connection, secret = _wire(server, jira, {"email": jira.user.email, "token": jira.token})
+    assert connection["last_test"]["ok"] is True
+    jira.revoke_token(jira.token)
+    server.validate(_push("ABC-2", 6), secret)
+    deadline = time.monotonic() + 10
+    while True:
+        last = server.ok("GET", f"{C}/{connection['id']}")["last_test"]
+        if not last["ok"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert last["ok"] is False and last["code"] == "JIRA_AUTH_REJECTED"
