@@ -305,3 +305,52 @@ def test_tokens_are_shared_through_redis_encrypted(redis_prefix: str) -> None:
     assert fetched == 2 and counted == 2
     assert raw and "secret-access-token" not in raw
     assert "secret-access-token" in box.decrypt(raw)
+
+
+def test_single_flight_shares_one_fetch_and_survives_a_cancelled_fetcher() -> None:
+    cache = TokenCache()
+    started = asyncio.Event()
+    release = asyncio.Event()
+    calls: list[int] = []
+
+    async def slow() -> AccessToken:
+        calls.append(1)
+        started.set()
+        await release.wait()
+        return AccessToken(f"t{len(calls)}", auth.time.time() + 3600, 3600)
+
+    async def run() -> list[str]:
+        first = asyncio.create_task(cache.token("k", slow))
+        await started.wait()
+        waiters = [asyncio.create_task(cache.token("k", slow)) for _ in range(5)]
+        await asyncio.sleep(0)
+        first.cancel()  # the caller that fetches gives up (its deadline)
+        started.clear()
+        await started.wait()  # one waiter fetches again
+        release.set()
+        return [t.value for t in await asyncio.gather(*waiters)]
+
+    values = asyncio.run(run())
+    assert values == ["t2"] * 5
+    assert len(calls) == 2 and cache.fetches == 2
+
+
+def test_a_failed_fetch_reaches_every_waiter_and_is_not_cached() -> None:
+    cache = TokenCache()
+    calls: list[int] = []
+
+    async def failing() -> AccessToken:
+        calls.append(1)
+        await asyncio.sleep(0.01)
+        raise JiraAuthError("rejected", code="OAUTH_CLIENT_REJECTED")
+
+    async def run() -> list[BaseException | AccessToken]:
+        return await asyncio.gather(
+            *(cache.token("k", failing) for _ in range(4)), return_exceptions=True
+        )
+
+    results = asyncio.run(run())
+    assert all(isinstance(r, JiraAuthError) for r in results)
+    assert len(calls) == 1
+    asyncio.run(run())
+    assert len(calls) == 2  # tried again: errors are not cached

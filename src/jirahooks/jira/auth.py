@@ -218,13 +218,22 @@ class TokenCache:
             return shared
         loop = asyncio.get_running_loop()
         pending = self._inflight.get(key)
-        if pending is not None and pending.get_loop() is loop:
-            return await asyncio.shield(pending)
+        while pending is not None and pending.get_loop() is loop:
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not pending.cancelled() or (task is not None and task.cancelling()):
+                    raise  # this caller was cancelled, not the fetch it waited for
+                pending = self._inflight.get(key)  # the fetching caller gave up: try again
         future: asyncio.Future[AccessToken] = loop.create_future()
         self._inflight[key] = future
         try:
             self.fetches += 1
             token = await fetch()
+        except asyncio.CancelledError:
+            future.cancel()  # waiters fetch themselves (above)
+            raise
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: the waiters re-raise it, nobody else must

@@ -133,7 +133,11 @@ class ConnectionHealth:
             if await session.get(Connection, connection_id) is None:
                 return  # deleted meanwhile
             row = ConnectionTest(
-                connection_id=connection_id, ok=True, code="CONNECTED", message="", hint=""
+                connection_id=connection_id,
+                ok=True,
+                code="CONNECTED",
+                message="Jira accepted the credentials during an evaluation (never tested)",
+                hint="",
             )
             row.tested_at = event.at
             row.source = "runtime"
