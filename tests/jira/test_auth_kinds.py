@@ -354,3 +354,17 @@ def test_a_failed_fetch_reaches_every_waiter_and_is_not_cached() -> None:
     assert len(calls) == 1
     asyncio.run(run())
     assert len(calls) == 2  # tried again: errors are not cached
+
+
+def test_the_token_endpoint_is_retried_when_overloaded(cloud_jira: FakeJira) -> None:
+    cloud_jira.add_oauth_client("cid", "csecret")
+    cloud_jira.fail(503, path="/oauth/token", retry_after="0")
+    config = _config(cloud_jira, AuthKind.OAUTH_CLIENT_CREDENTIALS, client_id="cid")
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    me = asyncio.run(_myself(JiraClient(config, secret="", client_secret="csecret", sleep=sleep)))
+    assert me["accountId"] == "cid"
+    assert cloud_jira.count("/oauth/token") == 2 and slept == [0.0]

@@ -383,6 +383,26 @@ class JiraClient:
         return await cache.token(key, lambda: self._fetch_token(url, scope), rejected=rejected)
 
     async def _fetch_token(self, url: str, scope: str) -> auth.AccessToken:
+        """``_fetch_token_once``, retried like Jira requests when the authorization server is
+        unreachable, overloaded or rate-limiting (``Retry-After`` honoured)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._fetch_token_once(url, scope)
+            except JiraUnavailable as exc:
+                if attempt >= self.retry.max_attempts:
+                    raise
+                wait = getattr(exc, "retry_after", None)
+                wait = self._backoff(attempt) if wait is None else wait
+                if wait > self.retry.max_wait:
+                    raise
+                self.stats.retries += 1
+                if self.observer is not None:
+                    self.observer.waited(self.name, wait, "backoff")
+                await self._sleep(wait)
+
+    async def _fetch_token_once(self, url: str, scope: str) -> auth.AccessToken:
         """POST the client credentials (Cloud: JSON, as Atlassian's examples; Data Center:
         form-encoded, as its docs) and read ``access_token``/``expires_in``."""
         assert self._http is not None
@@ -424,12 +444,14 @@ class JiraClient:
         detail = f"HTTP {response.status_code}" + (f", {error}" if error else "")
         detail += f": {why}" if why else ""
         if response.status_code >= 500 or response.status_code == 429:
-            raise JiraUnavailable(
+            unavailable = JiraUnavailable(
                 f"Jira connection '{self.name}': the OAuth token endpoint failed ({detail})",
                 hint="Atlassian's (or Jira's) authorization server is unavailable; retry later",
                 code="JIRA_RATE_LIMITED" if response.status_code == 429 else "JIRA_UNAVAILABLE",
                 connection=self.name,
             )
+            unavailable.retry_after = rate_limit_wait(response.headers)  # type: ignore[attr-defined]
+            raise unavailable
         if error == "invalid_scope":
             raise JiraAuthError(
                 f"Jira connection '{self.name}': scope missing: {auth.scopes(self.config)} "
