@@ -72,6 +72,9 @@ def test_an_oauth_connection_from_the_form_without_javascript(site: Site, jira: 
     [saved] = site.api("GET", f"/workspaces/{WS}/connections")
     assert saved["auth"] == "oauth_client_credentials" and saved["client_secret_set"] is True
     assert saved["cloud_id"] == jira.cloud_id and saved["last_test"]["ok"] is True
+    _, _, listing = b.request("GET", f"{BASE}/connections", headers=GERMAN)
+    assert 'data-auth="oauth_client_credentials"' in listing
+    assert "OAuth-2.0-Dienstkonto" in html.unescape(listing)
     _, _, edit = b.request("GET", f"{BASE}/connections/{saved['id']}/edit")
     assert "ui-client-secret" not in edit
     assert "hidden" not in _group(edit, "oauth_client_credentials")
