@@ -40,10 +40,14 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import httpx
+
+from jirahooks.errors import JiraAuthError, JiraUnavailable
+from jirahooks.retry import retry_after_seconds
 from jirahooks.rules.config import AuthKind, ConnectionConfig
 
 log = logging.getLogger(__name__)
@@ -310,3 +314,157 @@ def share_tokens(redis_url: str, box: Encrypter | None, *, prefix: str = "jiraho
     _CACHE.clear()
     shared = RedisTokenStore(redis_url, box, prefix=prefix) if redis_url and box else None
     _CACHE.append(TokenCache(shared))
+
+
+# -- what Jira and the token endpoints answer -------------------------------------------------
+
+
+def _header_int(headers: Mapping[str, str], *names: str) -> int | None:
+    for name in names:
+        value = (headers.get(name) or "").strip()
+        if value:
+            try:
+                return int(float(value.split(",")[0].split(";")[0]))
+            except ValueError:
+                continue
+    return None
+
+
+def rate_limit_wait(headers: Mapping[str, str]) -> float | None:
+    """Seconds Jira asks to wait: ``Retry-After``, ``X-RateLimit-Reset`` (ISO time), or the
+    IETF ``RateLimit-Reset`` (seconds); ``None`` when none says."""
+    wait = retry_after_seconds(headers)
+    if wait is not None:
+        return wait
+    reset = _header_int(headers, "ratelimit-reset")
+    return float(max(0, reset)) if reset is not None else None
+
+
+def rate_limit_exhausted(headers: Mapping[str, str]) -> bool:
+    """The answer says no request is left in the current window (every credential kind)."""
+    return _header_int(headers, "x-ratelimit-remaining", "ratelimit-remaining") == 0
+
+
+def _answer(response: httpx.Response) -> Mapping[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, Mapping) else {}
+
+
+def _said(response: httpx.Response) -> str:
+    """What a 401/403 says (Jira's ``errorMessages``/``errors``, the gateway's ``message``, an
+    OAuth ``error``), lower-cased."""
+    data = _answer(response)
+    parts = [str(m) for m in data.get("errorMessages") or [] if m]
+    errors = data.get("errors")
+    if isinstance(errors, Mapping):
+        parts += [str(v) for v in errors.values()]
+    parts += [str(data.get(k) or "") for k in ("message", "error", "error_description")]
+    return " ".join(parts).lower()
+
+
+def needed_scope(path: str) -> str:
+    """The Cloud classic scope a request path needs (what a missing-scope error names)."""
+    return "read:jira-user" if path.endswith("/myself") else "read:jira-work"
+
+
+def rejection(
+    response: httpx.Response, path: str, config: ConnectionConfig, detail: str
+) -> JiraAuthError | None:
+    """A 401/403 told apart by what it says — scope missing, basic auth off, expired, revoked
+    or blocked — or ``None`` (a plain rejection: the caller's ``JIRA_AUTH_REJECTED``)."""
+    if response.status_code not in (401, 403):
+        return None
+    text = _said(response)
+    name = config.name
+    if "scope does not match" in text or ("scope" in text and "missing" in text):
+        scope = needed_scope(path)
+        return JiraAuthError(
+            f"Jira connection '{name}': scope missing: {scope} ({detail})",
+            hint=f"the token was issued without the scope {scope}: create the scoped token / "
+            "OAuth credential again with read:jira-work and read:jira-user (Data Center: READ)",
+            code="JIRA_SCOPE_MISSING",
+            connection=name,
+        )
+    if "basic auth" in text and "disabled" in text:
+        return JiraAuthError(
+            f"Jira connection '{name}': this Jira Data Center refuses basic authentication "
+            f"({detail})",
+            hint="basic auth is off (Jira 11's default): create a personal access token for "
+            "the connection's user and set the connection's auth to pat",
+            code="JIRA_BASIC_AUTH_DISABLED",
+            connection=name,
+        )
+    if "expired" in text:
+        return JiraAuthError(
+            f"Jira connection '{name}': token expired ({detail})",
+            hint=f"create a new token for the connection's user and update {config.token_label}",
+            code="TOKEN_EXPIRED",
+            connection=name,
+        )
+    if "revoked" in text or "blocked" in text or "policy" in text:
+        return JiraAuthError(
+            f"Jira connection '{name}': the token was revoked or blocked by your organisation "
+            f"({detail})",
+            hint="an organisation admin revoked the token or blocks API tokens by policy "
+            "(Atlassian Administration → Security): ask them, or use a service account's "
+            "credential the policy allows",
+            code="TOKEN_REVOKED",
+            connection=name,
+        )
+    return None
+
+
+class TokenEndpointUnavailable(JiraUnavailable):
+    """The authorization server is down, overloaded or rate-limiting (retried)."""
+
+    def __init__(self, message: str, *, hint: str, code: str, connection: str, wait: float | None):
+        super().__init__(message, hint=hint, code=code, connection=connection)
+        self.retry_after = wait
+
+
+def token_from_answer(response: httpx.Response, config: ConnectionConfig) -> AccessToken:
+    """The access token of a token endpoint's answer (``access_token``, ``expires_in``), else
+    the error it means: ``invalid_scope`` → ``JIRA_SCOPE_MISSING``, ``invalid_client`` and the
+    rest → ``OAUTH_CLIENT_REJECTED`` (``TOKEN_EXPIRED`` when it says expired), 5xx/429 →
+    ``TokenEndpointUnavailable``."""
+    data = _answer(response)
+    status = response.status_code
+    name = config.name
+    if status == 200 and data.get("access_token"):
+        lifetime = float(data.get("expires_in") or 3600)
+        return AccessToken(str(data["access_token"]), time.time() + lifetime, lifetime)
+    error = str(data.get("error") or "")
+    why = str(data.get("error_description") or "")
+    detail = f"HTTP {status}" + (f", {error}" if error else "") + (f": {why}" if why else "")
+    if status >= 500 or status == 429:
+        raise TokenEndpointUnavailable(
+            f"Jira connection '{name}': the OAuth token endpoint failed ({detail})",
+            hint="Atlassian's (or Jira's) authorization server is unavailable; retry later",
+            code="JIRA_RATE_LIMITED" if status == 429 else "JIRA_UNAVAILABLE",
+            connection=name,
+            wait=rate_limit_wait(response.headers),
+        )
+    if error == "invalid_scope":
+        raise JiraAuthError(
+            f"Jira connection '{name}': scope missing: {scopes(config)} refused by the token "
+            f"endpoint ({detail})",
+            hint="give the service account's OAuth credential the scopes read:jira-work and "
+            "read:jira-user (Data Center: READ), or fix the connection's scopes",
+            code="JIRA_SCOPE_MISSING",
+            connection=name,
+        )
+    expired = "expired" in why.lower()
+    raise JiraAuthError(
+        f"Jira connection '{name}': the OAuth client credentials were rejected ({detail})",
+        hint="the client secret expired: create a new OAuth credential for the service account "
+        "and enter it"
+        if expired
+        else "wrong client ID or secret, or the credential was revoked or the service account "
+        "deactivated by your organisation: create a new OAuth credential and enter its client "
+        "ID and secret",
+        code="TOKEN_EXPIRED" if expired else "OAUTH_CLIENT_REJECTED",
+        connection=name,
+    )

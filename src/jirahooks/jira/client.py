@@ -67,8 +67,9 @@ from jirahooks.errors import (
     JiraUnavailable,
 )
 from jirahooks.jira import auth
+from jirahooks.jira.auth import rate_limit_exhausted, rate_limit_wait
 from jirahooks.jira.budget import RequestBudget, budget_for
-from jirahooks.retry import RetryPolicy, retry_after_seconds
+from jirahooks.retry import RetryPolicy
 from jirahooks.rules.config import AuthKind, ConnectionConfig, Deployment
 
 Clock = Callable[[], float]
@@ -143,49 +144,6 @@ def instance_slots(url: str, size: int) -> asyncio.Semaphore:
     if found is None or found[0] is not loop or found[2] != size:
         found = _SLOTS[url] = (loop, asyncio.Semaphore(size), size)
     return found[1]
-
-
-def _header_int(headers: Mapping[str, str], *names: str) -> int | None:
-    for name in names:
-        value = (headers.get(name) or "").strip()
-        if value:
-            try:
-                return int(float(value.split(",")[0].split(";")[0]))
-            except ValueError:
-                continue
-    return None
-
-
-def rate_limit_wait(headers: Mapping[str, str]) -> float | None:
-    """Seconds Jira asks to wait: ``Retry-After``, ``X-RateLimit-Reset`` (ISO time), or the
-    IETF ``RateLimit-Reset`` (seconds); ``None`` when none says."""
-    wait = retry_after_seconds(headers)
-    if wait is not None:
-        return wait
-    reset = _header_int(headers, "ratelimit-reset")
-    return float(max(0, reset)) if reset is not None else None
-
-
-def rate_limit_exhausted(headers: Mapping[str, str]) -> bool:
-    """The answer says no request is left in the current window."""
-    return _header_int(headers, "x-ratelimit-remaining", "ratelimit-remaining") == 0
-
-
-def _auth_text(response: httpx.Response) -> str:
-    """What a 401/403 says (Jira's ``errorMessages``, the gateway's ``message``), lower-cased."""
-    try:
-        data = response.json()
-    except ValueError:
-        return ""
-    parts = error_messages(data)
-    if isinstance(data, Mapping):
-        parts += [str(data.get(k) or "") for k in ("message", "error", "error_description")]
-    return " ".join(parts).lower()
-
-
-def needed_scope(path: str) -> str:
-    """The Cloud classic scope a request path needs (what a missing-scope error names)."""
-    return "read:jira-user" if path.endswith("/myself") else "read:jira-work"
 
 
 class RequestObserver(Protocol):
@@ -393,7 +351,7 @@ class JiraClient:
             except JiraUnavailable as exc:
                 if attempt >= self.retry.max_attempts:
                     raise
-                wait = getattr(exc, "retry_after", None)
+                wait = exc.retry_after if isinstance(exc, auth.TokenEndpointUnavailable) else None
                 wait = self._backoff(attempt) if wait is None else wait
                 if wait > self.retry.max_wait:
                     raise
@@ -431,48 +389,7 @@ class JiraClient:
                 connection=self.name,
             ) from exc
         self._observe("oauth/token", outcome_of(response.status_code), sent)
-        try:
-            data = response.json()
-        except ValueError:
-            data = {}
-        data = data if isinstance(data, Mapping) else {}
-        if response.status_code == 200 and data.get("access_token"):
-            lifetime = float(data.get("expires_in") or 3600)
-            return auth.AccessToken(str(data["access_token"]), time.time() + lifetime, lifetime)
-        error = str(data.get("error") or "")
-        why = str(data.get("error_description") or "")
-        detail = f"HTTP {response.status_code}" + (f", {error}" if error else "")
-        detail += f": {why}" if why else ""
-        if response.status_code >= 500 or response.status_code == 429:
-            unavailable = JiraUnavailable(
-                f"Jira connection '{self.name}': the OAuth token endpoint failed ({detail})",
-                hint="Atlassian's (or Jira's) authorization server is unavailable; retry later",
-                code="JIRA_RATE_LIMITED" if response.status_code == 429 else "JIRA_UNAVAILABLE",
-                connection=self.name,
-            )
-            unavailable.retry_after = rate_limit_wait(response.headers)  # type: ignore[attr-defined]
-            raise unavailable
-        if error == "invalid_scope":
-            raise JiraAuthError(
-                f"Jira connection '{self.name}': scope missing: {auth.scopes(self.config)} "
-                f"refused by the token endpoint ({detail})",
-                hint="give the service account's OAuth credential the scopes read:jira-work "
-                "and read:jira-user (Data Center: READ), or fix the connection's scopes",
-                code="JIRA_SCOPE_MISSING",
-                connection=self.name,
-            )
-        expired = "expired" in why.lower()
-        raise JiraAuthError(
-            f"Jira connection '{self.name}': the OAuth client credentials were rejected ({detail})",
-            hint="the client secret expired: create a new OAuth credential for the service "
-            "account and enter it"
-            if expired
-            else "wrong client ID or secret, or the credential was revoked or the service "
-            "account deactivated by your organisation: create a new OAuth credential and "
-            "enter its client ID and secret",
-            code="TOKEN_EXPIRED" if expired else "OAUTH_CLIENT_REJECTED",
-            connection=self.name,
-        )
+        return auth.token_from_answer(response, self.config)
 
     def _open(self) -> httpx.AsyncClient:
         limits = httpx.Limits(
@@ -686,44 +603,9 @@ class JiraClient:
             detail = f"HTTP {response.status_code}"
             if reason:
                 detail += f", X-Seraph-LoginReason: {reason}"
-            text = _auth_text(response) if response.status_code in (401, 403) else ""
-            if "scope does not match" in text or ("scope" in text and "missing" in text):
-                scope = needed_scope(path)
-                raise JiraAuthError(
-                    f"Jira connection '{self.name}': scope missing: {scope} ({detail})",
-                    hint=f"the token was issued without the scope {scope}: create the scoped "
-                    "token / OAuth credential again with read:jira-work and read:jira-user "
-                    "(Data Center: READ)",
-                    code="JIRA_SCOPE_MISSING",
-                    connection=self.name,
-                )
-            if "basic auth" in text and "disabled" in text:
-                raise JiraAuthError(
-                    f"Jira connection '{self.name}': this Jira Data Center refuses basic "
-                    f"authentication ({detail})",
-                    hint="basic auth is off (Jira 11's default): create a personal access token "
-                    "for the connection's user and set the connection's auth to pat",
-                    code="JIRA_BASIC_AUTH_DISABLED",
-                    connection=self.name,
-                )
-            if "expired" in text:
-                raise JiraAuthError(
-                    f"Jira connection '{self.name}': token expired ({detail})",
-                    hint=f"create a new token for the connection's user and update "
-                    f"{self.config.token_label}",
-                    code="TOKEN_EXPIRED",
-                    connection=self.name,
-                )
-            if "revoked" in text or "blocked" in text or "policy" in text:
-                raise JiraAuthError(
-                    f"Jira connection '{self.name}': the token was revoked or blocked by your "
-                    f"organisation ({detail})",
-                    hint="an organisation admin revoked the token or blocks API tokens by policy "
-                    "(Atlassian Administration → Security): ask them, or use a service "
-                    "account's credential the policy allows",
-                    code="TOKEN_REVOKED",
-                    connection=self.name,
-                )
+            said = auth.rejection(response, path, self.config, detail)
+            if said is not None:
+                raise said
             if "AUTHENTICATION_DENIED" in reason:
                 hint = (
                     "too many failed logins: Jira now demands a CAPTCHA; log in once in a browser "
