@@ -30,6 +30,11 @@ rejected (401) asks for a refresh *naming the rejected token*, so N requests tha
 same stale token cause exactly one new fetch. With Redis (``share_tokens``) the tokens are
 shared by every process, encrypted with the server's secret key (``SecretBox``); they are never
 written to the database.
+
+What the answers mean is read here too: ``rejection`` tells a 401/403 apart (scope missing,
+basic auth off, expired, revoked or blocked), ``token_from_answer`` reads a token endpoint's
+answer (``invalid_client``, ``invalid_scope``, 5xx/429), ``rate_limit_wait`` /
+``rate_limit_exhausted`` the rate-limit headers of every answer.
 """
 
 from __future__ import annotations
