@@ -368,3 +368,21 @@ def test_the_token_endpoint_is_retried_when_overloaded(cloud_jira: FakeJira) -> 
     me = asyncio.run(_myself(JiraClient(config, secret="", client_secret="csecret", sleep=sleep)))
     assert me["accountId"] == "cid"
     assert cloud_jira.count("/oauth/token") == 2 and slept == [0.0]
+
+
+@pytest.mark.parametrize(
+    ("connection", "path"),
+    [
+        ({"auth": "oauth_client_credentials", "client_id": "x"}, "connections[0].client_secret"),
+        ({"auth": "scoped_api_token", "token": "${T}"}, "connections[0].email"),
+        ({"auth": "pat", "deployment": "cloud", "token": "${T}"}, "connections[0].auth"),
+        ({"auth": "kerberos"}, "connections[0].auth"),
+    ],
+)
+def test_the_document_names_what_a_kind_is_missing(connection: dict[str, Any], path: str) -> None:
+    from jirahooks.errors import ConfigError
+    from jirahooks.rules.config import load_document
+
+    with pytest.raises(ConfigError) as caught:
+        load_document({"connections": [{"name": "j", "url": "https://a.example", **connection}]})
+    assert path in [p.path for p in caught.value.problems]

@@ -359,6 +359,35 @@ def _read_list(reader: Reader, cls: type[Any], data: Any, path: str) -> tuple[An
     return tuple(i for i in items if i is not None)
 
 
+def _check_connection_auth(reader: Reader, connections: Sequence[ConnectionConfig]) -> None:
+    """Each connection has the fields its auth kind needs, and a kind that fits its
+    deployment (docs/jira.md, "Credentials")."""
+    for i, c in enumerate(connections):
+        path = f"connections[{i}]"
+        kind = AuthKind(c.auth)
+        if kind in (AuthKind.API_TOKEN, AuthKind.SCOPED_API_TOKEN, AuthKind.BASIC) and not c.email:
+            what = "the Data Center user name" if kind is AuthKind.BASIC else "the account's e-mail"
+            reader.problem(f"{path}.email", f"auth {kind.value} needs {what}")
+        if kind is AuthKind.OAUTH_CLIENT_CREDENTIALS:
+            for name in ("client_id", "client_secret"):
+                if not getattr(c, name):
+                    reader.problem(
+                        f"{path}.{name}",
+                        f"auth oauth_client_credentials needs {name}",
+                        "the service account's OAuth 2.0 credential: client_id as it is, "
+                        "client_secret: ${ENV_VAR}",
+                    )
+        cloud_only = kind is AuthKind.SCOPED_API_TOKEN and c.deployment == Deployment.DATACENTER
+        dc_only = kind in (AuthKind.PAT, AuthKind.BASIC) and c.deployment == Deployment.CLOUD
+        if cloud_only or dc_only:
+            reader.problem(
+                f"{path}.auth",
+                f"auth {kind.value} does not fit deployment {c.deployment.value}",
+                "Cloud: api_token, scoped_api_token or oauth_client_credentials; Data Center: "
+                "pat, oauth_client_credentials or basic",
+            )
+
+
 def load_document(data: Any, *, source: str = "") -> ConfigDocument:
     """Validate a whole configuration document; raises ConfigError listing every problem."""
     reader = Reader()
@@ -398,6 +427,7 @@ def load_document(data: Any, *, source: str = "") -> ConfigDocument:
     settings = reader.read(Settings, settings_raw, "settings") or Settings()
     settings_ok = len(reader.problems) == before
     connections = _read_list(reader, ConnectionConfig, data.get("connections"), "connections")
+    _check_connection_auth(reader, connections)
     rules = _read_rules(reader, data.get("rules"), "rules", Scope.WORKSPACE)
     tokens = _read_list(
         reader, ValidationTokenConfig, data.get("validation_tokens"), "validation_tokens"
