@@ -386,3 +386,21 @@ def test_the_document_names_what_a_kind_is_missing(connection: dict[str, Any], p
     with pytest.raises(ConfigError) as caught:
         load_document({"connections": [{"name": "j", "url": "https://a.example", **connection}]})
     assert path in [p.path for p in caught.value.problems]
+
+
+def test_a_hanging_token_endpoint_stays_within_the_deadline(cloud_jira: FakeJira) -> None:
+    cloud_jira.add_oauth_client("cid", "csecret")
+    cloud_jira.hang(5.0, times=-1, path="/oauth/token")
+    config = _config(
+        cloud_jira, AuthKind.OAUTH_CLIENT_CREDENTIALS, client_id="cid", timeout_seconds=30
+    )
+
+    async def run() -> JiraError:
+        async with JiraClient(config, secret="", client_secret="csecret") as client:
+            with pytest.raises(JiraError) as caught:
+                await client.myself(Deadline(0.3))
+            return caught.value
+
+    error = asyncio.run(run())
+    assert error.code == "JIRA_TIMEOUT"
+    assert cloud_jira.count("/oauth/token") == 1  # no retry the deadline cannot cover

@@ -288,7 +288,7 @@ class JiraClient:
             self.cloud_id = self.cloud_id or await self.discover_cloud_id(deadline)
             self.api_url = auth.gateway_base(self.config, self.cloud_id)
         if self.kind is AuthKind.OAUTH_CLIENT_CREDENTIALS and not self._access.fresh(time.time()):
-            self._access = await self._token()
+            self._access = await self._token(deadline=deadline)
 
     async def discover_cloud_id(self, deadline: Deadline = NO_DEADLINE) -> str:
         """The site's cloudId from ``<site>/_edge/tenant_info`` (anonymous), kept per site."""
@@ -333,34 +333,42 @@ class JiraClient:
         timeout = self.config.timeout_seconds
         return timeout if remaining is None else max(0.001, min(timeout, remaining))
 
-    async def _token(self, rejected: str = "") -> auth.AccessToken:
+    async def _token(
+        self, rejected: str = "", deadline: Deadline = NO_DEADLINE
+    ) -> auth.AccessToken:
         url = auth.token_url(self.config)
         scope = auth.scopes(self.config)
         key = auth.credential_key(url, self.config.client_id, scope, self._client_secret)
         cache = self._tokens or auth.token_cache()
-        return await cache.token(key, lambda: self._fetch_token(url, scope), rejected=rejected)
+        return await cache.token(
+            key, lambda: self._fetch_token(url, scope, deadline), rejected=rejected
+        )
 
-    async def _fetch_token(self, url: str, scope: str) -> auth.AccessToken:
+    async def _fetch_token(self, url: str, scope: str, deadline: Deadline) -> auth.AccessToken:
         """``_fetch_token_once``, retried like Jira requests when the authorization server is
-        unreachable, overloaded or rate-limiting (``Retry-After`` honoured)."""
+        unreachable, overloaded or rate-limiting (``Retry-After`` honoured), within the
+        deadline of the request that needs the token."""
         attempt = 0
         while True:
             attempt += 1
+            if deadline.expired:
+                raise self._timeout_error("the OAuth token endpoint", deadline=True)
             try:
-                return await self._fetch_token_once(url, scope)
+                return await self._fetch_token_once(url, scope, self._timeout(deadline))
             except JiraUnavailable as exc:
                 if attempt >= self.retry.max_attempts:
                     raise
                 wait = exc.retry_after if isinstance(exc, auth.TokenEndpointUnavailable) else None
                 wait = self._backoff(attempt) if wait is None else wait
-                if wait > self.retry.max_wait:
+                remaining = deadline.remaining()
+                if wait > self.retry.max_wait or (remaining is not None and wait >= remaining):
                     raise
                 self.stats.retries += 1
                 if self.observer is not None:
                     self.observer.waited(self.name, wait, "backoff")
                 await self._sleep(wait)
 
-    async def _fetch_token_once(self, url: str, scope: str) -> auth.AccessToken:
+    async def _fetch_token_once(self, url: str, scope: str, timeout: float) -> auth.AccessToken:
         """POST the client credentials (Cloud: JSON, as Atlassian's examples; Data Center:
         form-encoded, as its docs) and read ``access_token``/``expires_in``."""
         assert self._http is not None
@@ -376,7 +384,7 @@ class JiraClient:
         )
         sent = time.perf_counter()
         try:
-            response = await self._send_anonymous("POST", url, self.config.timeout_seconds, **send)
+            response = await self._send_anonymous("POST", url, timeout, **send)
         except httpx.TimeoutException as exc:
             self._observe("oauth/token", "timeout", sent)
             raise self._timeout_error("the OAuth token endpoint", deadline=False) from exc
@@ -522,7 +530,7 @@ class JiraClient:
                     refreshed = True
                     self.token_refreshes += 1
                     try:
-                        self._access = await self._token(rejected=sent_token)
+                        self._access = await self._token(rejected=sent_token, deadline=deadline)
                     except JiraAuthError as exc:
                         if self.health is not None:
                             self.health.failed(self.name, exc)
