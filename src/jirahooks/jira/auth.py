@@ -358,14 +358,22 @@ def _answer(response: httpx.Response) -> Mapping[str, Any]:
     return data if isinstance(data, Mapping) else {}
 
 
+def error_messages(data: Any) -> list[str]:
+    """``{"errorMessages": [...], "errors": {field: msg}}`` → a flat list of messages."""
+    if not isinstance(data, Mapping):
+        return []
+    messages = [str(m) for m in data.get("errorMessages") or [] if m]
+    errors = data.get("errors")
+    if isinstance(errors, Mapping):
+        messages.extend(f"{k}: {v}" for k, v in errors.items())
+    return messages
+
+
 def _said(response: httpx.Response) -> str:
     """What a 401/403 says (Jira's ``errorMessages``/``errors``, the gateway's ``message``, an
     OAuth ``error``), lower-cased."""
     data = _answer(response)
-    parts = [str(m) for m in data.get("errorMessages") or [] if m]
-    errors = data.get("errors")
-    if isinstance(errors, Mapping):
-        parts += [str(v) for v in errors.values()]
+    parts = error_messages(data)
     parts += [str(data.get(k) or "") for k in ("message", "error", "error_description")]
     return " ".join(parts).lower()
 

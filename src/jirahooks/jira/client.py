@@ -67,7 +67,7 @@ from jirahooks.errors import (
     JiraUnavailable,
 )
 from jirahooks.jira import auth
-from jirahooks.jira.auth import rate_limit_exhausted, rate_limit_wait
+from jirahooks.jira.auth import error_messages, rate_limit_exhausted, rate_limit_wait
 from jirahooks.jira.budget import RequestBudget, budget_for
 from jirahooks.retry import RetryPolicy
 from jirahooks.rules.config import AuthKind, ConnectionConfig, Deployment
@@ -111,17 +111,6 @@ class JiraHttpError(JiraRequestError):
         super().__init__(message, hint=hint, connection=connection)
         self.status = status
         self.messages = messages
-
-
-def error_messages(data: Any) -> list[str]:
-    """``{"errorMessages": [...], "errors": {field: msg}}`` → a flat list of messages."""
-    if not isinstance(data, Mapping):
-        return []
-    messages = [str(m) for m in data.get("errorMessages") or [] if m]
-    errors = data.get("errors")
-    if isinstance(errors, Mapping):
-        messages.extend(f"{k}: {v}" for k, v in errors.items())
-    return messages
 
 
 class HealthObserver(Protocol):

@@ -359,33 +359,48 @@ def _read_list(reader: Reader, cls: type[Any], data: Any, path: str) -> tuple[An
     return tuple(i for i in items if i is not None)
 
 
+AUTH_KIND_HINT = (
+    "Cloud: api_token, scoped_api_token or oauth_client_credentials; Data Center: pat, "
+    "oauth_client_credentials or basic"
+)
+
+
+def auth_problems(
+    auth: str, deployment: str, *, email: str, client_id: str, client_secret: bool
+) -> list[tuple[str, str]]:
+    """(field, message) for what an auth kind lacks or where it does not fit the deployment —
+    the one list of these rules (the document, the admin API and the web form ask it)."""
+    kind = AuthKind(auth or AuthKind.AUTO)
+    problems: list[tuple[str, str]] = []
+    if kind in (AuthKind.API_TOKEN, AuthKind.SCOPED_API_TOKEN, AuthKind.BASIC) and not email:
+        what = "the Data Center user name" if kind is AuthKind.BASIC else "the account's e-mail"
+        problems.append(("email", f"auth {kind.value} needs {what}"))
+    if kind is AuthKind.OAUTH_CLIENT_CREDENTIALS:
+        if not client_id:
+            problems.append(("client_id", "auth oauth_client_credentials needs client_id"))
+        if not client_secret:
+            problems.append(("client_secret", "auth oauth_client_credentials needs client_secret"))
+    cloud_only = kind is AuthKind.SCOPED_API_TOKEN and deployment == Deployment.DATACENTER
+    dc_only = kind in (AuthKind.PAT, AuthKind.BASIC) and deployment == Deployment.CLOUD
+    if cloud_only or dc_only:
+        problems.append(("auth", f"auth {kind.value} does not fit deployment {deployment}"))
+    return problems
+
+
 def _check_connection_auth(reader: Reader, connections: Sequence[ConnectionConfig]) -> None:
     """Each connection has the fields its auth kind needs, and a kind that fits its
     deployment (docs/jira.md, "Credentials")."""
     for i, c in enumerate(connections):
-        path = f"connections[{i}]"
-        kind = AuthKind(c.auth)
-        if kind in (AuthKind.API_TOKEN, AuthKind.SCOPED_API_TOKEN, AuthKind.BASIC) and not c.email:
-            what = "the Data Center user name" if kind is AuthKind.BASIC else "the account's e-mail"
-            reader.problem(f"{path}.email", f"auth {kind.value} needs {what}")
-        if kind is AuthKind.OAUTH_CLIENT_CREDENTIALS:
-            for name in ("client_id", "client_secret"):
-                if not getattr(c, name):
-                    reader.problem(
-                        f"{path}.{name}",
-                        f"auth oauth_client_credentials needs {name}",
-                        "the service account's OAuth 2.0 credential: client_id as it is, "
-                        "client_secret: ${ENV_VAR}",
-                    )
-        cloud_only = kind is AuthKind.SCOPED_API_TOKEN and c.deployment == Deployment.DATACENTER
-        dc_only = kind in (AuthKind.PAT, AuthKind.BASIC) and c.deployment == Deployment.CLOUD
-        if cloud_only or dc_only:
-            reader.problem(
-                f"{path}.auth",
-                f"auth {kind.value} does not fit deployment {c.deployment.value}",
-                "Cloud: api_token, scoped_api_token or oauth_client_credentials; Data Center: "
-                "pat, oauth_client_credentials or basic",
-            )
+        found = auth_problems(
+            c.auth,
+            c.deployment.value,
+            email=c.email,
+            client_id=c.client_id,
+            client_secret=bool(c.client_secret),
+        )
+        for name, message in found:
+            hint = AUTH_KIND_HINT if name == "auth" else "docs/jira.md, Credentials"
+            reader.problem(f"connections[{i}].{name}", message, hint)
 
 
 def load_document(data: Any, *, source: str = "") -> ConfigDocument:

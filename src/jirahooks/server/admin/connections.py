@@ -72,36 +72,31 @@ def _moved(c: Connection, changes: dict[str, Any]) -> bool:
 
 
 def _check_auth(c: Connection) -> None:
-    """The fields the connection's auth kind needs are there (422 AUTH_FIELDS_MISSING)."""
-    kind = c.auth_kind or "auto"
-    missing: list[str] = []
-    if kind in ("api_token", "scoped_api_token", "basic") and not c.email:
-        missing.append("email" if kind != "basic" else "email (the Data Center user name)")
-    if kind == "oauth_client_credentials":
-        missing += [n for n in ("client_id",) if not c.client_id]
-        if not c.client_secret_encrypted:
-            missing.append("client_secret")
-    if (kind == "scoped_api_token" and c.deployment == "datacenter") or (
-        kind in ("pat", "basic") and c.deployment == "cloud"
-    ):
-        raise ApiError(
-            422,
-            "AUTH_KIND_INVALID",
-            f"auth: {kind} does not fit deployment {c.deployment}",
-            "Cloud: api_token, scoped_api_token or oauth_client_credentials; Data Center: pat, "
-            "oauth_client_credentials or basic",
-        )
+    """The fields the connection's auth kind needs are there (422 AUTH_FIELDS_MISSING) and the
+    kind fits the deployment (422 AUTH_KIND_INVALID): ``rules.config.auth_problems``."""
+    from jirahooks.rules.config import AUTH_KIND_HINT, auth_problems
+
     for url_field in ("token_url", "gateway_url"):
         value = getattr(c, url_field) or ""
         if value and not _URL.match(value):
             raise ApiError(
                 422, "REQUEST_INVALID", f"{url_field}: expected an http(s) URL", "or leave it empty"
             )
-    if missing:
+    found = auth_problems(
+        c.auth_kind or "auto",
+        c.deployment or "auto",
+        email=c.email or "",
+        client_id=c.client_id or "",
+        client_secret=bool(c.client_secret_encrypted),
+    )
+    for name, message in found:
+        if name == "auth":
+            raise ApiError(422, "AUTH_KIND_INVALID", f"auth: {message}", AUTH_KIND_HINT)
+    if found:
         raise ApiError(
             422,
             "AUTH_FIELDS_MISSING",
-            f"auth {kind} needs {', '.join(missing)}",
+            "; ".join(f"{name}: {message}" for name, message in found),
             "docs/jira.md (Credentials) says how to create each credential",
         )
 
