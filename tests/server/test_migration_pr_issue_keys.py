@@ -5,6 +5,7 @@ the table, and the lookup the Jira webhook uses finds the PR through it."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 from typing import Any
 
 from sqlalchemy import inspect, select
@@ -14,7 +15,10 @@ from jirahooks.store.deliveries import PullRequestResult
 from jirahooks.store.models import EvaluationRow, Repository, Workspace
 from jirahooks.store.pr_keys import PrIssueKey, open_prs_using
 
-BEFORE = "0009_connection_budget"
+# the revision before 0014, whatever it is re-chained onto
+BEFORE = importlib.import_module(
+    "jirahooks.store.migrations.versions.0014_pr_issue_keys"
+).down_revision
 
 
 def _to(connection: Any, revision: str, *, down: bool = False) -> None:

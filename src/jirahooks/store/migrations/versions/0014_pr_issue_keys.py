@@ -5,7 +5,7 @@ Jira change finds the open PRs to evaluate again through an index: table ``pr_is
 join). The keys of the open PRs' current evaluations are filled in from the stored issues.
 
 Revision ID: 0014_pr_issue_keys
-Revises: 0009_connection_budget
+Revises: 0010_connection_auth_kind
 Create Date: 2026-12-02
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_pr_issue_keys"
-down_revision = "0009_connection_budget"  # re-chained at the merge
+down_revision = "0010_connection_auth_kind"  # re-chained at the merge (main's head)
 branch_labels = None
 depends_on = None
 
