@@ -165,3 +165,98 @@ def test_only_editors_may_try_rules(site: Site) -> None:
     # the rules page offers the link to editors only
     _, _, rules_page = b.request("GET", f"/ui/w/{WS}/r/api/rules")
     assert "replay-link" not in rules_page
+
+
+def test_the_replay_runs_its_cpu_work_off_the_event_loop(site: Site) -> None:
+    """Every CPU step of a replay (the rule set's YAML, each change's planning and judging) runs
+    on the CPU pool: while each waits there, /healthz answers."""
+    import queue
+    import threading
+
+    from tests.support.gated_pool import GatedPool, next_job
+
+    _scene(site)
+    b = Browser(site.url)
+    b.sign_in(site.admin_token)
+    csrf = b.csrf(PAGE)
+    pool = GatedPool()
+    site.live.app.state.jirahooks.cpu = pool
+    answer: queue.Queue[tuple[int, str]] = queue.Queue()
+    form = {
+        "csrf_token": csrf,
+        "count": "3",
+        "rules": "rules:\n  - template: commit-key-required\n",
+    }
+    threading.Thread(
+        target=lambda: answer.put(b.request("POST", PAGE, form)[::2]), daemon=True
+    ).start()
+    answered: list[str] = []
+    while answer.empty():
+        job = next_job(pool, answer.empty)
+        if job is None:
+            break
+        status, body = Browser(site.url).request("GET", "/healthz")[::2]
+        assert status == 200 and "ok" in body
+        answered.append(job)
+        pool.go.release()
+    status, text = answer.get(timeout=120)
+    assert status == 200, text[:500]
+    assert _summary(text).startswith("3 changes replayed: 0 newly blocked, 0 newly passing")
+    # no Jira connection: no recording pass; one plan and one judgement per stored change
+    assert pool.ran == ["_parse"] + ["_plan_all", "_judge_all"] * 3
+    assert answered == pool.ran
+
+
+def test_one_batched_jira_pass_for_the_stored_changes(site: Site) -> None:
+    """With a Jira connection, the edited rules ask Jira once for the keys of every stored
+    change (the fake Jira counts the requests), and a change naming a key Jira does not know
+    becomes newly blocked."""
+    from tests.fakes.fake_jira import FakeJira
+
+    with FakeJira("cloud") as jira:
+        for key in ("ABC-1", "ABC-3"):
+            jira.add_issue(key, status="In Progress")
+        _scene(site)
+        site.add_connection("Acme", jira.url, email=jira.user.email, token=jira.token)
+        token = site.api(
+            "POST", f"/workspaces/{WS}/validation-tokens", {"name": "more", "repository": "api"}
+        )
+        for n in range(20):  # more stored changes, each naming a known key
+            message = f"ABC-{1 + 2 * (n % 2)} change {n}"
+            site.validate(
+                token["endpoint"],
+                token["secret"],
+                {
+                    "triggerType": "PUSH",
+                    "branchName": "feature/ABC-1-x",
+                    "commits": [{"hash": f"{n:040x}", "message": message}],
+                },
+            )
+        site.validate(
+            token["endpoint"],
+            token["secret"],
+            {
+                "triggerType": "PUSH",
+                "branchName": "feature/ABC-1-x",
+                "commits": [{"hash": "e" * 40, "message": "ABC-404 no such issue"}],
+            },
+        )
+        b = Browser(site.url)
+        b.sign_in(site.admin_token)
+        csrf = b.csrf(PAGE)
+        jira.reset_log()
+        rules = "rules:\n  - template: all-keys-valid\n    targets: [COMMIT]\n"
+        status, _, text = b.request(
+            "POST", PAGE, {"csrf_token": csrf, "count": "100", "rules": rules}
+        )
+        assert status == 200, text[:500]
+        paths = [r.path for r in jira.requests]
+        # the project list and one bulk fetch for the three keys of 24 changes (the client asks
+        # once more for the key the batch did not return, in case it moved)
+        assert paths.count("/rest/api/3/project/search") == 1
+        assert 1 <= paths.count("/rest/api/3/issue/bulkfetch") <= 2
+        assert len(paths) <= 3, paths
+        assert _summary(text).startswith("24 changes replayed: 1 newly blocked, 1 newly passing")
+        blocked = html.unescape(text.split('id="newly-blocked"', 1)[1].split("</table>", 1)[0])
+        assert "ABC-404 no such issue" in blocked
+        assert "Jira: 3 keys in 2 batched calls (connections: Acme)." in html.unescape(text)
