@@ -9,8 +9,10 @@ every key the history names (a third "In Progress", the rest "Done"). Rules:
 
 Printed per unit (commit, push, pr) and deployment: wall time of the whole command (git
 included), changes, distinct keys, HTTP requests the fake Jira received (by path), and the
-bound ``⌈keys / 100⌉ + a few`` to compare with. Nothing is asserted (a test asserts the request
-bound: tests/replay/test_replay_jira.py).
+bound ``⌈keys / 100⌉ + a few`` to compare with. Side by side, in the same run: the first
+``--baseline`` commits evaluated one by one, as a loop of ``jirahooks check`` calls sharing one
+Jira cache would (the real resolver and ``JiraCache``), against the replay of the same commits.
+Nothing is asserted (a test asserts the request bound: tests/replay/test_replay_jira.py).
 
 Run: ``.venv/bin/python benchmarks/replay.py [--commits 14000] [--keys 7500] [--latency 0.05]``.
 """
@@ -78,6 +80,48 @@ def _run(repo: Path, config: Path, unit: str) -> tuple[float, dict[str, object]]
     return wall, json.loads(out.getvalue())
 
 
+def _baseline(repo: Path, config: Path, range_: str) -> tuple[float, int]:
+    """The commits of ``range_`` evaluated one at a time with a shared cache: (seconds,
+    changes)."""
+    import asyncio
+
+    from jirahooks.engine import evaluate
+    from jirahooks.jira import build_resolver
+    from jirahooks.jira.cache import JiraCache
+    from jirahooks.replay import history as hist
+    from jirahooks.rules.config import load_file
+
+    document = load_file(config)
+    rules, settings = document.rules_for(None), document.settings_for(None)
+    revs = hist.revisions(range_, None, cwd=repo)
+    changes = hist.read_history(hist.Unit.COMMIT, revs, branch="main", cwd=repo).changes
+
+    async def run() -> None:
+        resolver = build_resolver(document.connections_for(None), cache=JiraCache())
+        try:
+            for change in changes:
+                await evaluate(change.event, rules, resolver, settings=settings)
+        finally:
+            await resolver.aclose()  # type: ignore[attr-defined]
+
+    started = time.perf_counter()
+    asyncio.run(run())
+    return time.perf_counter() - started, len(changes)
+
+
+def _first_commits(repo: Path, count: int) -> str:
+    """A range from the root commit to the ``count``-th commit of main (oldest first)."""
+    import subprocess
+
+    hashes = subprocess.run(
+        ["git", "-C", str(repo), "rev-list", "--reverse", "main"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return f"{hashes[0]}..{hashes[min(count, len(hashes) - 1)]}"
+
+
 def main_(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--commits", type=int, default=14_000)
@@ -85,6 +129,9 @@ def main_(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per Jira answer")
     parser.add_argument("--units", default="commit,push,pr")
     parser.add_argument("--deployments", default="cloud,datacenter")
+    parser.add_argument(
+        "--baseline", type=int, default=1_000, help="commits evaluated one by one (0: skip)"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="jh-replay-bench-") as tmp:
         root = Path(tmp)
@@ -117,6 +164,39 @@ def main_(argv: list[str] | None = None) -> None:
                         f"{deployment:<11} {unit:<7} {wall:>7.1f} "
                         f"{report['totals']['changes']:>8} {keys:>6} "  # type: ignore[index]
                         f"{report['totals']['BLOCK']:>8} {requests:>9} {bound:>4}+k  {by_path}"  # type: ignore[index]
+                    )
+                if args.baseline and deployment == "cloud":
+                    span = _first_commits(root / "repo", args.baseline)
+                    fake.reset_log()
+                    seconds, changes = _baseline(root / "repo", config, span)
+                    one_by_one = len(fake.requests)
+                    fake.reset_log()
+                    cwd = os.getcwd()
+                    os.chdir(root / "repo")
+                    try:
+                        out = io.StringIO()
+                        started = time.perf_counter()
+                        with contextlib.redirect_stdout(out):
+                            main(
+                                [
+                                    "replay",
+                                    "-c",
+                                    str(config),
+                                    "--range",
+                                    span,
+                                    "--format",
+                                    "json",
+                                    "-q",
+                                ]
+                            )
+                        replayed = time.perf_counter() - started
+                    finally:
+                        os.chdir(cwd)
+                    batched = len(fake.requests)
+                    print(
+                        f"  side by side, the first {changes} commits: one by one with a shared "
+                        f"cache {one_by_one} requests in {seconds:.1f} s; replay {batched} "
+                        f"requests in {replayed:.1f} s"
                     )
             finally:
                 fake.stop()

@@ -159,3 +159,56 @@ def test_a_stored_rule_that_no_longer_reads_is_named(
     code, out, err = _replay(git_repo, capsys, "--server", server.url, "--repo", "api")
     assert code == 0, err
     assert "note: rule 'no-merge-commits' on the server does not read: not replayed" in out
+
+
+def test_server_rules_with_local_jira_connections(
+    live: tuple[UvicornThread, str, Any],
+    git_repo: GitRepo,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """The server's Jira tokens stay there: with --config, its connections resolve the keys of
+    the server's rules (its own rules are not used); without it Jira is not asked, visibly."""
+    from tests.fakes.fake_jira import FakeJira
+
+    server, admin, _ = live
+    _api(server.url, admin, "POST", "/repositories", json={"slug": "api"})
+    _api(server.url, admin, "POST", "/rules/from-template", json={"template": "all-keys-valid"})
+    git_repo.commit("ABC-1 known")
+    git_repo.commit("ABC-2 unknown")
+    monkeypatch.setenv("JIRAHOOKS_API_TOKEN", admin)
+    with FakeJira("cloud") as jira:
+        jira.add_issue("ABC-1")
+        monkeypatch.setenv("JH_LOCAL_JIRA_TOKEN", jira.token)
+        local = tmp_path / "local.json"
+        local.write_text(
+            json.dumps(
+                {
+                    "connections": [
+                        {
+                            "name": "mine",
+                            "url": jira.url,
+                            "deployment": "cloud",
+                            "email": jira.user.email,
+                            "token": "${JH_LOCAL_JIRA_TOKEN}",
+                        }
+                    ],
+                    "rules": [{"template": "no-merge-commits"}],  # not used with --server
+                }
+            ),
+            encoding="utf-8",
+        )
+        args = ["--server", server.url, "--repo", "api", "--format", "json"]
+        code, out, err = _replay(git_repo, capsys, *args, "--config", str(local))
+        assert code == 0, err
+        data = json.loads(out)
+        assert [r["id"] for r in data["rules"]] == ["all-keys-valid"]
+        assert data["jira"]["mode"] == "asked" and data["jira"]["distinctKeys"] == 2
+        assert [f["title"] for f in data["failures"]] == ["ABC-2 unknown"]
+        assert jira.count() >= 1
+
+        jira.reset_log()
+        code, out, err = _replay(git_repo, capsys, *args)
+        data = json.loads(out)
+        assert data["jira"]["mode"] == "offline" and jira.count() == 0
