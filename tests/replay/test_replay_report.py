@@ -210,3 +210,25 @@ def test_progress_bar_on_a_terminal_only(small: GitRepo) -> None:
         code, out, terminal = _run_with_terminal(small.path, {**env, **quiet}, *args)
         assert code == 0 and "would block 2" in out
         assert b"jirahooks replay:" not in terminal, (quiet, terminal)
+
+
+def test_rules_in_evaluate_or_warn_mode_count_as_enforced(small: GitRepo, replay: Replay) -> None:
+    """A replay answers "what would this block once enforced": a rule in ``evaluate`` or
+    ``warn`` mode (rule modes, issue 16 §1) counts with what enforce would have said."""
+    from jirahooks.errors import ConfigError
+    from jirahooks.rules.config import load_document
+
+    try:
+        load_document({"rules": [{"template": "commit-key-required", "mode": "evaluate"}]})
+    except ConfigError:
+        pytest.skip("rule modes (issue 16 §1) are not in this tree yet: nothing to count")
+    for mode in ("evaluate", "warn", "enforce"):
+        write_rules(
+            small.path / ".jirahooks.yml", [{"template": "commit-key-required", "mode": mode}]
+        )
+        data = replay_json(replay, small.path)
+        assert data["totals"]["BLOCK"] == 2, mode
+        assert {f["title"] for f in data["failures"]} == {
+            'no key <script>alert("x")</script> & more',
+            "forgot the key",
+        }

@@ -11,7 +11,12 @@ the number of changes. There is no time budget (a hook's): the client's own time
 policy apply, and a connection that fails leaves its keys undetermined — the settings'
 ``jira_unreachable`` policy decides, visibly, as in every other evaluation.
 
-``summarize`` keeps what the report needs from each evaluation (statuses per rule, and for the
+Verdicts are counted **as enforced**: a rule in ``warn`` or ``evaluate`` mode (the rule modes
+of issue 16 §1, which keep what enforce would have said in ``RuleValidation.enforced_status``)
+counts with that status — a replay answers "what would this rule set block once enforced?",
+the step between evaluating a rule and enforcing it (docs/rules.md, Rolling out a rule).
+
+``add`` keeps what the report needs from each evaluation (statuses per rule, and for the
 changes it would block, the reasons) and drops the evaluation, so memory grows with the
 failures, not with the history.
 """
@@ -24,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jirahooks.engine import Evaluation, Resolver, Status, evaluate
-from jirahooks.engine.facts import FactStatus
+from jirahooks.engine.facts import FactStatus, RuleValidation, overall
 from jirahooks.engine.resolver import JqlResult
 from jirahooks.hooks.local import Prefetched, PrefetchedResolver, RecordingResolver
 from jirahooks.replay.history import Change
@@ -163,13 +168,27 @@ async def evaluate_changes(
     return data.calls, keys
 
 
+def enforced_status(rv: RuleValidation) -> Status:
+    """What ``rv``'s rule says when enforced: its mode's ``enforced_status`` where the mode
+    changed the status (warn, evaluate), else its status."""
+    enforced = getattr(rv, "enforced_status", None)
+    return enforced if isinstance(enforced, Status) else rv.status
+
+
+def enforced_result(evaluation: Evaluation) -> Status:
+    """The evaluation's result with every rule enforced."""
+    if not evaluation.rule_validations:
+        return evaluation.result
+    return overall([enforced_status(rv) for rv in evaluation.rule_validations])
+
+
 def new_summary(unit: str, branch: str, repository: str, source: str) -> Summary:
     return Summary(unit=unit, branch=branch, repository=repository, source=source)
 
 
 def add(summary: Summary, change: Change, evaluation: Evaluation, locale: str = "en-US") -> None:
     """Count one evaluated change into ``summary``."""
-    result = evaluation.result.value
+    result = enforced_result(evaluation).value
     summary.changes += 1
     summary.results[result] += 1
     author = change.author or "(unknown)"
@@ -181,9 +200,10 @@ def add(summary: Summary, change: Change, evaluation: Evaluation, locale: str = 
     for rv in evaluation.rule_validations:
         rule = rv.rule.localized(locale)
         totals = summary.rules.setdefault(rv.rule.id, RuleTotals(rv.rule.id, rule.title))
-        totals.counts[rv.status.value] += 1
-        if rv.status in (Status.BLOCK, Status.WARNING):
-            failing.append(_rule_failure(rv, rule.title, locale))
+        status = enforced_status(rv)
+        totals.counts[status.value] += 1
+        if status in (Status.BLOCK, Status.WARNING):
+            failing.append(_rule_failure(rv, status, rule.title, locale))
     for fact in evaluation.system_facts:
         if fact.status in (FactStatus.ERROR, FactStatus.WARNING):
             message = fact.message(locale)
@@ -204,15 +224,15 @@ def add(summary: Summary, change: Change, evaluation: Evaluation, locale: str = 
         )
 
 
-def _rule_failure(rv: Any, title: str, locale: str) -> RuleFailure:
+def _rule_failure(rv: RuleValidation, status: Status, title: str, locale: str) -> RuleFailure:
     reasons: list[tuple[str, str]] = []
     for fact in rv.check_facts:
         if fact.status is FactStatus.ERROR or (
-            rv.status is Status.WARNING and fact.status is FactStatus.WARNING
+            status is Status.WARNING and fact.status is FactStatus.WARNING
         ):
             reasons.append((fact.ref, fact.message(locale)))
             if len(reasons) >= REASONS_PER_RULE:
                 break
     if not reasons:
         reasons = [("", text) for text in rv.headlines(locale)]
-    return RuleFailure(rv.rule.id, title, rv.status.value, tuple(reasons))
+    return RuleFailure(rv.rule.id, title, status.value, tuple(reasons))

@@ -4,7 +4,8 @@ A stored evaluation keeps its event as the Validation API and the PR worker wrot
 branch, commits with hash, message and author, and a pull request's title, description and
 branches). ``change_from_stored`` turns one back into a ``Change``; ``compare`` sets the verdict
 a rule set gives now beside the verdict that was stored: *newly blocked* (stored anything but
-BLOCK, BLOCK now), *newly passing* (stored BLOCK, not BLOCK now), or unchanged. Pure: the web
+BLOCK, BLOCK now), *newly passing* (stored BLOCK, not BLOCK now), or unchanged — "now" with
+every rule enforced, as in the replay of a history (``replay.run.enforced_status``). Pure: the web
 page (``server.web.pages_replay``) reads the rows and runs the engine.
 """
 
@@ -18,6 +19,7 @@ from jirahooks.engine import Evaluation, Status
 from jirahooks.engine.facts import FactStatus
 from jirahooks.event import Commit, Event, PullRequest, Trigger
 from jirahooks.replay.history import Change
+from jirahooks.replay.run import enforced_result, enforced_status
 
 
 def _text(data: Mapping[str, Any], name: str) -> str:
@@ -104,15 +106,16 @@ class Comparison:
     rules: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> title, counts
 
     def add(self, change: Change, stored: str, evaluation: Evaluation, locale: str) -> None:
-        now = evaluation.result.value
+        now = enforced_result(evaluation).value
         self.changes += 1
         for rv in evaluation.rule_validations:
             entry = self.rules.setdefault(
                 rv.rule.id,
                 {"title": rv.rule.localized(locale).title, "BLOCK": 0, "WARNING": 0, "PASS": 0},
             )
-            if rv.status.value in entry:
-                entry[rv.status.value] += 1
+            status = enforced_status(rv).value
+            if status in entry:
+                entry[status] += 1
         blocked_now = now == Status.BLOCK.value
         blocked_then = stored == Status.BLOCK.value
         if blocked_now and not blocked_then:
@@ -128,7 +131,7 @@ class Comparison:
 def _reasons(evaluation: Evaluation, locale: str, limit: int = 3) -> tuple[str, ...]:
     out: list[str] = []
     for rv in evaluation.rule_validations:
-        if rv.status is not Status.BLOCK:
+        if enforced_status(rv) is not Status.BLOCK:
             continue
         title = rv.rule.localized(locale).title
         facts = [f for f in rv.check_facts if f.status is FactStatus.ERROR][:limit]
