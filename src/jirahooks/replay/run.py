@@ -5,9 +5,9 @@ prefetched resolvers are reused here): every change is evaluated against a resol
 records what the engine asks (no I/O); the real resolver is asked once — ``projects()`` if a
 rule ignores unknown projects, ``resolve()`` with every key of the whole history, ``match_jql()``
 once per distinct JQL — and every change is evaluated again from those answers. The Jira
-client splits ``resolve`` into its batches (100 keys per request on Cloud, 500 on Data Center),
-so a history costs about ``⌈keys / 100⌉ + distinct JQLs + 1`` requests per connection, whatever
-the number of changes. There is no time budget (a hook's): the client's own timeouts and retry
+client splits ``resolve`` into its batches (100 keys per request on Cloud, 500 on Data Center)
+and each JQL into its own (1,000 issue ids per ``jql/match`` on Cloud), so a history costs about
+``⌈keys / 100⌉`` + a few requests per connection, whatever the number of changes. There is no time budget (a hook's): the client's own timeouts and retry
 policy apply, and a connection that fails leaves its keys undetermined — the settings'
 ``jira_unreachable`` policy decides, visibly, as in every other evaluation.
 
