@@ -42,7 +42,7 @@ def small(git_repo: GitRepo) -> GitRepo:
 def test_text_report(small: GitRepo, replay: Replay) -> None:
     code, out, err = replay(small.path)
     assert code == 0, err
-    assert "jirahooks replay — 6 change(s) (commit) over 6 commit(s) of main" in out
+    assert "jirahooks replay — 6 change(s) (one per commit) over 6 commit(s) of main" in out
     assert "would block 2, warn 0, pass 3, skip 1" in out
     assert "Issue key required in every commit" in out
     assert out.count("✖ ") == 2
@@ -81,6 +81,8 @@ def test_html_page_is_self_contained(small: GitRepo, replay: Replay, tmp_path: P
     assert page.count("<svg") == 3
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; more" in page
     assert "Would block (2)" in page
+    # offline: no key was asked about, so no "distinct keys" figure that would read as none
+    assert "distinct keys" not in page and "Jira was not asked" in page
 
 
 def test_output_file_cannot_be_written(small: GitRepo, replay: Replay, tmp_path: Path) -> None:

@@ -14,6 +14,8 @@ from datetime import date, timedelta
 from html import escape
 from typing import Any
 
+from jirahooks.replay.report import UNITS
+
 _COLOURS = {"BLOCK": "#c62828", "WARNING": "#ef8f00", "PASS": "#2e7d32", "SKIP": "#9e9e9e"}
 _LABELS = {"BLOCK": "would block", "WARNING": "warn", "PASS": "pass", "SKIP": "skip / n.a."}
 _CSS = """
@@ -48,7 +50,7 @@ def page(data: dict[str, Any], *, title: str = "") -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{_e(heading)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{_e(heading)}</h1>",
-        f'<p class="sub">{totals["changes"]} change(s) by {_e(data["unit"])} over '
+        f'<p class="sub">{totals["changes"]} change(s), {_e(UNITS.get(data["unit"], data["unit"]))}, over '
         f"{totals['commits']} commit(s) of <code>{_e(data.get('branch') or 'HEAD')}</code>; "
         f"rules from {_e(data['rulesFrom'])}; jirahooks {_e(data['version'])}</p>",
         '<div class="cards">',
@@ -56,7 +58,9 @@ def page(data: dict[str, Any], *, title: str = "") -> str:
         _card("warn", "warn", totals["WARNING"]),
         _card("pass", "pass", totals["PASS"]),
         _card("", "skip / n.a.", totals["SKIP"] + totals["IGNORE"]),
-        _card("", "distinct keys", data["jira"]["distinctKeys"]),
+        _card("", "distinct keys", data["jira"]["distinctKeys"])
+        if data["jira"]["mode"] == "asked"
+        else "",
         "</div>",
         _jira(data),
         _legend(),

@@ -9,6 +9,7 @@ from jirahooks import __version__
 from jirahooks.output import short_hash
 from jirahooks.replay.run import GroupTotals, Summary
 
+UNITS = {"commit": "one per commit", "push": "one per push", "pr": "one per merged pull request"}
 STATUSES = ("BLOCK", "WARNING", "PASS", "SKIP", "IGNORE")
 TOP = 15  # authors and branches listed in the text report
 
@@ -89,7 +90,7 @@ def text(summary: Summary, *, max_failures: int = 50) -> str:
     with their reasons (at most ``max_failures``; 0: all)."""
     t = summary.results
     lines = [
-        f"jirahooks replay — {summary.changes} change(s) ({summary.unit}) over "
+        f"jirahooks replay — {summary.changes} change(s) ({UNITS.get(summary.unit, summary.unit)}) over "
         f"{summary.commits} commit(s) of {summary.branch or 'HEAD'}, rules from {summary.source}",
         f"  would block {t['BLOCK']}, warn {t['WARNING']}, pass {t['PASS']}, "
         f"skip {t['SKIP'] + t['IGNORE']}",
