@@ -260,3 +260,23 @@ def test_one_batched_jira_pass_for_the_stored_changes(site: Site) -> None:
         blocked = html.unescape(text.split('id="newly-blocked"', 1)[1].split("</table>", 1)[0])
         assert "ABC-404 no such issue" in blocked
         assert "Jira: 3 keys in 2 batched calls (connections: Acme)." in html.unescape(text)
+
+
+def test_a_try_judges_a_bounded_number_of_commits(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stored pushes can hold 10,000 commits each: a try takes the newest changes up to its
+    bound of commits and says how many older ones it left out."""
+    from jirahooks.server.web import pages_replay
+
+    monkeypatch.setattr(pages_replay, "MAX_COMMITS", 2)
+    _scene(site)
+    b = Browser(site.url)
+    b.sign_in(site.admin_token)
+    csrf = b.csrf(PAGE)
+    status, _, text = b.request(
+        "POST", PAGE, {"csrf_token": csrf, "count": "50", "rules": "rules: []\n"}
+    )
+    assert status == 200, text[:500]
+    assert _summary(text).startswith("2 changes replayed:")
+    assert "1 older changes were left out: a try judges at most 2 commits." in text

@@ -43,6 +43,8 @@ PATH = W + "/r/{repository}/rules/-/replay"
 DEFAULT_COUNT = 50
 MAX_COUNT = 500
 MAX_RULES_TEXT = 200_000  # characters of the edited rule set
+# commits judged per try (a stored push can hold 10,000): the newest changes up to this bound
+MAX_COMMITS = 50_000
 # a replay of 500 stored changes may ask Jira more than one hook does: its own deadline
 JIRA_DEADLINE_SECONDS = 60.0
 
@@ -149,29 +151,38 @@ async def replay_run(
         return page(request, ctx, "rules_replay.html", status=422, problems=problems, **context)
     assert count is not None
     await settled(request)  # every evaluation answered before is stored
+    # the columns the replay reads (not the stored documents, which can be large)
     rows = (
-        (
-            await db.execute(
-                select(EvaluationRow)
-                .where(
-                    EvaluationRow.workspace_id == ctx.workspace.id,
-                    EvaluationRow.repository_id == ctx.repository.id,
-                )
-                .order_by(EvaluationRow.id.desc())
-                .limit(count)
+        await db.execute(
+            select(
+                EvaluationRow.id,
+                EvaluationRow.created_at,
+                EvaluationRow.result,
+                EvaluationRow.event,
             )
+            .where(
+                EvaluationRow.workspace_id == ctx.workspace.id,
+                EvaluationRow.repository_id == ctx.repository.id,
+            )
+            .order_by(EvaluationRow.id.desc())
+            .limit(count)
         )
-        .scalars()
-        .all()
-    )
+    ).all()
     slug = ctx.repository.slug
     changes: list[Change] = []
     stored: dict[str, str] = {}
-    for row in rows:
-        change = change_from_stored(str(row.id), row.event, slug, row.created_at.isoformat())
-        if change is not None:
-            changes.append(change)
-            stored[change.ref] = row.result
+    commits = 0
+    capped = 0
+    for row_id, created_at, result, event in rows:
+        change = change_from_stored(str(row_id), event, slug, created_at.isoformat())
+        if change is None:
+            continue
+        if changes and commits + len(change.event.commits) > MAX_COMMITS:
+            capped += 1  # older changes past the bound: left out, and said so
+            continue
+        commits += len(change.event.commits)
+        changes.append(change)
+        stored[change.ref] = result
     settings = queries.effective_settings(ctx.workspace, ctx.repository)
     connections = await queries.enabled_connections(db, ctx.workspace.id, ctx.repository.id)
     resolver = state.resolvers.resolver(connections, deadline_seconds=JIRA_DEADLINE_SECONDS)
@@ -193,7 +204,9 @@ async def replay_run(
         ctx,
         "rules_replay.html",
         comparison=comparison,
-        skipped=len(rows) - len(changes),
+        skipped=len(rows) - len(changes) - capped,
+        capped=capped,
+        max_commits=MAX_COMMITS,
         jira_calls=calls,
         jira_keys=keys,
         connections=[c.name for c in connections],
