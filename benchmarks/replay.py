@@ -130,7 +130,7 @@ def main_(argv: list[str] | None = None) -> None:
     parser.add_argument("--units", default="commit,push,pr")
     parser.add_argument("--deployments", default="cloud,datacenter")
     parser.add_argument(
-        "--baseline", type=int, default=1_000, help="commits evaluated one by one (0: skip)"
+        "--baseline", type=int, default=300, help="commits evaluated one by one (0: skip)"
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="jh-replay-bench-") as tmp:
