@@ -41,7 +41,8 @@ from jirahooks.errors import EXIT_OK, EnvironmentProblem, UsageError
 if TYPE_CHECKING:
     from jirahooks.replay.history import History
     from jirahooks.replay.run import Summary
-    from jirahooks.rules.config import ConfigDocument
+    from jirahooks.rules.config import ConfigDocument, ConnectionConfig
+    from jirahooks.rules.model import Rule, Settings
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -194,17 +195,20 @@ def _rules(args: argparse.Namespace) -> tuple[ConfigDocument, str | None, str, l
 
 
 async def _replay(
-    args: argparse.Namespace, history: History, summary: Summary, progress: ProgressBar
+    history: History,
+    summary: Summary,
+    progress: ProgressBar,
+    *,
+    rules: list[Rule],
+    settings: Settings,
+    connections: list[ConnectionConfig],
+    locale: str,
 ) -> None:
     from jirahooks.engine.resolver import OfflineResolver, Resolver
     from jirahooks.replay.run import add, evaluate_changes
 
-    document, repo, _, _ = args._rules
-    rules = document.rules_for(repo)
-    settings = document.settings_for(repo)
-    connections = args._connections
     resolver: Resolver = OfflineResolver()
-    if connections and not args.offline:
+    if connections:
         from jirahooks.jira import build_resolver
 
         # no time budget: a replay is no hook; the client's timeouts and retries apply
@@ -216,7 +220,7 @@ async def _replay(
             resolver,
             settings=settings,
             progress=progress,
-            on_result=lambda change, evaluation: add(summary, change, evaluation, args.locale),
+            on_result=lambda change, evaluation: add(summary, change, evaluation, locale),
         )
     finally:
         close = getattr(resolver, "aclose", None)
@@ -234,16 +238,12 @@ def run(args: argparse.Namespace) -> int:
     args.locale = normalize_locale(args.locale)
     since = hist.parse_since(args.since) if args.since else None
     revs = hist.revisions(args.range, since)
-    args._rules = _rules(args)
-    document, repo, source, notes = args._rules
-    if args.server:
-        connections = []
-        if args.config:
-            _, local = load_config(args.config)
-            connections = local.connections_for(None)
-    else:
+    document, repo, source, notes = _rules(args)
+    connections: list[ConnectionConfig] = []
+    if not args.server:
         connections = document.connections_for(repo)
-    args._connections = connections
+    elif args.config:  # the server's rules, this file's Jira connections
+        connections = load_config(args.config)[1].connections_for(None)
     started = time.perf_counter()
     branch = _branch(args)
     history = hist.read_history(hist.Unit(args.unit), revs, branch=branch, repository=repo or "")
@@ -256,7 +256,17 @@ def run(args: argparse.Namespace) -> int:
         summary.notes.append("nothing to replay: the range holds no change of this unit")
     progress = ProgressBar(ProgressBar.wanted(args.quiet))
     try:
-        asyncio.run(_replay(args, history, summary, progress))
+        asyncio.run(
+            _replay(
+                history,
+                summary,
+                progress,
+                rules=document.rules_for(repo),
+                settings=document.settings_for(repo),
+                connections=[] if args.offline else connections,
+                locale=args.locale,
+            )
+        )
     finally:
         progress.close()
     summary.seconds = time.perf_counter() - started
