@@ -69,14 +69,15 @@ class DataCenterCredentials:
         if self.kind is DataCenterAuthKind.PERSONAL_ACCESS_TOKEN:
             return (
                 "check the personal access token (expired or revoked?), that its user can read "
-                "the repository, and the token's permissions: Repository read (Repository write "
-                "is not needed; project / repository permission of the user decides)"
+                "the repository (Repository read is enough), and the token's permission: "
+                "'Repository read' or higher"
             )
         return (
             "check the HTTP access token (expired or revoked?; Project or Repository settings "
-            "→ HTTP access tokens) and that it belongs to this project / repository with the "
-            "permission 'Repository read' (build status, Code Insights and reviewer status "
-            "need no more); a repository token cannot act on another repository"
+            "→ HTTP access tokens), that it belongs to this project / repository, and its "
+            "permission: 'Project read' (project token) or 'Repository read' (repository "
+            "token) is what build status, Code Insights and the reviewer status need; a "
+            "repository token cannot act on another repository"
         )
 
 
