@@ -35,7 +35,7 @@ from jirahooks.platforms.base import (
     ReviewVerdict,
 )
 from jirahooks.platforms.bitbucket_dc import BitbucketDataCenter, parse_delivery
-from jirahooks.platforms.bitbucket_dc_client import DataCenterAuthKind
+from jirahooks.platforms.bitbucket_dc_client import DataCenterAuthKind, DataCenterCredentials
 
 __all__ = ["dc", "dc_call", "dc_repo"]  # fixtures
 
@@ -423,8 +423,6 @@ def test_a_bad_token_is_an_auth_error_with_a_hint(
 
 
 def test_credentials_never_show_their_secret() -> None:
-    from jirahooks.platforms.bitbucket_dc_client import DataCenterCredentials
-
     creds = DataCenterCredentials(DataCenterAuthKind.HTTP_ACCESS_TOKEN, HTTP_ACCESS_TOKEN)
     assert HTTP_ACCESS_TOKEN not in repr(creds) and "***" in repr(creds)
 
@@ -444,3 +442,24 @@ def test_rate_limit_headers_are_read(dc: FakeBitbucketDC, dc_repo: FakeRepo) -> 
             await adapter.aclose()
 
     assert asyncio.run(main()) == (120.0, 0.0, BOT_SLUG)
+
+
+@pytest.mark.parametrize("url", ["git.example.com", "ftp://git.example.com", ""])
+def test_a_bad_base_url_is_a_clear_error(url: str) -> None:
+    with pytest.raises(PlatformRequestError) as caught:
+        BitbucketDataCenter(
+            url, PROJECT, DataCenterCredentials(DataCenterAuthKind.HTTP_ACCESS_TOKEN, "t")
+        )
+    assert "not an http(s) URL" in caught.value.message and "base URL" in caught.value.hint
+
+
+def test_the_adapter_s_repr_keeps_the_token_out(dc: FakeBitbucketDC) -> None:
+    async def main() -> str:
+        adapter = make_adapter(dc)
+        try:
+            return repr(adapter) + repr(adapter.client) + repr(adapter.client.credentials)
+        finally:
+            await adapter.aclose()
+
+    text = asyncio.run(main())
+    assert PROJECT in text and HTTP_ACCESS_TOKEN not in text

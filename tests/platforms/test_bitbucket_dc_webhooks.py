@@ -267,3 +267,20 @@ def test_the_adapter_has_the_protocol_s_methods_and_signatures(dc: FakeBitbucket
         assert inspect.iscoroutinefunction(getattr(BitbucketDataCenter, name)) == (
             inspect.iscoroutinefunction(getattr(base.PlatformAdapter, name))
         ), name
+
+
+def test_the_request_id_dedupes_a_redelivery(dc: FakeBitbucketDC, dc_repo: FakeRepo) -> None:
+    pr = dc.add_pr(dc_repo, "ABC-1 Login", source="feature/ABC-1")
+    first = parse_delivery(*dc.pr_event(dc_repo, pr, "pr:opened"))
+    again = parse_delivery(
+        *dc.webhook(
+            "pr:opened",
+            json.loads(dc.pr_event(dc_repo, pr, "pr:opened")[1]),
+            request_id=first.request_id,
+        )
+    )
+    other = parse_delivery(*dc.pr_event(dc_repo, pr, "pr:opened"))
+    assert first.request_id and first.request_id != other.request_id
+    assert again.dedupe_key == first.dedupe_key
+    assert other.dedupe_key != first.dedupe_key
+    assert first.dedupe_key.startswith("bitbucket-dc|")
