@@ -463,3 +463,23 @@ def test_the_adapter_s_repr_keeps_the_token_out(dc: FakeBitbucketDC) -> None:
 
     text = asyncio.run(main())
     assert PROJECT in text and HTTP_ACCESS_TOKEN not in text
+
+
+def test_a_wrong_user_slug_is_named_in_the_hint(
+    dc: FakeBitbucketDC, dc_repo: FakeRepo, dc_call: DCCall
+) -> None:
+    pr = dc.add_pr(dc_repo, "ABC-1 a", source="f")
+    with pytest.raises(PlatformAuthError) as caught:
+        dc_call(lambda a: a.review(SLUG, str(pr.id), ReviewVerdict.APPROVE), user_slug="someone")
+    assert "'someone' is not the token's user" in caught.value.hint
+    assert BOT_SLUG in caught.value.hint
+    assert pr.participants == {}
+
+
+def test_many_open_pull_requests_are_listed_over_pages(
+    dc: FakeBitbucketDC, dc_repo: FakeRepo, dc_call: DCCall
+) -> None:
+    made = [dc.add_pr(dc_repo, f"ABC-{i} x", source=f"feature/{i}") for i in range(130)]
+    found = dc_call(lambda a: a.list_open_pull_requests(SLUG))
+    assert sorted(int(p.id) for p in found) == [pr.id for pr in made]
+    assert len(dc.requests_to("/pull-requests", method="GET")) == 2

@@ -41,6 +41,7 @@ from jirahooks.platforms.base import (
     Delivery,
     DeliveryKind,
     OpenPullRequest,
+    PlatformAuthError,
     PlatformRequestError,
     PullRequestDetails,
     Report,
@@ -521,6 +522,15 @@ class BitbucketDataCenter:
                 exc.hint = (
                     "Data Center refuses a status from the PR's author: use a token whose user "
                     "(or bot) did not open the pull request"
+                )
+            raise
+        except PlatformAuthError as exc:
+            seen = self.client.user_name
+            if self.user_slug and seen and seen.lower() != self.user_slug.lower():
+                # a token may set only its own user's status: the configured slug is wrong
+                exc.hint = (
+                    f"the configured user slug {self.user_slug!r} is not the token's user "
+                    f"({seen!r}, as Data Center reports it): correct or clear the user slug"
                 )
             raise
 
