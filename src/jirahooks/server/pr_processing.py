@@ -610,13 +610,16 @@ class Processor:
             document=await self.state.cpu.run(evaluation.to_document, "en-US"),
             duration_ms=(time.perf_counter() - started) * 1000,
             branch=branch,
+            config_version=scope.workspace.config_version,  # evidence: the rules' version
         )
         async with (
             self.state.database.session() as session,
             self.state.database.writing(),
             metrics.timed(self.state, "store", PLATFORM),
         ):
-            evaluation_id = await queries.insert_evaluation(session, values)
+            evaluation_id = await queries.insert_evaluation(
+                session, values, run_cpu=self.state.cpu.run
+            )
             if delivery:
                 await session.execute(
                     update(DeliveryRow)
