@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from jirahooks.server.admin import connections, evaluations, repositories, rules, tokens, users
+from jirahooks.server.admin import (
+    connections,
+    evaluations,
+    evidence,
+    repositories,
+    rules,
+    tokens,
+    users,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     users.router,
@@ -13,4 +21,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     rules.router,
     tokens.router,
     evaluations.router,
+    evidence.router,
 )

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from jirahooks.textcheck import Kind, TextError, check_tree, text_problem
 
 Deployment = Literal["cloud", "datacenter", "auto"]
-RoleName = Literal["ADMIN", "MEMBER"]
+RoleName = Literal["ADMIN", "MEMBER", "AUDITOR"]
 
 
 class PlainText(BaseModel):
@@ -224,7 +224,7 @@ class WorkspaceOut(BaseModel):
     id: int
     slug: str
     name: str
-    role: str = Field(description="your role: ADMIN, MEMBER, or REPOSITORY_ADMIN")
+    role: str = Field(description="your role: ADMIN, MEMBER, AUDITOR, or REPOSITORY_ADMIN")
 
 
 class SettingsOut(BaseModel):
