@@ -52,6 +52,7 @@ AUDITED = (
     "issues",
 )
 VERIFY_BATCH = 200
+JSON_DEFAULTS: dict[str, Any] = {"rules": [], "issues": {}}
 
 RunCpu = Callable[..., Awaitable[Any]]
 
@@ -99,7 +100,9 @@ def canonical(values: Mapping[str, Any]) -> bytes:
         if name == "created_at":
             content[name] = _when(value)
         elif name in ("event", "rules", "document", "issues"):
-            content[name] = _json_value(value)
+            value = _json_value(value)
+            # a row written without them holds the columns' defaults
+            content[name] = JSON_DEFAULTS.get(name) if value is None else value
         elif name == "duration_ms":
             content[name] = float(value or 0.0)
         else:
@@ -226,6 +229,10 @@ async def insert_chained(
         for row in rows:
             result = await session.execute(insert(table).returning(table.c.id), row)
             ids.append(int(result.scalar_one()))
+    elif len({frozenset(r) for r in rows}) > 1:
+        # a multi-row INSERT takes its columns from the first row: rows that differ go one by one
+        for row in rows:
+            await session.execute(insert(table), row)
     else:
         await session.execute(insert(table), list(rows))
     heads_table = _table(EvaluationChainHead)
