@@ -237,3 +237,17 @@ def test_no_route_changes_or_deletes_an_evaluation(stored: tuple[Server, list[in
         if "evaluation" in getattr(route, "path", ""):
             assert set(getattr(route, "methods", set()) or set()) <= {"GET", "HEAD"}, route.path
     assert verify(server).ok
+
+
+def test_deleting_the_repository_and_its_token_keeps_the_chain(
+    stored: tuple[Server, list[int]],
+) -> None:
+    """``ON DELETE SET NULL`` rewrites the references of stored evaluations: they are not part of
+    a link, so the chain still verifies (the repository's slug is in the event)."""
+    server, ids = stored
+    server.ok("DELETE", f"/workspaces/{WS}/repositories/api")
+    rows = server.ok("GET", f"/workspaces/{WS}/evaluations")["items"]
+    assert {r["repository"] for r in rows} == {None} and {r["token"] for r in rows} == {None}
+    report = verify(server)
+    assert report.ok, report.problems
+    assert report.links == len(ids)
