@@ -420,6 +420,12 @@ def test_cli_refuses_bad_periods(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert "EVIDENCE_BAD_DATE" in capsys.readouterr().err
     assert main(["evidence", "--to", "2026-07-01", "--database-url", url]) == 2
     assert "EVIDENCE_NO_PERIOD" in capsys.readouterr().err
+    # reading evidence never creates a database
+    period = ["--from", "2026-07-01", "--to", "2026-09-30", "--database-url", url]
+    assert main(["evidence", *period]) == 4
+    assert "DATABASE_NOT_FOUND" in capsys.readouterr().err
+    assert main(["evidence", "verify", "--database-url", url]) == 4
+    assert not (tmp_path / "x.sqlite3").exists()
 
 
 def test_who_may_export(evidence_scene: tuple[Server, dict[str, Any]]) -> None:

@@ -50,11 +50,34 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _open_database(args: argparse.Namespace) -> tuple[Any, Any]:
-    from jirahooks.server.commands import settings_from
+    from jirahooks.errors import EnvironmentProblem
+    from jirahooks.server.commands import _absent_sqlite_file, settings_from
     from jirahooks.store.database import Database
 
     settings = settings_from(args)
+    absent = _absent_sqlite_file(settings.effective_database_url)
+    if absent is not None:  # reading evidence must not create an empty database
+        raise EnvironmentProblem(
+            f"no jirahooks database at {absent}",
+            hint="pass the server's --data-dir or --database-url",
+            code="DATABASE_NOT_FOUND",
+        )
     return settings, Database(settings.effective_database_url)
+
+
+async def _ready(database: Any) -> None:
+    """The schema is there and current; never created or migrated here."""
+    from jirahooks.errors import EnvironmentProblem
+    from jirahooks.store.database import SchemaState, redacted
+
+    status = await database.status()
+    if status.state is SchemaState.EMPTY:
+        raise EnvironmentProblem(
+            f"the database {redacted(database.url)} holds no jirahooks schema",
+            hint="pass the server's --data-dir or --database-url",
+            code="DATABASE_NOT_FOUND",
+        )
+    await database.prepare(upgrade=False)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -87,7 +110,7 @@ def _export(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         try:
-            await database.prepare(upgrade=False)
+            await _ready(database)
             async with database.session() as session:
                 workspace = await workspace_by_slug(session, slug)
                 if workspace is None:
@@ -151,7 +174,7 @@ def _verify(args: argparse.Namespace) -> int:
 
     async def main() -> list[chain.Report]:
         try:
-            await database.prepare(upgrade=False)
+            await _ready(database)
             async with database.session() as session:
                 query = select(Workspace).order_by(Workspace.id)
                 if args.workspace:
@@ -168,6 +191,8 @@ def _verify(args: argparse.Namespace) -> int:
             await database.dispose()
 
     reports = asyncio.run(main())
+    if not reports and not args.json:
+        output.out("no workspace in this database: nothing to verify")
     if args.json:
         output.out(json.dumps([r.to_dict() for r in reports], indent=2, ensure_ascii=False))
     else:

@@ -166,24 +166,32 @@ def sample_rank(seed: str, evaluation_id: int) -> bytes:
     return hashlib.sha256(f"{seed}:{evaluation_id}".encode()).digest()
 
 
-async def sampled_ids(session: AsyncSession, selection: Selection) -> list[int]:
+def rank_into(heap: list[tuple[bytes, int]], seed: str, ids: Sequence[int], size: int) -> None:
+    """Keep in ``heap`` the ``size`` ids of smallest ``sample_rank`` seen so far (a max-heap on
+    the rank: its bytes inverted). CPU work: run on the pool, one page of ids at a time."""
+    for evaluation_id in ids:
+        item = (bytes(255 - b for b in sample_rank(seed, evaluation_id)), evaluation_id)
+        if len(heap) < size:
+            heapq.heappush(heap, item)
+        elif item > heap[0]:
+            heapq.heapreplace(heap, item)
+
+
+async def sampled_ids(
+    session: AsyncSession, selection: Selection, run: RunCpu | None = None
+) -> list[int]:
     """The ids of a sample: the ``sample`` rows of the selection ranked first by
-    ``sample_rank`` (a heap of that size: the ids are streamed, not held)."""
+    ``sample_rank`` (the ids are streamed a page at a time; only the sample is held)."""
     assert selection.sample is not None
-    heap: list[tuple[bytes, int]] = []  # max-heap by rank via negation of the bytes' order
+    run = run or _inline
+    heap: list[tuple[bytes, int]] = []
     after = 0
     while True:
         query = _where(select(EvaluationRow.id), selection).where(EvaluationRow.id > after)
         ids = list((await session.execute(query.order_by(EvaluationRow.id).limit(5000))).scalars())
         if not ids:
             break
-        for evaluation_id in ids:
-            rank = bytes(255 - b for b in sample_rank(selection.seed, evaluation_id))
-            item = (rank, evaluation_id)
-            if len(heap) < selection.sample:
-                heapq.heappush(heap, item)
-            elif item > heap[0]:
-                heapq.heapreplace(heap, item)
+        await run(rank_into, heap, selection.seed, ids, selection.sample)
         after = ids[-1]
     return sorted(evaluation_id for _, evaluation_id in heap)
 
@@ -210,7 +218,7 @@ _COLUMNS = (
 
 
 async def raw_rows(
-    session: AsyncSession, selection: Selection
+    session: AsyncSession, selection: Selection, run: RunCpu | None = None
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """The selected rows in id order, ``BATCH`` at a time, JSON columns as text."""
     base = (
@@ -221,7 +229,7 @@ async def raw_rows(
     )
     base = _where(base, selection)
     if selection.sample is not None:
-        ids = await sampled_ids(session, selection)
+        ids = await sampled_ids(session, selection, run)
         for i in range(0, len(ids), BATCH):
             chunk = ids[i : i + BATCH]
             query = base.where(EvaluationRow.id.in_(chunk)).order_by(EvaluationRow.id)
@@ -607,7 +615,7 @@ async def export(
     meta = selection.meta(heads.get(selection.workspace.id))
     if fmt == "csv":
         first = True
-        async for batch in raw_rows(session, selection):
+        async for batch in raw_rows(session, selection, run):
             yield await run(csv_batch, batch, first)
             first = False
         if first:
@@ -617,7 +625,7 @@ async def export(
         head = json.dumps(meta, ensure_ascii=False, sort_keys=True)
         yield (head[:-1] + ', "changes": [\n').encode("utf-8")
         first = True
-        async for batch in raw_rows(session, selection):
+        async for batch in raw_rows(session, selection, run):
             chunk = await run(json_batch, batch, first)
             first = first and not chunk
             if chunk:
@@ -626,7 +634,7 @@ async def export(
         return
     if fmt == "html":
         summary = Summary()
-        async for batch in raw_rows(session, selection):
+        async for batch in raw_rows(session, selection, run):
             await run(summary_batch, summary, batch)
         yield await run(render_html, summary, meta)
         return
