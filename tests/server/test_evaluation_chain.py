@@ -111,6 +111,9 @@ def test_validations_form_an_intact_chain(
     code, out = cli_verify(server, capsys)
     assert code == 0, out
     assert f"workspace {WS}: chain intact, 4 evaluation(s)" in out
+    answer = server.ok("GET", f"/workspaces/{WS}/evidence/chain")
+    assert answer["ok"] is True and answer["firstBroken"] is None and answer["problems"] == []
+    assert answer["head"] == {"seq": 4, "hash": rows[-1][2]}
     # the next evaluation continues the chain
     secret = server.validation_token("ci2", "api")["secret"]
     assert server.validate(push(NO_KEY), secret).status_code == 200
@@ -151,6 +154,11 @@ def test_a_changed_row_is_named(
     code, out = cli_verify(server, capsys)
     assert code == 1
     assert f"chain BROKEN at evaluation {target} (CHANGED)" in out
+    # the same through the admin API, for an auditor without a shell
+    answer = server.ok("GET", f"/workspaces/{WS}/evidence/chain")
+    assert answer["ok"] is False and answer["links"] == 4
+    assert answer["firstBroken"]["kind"] == "CHANGED"
+    assert answer["firstBroken"]["evaluationId"] == target
 
 
 def test_a_deleted_row_is_named(

@@ -257,6 +257,7 @@ CASES: tuple[Case, ...] = (
     Case("GET", f"{W}/evaluations/{{evaluation_id}}", READ, setup=_evaluation),
     Case("GET", f"{W}/audit", ADMIN),
     Case("GET", f"{W}/evidence", EVIDENCE, query="?from=2026-01-01&to=2026-12-31"),
+    Case("GET", f"{W}/evidence/chain", EVIDENCE),
     Case("GET", f"{W}/bitbucket", ADMIN),
     Case("PUT", f"{W}/bitbucket", ADMIN, _bitbucket_body),
     Case("DELETE", f"{W}/bitbucket", ADMIN, setup=_bitbucket),

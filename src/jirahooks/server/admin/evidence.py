@@ -10,15 +10,38 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
 
 from jirahooks.errors import UsageError
 from jirahooks.server.auth import CurrentUser, Principal, Session, get_repository, get_workspace
 from jirahooks.server.errors import ApiError, responses
 from jirahooks.server.writer import settled
-from jirahooks.store import evidence
+from jirahooks.store import chain, evidence
 from jirahooks.store.models import Workspace
 
 router = APIRouter(tags=["evaluations and audit"], dependencies=[Depends(settled)])
+
+
+class ChainProblemOut(BaseModel):
+    kind: Literal["CHANGED", "DELETED", "INSERTED", "HEAD"]
+    evaluationId: int | None = Field(description="where it shows; null: at the end of the chain")
+    seq: int | None = Field(description="the link number concerned")
+    message: str
+
+
+class ChainHeadOut(BaseModel):
+    seq: int = Field(description="the last link's number")
+    hash: str = Field(description="the last link's hash (hex)")
+
+
+class ChainReportOut(BaseModel):
+    workspace: str
+    ok: bool
+    links: int = Field(description="evaluations walked")
+    head: ChainHeadOut
+    firstBroken: ChainProblemOut | None = Field(description="the first broken link, by id")
+    problems: list[ChainProblemOut]
+
 
 Format = Literal["csv", "json", "html"]
 
@@ -105,3 +128,23 @@ async def get_evidence(
         session, principal, workspace, first, last, repository, sample, seed
     )
     return stream(request, selection, format)
+
+
+@router.get(
+    "/workspaces/{workspace}/evidence/chain",
+    summary="Verify the workspace's hash chain of evaluations: the first changed, deleted or "
+    "inserted row (workspace admins and auditors)",
+    response_model=ChainReportOut,
+    responses=responses(403, 404),
+)
+async def verify_chain(
+    request: Request, workspace: str, session: Session, principal: CurrentUser
+) -> ChainReportOut:
+    """What ``jirahooks evidence verify`` says for one workspace (docs/audit.md): ``ok``,
+    ``links``, ``head`` (keep it: a later check must find the same hash at that link),
+    ``firstBroken`` and every problem. Walks the whole chain: the content hashes are computed
+    on the CPU pool."""
+    ws = await get_workspace(session, principal, workspace)
+    principal.require_evidence_reader(ws)
+    report = await chain.verify(session, ws, run_cpu=request.app.state.jirahooks.cpu.run)
+    return ChainReportOut.model_validate(report.to_dict())
