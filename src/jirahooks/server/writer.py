@@ -253,9 +253,11 @@ class AuditWriter:
         for row in rows:
             if row.token_id is not None:
                 used[row.token_id] = row.at
+        values = [row.values for row in rows]
+        digests = await chain.digest_rows(values, self.run_cpu)  # before the write lock
         async with self.database.writing(), self.database.session() as session:
             # the next links of their workspaces' hash chains (store/chain.py)
-            await chain.insert_chained(session, [row.values for row in rows], run_cpu=self.run_cpu)
+            await chain.insert_chained(session, values, digests=digests)
             if used:
                 # usage, not configuration: no config_version bump (store/versioning.py)
                 statement = (

@@ -196,24 +196,32 @@ async def _create_heads(session: AsyncSession, dialect: str, workspace_ids: list
         await session.execute(insert(heads), rows)
 
 
+async def digest_rows(rows: Sequence[dict[str, Any]], run_cpu: RunCpu | None = None) -> list[bytes]:
+    """The content hashes of rows about to be inserted (``created_at`` set where absent: it is
+    part of the content), on ``run_cpu`` when given. Needs no lock: callers compute them before
+    they take one (the writer does, before its SQLite write lock)."""
+    for row in rows:
+        if row.get("created_at") is None:
+            row["created_at"] = utcnow()
+    return list(await run_cpu(content_digests, rows) if run_cpu else content_digests(rows))
+
+
 async def insert_chained(
     session: AsyncSession,
     rows: Sequence[dict[str, Any]],
     *,
     run_cpu: RunCpu | None = None,
+    digests: Sequence[bytes] | None = None,
     returning: bool = False,
 ) -> list[int]:
     """Insert evaluation rows (``queries.evaluation_values``) as the next links of their
     workspaces' chains, in this order, within the caller's transaction (which must commit to
-    release the heads). ``created_at`` is set here when absent (it is part of the content).
-    With ``run_cpu`` the digests are computed on that runner (the server's CPU pool). Returns
-    the new ids when ``returning``."""
+    release the heads). ``digests``: ``digest_rows(rows)`` computed beforehand, else computed
+    here (on ``run_cpu`` when given). Returns the new ids when ``returning``."""
     if not rows:
         return []
-    for row in rows:
-        if row.get("created_at") is None:
-            row["created_at"] = utcnow()
-    digests = await run_cpu(content_digests, rows) if run_cpu else content_digests(rows)
+    if digests is None or len(digests) != len(rows):
+        digests = await digest_rows(rows, run_cpu)
     heads = await _lock_heads(session, sorted({int(r["workspace_id"]) for r in rows}))
     for row, digest in zip(rows, digests, strict=True):
         head = heads.get(int(row["workspace_id"]))
