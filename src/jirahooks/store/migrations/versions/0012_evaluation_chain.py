@@ -5,7 +5,7 @@ configuration the rules were read at; NULL for the rows stored before), and
 rows already stored are chained here, per workspace in id order, a batch at a time.
 
 Revision ID: 0012_evaluation_chain
-Revises: 0009_connection_budget
+Revises: 0010_connection_auth_kind
 Create Date: 2026-12-02
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_evaluation_chain"
-down_revision = "0009_connection_budget"  # re-chained at the merge
+down_revision = "0010_connection_auth_kind"  # re-chained at the merge (was 0009_connection_budget)
 branch_labels = None
 depends_on = None
 
