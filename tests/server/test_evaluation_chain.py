@@ -113,6 +113,10 @@ def test_validations_form_an_intact_chain(
     assert f"workspace {WS}: chain intact, 4 evaluation(s)" in out
     answer = server.ok("GET", f"/workspaces/{WS}/evidence/chain")
     assert answer["ok"] is True and answer["firstBroken"] is None and answer["problems"] == []
+    detail = server.ok("GET", f"/workspaces/{WS}/evaluations/{ids[2]}")
+    assert (detail["chain_seq"], detail["chain_hash"]) == (3, rows[2][2])
+    # the configuration version the rules were read at: the workspace's, as the request saw it
+    assert isinstance(detail["config_version"], int) and detail["config_version"] > 0
     assert answer["head"] == {"seq": 4, "hash": rows[-1][2]}
     # the next evaluation continues the chain
     secret = server.validation_token("ci2", "api")["secret"]

@@ -54,6 +54,12 @@ def test_an_auditor_downloads_the_evidence(page: Any, site: Site) -> None:
     form.get_by_label("From", exact=True).fill(today)
     form.get_by_label("To", exact=True).fill(today)
 
+    page.goto(f"/ui/w/{WS}/evaluations/{evaluation_id}")
+    assert page.locator("#chain-link").inner_text().startswith("link 1 · ")
+    page.goto(f"/ui/w/{WS}/evaluations")
+    form = page.get_by_role("form", name="Evidence download")
+    form.get_by_label("From", exact=True).fill(today)
+    form.get_by_label("To", exact=True).fill(today)
     name, text = download(page, form, "csv")
     assert name == f"evidence-{WS}-{today}-{today}.csv"
     rows = list(csv.DictReader(io.StringIO(text)))

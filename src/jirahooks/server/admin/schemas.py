@@ -399,6 +399,11 @@ class EvaluationOut(BaseModel):
     rules: list[dict[str, Any]]
     # the X-Request-Id of the request that made it (also on its log lines); "" before 0008
     request_id: str = ""
+    # its link in the workspace's hash chain (docs/audit.md, migration 0012) and the
+    # workspace's configuration version its rules were read at (None: not recorded)
+    chain_seq: int | None = None
+    chain_hash: str | None = None
+    config_version: int | None = None
 
 
 class EvaluationDetail(EvaluationOut):
