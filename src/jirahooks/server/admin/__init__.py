@@ -10,6 +10,7 @@ from jirahooks.server.admin import (
     evidence,
     repositories,
     rules,
+    ruleset,
     tokens,
     users,
 )
@@ -19,6 +20,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     repositories.router,
     connections.router,
     rules.router,
+    ruleset.router,
     tokens.router,
     evaluations.router,
     evidence.router,

@@ -40,6 +40,7 @@ def install(app: FastAPI) -> None:
         pages_evaluations,
         pages_evidence,
         pages_people,
+        pages_replay,
         pages_rules,
     )
 
@@ -50,6 +51,7 @@ def install(app: FastAPI) -> None:
         pages_auth,
         pages_connections,
         pages_rules,
+        pages_replay,
         pages_admin,
         pages_people,
         pages_bitbucket,
