@@ -39,6 +39,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -48,7 +49,7 @@ from sqlalchemy import select, update
 from jirahooks.errors import JirahooksError
 from jirahooks.platforms.base import PlatformError, PlatformRequestError
 from jirahooks.platforms.bitbucket_cloud import PLATFORM
-from jirahooks.server import metrics
+from jirahooks.server import metrics, pr_timing
 from jirahooks.server.platform_config import Adapters, WorkerOptions
 from jirahooks.server.pr_leader import Leadership
 from jirahooks.server.pr_processing import (
@@ -60,6 +61,7 @@ from jirahooks.server.pr_processing import (
     enqueue,
 )
 from jirahooks.store.deliveries import (
+    Claimed,
     DeliveryRow,
     PlatformConfig,
     PullRequestResult,
@@ -158,6 +160,7 @@ class PrWorker:
         free = self.options.concurrency - len(self._running)
         if free <= 0:
             return 0
+        started = time.perf_counter()
         async with self.state.database.session() as session, self.state.database.writing():
             claimed = await claim_due(
                 session,
@@ -166,17 +169,22 @@ class PrWorker:
                 lease_seconds=self.options.lease_seconds,
                 skip_locked=self.state.database.dialect == "postgresql",
             )
-        started = 0
+        claim_seconds = time.perf_counter() - started
+        now = utcnow()
+        started_count = 0
         for delivery in claimed:
             if delivery.key in self._busy:  # a delivery of this PR runs here: after it
                 await self._postpone(delivery.id, Busy(utcnow()))
                 continue
             self._busy.add(delivery.key)
-            task = asyncio.create_task(self._run(delivery.id, delivery.key))
+            timeline = pr_timing.Timeline(received_at=delivery.received_at)
+            timeline.since_receipt("queue", now)
+            timeline.add("claim", claim_seconds)
+            task = asyncio.create_task(self._run(delivery, timeline))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
-            started += 1
-        return started
+            started_count += 1
+        return started_count
 
     def token(self, delivery_id: int) -> str:
         return f"{self.owner}/{delivery_id}"
@@ -202,10 +210,15 @@ class PrWorker:
             await session.commit()
             return bool(getattr(result, "rowcount", 0) == 1)
 
-    async def _run(self, delivery_id: int, key: str) -> None:
+    async def _run(self, claimed: Claimed, timeline: pr_timing.Timeline) -> None:
+        delivery_id, key = claimed.id, claimed.key
+        pr_timing.use(timeline)
+        started = time.perf_counter()
         try:
             async with self._slots:
-                await self._process(delivery_id)
+                await self._process(delivery_id, claimed)
+            timeline.add("process", time.perf_counter() - started)
+            pr_timing.report(metrics.of(self.state), timeline)
         except Exception:
             # recording the outcome failed (the database went away): the lease runs out and
             # the delivery is taken again, by this or another process
@@ -214,10 +227,10 @@ class PrWorker:
             self._busy.discard(key)
             self.wake()  # a later delivery of the same PR may be waiting
 
-    async def _process(self, delivery_id: int) -> None:
+    async def _process(self, delivery_id: int, claimed: Claimed | None = None) -> None:
         token = self.token(delivery_id)
         lost = asyncio.Event()
-        work = asyncio.create_task(self.processor.process(delivery_id, token))
+        work = asyncio.create_task(self.processor.process(delivery_id, token, claimed))
         beat = asyncio.create_task(self._heartbeat(delivery_id, token, work, lost))
         try:
             outcome = await work
@@ -271,7 +284,7 @@ class PrWorker:
 
     async def renew(self, delivery_id: int, token: str) -> bool:
         now = utcnow()
-        async with self.state.database.session() as session:
+        async with pr_timing.session(self.state.database) as session:
             result = await session.execute(
                 update(DeliveryRow)
                 .where(
@@ -312,26 +325,70 @@ class PrWorker:
     async def _finish(
         self, delivery_id: int, state: str, *, error: str = "", outcome: Outcome | None = None
     ) -> None:
-        async with self.state.database.session() as session:
-            # the delivery's row first, then the PR's (the order the heartbeat locks them in)
-            row = await self._own(session, delivery_id, lock=True)
-            await self._release(session, delivery_id)
-            if row is None:
-                await session.commit()
-                return
-            metrics.attempt(self.state, state if outcome is None else outcome.status)
-            row.state = state if outcome is None else outcome.status
-            row.processed_at = utcnow()
-            row.last_error = error[:2000]
-            row.lease_owner = ""
-            if outcome is not None and outcome.evaluation_id is not None:
-                row.evaluation_id = outcome.evaluation_id
+        """Record the outcome: the delivery's row (while this worker still holds it), then the
+        PR's — the outcome's :class:`Record` compare-and-set and the lease's release in one
+        statement — in one transaction; locks delivery row first, then PR row (the order the
+        heartbeat takes them in)."""
+        final = state if outcome is None else outcome.status
+        record = outcome.record if outcome is not None else None
+        token = self.token(delivery_id)
+        now = utcnow()
+        values: dict[str, object] = {
+            "state": final,
+            "processed_at": now,
+            "last_error": error[:2000],
+            "lease_owner": "",
+        }
+        if outcome is not None and outcome.evaluation_id is not None:
+            values["evaluation_id"] = outcome.evaluation_id
+        database = self.state.database
+        async with pr_timing.session(database) as session, database.writing():
+            mine = await session.execute(
+                update(DeliveryRow)
+                .where(
+                    DeliveryRow.id == delivery_id,
+                    DeliveryRow.state == "processing",
+                    DeliveryRow.lease_owner == token,
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            owned = getattr(mine, "rowcount", 0) == 1
+            recorded = False
+            if owned and record is not None:
+                condition = [
+                    PullRequestResult.id == record.lease.row_id,
+                    PullRequestResult.lease_owner == token,
+                ]
+                if record.newer:
+                    condition.append(PullRequestResult.published_seq < record.lease.seq)
+                written = await session.execute(
+                    update(PullRequestResult)
+                    .where(*condition)
+                    .values(**record.values, lease_owner="", lease_until=None)
+                    .execution_options(synchronize_session=False)
+                )
+                recorded = getattr(written, "rowcount", 0) == 1
+                if not recorded:
+                    # a newer evaluation was published meanwhile: this one stands for nothing
+                    final = "superseded"
+                    await session.execute(
+                        update(DeliveryRow)
+                        .where(DeliveryRow.id == delivery_id)
+                        .values(state=final, last_error="a newer evaluation took over")
+                        .execution_options(synchronize_session=False)
+                    )
+                    log.warning("delivery %s: a newer evaluation took over", delivery_id)
+            if not recorded:
+                await self._release(session, delivery_id)
             await session.commit()
+        if owned:
+            metrics.attempt(self.state, final)
 
     async def _postpone(self, delivery_id: int, busy: Busy) -> None:
         """The PR is leased by another worker: back to the queue until that lease ends; this
         was no attempt of ours."""
-        async with self.state.database.session() as session:
+        async with pr_timing.session(self.state.database) as session, self.state.database.writing():
             # the delivery's row first, then the PR's (the order the heartbeat locks them in)
             row = await self._own(session, delivery_id, lock=True)
             await self._release(session, delivery_id)
@@ -354,7 +411,8 @@ class PrWorker:
     async def _retry(
         self, delivery_id: int, error: str, *, retry_after: float | None = None
     ) -> None:
-        async with self.state.database.session() as session:
+        database = self.state.database
+        async with pr_timing.session(database) as session, database.writing():
             # the delivery's row first, then the PR's (the order the heartbeat locks them in)
             row = await self._own(session, delivery_id, lock=True)
             await self._release(session, delivery_id)

@@ -150,12 +150,36 @@ class PullRequestResult(Base):
 
 @dataclass(frozen=True)
 class Claimed:
-    """A delivery this worker just claimed (its lease token is ``<owner>/<id>``)."""
+    """A delivery this worker just claimed (its lease token is ``<owner>/<id>``), with what
+    processing it needs — returned by the claim itself, so the row is not read again."""
 
     id: int
     workspace_id: int
     repository: str
     pull_request_id: str
+    received_at: datetime | None = None
+    origin: str = "webhook"
+    force: bool = False
+    headers: dict[str, Any] | None = None
+    body: str | None = None  # None: not returned (read the row)
+    evaluation_id: int | None = None
+    tries: int = 1
+
+    @classmethod
+    def of(cls, row: DeliveryRow) -> Claimed:
+        return cls(
+            row.id,
+            row.workspace_id,
+            row.repository,
+            row.pull_request_id,
+            row.received_at,
+            row.origin,
+            row.force,
+            dict(row.headers or {}),
+            row.body,
+            row.evaluation_id,
+            row.tries,
+        )
 
     @property
     def key(self) -> str:
@@ -223,6 +247,13 @@ def _claim_statement(skip_locked: bool) -> Any:
             DeliveryRow.workspace_id,
             DeliveryRow.repository,
             DeliveryRow.pull_request_id,
+            DeliveryRow.received_at,
+            DeliveryRow.origin,
+            DeliveryRow.force,
+            DeliveryRow.headers,
+            DeliveryRow.body,
+            DeliveryRow.evaluation_id,
+            DeliveryRow.tries,
         )
         .execution_options(synchronize_session=False)
     )
