@@ -90,7 +90,8 @@ class PrWorker:
         self.state = state
         self.options = options
         self.loop = asyncio.get_running_loop()  # built inside the lifespan
-        self.adapters = Adapters(state.secrets, options)
+        # the Bitbucket budget counts across processes when the deployment has Redis
+        self.adapters = Adapters(state.secrets, options, redis_url=state.settings.redis_url)
         self.adapters.observer = getattr(metrics.of(state), "bitbucket", None)
         self.processor = Processor(state, self.adapters, options)
         self._wake = asyncio.Event()
