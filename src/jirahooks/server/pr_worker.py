@@ -60,6 +60,7 @@ from jirahooks.server.pr_processing import (
     Processor,
     enqueue,
 )
+from jirahooks.server.pr_wakeup import Wakeups
 from jirahooks.store.deliveries import (
     Claimed,
     DeliveryRow,
@@ -103,10 +104,16 @@ class PrWorker:
         # this worker's name in lease tokens (``<owner>/<delivery id>``)
         self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.leadership = Leadership(state.database, self.owner)
+        # PostgreSQL: the other processes' workers are woken at once (LISTEN/NOTIFY, 0013)
+        self.wakeups: Wakeups | None = None
+        if state.database.dialect == "postgresql":
+            self.wakeups = Wakeups(state.database.libpq_url, self._wake.set)
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.wakeups is not None:
+            self.wakeups.start()
         self._tasks.append(asyncio.create_task(self._drain_loop(), name="jirahooks-pr-worker"))
         if self.options.reconcile_seconds > 0:
             self._tasks.append(
@@ -121,11 +128,17 @@ class PrWorker:
                 await task
         self._tasks.clear()
         self._running.clear()
+        if self.wakeups is not None:
+            await self.wakeups.stop()
         await self.leadership.release()
         await self.adapters.aclose()
 
     def wake(self) -> None:
+        """New work is queued (a webhook, a reconciliation): claim it here — or, when every
+        slot of this process is taken, let the other processes' workers know at once."""
         self._wake.set()
+        if self.wakeups is not None and len(self._running) >= self.options.concurrency:
+            self.wakeups.announce()
 
     @property
     def running(self) -> bool:
@@ -226,7 +239,7 @@ class PrWorker:
             log.exception("delivery %s: recording its outcome failed", delivery_id)
         finally:
             self._busy.discard(key)
-            self.wake()  # a later delivery of the same PR may be waiting
+            self._wake.set()  # a later delivery of the same PR may be waiting
 
     async def _process(self, delivery_id: int, claimed: Claimed | None = None) -> None:
         token = self.token(delivery_id)
