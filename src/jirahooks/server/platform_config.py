@@ -10,8 +10,12 @@ benchmark):
                                    configuration has none
 ``JIRAHOOKS_RECONCILE_SECONDS``    how often open PRs are reconciled (default 300; 0 = never); one
                                    process of the deployment does it (the leader)
-``JIRAHOOKS_PR_CONCURRENCY``       pull requests processed at once by this process (default 8,
+``JIRAHOOKS_PR_CONCURRENCY``       pull requests processed at once by this process (default 16,
                                    1–64); see "PR webhooks at scale" in docs/operations.md
+``JIRAHOOKS_DELIVERY_RETENTION_DAYS``  finished deliveries (done, reused, superseded, ignored,
+                                   closed) older than this are deleted by the reconciliation
+                                   leader, once an hour (default 14, 0–3650; 0 = keep all);
+                                   failed ones are kept
 ``JIRAHOOKS_PR_LEASE_SECONDS``     a claimed delivery whose worker stops renewing it is taken by
                                    another after this long (default 15, 2–300); the heartbeat
                                    renews it every third of that
@@ -66,7 +70,7 @@ class WorkerOptions:
     poll_seconds: float = 0.5
     # pull requests processed at once by one process; at ~4 Bitbucket requests per evaluation
     # the hourly rate limit, not this, bounds a deployment's throughput (docs/operations.md)
-    concurrency: int = 8
+    concurrency: int = 16
     reuse_seconds: float = 60.0
     reconcile_seconds: float = 300.0
     # a claimed delivery whose lease is not renewed for this long is taken again: the worker
@@ -82,6 +86,8 @@ class WorkerOptions:
     # Bitbucket requests per credential in any rolling hour (0: none); a longer wait for the
     # budget reschedules the delivery like a Retry-After does
     requests_per_hour: int = 1000
+    # finished deliveries older than this are purged by the leader (0: kept for ever)
+    retention_days: float = 14.0
     public_url: str = ""
     retry: RetryPolicy = BITBUCKET_RETRY
 
@@ -99,6 +105,9 @@ class WorkerOptions:
             lease_seconds=lease,
             heartbeat_seconds=min(cls.heartbeat_seconds, lease / 3),
             poll_seconds=_number(env, "JIRAHOOKS_PR_POLL_SECONDS", cls.poll_seconds, 0.05, 60.0),
+            retention_days=_number(
+                env, "JIRAHOOKS_DELIVERY_RETENTION_DAYS", cls.retention_days, 0.0, 3650.0
+            ),
             requests_per_hour=int(
                 _number(
                     env,

@@ -68,6 +68,7 @@ from jirahooks.store.deliveries import (
     PullRequestResult,
     QueueDepth,
     claim_due,
+    purge_finished,
     queue_depth,
 )
 from jirahooks.store.models import Repository, Workspace, utcnow
@@ -80,6 +81,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("jirahooks.server.webhooks")
 
 BATCH = 100
+PURGE_SECONDS = 3600.0
+PURGE_BATCH = 5000
 
 __all__ = ["PrWorker", "enqueue"]
 
@@ -461,24 +464,54 @@ class PrWorker:
 
     async def _reconcile_loop(self) -> None:
         """Every ``leader_seconds`` make sure one process leads (pr_leader); the leader
-        reconciles every ``reconcile_seconds``, the others only stand by."""
+        reconciles every ``reconcile_seconds`` and purges finished deliveries once an hour
+        (``retention_days``), the others only stand by."""
         step = min(self.options.leader_seconds, self.options.reconcile_seconds)
         waited = 0.0
+        since_purge = PURGE_SECONDS  # the first round that leads purges
         while True:
             await asyncio.sleep(step)
             waited += step
+            since_purge += step
             try:
                 leading = await self.leadership.check()
             except Exception:
                 log.exception("reconciliation leader: the database cannot be asked")
                 continue
-            if not leading or waited < self.options.reconcile_seconds:
+            if not leading:
+                continue
+            if self.options.retention_days > 0 and since_purge >= PURGE_SECONDS:
+                since_purge = 0.0
+                try:
+                    await self.purge()
+                except Exception:
+                    log.exception("purging finished deliveries failed")
+            if waited < self.options.reconcile_seconds:
                 continue
             waited = 0.0
             try:
                 await self.reconcile()
             except Exception:
                 log.exception("reconciliation failed")
+
+    async def purge(self) -> int:
+        """Delete deliveries that finished more than ``retention_days`` ago, in batches;
+        returns how many (failed ones are kept)."""
+        cutoff = utcnow() - timedelta(days=self.options.retention_days)
+        total = 0
+        while True:
+            async with self.state.database.session() as session, self.state.database.writing():
+                purged = await purge_finished(session, cutoff)
+            total += purged
+            if purged < PURGE_BATCH:
+                break
+        if total:
+            log.info(
+                "purged %s finished deliveries older than %g days",
+                total,
+                self.options.retention_days,
+            )
+        return total
 
     async def reconcile(self) -> int:
         """Queue open PRs whose head has no published result; returns how many were queued."""
