@@ -148,7 +148,7 @@ def test_retention_and_concurrency_from_the_environment() -> None:
     from jirahooks.server.platform_config import WorkerOptions
 
     assert WorkerOptions.from_env({}).retention_days == 14
-    assert WorkerOptions.from_env({}).concurrency == 16
+    assert WorkerOptions.from_env({}).concurrency == 8
     assert WorkerOptions.from_env({"JIRAHOOKS_DELIVERY_RETENTION_DAYS": "0"}).retention_days == 0
     with pytest.raises(UsageError) as raised:
         WorkerOptions.from_env({"JIRAHOOKS_DELIVERY_RETENTION_DAYS": "-1"})

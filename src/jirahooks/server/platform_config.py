@@ -10,7 +10,7 @@ benchmark):
                                    configuration has none
 ``JIRAHOOKS_RECONCILE_SECONDS``    how often open PRs are reconciled (default 300; 0 = never); one
                                    process of the deployment does it (the leader)
-``JIRAHOOKS_PR_CONCURRENCY``       pull requests processed at once by this process (default 16,
+``JIRAHOOKS_PR_CONCURRENCY``       pull requests processed at once by this process (default 8,
                                    1–64); see "PR webhooks at scale" in docs/operations.md
 ``JIRAHOOKS_DELIVERY_RETENTION_DAYS``  finished deliveries (done, reused, superseded, ignored,
                                    closed) older than this are deleted by the reconciliation
@@ -70,7 +70,7 @@ class WorkerOptions:
     poll_seconds: float = 0.5
     # pull requests processed at once by one process; at ~4 Bitbucket requests per evaluation
     # the hourly rate limit, not this, bounds a deployment's throughput (docs/operations.md)
-    concurrency: int = 16
+    concurrency: int = 8
     reuse_seconds: float = 60.0
     reconcile_seconds: float = 300.0
     # a claimed delivery whose lease is not renewed for this long is taken again: the worker

@@ -128,9 +128,9 @@ class Scope:
 @dataclass(frozen=True)
 class Record:
     """What the worker writes on the PR row when it records the delivery's outcome, in the same
-    transaction (docs/decisions/0013-pr-queue-round-trips.md): ``values`` only while ``lease``
-    is held — and, with ``newer``, only while no newer evaluation was published — and the
-    PR's lease is released by the same statement."""
+    transaction (docs/decisions/0013-pr-queue-wakeups-and-round-trips.md): ``values`` only
+    while ``lease`` is held — and, with ``newer``, only while no newer evaluation was
+    published — and the PR's lease is released by the same statement."""
 
     lease: Lease
     values: dict[str, Any]

@@ -35,6 +35,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -104,6 +105,8 @@ class PrWorker:
         self._busy: set[str] = set()  # pull requests being processed
         self._slots = asyncio.Semaphore(options.concurrency)
         self.processed = 0
+        # the last attempts' timelines (stage times, database sessions), newest last
+        self.timelines: collections.deque[pr_timing.Timeline] = collections.deque(maxlen=100)
         # this worker's name in lease tokens (``<owner>/<delivery id>``)
         self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.leadership = Leadership(state.database, self.owner)
@@ -236,6 +239,7 @@ class PrWorker:
                 await self._process(delivery_id, claimed)
             timeline.add("process", time.perf_counter() - started)
             pr_timing.report(metrics.of(self.state), timeline)
+            self.timelines.append(timeline)
         except Exception:
             # recording the outcome failed (the database went away): the lease runs out and
             # the delivery is taken again, by this or another process
