@@ -19,8 +19,12 @@ Prints per configuration:
   from every process's ``/metrics`` (``jirahooks_evaluation_stage_duration_seconds``,
   ``source="bitbucket-cloud"``, server/pr_timing.py): ``queue`` (receipt → claimed), ``claim``,
   ``db`` (time in database sessions), ``bitbucket`` (time in Bitbucket requests), ``jira``,
-  ``final`` (receipt → final status sent, as the server sees it) — a tree without these
-  figures (an old ``--baseline``) prints none.
+  ``final`` (receipt → final status sent, as the server sees it), ``process`` (claim →
+  outcome recorded) — a tree without the worker's stages (an older ``--baseline``) prints only
+  the engine's (``jira``, ``store``).
+
+``--env NAME=VALUE`` (repeatable) passes settings to the ``serve`` processes, e.g.
+``--env JIRAHOOKS_PR_CONCURRENCY=16``.
 
 ``--baseline SRC`` runs another jirahooks source tree (e.g. an export of main before a change,
 ``git archive <commit> src | tar -x -C /tmp/before``) as well, interleaved with this one
