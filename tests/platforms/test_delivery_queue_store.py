@@ -36,6 +36,35 @@ def test_migration_0013_indexes_deliveries_by_pull_request(database_url: str) ->
     ]
 
 
+def test_migration_0013_downgrades_to_0010_without_the_index(database_url: str) -> None:
+    from jirahooks.store.database import _alembic_config
+
+    def names(connection: Any) -> set[str]:
+        return {str(i["name"]) for i in inspect(connection).get_indexes("webhook_deliveries")}
+
+    def migrate(connection: Any, target: str, down: bool) -> None:
+        from alembic import command
+
+        config = _alembic_config(connection)
+        (command.downgrade if down else command.upgrade)(config, target)
+
+    async def main() -> tuple[set[str], set[str]]:
+        database = Database(database_url)
+        try:
+            async with database.engine.begin() as connection:
+                await connection.run_sync(migrate, "0013_delivery_queue_index", False)
+                upgraded = await connection.run_sync(names)
+                await connection.run_sync(migrate, "0010_connection_auth_kind", True)
+                downgraded = await connection.run_sync(names)
+            return upgraded, downgraded
+        finally:
+            await database.dispose()
+
+    upgraded, downgraded = asyncio.run(main())
+    assert "ix_webhook_deliveries_pull_request" in upgraded
+    assert "ix_webhook_deliveries_pull_request" not in downgraded
+
+
 def test_purge_removes_only_old_finished_deliveries(database_url: str) -> None:
     """Finished long ago: gone. Failed (kept for the operator), pending, processing, or
     finished recently: kept. Batches: a small batch purges in several rounds."""

@@ -6,7 +6,7 @@ delivery of the workspace, a table that grows with every webhook (finished ones 
 after ``JIRAHOOKS_DELIVERY_RETENTION_DAYS``).
 
 Revision ID: 0013_delivery_queue_index
-Revises: 0009_connection_budget
+Revises: 0010_connection_auth_kind
 Create Date: 2026-12-02
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0013_delivery_queue_index"
-down_revision = "0009_connection_budget"  # re-chained at the merge
+down_revision = "0010_connection_auth_kind"  # re-chained at the merge (0010 is on main)
 branch_labels = None
 depends_on = None
 
