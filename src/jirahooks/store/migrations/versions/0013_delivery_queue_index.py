@@ -6,7 +6,7 @@ delivery of the workspace, a table that grows with every webhook (finished ones 
 after ``JIRAHOOKS_DELIVERY_RETENTION_DAYS``).
 
 Revision ID: 0013_delivery_queue_index
-Revises: 0010_connection_auth_kind
+Revises: 0014_pr_issue_keys
 Create Date: 2026-12-02
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0013_delivery_queue_index"
-down_revision = "0010_connection_auth_kind"  # re-chained at the merge (0010 is on main)
+down_revision = "0014_pr_issue_keys"  # re-chained at the merge (main's head)
 branch_labels = None
 depends_on = None
 
