@@ -1,0 +1,588 @@
+"""GitLab (gitlab.com and self-managed): webhooks in, merge requests fetched, results published.
+
+The :class:`~jirahooks.platforms.base.PlatformAdapter` for one GitLab instance (and, when
+``namespace`` is set, one top-level group: repositories are then paths relative to it).
+Decisions (docs/gitlab.md):
+
+- **Webhook token.** GitLab sends the hook's secret token verbatim in ``X-Gitlab-Token`` (no
+  HMAC): :func:`token_ok` compares it in constant time against every configured secret.
+- **Dedupe.** ``request_id`` is ``Idempotency-Key`` (the same on GitLab's retries of one
+  delivery) or, from GitLab versions without it, ``X-Gitlab-Event-UUID``. GitLab sends no
+  attempt number.
+- **Merge request updates.** ``open`` and ``reopen`` evaluate; ``merge`` and ``close`` are
+  PULL_REQUEST_CLOSED. An ``update`` evaluates only when it carries new commits (``oldrev``) or
+  changes what the rules read (title, description, source or target branch); any other update
+  (labels, assignees, reviewers, milestone) is IGNORED — it cannot change the verdict, and an
+  evaluation per label click would cost API requests for nothing. An update without a
+  ``changes`` object is evaluated (nothing says it is harmless). ``approved`` / ``approval`` /
+  ``unapproved`` / ``unapproval`` are IGNORED: jirahooks' own approval would otherwise start an
+  evaluation of itself.
+- **Results.** A commit status on the MR head (``running`` / ``success`` / ``failed`` /
+  ``canceled``); an MR note summarising failures, found again by a hidden marker and by its
+  author (the token's own user), edited in place, never posted twice; the external status
+  check response (Ultimate) when ``status_check_id`` is set; the veto is approve / unapprove
+  (GitLab has no API to request changes: ``REQUEST_CHANGES`` withdraws the approval, and the
+  failed status blocks through "Pipelines must succeed" / the status check).
+"""
+
+from __future__ import annotations
+
+import collections
+import hmac
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from jirahooks.event import Commit
+from jirahooks.platforms.base import (
+    BranchPush,
+    BuildState,
+    BuildStatus,
+    Delivery,
+    DeliveryKind,
+    OpenPullRequest,
+    PlatformAuthError,
+    PlatformRequestError,
+    PullRequestDetails,
+    Report,
+    ReviewVerdict,
+    WebhookError,
+    first_line,
+)
+from jirahooks.platforms.gitlab_client import GITLAB_URL, GitLabClient, GitLabCredentials
+
+log = logging.getLogger("jirahooks.platforms.gitlab")
+
+PLATFORM = "gitlab"
+TOKEN_HEADER = "x-gitlab-token"
+MR_EVENT = "Merge Request Hook"
+PUSH_EVENT = "Push Hook"
+NOTE_EVENT = "Note Hook"
+SYSTEM_EVENT = "System Hook"  # instance-wide hooks: routed by ``object_kind``
+_KIND_OF_OBJECT = {"merge_request": MR_EVENT, "push": PUSH_EVENT, "note": NOTE_EVENT}
+MR_EVALUATE_ACTIONS = frozenset({"open", "reopen"})
+MR_CLOSED_ACTIONS = frozenset({"merge", "close"})
+# what an MR "update" must change for the verdict to possibly change
+MR_RELEVANT_CHANGES = frozenset({"title", "description", "source_branch", "target_branch"})
+RECHECK_COMMAND = re.compile(r"\A\s*/jirahooks\s+recheck\b", re.IGNORECASE)
+NOTE_MARKER = "<!-- jirahooks:process-guardian -->"
+NOTE_ITEMS = 50  # failures listed in the note; the rest are counted
+DESCRIPTION_LIMIT = 255  # GitLab's commit status description column
+TARGET_URL_LIMIT = 255
+_FULL_HASH = re.compile(r"^[0-9a-f]{40}$")
+_ZERO = "0" * 40
+_TRANSITION = re.compile(r"Cannot transition status via :(\w+) from :(\w+)")
+STATE_OF = {
+    BuildState.INPROGRESS: "running",
+    BuildState.SUCCESSFUL: "success",
+    BuildState.FAILED: "failed",
+    BuildState.STOPPED: "canceled",
+}
+# the event GitLab's state machine fires for each state (its 400s name them)
+_EVENT_OF = {"running": "run", "success": "success", "failed": "drop", "canceled": "cancel"}
+CHECK_STATE_OF = {
+    BuildState.INPROGRESS: "pending",
+    BuildState.SUCCESSFUL: "passed",
+    BuildState.FAILED: "failed",
+    BuildState.STOPPED: "failed",
+}
+MR_STATES = {"opened": "OPEN", "merged": "MERGED", "closed": "CLOSED", "locked": "LOCKED"}
+
+
+# -- webhook ----------------------------------------------------------------------------------
+
+
+def token_ok(headers: Mapping[str, str], secrets: Iterable[str]) -> bool:
+    """``X-Gitlab-Token`` equals one of ``secrets`` (constant time; every secret is compared,
+    so the time does not tell which one matched). No secret configured: never."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    given = lower.get(TOKEN_HEADER, "").encode("utf-8", "surrogateescape")
+    matched = False
+    for secret in secrets:
+        if secret and hmac.compare_digest(given, secret.encode("utf-8")):
+            matched = True
+    return matched and bool(given)
+
+
+def _obj(data: Any, *names: str) -> dict[str, Any]:
+    for name in names:
+        data = data.get(name) if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+def _str(data: Any, *names: str) -> str:
+    *path, last = names
+    holder = _obj(data, *path) if path else (data if isinstance(data, dict) else {})
+    value = holder.get(last)
+    if value is None or isinstance(value, dict | list):
+        return ""
+    return str(value)
+
+
+def is_recheck_command(note: str) -> bool:
+    text = note.strip()
+    return bool(text) and bool(RECHECK_COMMAND.match(text.splitlines()[0]))
+
+
+def split_project(path_with_namespace: str, namespace: str = "") -> tuple[str, str]:
+    """(workspace, repository): relative to ``namespace`` when the project is inside it,
+    otherwise the project's own namespace and name."""
+    path = path_with_namespace.strip("/")
+    if namespace and path.lower().startswith(namespace.strip("/").lower() + "/"):
+        cut = len(namespace.strip("/")) + 1
+        return path[: cut - 1], path[cut:]
+    owner, _, name = path.rpartition("/")
+    return owner, name
+
+
+def mr_state(value: str) -> str:
+    return MR_STATES.get(value, value.upper() or "OPEN")
+
+
+def parse_delivery(headers: Mapping[str, str], body: bytes, *, namespace: str = "") -> Delivery:
+    """A webhook delivery → :class:`Delivery` (pure; raises WebhookError on malformed JSON).
+    The token is checked before this, by :func:`token_ok`."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    event = lower.get("x-gitlab-event", "").strip()
+    common: dict[str, Any] = {
+        "platform": PLATFORM,
+        "event_key": event,
+        "request_id": (
+            lower.get("idempotency-key", "") or lower.get("x-gitlab-event-uuid", "")
+        ).strip()[:100],
+    }
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        raise WebhookError(
+            "the webhook body is not JSON", hint="GitLab sends application/json"
+        ) from exc
+    if not isinstance(payload, dict):
+        raise WebhookError("the webhook body is not a JSON object")
+    if event == SYSTEM_EVENT:
+        event = _KIND_OF_OBJECT.get(_str(payload, "object_kind"), "")
+    if event not in (MR_EVENT, PUSH_EVENT, NOTE_EVENT):
+        return Delivery(kind=DeliveryKind.IGNORED, **common)
+    project = _obj(payload, "project")
+    full_path = _str(project, "path_with_namespace")
+    if not full_path:
+        raise WebhookError(
+            "the webhook payload has no project.path_with_namespace",
+            hint="is this a GitLab webhook?",
+        )
+    workspace, repository = split_project(full_path, namespace)
+    common.update(
+        workspace=workspace,
+        repository=repository,
+        repository_uuid=_str(project, "id"),
+        actor=_str(payload, "user", "username") or _str(payload, "user_username"),
+    )
+    if event == PUSH_EVENT:
+        return Delivery(kind=DeliveryKind.PUSH, pushes=_pushes(payload), **common)
+    if event == NOTE_EVENT:
+        return _note_delivery(payload, common)
+    mr = _obj(payload, "object_attributes")
+    iid = _str(mr, "iid")
+    if not iid:
+        raise WebhookError("the webhook payload has no object_attributes.iid")
+    kind = _mr_kind(payload, mr)
+    return Delivery(
+        kind=kind,
+        pull_request_id=iid,
+        head=_str(mr, "last_commit", "id"),
+        source_branch=_str(mr, "source_branch"),
+        destination_branch=_str(mr, "target_branch"),
+        title=_str(mr, "title"),
+        description=_str(mr, "description"),
+        state=mr_state(_str(mr, "state")),
+        author=_str(payload, "user", "name") if _author_is_user(payload, mr) else "",
+        author_id=_str(mr, "author_id"),
+        url=_str(mr, "url"),
+        **common,
+    )
+
+
+def _author_is_user(payload: Mapping[str, Any], mr: Mapping[str, Any]) -> bool:
+    """The payload names the MR's author only by id; ``user`` is who acted."""
+    return bool(_str(mr, "author_id")) and _str(mr, "author_id") == _str(payload, "user", "id")
+
+
+def _mr_kind(payload: Mapping[str, Any], mr: Mapping[str, Any]) -> DeliveryKind:
+    action = _str(mr, "action")
+    if action in MR_CLOSED_ACTIONS:
+        return DeliveryKind.PULL_REQUEST_CLOSED
+    if action in MR_EVALUATE_ACTIONS:
+        return DeliveryKind.PULL_REQUEST
+    if action == "update":
+        if _str(mr, "oldrev"):
+            return DeliveryKind.PULL_REQUEST  # new commits
+        changes = payload.get("changes")
+        if not isinstance(changes, dict):
+            return DeliveryKind.PULL_REQUEST
+        if MR_RELEVANT_CHANGES & set(changes):
+            return DeliveryKind.PULL_REQUEST
+        return DeliveryKind.IGNORED
+    if not action and _str(mr, "state") == "opened":
+        return DeliveryKind.PULL_REQUEST  # an old GitLab without ``action``
+    return DeliveryKind.IGNORED  # approvals (ours included), and anything new
+
+
+def _note_delivery(payload: Mapping[str, Any], common: dict[str, Any]) -> Delivery:
+    note = _obj(payload, "object_attributes")
+    if (
+        _str(note, "noteable_type") != "MergeRequest"
+        or _str(note, "action") not in ("", "create")
+        or not is_recheck_command(_str(note, "note"))
+    ):
+        return Delivery(kind=DeliveryKind.IGNORED, **common)
+    mr = _obj(payload, "merge_request")
+    iid = _str(mr, "iid")
+    if not iid:
+        raise WebhookError("the note payload has no merge_request.iid")
+    return Delivery(
+        kind=DeliveryKind.RECHECK,
+        pull_request_id=iid,
+        head=_str(mr, "last_commit", "id"),
+        source_branch=_str(mr, "source_branch"),
+        destination_branch=_str(mr, "target_branch"),
+        state=mr_state(_str(mr, "state")),
+        **common,
+    )
+
+
+def _pushes(payload: Mapping[str, Any]) -> tuple[BranchPush, ...]:
+    ref = _str(payload, "ref")
+    after = _str(payload, "after")
+    if not ref.startswith("refs/heads/") or not after or after == _ZERO:
+        return ()  # a tag, or a deleted branch
+    commits = payload.get("commits")
+    listed = [c for c in commits if isinstance(c, dict)] if isinstance(commits, list) else []
+    total = payload.get("total_commits_count")
+    return (
+        BranchPush(
+            branch=ref.removeprefix("refs/heads/"),
+            head=after,
+            commits=tuple(_hook_commit(c) for c in listed),
+            # GitLab lists at most 20 commits in a push payload
+            truncated=isinstance(total, int) and total > len(listed),
+        ),
+    )
+
+
+def _hook_commit(data: Mapping[str, Any]) -> Commit:
+    return Commit(
+        hash=_str(data, "id"),
+        message=_str(data, "message"),
+        author_name=_str(data, "author", "name"),
+        author_email=_str(data, "author", "email"),
+        url=_str(data, "url") or None,
+    )
+
+
+def commit_from(data: Mapping[str, Any]) -> Commit:
+    """A REST commit (``GET …/merge_requests/:iid/commits``, ``…/repository/commits/:sha``)."""
+    parents = data.get("parent_ids")
+    return Commit(
+        hash=_str(data, "id"),
+        message=_str(data, "message") or _str(data, "title"),
+        author_name=_str(data, "author_name"),
+        author_email=_str(data, "author_email"),
+        parents=tuple(str(p) for p in parents) if isinstance(parents, list) else None,
+        url=_str(data, "web_url") or None,
+    )
+
+
+def target_url_problem(url: str) -> str | None:
+    """Why GitLab would refuse ``url`` as a status ``target_url`` (None: fine)."""
+    if not url:
+        return None
+    if urlsplit(url).scheme not in ("http", "https"):
+        return f"{url!r} is not an http(s) URL"
+    if len(url) > TARGET_URL_LIMIT:
+        return f"the link is longer than GitLab's {TARGET_URL_LIMIT} characters"
+    return None
+
+
+def note_body(report: Report) -> str:
+    """The MR note: the hidden marker first (how the note is found again), then the result."""
+    icon = {"PASSED": "✅", "FAILED": "❌"}.get(report.result, "⏳")
+    lines = [NOTE_MARKER, f"### {icon} {report.title}", "", report.details]
+    shown = report.annotations[:NOTE_ITEMS]
+    if shown:
+        lines.append("")
+        for item in shown:
+            lines.append(f"- {item.summary}")
+            for detail in item.details.splitlines()[:3]:
+                lines.append(f"  > {detail}")
+        rest = len(report.annotations) - len(shown)
+        if rest > 0:
+            lines.append(f"- … and {rest} more")
+    if report.link:
+        lines += ["", f"[Details]({report.link})"]
+    lines += ["", "_Comment `/jirahooks recheck` to evaluate again._"]
+    return "\n".join(lines)
+
+
+# -- the adapter ------------------------------------------------------------------------------
+
+
+class GitLab:
+    """The GitLab :class:`~jirahooks.platforms.base.PlatformAdapter`.
+
+    ``repository`` arguments are a project id, or a full path (``group/sub/project``) — with
+    ``namespace``, a path relative to that group (``sub/project``). ``status_check_id`` is the id of an external
+    status check (Ultimate) to answer as well; ``None``: commit status only."""
+
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        credentials: GitLabCredentials,
+        *,
+        base_url: str = GITLAB_URL,
+        namespace: str = "",
+        status_check_id: int | None = None,
+        client: GitLabClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.namespace = namespace.strip("/")
+        self.status_check_id = status_check_id
+        self.client = client or GitLabClient(credentials, base_url=base_url, transport=transport)
+        self._user_id: str | None = None
+        # (project, head) → MR iids, learnt when fetching an MR: publishing needs no lookup
+        self._mrs_of: collections.OrderedDict[tuple[str, str], list[str]] = (
+            collections.OrderedDict()
+        )
+
+    def __repr__(self) -> str:
+        return f"GitLab({self.client.base_url!r}, namespace={self.namespace!r})"
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> Delivery:
+        return parse_delivery(headers, body, namespace=self.namespace)
+
+    def verify_webhook(self, headers: Mapping[str, str], secrets: Iterable[str]) -> bool:
+        return token_ok(headers, secrets)
+
+    def project(self, repository: str) -> str:
+        """The full project path (or id). With ``namespace``, ``repository`` is always relative
+        to it, as :func:`parse_delivery` gives it (a delivery from outside the namespace is the
+        caller's to refuse, like Bitbucket's foreign workspace)."""
+        if repository.isdigit() or not self.namespace:
+            return repository
+        return f"{self.namespace}/{repository}"
+
+    def _path(self, repository: str, suffix: str = "") -> str:
+        return self.client.project_path(self.project(repository), suffix)
+
+    def _remember(self, repository: str, head: str, iid: str) -> None:
+        key = (self.project(repository), head)
+        known = self._mrs_of.setdefault(key, [])
+        if iid not in known:
+            known.append(iid)
+        self._mrs_of.move_to_end(key)
+        while len(self._mrs_of) > 1024:
+            self._mrs_of.popitem(last=False)
+
+    async def resolve_commit(self, repository: str, ref: str) -> str:
+        if _FULL_HASH.match(ref):
+            return ref
+        data = await self.client.request(
+            "GET", self._path(repository, f"/repository/commits/{ref}")
+        )
+        full = _str(data, "id")
+        if not _FULL_HASH.match(full):
+            raise PlatformRequestError(f"GitLab did not resolve commit {ref!r} to a full hash")
+        return full
+
+    async def _commits_newest_first(self, repository: str, iid: str) -> list[Commit]:
+        path = self._path(repository, f"/merge_requests/{iid}/commits")
+        return [commit_from(c) async for c in self.client.paginate(path)]
+
+    async def fetch_pull_request(
+        self, repository: str, pr_id: str, *, known: Delivery | None = None
+    ) -> PullRequestDetails:
+        """The MR and every commit (oldest first). With ``known`` (an MR hook of this MR whose
+        head is still the newest commit) the payload stands in for ``GET …/merge_requests/:iid``
+        — one request fewer, as for Bitbucket."""
+        newest_first: list[Commit] | None = None
+        if known is not None and known.head and known.pull_request_id == str(pr_id):
+            newest_first = await self._commits_newest_first(repository, pr_id)
+            if newest_first and newest_first[0].hash == known.head and known.state == "OPEN":
+                self._remember(repository, known.head, known.pull_request_id)
+                return PullRequestDetails(
+                    id=known.pull_request_id,
+                    title=known.title,
+                    description=known.description,
+                    source_branch=known.source_branch,
+                    destination_branch=known.destination_branch,
+                    head=known.head,
+                    state="OPEN",
+                    author=known.author,
+                    author_id=known.author_id,
+                    url=known.url or None,
+                    commits=tuple(reversed(newest_first)),
+                )
+        mr: Any = await self.client.request(
+            "GET", self._path(repository, f"/merge_requests/{pr_id}")
+        )
+        head = _str(mr, "sha")
+        if not (newest_first and newest_first[0].hash == head):
+            newest_first = await self._commits_newest_first(repository, pr_id)
+        if head:
+            self._remember(repository, head, _str(mr, "iid") or str(pr_id))
+        return PullRequestDetails(
+            id=_str(mr, "iid") or str(pr_id),
+            title=_str(mr, "title"),
+            description=_str(mr, "description"),
+            source_branch=_str(mr, "source_branch"),
+            destination_branch=_str(mr, "target_branch"),
+            head=head or (newest_first[0].hash if newest_first else ""),
+            state=mr_state(_str(mr, "state")),
+            author=_str(mr, "author", "name") or _str(mr, "author", "username"),
+            author_id=_str(mr, "author", "id"),
+            url=_str(mr, "web_url") or None,
+            commits=tuple(reversed(newest_first)),
+        )
+
+    async def list_open_pull_requests(
+        self, repository: str, *, source_branch: str = ""
+    ) -> list[OpenPullRequest]:
+        params: dict[str, Any] = {"state": "opened"}
+        if source_branch:
+            params["source_branch"] = source_branch
+        found = [
+            OpenPullRequest(
+                id=_str(mr, "iid"), head=_str(mr, "sha"), source_branch=_str(mr, "source_branch")
+            )
+            async for mr in self.client.paginate(
+                self._path(repository, "/merge_requests"), params=params
+            )
+        ]
+        return [mr for mr in found if not source_branch or mr.source_branch == source_branch]
+
+    async def merge_requests_of(self, repository: str, commit: str) -> list[str]:
+        """The iids of the open MRs whose head is ``commit``."""
+        known = self._mrs_of.get((self.project(repository), commit))
+        if known:
+            return list(known)
+        path = self._path(repository, f"/repository/commits/{commit}/merge_requests")
+        found = [
+            _str(mr, "iid")
+            async for mr in self.client.paginate(path)
+            if _str(mr, "state") == "opened" and _str(mr, "sha") == commit
+        ]
+        for iid in found:
+            self._remember(repository, commit, iid)
+        return found
+
+    async def publish_status(self, repository: str, commit: str, status: BuildStatus) -> None:
+        state = STATE_OF[status.state]
+        body: dict[str, Any] = {
+            "state": state,
+            "name": status.key,
+            "description": first_line(status.description, DESCRIPTION_LIMIT),
+        }
+        problem = target_url_problem(status.url)
+        if problem:
+            log.warning("commit status link dropped: %s", problem)
+        elif status.url:
+            body["target_url"] = status.url
+        if status.refname:
+            body["ref"] = status.refname
+        try:
+            await self.client.request(
+                "POST", self._path(repository, f"/statuses/{commit}"), json=body
+            )
+        except PlatformRequestError as exc:
+            # GitLab keeps one running/pending status per name and refuses to "run" it again:
+            # that status already says what we wanted to say
+            moved = _TRANSITION.search(exc.message)
+            if not (exc.status == 400 and moved and moved.group(2) == state):
+                raise
+        if self.status_check_id is not None:
+            await self._answer_status_check(repository, commit, status.state)
+
+    async def _answer_status_check(self, repository: str, commit: str, state: BuildState) -> None:
+        for iid in await self.merge_requests_of(repository, commit):
+            await self.client.request(
+                "POST",
+                self._path(repository, f"/merge_requests/{iid}/status_check_responses"),
+                json={
+                    "sha": commit,
+                    "external_status_check_id": self.status_check_id,
+                    "status": CHECK_STATE_OF[state],
+                },
+            )
+
+    async def user_id(self) -> str:
+        """The token's own user (a project/group access token has a bot user)."""
+        if self._user_id is None:
+            self._user_id = _str(await self.client.request("GET", "/user"), "id")
+        return self._user_id
+
+    async def find_note(self, repository: str, iid: str) -> str | None:
+        """Our summary note on the MR: the marker, written by the token's user, not a system
+        note (anyone can paste the marker; only our own note may be edited)."""
+        me = await self.user_id()
+        path = self._path(repository, f"/merge_requests/{iid}/notes")
+        async for note in self.client.paginate(path, params={"sort": "asc"}):
+            if (
+                not note.get("system")
+                and NOTE_MARKER in _str(note, "body")
+                and _str(note, "author", "id") == me
+            ):
+                return _str(note, "id")
+        return None
+
+    async def publish_report(
+        self, repository: str, commit: str, report: Report, *, replace: bool = True
+    ) -> None:
+        """The MR note, updated in place (``replace`` changes nothing: the note is always
+        edited, never posted twice). A passing result creates no note, but turns an earlier
+        failure note into "passed"."""
+        for iid in await self.merge_requests_of(repository, commit):
+            note_id = await self.find_note(repository, iid)
+            body = {"body": note_body(report)}
+            notes = self._path(repository, f"/merge_requests/{iid}/notes")
+            if note_id:
+                await self.client.request("PUT", f"{notes}/{note_id}", json=body)
+            elif report.result == "FAILED":
+                await self.client.request("POST", notes, json=body)
+
+    async def _approved(self, repository: str, iid: str) -> bool:
+        data = await self.client.request(
+            "GET", self._path(repository, f"/merge_requests/{iid}/approvals")
+        )
+        return bool((data or {}).get("user_has_approved"))
+
+    async def review(
+        self,
+        repository: str,
+        pr_id: str,
+        verdict: ReviewVerdict,
+        *,
+        previous: ReviewVerdict | None = None,
+    ) -> None:
+        """Approve, or withdraw our approval (REQUEST_CHANGES and WITHDRAW: GitLab's API has no
+        change request). The approval state is read first: GitLab answers 401 to approving an
+        MR the user approved already, which must not read as a revoked token."""
+        base = self._path(repository, f"/merge_requests/{pr_id}")
+        approved = await self._approved(repository, pr_id)
+        if verdict is ReviewVerdict.APPROVE:
+            if approved:
+                return
+            try:
+                await self.client.request("POST", base + "/approve")
+            except PlatformAuthError as exc:
+                if exc.status != 401 or not await self._approved(repository, pr_id):
+                    raise
+        elif approved:
+            await self.client.request("POST", base + "/unapprove", allow=(404,))
