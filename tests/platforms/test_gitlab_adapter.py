@@ -533,3 +533,41 @@ def test_a_pagination_link_off_the_origin_is_not_followed(
 )
 def test_the_base_url_may_be_the_instance_or_its_api_root(given: str, root: str) -> None:
     assert api_root(given) == root
+
+
+def test_a_recheck_note_does_not_stand_in_for_the_merge_request(
+    gitlab: FakeGitLab, project: FakeProject
+) -> None:
+    mr = gitlab.add_mr(project, "ABC-1 Login", description="Closes ABC-1")
+    known = parse_delivery(*gitlab.note_hook(project, mr, "/jirahooks recheck"), namespace="acme")
+    details = run(gitlab, lambda gl: gl.fetch_pull_request(REPO, str(mr.iid), known=known))
+    assert (details.title, details.description) == ("ABC-1 Login", "Closes ABC-1")
+    assert gitlab.count("/merge_requests/1", method="GET") == 2  # the MR was fetched
+
+
+def test_a_hook_by_someone_else_does_not_lose_the_author(
+    gitlab: FakeGitLab, project: FakeProject
+) -> None:
+    mr = gitlab.add_mr(project, "ABC-1 Login")
+    bob = {"id": 99, "username": "bob", "name": "Bob"}
+    known = parse_delivery(*gitlab.merge_request_hook(project, mr, actor=bob), namespace="acme")
+    details = run(gitlab, lambda gl: gl.fetch_pull_request(REPO, str(mr.iid), known=known))
+    assert details.author == "Ada Tester"
+
+
+def test_a_status_check_answer_for_a_moved_head_is_dropped(
+    gitlab: FakeGitLab, project: FakeProject
+) -> None:
+    mr = gitlab.add_mr(project, "ABC-1")
+    project.status_checks[31] = "jirahooks"
+    old = mr.sha
+
+    async def flow(gl: GitLab) -> None:
+        await gl.fetch_pull_request(REPO, str(mr.iid))  # remembers old → MR 1
+        gitlab.push(project, mr, "ABC-1 newer")
+        await gl.publish_status(REPO, old, status(BuildState.FAILED))
+
+    run(gitlab, flow, status_check_id=31)
+    assert mr.check_responses == []
+    assert [r.status for r in gitlab.requests_to("/status_check_responses")] == [409]
+    assert gitlab.statuses(project, old, KEY)[0]["status"] == "failed"

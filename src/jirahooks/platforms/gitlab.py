@@ -411,9 +411,16 @@ class GitLab:
     ) -> PullRequestDetails:
         """The MR and every commit (oldest first). With ``known`` (an MR hook of this MR whose
         head is still the newest commit) the payload stands in for ``GET …/merge_requests/:iid``
-        — one request fewer, as for Bitbucket."""
+        — one request fewer, as for Bitbucket. Only an MR hook whose actor is the MR's author
+        can stand in (the payload names the author only by id otherwise)."""
         newest_first: list[Commit] | None = None
-        if known is not None and known.head and known.pull_request_id == str(pr_id):
+        if (
+            known is not None
+            and known.kind is DeliveryKind.PULL_REQUEST  # a note or push lacks the MR's details
+            and known.head
+            and known.author  # the hook names the author only when the author acted
+            and known.pull_request_id == str(pr_id)
+        ):
             newest_first = await self._commits_newest_first(repository, pr_id)
             if newest_first and newest_first[0].hash == known.head and known.state == "OPEN":
                 self._remember(repository, known.head, known.pull_request_id)
@@ -511,6 +518,8 @@ class GitLab:
             await self._answer_status_check(repository, commit, status.state)
 
     async def _answer_status_check(self, repository: str, commit: str, state: BuildState) -> None:
+        """409: the MR's head moved on since (GitLab takes responses for the head only); the
+        new head gets its own evaluation, so this stale answer is dropped."""
         for iid in await self.merge_requests_of(repository, commit):
             await self.client.request(
                 "POST",
@@ -520,6 +529,7 @@ class GitLab:
                     "external_status_check_id": self.status_check_id,
                     "status": CHECK_STATE_OF[state],
                 },
+                allow=(409,),
             )
 
     async def user_id(self) -> str:

@@ -335,9 +335,7 @@ def gitlab_error(response: httpx.Response, method: str, url: str) -> PlatformErr
             else f"the token's role is too low for this: give it at least the Developer role "
             f"(and the '{REQUIRED_SCOPE}' scope)"
         )
-        return PlatformAuthError(
-            f"GitLab refused {where}: 403 {text}", hint=hint, status=status, code=None
-        )
+        return PlatformAuthError(f"GitLab refused {where}: 403 {text}", hint=hint, status=status)
     if status == 429 or status >= 500:
         return PlatformUnavailable(
             f"GitLab is unavailable: {where} → {status} {text}",
