@@ -571,3 +571,23 @@ def test_a_status_check_answer_for_a_moved_head_is_dropped(
     assert mr.check_responses == []
     assert [r.status for r in gitlab.requests_to("/status_check_responses")] == [409]
     assert gitlab.statuses(project, old, KEY)[0]["status"] == "failed"
+
+
+def test_a_locked_commit_status_is_retried(gitlab: FakeGitLab, project: FakeProject) -> None:
+    mr = gitlab.add_mr(project, "ABC-1")
+    gitlab.fail(409, path="/statuses/", times=2, body={"message": "409 Conflict"})
+    run(gitlab, lambda gl: gl.publish_status(REPO, mr.sha, status(BuildState.FAILED)))
+    assert [r.status for r in gitlab.requests_to("/statuses/")] == [409, 409, 201]
+    assert gitlab.statuses(project, mr.sha, KEY)[0]["status"] == "failed"
+
+
+def test_a_commit_status_locked_for_long_goes_back_to_the_queue(
+    gitlab: FakeGitLab, project: FakeProject
+) -> None:
+    mr = gitlab.add_mr(project, "ABC-1")
+    gitlab.fail(409, path="/statuses/", times=10, body={"message": "409 Conflict"})
+    with pytest.raises(PlatformUnavailable) as caught:
+        run(gitlab, lambda gl: gl.publish_status(REPO, mr.sha, status(BuildState.FAILED)))
+    assert caught.value.status == 409 and "locked" in caught.value.message
+    assert gitlab.count("/statuses/") == 4
+    assert gitlab.statuses(project, mr.sha) == []

@@ -27,10 +27,10 @@ Decisions (docs/gitlab.md):
 
 from __future__ import annotations
 
+import asyncio
 import collections
-import hmac
-import json
 import logging
+import random
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -40,7 +40,6 @@ import httpx
 
 from jirahooks.event import Commit
 from jirahooks.platforms.base import (
-    BranchPush,
     BuildState,
     BuildStatus,
     Delivery,
@@ -48,34 +47,40 @@ from jirahooks.platforms.base import (
     OpenPullRequest,
     PlatformAuthError,
     PlatformRequestError,
+    PlatformUnavailable,
     PullRequestDetails,
     Report,
     ReviewVerdict,
-    WebhookError,
     first_line,
 )
 from jirahooks.platforms.gitlab_client import GITLAB_URL, GitLabClient, GitLabCredentials
+from jirahooks.platforms.gitlab_hooks import (
+    PLATFORM,
+    is_recheck_command,
+    mr_state,
+    parse_delivery,
+    split_project,
+    str_at,
+    token_ok,
+)
+
+__all__ = [
+    "PLATFORM",
+    "GitLab",
+    "is_recheck_command",
+    "note_body",
+    "parse_delivery",
+    "split_project",
+    "token_ok",
+]
 
 log = logging.getLogger("jirahooks.platforms.gitlab")
 
-PLATFORM = "gitlab"
-TOKEN_HEADER = "x-gitlab-token"
-MR_EVENT = "Merge Request Hook"
-PUSH_EVENT = "Push Hook"
-NOTE_EVENT = "Note Hook"
-SYSTEM_EVENT = "System Hook"  # instance-wide hooks: routed by ``object_kind``
-_KIND_OF_OBJECT = {"merge_request": MR_EVENT, "push": PUSH_EVENT, "note": NOTE_EVENT}
-MR_EVALUATE_ACTIONS = frozenset({"open", "reopen"})
-MR_CLOSED_ACTIONS = frozenset({"merge", "close"})
-# what an MR "update" must change for the verdict to possibly change
-MR_RELEVANT_CHANGES = frozenset({"title", "description", "source_branch", "target_branch"})
-RECHECK_COMMAND = re.compile(r"\A\s*/jirahooks\s+recheck\b", re.IGNORECASE)
 NOTE_MARKER = "<!-- jirahooks:process-guardian -->"
 NOTE_ITEMS = 50  # failures listed in the note; the rest are counted
 DESCRIPTION_LIMIT = 255  # GitLab's commit status description column
 TARGET_URL_LIMIT = 255
 _FULL_HASH = re.compile(r"^[0-9a-f]{40}$")
-_ZERO = "0" * 40
 _TRANSITION = re.compile(r"Cannot transition status via :(\w+) from :(\w+)")
 STATE_OF = {
     BuildState.INPROGRESS: "running",
@@ -83,217 +88,24 @@ STATE_OF = {
     BuildState.FAILED: "failed",
     BuildState.STOPPED: "canceled",
 }
-# the event GitLab's state machine fires for each state (its 400s name them)
-_EVENT_OF = {"running": "run", "success": "success", "failed": "drop", "canceled": "cancel"}
 CHECK_STATE_OF = {
     BuildState.INPROGRESS: "pending",
     BuildState.SUCCESSFUL: "passed",
     BuildState.FAILED: "failed",
     BuildState.STOPPED: "failed",
 }
-MR_STATES = {"opened": "OPEN", "merged": "MERGED", "closed": "CLOSED", "locked": "LOCKED"}
-
-
-# -- webhook ----------------------------------------------------------------------------------
-
-
-def token_ok(headers: Mapping[str, str], secrets: Iterable[str]) -> bool:
-    """``X-Gitlab-Token`` equals one of ``secrets`` (constant time; every secret is compared,
-    so the time does not tell which one matched). No secret configured: never."""
-    lower = {k.lower(): v for k, v in headers.items()}
-    given = lower.get(TOKEN_HEADER, "").encode("utf-8", "surrogateescape")
-    matched = False
-    for secret in secrets:
-        if secret and hmac.compare_digest(given, secret.encode("utf-8")):
-            matched = True
-    return matched and bool(given)
-
-
-def _obj(data: Any, *names: str) -> dict[str, Any]:
-    for name in names:
-        data = data.get(name) if isinstance(data, dict) else None
-    return data if isinstance(data, dict) else {}
-
-
-def _str(data: Any, *names: str) -> str:
-    *path, last = names
-    holder = _obj(data, *path) if path else (data if isinstance(data, dict) else {})
-    value = holder.get(last)
-    if value is None or isinstance(value, dict | list):
-        return ""
-    return str(value)
-
-
-def is_recheck_command(note: str) -> bool:
-    text = note.strip()
-    return bool(text) and bool(RECHECK_COMMAND.match(text.splitlines()[0]))
-
-
-def split_project(path_with_namespace: str, namespace: str = "") -> tuple[str, str]:
-    """(workspace, repository): relative to ``namespace`` when the project is inside it,
-    otherwise the project's own namespace and name."""
-    path = path_with_namespace.strip("/")
-    if namespace and path.lower().startswith(namespace.strip("/").lower() + "/"):
-        cut = len(namespace.strip("/")) + 1
-        return path[: cut - 1], path[cut:]
-    owner, _, name = path.rpartition("/")
-    return owner, name
-
-
-def mr_state(value: str) -> str:
-    return MR_STATES.get(value, value.upper() or "OPEN")
-
-
-def parse_delivery(headers: Mapping[str, str], body: bytes, *, namespace: str = "") -> Delivery:
-    """A webhook delivery → :class:`Delivery` (pure; raises WebhookError on malformed JSON).
-    The token is checked before this, by :func:`token_ok`."""
-    lower = {k.lower(): v for k, v in headers.items()}
-    event = lower.get("x-gitlab-event", "").strip()
-    common: dict[str, Any] = {
-        "platform": PLATFORM,
-        "event_key": event,
-        "request_id": (
-            lower.get("idempotency-key", "") or lower.get("x-gitlab-event-uuid", "")
-        ).strip()[:100],
-    }
-    try:
-        payload = json.loads(body)
-    except ValueError as exc:
-        raise WebhookError(
-            "the webhook body is not JSON", hint="GitLab sends application/json"
-        ) from exc
-    if not isinstance(payload, dict):
-        raise WebhookError("the webhook body is not a JSON object")
-    if event == SYSTEM_EVENT:
-        event = _KIND_OF_OBJECT.get(_str(payload, "object_kind"), "")
-    if event not in (MR_EVENT, PUSH_EVENT, NOTE_EVENT):
-        return Delivery(kind=DeliveryKind.IGNORED, **common)
-    project = _obj(payload, "project")
-    full_path = _str(project, "path_with_namespace")
-    if not full_path:
-        raise WebhookError(
-            "the webhook payload has no project.path_with_namespace",
-            hint="is this a GitLab webhook?",
-        )
-    workspace, repository = split_project(full_path, namespace)
-    common.update(
-        workspace=workspace,
-        repository=repository,
-        repository_uuid=_str(project, "id"),
-        actor=_str(payload, "user", "username") or _str(payload, "user_username"),
-    )
-    if event == PUSH_EVENT:
-        return Delivery(kind=DeliveryKind.PUSH, pushes=_pushes(payload), **common)
-    if event == NOTE_EVENT:
-        return _note_delivery(payload, common)
-    mr = _obj(payload, "object_attributes")
-    iid = _str(mr, "iid")
-    if not iid:
-        raise WebhookError("the webhook payload has no object_attributes.iid")
-    kind = _mr_kind(payload, mr)
-    return Delivery(
-        kind=kind,
-        pull_request_id=iid,
-        head=_str(mr, "last_commit", "id"),
-        source_branch=_str(mr, "source_branch"),
-        destination_branch=_str(mr, "target_branch"),
-        title=_str(mr, "title"),
-        description=_str(mr, "description"),
-        state=mr_state(_str(mr, "state")),
-        author=_str(payload, "user", "name") if _author_is_user(payload, mr) else "",
-        author_id=_str(mr, "author_id"),
-        url=_str(mr, "url"),
-        **common,
-    )
-
-
-def _author_is_user(payload: Mapping[str, Any], mr: Mapping[str, Any]) -> bool:
-    """The payload names the MR's author only by id; ``user`` is who acted."""
-    return bool(_str(mr, "author_id")) and _str(mr, "author_id") == _str(payload, "user", "id")
-
-
-def _mr_kind(payload: Mapping[str, Any], mr: Mapping[str, Any]) -> DeliveryKind:
-    action = _str(mr, "action")
-    if action in MR_CLOSED_ACTIONS:
-        return DeliveryKind.PULL_REQUEST_CLOSED
-    if action in MR_EVALUATE_ACTIONS:
-        return DeliveryKind.PULL_REQUEST
-    if action == "update":
-        if _str(mr, "oldrev"):
-            return DeliveryKind.PULL_REQUEST  # new commits
-        changes = payload.get("changes")
-        if not isinstance(changes, dict):
-            return DeliveryKind.PULL_REQUEST
-        if MR_RELEVANT_CHANGES & set(changes):
-            return DeliveryKind.PULL_REQUEST
-        return DeliveryKind.IGNORED
-    if not action and _str(mr, "state") == "opened":
-        return DeliveryKind.PULL_REQUEST  # an old GitLab without ``action``
-    return DeliveryKind.IGNORED  # approvals (ours included), and anything new
-
-
-def _note_delivery(payload: Mapping[str, Any], common: dict[str, Any]) -> Delivery:
-    note = _obj(payload, "object_attributes")
-    if (
-        _str(note, "noteable_type") != "MergeRequest"
-        or _str(note, "action") not in ("", "create")
-        or not is_recheck_command(_str(note, "note"))
-    ):
-        return Delivery(kind=DeliveryKind.IGNORED, **common)
-    mr = _obj(payload, "merge_request")
-    iid = _str(mr, "iid")
-    if not iid:
-        raise WebhookError("the note payload has no merge_request.iid")
-    return Delivery(
-        kind=DeliveryKind.RECHECK,
-        pull_request_id=iid,
-        head=_str(mr, "last_commit", "id"),
-        source_branch=_str(mr, "source_branch"),
-        destination_branch=_str(mr, "target_branch"),
-        state=mr_state(_str(mr, "state")),
-        **common,
-    )
-
-
-def _pushes(payload: Mapping[str, Any]) -> tuple[BranchPush, ...]:
-    ref = _str(payload, "ref")
-    after = _str(payload, "after")
-    if not ref.startswith("refs/heads/") or not after or after == _ZERO:
-        return ()  # a tag, or a deleted branch
-    commits = payload.get("commits")
-    listed = [c for c in commits if isinstance(c, dict)] if isinstance(commits, list) else []
-    total = payload.get("total_commits_count")
-    return (
-        BranchPush(
-            branch=ref.removeprefix("refs/heads/"),
-            head=after,
-            commits=tuple(_hook_commit(c) for c in listed),
-            # GitLab lists at most 20 commits in a push payload
-            truncated=isinstance(total, int) and total > len(listed),
-        ),
-    )
-
-
-def _hook_commit(data: Mapping[str, Any]) -> Commit:
-    return Commit(
-        hash=_str(data, "id"),
-        message=_str(data, "message"),
-        author_name=_str(data, "author", "name"),
-        author_email=_str(data, "author", "email"),
-        url=_str(data, "url") or None,
-    )
 
 
 def commit_from(data: Mapping[str, Any]) -> Commit:
     """A REST commit (``GET …/merge_requests/:iid/commits``, ``…/repository/commits/:sha``)."""
     parents = data.get("parent_ids")
     return Commit(
-        hash=_str(data, "id"),
-        message=_str(data, "message") or _str(data, "title"),
-        author_name=_str(data, "author_name"),
-        author_email=_str(data, "author_email"),
+        hash=str_at(data, "id"),
+        message=str_at(data, "message") or str_at(data, "title"),
+        author_name=str_at(data, "author_name"),
+        author_email=str_at(data, "author_email"),
         parents=tuple(str(p) for p in parents) if isinstance(parents, list) else None,
-        url=_str(data, "web_url") or None,
+        url=str_at(data, "web_url") or None,
     )
 
 
@@ -397,7 +209,7 @@ class GitLab:
         data = await self.client.request(
             "GET", self._path(repository, f"/repository/commits/{ref}")
         )
-        full = _str(data, "id")
+        full = str_at(data, "id")
         if not _FULL_HASH.match(full):
             raise PlatformRequestError(f"GitLab did not resolve commit {ref!r} to a full hash")
         return full
@@ -440,22 +252,22 @@ class GitLab:
         mr: Any = await self.client.request(
             "GET", self._path(repository, f"/merge_requests/{pr_id}")
         )
-        head = _str(mr, "sha")
+        head = str_at(mr, "sha")
         if not (newest_first and newest_first[0].hash == head):
             newest_first = await self._commits_newest_first(repository, pr_id)
         if head:
-            self._remember(repository, head, _str(mr, "iid") or str(pr_id))
+            self._remember(repository, head, str_at(mr, "iid") or str(pr_id))
         return PullRequestDetails(
-            id=_str(mr, "iid") or str(pr_id),
-            title=_str(mr, "title"),
-            description=_str(mr, "description"),
-            source_branch=_str(mr, "source_branch"),
-            destination_branch=_str(mr, "target_branch"),
+            id=str_at(mr, "iid") or str(pr_id),
+            title=str_at(mr, "title"),
+            description=str_at(mr, "description"),
+            source_branch=str_at(mr, "source_branch"),
+            destination_branch=str_at(mr, "target_branch"),
             head=head or (newest_first[0].hash if newest_first else ""),
-            state=mr_state(_str(mr, "state")),
-            author=_str(mr, "author", "name") or _str(mr, "author", "username"),
-            author_id=_str(mr, "author", "id"),
-            url=_str(mr, "web_url") or None,
+            state=mr_state(str_at(mr, "state")),
+            author=str_at(mr, "author", "name") or str_at(mr, "author", "username"),
+            author_id=str_at(mr, "author", "id"),
+            url=str_at(mr, "web_url") or None,
             commits=tuple(reversed(newest_first)),
         )
 
@@ -467,7 +279,9 @@ class GitLab:
             params["source_branch"] = source_branch
         found = [
             OpenPullRequest(
-                id=_str(mr, "iid"), head=_str(mr, "sha"), source_branch=_str(mr, "source_branch")
+                id=str_at(mr, "iid"),
+                head=str_at(mr, "sha"),
+                source_branch=str_at(mr, "source_branch"),
             )
             async for mr in self.client.paginate(
                 self._path(repository, "/merge_requests"), params=params
@@ -482,9 +296,9 @@ class GitLab:
             return list(known)
         path = self._path(repository, f"/repository/commits/{commit}/merge_requests")
         found = [
-            _str(mr, "iid")
+            str_at(mr, "iid")
             async for mr in self.client.paginate(path)
-            if _str(mr, "state") == "opened" and _str(mr, "sha") == commit
+            if str_at(mr, "state") == "opened" and str_at(mr, "sha") == commit
         ]
         for iid in found:
             self._remember(repository, commit, iid)
@@ -504,18 +318,42 @@ class GitLab:
             body["target_url"] = status.url
         if status.refname:
             body["ref"] = status.refname
-        try:
-            await self.client.request(
-                "POST", self._path(repository, f"/statuses/{commit}"), json=body
-            )
-        except PlatformRequestError as exc:
-            # GitLab keeps one running/pending status per name and refuses to "run" it again:
-            # that status already says what we wanted to say
-            moved = _TRANSITION.search(exc.message)
-            if not (exc.status == 400 and moved and moved.group(2) == state):
-                raise
+        await self._post_status(repository, commit, body)
         if self.status_check_id is not None:
             await self._answer_status_check(repository, commit, status.state)
+
+    async def _post_status(self, repository: str, commit: str, body: dict[str, Any]) -> None:
+        """POST the status. Two GitLab answers are not failures of ours:
+
+        - 400 "Cannot transition status via :run from :running": GitLab keeps one
+          pending/running status per name and ref and refuses to move it to the state it is
+          in — that status already says what we wanted to say;
+        - 409: another request holds the commit's status lock (concurrent updates of one
+          commit): retried with backoff, then PlatformUnavailable so the queue retries later.
+        """
+        retry = self.client.retry
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self.client.request(
+                    "POST", self._path(repository, f"/statuses/{commit}"), json=body
+                )
+                return
+            except PlatformRequestError as exc:
+                moved = _TRANSITION.search(exc.message)
+                if exc.status == 400 and moved and moved.group(2) == body["state"]:
+                    return
+                if exc.status != 409:
+                    raise
+                if attempt >= retry.max_attempts:
+                    raise PlatformUnavailable(
+                        f"GitLab kept the status of {commit[:12]} locked: {exc.message}",
+                        hint="another request is updating this commit's status; the work is "
+                        "retried later",
+                        status=409,
+                    ) from exc
+            await asyncio.sleep(retry.backoff(attempt, random.random()))
 
     async def _answer_status_check(self, repository: str, commit: str, state: BuildState) -> None:
         """409: the MR's head moved on since (GitLab takes responses for the head only); the
@@ -535,7 +373,7 @@ class GitLab:
     async def user_id(self) -> str:
         """The token's own user (a project/group access token has a bot user)."""
         if self._user_id is None:
-            self._user_id = _str(await self.client.request("GET", "/user"), "id")
+            self._user_id = str_at(await self.client.request("GET", "/user"), "id")
         return self._user_id
 
     async def find_note(self, repository: str, iid: str) -> str | None:
@@ -546,10 +384,10 @@ class GitLab:
         async for note in self.client.paginate(path, params={"sort": "asc"}):
             if (
                 not note.get("system")
-                and NOTE_MARKER in _str(note, "body")
-                and _str(note, "author", "id") == me
+                and NOTE_MARKER in str_at(note, "body")
+                and str_at(note, "author", "id") == me
             ):
-                return _str(note, "id")
+                return str_at(note, "id")
         return None
 
     async def publish_report(
