@@ -33,7 +33,7 @@ import logging
 import random
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -45,6 +45,7 @@ from jirahooks.platforms.base import (
     Delivery,
     DeliveryKind,
     OpenPullRequest,
+    PlatformAdapter,
     PlatformAuthError,
     PlatformRequestError,
     PlatformUnavailable,
@@ -434,3 +435,9 @@ class GitLab:
                     raise
         elif approved:
             await self.client.request("POST", base + "/unapprove", allow=(404,))
+
+
+if TYPE_CHECKING:
+
+    def _conforms(adapter: GitLab) -> PlatformAdapter:
+        return adapter  # mypy checks that GitLab implements the protocol
