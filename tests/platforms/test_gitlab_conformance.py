@@ -147,3 +147,21 @@ def test_the_hook_schemas_refuse_a_bitbucket_payload() -> None:
     bitbucket_like = {"pullrequest": {"id": 1}, "repository": {"full_name": "a/b"}}
     for name in ("Merge Request Hook", "Push Hook", "Note Hook"):
         assert not validator("hooks", name).is_valid(bitbucket_like)
+
+
+def test_the_fake_paginates_as_gitlab_does(gitlab: FakeGitLab, project: FakeProject) -> None:
+    import httpx
+    from tests.fakes.fake_gitlab import TOKEN
+
+    mr = gitlab.add_mr(project, "ABC-1", commits=[f"ABC-1 c{i}" for i in range(230)])
+    url = f"{gitlab.url}/api/v4/projects/{project.id}/merge_requests/{mr.iid}/commits"
+    first = httpx.get(url, params={"per_page": 500}, headers={"PRIVATE-TOKEN": TOKEN})
+    assert len(first.json()) == 100  # per_page is capped at 100
+    assert (first.headers["x-page"], first.headers["x-next-page"]) == ("1", "2")
+    assert (first.headers["x-total"], first.headers["x-total-pages"]) == ("230", "3")
+    assert 'rel="next"' in first.headers["link"] and 'rel="last"' in first.headers["link"]
+    last = httpx.get(first.links["last"]["url"], headers={"PRIVATE-TOKEN": TOKEN})
+    assert len(last.json()) == 30 and last.headers["x-next-page"] == ""
+    assert 'rel="next"' not in last.headers["link"]
+    refused = httpx.get(url, headers={"PRIVATE-TOKEN": "nope"})
+    assert (refused.status_code, refused.json()) == (401, {"message": "401 Unauthorized"})
