@@ -3,6 +3,7 @@ and the failures (rate limit, outage, refused token)."""
 
 from __future__ import annotations
 
+import re
 import socket
 
 import pytest
@@ -591,3 +592,29 @@ def test_a_commit_status_locked_for_long_goes_back_to_the_queue(
     assert caught.value.status == 409 and "locked" in caught.value.message
     assert gitlab.count("/statuses/") == 4
     assert gitlab.statuses(project, mr.sha) == []
+
+
+def test_words_from_commits_cannot_mention_format_or_run_quick_actions(
+    gitlab: FakeGitLab, project: FakeProject
+) -> None:
+    from jirahooks.platforms.gitlab import plain
+
+    mr = gitlab.add_mr(project, "ABC-1")
+    hostile = Report(
+        KEY,
+        "Process Guardian",
+        "/merge\n@all see [here](https://evil.example)",
+        "FAILED",
+        annotations=(
+            Annotation("a", "XYZ-1 [abc]: @all <img src=x> **bold**", "/approve\n  /close"),
+        ),
+    )
+    run(gitlab, lambda gl: gl.publish_report(REPO, mr.sha, hostile))
+    body = str(our_notes(mr)[0]["body"])
+    lines = body.splitlines()
+    assert not [line for line in lines if line.lstrip().startswith("/")]
+    assert "@all" not in body and "@\u200ball" in body
+    # every Markdown / HTML character arrives backslash-escaped, so nothing renders
+    assert not re.search(r"(?<!\\)[<\[\]*]", body.split("\n", 1)[1].replace("[Details]", ""))
+    assert "\\<img src=x\\>" in body and "\\*\\*bold\\*\\*" in body
+    assert plain("a_b") == "a\\_b" and plain("x") == "x"

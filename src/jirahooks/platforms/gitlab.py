@@ -121,17 +121,31 @@ def target_url_problem(url: str) -> str | None:
     return None
 
 
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+
+
+def plain(text: str) -> str:
+    """``text`` (commit subjects, branch names, Jira summaries: anyone's words) as inert
+    Markdown in a note the bot posts: no formatting, links or HTML, no ``@mention`` (``@all``
+    would notify everyone), and no line starting with ``/`` — GitLab runs quick actions
+    (``/merge``, ``/approve``) in notes with the token's rights."""
+    escaped = _MARKDOWN.sub(r"\\\1", text).replace("@", "@\u200b")
+    return "\n".join(
+        "\\" + line if line.lstrip().startswith("/") else line for line in escaped.splitlines()
+    )
+
+
 def note_body(report: Report) -> str:
     """The MR note: the hidden marker first (how the note is found again), then the result."""
     icon = {"PASSED": "✅", "FAILED": "❌"}.get(report.result, "⏳")
-    lines = [NOTE_MARKER, f"### {icon} {report.title}", "", report.details]
+    lines = [NOTE_MARKER, f"### {icon} {plain(report.title)}", "", plain(report.details)]
     shown = report.annotations[:NOTE_ITEMS]
     if shown:
         lines.append("")
         for item in shown:
-            lines.append(f"- {item.summary}")
+            lines.append(f"- {plain(first_line(item.summary, 1000))}")
             for detail in item.details.splitlines()[:3]:
-                lines.append(f"  > {detail}")
+                lines.append(f"  > {plain(detail)}")
         rest = len(report.annotations) - len(shown)
         if rest > 0:
             lines.append(f"- … and {rest} more")
