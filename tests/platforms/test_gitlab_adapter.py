@@ -618,3 +618,22 @@ def test_words_from_commits_cannot_mention_format_or_run_quick_actions(
     assert not re.search(r"(?<!\\)[<\[\]*]", body.split("\n", 1)[1].replace("[Details]", ""))
     assert "\\<img src=x\\>" in body and "\\*\\*bold\\*\\*" in body
     assert plain("a_b") == "a\\_b" and plain("x") == "x"
+
+
+def test_the_note_is_remembered_and_recreated_when_someone_deletes_it(
+    gitlab: FakeGitLab, project: FakeProject
+) -> None:
+    mr = gitlab.add_mr(project, "ABC-1")
+
+    async def flow(gl: GitLab) -> None:
+        await gl.publish_report(REPO, mr.sha, failed_report("ABC-1 missing"))
+        listed = gitlab.count("/notes", method="GET")
+        await gl.publish_report(REPO, mr.sha, failed_report("ABC-2 missing"))
+        assert gitlab.count("/notes", method="GET") == listed  # one PUT, no search
+        mr.notes.clear()  # a maintainer deleted it
+        await gl.publish_report(REPO, mr.sha, failed_report("ABC-3 missing"))
+
+    run(gitlab, flow)
+    (note,) = mr.notes
+    assert "ABC-3 missing" in str(note["body"])
+    assert [r.status for r in gitlab.requests_to("/notes/", method="PUT")] == [200, 404]

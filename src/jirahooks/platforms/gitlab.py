@@ -181,6 +181,8 @@ class GitLab:
         self.status_check_id = status_check_id
         self.client = client or GitLabClient(credentials, base_url=base_url, transport=transport)
         self._user_id: str | None = None
+        # (project, iid) → our note's id, so an update is one PUT, not a search of every note
+        self._note_of: dict[tuple[str, str], str] = {}
         # (project, head) → MR iids, learnt when fetching an MR: publishing needs no lookup
         self._mrs_of: collections.OrderedDict[tuple[str, str], list[str]] = (
             collections.OrderedDict()
@@ -411,14 +413,26 @@ class GitLab:
         """The MR note, updated in place (``replace`` changes nothing: the note is always
         edited, never posted twice). A passing result creates no note, but turns an earlier
         failure note into "passed"."""
+        body = {"body": note_body(report)}
         for iid in await self.merge_requests_of(repository, commit):
-            note_id = await self.find_note(repository, iid)
-            body = {"body": note_body(report)}
             notes = self._path(repository, f"/merge_requests/{iid}/notes")
+            key = (self.project(repository), iid)
+            note_id = self._note_of.get(key)
+            if note_id:
+                # remembered from before: one PUT; 404 — someone deleted it — looks again
+                if await self.client.request("PUT", f"{notes}/{note_id}", json=body, allow=(404,)):
+                    continue
+                self._note_of.pop(key, None)
+            note_id = await self.find_note(repository, iid)
             if note_id:
                 await self.client.request("PUT", f"{notes}/{note_id}", json=body)
             elif report.result == "FAILED":
-                await self.client.request("POST", notes, json=body)
+                created = await self.client.request("POST", notes, json=body)
+                note_id = str_at(created, "id")
+            if note_id:
+                self._note_of[key] = note_id
+                while len(self._note_of) > 1024:
+                    self._note_of.pop(next(iter(self._note_of)))
 
     async def _approved(self, repository: str, iid: str) -> bool:
         data = await self.client.request(
