@@ -637,3 +637,20 @@ def test_the_note_is_remembered_and_recreated_when_someone_deletes_it(
     (note,) = mr.notes
     assert "ABC-3 missing" in str(note["body"])
     assert [r.status for r in gitlab.requests_to("/notes/", method="PUT")] == [200, 404]
+
+
+def test_a_head_pushed_after_the_evaluation_is_not_approved(
+    gitlab: FakeGitLab, project: FakeProject
+) -> None:
+    mr = gitlab.add_mr(project, "ABC-1")
+
+    async def flow(gl: GitLab) -> None:
+        evaluated = await gl.fetch_pull_request(REPO, str(mr.iid))
+        gitlab.push(project, mr, "no key here")  # pushed while jirahooks was evaluating
+        await gl.review(REPO, str(mr.iid), ReviewVerdict.APPROVE)
+        assert evaluated.head != mr.sha
+
+    run(gitlab, flow)
+    assert mr.approved_by == []
+    (sent,) = gitlab.requests_to("/approve", method="POST")
+    assert sent.status == 409 and sent.body["sha"] != mr.sha

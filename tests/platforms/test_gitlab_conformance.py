@@ -37,7 +37,7 @@ ENDPOINTS: list[tuple[str, str, str | None, str, bool]] = [
     ("POST", r"/merge_requests/\d+/notes$", "note", "note", False),
     ("PUT", r"/merge_requests/\d+/notes/\d+$", "note", "note", False),
     ("GET", r"/merge_requests/\d+/approvals$", None, "approvals", False),
-    ("POST", r"/merge_requests/\d+/approve$", None, "approvals", False),
+    ("POST", r"/merge_requests/\d+/approve$", "approve", "approvals", False),
     ("POST", r"/merge_requests/\d+/unapprove$", None, "approvals", False),
     (
         "POST",

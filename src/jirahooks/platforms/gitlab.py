@@ -183,6 +183,9 @@ class GitLab:
         self._user_id: str | None = None
         # (project, iid) → our note's id, so an update is one PUT, not a search of every note
         self._note_of: dict[tuple[str, str], str] = {}
+        # (project, iid) → the head last fetched: an approval names it, so a head pushed since
+        # (not evaluated yet) is never approved
+        self._head_of: dict[tuple[str, str], str] = {}
         # (project, head) → MR iids, learnt when fetching an MR: publishing needs no lookup
         self._mrs_of: collections.OrderedDict[tuple[str, str], list[str]] = (
             collections.OrderedDict()
@@ -212,6 +215,9 @@ class GitLab:
         return self.client.project_path(self.project(repository), suffix)
 
     def _remember(self, repository: str, head: str, iid: str) -> None:
+        self._head_of[(self.project(repository), iid)] = head
+        while len(self._head_of) > 1024:
+            self._head_of.pop(next(iter(self._head_of)))
         key = (self.project(repository), head)
         known = self._mrs_of.setdefault(key, [])
         if iid not in known:
@@ -450,14 +456,21 @@ class GitLab:
     ) -> None:
         """Approve, or withdraw our approval (REQUEST_CHANGES and WITHDRAW: GitLab's API has no
         change request). The approval state is read first: GitLab answers 401 to approving an
-        MR the user approved already, which must not read as a revoked token."""
+        MR the user approved already, which must not read as a revoked token. The approval
+        names the head last fetched (``sha``): GitLab refuses it (409) when commits were pushed
+        since, and the MR stays unapproved until that head is evaluated."""
         base = self._path(repository, f"/merge_requests/{pr_id}")
         approved = await self._approved(repository, pr_id)
         if verdict is ReviewVerdict.APPROVE:
             if approved:
                 return
+            head = self._head_of.get((self.project(repository), str(pr_id)))
             try:
-                await self.client.request("POST", base + "/approve")
+                moved = await self.client.request(
+                    "POST", base + "/approve", json={"sha": head} if head else None, allow=(409,)
+                )
+                if moved is None:  # 409: the head moved on; its own evaluation decides
+                    log.info("MR !%s: not approved, its head moved past %s", pr_id, head)
             except PlatformAuthError as exc:
                 if exc.status != 401 or not await self._approved(repository, pr_id):
                     raise
