@@ -256,3 +256,58 @@ def test_an_access_token_expiring_mid_burst_is_refreshed_once(guardian: Guardian
     g.server.run(g.server.state.resolvers.health.flush())
     c = g.api("GET", f"/workspaces/{WS}/connections/{connection['id']}")
     assert c["last_test"]["ok"] is True, c["last_test"]
+
+
+def test_a_gateway_connection_made_by_apply_stores_its_cloud_id_from_a_pr(
+    guardian: Guardian, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``apply`` tests nothing, so a scoped-token connection it makes has no cloudId until the
+    PR worker's first request discovers it; then it is stored (once) and shown."""
+    from jirahooks.rules.config import load_document
+    from jirahooks.server.document import apply_document
+
+    g = guardian
+    g.jira.add_scoped_token("svc@serviceaccount.atlassian.com", "applied-token")
+    monkeypatch.setenv("APPLIED_TOKEN", "applied-token")
+    [before] = g.api("GET", f"/workspaces/{WS}/connections")
+    settings = g.api("GET", f"/workspaces/{WS}/settings")
+    document = load_document(
+        {
+            "workspace": WS,
+            "settings": {"review_pull_requests": True},
+            "connections": [
+                {
+                    "name": "jira",
+                    "url": g.jira.url,
+                    "deployment": "cloud",
+                    "auth": "scoped_api_token",
+                    "email": "svc@serviceaccount.atlassian.com",
+                    "token": "${APPLIED_TOKEN}",
+                    "gateway_url": g.jira.gateway_url,
+                }
+            ],
+        }
+    )
+    state = g.server.state
+
+    async def apply() -> None:
+        async with state.database.session() as session:
+            await apply_document(session, state.secrets, document)
+            await session.commit()
+
+    g.server.run(apply())
+    [applied] = g.api("GET", f"/workspaces/{WS}/connections")
+    assert applied["id"] == before["id"] and applied["auth"] == "scoped_api_token"
+    assert applied["cloud_id"] == ""
+    assert g.api("GET", f"/workspaces/{WS}/settings") == settings  # the PR review stays on
+    g.jira.reset_log()
+    pr = g.bitbucket.add_pr(
+        g.repo, "ABC-1 Login form", source="feature/ABC-1-login", commits=["ABC-1 login"]
+    )
+    assert g.deliver(pr).status_code == 202
+    assert g.final_status(pr.head)["state"] == "SUCCESSFUL"
+    asked = [r for r in g.jira.requests if r.path.startswith("/rest/api/3/")]
+    assert asked and all(r.gateway == g.jira.cloud_id for r in asked)
+    g.server.run(state.resolvers.health.flush())
+    stored = g.api("GET", f"/workspaces/{WS}/connections/{before['id']}")
+    assert stored["cloud_id"] == g.jira.cloud_id
