@@ -180,6 +180,8 @@ class GitHubClient:
         self.base_url = base_url.rstrip("/")
         self.retry = retry or GITHUB_RETRY
         self._jitter = jitter
+        # when a cached installation token counts as expired (tests move it; the JWT and the
+        # rate-limit reset use the wall clock, as GitHub does)
         self._clock = clock
         self._origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.base_url))
         self._http = httpx.AsyncClient(
@@ -290,7 +292,7 @@ class GitHubClient:
             after: float | None = None
             await self._within_rate_limit()
             if app_auth:
-                authorization = "Bearer " + self.credentials.jwt(now=self._clock())
+                authorization = "Bearer " + self.credentials.jwt()
                 token = None
             else:
                 token = await self.installation_token()
@@ -320,7 +322,7 @@ class GitHubClient:
                     attempt -= 1
                     await self.installation_token(stale=token)
                     continue
-                after = rate_limit_wait(response, self._clock())
+                after = rate_limit_wait(response, time.time())
                 if after is not None or status >= 500:
                     error = _error(response, method, url, rate_limited=after is not None)
                     wait = self._backoff(attempt) if after is None else after
@@ -334,7 +336,7 @@ class GitHubClient:
             await asyncio.sleep(wait)
 
     async def _within_rate_limit(self) -> None:
-        wait = self.rate_limit.wait(self._clock())
+        wait = self.rate_limit.wait(time.time())
         if wait > self.retry.max_wait:
             raise PlatformUnavailable(
                 f"the GitHub rate limit ({self.rate_limit.limit} per hour) is used up",
