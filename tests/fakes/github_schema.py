@@ -167,3 +167,66 @@ def to_json_schema(node: Any) -> Any:
         else:
             return {"anyOf": [out, {"type": "null"}]}
     return out
+
+
+def _merged(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """``allOf`` flattened into one object schema (properties and required united)."""
+    schema = _resolve(doc, schema)
+    if "allOf" not in schema:
+        return schema
+    props: dict[str, Any] = dict(schema.get("properties") or {})
+    required: list[str] = list(schema.get("required") or [])
+    for part in schema["allOf"]:
+        flat = _merged(doc, part)
+        props.update(flat.get("properties") or {})
+        required += [r for r in flat.get("required") or [] if r not in required]
+    return {"type": "object", "properties": props, "required": required}
+
+
+def _option(doc: dict[str, Any], schema: dict[str, Any], data: Any) -> dict[str, Any]:
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            options = [_merged(doc, s) for s in schema[key]]
+            wanted = (
+                "object" if isinstance(data, dict) else "array" if isinstance(data, list) else None
+            )
+            fitting = [
+                o
+                for o in options
+                if wanted
+                and (o.get("type") == wanted or (wanted == "object" and "properties" in o))
+            ]
+            if isinstance(data, dict) and fitting:
+                return max(fitting, key=lambda o: len(set(o.get("properties") or {}) & set(data)))
+            return fitting[0] if fitting else options[0]
+    return schema
+
+
+def conform(doc: dict[str, Any] | None, schema: dict[str, Any], data: Any, depth: int = 0) -> Any:
+    """``data`` completed with the schema's required fields it lacks (placeholders from
+    :func:`skeleton_of`), recursively: what jirahooks reads stays as given."""
+    if doc is None or data is None or depth > 40:
+        return data
+    schema = _option(doc, _merged(doc, schema), data)
+    schema = _merged(doc, schema)
+    if isinstance(data, dict):
+        props = schema.get("properties") or {}
+        out = dict(data)
+        for name in schema.get("required") or []:
+            if name not in out:
+                out[name] = _sample(doc, props.get(name, {}), depth + 1)
+        for name, value in data.items():
+            if name in props:
+                out[name] = conform(doc, props[name], value, depth + 1)
+        return out
+    if isinstance(data, list) and isinstance(schema.get("items"), dict):
+        return [conform(doc, schema["items"], item, depth + 1) for item in data]
+    return data
+
+
+def rest_conform(schema_name: str, data: Any) -> Any:
+    return conform(document(REST), {"$ref": f"#/components/schemas/{schema_name}"}, data)
+
+
+def webhook_conform(schema_name: str, data: Any) -> Any:
+    return conform(document(WEBHOOKS), {"$ref": f"#/components/schemas/{schema_name}"}, data)

@@ -1,6 +1,6 @@
 """GitHub webhook deliveries as GitHub sends them, built from the fake's state.
 
-Each payload starts from the skeleton of its schema in ../shared/specs/github-webhooks.json
+Each payload is completed with the required fields of its schema in ../shared/specs/github-webhooks.json
 (tests/fakes/github_schema.py) and carries real values where jirahooks reads them;
 test_github_webhooks.py validates every one against that schema.
 """
@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from tests.fakes.fake_github import APP_ID, INSTALLATION_ID, FakeGitHub, FakePullRequest, FakeRepo
-from tests.fakes.github_schema import overlay, webhook_skeleton
+from tests.fakes.github_schema import webhook_conform
 
 from jirahooks.platforms.github import signature_of
 
@@ -74,7 +74,7 @@ def pull_request(
     }
     if action == "closed":
         body["pull_request"]["merged_at"] = "2026-01-01T00:00:00Z" if pr.merged else None
-    return overlay(webhook_skeleton(f"webhook-pull-request-{action.replace('_', '-')}"), body)
+    return webhook_conform(f"webhook-pull-request-{action.replace('_', '-')}", body)
 
 
 def push(fake: FakeGitHub, repo: FakeRepo, branch: str, shas: list[str]) -> dict[str, Any]:
@@ -97,8 +97,8 @@ def push(fake: FakeGitHub, repo: FakeRepo, branch: str, shas: list[str]) -> dict
     before = (
         repo.commits[shas[0]].parents[0] if shas and repo.commits[shas[0]].parents else "0" * 40
     )
-    return overlay(
-        webhook_skeleton("webhook-push"),
+    return webhook_conform(
+        ("webhook-push"),
         {
             **_common(repo),
             "ref": f"refs/heads/{branch}",
@@ -117,8 +117,8 @@ def push(fake: FakeGitHub, repo: FakeRepo, branch: str, shas: list[str]) -> dict
 
 def merge_group(fake: FakeGitHub, repo: FakeRepo, pr: FakePullRequest) -> dict[str, Any]:
     head = pr.head
-    return overlay(
-        webhook_skeleton("webhook-merge-group-checks-requested"),
+    return webhook_conform(
+        ("webhook-merge-group-checks-requested"),
         {
             **_common(repo),
             "action": "checks_requested",
@@ -161,8 +161,8 @@ def check_run_rerequested(
     fake: FakeGitHub, repo: FakeRepo, pr: FakePullRequest | None, head: str, branch: str
 ) -> dict[str, Any]:
     prs = [_pr_ref(repo, pr)] if pr is not None else []
-    return overlay(
-        webhook_skeleton("webhook-check-run-rerequested"),
+    return webhook_conform(
+        ("webhook-check-run-rerequested"),
         {
             **_common(repo),
             "action": "rerequested",
@@ -188,8 +188,8 @@ def check_run_rerequested(
 def check_suite_rerequested(
     fake: FakeGitHub, repo: FakeRepo, pr: FakePullRequest, head: str
 ) -> dict[str, Any]:
-    return overlay(
-        webhook_skeleton("webhook-check-suite-rerequested"),
+    return webhook_conform(
+        ("webhook-check-suite-rerequested"),
         {
             **_common(repo),
             "action": "rerequested",
@@ -206,20 +206,21 @@ def check_suite_rerequested(
 
 
 def installation(action: str = "created") -> dict[str, Any]:
-    body = overlay(
-        webhook_skeleton(f"webhook-installation-{action}"),
-        {**_common(None), "action": action},
-    )
-    body["installation"] = overlay(
-        body.get("installation") or {},
-        {"id": int(INSTALLATION_ID), "account": _user("acme"), "app_id": int(APP_ID)},
+    common = _common(None)
+    common["installation"] = {
+        "id": int(INSTALLATION_ID),
+        "account": _user("acme"),
+        "app_id": int(APP_ID),
+    }
+    body: dict[str, Any] = webhook_conform(
+        f"webhook-installation-{action}", {**common, "action": action}
     )
     return body
 
 
 def ping() -> dict[str, Any]:
-    return overlay(
-        webhook_skeleton("webhook-ping"),
+    return webhook_conform(
+        ("webhook-ping"),
         {
             "zen": "Keep it logically awesome.",
             "hook_id": 12345,
