@@ -1,7 +1,7 @@
 """A stateful fake GitHub REST API (a GitHub App's view) on a real HTTP server, for tests.
 
 It answers as ../shared/specs/github-rest.json says (tests/platforms/test_github_conformance.py
-checks it; every answer starts from the document's skeleton, tests/fakes/github_schema.py), and
+checks it; every answer is completed with the document's required fields, tests/fakes/github_schema.py), and
 as GitHub behaves where the document is silent:
 
 - **App auth**: ``POST /app/installations/{id}/access_tokens`` and ``GET /app`` take only an
@@ -47,7 +47,7 @@ from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from tests.fakes.github_schema import overlay, rest_skeleton
+from tests.fakes.github_schema import rest_conform
 from tests.fakes.loopback import LoopbackServer
 
 from jirahooks.platforms.github_client import GitHubAppCredentials
@@ -410,8 +410,8 @@ class FakeGitHub:
         with self.lock:
             self.tokens[token] = expires
             self.tokens_issued += 1
-        return overlay(
-            rest_skeleton("installation-token"),
+        return rest_conform(
+            "installation-token",
             {
                 "token": token,
                 "expires_at": iso(expires),
@@ -433,8 +433,8 @@ class FakeGitHub:
 
     def user_json(self, login: str, *, bot: bool = False) -> dict[str, Any]:
         number = int(hashlib.sha1(login.encode()).hexdigest()[:6], 16)
-        return overlay(
-            rest_skeleton("simple-user"),
+        return rest_conform(
+            "simple-user",
             {
                 "login": login,
                 "id": number,
@@ -444,8 +444,8 @@ class FakeGitHub:
         )
 
     def repo_json(self, repo: FakeRepo) -> dict[str, Any]:
-        return overlay(
-            rest_skeleton("repository"),
+        return rest_conform(
+            "repository",
             {
                 "id": repo.id,
                 "name": repo.name,
@@ -459,8 +459,8 @@ class FakeGitHub:
 
     def commit_json(self, repo: FakeRepo, commit: FakeCommit) -> dict[str, Any]:
         login = commit.author.split()[0].lower()
-        return overlay(
-            rest_skeleton("commit"),
+        return rest_conform(
+            "commit",
             {
                 "sha": commit.sha,
                 "node_id": "C_" + commit.sha[:12],
@@ -513,14 +513,14 @@ class FakeGitHub:
                 mergeable=None,
                 merged_by=None,
             )
-        return overlay(rest_skeleton("pull-request-simple" if simple else "pull-request"), data)
+        return rest_conform("pull-request-simple" if simple else "pull-request", data)
 
     def check_run_json(self, repo: FakeRepo, run: dict[str, Any]) -> Any:
         count = len(repo.annotations.get(run["id"], []))
         output = dict(run.get("output") or {})
         output.pop("annotations", None)
-        return overlay(
-            rest_skeleton("check-run"),
+        return rest_conform(
+            "check-run",
             {
                 **{k: v for k, v in run.items() if k != "output"},
                 "url": self.api(f"/repos/{repo.full_name}/check-runs/{run['id']}"),
@@ -533,14 +533,14 @@ class FakeGitHub:
                         f"/repos/{repo.full_name}/check-runs/{run['id']}/annotations"
                     ),
                 },
-                "app": overlay(rest_skeleton("integration"), self.app_json()),
+                "app": self.app_json(),
                 "pull_requests": [],
             },
         )
 
     def app_json(self) -> dict[str, Any]:
-        return overlay(
-            rest_skeleton("integration"),
+        return rest_conform(
+            "integration",
             {
                 "id": int(APP_ID),
                 "slug": APP_SLUG,
@@ -747,8 +747,8 @@ def compare(fake: FakeGitHub, repo: FakeRepo, r: RecordedRequest, base: str, hea
     items, links = fake.page(
         [fake.commit_json(repo, repo.commits[h]) for h in chain], r, default=250
     )
-    body = overlay(
-        rest_skeleton("commit-comparison"),
+    body = rest_conform(
+        "commit-comparison",
         {
             "url": fake.api(f"/repos/{repo.full_name}/compare/{base}...{head}"),
             "status": "ahead" if chain else "identical",
@@ -877,8 +877,8 @@ def create_status(fake: FakeGitHub, repo: FakeRepo, r: RecordedRequest, sha: str
         raise ApiError(422, "Validation Failed", [{"field": "description", "code": "too_long"}])
     commit = _commit(repo, sha)
     status_id = next(fake._ids)
-    status = overlay(
-        rest_skeleton("status"),
+    status = rest_conform(
+        "status",
         {
             "id": status_id,
             "state": body["state"],
@@ -896,8 +896,8 @@ def create_status(fake: FakeGitHub, repo: FakeRepo, r: RecordedRequest, sha: str
 def _review_json(
     fake: FakeGitHub, repo: FakeRepo, pr: FakePullRequest, review: dict[str, Any]
 ) -> Any:
-    return overlay(
-        rest_skeleton("pull-request-review"),
+    return rest_conform(
+        "pull-request-review",
         {
             **review,
             "html_url": f"https://github.example/{repo.full_name}/pull/{pr.number}",
