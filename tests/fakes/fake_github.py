@@ -522,7 +522,7 @@ class FakeGitHub:
         return rest_conform(
             "check-run",
             {
-                **{k: v for k, v in run.items() if k != "output"},
+                **{k: v for k, v in run.items() if k not in ("output", "app_id")},
                 "url": self.api(f"/repos/{repo.full_name}/check-runs/{run['id']}"),
                 "output": {
                     "title": output.get("title"),
@@ -533,7 +533,7 @@ class FakeGitHub:
                         f"/repos/{repo.full_name}/check-runs/{run['id']}/annotations"
                     ),
                 },
-                "app": self.app_json(),
+                "app": {**self.app_json(), "id": int(run.get("app_id", APP_ID))},
                 "pull_requests": [],
             },
         )
@@ -856,6 +856,9 @@ def list_check_runs(fake: FakeGitHub, repo: FakeRepo, r: RecordedRequest, ref: s
     runs = [run for run in repo.check_runs.values() if run["head_sha"] == sha]
     if name:
         runs = [run for run in runs if run["name"] == name]
+    app = (r.query.get("app_id") or [""])[0]
+    if app:
+        runs = [run for run in runs if str(run.get("app_id", APP_ID)) == app]
     if (r.query.get("filter") or ["latest"])[0] == "latest":
         latest: dict[str, dict[str, Any]] = {}
         for run in runs:

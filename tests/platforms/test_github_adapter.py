@@ -306,3 +306,48 @@ def test_enterprise_server_base_url() -> None:
         assert details.head == pr.head
         assert all(r.headers.get("authorization", "").startswith("Bearer ") for r in ghes.requests)
         assert ghes.tokens_issued == 1
+
+
+def test_another_apps_run_of_the_same_name_is_left_alone(
+    github: FakeGitHub, gh_repo: FakeRepo
+) -> None:
+    pr = github.add_pr(gh_repo, "ABC-1", source="feature/ABC-1")
+    gh_repo.check_runs[1] = {
+        "id": 1,
+        "node_id": "CR_1",
+        "head_sha": pr.head,
+        "name": CHECK_NAME,
+        "app_id": 999,
+        "status": "completed",
+        "conclusion": "success",
+        "external_id": None,
+        "html_url": "https://github.example/x",
+        "details_url": None,
+        "started_at": None,
+        "completed_at": None,
+        "check_suite": {"id": 7},
+    }
+    run(github, lambda gh: gh.publish_status("api-service", pr.head, _status(BuildState.FAILED)))
+    theirs, ours = github.check_runs(gh_repo, pr.head)
+    assert theirs["conclusion"] == "success" and ours["conclusion"] == "failure"
+    assert github.requests_to("/check-runs", method="GET")[0].query["app_id"] == ["424242"]
+    assert github.count("/check-runs/", method="PATCH") == 0
+
+
+def test_annotation_levels_and_path(github: FakeGitHub, gh_repo: FakeRepo) -> None:
+    pr = github.add_pr(gh_repo, "ABC-1", source="feature/ABC-1")
+    notes = tuple(
+        Annotation(f"jh-{s}", f"{s} finding", severity=s)
+        for s in ("CRITICAL", "HIGH", "MEDIUM", "LOW")
+    )
+    report = Report("jh", "Process Guardian", "findings", "FAILED", annotations=notes)
+    run(
+        github,
+        lambda gh: gh.publish_report("api-service", pr.head, report, replace=False),
+        annotation_path="ci/rules.yml",
+    )
+    (check,) = github.check_runs(gh_repo, pr.head)
+    found = github.annotations(gh_repo, check["id"])
+    assert [a["annotation_level"] for a in found] == ["failure", "failure", "warning", "notice"]
+    assert {a["path"] for a in found} == {"ci/rules.yml"}
+    assert "raw_details" not in found[0]  # no details given, none sent

@@ -76,7 +76,10 @@ def test_token_refreshed_before_it_expires(github: FakeGitHub, gh_repo: FakeRepo
     assert all(r.status < 400 for r in github.requests)
 
 
-def test_401_refreshes_once_and_repeats(github: FakeGitHub, gh_repo: FakeRepo) -> None:
+def test_401_refreshes_once_and_repeats(
+    github: FakeGitHub, gh_repo: FakeRepo, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     pr = github.add_pr(gh_repo, "ABC-1", source="feature/ABC-1")
 
     async def flow(gh: GitHub) -> str:
@@ -87,6 +90,16 @@ def test_401_refreshes_once_and_repeats(github: FakeGitHub, gh_repo: FakeRepo) -
     assert run(github, flow) == pr.head
     assert github.tokens_issued == 2
     assert [r.status for r in github.requests_to("/commits/")] == [200, 401, 200]
+    assert github.tokens and not any(token in caplog.text for token in github.tokens)
+    assert "ghs_" not in caplog.text and "PRIVATE KEY" not in caplog.text
+
+
+def test_secondary_limit_said_only_in_the_message(github: FakeGitHub, gh_repo: FakeRepo) -> None:
+    pr = github.add_pr(gh_repo, "ABC-1", source="feature/ABC-1")
+    github.fail(403, path="/commits/", message="You have exceeded a secondary rate limit.")
+    with pytest.raises(PlatformUnavailable) as caught:
+        run(github, lambda gh: gh.resolve_commit("api-service", pr.head[:9]))
+    assert caught.value.retry_after == 60.0
 
 
 def test_401_that_persists_is_an_auth_error(github: FakeGitHub, gh_repo: FakeRepo) -> None:

@@ -529,7 +529,7 @@ class GitHub:
         data = await self.client.request(
             "GET",
             self._path(repository, f"/commits/{commit}/check-runs"),
-            params={"check_name": self.check_name, "filter": "latest"},
+            params=self._run_filter(),
         )
         runs = data.get("check_runs") if isinstance(data, dict) else None
         for run in runs if isinstance(runs, list) else []:
@@ -537,6 +537,15 @@ class GitHub:
                 self._runs[(repository, commit)] = (int(run["id"]), _str(run, "details_url"))
                 return int(run["id"])
         return None
+
+    def _run_filter(self) -> dict[str, Any]:
+        """Our runs only: by name and, with a numeric App id, by App (another App's run of the
+        same name is never updated)."""
+        params: dict[str, Any] = {"check_name": self.check_name, "filter": "latest"}
+        app_id = self.client.credentials.app_id
+        if app_id.isdigit():
+            params["app_id"] = int(app_id)
+        return params
 
     async def _write_run(
         self, repository: str, commit: str, body: dict[str, Any], *, new: bool = False

@@ -142,8 +142,9 @@ class RateLimitState:
 def rate_limit_wait(response: httpx.Response, now: float) -> float | None:
     """Seconds GitHub asks us to wait when ``response`` is a rate-limit answer, else None.
 
-    Secondary limits carry ``retry-after``; primary ones ``x-ratelimit-remaining: 0`` and the
-    reset time. A 403 with neither is a permission problem, not a rate limit."""
+    Secondary limits carry ``retry-after`` (or only say "secondary rate limit": a minute, as
+    GitHub advises); primary ones ``x-ratelimit-remaining: 0`` and the reset time. A 403 with
+    none of these is a permission problem, not a rate limit."""
     if response.status_code not in (403, 429):
         return None
     after = response.headers.get("retry-after", "").strip()
@@ -157,8 +158,8 @@ def rate_limit_wait(response: httpx.Response, now: float) -> float | None:
             return max(0.0, float(response.headers.get("x-ratelimit-reset", "")) - now)
         except ValueError:
             return 60.0  # GitHub's advice without a reset: wait at least a minute
-    if response.status_code == 429:
-        return 60.0
+    if response.status_code == 429 or "rate limit" in response.text[:500].lower():
+        return 60.0  # GitHub's advice for a secondary limit without retry-after: a minute
     return None
 
 
