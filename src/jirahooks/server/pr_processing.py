@@ -611,13 +611,16 @@ class Processor:
             document=await self.state.cpu.run(evaluation.to_document, "en-US"),
             duration_ms=(time.perf_counter() - started) * 1000,
             branch=branch,
+            config_version=scope.workspace.config_version,  # evidence: the rules' version
         )
         async with (
             self.state.database.session() as session,
             self.state.database.writing(),
             metrics.timed(self.state, "store", PLATFORM),
         ):
-            evaluation_id = await queries.insert_evaluation(session, values)
+            evaluation_id = await queries.insert_evaluation(
+                session, values, run_cpu=self.state.cpu.run
+            )
             # the keys it used: a change of one in Jira re-evaluates this PR (pr_rechecks)
             pr_keys.record(session, scope.workspace.id, evaluation_id, keys_of(evaluation))
             if delivery:

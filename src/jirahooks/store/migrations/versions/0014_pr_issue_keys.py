@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_pr_issue_keys"
-down_revision = "0010_connection_auth_kind"  # re-chained at the merge (main's head)
+down_revision = "0012_evaluation_chain"  # re-chained at the merge (after 0012)
 branch_labels = None
 depends_on = None
 
