@@ -351,3 +351,13 @@ def test_annotation_levels_and_path(github: FakeGitHub, gh_repo: FakeRepo) -> No
     assert [a["annotation_level"] for a in found] == ["failure", "failure", "warning", "notice"]
     assert {a["path"] for a in found} == {"ci/rules.yml"}
     assert "raw_details" not in found[0]  # no details given, none sent
+
+
+def test_no_checks_api_says_what_to_do(github: FakeGitHub, gh_repo: FakeRepo) -> None:
+    github.checks_enabled = False
+    pr = github.add_pr(gh_repo, "ABC-1", source="feature/ABC-1")
+    with pytest.raises(PlatformRequestError) as caught:
+        run(
+            github, lambda gh: gh.publish_status("api-service", pr.head, _status(BuildState.FAILED))
+        )
+    assert caught.value.status == 404 and "use_checks" in caught.value.hint

@@ -550,6 +550,23 @@ class GitHub:
     async def _write_run(
         self, repository: str, commit: str, body: dict[str, Any], *, new: bool = False
     ) -> int:
+        try:
+            return await self._write_run_once(repository, commit, body, new=new)
+        except PlatformRequestError as exc:
+            if exc.status != 404:
+                raise
+            raise PlatformRequestError(
+                exc.message,
+                hint="no Checks API here (an older GitHub Enterprise Server?) or the App cannot "
+                "see the repository: publish commit statuses instead (use_checks false) or "
+                "check the installation's repositories",
+                code=exc.code,
+                status=exc.status,
+            ) from exc
+
+    async def _write_run_once(
+        self, repository: str, commit: str, body: dict[str, Any], *, new: bool = False
+    ) -> int:
         run_id = None if new else await self._check_run(repository, commit)
         if run_id is None:
             data = await self.client.request(
