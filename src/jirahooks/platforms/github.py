@@ -454,12 +454,13 @@ class GitHub:
                 )
         pr: Any = await self.client.request("GET", self._path(repository, f"/pulls/{pr_id}"))
         head = _str(pr, "head", "sha")
+        base = _str(pr, "base", "sha") or _str(pr, "base", "ref")
         try:
             total = int(pr.get("commits") or 0) if isinstance(pr, dict) else 0
         except (TypeError, ValueError):
             total = 0
         if total > PR_COMMITS_CAP or (commits is not None and len(commits) >= PR_COMMITS_CAP):
-            commits = await self.compare_commits(repository, _str(pr, "base", "sha"), head)
+            commits = await self.compare_commits(repository, base, head)
             if total and len(commits) < total:
                 log.warning(
                     "github %s#%s: %d of %d commits read (compare API)",
@@ -471,7 +472,7 @@ class GitHub:
         elif commits is None or not commits or commits[-1].hash != head:
             commits = await self._pr_commits(repository, pr_id)
             if len(commits) >= PR_COMMITS_CAP:
-                commits = await self.compare_commits(repository, _str(pr, "base", "sha"), head)
+                commits = await self.compare_commits(repository, base, head)
         return PullRequestDetails(
             id=_str(pr, "number") or str(pr_id),
             title=_str(pr, "title"),
