@@ -115,3 +115,21 @@ def test_orjson_first_decides_as_json_loads(body: bytes) -> None:
         assert expected["a"] != expected["a"]
     else:
         assert got == expected
+
+
+GOOD = {"hash": "a" * 40, "message": "ABC-1 fix\n\nbody", "authorDisplayName": "Ada", "url": "u"}
+BAD_VALUES = ["x\x00y", "\ud800", "bell\x07", 7, None, "h" * 5000]
+
+
+@pytest.mark.parametrize("field", FIELDS)
+@pytest.mark.parametrize("bad", BAD_VALUES, ids=repr)
+def test_one_bad_field_among_good_commits_takes_the_careful_path(field: str, bad: Any) -> None:
+    raw = [dict(GOOD), {**GOOD, field: bad}, dict(GOOD)]
+    fast = _valid_commits(raw)
+    try:
+        careful = _commits(raw)
+    except Rejection as rejection:
+        assert fast is None
+        assert rejection.code == "PAYLOAD_VALIDATION_ERROR" and "commits.1." in rejection.message
+        return
+    assert fast == careful  # null fields and control characters in messages are fine
