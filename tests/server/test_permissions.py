@@ -189,6 +189,7 @@ CASES: tuple[Case, ...] = (
     Case("DELETE", f"{W}/rules/{{rule_id}}", ADMIN, setup=_ws_rule),
     Case("GET", f"{R}/rules", READ),
     Case("GET", f"{R}/effective-rules", READ),
+    Case("GET", f"{R}/rule-set", READ),
     Case("POST", f"{R}/rules", REPO, _rule_body),
     Case(
         "POST",

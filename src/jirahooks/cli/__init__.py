@@ -29,6 +29,11 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "check", "jirahooks.cli.check", "evaluate a commit range, a branch or a commit message"
     ),
+    Command(
+        "replay",
+        "jirahooks.cli.replay",
+        "evaluate the rules over an existing history: what they would have blocked",
+    ),
     Command("rules", "jirahooks.cli.rules", "validate a rules / configuration file"),
     Command("connections", "jirahooks.cli.connections", "test the Jira connections"),
     Command("templates", "jirahooks.cli.templates", "list and show the built-in rule templates"),

@@ -39,6 +39,7 @@ def install(app: FastAPI) -> None:
         pages_connections,
         pages_evaluations,
         pages_people,
+        pages_replay,
         pages_rules,
     )
 
@@ -49,6 +50,7 @@ def install(app: FastAPI) -> None:
         pages_auth,
         pages_connections,
         pages_rules,
+        pages_replay,
         pages_admin,
         pages_people,
         pages_bitbucket,
