@@ -629,7 +629,7 @@ def _encode(document: dict[str, Any], share_issue_details: bool) -> tuple[bytes,
     return _json(without_issue_details(document)), stored
 
 
-def _encode_columns(*values: Any) -> tuple[EncodedJSON, ...]:
+def _encode_text(*values: Any) -> tuple[EncodedJSON, ...]:
     """JSON columns of the evaluation row, encoded here (orjson, and on the CPU pool for a big
     push) instead of by the background writer's ``json.dumps``."""
     return tuple(
@@ -694,7 +694,7 @@ async def _answer(
     # The big JSON columns are encoded on the pool too (10,000 commits, a 30 MB document).
     values["document"] = EncodedJSON(stored.decode("utf-8"))
     values["event"], values["rules"], values["issues"] = await run_cpu(
-        _encode_columns, values["event"], values["rules"], values["issues"]
+        _encode_text, values["event"], values["rules"], values["issues"]
     )
     # The audit row and the token's last_used_at are written by the background writer
     # (server/writer.py, decision 0007): no write on the answer path.
