@@ -50,6 +50,11 @@ COMMANDS: tuple[Command, ...] = (
     Command("export", "jirahooks.cli.export", "write a workspace back as a configuration document"),
     Command("secrets", "jirahooks.cli.secrets", "re-encrypt stored secrets with a new key"),
     Command(
+        "evidence",
+        "jirahooks.cli.evidence",
+        "evidence for auditors: export a period's evaluations, verify the evaluation log's chain",
+    ),
+    Command(
         "admin-token",
         "jirahooks.cli.admin_token",
         "on the server host: issue a new API token for a user, or revoke all of theirs",

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from jirahooks.server.admin import (
     connections,
     evaluations,
+    evidence,
     repositories,
     rules,
     ruleset,
@@ -22,4 +23,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     ruleset.router,
     tokens.router,
     evaluations.router,
+    evidence.router,
 )

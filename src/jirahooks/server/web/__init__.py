@@ -38,6 +38,7 @@ def install(app: FastAPI) -> None:
         pages_bitbucket,
         pages_connections,
         pages_evaluations,
+        pages_evidence,
         pages_people,
         pages_replay,
         pages_rules,
@@ -55,6 +56,7 @@ def install(app: FastAPI) -> None:
         pages_people,
         pages_bitbucket,
         pages_evaluations,
+        pages_evidence,
     ):
         app.include_router(module.router, include_in_schema=False)
 
