@@ -291,26 +291,25 @@ def _commit_command(rv: RuleValidation, trigger: Trigger, state: str, locale: st
     """The exact command for failing commit messages of an existing push or PR."""
     commits: tuple[Commit, ...] = rv.commits
     failing = [r for r in _failing_refs(rv) if r != ZERO_HASH]
-    order = {c.hash: i for i, c in enumerate(commits)}  # git log order: newest first
+    order = {c.hash: i for i, c in enumerate(commits)}  # push order: oldest first, tip last
     failing = sorted((r for r in failing if r in order), key=lambda r: order[r])
     if not failing:
         return translate(f"fix.commits.{trigger.value}.{state}", locale)
     suffix = "push" if trigger is not Trigger.PULL_REQUEST else "pr"
     force = state == "WARNING" or trigger is Trigger.PULL_REQUEST
-    if failing == [commits[0].hash] and trigger is not Trigger.PULL_REQUEST:
+    tip = commits[-1]
+    if failing == [tip.hash] and trigger is not Trigger.PULL_REQUEST:
         return translate(
-            f"fix.{suffix}.amend" + (".force" if force else ""),
-            locale,
-            commit=commits[0].hash[:12],
+            f"fix.{suffix}.amend" + (".force" if force else ""), locale, commit=tip.hash[:12]
         )
-    oldest = next(c for c in commits if c.hash == failing[-1])
+    oldest = next(c for c in commits if c.hash == failing[0])
     if oldest.parents is None:
         base = f"{oldest.hash[:12]}~1"
     elif oldest.parents:
         base = oldest.parents[0][:12]
     else:
         base = "--root"
-    names = ", ".join(r[:12] for r in reversed(failing[:5])) + (" …" if len(failing) > 5 else "")
+    names = ", ".join(r[:12] for r in failing[:5]) + (" …" if len(failing) > 5 else "")
     return translate(
         f"fix.{suffix}.rebase" + (".force" if force else ""), locale, base=base, commits=names
     )
