@@ -59,13 +59,10 @@ def _facts_text(
     """A rule's facts per section and commit: the commits with errors first, then those with
     warnings, then the rest (verbose); at most ``max_lines`` commits per section (0: all)."""
     lines: list[str] = []
-    rule_fails = rv.status in (Status.BLOCK, Status.WARNING)
     shown = [
         f
         for f in facts
-        if verbose
-        or f.status in (FactStatus.ERROR, FactStatus.WARNING)
-        or (rule_fails and _HINT in f.category)
+        if verbose or f.status in (FactStatus.ERROR, FactStatus.WARNING) or _HINT in f.category
     ]
     for title, contexts in _SECTIONS:
         section = [f for f in shown if f.contexts and f.contexts[0] in contexts]
@@ -175,6 +172,11 @@ def text(
         names = ", ".join(rv.rule.title for rv in passed)
         summary = translate("report.passed", locale, count=len(passed), names=names)
         lines.append(f"{_MARK[Status.PASS]} {summary}")
+        for rv in passed:  # a passing rule's hints: a key it ignored may be a typo
+            hints = [f for f in rv.check_facts if _HINT in f.category]
+            if hints:
+                lines.append(f"    {rv.rule.title}")
+                lines.extend(_facts_text(rv, hints, locale, verbose, max_lines))
     if skipped:
         lines.append(
             f"{_MARK[Status.SKIP]} {translate('report.skipped', locale, count=len(skipped))}"

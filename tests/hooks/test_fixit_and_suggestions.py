@@ -206,3 +206,36 @@ def test_did_you_mean_the_branch_key(git_repo: GitRepo, tmp_path: Path, jira: Fa
     # shown by the published client: a detail line of the commit, first context COMMIT
     assert hints[0]["group"] == "COMMIT" and hints[0]["contexts"][0] == "COMMIT"
     assert hints[0]["ref"] == git_repo.head()
+
+
+IGNORING_YML = """\
+connections:
+  - name: fake
+    url: {url}
+    deployment: cloud
+    email: bot@example.com
+    token: ${{HOOKS_JIRA_TOKEN}}
+rules:
+  - template: all-keys-valid
+"""
+
+
+def test_a_key_ignored_as_no_projects_gets_its_hint_even_when_the_rule_passes(
+    git_repo: GitRepo, tmp_path: Path, jira: FakeJira
+) -> None:
+    """all-keys-valid ignores keys of unknown projects (UTF-8, KIP-500): a typo in the project
+    would pass unseen. The project list it asked for anyway says KAFKA exists."""
+    config = write_file(tmp_path / "jira.yml", IGNORING_YML.format(url=jira.url))
+    base = git_repo.commit("ABC-0 outside the range")
+    git_repo.commit("KAKFA-123 typo in the project")
+    jira.reset_log()
+    code, out = _check(git_repo, config, "--range", f"{base}..HEAD")
+    assert code == 0, out
+    assert "→ Did you mean KAFKA-123? Project KAFKA exists." in out
+    with_hint = list(jira.paths())
+    git_repo.git("reset", "-q", "--hard", base)
+    git_repo.commit("UTF-8 is no key")
+    jira.reset_log()
+    code, out = _check(git_repo, config, "--range", f"{base}..HEAD")
+    assert code == 0 and "Did you mean" not in out
+    assert len(list(jira.paths())) == len(with_hint)

@@ -440,7 +440,9 @@ def _with_suggestions(
 ) -> list[RuleValidation]:
     """ "Did you mean …?" hints (``engine.suggest``) from what this evaluation already knows:
     the keys Jira found, the project list when it was asked for, the branch's key. No request."""
-    if not any(v.status in (Status.BLOCK, Status.WARNING) for v in judged):
+    if not any(v.status in (Status.BLOCK, Status.WARNING) for v in judged) and not any(
+        f.message_id == "keys.unknown_project" for v in judged for f in v.check_facts
+    ):
         return judged
     from jirahooks.engine import suggest
     from jirahooks.engine.plan import branch_of

@@ -206,7 +206,9 @@ def annotate(
     template: str = DEFAULT_TEMPLATE,
 ) -> list[RuleValidation]:
     """``validations`` with a hint fact after each "not found" key that has a suggestion, and
-    after each commit without a key when the branch names one. Only failing rules get hints."""
+    after each commit without a key when the branch names one (failing rules); and after each
+    key ignored because no connection knows its project (``ignore_unknown_projects``), in any
+    rule — ``KAKFA-123`` would otherwise pass as "not a key"."""
     found_keys = list(found)
     known = {project_of(k) for k in found_keys} | set(projects)
     not_found = {
@@ -218,13 +220,13 @@ def annotate(
     subjects = {c.hash: c.subject for c in event.commits}
     out: list[RuleValidation] = []
     for rv in validations:
-        if rv.status not in (Status.BLOCK, Status.WARNING):
-            out.append(rv)
-            continue
+        failing = rv.status in (Status.BLOCK, Status.WARNING)
         facts: list[Fact] = []
         added = False
         for fact in rv.check_facts:
             facts.append(fact)
+            if not failing and fact.message_id != "keys.unknown_project":
+                continue  # a passing rule: only a key it ignored as no project's may be a typo
             for hint in _hints_for(
                 fact, branch_keys, found_keys, known, not_found, subjects, template
             ):
@@ -243,7 +245,7 @@ def _hints_for(
     subjects: dict[str, str],
     template: str,
 ) -> list[Fact]:
-    if fact.message_id == "key.invalid":
+    if fact.message_id in ("key.invalid", "keys.unknown_project"):
         key = str(fact.params.get("key") or "")
         pairs = suggestions(
             key, branch_keys=branch_keys, found=found, projects=known, not_found=not_found

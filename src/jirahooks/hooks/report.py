@@ -173,6 +173,8 @@ def render(document: Mapping[str, Any], *, title: str = "", verbose: bool = Fals
         if status == "PASS" and not verbose:
             success = str(rule.get("success") or "")
             lines.append(f"  ✔ {name}" + (f" — {success}" if success else ""))
+            hints = [f for f in _facts(validation) if is_hint(f)]  # e.g. a key taken for no key
+            lines.extend(_section_lines(validation, hints, "      "))
             continue
         lines.append(f"  {RULE_MARK.get(status, '?')} {name} [{status}]")
         if failing and rule.get("error"):
@@ -183,8 +185,7 @@ def render(document: Mapping[str, Any], *, title: str = "", verbose: bool = Fals
             if f.get("source") not in SYSTEM_SOURCES or verbose
             if verbose
             or (
-                _first_context(f) in SHOWN_CONTEXTS
-                and (f.get("status") in _PROBLEMS or (failing and is_hint(f)))
+                _first_context(f) in SHOWN_CONTEXTS and (f.get("status") in _PROBLEMS or is_hint(f))
             )
         ]
         lines.extend(_section_lines(validation, facts, "      "))
