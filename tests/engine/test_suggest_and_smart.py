@@ -175,3 +175,18 @@ def test_the_smart_commits_template() -> None:
     assert bad.result.value == "WARNING"
     text = bad.to_document("de-DE")["ruleValidations"][0]["checkFacts"][0]["message"]
     assert text == "'#clsoe-issue' ist kein Übergang des Workflows: meinten Sie #close-issue?"
+
+
+def test_hints_are_bounded_on_a_big_push() -> None:
+    """10,000 commits with as many unknown keys: at most MAX_HINTED_KEYS keys are compared with
+    the found ones (each suggestion is a bounded edit-distance pass), the rest get no hint."""
+    from jirahooks.engine.suggest import MAX_HINTED_KEYS
+
+    rule = _rule(targets=["COMMIT"], checks={"key_present": True, "keys_valid": "ALL"})
+    resolver = InMemoryResolver([IssueData(f"ABC-{n}") for n in range(1, 501)])
+    commits = tuple(Commit(f"{n:040x}", f"ABC-{n}1 x") for n in range(1, 10_001))
+    evaluation = _run(Event(Trigger.PUSH, "main", commits), rule, resolver=resolver)
+    (rv,) = evaluation.rule_validations
+    hinted = {f.params["key"] for f in rv.check_facts if f.category == ("HINT",)}
+    assert 0 < len(hinted) <= MAX_HINTED_KEYS
+    assert evaluation.resolver_calls == 1

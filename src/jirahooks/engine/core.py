@@ -162,7 +162,8 @@ async def evaluate(
     )
     # 5. judge each rule
     judged = await run(_judge_all, plans, settings, resolution, jql_results, offline, problems)
-    judged = _with_suggestions(judged, event, settings, resolution, projects, rules)
+    # "did you mean" hints: CPU work over the failing facts, so on the runner too
+    judged = await run(_with_suggestions, judged, event, settings, resolution, projects, rules)
     by_id = {v.rule.id: v for v in judged}
     validations = [v for v in (broken.get(r.id) or by_id.get(r.id) for r in rules) if v is not None]
     system = tuple(_problem_fact(p, Context.SYSTEM) for p in problems)

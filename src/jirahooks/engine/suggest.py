@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from jirahooks.engine.facts import (
@@ -47,6 +48,9 @@ from jirahooks.keys import project_of
 
 HINT = "HINT"
 MAX_SUGGESTIONS = 3
+# distinct keys that get suggestions per evaluation: a push of 10,000 commits with as many bad
+# keys costs bounded time (each key is compared with every found key and known project)
+MAX_HINTED_KEYS = 100
 DEFAULT_TEMPLATE = "{key} {message}"
 # the shapes prepare-commit-msg tries, in order, against the rules' commit naming patterns
 TEMPLATE_CANDIDATES = (
@@ -114,7 +118,9 @@ def suggestions(
         if _number(candidate) == _number(key) or distance(candidate, key) <= 2:
             out.setdefault(candidate, "branch")
     for candidate in sorted(found_set):
-        if candidate not in bad and 1 <= distance(candidate, key) <= 2:
+        if abs(len(candidate) - len(key)) > 2 or candidate in bad:
+            continue
+        if 1 <= distance(candidate, key) <= 2:
             out.setdefault(candidate, "found")
     project = project_of(key)
     known = set(projects)
@@ -144,7 +150,12 @@ def message_template(rules: Sequence[Any], settings: Any) -> tuple[str, str]:
     explicit = getattr(settings, "commit_message_template", "") or ""
     if explicit:
         return explicit, "settings"
-    patterns = [p for p in _commit_naming_patterns(rules)]
+    return _template_for(tuple(_commit_naming_patterns(rules)))
+
+
+@lru_cache(maxsize=64)
+def _template_for(patterns: tuple[str, ...]) -> tuple[str, str]:
+    """The first candidate shape every pattern accepts (compiled once per set of patterns)."""
     if patterns:
         from jirahooks.keys import compile_user_regex
 
@@ -218,6 +229,7 @@ def annotate(
         if f.message_id == "key.invalid"
     }
     subjects = {c.hash: c.subject for c in event.commits}
+    memo: dict[str, list[tuple[str, str]]] = {}
     out: list[RuleValidation] = []
     for rv in validations:
         failing = rv.status in (Status.BLOCK, Status.WARNING)
@@ -228,7 +240,7 @@ def annotate(
             if not failing and fact.message_id != "keys.unknown_project":
                 continue  # a passing rule: only a key it ignored as no project's may be a typo
             for hint in _hints_for(
-                fact, branch_keys, found_keys, known, not_found, subjects, template
+                fact, branch_keys, found_keys, known, not_found, subjects, template, memo
             ):
                 facts.append(hint)
                 added = True
@@ -244,12 +256,17 @@ def _hints_for(
     not_found: set[str],
     subjects: dict[str, str],
     template: str,
+    memo: dict[str, list[tuple[str, str]]],
 ) -> list[Fact]:
     if fact.message_id in ("key.invalid", "keys.unknown_project"):
         key = str(fact.params.get("key") or "")
-        pairs = suggestions(
-            key, branch_keys=branch_keys, found=found, projects=known, not_found=not_found
-        )
+        pairs = memo.get(key)
+        if pairs is None:
+            if len(memo) >= MAX_HINTED_KEYS:
+                return []
+            pairs = memo[key] = suggestions(
+                key, branch_keys=branch_keys, found=found, projects=known, not_found=not_found
+            )
         return [
             _hint(
                 fact,
