@@ -6,7 +6,8 @@ three, never a key Jira said does not exist:
 
 1. the branch's key, when it has the same issue number (``KAFKA-123`` in the commit,
    ``feature/KFK-123-x`` as the branch) or is within edit distance 2 of it;
-2. a key that *was* found in this evaluation within edit distance 2 (``ABC-1234`` → ``ABC-123``);
+2. a key that *was* found in this evaluation, with the same number, within edit distance 2
+   (``KAKFA-123`` → ``KAFKA-123`` referenced by another commit);
 3. the same number in a project that exists, when the key's own project is not known and a
    known one is within edit distance 1–2 (``KAKFA-123`` → ``KAFKA-123``). Known projects are the
    connections' project list when the evaluation asked for it anyway (a rule ignoring unknown
@@ -222,6 +223,11 @@ def annotate(
     rule — ``KAKFA-123`` would otherwise pass as "not a key"."""
     found_keys = list(found)
     known = {project_of(k) for k in found_keys} | set(projects)
+    # found keys are candidates only with the key's own number (KAKFA-123 → KAFKA-123): one
+    # dict lookup per key instead of an edit-distance pass over every key of a big push
+    by_number: dict[str, list[str]] = {}
+    for candidate in dict.fromkeys(found_keys):
+        by_number.setdefault(_number(candidate), []).append(candidate)
     not_found = {
         str(f.params.get("key"))
         for rv in validations
@@ -240,7 +246,7 @@ def annotate(
             if not failing and fact.message_id != "keys.unknown_project":
                 continue  # a passing rule: only a key it ignored as no project's may be a typo
             for hint in _hints_for(
-                fact, branch_keys, found_keys, known, not_found, subjects, template, memo
+                fact, branch_keys, by_number, known, not_found, subjects, template, memo
             ):
                 facts.append(hint)
                 added = True
@@ -251,7 +257,7 @@ def annotate(
 def _hints_for(
     fact: Fact,
     branch_keys: Sequence[str],
-    found: Sequence[str],
+    by_number: dict[str, list[str]],
     known: set[str],
     not_found: set[str],
     subjects: dict[str, str],
@@ -264,6 +270,7 @@ def _hints_for(
         if pairs is None:
             if len(memo) >= MAX_HINTED_KEYS:
                 return []
+            found = by_number.get(_number(key), [])
             pairs = memo[key] = suggestions(
                 key, branch_keys=branch_keys, found=found, projects=known, not_found=not_found
             )
