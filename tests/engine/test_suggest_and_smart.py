@@ -182,11 +182,13 @@ def test_hints_are_bounded_on_a_big_push() -> None:
     the found ones (each suggestion is a bounded edit-distance pass), the rest get no hint."""
     from jirahooks.engine.suggest import MAX_HINTED_KEYS
 
-    rule = _rule(targets=["COMMIT"], checks={"key_present": True, "keys_valid": "ALL"})
+    checks = {"key_present": True, "keys_valid": "ALL", "ignore_unknown_projects": True}
+    rule = _rule(targets=["COMMIT"], checks=checks)
     resolver = InMemoryResolver([IssueData(f"ABC-{n}") for n in range(1, 501)])
-    commits = tuple(Commit(f"{n:040x}", f"ABC-{n}1 x") for n in range(1, 10_001))
+    # ABD is no project, ABC is: every key gets "did you mean ABC-n?" — up to the bound
+    commits = tuple(Commit(f"{n:040x}", f"ABD-{n} x") for n in range(1, 10_001))
     evaluation = _run(Event(Trigger.PUSH, "main", commits), rule, resolver=resolver)
     (rv,) = evaluation.rule_validations
     hinted = {f.params["key"] for f in rv.check_facts if f.category == ("HINT",)}
     assert 0 < len(hinted) <= MAX_HINTED_KEYS
-    assert evaluation.resolver_calls == 1
+    assert evaluation.resolver_calls == 1  # the project list; no key was left to resolve
