@@ -7,7 +7,9 @@ Prints, in one run:
   scripts (exactly what git runs), as wall time, CPU time (the hook and its git children) and
   ratios to a bare ``python -c pass`` from the same venv: commit-msg in remote mode against a
   running ``jirahooks serve`` (a stdlib stub without the server extra), in local format-only
-  mode, in local mode with a Jira connection (a fake Jira on loopback); pre-push in remote mode
+  mode, in local mode with a Jira connection (a fake Jira on loopback); prepare-commit-msg in
+  local and remote mode with its message form cached (a branch naming a key, a message that
+  has one: the whole path runs, the file stays as it is); pre-push in remote mode
   with 1 and with 100 new commits; and ``gitlint --msg-filename`` installed into a temporary
   venv of this benchmark (skipped with a note when it cannot be installed);
 * the server's own time for the two pre-push requests, from this already-warm process;
@@ -353,6 +355,23 @@ def bench_hooks(base: Path, env: dict[str, str], rounds: int, with_gitlint: bool
         )
     must(["git", "config", "--unset", "core.hooksPath"], repo, env)
     must([PYTHON, "-m", "jirahooks", "install", "--mode", "remote"], repo, env)
+    # prepare-commit-msg on a branch that names a key: the whole path (form, branch, message)
+    # runs; the message names a key already, so the file is left as it is round after round
+    keyed = base / "keyed"
+    must(["git", "init", "-q", "-b", "feature/ABC-9-bench", str(keyed)], base, env)
+    (keyed / ".jirahooks.toml").write_text(RULES_TOML, encoding="utf-8")
+    prepare_local = base / "prepare-local"
+    prepare_local.mkdir()
+    must(["git", "config", "core.hooksPath", str(prepare_local)], keyed, env)
+    must(
+        [PYTHON, "-m", "jirahooks", "install", "prepare-commit-msg", "--mode", "local"], keyed, env
+    )
+    must(["git", "config", "--unset", "core.hooksPath"], keyed, env)
+    must(
+        [PYTHON, "-m", "jirahooks", "install", "prepare-commit-msg", "--mode", "remote"], keyed, env
+    )
+    prepared = base / "PREPARE_EDITMSG"
+    prepared.write_text("ABC-9 Fix the login timeout\n", encoding="utf-8")
 
     cases = [Case("python -c pass (bare interpreter)", [PYTHON, "-c", "pass"], repo, env)]
     with validation_server(base, env) as (endpoint, secret, kind), FakeJira("cloud") as jira:
@@ -377,6 +396,20 @@ def bench_hooks(base: Path, env: dict[str, str], rounds: int, with_gitlint: bool
                 [str(jira_dir / "commit-msg"), str(message)],
                 repo,
                 {**env, "BENCH_JIRA_TOKEN": jira.token},
+            ),
+        ]
+        cases += [
+            Case(
+                "prepare-commit-msg, local (cached form)",
+                [str(prepare_local / "prepare-commit-msg"), str(prepared), "message"],
+                keyed,
+                env,
+            ),
+            Case(
+                "prepare-commit-msg, remote (form cached)",
+                [str(keyed / ".git" / "hooks" / "prepare-commit-msg"), str(prepared), "message"],
+                keyed,
+                remote_env,
             ),
         ]
         for count in (1, 100):

@@ -36,6 +36,8 @@ _SECTIONS: tuple[tuple[str, tuple[Context, ...]], ...] = (
     ("Rule", (Context.GLOBAL,)),
     ("Jira", (Context.SYSTEM,)),
 )
+_HINT = "HINT"  # a "did you mean …?" fact's category (engine/suggest.py)
+_HINT_MARK = "→"
 MAX_LINES = 20  # entries (commits, facts) listed per failing rule; ``--max-lines`` widens it
 _SEVERITY = {FactStatus.ERROR: 0, FactStatus.WARNING: 1}
 
@@ -57,7 +59,11 @@ def _facts_text(
     """A rule's facts per section and commit: the commits with errors first, then those with
     warnings, then the rest (verbose); at most ``max_lines`` commits per section (0: all)."""
     lines: list[str] = []
-    shown = [f for f in facts if verbose or f.status in (FactStatus.ERROR, FactStatus.WARNING)]
+    shown = [
+        f
+        for f in facts
+        if verbose or f.status in (FactStatus.ERROR, FactStatus.WARNING) or _HINT in f.category
+    ]
     for title, contexts in _SECTIONS:
         section = [f for f in shown if f.contexts and f.contexts[0] in contexts]
         if not section:
@@ -86,7 +92,8 @@ def _facts_text(
                 lines.append(f"      {short_hash(ref)}  {_subject(rv, ref)}".rstrip())
                 indent = "        "
             for fact in sorted(group, key=lambda f: _SEVERITY.get(f.status, 2)):
-                lines.append(f"{indent}{_FACT_MARK[fact.status]} {fact.message(locale)}")
+                mark = _HINT_MARK if _HINT in fact.category else _FACT_MARK[fact.status]
+                lines.append(f"{indent}{mark} {fact.message(locale)}")
     return lines
 
 
@@ -165,6 +172,11 @@ def text(
         names = ", ".join(rv.rule.title for rv in passed)
         summary = translate("report.passed", locale, count=len(passed), names=names)
         lines.append(f"{_MARK[Status.PASS]} {summary}")
+        for rv in passed:  # a passing rule's hints: a key it ignored may be a typo
+            hints = [f for f in rv.check_facts if _HINT in f.category]
+            if hints:
+                lines.append(f"    {rv.rule.title}")
+                lines.extend(_facts_text(rv, hints, locale, verbose, max_lines))
     if skipped:
         lines.append(
             f"{_MARK[Status.SKIP]} {translate('report.skipped', locale, count=len(skipped))}"

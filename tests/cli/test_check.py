@@ -330,8 +330,11 @@ def test_commit_with_an_empty_message(repo: Any, jirahooks: Callable[..., Run]) 
     result = jirahooks("check", "--range", "main..HEAD", "--format", "json")
     assert result.code == EXIT_BLOCKED
     document = result.json()
-    (fact,) = check_facts(document, "commit-key-required")
+    # the error, then the hint that the branch names a key (engine/suggest.py)
+    (fact, hint) = check_facts(document, "commit-key-required")
     assert fact["ref"] == empty
+    assert hint["ref"] == empty and hint["category"] == ["HINT"]
+    assert hint["message"] == "The branch names ABC-1: start the message with it, e.g. 'ABC-1 …'."
     assert document["ruleValidations"][0]["commitsUnderReview"][empty]["message"] == ""
 
 

@@ -107,7 +107,9 @@ def test_key_present_branch_is_case_insensitive_by_default_commits_are_not() -> 
     assert [(f.contexts[0], f.code) for f in facts(ev)] == [
         (Context.BRANCH_SOURCE, Code.KEYS_PRESENT),
         (Context.COMMIT, Code.NO_KEYS),
+        (Context.COMMIT, Code.CHECKED),  # the hint: the branch names ABC-1 (engine/suggest.py)
     ]
+    assert facts(ev)[-1].category == ("HINT",) and facts(ev)[-1].params["key"] == "ABC-1"
     ev = run(push("abc-1 lower case"), r, case_insensitive=["COMMIT"])
     assert by_code(ev, Code.KEYS_PRESENT)
 

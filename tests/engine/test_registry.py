@@ -38,6 +38,7 @@ def test_every_check_can_be_switched_on() -> None:
         naming="^x",
         no_merge_commits=True,
         single_commit=True,
+        smart_commits=True,
     )
     assert [c.id for c in CHECKS if c.enabled(all_on)] == [i for i in IDS if i != "keys_valid_one"]
     assert "keys_valid_one" in [c.id for c in CHECKS if c.enabled(Checks(keys_valid=KeysValid.ONE))]

@@ -135,7 +135,13 @@ def test_all_strategy_needs_every_target() -> None:
     r = rule(targets=["BRANCH", "COMMIT"], strategy="ALL")
     rv = judge(Event(Trigger.PUSH, "feature/ABC-1", commits("no key")), r)
     assert rv.status is Status.BLOCK
-    assert [f.status for f in rv.check_facts] == [FactStatus.SUCCESS, FactStatus.ERROR]
+    # the commit's error, then the hint that the branch names ABC-1 (engine/suggest.py)
+    assert [f.status for f in rv.check_facts] == [
+        FactStatus.SUCCESS,
+        FactStatus.ERROR,
+        FactStatus.INFO,
+    ]
+    assert rv.check_facts[-1].category == ("HINT",)
     assert not [f for f in rv.check_facts if f.source is Source.TARGET]
 
 

@@ -35,10 +35,11 @@ def test_pre_push_says_how_to_reword(make_repo: Callable[..., GitRepo], install:
     repo.git("remote", "add", "origin", str(origin.path))
     write_file(repo.path / ".jirahooks.toml", KEY_RULES_TOML)
     install(repo.path, "pre-push", "--mode", "local")
-    repo.commit("no key")
+    tip = repo.commit("no key")
     blocked = git_run(repo.path, "push", "origin", "main")
     assert blocked.returncode != 0
-    assert "git commit --amend for the last one, git rebase -i for older ones" in blocked.stderr
+    # the one failing commit is the tip: the exact command, naming it (engine/suggest.py)
+    assert f"correct the last commit ({tip[:12]}) with git commit --amend" in blocked.stderr
 
 
 def _document_hint(trigger: Trigger, locale: str = "en-US") -> str:

@@ -294,3 +294,37 @@ def test_local_mode_with_jira_loads_the_jira_client_only_when_jira_is_asked(
         stage(git_repo.path)
         unknown = git_run(git_repo.path, "commit", "-m", "ABC-99 not there", env=env)
         assert unknown.returncode != 0 and "BLOCK" in unknown.stderr
+
+
+def _prepare_profile(repo: GitRepo, env: dict[str, str]) -> set[str]:
+    stage(repo.path)
+    profile = {"PYTHONPROFILEIMPORTTIME": "1", **env}
+    result = git_run(repo.path, "commit", "-m", "light", env=profile)
+    assert result.returncode == 0, result.stderr
+    assert repo.git("log", "-1", "--format=%s") == "ABC-1 light"  # the hook really inserted
+    return _imported_by_profile(result.stderr)
+
+
+def test_prepare_commit_msg_local_mode_cached_needs_no_engine(
+    git_repo: GitRepo, install: Install
+) -> None:
+    write_file(git_repo.path / ".jirahooks.toml", KEY_RULES_TOML)
+    install(git_repo.path, "prepare-commit-msg", "--mode", "local")
+    git_repo.git("checkout", "-q", "-b", "feature/ABC-1-light")
+    git_repo.commit("ABC-1 first: the form is derived and cached")  # --no-verify: no hook
+    _prepare_profile(git_repo, {})  # derives and caches the form
+    git_repo.git("reset", "-q", "--soft", "HEAD~1")
+    imported = _prepare_profile(git_repo, {})
+    assert "jirahooks.hooks.prepare" in imported
+    assert _heavy(imported, (*HEAVY_ON_HOOK_PATH, "jirahooks.engine", "jirahooks.rules")) == []
+
+
+def test_prepare_commit_msg_remote_mode_imports_nothing_heavy(
+    git_repo: GitRepo, install: Install, stub: ValidationStub
+) -> None:
+    install(git_repo.path, "prepare-commit-msg", "--mode", "remote")
+    git_repo.git("checkout", "-q", "-b", "feature/ABC-1-light")
+    imported = _prepare_profile(git_repo, stub.env())
+    assert [r.path for r in stub.received] == ["/api/validate/acme/message-format"]
+    assert "jirahooks.hooks.prepare" in imported and "jirahooks.hooks.remote" in imported
+    assert _heavy(imported, HEAVY_ON_REMOTE_PATH) == []

@@ -30,7 +30,7 @@ def test_manifest_is_valid_and_names_existing_commands() -> None:
     hooks = _hooks()
     ids = [h["id"] for h in hooks]
     assert len(ids) == len(set(ids))
-    assert {h["stages"][0] for h in hooks} == {"commit-msg", "pre-push"}
+    assert {h["stages"][0] for h in hooks} == {"commit-msg", "pre-push", "prepare-commit-msg"}
     for hook in hooks:
         assert {"id", "name", "entry", "language"} <= set(hook)
         assert hook["language"] == "python"

@@ -113,3 +113,19 @@ def test_changing_an_inherited_value_overrides_it(site: Site) -> None:
     # and an untouched form saves exactly what is stored
     status, _, _ = browser.request("POST", PAGE, _form(browser))
     assert status == 200 and _overrides(site) == {"time_budget_seconds": 4.0}
+
+
+def test_the_commit_message_template_is_a_setting_of_the_form(site: Site) -> None:
+    """prepare-commit-msg's shape (issue 19) is set like any other override; a template
+    without {key} is refused at its path."""
+    site.add_repository("api")
+    browser = Browser(site.url)
+    assert browser.sign_in(site.admin_token)[0] == 303
+    fields = _set(_form(browser), "commit_message_template", "[{key}] {message}")
+    status, _, text = browser.request("POST", PAGE, fields)
+    assert status == 200 and "Settings saved." in text
+    assert _overrides(site) == {"commit_message_template": "[{key}] {message}"}
+    fields = _set(_form(browser), "commit_message_template", "{message} only")
+    status, _, text = browser.request("POST", PAGE, fields)
+    assert "needs {key} and {message}, once each" in text
+    assert _overrides(site) == {"commit_message_template": "[{key}] {message}"}

@@ -4,6 +4,7 @@ Hooks::
 
     jirahooks hook commit-msg FILE          # a commit is being created
     jirahooks hook pre-push [REMOTE [URL]]  # refs on stdin, as git gives them
+    jirahooks hook prepare-commit-msg FILE [SOURCE [SHA]]  # the branch's key into the message
     jirahooks hook pre-receive              # server side: <old> <new> <ref> lines on stdin
     jirahooks hook update REF OLD NEW       # server side, one ref
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import argparse
 
-HOOK_NAMES = ("commit-msg", "pre-push", "pre-receive", "update")
+HOOK_NAMES = ("commit-msg", "pre-push", "prepare-commit-msg", "pre-receive", "update")
 
 
 def _options(parser: argparse.ArgumentParser, *, defaults: bool = True) -> None:

@@ -2,7 +2,8 @@
 
 Examples::
 
-    jirahooks install                          # commit-msg + pre-push (pre-receive in a bare repo)
+    jirahooks install                          # commit-msg, pre-push, prepare-commit-msg
+                                               # (pre-receive in a bare repo)
     jirahooks install commit-msg --mode remote # ask the Validation API (JIRAHOOKS_ENDPOINT …)
     jirahooks install all --mode local --config ci/jirahooks.yml
     jirahooks install pre-receive --config /etc/jirahooks/acme.yml --repo api   # bare repository
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 
-CLIENT = ("commit-msg", "pre-push")
+CLIENT = ("commit-msg", "pre-push", "prepare-commit-msg")
 SERVER = ("pre-receive", "update")
 
 
@@ -31,8 +32,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "hooks",
         nargs="*",
         metavar="HOOK",
-        help="commit-msg, pre-push, pre-receive, update or all (default: all client hooks; "
-        "pre-receive in a bare repository)",
+        help="commit-msg, pre-push, prepare-commit-msg, pre-receive, update or all (default: "
+        "all client hooks; pre-receive in a bare repository)",
     )
     parser.add_argument(
         "--mode",
@@ -91,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if location.bare and any(h in CLIENT for h in hooks):
         raise UsageError(
-            "commit-msg and pre-push hooks need a working tree; this repository is bare",
+            "commit-msg, pre-push and prepare-commit-msg hooks need a working tree; this "
+            "repository is bare",
             hint="in a bare repository install pre-receive (or update)",
         )
     if args.config:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-ALL = ("commit-msg", "pre-push", "pre-receive", "update")
+ALL = ("commit-msg", "pre-push", "prepare-commit-msg", "pre-receive", "update")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
     manager = None if location.bare else managers.detect(location.hooks_dir, gitio.repo_root())
     for hook in names:
-        if manager is not None and hook in ("commit-msg", "pre-push"):
+        if manager is not None and hook in ("commit-msg", "pre-push", "prepare-commit-msg"):
             done = managers.remove(hook, manager)
             if done != "not installed" or args.hooks:
                 output.out(f"jirahooks: {hook}: {done}")

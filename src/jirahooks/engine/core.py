@@ -162,6 +162,8 @@ async def evaluate(
     )
     # 5. judge each rule
     judged = await run(_judge_all, plans, settings, resolution, jql_results, offline, problems)
+    # "did you mean" hints: CPU work over the failing facts, so on the runner too
+    judged = await run(_with_suggestions, judged, event, settings, resolution, projects, rules)
     by_id = {v.rule.id: v for v in judged}
     validations = [v for v in (broken.get(r.id) or by_id.get(r.id) for r in rules) if v is not None]
     system = tuple(_problem_fact(p, Context.SYSTEM) for p in problems)
@@ -427,3 +429,31 @@ def _reviewed(plan: RulePlan) -> tuple[Commit, ...]:
     if Target.COMMIT in plan.rule.targets or Target.COMMITS in plan.rule.targets:
         return plan.commits
     return ()
+
+
+def _with_suggestions(
+    judged: list[RuleValidation],
+    event: Event,
+    settings: Settings,
+    resolution: Resolution,
+    projects: ProjectSet,
+    rules: Sequence[Rule],
+) -> list[RuleValidation]:
+    """ "Did you mean …?" hints (``engine.suggest``) from what this evaluation already knows:
+    the keys Jira found, the project list when it was asked for, the branch's key. No request."""
+    if not any(v.status in (Status.BLOCK, Status.WARNING) for v in judged) and not any(
+        f.message_id == "keys.unknown_project" for v in judged for f in v.check_facts
+    ):
+        return judged
+    from jirahooks.engine import suggest
+    from jirahooks.engine.plan import branch_of
+
+    branch = branch_of(event)
+    insensitive = Target.BRANCH in settings.case_insensitive
+    branch_keys = _extractor(settings).keys(branch, case_insensitive=insensitive) if branch else []
+    known = projects.known if projects.projects is not None else frozenset()
+    found = [*resolution.issues, *(i.current_key for i in resolution.issues.values())]
+    template, _ = suggest.message_template(rules, settings)
+    return suggest.annotate(
+        judged, event, found=found, projects=known, branch_keys=branch_keys, template=template
+    )

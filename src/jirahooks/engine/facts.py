@@ -199,8 +199,9 @@ class RuleValidation:
             )
         ):
             state = "BLOCK" if self.status is Status.BLOCK else "WARNING"
-            advice = translate(f"fix.commits.{trigger.value}.{state}", locale)
-        return " ".join(t for t in (self.rule.localized(locale).hint, advice) if t)
+            advice = _fix_advice(self, trigger, state, locale)
+        title = _title_advice(self, trigger, locale) if trigger is not None else ""
+        return " ".join(t for t in (self.rule.localized(locale).hint, advice, title) if t)
 
     def __repr__(self) -> str:
         # Short on purpose: asyncio and loggers repr results, and a 10,000-commit one is large.
@@ -423,3 +424,16 @@ class Evaluation:
             ],
             "errorValidations": error_validations,
         }
+
+
+def _fix_advice(rv: RuleValidation, trigger: Trigger, state: str, locale: str) -> str:
+    """The exact command that fixes ``rv``'s failing commits (``engine.suggest``)."""
+    from jirahooks.engine.suggest import fix_advice
+
+    return fix_advice(rv, trigger, state, locale)
+
+
+def _title_advice(rv: RuleValidation, trigger: Trigger, locale: str) -> str:
+    from jirahooks.engine.suggest import title_advice
+
+    return title_advice(rv, trigger, locale)

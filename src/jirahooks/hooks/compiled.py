@@ -94,7 +94,13 @@ def compile_rules(rules: Sequence[Rule], settings: Settings, *, with_jira: bool)
 
     if with_jira or any(isinstance(r, BrokenRule) for r in rules):
         return None
+    if any(getattr(r.checks, "smart_commits", False) for r in rules):
+        return None  # smart-commit linting (engine/checks/smart.py) runs in the engine
+    from jirahooks.engine.suggest import message_template
+
     return {
+        # the shape "did you mean" hints show a message in (engine/suggest.py)
+        "message_template": message_template(rules, settings)[0],
         "version": FORM_VERSION,
         "enabled": settings.enabled,
         "key_pattern": settings.key_pattern,

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from jirahooks.hooks import remote
     from jirahooks.hooks.local import LocalSetup
 
-CLIENT_HOOKS = ("commit-msg", "pre-push")
+CLIENT_HOOKS = ("commit-msg", "pre-push", "prepare-commit-msg")
 MODES = ("auto", "remote", "local")
 CONFIG_NAMES = (".jirahooks.toml", ".jirahooks.yml", ".jirahooks.yaml")
 CACHE_DIR = "jirahooks"  # under the git directory: the rules cache of local mode
@@ -177,11 +177,20 @@ def run(call: Call, stdin: bytes | None = None, environ: dict[str, str] | None =
     legacy = run_legacy(call.hook, call.args, call.hooks_dir, stdin)
     if legacy != 0:
         return legacy
-    if call.hook == "commit-msg" and not call.args:
+    if call.hook in ("commit-msg", "prepare-commit-msg") and not call.args:
         raise UsageError(
-            "commit-msg needs the commit message file", hint="git passes it: commit-msg FILE"
+            f"{call.hook} needs the commit message file", hint=f"git passes it: {call.hook} FILE"
         )
     repo = Repository.discover()
+    if call.hook == "prepare-commit-msg":
+        return _prepare(call, repo, env)
+    if call.hook == "commit-msg":
+        bare_key = _only_inserted_key(call, repo)
+        if bare_key:
+            from jirahooks.i18n import translate
+
+            output.err(translate("prepare.only_key", hook_locale(), key=bare_key))
+            return EXIT_BLOCKED
     mode, config = _mode(call, repo, env)
     if mode == "none":
         return _unconfigured()
@@ -309,6 +318,38 @@ def _unconfigured() -> int:
     return EXIT_OK
 
 
+def _prepare(call: Call, repo: Repository, env: dict[str, str]) -> int:
+    """prepare-commit-msg (``jirahooks.hooks.prepare``): never fails the commit, whatever the
+    configuration says."""
+    from jirahooks.hooks import prepare
+
+    try:
+        mode, config = _mode(call, repo, env)
+    except JirahooksError as exc:
+        output.err(f"jirahooks: warning: prepare-commit-msg: {exc}; the message was left as is")
+        return EXIT_OK
+    return prepare.run(call, repo, mode, config, env)
+
+
+def _only_inserted_key(call: Call, repo: Repository) -> str:
+    """The key, when the message is only what prepare-commit-msg put into an empty one."""
+    from jirahooks.hooks.prepare import PREPARED, only_inserted
+
+    if not repo.git_dir or not os.path.exists(os.path.join(repo.git_dir, CACHE_DIR, PREPARED)):
+        return ""
+    message, _, _ = gitpush.read_commit_message(call.args[0], git_dir=repo.git_dir)
+    return only_inserted(repo.git_dir, message)
+
+
+def _message_file_named(text: str, message_file: str) -> str:
+    """The fix-it command names the message file git really used (a linked worktree's lives
+    under .git/worktrees/…)."""
+    default = ".git/COMMIT_EDITMSG"
+    if message_file == default or os.path.basename(message_file) != "COMMIT_EDITMSG":
+        return text
+    return text.replace(default, message_file)
+
+
 def _commit_msg(call: Call, repo: Repository, mode: str, config: object) -> int:
     message, author, branch = gitpush.read_commit_message(call.args[0], git_dir=repo.git_dir)
     if not message:
@@ -318,7 +359,9 @@ def _commit_msg(call: Call, repo: Repository, mode: str, config: object) -> int:
 
         assert isinstance(config, remote.RemoteConfig)
         commit = gitio.LogRecord(gitpush.ZERO_HASH, (), author, "", message)
-        return ask_remote(config, "COMMIT", branch, [commit], call.verbose)
+        return ask_remote(
+            config, "COMMIT", branch, [commit], call.verbose, message_file=call.args[0]
+        )
     assert isinstance(config, str)
     cache = os.path.join(repo.common_dir, CACHE_DIR) if repo.common_dir else None
     if cache is not None:
@@ -328,7 +371,8 @@ def _commit_msg(call: Call, repo: Repository, mode: str, config: object) -> int:
         form = compiled.cached_form(config, call.repo, cache)
         if form is not None:
             document = judge.evaluate(form, message, author, branch, hook_locale())
-            output.err(report.render(document, verbose=call.verbose))
+            text = report.render(document, verbose=call.verbose)
+            output.err(_message_file_named(text, call.args[0]))
             return EXIT_BLOCKED if document["result"] == "BLOCK" else EXIT_OK
     from jirahooks.event import Commit, Event, Trigger
 
@@ -338,7 +382,7 @@ def _commit_msg(call: Call, repo: Repository, mode: str, config: object) -> int:
     setup = load_setup(config, call.repo, repo)
     budget = time_budget(setup, call, server=False)
     (evaluation,), _ = evaluate([commit_event], setup, budget)
-    code = print_local([("", evaluation)], call.verbose)
+    code = print_local([("", evaluation)], call.verbose, message_file=call.args[0])
     if cache is not None:
         from pathlib import Path
 
@@ -381,6 +425,7 @@ def ask_remote(
     *,
     title: str = "",
     documents: list[dict[str, object]] | None = None,
+    message_file: str = "",
 ) -> int:
     """Ask the Validation API, print its answer; the exit code it means. The answer is also
     appended to ``documents`` when given (pre-receive's closing line names what failed)."""
@@ -396,7 +441,8 @@ def ask_remote(
             return server_trouble(config, exc, EXIT_BLOCKED)
         output.error(exc)
         return EXIT_BLOCKED
-    output.err(report.render(document, title=title, verbose=verbose or config.verbose))
+    text = report.render(document, title=title, verbose=verbose or config.verbose)
+    output.err(_message_file_named(text, message_file) if message_file else text)
     if documents is not None:
         documents.append(document)
     return EXIT_BLOCKED if document.get("result") == "BLOCK" else EXIT_OK
@@ -459,9 +505,12 @@ def document_of(evaluation: Evaluation) -> dict[str, object]:
     return document
 
 
-def print_local(results: list[tuple[str, Evaluation]], verbose: bool) -> int:
+def print_local(
+    results: list[tuple[str, Evaluation]], verbose: bool, *, message_file: str = ""
+) -> int:
     blocked = False
     for title, evaluation in results:
-        output.err(report.render(document_of(evaluation), title=title, verbose=verbose))
+        text = report.render(document_of(evaluation), title=title, verbose=verbose)
+        output.err(_message_file_named(text, message_file) if message_file else text)
         blocked |= evaluation.blocked
     return EXIT_BLOCKED if blocked else EXIT_OK

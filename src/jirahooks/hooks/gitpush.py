@@ -93,11 +93,15 @@ def read_commit_message(
             f"cannot read the commit message file {message_file}: {exc.strerror}",
             hint="git passes the message file as the hook's first argument",
         ) from exc
-    config = gitio.config_values(("core.commentchar", "user.name"), cwd=cwd)
-    comment = config.get("core.commentchar") or "#"
-    if comment == "auto":
-        comment = "#"
-    message = gitio.clean_message(raw, comment[:1])
+    names = ("core.commentchar", "core.commentstring")
+    config = gitio.config_values((*names, "user.name"), cwd=cwd)
+    from jirahooks.hooks.prepare import command_line_config, comment_prefix
+
+    # git -c core.commentChar=… reaches hooks in GIT_CONFIG_PARAMETERS only; "auto" is the
+    # character git chose for this message, read from its comment lines
+    config.update(command_line_config(os.environ.get("GIT_CONFIG_PARAMETERS", ""), names))
+    configured = config.get("core.commentstring") or config.get("core.commentchar") or ""
+    message = gitio.clean_message(raw, comment_prefix(raw, configured)[:1])
     return message, config.get("user.name", ""), head_branch(git_dir, cwd=cwd)
 
 

@@ -494,6 +494,8 @@ def evaluate(
             "conditionFacts": [f.to_dict(locale, title) for f in conditions],
             "checkFacts": [f.to_dict(locale, title) for f in facts],
         }
+        if status in ("BLOCK", "WARNING"):
+            _branch_key_hints(validation, judge, form, message, locale, title)
         # as engine/listing.py bounds a document: the failing commit named, its subject only
         if any(
             f.ref and f.contexts and f.contexts[0] in _PER_COMMIT and f.status in _PROBLEMS
@@ -532,3 +534,49 @@ def evaluate(
         "ruleValidations": validations,
         "errorValidations": error_validations,
     }
+
+
+def _branch_key_hints(
+    validation: dict[str, Any],
+    judge: _Judge,
+    form: dict[str, Any],
+    message: str,
+    locale: str,
+    title: str,
+) -> None:
+    """The engine's "the branch names ABC-123" hint (``engine.suggest.annotate``) after a
+    commit's "no issue keys" fact: the branch's key, the message shaped by the template."""
+    if not judge.branch:
+        return
+    insensitive = "BRANCH" in judge.case_insensitive
+    keys = judge.extractor.keys(judge.branch, case_insensitive=insensitive)
+    if not keys:
+        return
+    template = str(form.get("message_template") or "{key} {message}")
+    out: list[dict[str, Any]] = []
+    for fact in validation["checkFacts"]:
+        out.append(fact)
+        contexts = fact.get("contexts") or []
+        if fact.get("code") != "NO_KEYS" or contexts[:1] not in (["COMMIT"], ["COMMITS"]):
+            continue
+        ref = str(fact.get("ref") or "")
+        subject = message.split("\n", 1)[0].strip() if ref == ZERO_HASH else ""
+        example = template.replace("{key}", keys[0]).replace("{message}", subject or "…")
+        params = {"key": keys[0], "example": example}
+        hint = {
+            "message": translate("suggest.branch_key", locale, **params),
+            "code": "CHECKED",
+            "status": "INFO",
+            "source": "ISSUE_KEY",
+            "group": "COMMIT",
+            "qualifier": "DETAIL",
+            "contexts": contexts[:1],
+        }
+        if ref:
+            hint["ref"] = ref
+        if title:
+            hint["ruleTitle"] = title
+        hint["category"] = ["HINT"]
+        hint["params"] = params
+        out.append(hint)
+    validation["checkFacts"] = out

@@ -6,8 +6,8 @@ team's script ``.husky/<hook>``. ``.husky/_`` is regenerated (``npx husky``, the
 script of every ``npm install``). So a hook written into ``.husky/_`` is deleted on the next
 ``npm install``, and renaming Husky's stub to ``<hook>.legacy`` makes it look for
 ``.husky/<hook>.legacy`` — nothing — and the team's hooks silently stop. What Husky expects
-instead is a line in the team's script: jirahooks appends a marked block to ``.husky/commit-msg``
-and ``.husky/pre-push`` (creating them if needed), rewrites that block when installed again and
+instead is a line in the team's script: jirahooks appends a marked block to ``.husky/commit-msg``,
+``.husky/pre-push`` and ``.husky/prepare-commit-msg`` (creating them if needed), rewrites that block when installed again and
 removes only it on uninstall. The block calls ``jirahooks`` on ``PATH`` (the file is
 versioned, shared by everyone; no interpreter path of one laptop is baked in).
 
@@ -89,14 +89,17 @@ def hook_line(hook: str, arguments: Sequence[str], root: Path | None) -> str:
 
 def block(hook: str, arguments: Sequence[str], root: Path | None) -> str:
     line = hook_line(hook, arguments, root)
-    what = "commit message" if hook == "commit-msg" else "push"
+    missing = {
+        "commit-msg": "this commit message was not checked",
+        "prepare-commit-msg": "no issue key was added to this commit message",
+    }.get(hook, "this push was not checked")
     return "\n".join(
         [
             BEGIN.format(hook=hook),
             "if command -v jirahooks >/dev/null 2>&1; then",
             f"  {line}",
             "else",
-            f'  echo "jirahooks is not on PATH: this {what} was not checked (README: Installing)" >&2',
+            f'  echo "jirahooks is not on PATH: {missing} (README: Installing)" >&2',
             "fi",
             END.format(hook=hook),
             "",

@@ -633,3 +633,46 @@ def _rejection(status: int, data: bytes) -> ServerRejected:
     elif not hint and status >= 500:
         hint = "the validation server failed; its log has the details"
     return ServerRejected(status, error, code, hint=hint)
+
+
+# --- the message format (prepare-commit-msg) -------------------------------------------------
+
+MESSAGE_FORMAT_PATH = "/message-format"
+_FORMAT_FIELDS = {
+    "template": "template",
+    "source": "source",
+    "keyPattern": "key_pattern",
+    "ignoredKeys": "ignored_keys",
+    "backslashEscape": "backslash_escape",
+    "backtickEscape": "backtick_escape",
+    "caseInsensitive": "case_insensitive",
+}
+
+
+def message_format_url(endpoint: str) -> str:
+    """``…/api/validate/<workspace>/message-format?<the endpoint's query>``: jirahooks' addition
+    beside the Validation API endpoint (docs/validation-api.md, "Message format")."""
+    base, sep, query = endpoint.partition("?")
+    base = base.split("#", 1)[0].rstrip("/")
+    return base + MESSAGE_FORMAT_PATH + (sep + query if sep else "")
+
+
+def message_format(config: RemoteConfig) -> dict[str, Any] | None:
+    """How the server wants the issue key in a commit message (the form ``hooks.prepare``
+    reads), or None when it does not say: any answer but a 200 ``{"messageFormat": {…}}``, e.g.
+    a server that does not know the request. Signed like a validation request (body ``{}``).
+    Raises ``ServerUnreachable`` when no answer came."""
+    url = _split_url(message_format_url(config.endpoint))
+    if url is None:
+        return None
+    status, data = _send(config, url, b"{}")
+    if status != 200:
+        return None
+    try:
+        document = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    answer = document.get("messageFormat") if isinstance(document, dict) else None
+    if not isinstance(answer, dict):
+        return None
+    return {ours: answer[theirs] for theirs, ours in _FORMAT_FIELDS.items() if theirs in answer}

@@ -8,7 +8,9 @@ and pre-receive evaluations, so every hook speaks the same way. Like the referen
   or ``BRANCH_DESTINATION`` (verbose mode shows every fact);
 * facts are grouped per section (Branch, Title, Description, Commits) and per commit
   (short hash + subject);
-* blocked (and warning) rules print their error and hint, passed rules their success text.
+* blocked (and warning) rules print their error and hint, passed rules their success text;
+* hint facts ("did you mean …?", ``category: ["HINT"]``) of a failing rule are shown under the
+  commit they help with, marked ``→``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,15 @@ MAX_COMMITS = 10
 RULE_MARK = {"PASS": "✔", "WARNING": "!", "BLOCK": "✖", "SKIP": "-", "IGNORE": "·"}
 FACT_MARK = {"ERROR": "✖", "WARNING": "!", "SUCCESS": "✔", "INFO": "i", "SKIP": "-"}
 _PROBLEMS = ("ERROR", "WARNING")
+
+
+HINT_MARK = "→"
+
+
+def is_hint(fact: Mapping[str, Any]) -> bool:
+    """A "did you mean …?" fact (``category: ["HINT"]``, engine/suggest.py)."""
+    category = fact.get("category")
+    return isinstance(category, list | tuple) and "HINT" in category
 
 
 def _facts(validation: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -128,8 +139,10 @@ def _section_lines(
             shown = dict.fromkeys(
                 (str(f.get("status") or ""), str(f.get("message") or "")) for f in group
             )
+            hints = {str(f.get("message") or "") for f in group if is_hint(f)}
             for status, message in shown:
-                lines.append(f"{inner}{FACT_MARK.get(status, '-')} {message}")
+                mark = HINT_MARK if message in hints else FACT_MARK.get(status, "-")
+                lines.append(f"{inner}{mark} {message}")
     return lines
 
 
@@ -160,6 +173,8 @@ def render(document: Mapping[str, Any], *, title: str = "", verbose: bool = Fals
         if status == "PASS" and not verbose:
             success = str(rule.get("success") or "")
             lines.append(f"  ✔ {name}" + (f" — {success}" if success else ""))
+            hints = [f for f in _facts(validation) if is_hint(f)]  # e.g. a key taken for no key
+            lines.extend(_section_lines(validation, hints, "      "))
             continue
         lines.append(f"  {RULE_MARK.get(status, '?')} {name} [{status}]")
         if failing and rule.get("error"):
@@ -168,7 +183,10 @@ def render(document: Mapping[str, Any], *, title: str = "", verbose: bool = Fals
             f
             for f in _facts(validation)
             if f.get("source") not in SYSTEM_SOURCES or verbose
-            if verbose or (_first_context(f) in SHOWN_CONTEXTS and f.get("status") in _PROBLEMS)
+            if verbose
+            or (
+                _first_context(f) in SHOWN_CONTEXTS and (f.get("status") in _PROBLEMS or is_hint(f))
+            )
         ]
         lines.extend(_section_lines(validation, facts, "      "))
         if failing and rule.get("hint"):

@@ -77,7 +77,7 @@ EN: dict[str, str] = {
     "guardian.disabled": "The Process Guardian is switched off for this repository.",
     "event.empty": "Nothing to validate.",
     # how to fix failing commit messages, per trigger (RuleValidation.hint)
-    "fix.commits.COMMIT.BLOCK": "Nothing was committed: correct the message and commit again (your text is in .git/COMMIT_EDITMSG).",
+    "fix.commits.COMMIT.BLOCK": "Nothing was committed: correct the message and commit again — your text is saved: git commit -e -F .git/COMMIT_EDITMSG",
     "fix.commits.COMMIT.WARNING": "To correct the message: git commit --amend",
     "fix.commits.PUSH.BLOCK": "Nothing was pushed: reword the commits (git commit --amend for the last one, git rebase -i for older ones), then push again.",
     "fix.commits.PUSH.WARNING": "To reword the commits: git commit --amend for the last one, git rebase -i for older ones, then push with --force-with-lease.",
@@ -157,7 +157,7 @@ DE: dict[str, str] = {
     "jql.unsafe": "Die JQL der Regel wurde nicht an Jira gesendet: {problem}",
     "guardian.disabled": "Der Process Guardian ist für dieses Repository ausgeschaltet.",
     "event.empty": "Nichts zu prüfen.",
-    "fix.commits.COMMIT.BLOCK": "Es wurde nichts committet: korrigieren Sie die Nachricht und committen Sie erneut (Ihr Text steht in .git/COMMIT_EDITMSG).",
+    "fix.commits.COMMIT.BLOCK": "Es wurde nichts committet: korrigieren Sie die Nachricht und committen Sie erneut — Ihr Text ist gespeichert: git commit -e -F .git/COMMIT_EDITMSG",
     "fix.commits.COMMIT.WARNING": "Zum Korrigieren der Nachricht: git commit --amend",
     "fix.commits.PUSH.BLOCK": "Es wurde nichts gepusht: formulieren Sie die Commits um (git commit --amend für den letzten, git rebase -i für ältere) und pushen Sie erneut.",
     "fix.commits.PUSH.WARNING": "Zum Umformulieren der Commits: git commit --amend für den letzten, git rebase -i für ältere, dann mit --force-with-lease pushen.",
@@ -175,3 +175,49 @@ DE: dict[str, str] = {
 }
 
 CATALOGUES: dict[str, dict[str, str]] = {"en-US": EN, "de-DE": DE}
+
+# "did you mean …?" hints, fix-it commands, smart commits and prepare-commit-msg
+# (engine/suggest.py, engine/checks/smart.py, hooks/prepare.py): kept apart from the tables
+# above so that additions merge cleanly
+EN.update(
+    {
+        "suggest.branch": "Did you mean {suggestion}? The branch names it.",
+        "suggest.found": "Did you mean {suggestion}? It is a valid issue this change references.",
+        "suggest.project": "Did you mean {suggestion}? Project {project} exists.",
+        "suggest.branch_key": "The branch names {key}: start the message with it, e.g. '{example}'.",
+        "fix.push.amend": "Nothing was pushed: correct the last commit ({commit}) with git commit --amend, then push again.",
+        "fix.push.amend.force": "To correct the last commit ({commit}): git commit --amend, then push with --force-with-lease.",
+        "fix.push.rebase": "Nothing was pushed: run git rebase -i {base}, mark {commits} as 'reword', then push again.",
+        "fix.push.rebase.force": "To correct {commits}: git rebase -i {base} (mark them 'reword'), then push with --force-with-lease.",
+        "fix.pr.rebase.force": "Reword {commits}: git rebase -i {base} (mark them 'reword'), then push the branch with --force-with-lease.",
+        "fix.pr.title": "Edit the pull request's title on the code host (e.g. put the issue key in front) and save it: the pull request is checked again.",
+        "smart.ok": "Smart-commit commands are well formed: {commands}.",
+        "smart.time.malformed": "'#time {value}' is not a time Jira reads (e.g. #time 1w 2d 4h 30m): no work would be logged.",
+        "smart.comment.empty": "'#comment' has no text: Jira would add no comment.",
+        "smart.transition.unknown": "'#{name}' is not a transition of the workflow ({known}): Jira would do nothing.",
+        "smart.transition.suggest": "'#{name}' is not a transition of the workflow: did you mean #{suggestion}?",
+        "prepare.inserted": "jirahooks: added {key} from the branch to the commit message",
+        "prepare.only_key": "jirahooks: aborting the commit: the message is only the issue key jirahooks added ({key}); write the message after it (or remove the key to abort)",
+    }
+)
+DE.update(
+    {
+        "suggest.branch": "Meinten Sie {suggestion}? Der Branch nennt diesen Schlüssel.",
+        "suggest.found": "Meinten Sie {suggestion}? Das ist ein gültiges Issue, auf das diese Änderung verweist.",
+        "suggest.project": "Meinten Sie {suggestion}? Das Projekt {project} existiert.",
+        "suggest.branch_key": "Der Branch nennt {key}: beginnen Sie die Nachricht damit, z. B. '{example}'.",
+        "fix.push.amend": "Es wurde nichts gepusht: korrigieren Sie den letzten Commit ({commit}) mit git commit --amend und pushen Sie erneut.",
+        "fix.push.amend.force": "Zum Korrigieren des letzten Commits ({commit}): git commit --amend, dann mit --force-with-lease pushen.",
+        "fix.push.rebase": "Es wurde nichts gepusht: führen Sie git rebase -i {base} aus, markieren Sie {commits} mit 'reword' und pushen Sie erneut.",
+        "fix.push.rebase.force": "Zum Korrigieren von {commits}: git rebase -i {base} (mit 'reword' markieren), dann mit --force-with-lease pushen.",
+        "fix.pr.rebase.force": "Formulieren Sie {commits} um: git rebase -i {base} (mit 'reword' markieren), dann den Branch mit --force-with-lease pushen.",
+        "fix.pr.title": "Bearbeiten Sie den Titel des Pull-Requests beim Code-Host (z. B. den Issue-Schlüssel voranstellen) und speichern Sie ihn: der Pull-Request wird erneut geprüft.",
+        "smart.ok": "Smart-Commit-Befehle sind korrekt: {commands}.",
+        "smart.time.malformed": "'#time {value}' ist keine Zeitangabe, die Jira versteht (z. B. #time 1w 2d 4h 30m): es würde keine Arbeit protokolliert.",
+        "smart.comment.empty": "'#comment' hat keinen Text: Jira würde keinen Kommentar hinzufügen.",
+        "smart.transition.unknown": "'#{name}' ist kein Übergang des Workflows ({known}): Jira würde nichts tun.",
+        "smart.transition.suggest": "'#{name}' ist kein Übergang des Workflows: meinten Sie #{suggestion}?",
+        "prepare.inserted": "jirahooks: {key} aus dem Branch in die Commit-Nachricht eingefügt",
+        "prepare.only_key": "jirahooks: Commit abgebrochen: die Nachricht besteht nur aus dem Issue-Schlüssel, den jirahooks eingefügt hat ({key}); schreiben Sie die Nachricht dahinter (oder entfernen Sie den Schlüssel, um abzubrechen)",
+    }
+)

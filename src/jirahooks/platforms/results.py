@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 
-from jirahooks.engine.facts import Evaluation, FactStatus, Status
+from jirahooks.engine.facts import Evaluation, Fact, FactStatus, RuleValidation, Status
 from jirahooks.platforms.base import (
     Annotation,
     BuildState,
@@ -82,15 +82,31 @@ def failed_checks(evaluation: Evaluation, locale: str = "en-US") -> list[Annotat
                 Annotation(_annotation_id(rv.rule.id, 0, text), first_line(text, 450), rv.rule.hint)
             )
             continue
+        # the hint names the command for a pull request (rebase, edit the title: engine/suggest)
+        fix = rv.hint(locale, evaluation.event.trigger)
         for index, fact in enumerate(errors):
             message = fact.message(locale)
             where = f" [{fact.ref[:12]}]" if fact.ref else ""
             summary = first_line(f"{rv.rule.title}{where}: {message}", 450)
             # "Jira could not be reached" when that is (part of) why, not only the rule's error
             reasons = rv.headlines(locale) if rv.jira_unreachable else [rv.rule.error]
-            details = "\n".join(t for t in (*reasons, rv.rule.hint and f"Fix: {rv.rule.hint}") if t)
+            hints = [h.message(locale) for h in _hints_after(rv, fact)]
+            details = "\n".join(t for t in (*reasons, *hints, fix and f"Fix: {fix}") if t)
             out.append(Annotation(_annotation_id(rv.rule.id, index, summary), summary, details))
     return out[:MAX_ANNOTATIONS]
+
+
+def _hints_after(rv: RuleValidation, fact: Fact) -> list[Fact]:
+    """The "did you mean …?" facts (engine/suggest.py) that follow ``fact`` in ``rv``."""
+    facts = list(rv.check_facts)
+    if fact not in facts:
+        return []
+    out: list[Fact] = []
+    for following in facts[facts.index(fact) + 1 :]:
+        if "HINT" not in following.category or following.ref != fact.ref:
+            break
+        out.append(following)
+    return out
 
 
 def report(evaluation: Evaluation, *, link: str = "", locale: str = "en-US") -> Report:

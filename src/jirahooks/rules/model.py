@@ -184,6 +184,18 @@ class Checks:
     )
     no_merge_commits: bool = field(False, doc="no commit may be a merge commit")
     single_commit: bool = field(False, doc="exactly one commit (squash before merge)")
+    # smart commits (engine/checks/smart.py): appended here, separate from the checks above
+    smart_commits: bool = field(
+        False,
+        doc="Jira smart-commit commands in commit messages (#comment, #time 1w 2d 4h 30m, "
+        "#<transition>) are well formed, and transitions are ones smart_commit_transitions lists",
+    )
+    smart_commit_transitions: tuple[str, ...] = field(
+        (),
+        doc="transition names smart commits may use, as written after # (spaces as '-', any "
+        "case: start-progress, close); empty: transition names are not checked",
+        check=lambda v: _transition_names_error(v),
+    )
 
     @property
     def needs_keys(self) -> bool:
@@ -382,6 +394,15 @@ class Settings:
         doc="overall deadline for Jira calls in one evaluation",
         check=lambda v: None if v > 0 else "must be > 0",
     )
+    # the prepare-commit-msg hook (hooks/prepare.py): appended here, separate from the above
+    commit_message_template: str = field(
+        "",
+        doc="how prepare-commit-msg adds the branch's issue key to a message without one, e.g. "
+        "'{key} {message}' or '[{key}] {message}'; empty: the form the rules' commit naming "
+        "patterns accept, else '{key} {message}'",
+        check=lambda v: _message_template_error(v),
+        hint="a text with {key} and {message}, e.g. '[{key}] {message}'",
+    )
 
     def extractor(self) -> Any:
         from jirahooks.keys import KeyExtractor
@@ -392,3 +413,23 @@ class Settings:
             backslash_escape=self.backslash_escape,
             backtick_escape=self.backtick_escape,
         )
+
+
+def _message_template_error(value: str) -> str | None:
+    """``Settings.commit_message_template``: empty, or a text with ``{key}`` and ``{message}``
+    once each on one line."""
+    if not value:
+        return None
+    if value.count("{key}") != 1 or value.count("{message}") != 1:
+        return "needs {key} and {message}, once each"
+    if "\n" in value or "\r" in value:
+        return "one line (the template shapes the subject line)"
+    return None
+
+
+def _transition_names_error(values: tuple[str, ...]) -> str | None:
+    """``Checks.smart_commit_transitions``: names as written after ``#``."""
+    for value in values:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,99}", value.lstrip("#")):
+            return f"'{value}' is not a smart-commit transition name (letters, digits, '-', '_')"
+    return None

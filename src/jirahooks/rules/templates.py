@@ -271,6 +271,47 @@ GERMAN: dict[str, dict[str, str]] = {
     },
 }
 
+# smart commits (engine/checks/smart.py), kept apart from the tables above
+_TEMPLATES += (
+    Template(
+        "smart-commits",
+        "Smart-commit commands Jira understands",
+        {
+            "id": "smart-commits",
+            "title": "Smart-commit commands are well formed",
+            "severity": "WARNING",
+            "triggers": ["COMMIT", "PUSH", "PULL_REQUEST"],
+            "targets": ["COMMIT"],
+            "conditions": {"skip_merge_commits": True, "skip_reverts": True},
+            "checks": {
+                "smart_commits": True,
+                "smart_commit_transitions": [
+                    "start-progress",
+                    "stop-progress",
+                    "resolve-issue",
+                    "close-issue",
+                    "reopen-issue",
+                    "to-do",
+                    "in-progress",
+                    "in-review",
+                    "done",
+                ],
+            },
+            "error": "A smart-commit command would do nothing in Jira.",
+            "success": "Smart-commit commands are well formed.",
+            "hint": "Write e.g. 'ABC-123 #time 1w 2d 4h 30m #comment Fixed it #done'; list your "
+            "workflow's transitions in checks.smart_commit_transitions.",
+        },
+    ),
+)
+GERMAN["smart-commits"] = {
+    "title": "Smart-Commit-Befehle sind korrekt",
+    "error": "Ein Smart-Commit-Befehl würde in Jira nichts bewirken.",
+    "success": "Smart-Commit-Befehle sind korrekt.",
+    "hint": "Schreiben Sie z. B. 'ABC-123 #time 1w 2d 4h 30m #comment Behoben #done'; tragen Sie "
+    "die Übergänge Ihres Workflows in checks.smart_commit_transitions ein.",
+}
+
 TEMPLATES: tuple[Template, ...] = tuple(
     Template(t.name, t.summary, {**t.rule, "translations": {"de-DE": GERMAN[str(t.rule["id"])]}})
     for t in _TEMPLATES

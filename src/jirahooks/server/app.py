@@ -144,10 +144,11 @@ def create_app(settings: ServerSettings, *, state: AppState | None = None) -> Fa
     metrics_http.install(app, settings.metrics_token)
     readiness.install(app)
 
-    from jirahooks.server import jira_webhooks, validation, webhooks
+    from jirahooks.server import jira_webhooks, message_format, validation, webhooks
     from jirahooks.server.admin import ROUTERS
 
     app.include_router(validation.router)
+    app.include_router(message_format.router)  # prepare-commit-msg's format (remote mode)
     app.include_router(webhooks.router)  # Bitbucket webhooks, recheck, the PR worker
     app.include_router(jira_webhooks.router)  # Jira webhooks: the cache learns changes at once
     for router in ROUTERS:

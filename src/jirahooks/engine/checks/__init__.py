@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from jirahooks.engine.checks import consistency, gitshape, issue, jql, naming
+from jirahooks.engine.checks import consistency, gitshape, issue, jql, naming, smart
 from jirahooks.engine.checks.base import CheckContext, Outcome
 from jirahooks.engine.plan import RulePlan, Unit
 from jirahooks.rules.model import Checks, KeysValid
@@ -45,6 +45,7 @@ CHECKS: tuple[CheckSpec, ...] = (
     CheckSpec("no_merge_commits", lambda c: c.no_merge_commits, unit=gitshape.no_merge_commits),
     CheckSpec("consistency", lambda c: c.consistency, rule=consistency.consistency),
     CheckSpec("single_commit", lambda c: c.single_commit, rule=gitshape.single_commit),
+    CheckSpec("smart_commits", lambda c: c.smart_commits, unit=smart.smart_commits),
 )
 
 __all__ = ["CHECKS", "CheckContext", "CheckSpec", "Outcome"]

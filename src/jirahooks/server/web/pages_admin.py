@@ -140,6 +140,14 @@ SETTING_FIELDS: tuple[tuple[str, str, str], ...] = (
         ),
     ),
     ("time_budget_seconds", "number", N_("Overall deadline for Jira calls in one evaluation")),
+    (
+        "commit_message_template",
+        "text",
+        N_(
+            "How prepare-commit-msg adds the branch's issue key, e.g. [{key}] {message};"
+            " empty: the shape the commit naming rules accept"
+        ),
+    ),
 )
 WORKSPACE_ONLY = frozenset({"share_issue_details"})
 REPOSITORY_FIELDS = tuple(f for f in SETTING_FIELDS if f[0] not in WORKSPACE_ONLY)
@@ -155,6 +163,7 @@ LABELS = {
     "validation_api": N_("Validation API on"),
     "share_issue_details": N_("Share issue details with hook users"),
     "time_budget_seconds": N_("Time budget (seconds)"),
+    "commit_message_template": N_("Commit message template"),
 }
 
 
