@@ -59,6 +59,9 @@ WORDS = [
 ]
 
 
+MODES = ["enforce", "warn", "evaluate"]
+
+
 def _patterns() -> st.SearchStrategy[dict[str, list[str]]]:
     globs = st.lists(st.sampled_from(GLOBS), max_size=2, unique=True)
     return st.fixed_dictionaries({}, optional={"include": globs, "exclude": globs})
@@ -121,6 +124,8 @@ def _rule(draw: st.DrawFn, index: int) -> dict[str, Any]:
     for text in ("error", "success", "hint"):
         if draw(st.booleans()):
             rule[text] = f"{text} of rule {index}"
+    if draw(st.booleans()):
+        rule["mode"] = draw(st.sampled_from(MODES))
     return rule
 
 
@@ -142,6 +147,7 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
                 "backslash_escape": st.booleans(),
                 "backtick_escape": st.booleans(),
                 "ignored_keys": st.lists(st.sampled_from(["CVE-*", "UTF-*", "ABC-1*"]), max_size=2),
+                "default_mode": st.sampled_from(MODES),
             },
         )
     )
@@ -227,6 +233,14 @@ FIXED = [
         "feature/x",
     ),
     ({"settings": {"enabled": False}, "rules": [{"template": "commit-key-required"}]}, "x", "m"),
+    # modes: warn turns the BLOCK into a WARNING, evaluate into a PASS that would have blocked
+    ({"rules": [{"template": "commit-key-required", "mode": "warn"}]}, "no key", "main"),
+    ({"rules": [{"template": "commit-key-required", "mode": "evaluate"}]}, "no key", "main"),
+    (
+        {"settings": {"default_mode": "evaluate"}, "rules": [{"template": "commit-key-required"}]},
+        "no key",
+        "main",
+    ),
     (
         {
             "rules": [
@@ -284,6 +298,16 @@ def test_a_repository_with_jira_connections_is_left_to_the_engine() -> None:
     rules, settings_ = config.rules_for(None), config.settings_for(None)
     assert compiled.compile_rules(rules, settings_, with_jira=False) is not None
     assert compiled.compile_rules(rules, settings_, with_jira=True) is None
+
+
+def test_exemptions_are_left_to_the_engine() -> None:
+    """Bots, reverts and the escape token are judged by the engine (engine/exempt.py)."""
+    for exemptions in ({"bots": True}, {"reverts": True}, {"escape": {"allowed": True}}):
+        config = load_document(
+            {"settings": {"exemptions": exemptions}, "rules": [{"template": "commit-key-required"}]}
+        )
+        rules, settings_ = config.rules_for(None), config.settings_for(None)
+        assert compiled.compile_rules(rules, settings_, with_jira=False) is None
 
 
 # --- through the installed hook ---------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from jirahooks.engine.exempt import EventExemptions
 from jirahooks.engine.facts import Code, Context, Fact, FactStatus, Group, Source
 from jirahooks.event import Commit, Event, Trigger
 from jirahooks.i18n import MessageRef
@@ -120,18 +121,30 @@ def applies(rule: Rule, event: Event) -> bool:
     return rule.enabled and trigger in rule.triggers
 
 
-def plan_rule(rule: Rule, event: Event, settings: Settings, extract: Extract) -> RulePlan:
+def plan_rule(
+    rule: Rule,
+    event: Event,
+    settings: Settings,
+    extract: Extract,
+    exempt: EventExemptions | None = None,
+) -> RulePlan:
     plan = RulePlan(rule)
     _check_event_conditions(plan, event)
     if plan.skipped:
         return plan
-    plan.commits = _filter_commits(plan, event.commits)
+    exempt = exempt or _NO_EXEMPTIONS
+    plan.commits = _filter_commits(plan, _exempt_commits(plan, event.commits, exempt))
     ci = settings.case_insensitive
+    texts = exempt.texts  # a revert is judged by the reverted commit's text (engine/exempt.py)
     for target in rule.targets:
-        for unit in _units(target, event, plan.commits):
+        for unit in _units(target, event, plan.commits, texts):
             insensitive = target in ci or (target is Target.COMMITS and Target.COMMIT in ci)
             if target is Target.COMMITS:
-                matches = [m for c in unit.commits for m in extract(c.message, insensitive)]
+                matches = [
+                    m
+                    for c in unit.commits
+                    for m in extract(texts.get(c.hash, c.message), insensitive)
+                ]
             else:
                 matches = extract(unit.text, insensitive)
             unit.matches = matches
@@ -140,10 +153,33 @@ def plan_rule(rule: Rule, event: Event, settings: Settings, extract: Extract) ->
     return plan
 
 
-def _units(target: Target, event: Event, commits: tuple[Commit, ...]) -> list[Unit]:
+_NO_EXEMPTIONS = EventExemptions()
+
+
+def _exempt_commits(
+    plan: RulePlan, commits: tuple[Commit, ...], exempt: EventExemptions
+) -> tuple[Commit, ...]:
+    """The commits left after the settings' exemptions, each exempt one said as a fact."""
+    if not exempt:
+        return commits
+    kept: list[Commit] = []
+    for commit in commits:
+        plan.condition_facts.extend(exempt.notes.get(commit.hash, ()))
+        exemption = exempt.commits.get(commit.hash)
+        if exemption is None:
+            kept.append(commit)
+            continue
+        plan.commits_skipped += 1
+        plan.condition_facts.append(exemption.fact(commit))
+    return tuple(kept)
+
+
+def _units(
+    target: Target, event: Event, commits: tuple[Commit, ...], texts: dict[str, str]
+) -> list[Unit]:
     pr = event.pull_request
     if target is Target.COMMIT:
-        return [Unit(target, c.message, c.hash, (c,)) for c in commits]
+        return [Unit(target, texts.get(c.hash, c.message), c.hash, (c,)) for c in commits]
     if target is Target.COMMITS:
         return [Unit(target, "\n".join(c.message for c in commits), "", commits)] if commits else []
     if target is Target.BRANCH:

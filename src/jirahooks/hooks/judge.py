@@ -473,6 +473,14 @@ def evaluate(
     language = normalize_locale(locale)
     for rule in form["rules"]:
         status, conditions, facts, reviewed, failed = judge.rule(rule)
+        mode, enforced = rule["mode"], None  # engine.core.with_mode
+        if mode == "warn" and status == "BLOCK":
+            status, enforced = "WARNING", "BLOCK"
+            for fact in (*conditions, *facts):
+                if fact.status == "ERROR":
+                    fact.status = "WARNING"
+        elif mode == "evaluate" and status in ("BLOCK", "WARNING"):
+            status, enforced = "PASS", status
         texts = rule["translations"].get(language, rule)  # Rule.localized
         title = texts["title"]
         api = dict(texts["api"])
@@ -488,12 +496,20 @@ def evaluate(
         ):
             advice = translate(f"fix.commits.COMMIT.{status}", locale)
         api["hint"] = " ".join(t for t in (texts["hint"], advice) if t)
+        api["mode"] = mode
+        if mode == "warn":
+            api["severity"] = "WARNING"
         validation: dict[str, Any] = {
             "rule": api,
             "ruleStatus": status,
+            "mode": mode,
             "conditionFacts": [f.to_dict(locale, title) for f in conditions],
             "checkFacts": [f.to_dict(locale, title) for f in facts],
         }
+        if enforced is not None:
+            validation["enforcedStatus"] = enforced
+            if enforced == "BLOCK":
+                validation["wouldHaveBlocked"] = True
         # as engine/listing.py bounds a document: the failing commit named, its subject only
         if any(
             f.ref and f.contexts and f.contexts[0] in _PER_COMMIT and f.status in _PROBLEMS
