@@ -33,6 +33,7 @@ NAMING = [r"^[A-Z][A-Z0-9_]+-[0-9]+ ", r"^(feat|fix)(\(\w+\))?: ", r"^feature/",
 JQL = ['status = "In Progress"', "project = ABC"]
 TEMPLATES = ["commit-key-required", "all-keys-valid", "issue-in-progress", "same-issue"]
 WORDS = [
+    "[no-jira: typo]",  # an escape token where none is allowed: said, in both
     "ABC-123",
     "abc-12",
     "XY_Z-7",
@@ -233,6 +234,7 @@ FIXED = [
         "feature/x",
     ),
     ({"settings": {"enabled": False}, "rules": [{"template": "commit-key-required"}]}, "x", "m"),
+    ({"rules": [{"template": "commit-key-required"}]}, "typo [no-jira: docs]", "main"),
     # modes: warn turns the BLOCK into a WARNING, evaluate into a PASS that would have blocked
     ({"rules": [{"template": "commit-key-required", "mode": "warn"}]}, "no key", "main"),
     ({"rules": [{"template": "commit-key-required", "mode": "evaluate"}]}, "no key", "main"),

@@ -79,7 +79,13 @@ def classify(event: Event, settings: Settings, extract: Extract, branch: str) ->
     branch conditions look at)."""
     config = settings.exemptions
     out = EventExemptions()
-    if not config.any or not event.commits:
+    if not event.commits:
+        return out
+    if not config.any:
+        # nothing exempts; an escape token someone wrote anyway is said to be forbidden
+        for commit in event.commits:
+            if presets.escape_reason(commit.message, config.escape.token) is not None:
+                _exemption(commit, event, config, None, branch, out)
         return out
     bots = _bot_regex(config)
     by_hash = {c.hash.lower(): c for c in event.commits}

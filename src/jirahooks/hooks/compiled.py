@@ -104,6 +104,8 @@ def compile_rules(rules: Sequence[Rule], settings: Settings, *, with_jira: bool)
         "backslash_escape": settings.backslash_escape,
         "backtick_escape": settings.backtick_escape,
         "case_insensitive": sorted(t.value for t in settings.case_insensitive),
+        # the escape token is forbidden here (exemptions would have left it to the engine)
+        "escape_token": settings.exemptions.escape.token,
         "rules": [_rule_form(r, settings) for r in rules if r.enabled and "COMMIT" in r.triggers],
     }
 

@@ -15,7 +15,13 @@ from sqlalchemy import select
 
 from jirahooks.server.admin import evaluations as api
 from jirahooks.server.auth import Session, get_repository
-from jirahooks.server.web.charts import DayCounts, horizontal_bars, over_time
+from jirahooks.server.web.charts import (
+    DayCounts,
+    RuleTrial,
+    horizontal_bars,
+    over_time,
+    would_have_blocked,
+)
 from jirahooks.server.web.common import W, page, workspace_ctx
 from jirahooks.server.web.i18n import _
 from jirahooks.server.web.pages_connections import connection_alerts
@@ -30,6 +36,8 @@ RESULTS = ("PASS", "WARNING", "BLOCK", "SKIP", "IGNORE")
 TRIGGERS = ("COMMIT", "PUSH", "PULL_REQUEST", "MERGE_COMMIT")
 PAGE_SIZE = 50
 DASHBOARD_ROWS = 20000
+# evaluations whose escape-token uses the dashboard lists (read from the stored documents)
+ESCAPE_ROWS = 2000
 
 
 def _day(value: str) -> datetime | None:
@@ -164,19 +172,47 @@ async def dashboard(
     failing: Counter[tuple[str, str]] = Counter()
     per_repo: dict[str, Counter[str]] = defaultdict(Counter)
     totals: Counter[str] = Counter()
+    # rules in evaluate / warn mode: per day, changes they would have blocked and runs
+    trial_blocked: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    trial_ran: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    trial_mode: dict[tuple[str, str], str] = {}
     for created, verdict, rules, slug in result.all():
-        per_day[created.date().isoformat()][verdict] += 1
+        day = created.date().isoformat()
+        per_day[day][verdict] += 1
         totals[verdict] += 1
         if verdict != "IGNORE":
             per_repo[slug or "(none)"][verdict] += 1
         for rv in rules or []:
+            rule_key = (str(rv.get("id", "")), str(rv.get("title", "")))
             if rv.get("status") == "BLOCK":
-                failing[(str(rv.get("id", "")), str(rv.get("title", "")))] += 1
+                failing[rule_key] += 1
+            mode = rv.get("mode") or "enforce"  # stored before modes existed: enforce
+            if mode in ("evaluate", "warn"):
+                trial_mode.setdefault(rule_key, str(mode))  # newest first: the current mode
+                if rv.get("status") not in ("SKIP", "IGNORE"):
+                    trial_ran[rule_key][day] += 1
+                if rv.get("wouldHaveBlocked"):
+                    trial_blocked[rule_key][day] += 1
     series = []
     for i in range(days):
         d = (first_day + timedelta(days=i)).isoformat()
         c = per_day.get(d, Counter())
         series.append(DayCounts(d, c["PASS"], c["BLOCK"], c["WARNING"], c["SKIP"] + c["IGNORE"]))
+    day_names = [d.day for d in series]
+    trials = sorted(
+        (
+            RuleTrial(
+                rid,
+                title,
+                trial_mode[(rid, title)],
+                tuple(trial_blocked[(rid, title)][d] for d in day_names),
+                tuple(trial_ran[(rid, title)][d] for d in day_names),
+            )
+            for rid, title in trial_mode
+        ),
+        key=lambda t: (t.mode != "evaluate", -t.total_blocked, t.title),
+    )[:12]
+    escapes = await _escapes(db, ctx.workspace.id, start)
     top_rules = failing.most_common(8)
     repos = []
     for slug, c in per_repo.items():
@@ -206,6 +242,7 @@ async def dashboard(
         )
         if repos
         else None,
+        "trials": would_have_blocked(trials, day_names) if trials else None,
     }
     return page(
         request,
@@ -220,5 +257,32 @@ async def dashboard(
         series=series,
         top_rules=top_rules,
         repos=repos,
+        trials=trials,
+        escapes=escapes,
         connection_alerts=await connection_alerts(db, ctx),
     )
+
+
+async def _escapes(db: Session, workspace_id: int, start: datetime) -> list[dict[str, Any]]:
+    """The escape-token uses of the period, newest first, from the stored documents'
+    ``exemptions`` (docs/rules.md): one entry per exempted commit, with its evaluation."""
+    result = await db.execute(
+        select(EvaluationRow.id, EvaluationRow.created_at, EvaluationRow.document["exemptions"])
+        .where(EvaluationRow.workspace_id == workspace_id, EvaluationRow.created_at >= start)
+        .order_by(EvaluationRow.id.desc())
+        .limit(ESCAPE_ROWS)
+    )
+    out: list[dict[str, Any]] = []
+    for evaluation_id, created, exemptions in result.all():
+        for entry in exemptions if isinstance(exemptions, list) else ():
+            if isinstance(entry, dict) and entry.get("kind") == "escape":
+                out.append(
+                    {
+                        "evaluation": evaluation_id,
+                        "created": created,
+                        "commit": str(entry.get("commit") or "")[:12],
+                        "author": str(entry.get("author") or ""),
+                        "reason": str(entry.get("reason") or ""),
+                    }
+                )
+    return out

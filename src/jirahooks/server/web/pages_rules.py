@@ -46,6 +46,7 @@ from jirahooks.server.web.common import (
 )
 from jirahooks.server.web.i18n import _, current_locale
 from jirahooks.server.web.ruleform import (
+    MODES,
     PATTERN_FIELDS,
     TARGETS,
     TRIGGERS,
@@ -93,6 +94,7 @@ def _require_editor(ctx: Ctx) -> None:
 def _editor_context() -> dict[str, Any]:
     return {
         "triggers": TRIGGERS,
+        "modes": MODES,
         "targets": TARGETS,
         "pattern_fields": PATTERN_FIELDS,
     }
