@@ -322,3 +322,15 @@ def test_a_bad_exemption_setting_is_refused_with_its_path() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_settings({"exemptions": {"bot": True}})
     assert "did you mean 'bots'" in caught.value.problems[0].hint
+
+
+def test_pr_report_counts_no_evaluate_rules_and_names_exemptions() -> None:
+    bot = Commit("c" * 40, "bump", "dependabot[bot]")
+    rules = [rule("e", mode="evaluate", **KEYS), rule("x", **KEYS)]
+    evaluation = run(push(bot, GOOD), rules, exempting(bots=True))
+    status = results.build_status(evaluation)
+    assert status.description == "Passed: 1 rule"
+    report = results.report(evaluation)
+    data = {d["title"]: d["value"] for d in report.data}
+    assert data["Rules evaluated"] == 1 and data["Exempt commits"] == 1
+    assert "Exempt commits: 1 bot." in report.details
