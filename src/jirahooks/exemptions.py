@@ -81,7 +81,7 @@ def bot_name(regex: str | None, names: Iterable[str]) -> str:
     """The first of ``names`` (author / committer name or e-mail) that is a bot, or ''."""
     if regex is None:
         return ""
-    compiled = re.compile(regex)
+    compiled = _compiled(regex, 0)
     for name in names:
         if name and compiled.match(name):
             return name
@@ -110,6 +110,8 @@ def release_tool(message: str) -> str:
 def reverted(message: str) -> tuple[str, str] | None:
     """``(hash, subject)`` of the commit a ``git revert`` message reverts (either may be ''),
     or None when it is no revert."""
+    if "This reverts commit " not in message and not message.startswith("Revert "):
+        return None
     match = _REVERTED_HASH.search(message)
     quoted = _REVERT_QUOTED.match(message.split("\n", 1)[0].strip())
     if match is None and quoted is None:
@@ -121,10 +123,26 @@ def escape_regex(token: str) -> str:
     return r"\[" + re.escape(token) + r"(?::([^\]\n]*))?\]"
 
 
+_CACHE: dict[tuple[str, int], re.Pattern[str]] = {}
+
+
+def _compiled(pattern: str, flags: int) -> re.Pattern[str]:
+    """``re.compile`` memoised here: ``re``'s own cache costs a lookup with flag checks per call,
+    and these run once per commit of a push."""
+    found = _CACHE.get((pattern, flags))
+    if found is None:
+        if len(_CACHE) > 64:
+            _CACHE.clear()
+        found = _CACHE[(pattern, flags)] = re.compile(pattern, flags)
+    return found
+
+
 def escape_reason(message: str, token: str) -> str | None:
     """The reason of the escape token in ``message``: None without a token, '' for a token
     without a reason (``[no-jira]``, ``[no-jira: ]``)."""
-    match = re.search(escape_regex(token), message, re.IGNORECASE)
+    if "[" not in message:  # the common case, without a regular expression
+        return None
+    match = _compiled(escape_regex(token), re.IGNORECASE).search(message)
     if match is None:
         return None
     return (match.group(1) or "").strip()[:REASON_CHARS]
