@@ -76,6 +76,11 @@ def test_mode_select_and_would_have_blocked_chart(page: Any, site: Site) -> None
     expect(page.locator("#escapes tbody tr")).to_contain_text("README only")
     screenshot(page, "dashboard-rule-trials")
 
+    # The rules page shows the same chart under the rules.
+    page.get_by_role("link", name="Compliance rules").click()
+    on_rules = page.locator("#rules-trials").get_by_role("img")
+    expect(on_rules).to_contain_text("2 of 3 (evaluate)")
+
     # In German, too.
     page.goto(f"/ui/w/{WS}/rules/commit-key-required")
     page.context.add_cookies([{"name": "jirahooks_lang", "value": "de-DE", "url": site.url}])

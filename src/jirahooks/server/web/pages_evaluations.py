@@ -172,46 +172,24 @@ async def dashboard(
     failing: Counter[tuple[str, str]] = Counter()
     per_repo: dict[str, Counter[str]] = defaultdict(Counter)
     totals: Counter[str] = Counter()
-    # rules in evaluate / warn mode: per day, changes they would have blocked and runs
-    trial_blocked: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-    trial_ran: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-    trial_mode: dict[tuple[str, str], str] = {}
+    trial = TrialCounter()  # rules in evaluate / warn mode
     for created, verdict, rules, slug in result.all():
         day = created.date().isoformat()
         per_day[day][verdict] += 1
         totals[verdict] += 1
         if verdict != "IGNORE":
             per_repo[slug or "(none)"][verdict] += 1
+        trial.add(day, rules)
         for rv in rules or []:
-            rule_key = (str(rv.get("id", "")), str(rv.get("title", "")))
             if rv.get("status") == "BLOCK":
-                failing[rule_key] += 1
-            mode = rv.get("mode") or "enforce"  # stored before modes existed: enforce
-            if mode in ("evaluate", "warn"):
-                trial_mode.setdefault(rule_key, str(mode))  # newest first: the current mode
-                if rv.get("status") not in ("SKIP", "IGNORE"):
-                    trial_ran[rule_key][day] += 1
-                if rv.get("wouldHaveBlocked"):
-                    trial_blocked[rule_key][day] += 1
+                failing[(str(rv.get("id", "")), str(rv.get("title", "")))] += 1
     series = []
     for i in range(days):
         d = (first_day + timedelta(days=i)).isoformat()
         c = per_day.get(d, Counter())
         series.append(DayCounts(d, c["PASS"], c["BLOCK"], c["WARNING"], c["SKIP"] + c["IGNORE"]))
     day_names = [d.day for d in series]
-    trials = sorted(
-        (
-            RuleTrial(
-                rid,
-                title,
-                trial_mode[(rid, title)],
-                tuple(trial_blocked[(rid, title)][d] for d in day_names),
-                tuple(trial_ran[(rid, title)][d] for d in day_names),
-            )
-            for rid, title in trial_mode
-        ),
-        key=lambda t: (t.mode != "evaluate", -t.total_blocked, t.title),
-    )[:12]
+    trials = trial.trials(day_names)
     escapes = await _escapes(db, ctx.workspace.id, start)
     top_rules = failing.most_common(8)
     repos = []
@@ -261,6 +239,64 @@ async def dashboard(
         escapes=escapes,
         connection_alerts=await connection_alerts(db, ctx),
     )
+
+
+class TrialCounter:
+    """Per rule in ``evaluate`` or ``warn`` mode and day: the changes it would have blocked
+    and the evaluations it ran in, from ``EvaluationRow.rules`` (ADR 0011; a summary stored
+    before modes existed has no ``mode``: enforce, not counted)."""
+
+    def __init__(self) -> None:
+        self.blocked: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+        self.ran: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+        self.mode: dict[tuple[str, str], str] = {}
+
+    def add(self, day: str, rules: Any) -> None:
+        for rv in rules or []:
+            mode = rv.get("mode") or "enforce"
+            if mode not in ("evaluate", "warn"):
+                continue
+            key = (str(rv.get("id", "")), str(rv.get("title", "")))
+            self.mode.setdefault(key, str(mode))  # rows come newest first: the current mode
+            if rv.get("status") not in ("SKIP", "IGNORE"):
+                self.ran[key][day] += 1
+            if rv.get("wouldHaveBlocked"):
+                self.blocked[key][day] += 1
+
+    def trials(self, days: list[str], limit: int = 12) -> list[RuleTrial]:
+        """Evaluate-mode rules first, then the most blocking."""
+        out = [
+            RuleTrial(
+                rid,
+                title,
+                mode,
+                tuple(self.blocked[(rid, title)][d] for d in days),
+                tuple(self.ran[(rid, title)][d] for d in days),
+            )
+            for (rid, title), mode in self.mode.items()
+        ]
+        out.sort(key=lambda t: (t.mode != "evaluate", -t.total_blocked, t.title))
+        return out[:limit]
+
+
+async def rule_trials(
+    db: Session, workspace_id: int, days: int = 30
+) -> tuple[list[RuleTrial], list[str]]:
+    """The trials of the last ``days`` days and the day names (the rules page's chart)."""
+    today = datetime.now(UTC).date()
+    first_day = today - timedelta(days=days - 1)
+    start = datetime.combine(first_day, datetime.min.time(), UTC)
+    result = await db.execute(
+        select(EvaluationRow.created_at, EvaluationRow.rules)
+        .where(EvaluationRow.workspace_id == workspace_id, EvaluationRow.created_at >= start)
+        .order_by(EvaluationRow.id.desc())
+        .limit(DASHBOARD_ROWS)
+    )
+    counter = TrialCounter()
+    for created, rules in result.all():
+        counter.add(created.date().isoformat(), rules)
+    names = [(first_day + timedelta(days=i)).isoformat() for i in range(days)]
+    return counter.trials(names), names
 
 
 async def _escapes(db: Session, workspace_id: int, start: datetime) -> list[dict[str, Any]]:
