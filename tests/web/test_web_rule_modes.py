@@ -41,6 +41,11 @@ def test_mode_select_and_would_have_blocked_chart(page: Any, site: Site) -> None
     expect(page.get_by_label("Mode")).to_have_value("evaluate")
     rule = site.api("GET", f"/workspaces/{WS}/rules/commit-key-required")
     assert rule["definition"]["mode"] == "evaluate" and rule["rule"]["mode"] == "evaluate"
+    # Try it says what enforce would have done.
+    page.get_by_role("textbox", name="Commit messages").fill("no key here")
+    page.get_by_role("button", name="Try it", exact=True).click()
+    expect(page.locator("#try-verdict")).to_have_text("Result: PASS")
+    expect(page.locator("#try-mode")).to_have_text("In evaluate mode; enforced, it would be BLOCK.")
     page.goto(f"/ui/w/{WS}/rules")
     expect(page.locator("#rule-commit-key-required .badge.mode-evaluate")).to_have_text("evaluate")
 
