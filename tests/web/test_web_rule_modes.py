@@ -81,6 +81,12 @@ def test_mode_select_and_would_have_blocked_chart(page: Any, site: Site) -> None
     expect(page.locator("#escapes tbody tr")).to_contain_text("README only")
     screenshot(page, "dashboard-rule-trials")
 
+    # The stored evaluation says the rule's mode and that it would have blocked.
+    page.goto(f"/ui/w/{WS}/evaluations")
+    page.get_by_role("link", name=re.compile(r"Evaluation \d+: PASS")).last.click()
+    expect(page.locator(".rule-result .badge.mode-evaluate")).to_have_text("evaluate")
+    expect(page.locator(".rule-result .would-have-blocked")).to_have_text("would have blocked")
+
     # The rules page shows the same chart under the rules.
     page.get_by_role("link", name="Compliance rules").click()
     on_rules = page.locator("#rules-trials").get_by_role("img")
