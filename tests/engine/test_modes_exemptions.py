@@ -334,3 +334,29 @@ def test_pr_report_counts_no_evaluate_rules_and_names_exemptions() -> None:
     data = {d["title"]: d["value"] for d in report.data}
     assert data["Rules evaluated"] == 1 and data["Exempt commits"] == 1
     assert "Exempt commits: 1 bot." in report.details
+
+
+def test_a_pull_request_a_bot_opened_is_exempt_as_a_whole() -> None:
+    from jirahooks.event import PullRequest
+
+    bump = PullRequest("7", "Bump lodash", "", "dependabot/npm/lodash", "main", "dependabot[bot]")
+    branch_rule = rule("b", targets=["BRANCH", "PR_TITLE"], triggers=["PULL_REQUEST"], **KEYS)
+    event = Event(
+        Trigger.PULL_REQUEST,
+        "dependabot/npm/lodash",
+        (Commit("c" * 40, "Bump lodash", "dependabot[bot]"),),
+        bump,
+        user="dependabot[bot]",
+    )
+    assert run(event, [branch_rule]).result is Status.BLOCK  # without the preset
+    evaluation = run(event, [branch_rule], exempting(bots=True))
+    assert evaluation.result is Status.SKIP
+    (fact,) = evaluation.rule_validations[0].condition_facts
+    assert fact.message() == "Pull request 7 exempt: opened by the bot 'dependabot[bot]'."
+    assert evaluation.exemptions == (
+        {"pullRequest": "7", "kind": "bot", "author": "dependabot[bot]", "bot": "dependabot[bot]"},
+    )
+    # a person's pull request is judged
+    human = PullRequest("8", "Fix", "", "feature/x", "main", "Ada")
+    other = Event(Trigger.PULL_REQUEST, "feature/x", (), human, user="Ada")
+    assert run(other, [branch_rule], exempting(bots=True)).result is Status.BLOCK

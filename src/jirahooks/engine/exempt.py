@@ -60,13 +60,15 @@ class Exemption:
 class EventExemptions:
     """The exemptions of one event."""
 
+    # the whole event: a pull request a bot opened (its branch and title are the bot's too)
+    event: Fact | None = None
     commits: dict[str, Exemption] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)  # revert -> the text it is judged by
     notes: dict[str, list[Fact]] = field(default_factory=dict)  # per commit: inherited, refused
     records: list[dict[str, Any]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.commits or self.texts or self.notes)
+        return bool(self.event or self.commits or self.texts or self.notes)
 
 
 @lru_cache(maxsize=32)
@@ -79,6 +81,22 @@ def classify(event: Event, settings: Settings, extract: Extract, branch: str) ->
     branch conditions look at)."""
     config = settings.exemptions
     out = EventExemptions()
+    pr = event.pull_request
+    if pr is not None and config.any:
+        bot = presets.bot_name(_bot_regex(config), (pr.author, event.user))
+        if bot:
+            out.event = Fact(
+                Code.MATCH,
+                FactStatus.SKIP,
+                Source.PULLREQUEST_CONDITION,
+                Group.DETAIL,
+                (Context.BRANCH_SOURCE,),
+                "exempt.bot.pull_request",
+                {"bot": bot, "id": pr.id},
+                category=CATEGORY,
+            )
+            out.records.append({"pullRequest": pr.id, "kind": "bot", "author": bot, "bot": bot})
+            return out
     if not event.commits:
         return out
     if not config.any:

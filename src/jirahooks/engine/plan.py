@@ -129,10 +129,14 @@ def plan_rule(
     exempt: EventExemptions | None = None,
 ) -> RulePlan:
     plan = RulePlan(rule)
+    exempt = exempt or _NO_EXEMPTIONS
+    if exempt.event is not None:  # a bot's pull request: exempt as a whole (engine/exempt.py)
+        plan.condition_facts.append(exempt.event)
+        plan.skipped = True
+        return plan
     _check_event_conditions(plan, event)
     if plan.skipped:
         return plan
-    exempt = exempt or _NO_EXEMPTIONS
     plan.commits = _filter_commits(plan, _exempt_commits(plan, event.commits, exempt))
     ci = settings.case_insensitive
     texts = exempt.texts  # a revert is judged by the reverted commit's text (engine/exempt.py)

@@ -96,6 +96,7 @@ EN: dict[str, str] = {
     "listing.more_other": "{count} more commits without problems (not listed here).",
     # exemptions (engine/exempt.py) and the escape token
     "exempt.bot": "Commit {hash} exempt: written by the bot '{bot}'.",
+    "exempt.bot.pull_request": "Pull request {id} exempt: opened by the bot '{bot}'.",
     "exempt.host_merge": "Commit {hash} exempt: a merge commit written by the code host.",
     "exempt.release": "Commit {hash} exempt: a release commit ({tool}).",
     "exempt.revert": "Commit {hash} exempt: it reverts {reverted}, which references no issue.",
@@ -188,6 +189,7 @@ DE: dict[str, str] = {
     "listing.more_failing": "… und {count} weitere Commits verletzen diese Regel (hier nicht aufgeführt).",
     "listing.more_other": "{count} weitere Commits ohne Probleme (hier nicht aufgeführt).",
     "exempt.bot": "Commit {hash} ausgenommen: vom Bot '{bot}' geschrieben.",
+    "exempt.bot.pull_request": "Pull-Request {id} ausgenommen: vom Bot '{bot}' eröffnet.",
     "exempt.host_merge": "Commit {hash} ausgenommen: ein vom Code-Host geschriebener Merge-Commit.",
     "exempt.release": "Commit {hash} ausgenommen: ein Release-Commit ({tool}).",
     "exempt.revert": "Commit {hash} ausgenommen: er macht {reverted} rückgängig, der keinen Vorgang referenziert.",
