@@ -242,3 +242,18 @@ def test_check_range_text_hides_evaluate_rules_json_records_them(
         cwd=git_repo.path,
     )
     assert "jirahooks.keys" not in junit.stdout and "jirahooks.subject" in junit.stdout
+
+
+def test_pre_receive_escape_token_limited_to_users(
+    make_repo: Callable[..., GitRepo], tmp_path: Path
+) -> None:
+    """pre-receive knows the pusher (GL_USERNAME & co.): an escape for some users works there."""
+    config = EXEMPT_YML.replace('branches: {include: ["hotfix/*"]}', 'users: {include: ["alice"]}')
+    setup = _pre_receive(make_repo, tmp_path, config)
+    setup.client.commit("fix a typo [no-jira: README only]")
+    refused = git_run(setup.client.path, "push", "origin", "main", env={"GL_USERNAME": "bob"})
+    assert refused.returncode != 0
+    assert "user 'bob' may not use the escape token" in refused.stderr
+    done = git_run(setup.client.path, "push", "origin", "main", env={"GL_USERNAME": "alice"})
+    assert done.returncode == 0, done.stderr
+    assert "exempt by the escape token: README only" in done.stderr
