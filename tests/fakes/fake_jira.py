@@ -23,14 +23,17 @@ fixtures.
 Cloud: ``POST /rest/api/3/issue/bulkfetch``, ``GET|POST /rest/api/3/search/jql``,
 ``POST /rest/api/3/jql/match``, ``POST /rest/api/3/jql/parse``, ``GET /rest/api/3/issue/{key}``,
 ``GET /rest/api/3/myself``, ``GET /rest/api/{2,3}/serverInfo``, ``GET /rest/api/3/project/search``;
-``/rest/api/{2,3}/search`` answer 410. Data Center: ``GET|POST /rest/api/2/search``
+``/rest/api/{2,3}/search`` answer 410; every Cloud path also under the gateway prefix
+``/ex/jira/{cloudId}`` (``gateway_url`` is ``origin``), ``GET /_edge/tenant_info`` and the
+OAuth token endpoint ``POST /oauth/token`` (``token_url``). Credentials beyond user tokens
+(fake_jira_auth.py): ``add_scoped_token``, ``add_oauth_client``, ``expire_access_tokens``,
+``block_token``, ``creds.basic_auth = False`` (Data Center PAT only). Data Center: ``GET|POST /rest/api/2/search``
 (``validateQuery``, ``startAt`` paging, a ``max_results_cap``), ``/rest/api/2/myself``,
 ``/rest/api/2/serverInfo``, ``/rest/api/2/project``, ``/rest/api/2/issue/{key}``; Bearer PATs.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import time
@@ -40,6 +43,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from . import fake_jira_auth as fauth
 from . import fake_jira_jql as jql
 from .fake_jira_routes import ALL_FIELDS, Router
 from .loopback import LoopbackServer
@@ -76,6 +80,8 @@ class FakeUser:
     token: str
     account_id: str
     display_name: str = ""
+    scoped: bool = False  # a scoped API token: only through the gateway, only its scopes
+    scopes: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -105,6 +111,7 @@ class RecordedRequest:
     status: int = 0
     response: Any = None
     response_type: str = ""
+    gateway: str = ""  # the cloudId when the request came through /ex/jira/{cloudId}
 
 
 class FakeJira:
@@ -138,6 +145,9 @@ class FakeJira:
         self._next_id = 10000
         self._keys: dict[str, str] = {}  # current and old keys (upper) -> issue id
         self._stopping = threading.Event()
+        self.creds = fauth.Credentials()
+        self.in_flight = 0
+        self.peak_in_flight = 0  # most requests being answered at once
         self._server: LoopbackServer | None = None
         self._port = 0
         self.user = self.add_user(
@@ -198,6 +208,69 @@ class FakeJira:
     @property
     def token(self) -> str:
         return self.user.token
+
+    @property
+    def cloud_id(self) -> str:
+        return self.creds.cloud_id
+
+    @property
+    def gateway_url(self) -> str:
+        """What a connection's ``gateway_url`` is set to (the fake is its own gateway)."""
+        return self.origin
+
+    @property
+    def token_url(self) -> str:
+        """The OAuth token endpoint: Cloud's auth.atlassian.com shape, or Data Center's."""
+        if self.deployment == "cloud":
+            return self.origin + fauth.CLOUD_TOKEN_PATH
+        return self.url + fauth.DC_TOKEN_PATH
+
+    # -- credentials ------------------------------------------------------------------------
+
+    def add_scoped_token(
+        self, email: str, token: str, scopes: tuple[str, ...] = ("read:jira-work", "read:jira-user")
+    ) -> FakeUser:
+        """A service account holding a scoped API token (works only via the gateway)."""
+        user = self.add_user(email.split("@")[0], email, token, f"712020:{len(self.users):08d}")
+        user.scoped, user.scopes = True, frozenset(scopes)
+        return user
+
+    def add_oauth_client(
+        self,
+        client_id: str = "fake-client-id",
+        secret: str = "fake-client-secret",
+        *,
+        scopes: tuple[str, ...] = ("read:jira-work", "read:jira-user", "READ"),
+        lifetime: int = 3600,
+    ) -> fauth.FakeOAuthClient:
+        """A service account with OAuth 2.0 client credentials."""
+        user = self.add_user(
+            f"svc-{client_id}", f"{client_id}@serviceaccount.atlassian.com", "", client_id
+        )
+        client = fauth.FakeOAuthClient(client_id, secret, user, frozenset(scopes), lifetime)
+        with self.lock:
+            self.creds.clients[client_id] = client
+        return client
+
+    def expire_access_tokens(self) -> None:
+        """Every access token issued so far is past its expiry (401 from now on)."""
+        with self.lock:
+            for token in self.creds.tokens.values():
+                token.expires_at = 0.0
+
+    def revoke_oauth_client(self, client_id: str) -> None:
+        """The credential is deleted: no new tokens (``invalid_client``), old ones stop."""
+        with self.lock:
+            self.creds.clients.pop(client_id, None)
+            for value in [
+                v for v, t in self.creds.tokens.items() if t.client.client_id == client_id
+            ]:
+                del self.creds.tokens[value]
+
+    def block_token(self, token: str) -> None:
+        """The organisation's policy blocks this API token (401 saying so)."""
+        with self.lock:
+            self.creds.blocked.add(token)
 
     # -- data -------------------------------------------------------------------------------
 
@@ -441,25 +514,10 @@ class FakeJira:
     # -- auth -------------------------------------------------------------------------------
 
     def authenticate(self, header: str) -> tuple[FakeUser | None, bool]:
-        """(user, credentials_failed) for an Authorization header."""
-        if not header:
-            return None, False
-        scheme, _, value = header.partition(" ")
-        with self.lock:
-            if scheme.lower() == "basic":
-                try:
-                    login, _, secret = base64.b64decode(value).decode().partition(":")
-                except (ValueError, UnicodeDecodeError):
-                    return None, True
-                for user in self.users:
-                    if secret and user.token == secret and login in (user.email, user.name):
-                        return user, False
-                return None, True
-            if scheme.lower() == "bearer" and self.deployment == "datacenter":
-                for user in self.users:
-                    if value and user.token == value:
-                        return user, False
-            return None, True
+        """(user, credentials_failed) for an Authorization header (at the site URL)."""
+        request = RecordedRequest("GET", "/rest/api/2/myself", {}, None, {"authorization": header})
+        user, failed, _ = fauth.authenticate(self, request)
+        return user, failed
 
     def parse_jql(self, text: str) -> jql.Query:
         return jql.parse(text)
@@ -490,17 +548,28 @@ class _Handler(BaseHTTPRequestHandler):
             or path.startswith(fake.context_path + "/")
         )
         path = path[len(fake.context_path) :] if inside else path
+        gateway = ""
+        if inside and path.startswith("/ex/jira/"):
+            gateway, _, rest = path[len("/ex/jira/") :].partition("/")
+            path = "/" + rest
         record = RecordedRequest(
             self.command,
             path,
             parse_qs(split.query, keep_blank_values=True),
             body,
             {k.lower(): v for k, v in self.headers.items()},
+            gateway=gateway,
         )
         with fake.lock:
             fake.requests.append(record)
-        fake.wait(fake.latency)
-        status, headers, payload, content_type = self.router.dispatch(record, inside)
+            fake.in_flight += 1
+            fake.peak_in_flight = max(fake.peak_in_flight, fake.in_flight)
+        try:
+            fake.wait(fake.latency)
+            status, headers, payload, content_type = self.router.dispatch(record, inside)
+        finally:
+            with fake.lock:
+                fake.in_flight -= 1
         record.status = status
         record.response = payload
         record.response_type = content_type

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from . import fake_jira_auth as fauth
 from . import fake_jira_jql as jqlmod
 
 if TYPE_CHECKING:
@@ -91,6 +92,7 @@ class Router:
         self.fake = fake
         cloud = fake.deployment == "cloud"
         self.api = "3" if cloud else "2"
+        self.token_path = fauth.CLOUD_TOKEN_PATH if cloud else fauth.DC_TOKEN_PATH
         routes: list[tuple[str, str, Handler, bool]] = [
             ("GET", r"/rest/api/2/serverInfo", self.server_info, True),
             ("GET", r"/rest/api/2/myself", self.myself, False),
@@ -128,7 +130,21 @@ class Router:
             fake.wait(fault.hang)
             if fault.status is not None:
                 return fault.status, dict(fault.headers), fault.body, fault.content_type
-        user, failed = fake.authenticate(req.headers.get("authorization", ""))
+        if req.gateway and (fake.deployment != "cloud" or req.gateway != fake.cloud_id):
+            return 404, {}, {"code": 404, "message": "Not Found"}, JSON
+        if req.method == "POST" and not req.gateway and req.path == self.token_path:
+            status, answer = fauth.token_endpoint(fake, req)
+            return status, {"Cache-Control": "no-store"}, answer, JSON
+        if (
+            req.method == "GET"
+            and req.path == fauth.TENANT_INFO_PATH
+            and fake.deployment == "cloud"
+        ):
+            return 200, {}, {"cloudId": fake.cloud_id}, JSON
+        user, failed, rejection = fauth.authenticate(fake, req)
+        if rejection is not None:
+            headers = {"X-Seraph-LoginReason": "AUTHENTICATED_FAILED"} if not req.gateway else {}
+            return rejection[0], headers, rejection[1], JSON
         headers: dict[str, str] = {}
         if failed:
             headers["X-Seraph-LoginReason"] = "AUTHENTICATED_FAILED"

@@ -169,3 +169,64 @@ def test_a_dc_connection_pointed_at_cloud_is_told_the_real_reason(
     assert "[JIRA_PROJECTS_UNREADABLE]" in out
     assert out.count("acme") == 1  # named once, in the report's first column
     assert cloud.token not in out
+
+
+def test_each_auth_kind_is_tested_and_rejections_say_why(
+    jira_factory: Callable[..., FakeJira],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from jirahooks.jira import auth
+
+    auth.CLOUD_IDS.clear()
+    cloud = jira_factory("cloud")
+    cloud.add_scoped_token("svc@serviceaccount.atlassian.com", "scoped-cli-1")
+    cloud.add_oauth_client("cli-client", "cli-secret")
+    dc = jira_factory("datacenter", context_path="/jira")
+    monkeypatch.setenv("JH_CLI_CLIENT_SECRET", "cli-secret")
+    config = _config(
+        tmp_path,
+        monkeypatch,
+        {
+            "name": "scoped",
+            "url": cloud.url,
+            "deployment": "cloud",
+            "auth": "scoped_api_token",
+            "email": "svc@serviceaccount.atlassian.com",
+            "gateway_url": cloud.gateway_url,
+            "secret": "scoped-cli-1",
+        },
+        {
+            "name": "oauth",
+            "url": cloud.url,
+            "deployment": "cloud",
+            "auth": "oauth_client_credentials",
+            "client_id": "cli-client",
+            "client_secret": "${JH_CLI_CLIENT_SECRET}",
+            "token_url": cloud.token_url,
+            "gateway_url": cloud.gateway_url,
+            "token": "",
+        },
+        {
+            "name": "basic",
+            "url": dc.url,
+            "deployment": "datacenter",
+            "auth": "basic",
+            "email": dc.user.name,
+            "secret": dc.token,
+        },
+    )
+    assert main(["connections", "test", "--config", config]) == 0
+    out = capsys.readouterr().out
+    assert f"auth: scoped_api_token via {cloud.gateway_url}/ex/jira/{cloud.cloud_id}" in out
+    assert "auth: oauth_client_credentials via" in out
+    assert "warning: basic authentication" in out
+    assert "cli-secret" not in out and "scoped-cli-1" not in out
+
+    cloud.revoke_oauth_client("cli-client")
+    cloud.block_token("scoped-cli-1")
+    assert main(["connections", "test", "--config", config]) == 4
+    out = capsys.readouterr().out
+    assert "[OAUTH_CLIENT_REJECTED]" in out
+    assert "[TOKEN_REVOKED]" in out and "revoked or blocked by your organisation" in out

@@ -10,7 +10,12 @@ For each connection of the configuration document (or only NAME), in the admin's
 Reachability and the deployment come from ``serverInfo`` (anonymous; a configured deployment
 that does not match it is a problem of its own), the account from ``/myself`` (which proves the
 token); the search and the project list the evaluation uses are tried too, and every problem
-is listed (``jira.diagnose``). Exit 0 when every connection is OK, 4 when any failed.
+is listed (``jira.diagnose``). Each credential kind (``auth``: api_token, scoped_api_token,
+oauth_client_credentials, pat, basic) is tested the way evaluations use it — through the
+api.atlassian.com gateway for scoped tokens and Cloud OAuth (the cloudId is printed), with an
+OAuth access token fetched from the token endpoint; a rejection says what Jira said ("token
+expired", "revoked or blocked by your organisation", "scope missing: read:jira-work"); basic
+auth passes with a warning. Exit 0 when every connection is OK, 4 when any failed.
 """
 
 from __future__ import annotations
@@ -54,6 +59,9 @@ class ConnectionReport:
     deployment: str = ""
     error: JirahooksError | None = None
     more: list[JirahooksError] = field(default_factory=list)  # every further problem
+    warnings: list[str] = field(default_factory=list)
+    via: str = ""  # "api.atlassian.com (cloudId …)" for gateway kinds
+    auth: str = ""  # the auth kind when one is configured (auto: not shown)
 
 
 def _account(me: dict[str, Any]) -> str:
@@ -69,7 +77,9 @@ async def probe(config: ConnectionConfig, timeout: float) -> ConnectionReport:
     from jirahooks.jira.client import Deadline, JiraClient
 
     try:
-        client = JiraClient(config, secret=config.secret())
+        client = JiraClient(
+            config, secret=config.secret(), client_secret=config.client_secret_value()
+        )
     except ConfigError as exc:  # the ${ENV} variable is not set
         problem = exc.problems[0]
         error = JirahooksError(
@@ -79,15 +89,33 @@ async def probe(config: ConnectionConfig, timeout: float) -> ConnectionReport:
     from jirahooks.jira.diagnose import diagnose
 
     found = await diagnose(client, timeout)
+    via = f"{client.api_url} (cloudId {found.cloud_id})" if found.cloud_id else ""
     if found.problems:
         errors = [JirahooksError(p.message, hint=p.hint, code=p.code) for p in found.problems]
-        return ConnectionReport(config.name, config.url, False, error=errors[0], more=errors[1:])
+        return ConnectionReport(
+            config.name,
+            config.url,
+            False,
+            error=errors[0],
+            more=errors[1:],
+            warnings=found.warnings,
+            via=via,
+        )
     deployment = await client.deployment(Deadline(timeout))
     how = "configured" if client.deployment_configured else "detected"
     detail = f"{deployment.value} ({how}"
     if found.server.get("version"):
         detail += f", Jira {found.server['version']}"
-    return ConnectionReport(config.name, config.url, True, _account(found.me), detail + ")")
+    return ConnectionReport(
+        config.name,
+        config.url,
+        True,
+        _account(found.me),
+        detail + ")",
+        warnings=found.warnings,
+        via=via,
+        auth="" if config.auth == "auto" else client.kind.value,
+    )
 
 
 async def probe_all(configs: list[ConnectionConfig], timeout: float) -> list[ConnectionReport]:
@@ -101,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
     configs = list(document.connections)
     if args.action == "list":
         for c in configs:
-            output.out(f"{c.name}  {c.url}  {c.deployment.value}")
+            auth = "" if c.auth == "auto" else f"  auth: {c.auth.value}"
+            output.out(f"{c.name}  {c.url}  {c.deployment.value}{auth}")
         if not configs:
             output.out("no Jira connections configured")
         return EXIT_OK
@@ -122,6 +151,9 @@ def run(args: argparse.Namespace) -> int:
         if report.ok:
             output.out(f"{head}  account: {report.account}")
             output.out(f"{pad}deployment: {report.deployment}")
+            if report.auth:
+                via = f" via {report.via}" if report.via else ""
+                output.out(f"{pad}auth: {report.auth}{via}")
         else:
             assert report.error is not None
             output.out(f"{head}  [{report.error.code}] {report.error.message}")
@@ -131,5 +163,7 @@ def run(args: argparse.Namespace) -> int:
                 output.out(f"{pad}[{more.code}] {more.message}")
                 if more.hint:
                     output.out(f"{pad}hint: {more.hint}")
+        for warning in report.warnings:
+            output.out(f"{pad}warning: {warning}")
     failed = sum(not r.ok for r in reports)
     return EXIT_ENVIRONMENT if failed else EXIT_OK

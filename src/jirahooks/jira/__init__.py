@@ -47,7 +47,12 @@ def build_resolver(
     from jirahooks.jira.client import JiraClient
 
     clients = [
-        JiraClient(c, secret=c.secret(f"connections[{i}].token"), retry=retry)
+        JiraClient(
+            c,
+            secret=c.secret(f"connections[{i}].token"),
+            client_secret=c.client_secret_value(f"connections[{i}].client_secret"),
+            retry=retry,
+        )
         for i, c in enumerate(connections)
     ]
     return ConnectionChain(clients, cache=cache, deadline_seconds=deadline_seconds)

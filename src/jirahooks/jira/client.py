@@ -16,6 +16,26 @@
 the wait), otherwise exponential backoff with jitter. A wait that would overrun the deadline is
 not started: the error is raised at once so the caller can report within its budget.
 
+Credentials (``jirahooks.jira.auth``): Basic for ``api_token``/``scoped_api_token``/``basic``,
+Bearer for ``pat`` and for OAuth 2.0 client credentials, whose access token comes from the
+process's ``TokenCache``; a 401 on an OAuth token refreshes it exactly once and repeats the
+request. Gateway kinds send requests to ``api.atlassian.com/ex/jira/{cloudId}`` (the cloudId
+read once from the site's ``/_edge/tenant_info`` when not configured); ``base_url`` stays the
+site URL (browse links, cache namespaces).
+
+A rejected credential is told apart from what Jira says: ``TOKEN_EXPIRED`` (the answer says
+expired), ``TOKEN_REVOKED`` (revoked, or blocked by the organisation's policy),
+``JIRA_SCOPE_MISSING`` (the gateway's "scope does not match", or the token endpoint's
+``invalid_scope``), ``OAUTH_CLIENT_REJECTED`` (the token endpoint's ``invalid_client``), else
+``JIRA_AUTH_REJECTED``.
+
+Rate limits: ``Retry-After``, ``X-RateLimit-Reset`` and ``RateLimit-Reset`` are read on every
+answer, for every credential kind; an answer that says no request is left
+(``X-RateLimit-Remaining``/``RateLimit-Remaining: 0``) pauses the technical user's budget until
+the reset, before Jira starts answering 429. Requests in flight to one Jira instance are bounded
+by ``max_concurrency`` across every client of this process (``instance_slots``), not only per
+client.
+
 Secrets never appear in messages or ``repr``.
 
 An optional ``observer`` (the server's metrics, ``jirahooks.server.metrics``) hears about every
@@ -46,9 +66,11 @@ from jirahooks.errors import (
     JiraRequestError,
     JiraUnavailable,
 )
+from jirahooks.jira import auth
+from jirahooks.jira.auth import error_messages, rate_limit_exhausted, rate_limit_wait
 from jirahooks.jira.budget import RequestBudget, budget_for
-from jirahooks.retry import RetryPolicy, retry_after_seconds
-from jirahooks.rules.config import ConnectionConfig, Deployment
+from jirahooks.retry import RetryPolicy
+from jirahooks.rules.config import AuthKind, ConnectionConfig, Deployment
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -91,15 +113,26 @@ class JiraHttpError(JiraRequestError):
         self.messages = messages
 
 
-def error_messages(data: Any) -> list[str]:
-    """``{"errorMessages": [...], "errors": {field: msg}}`` → a flat list of messages."""
-    if not isinstance(data, Mapping):
-        return []
-    messages = [str(m) for m in data.get("errorMessages") or [] if m]
-    errors = data.get("errors")
-    if isinstance(errors, Mapping):
-        messages.extend(f"{k}: {v}" for k, v in errors.items())
-    return messages
+class HealthObserver(Protocol):
+    """Told when a connection's credentials worked (``ok``) or were rejected (``failed``): the
+    server records the last successful use and flags a connection that started failing."""
+
+    def ok(self, connection: str) -> None: ...
+
+    def failed(self, connection: str, error: JiraError) -> None: ...
+
+
+_SLOTS: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore, int]] = {}
+
+
+def instance_slots(url: str, size: int) -> asyncio.Semaphore:
+    """The process-wide bound on requests in flight to the Jira at ``url`` (per event loop)."""
+    loop = asyncio.get_running_loop()
+    size = max(1, size)
+    found = _SLOTS.get(url)
+    if found is None or found[0] is not loop or found[2] != size:
+        found = _SLOTS[url] = (loop, asyncio.Semaphore(size), size)
+    return found[1]
 
 
 class RequestObserver(Protocol):
@@ -150,15 +183,32 @@ class JiraClient:
         clock: Clock = time.monotonic,
         jitter: Callable[[], float] = random.random,
         observer: RequestObserver | None = None,
+        client_secret: str = "",
+        health: HealthObserver | None = None,
+        tokens: auth.TokenCache | None = None,
     ) -> None:
         self.config = config
         self.name = config.name
         self.observer = observer
-        # who asks Jira (answers depend on it): the user, or a digest of the PAT when there is none
+        self.health = health
+        self.kind = auth.effective_kind(config)
+        # who asks Jira (answers depend on it): the user, the OAuth client, or a PAT's digest
         self.identity = (
-            config.email or config.account_id or hashlib.sha256(secret.encode()).hexdigest()[:16]
+            config.email
+            or config.account_id
+            or (config.client_id if self.kind is AuthKind.OAUTH_CLIENT_CREDENTIALS else "")
+            or hashlib.sha256(secret.encode()).hexdigest()[:16]
         )
-        self.base_url = config.url.rstrip("/")
+        self.base_url = config.url.rstrip("/")  # the site: browse links, cache namespaces
+        self.cloud_id = config.cloud_id
+        # where requests go: the site, or the gateway once the cloudId is known
+        self.api_url = "" if auth.uses_gateway(config) else self.base_url
+        if self.api_url == "" and self.cloud_id:
+            self.api_url = auth.gateway_base(config, self.cloud_id)
+        self._client_secret = client_secret
+        self._tokens = tokens
+        self._access = auth.AccessToken()
+        self.token_refreshes = 0
         self.retry = retry or RetryPolicy()
         self.stats = RequestStats()
         self.budget: RequestBudget | None = None
@@ -172,6 +222,8 @@ class JiraClient:
         self._deployment: Deployment | None = (
             None if config.deployment == Deployment.AUTO else Deployment(config.deployment)
         )
+        if auth.uses_gateway(config):
+            self._deployment = Deployment.CLOUD  # the gateway serves only Cloud sites
         self._verify = self._tls_context()
         self._http: httpx.AsyncClient | None = None
         self._users = 0
@@ -207,13 +259,134 @@ class JiraClient:
             "User-Agent": f"jirahooks/{__version__}",
             "X-Atlassian-Token": "no-check",
         }
+        if self.kind is AuthKind.OAUTH_CLIENT_CREDENTIALS:
+            return headers  # the access token is set per request (it is refreshed)
         if self._secret:
-            if self.config.email:
+            if self.kind in auth.NEEDS_USER and self.config.email:
                 raw = f"{self.config.email}:{self._secret}".encode()
                 headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
             else:
                 headers["Authorization"] = f"Bearer {self._secret}"
         return headers
+
+    # -- credentials that need a request first ------------------------------------------------
+
+    async def prepare(self, deadline: Deadline) -> None:
+        """The gateway's cloudId (gateway kinds) and an access token (OAuth), once."""
+        if not self.api_url:
+            self.cloud_id = self.cloud_id or await self.discover_cloud_id(deadline)
+            self.api_url = auth.gateway_base(self.config, self.cloud_id)
+        if self.kind is AuthKind.OAUTH_CLIENT_CREDENTIALS and not self._access.fresh(time.time()):
+            self._access = await self._token(deadline=deadline)
+
+    async def discover_cloud_id(self, deadline: Deadline = NO_DEADLINE) -> str:
+        """The site's cloudId from ``<site>/_edge/tenant_info`` (anonymous), kept per site."""
+        known = auth.CLOUD_IDS.get(self.base_url)
+        if known:
+            return known
+        assert self._http is not None
+        url = self.base_url + auth.TENANT_INFO_PATH
+        try:
+            response = await self._send_anonymous("GET", url, self._timeout(deadline))
+            data = response.json() if response.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError) as exc:
+            raise self._no_cloud_id(type(exc).__name__) from exc
+        cloud_id = str(data.get("cloudId") or "") if isinstance(data, Mapping) else ""
+        if not cloud_id:
+            raise self._no_cloud_id(f"HTTP {response.status_code}")
+        auth.CLOUD_IDS[self.base_url] = cloud_id
+        return cloud_id
+
+    async def _send_anonymous(
+        self, method: str, url: str, timeout: float, **kwargs: Any
+    ) -> httpx.Response:
+        """A request without the connection's credentials (tenant_info, the token endpoint)."""
+        assert self._http is not None
+        request = self._http.build_request(method, url, timeout=timeout, **kwargs)
+        request.headers.pop("Authorization", None)
+        return await self._http.send(request)
+
+    def _no_cloud_id(self, why: str) -> JiraError:
+        return JiraUnavailable(
+            f"Jira connection '{self.name}': cannot read the site's cloudId from "
+            f"{self.base_url}{auth.TENANT_INFO_PATH} ({why})",
+            hint="scoped API tokens and service-account OAuth go through api.atlassian.com, "
+            "which needs the site's cloudId: check the URL is the Cloud site "
+            "(https://<site>.atlassian.net), or set the connection's cloud_id",
+            code="JIRA_CLOUD_ID_UNKNOWN",
+            connection=self.name,
+        )
+
+    def _timeout(self, deadline: Deadline) -> float:
+        remaining = deadline.remaining()
+        timeout = self.config.timeout_seconds
+        return timeout if remaining is None else max(0.001, min(timeout, remaining))
+
+    async def _token(
+        self, rejected: str = "", deadline: Deadline = NO_DEADLINE
+    ) -> auth.AccessToken:
+        url = auth.token_url(self.config)
+        scope = auth.scopes(self.config)
+        key = auth.credential_key(url, self.config.client_id, scope, self._client_secret)
+        cache = self._tokens or auth.token_cache()
+        return await cache.token(
+            key, lambda: self._fetch_token(url, scope, deadline), rejected=rejected
+        )
+
+    async def _fetch_token(self, url: str, scope: str, deadline: Deadline) -> auth.AccessToken:
+        """``_fetch_token_once``, retried like Jira requests when the authorization server is
+        unreachable, overloaded or rate-limiting (``Retry-After`` honoured), within the
+        deadline of the request that needs the token."""
+        attempt = 0
+        while True:
+            attempt += 1
+            if deadline.expired:
+                raise self._timeout_error("the OAuth token endpoint", deadline=True)
+            try:
+                return await self._fetch_token_once(url, scope, self._timeout(deadline))
+            except JiraUnavailable as exc:
+                if attempt >= self.retry.max_attempts:
+                    raise
+                wait = exc.retry_after if isinstance(exc, auth.TokenEndpointUnavailable) else None
+                wait = self._backoff(attempt) if wait is None else wait
+                remaining = deadline.remaining()
+                if wait > self.retry.max_wait or (remaining is not None and wait >= remaining):
+                    raise
+                self.stats.retries += 1
+                if self.observer is not None:
+                    self.observer.waited(self.name, wait, "backoff")
+                await self._sleep(wait)
+
+    async def _fetch_token_once(self, url: str, scope: str, timeout: float) -> auth.AccessToken:
+        """POST the client credentials (Cloud: JSON, as Atlassian's examples; Data Center:
+        form-encoded, as its docs) and read ``access_token``/``expires_in``."""
+        assert self._http is not None
+        fields = {
+            "grant_type": "client_credentials",
+            "client_id": self.config.client_id,
+            "client_secret": self._client_secret,
+        }
+        if scope:
+            fields["scope"] = scope
+        send: dict[str, Any] = (
+            {"data": fields} if auth.is_datacenter(self.config) else {"json": fields}
+        )
+        sent = time.perf_counter()
+        try:
+            response = await self._send_anonymous("POST", url, timeout, **send)
+        except httpx.TimeoutException as exc:
+            self._observe("oauth/token", "timeout", sent)
+            raise self._timeout_error("the OAuth token endpoint", deadline=False) from exc
+        except httpx.TransportError as exc:
+            self._observe("oauth/token", "unreachable", sent)
+            raise JiraUnavailable(
+                f"Jira connection '{self.name}': cannot reach the OAuth token endpoint {url} "
+                f"({type(exc).__name__})",
+                hint="check the token URL, DNS, proxy and firewall",
+                connection=self.name,
+            ) from exc
+        self._observe("oauth/token", outcome_of(response.status_code), sent)
+        return auth.token_from_answer(response, self.config)
 
     def _open(self) -> httpx.AsyncClient:
         limits = httpx.Limits(
@@ -285,8 +458,15 @@ class JiraClient:
         deadline: Deadline,
     ) -> Any:
         assert self._http is not None
-        url = self.base_url + path
+        try:
+            await self.prepare(deadline)
+        except JiraAuthError as exc:
+            if self.health is not None:
+                self.health.failed(self.name, exc)
+            raise
+        url = self.api_url + path
         attempt = 0
+        refreshed = False
         while True:
             attempt += 1
             remaining = deadline.remaining()
@@ -302,10 +482,15 @@ class JiraClient:
             self.stats.by_path[path] = self.stats.by_path.get(path, 0) + 1
             wait: float | None = None
             sent = time.perf_counter()
+            headers = None
+            sent_token = self._access.value  # what a 401 rejects (others may refresh meanwhile)
+            if self.kind is AuthKind.OAUTH_CLIENT_CREDENTIALS:
+                headers = {"Authorization": f"Bearer {sent_token}"}
             try:
-                response = await self._http.request(
-                    method, url, params=params, json=body, timeout=timeout
-                )
+                async with instance_slots(self.api_url, self.config.max_concurrency):
+                    response = await self._http.request(
+                        method, url, params=params, json=body, timeout=timeout, headers=headers
+                    )
             except httpx.TimeoutException as exc:
                 self._observe(path, "timeout", sent)
                 error: JiraError = self._timeout_error(path, deadline=False)
@@ -325,11 +510,36 @@ class JiraClient:
                 error.__cause__ = exc
             else:
                 self._observe(path, outcome_of(response.status_code), sent)
-                self._check_auth(response)
+                if (
+                    response.status_code == 401
+                    and self.kind is AuthKind.OAUTH_CLIENT_CREDENTIALS
+                    and not refreshed
+                ):
+                    # the access token expired early or was revoked: one refresh, then again
+                    refreshed = True
+                    self.token_refreshes += 1
+                    try:
+                        self._access = await self._token(rejected=sent_token, deadline=deadline)
+                    except JiraAuthError as exc:
+                        if self.health is not None:
+                            self.health.failed(self.name, exc)
+                        raise
+                    attempt -= 1
+                    continue
+                try:
+                    self._check_auth(response, path)
+                except JiraAuthError as exc:
+                    if self.health is not None:
+                        self.health.failed(self.name, exc)
+                    raise
+                self._note_rate_limit(response)
                 if response.status_code not in RETRY_STATUSES:
-                    return self._decode(response, path)
+                    decoded = self._decode(response, path)
+                    if self.health is not None:
+                        self.health.ok(self.name)
+                    return decoded
                 error = self._retryable_error(response, path)
-                wait = retry_after_seconds(response.headers)
+                wait = rate_limit_wait(response.headers)
                 if wait is not None and self.budget is not None:
                     self.budget.pause(wait)  # every evaluation of this user waits
             reason = "backoff" if wait is None else "retry_after"
@@ -374,13 +584,25 @@ class JiraClient:
             connection=self.name,
         )
 
-    def _check_auth(self, response: httpx.Response) -> None:
+    def _note_rate_limit(self, response: httpx.Response) -> None:
+        """An answer that says the window is spent pauses this user's budget until its reset."""
+        if self.budget is None or response.status_code == 429:
+            return
+        if rate_limit_exhausted(response.headers):
+            wait = rate_limit_wait(response.headers)
+            if wait:
+                self.budget.pause(wait)
+
+    def _check_auth(self, response: httpx.Response, path: str = "") -> None:
         reason = response.headers.get("x-seraph-loginreason", "")
         rejected = any(r.strip() in SERAPH_FAILURES for r in reason.split(","))
         if response.status_code in (401, 403) or rejected:
             detail = f"HTTP {response.status_code}"
             if reason:
                 detail += f", X-Seraph-LoginReason: {reason}"
+            said = auth.rejection(response, path, self.config, detail)
+            if said is not None:
+                raise said
             if "AUTHENTICATION_DENIED" in reason:
                 hint = (
                     "too many failed logins: Jira now demands a CAPTCHA; log in once in a browser "

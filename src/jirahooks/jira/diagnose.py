@@ -12,6 +12,15 @@
 4. the project list (``ignore_unknown_projects`` needs it; a 404, an SSO page or a missing
    permission there make keys of unlisted projects undetermined).
 
+0. the credential's own requests (``jira.auth``): the site's cloudId from ``/_edge/tenant_info``
+   (gateway kinds; kept in ``cloud_id`` so the server stores it) and an OAuth access token —
+   a failure here (``OAUTH_CLIENT_REJECTED``, ``JIRA_SCOPE_MISSING``, ``JIRA_CLOUD_ID_UNKNOWN``)
+   stops the test: nothing further can be asked.
+
+Rejections say what Jira said (``jira.client``): ``TOKEN_EXPIRED``, ``TOKEN_REVOKED`` ("revoked
+or blocked by your organisation"), ``JIRA_SCOPE_MISSING`` ("scope missing: read:jira-work").
+``basic`` auth passes with a warning (``warnings``): Data Center deprecates it.
+
 Every problem found is kept (not only the first); a connection that cannot be reached at all
 stops after step 1. Problems name the connection once, in the test's own header.
 
@@ -52,6 +61,8 @@ class Diagnosis:
     me: dict[str, Any] = field(default_factory=dict)
     deployment: Deployment | None = None  # what the server says it is
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # not problems: the test still passes
+    cloud_id: str = ""  # the gateway's cloudId, configured or discovered
 
     @property
     def ok(self) -> bool:
@@ -155,11 +166,21 @@ async def diagnose(
 
 async def _diagnose(client: JiraClient, seconds: float) -> Diagnosis:
     from jirahooks.jira.api import JiraApi
+    from jirahooks.jira.auth import BASIC_WARNING
+    from jirahooks.rules.config import AuthKind
 
     result = Diagnosis()
     name = client.name
     deadline = Deadline(seconds)
+    if client.kind is AuthKind.BASIC:
+        result.warnings.append(BASIC_WARNING)
     async with client.session():
+        try:
+            await client.prepare(deadline)
+        except JiraError as exc:
+            result.problems.append(Problem(exc.code, _detail(exc, name), exc.hint))
+            return result
+        result.cloud_id = client.cloud_id
         try:
             result.server = await client.server_info(deadline)
         except JiraHttpError as exc:  # answered, but not with serverInfo: a wrong URL?

@@ -46,6 +46,17 @@ class Deployment(StrEnum):
     AUTO = "auto"  # detected once from /serverInfo
 
 
+class AuthKind(StrEnum):
+    """How a connection authenticates (``jirahooks.jira.auth`` says what each sends)."""
+
+    AUTO = "auto"  # api_token with an e-mail, else pat (the reference's four fields)
+    API_TOKEN = "api_token"  # Cloud: Basic e-mail:API token to the site URL
+    SCOPED_API_TOKEN = "scoped_api_token"  # Cloud: Basic e-mail:scoped token via the gateway
+    OAUTH_CLIENT_CREDENTIALS = "oauth_client_credentials"  # service account (Cloud or DC)
+    PAT = "pat"  # Data Center: Bearer personal access token
+    BASIC = "basic"  # Data Center: user name + password (deprecated, warned about)
+
+
 def _secret_ref_error(value: str) -> str | None:
     if value and not _ENV_REF.match(value):
         return "secrets are never written literally in a configuration document"
@@ -96,6 +107,27 @@ class ConnectionConfig:
     token: str = field(
         "", doc="API token / PAT as ${ENV_VAR}", check=_secret_ref_error, hint=_SECRET_HINT
     )
+    auth: AuthKind = field(
+        AuthKind.AUTO,
+        doc="api_token, scoped_api_token, oauth_client_credentials, pat, basic or auto "
+        "(api_token with an e-mail, else pat)",
+    )
+    client_id: str = field("", doc="OAuth 2.0 client ID of the service account")
+    client_secret: str = field(
+        "", doc="OAuth 2.0 client secret as ${ENV_VAR}", check=_secret_ref_error, hint=_SECRET_HINT
+    )
+    scopes: str = field(
+        "", doc="OAuth scopes, space-separated (default: read:jira-work read:jira-user; DC: READ)"
+    )
+    token_url: str = field(
+        "",
+        doc="OAuth token endpoint (default: https://auth.atlassian.com/oauth/token; Data "
+        "Center: <url>/rest/oauth2/latest/token)",
+    )
+    cloud_id: str = field(
+        "", doc="Jira Cloud site's cloudId (gateway kinds; default: read from /_edge/tenant_info)"
+    )
+    gateway_url: str = field("", doc="Atlassian API gateway (default: https://api.atlassian.com)")
     ca_bundle: str = field("", doc="path to a CA bundle for self-signed certificates")
     timeout_seconds: float = field(10.0, doc="per-request timeout")
     max_concurrency: int = field(4, doc="concurrent requests to this Jira")
@@ -128,6 +160,14 @@ class ConnectionConfig:
         return (
             resolve_secret(self.token, path or f"connections[{self.name}].token")
             if self.token
+            else ""
+        )
+
+    def client_secret_value(self, path: str = "") -> str:
+        """The OAuth client secret (``${VAR}`` resolved), "" when none is configured."""
+        return (
+            resolve_secret(self.client_secret, path or f"connections[{self.name}].client_secret")
+            if self.client_secret
             else ""
         )
 
@@ -319,6 +359,50 @@ def _read_list(reader: Reader, cls: type[Any], data: Any, path: str) -> tuple[An
     return tuple(i for i in items if i is not None)
 
 
+AUTH_KIND_HINT = (
+    "Cloud: api_token, scoped_api_token or oauth_client_credentials; Data Center: pat, "
+    "oauth_client_credentials or basic"
+)
+
+
+def auth_problems(
+    auth: str, deployment: str, *, email: str, client_id: str, client_secret: bool
+) -> list[tuple[str, str]]:
+    """(field, message) for what an auth kind lacks or where it does not fit the deployment —
+    the one list of these rules (the document, the admin API and the web form ask it)."""
+    kind = AuthKind(auth or AuthKind.AUTO)
+    problems: list[tuple[str, str]] = []
+    if kind in (AuthKind.API_TOKEN, AuthKind.SCOPED_API_TOKEN, AuthKind.BASIC) and not email:
+        what = "the Data Center user name" if kind is AuthKind.BASIC else "the account's e-mail"
+        problems.append(("email", f"auth {kind.value} needs {what}"))
+    if kind is AuthKind.OAUTH_CLIENT_CREDENTIALS:
+        if not client_id:
+            problems.append(("client_id", "auth oauth_client_credentials needs client_id"))
+        if not client_secret:
+            problems.append(("client_secret", "auth oauth_client_credentials needs client_secret"))
+    cloud_only = kind is AuthKind.SCOPED_API_TOKEN and deployment == Deployment.DATACENTER
+    dc_only = kind in (AuthKind.PAT, AuthKind.BASIC) and deployment == Deployment.CLOUD
+    if cloud_only or dc_only:
+        problems.append(("auth", f"auth {kind.value} does not fit deployment {deployment}"))
+    return problems
+
+
+def _check_connection_auth(reader: Reader, connections: Sequence[ConnectionConfig]) -> None:
+    """Each connection has the fields its auth kind needs, and a kind that fits its
+    deployment (docs/jira.md, "Credentials")."""
+    for i, c in enumerate(connections):
+        found = auth_problems(
+            c.auth,
+            c.deployment.value,
+            email=c.email,
+            client_id=c.client_id,
+            client_secret=bool(c.client_secret),
+        )
+        for name, message in found:
+            hint = AUTH_KIND_HINT if name == "auth" else "docs/jira.md, Credentials"
+            reader.problem(f"connections[{i}].{name}", message, hint)
+
+
 def load_document(data: Any, *, source: str = "") -> ConfigDocument:
     """Validate a whole configuration document; raises ConfigError listing every problem."""
     reader = Reader()
@@ -358,6 +442,7 @@ def load_document(data: Any, *, source: str = "") -> ConfigDocument:
     settings = reader.read(Settings, settings_raw, "settings") or Settings()
     settings_ok = len(reader.problems) == before
     connections = _read_list(reader, ConnectionConfig, data.get("connections"), "connections")
+    _check_connection_auth(reader, connections)
     rules = _read_rules(reader, data.get("rules"), "rules", Scope.WORKSPACE)
     tokens = _read_list(
         reader, ValidationTokenConfig, data.get("validation_tokens"), "validation_tokens"

@@ -92,7 +92,7 @@ async def start(settings: ServerSettings) -> AppState:
         settings,
         database,
         box,
-        Resolvers(box, redis_url=settings.redis_url),
+        Resolvers(box, redis_url=settings.redis_url, database=database),
         first,
         cpu=CpuPool(),
     )

@@ -33,6 +33,7 @@ from jirahooks.server.bootstrap import ensure_workspace
 from jirahooks.store import queries
 from jirahooks.store.deliveries import PlatformConfig
 from jirahooks.store.models import (
+    CONNECTION_AUTH_DEFAULTS,
     Connection,
     Membership,
     Repository,
@@ -41,6 +42,7 @@ from jirahooks.store.models import (
     User,
     ValidationToken,
     Workspace,
+    connection_auth,
     connection_budget,
     utcnow,
 )
@@ -131,12 +133,16 @@ def _require_token_to_rebind(
 ) -> None:
     """A stored token stays with the Jira and user it was entered for (``binding``): a new URL,
     deployment, e-mail or account ID needs the token's variable set."""
-    if supplied or not row.token_encrypted:
+    if supplied or not (row.token_encrypted or row.client_secret_encrypted):
         return
     before = binding.jira_binding(row.url, row.deployment, row.email, row.account_id)
     after = binding.jira_binding(
         values["url"], values["deployment"], values["email"], values["account_id"]
     )
+    # the OAuth client secret is sent to the token URL for this client, the token to the gateway
+    for name in ("auth_kind", "client_id", "token_url", "gateway_url"):
+        before[name] = str(getattr(row, name) or "")
+        after[name] = str(values.get(name, before[name]) or "")
     fields = binding.changed(before, after)
     if fields:
         match = _ENV_REF.match(reference)
@@ -192,31 +198,56 @@ async def apply_document(
             "timeout_seconds": config.timeout_seconds,
             "max_concurrency": config.max_concurrency,
             **connection_budget(config),
+            **_auth_columns(config),
         }
+        secret_path = f"connections[{position}].client_secret"
         if row is None:
             token = a.secret(config.token, path, "") if config.token else ""
-            row = Connection(workspace_id=ws.id, name=config.name, token_encrypted=token, **values)
+            client_secret = (
+                a.secret(config.client_secret, secret_path, "") if config.client_secret else ""
+            )
+            row = Connection(
+                workspace_id=ws.id,
+                name=config.name,
+                token_encrypted=token,
+                client_secret_encrypted=client_secret,
+                **values,
+            )
             session.add(row)
             a.audit(
                 "connection.create",
                 f"connection:{config.name}",
                 None,
-                {**values, "token": bool(token)},
+                {**values, "token": bool(token), "client_secret": bool(client_secret)},
             )
             continue
+        client_secret = (
+            a.secret(config.client_secret, secret_path, row.client_secret_encrypted)
+            if config.client_secret
+            else row.client_secret_encrypted
+        )
         token = (
             a.secret(config.token, path, row.token_encrypted)
             if config.token
             else row.token_encrypted
         )
-        supplied = bool(config.token) and _env_value(config.token, a.environ) is not None
+        supplied = any(
+            bool(ref) and _env_value(ref, a.environ) is not None
+            for ref in (config.token, config.client_secret)
+        )
         _require_token_to_rebind(row, values, path, config.token, supplied=supplied)
         before = {k: getattr(row, k) for k in values}
-        if before != values or token != row.token_encrypted:
+        secrets_changed = (
+            token != row.token_encrypted or client_secret != row.client_secret_encrypted
+        )
+        if before != values or secrets_changed:
             for key, value in values.items():
                 setattr(row, key, value)
             after = {**values, "token_changed": token != row.token_encrypted}
+            if client_secret != row.client_secret_encrypted:
+                after["client_secret_changed"] = True
             row.token_encrypted = token
+            row.client_secret_encrypted = client_secret
             row.updated_at = utcnow()
             a.audit("connection.update", f"connection:{config.name}", before, after)
     if prune:
@@ -536,7 +567,21 @@ def _connection(c: Connection) -> dict[str, Any]:
         data["max_concurrency"] = c.max_concurrency
     defaults = connection_budget(ConnectionConfig(name="-", url="https://-"))
     data.update({k: v for k, v in connection_budget(c).items() if v != defaults[k]})
+    data.update({k: v for k, v in connection_auth(c).items() if v != CONNECTION_AUTH_DEFAULTS[k]})
+    if c.client_secret_encrypted:
+        name = _env_name("JIRAHOOKS_CONNECTION_", c.name)
+        data["client_secret"] = "${" + name + "_CLIENT_SECRET}"
     return data
+
+
+def _auth_columns(config: ConnectionConfig) -> dict[str, Any]:
+    """A document connection's auth settings as columns; a cloudId the document does not name
+    keeps the one the server discovered (``/_edge/tenant_info``)."""
+    values = connection_auth(config)
+    columns = {("auth_kind" if k == "auth" else k): v for k, v in values.items()}
+    if not columns["cloud_id"]:
+        del columns["cloud_id"]
+    return columns
 
 
 async def _repository(

@@ -1,9 +1,15 @@
 """The server's bridge to ``jirahooks.jira``: stored connections → resolvers, connection tests,
 JQL validation.
 
-Stored connections hold an encrypted token, not a ``${ENV}`` reference, so they are handed to
-the Jira layer as ``StoredConnection`` — a ``ConnectionConfig`` whose ``secret()`` returns the
-decrypted token (kept out of ``repr``) instead of reading the environment.
+Stored connections hold an encrypted token (and, for OAuth client credentials, an encrypted
+client secret), not ``${ENV}`` references, so they are handed to the Jira layer as
+``StoredConnection`` — a ``ConnectionConfig`` whose ``secret()`` / ``client_secret_value()``
+return the decrypted values (kept out of ``repr``) instead of reading the environment.
+
+OAuth access tokens live in ``jira.auth``'s process cache, shared through Redis (encrypted with
+the server's key) when a Redis URL is configured — never in the database. Every client the
+resolvers build reports to ``ConnectionHealth`` (server/connection_health.py): a credential
+rejected during an evaluation becomes the connection's last result, so the dashboard flags it.
 
 One ``JiraCache`` lives as long as the app, so issue data stays warm between requests; with a
 Redis URL its entries live in Redis, shared by every server process.
@@ -14,14 +20,17 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jirahooks.crypto import SecretBox, SecretKeyError
 from jirahooks.engine.resolver import OfflineResolver, Resolver
 from jirahooks.errors import JiraError
 from jirahooks.jira.cache import JiraCache, RedisBackend
 from jirahooks.rules.config import ConnectionConfig, Deployment
-from jirahooks.store.models import Connection, connection_budget
+from jirahooks.store.models import Connection, connection_auth, connection_budget
+
+if TYPE_CHECKING:
+    from jirahooks.server.connection_health import ConnectionHealth
 
 log = logging.getLogger("jirahooks.server.jira")
 
@@ -35,12 +44,17 @@ class StoredConnection(ConnectionConfig):
     """A connection from the store, with its decrypted token."""
 
     plaintext: str = dataclasses.field(default="", repr=False, compare=False)
+    client_plaintext: str = dataclasses.field(default="", repr=False, compare=False)
+    connection_id: int | None = dataclasses.field(default=None, compare=False)
     # Why the stored token could not be read ("" when it could): such a connection answers
     # every request with a connection problem, so the jira_unreachable policy decides.
     unreadable: str = ""
 
     def secret(self, path: str = "") -> str:
         return self.plaintext
+
+    def client_secret_value(self, path: str = "") -> str:
+        return self.client_plaintext
 
     @property
     def token_label(self) -> str:
@@ -56,10 +70,12 @@ UNREADABLE_HINT = (
 
 def to_config(connection: Connection, box: SecretBox) -> StoredConnection:
     unreadable = ""
+    client_secret = getattr(connection, "client_secret_encrypted", "") or ""
     try:
         token = box.decrypt(connection.token_encrypted) if connection.token_encrypted else ""
+        client_secret = box.decrypt(client_secret) if client_secret else ""
     except SecretKeyError:
-        token = ""
+        token = client_secret = ""
         unreadable = "its stored token cannot be decrypted with the server's secret key"
         log.warning(
             "connection %r (id %s): %s (%s)", connection.name, connection.id, unreadable, box
@@ -74,7 +90,11 @@ def to_config(connection: Connection, box: SecretBox) -> StoredConnection:
         timeout_seconds=connection.timeout_seconds,
         max_concurrency=connection.max_concurrency,
         **connection_budget(connection),
+        **connection_auth(connection),
+        client_secret=STORED_SECRET_REF if client_secret else "",
         plaintext=token,
+        client_plaintext=client_secret,
+        connection_id=connection.id,
         unreadable=unreadable,
     )
 
@@ -85,7 +105,9 @@ def jira_client(config: StoredConnection, **options: Any) -> Any:
     from jirahooks.jira.client import JiraClient
 
     if not config.unreadable:
-        return JiraClient(config, secret=config.plaintext, **options)
+        return JiraClient(
+            config, secret=config.plaintext, client_secret=config.client_plaintext, **options
+        )
     reason = config.unreadable
 
     class UnreadableTokenClient(JiraClient):
@@ -105,13 +127,27 @@ class Resolvers:
     (in process, or in Redis when ``redis_url`` is given)."""
 
     def __init__(
-        self, box: SecretBox, *, cache: JiraCache | None = None, redis_url: str = ""
+        self,
+        box: SecretBox,
+        *,
+        cache: JiraCache | None = None,
+        redis_url: str = "",
+        database: Any = None,
     ) -> None:
         self.box = box
+        from jirahooks.jira.auth import share_tokens
+
+        # OAuth access tokens: shared through Redis encrypted with the server's key (0010)
+        share_tokens(redis_url, box)
         if redis_url:  # the budget per technical user counts across processes (0005)
             from jirahooks.jira.budget import share_budgets
 
             share_budgets(redis_url)
+        self.health: ConnectionHealth | None = None
+        if database is not None:
+            from jirahooks.server.connection_health import ConnectionHealth
+
+            self.health = ConnectionHealth(database)
         if cache is None:
             backend = RedisBackend(redis_url) if redis_url else None
             # concurrent evaluations share lookups (decision 0005)
@@ -136,10 +172,20 @@ class Resolvers:
         # fails alone (a connection problem), never the whole evaluation.
         if configs is None:
             configs = [to_config(c, self.box) for c in connections]
-        clients = [jira_client(config, observer=self.observer) for config in configs]
+        health = self.health
+        clients = [
+            jira_client(
+                config,
+                observer=self.observer,
+                health=health.observer(config.connection_id) if health is not None else None,
+            )
+            for config in configs
+        ]
         return ConnectionChain(clients, cache=self.cache, deadline_seconds=deadline_seconds)
 
     async def aclose(self) -> None:
+        if self.health is not None:
+            await self.health.aclose()
         await self.cache.aclose()
 
 
@@ -167,6 +213,7 @@ async def test_connection(
         "email": str(me.get("emailAddress") or ""),
     }
     detected = found.deployment.value if found.deployment is not None else None
+    facts = {"cloud_id": found.cloud_id, "warnings": list(found.warnings)}
     if found.problems:
         first = found.problems[0]
         return {
@@ -177,6 +224,7 @@ async def test_connection(
             "deployment": detected,
             "account": account if me else None,
             "problems": [p.to_dict() for p in found.problems],
+            **facts,
         }
     deployment = config.deployment if config.deployment != Deployment.AUTO else found.deployment
     result: dict[str, Any] = {
@@ -187,6 +235,7 @@ async def test_connection(
         "deployment": str(getattr(deployment, "value", deployment or "")),
         "account": account,
         "problems": [],
+        **facts,
     }
     if config.account_id and account["account_id"] and config.account_id != account["account_id"]:
         result["code"] = "ACCOUNT_MISMATCH"

@@ -174,6 +174,17 @@ class Connection(Base):
     # The day the API token stops working, as the admin entered it (Atlassian API tokens expire
     # within a year; Jira's 401 for an expired token looks like any other rejected token).
     token_expires_on: Mapped[date | None] = mapped_column(Date, default=None)
+    # How it authenticates (issue 15, migration 0010): jira.auth's kinds; "auto" is the
+    # reference's behaviour (api_token with an e-mail, else pat). The OAuth client secret is
+    # encrypted like the token; access tokens are never stored here (jira.auth.TokenCache).
+    auth_kind: Mapped[str] = mapped_column(String(40), default="auto", server_default="auto")
+    client_id: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    client_secret_encrypted: Mapped[str] = mapped_column(Text, default="", server_default="")
+    scopes: Mapped[str] = mapped_column(String(1000), default="", server_default="")
+    token_url: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    gateway_url: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    # discovered from the site's /_edge/tenant_info by the connection test, or entered
+    cloud_id: Mapped[str] = mapped_column(String(100), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Read-only view of the last connection test: written as its own row, so recording a test
@@ -197,6 +208,10 @@ class ConnectionTest(Base):
     code: Mapped[str] = mapped_column(String(100))
     message: Mapped[str] = mapped_column(Text, default="")
     hint: Mapped[str] = mapped_column(Text, default="")
+    # Runtime health (migration 0010): the last request whose credentials Jira accepted, and
+    # whether the last result came from a test or from evaluations ("test" / "runtime").
+    last_success_at: Mapped[datetime | None] = mapped_column(default=None)
+    source: Mapped[str] = mapped_column(String(20), default="test", server_default="test")
 
 
 class RepositoryConnection(Base):
@@ -334,3 +349,28 @@ def connection_budget(source: Any) -> dict[str, Any]:
     """The budget settings of a connection row, a ``ConnectionConfig`` or an API body."""
     values = {name: getattr(source, name, None) for name in CONNECTION_BUDGET_FIELDS}
     return {k: CONNECTION_BUDGET_DEFAULTS[k] if v is None else v for k, v in values.items()}
+
+
+# How a connection authenticates (issue 15): the same names in ConnectionConfig, the admin API
+# and the store; secrets (token, client secret) are not among them.
+CONNECTION_AUTH_DEFAULTS: dict[str, Any] = {
+    "auth": "auto",
+    "client_id": "",
+    "scopes": "",
+    "token_url": "",
+    "gateway_url": "",
+    "cloud_id": "",
+}
+CONNECTION_AUTH_FIELDS = tuple(CONNECTION_AUTH_DEFAULTS)
+
+
+def connection_auth(source: Any) -> dict[str, Any]:
+    """The auth settings of a connection row (``auth_kind``), a ``ConnectionConfig`` or an API
+    body (``auth``), by their ConnectionConfig names."""
+    values = {
+        name: getattr(
+            source, "auth_kind" if name == "auth" and hasattr(source, "auth_kind") else name, None
+        )
+        for name in CONNECTION_AUTH_FIELDS
+    }
+    return {k: CONNECTION_AUTH_DEFAULTS[k] if v is None else str(v) for k, v in values.items()}

@@ -15,6 +15,7 @@ from jirahooks.store.models import (
     ConnectionTest,
     Repository,
     ValidationToken,
+    connection_auth,
     connection_budget,
 )
 
@@ -36,7 +37,13 @@ def last_test_out(row: ConnectionTest | None) -> schemas.LastTest | None:
     if row is None:
         return None
     return schemas.LastTest(
-        tested_at=row.tested_at, ok=row.ok, code=row.code, message=row.message, hint=row.hint
+        tested_at=row.tested_at,
+        ok=row.ok,
+        code=row.code,
+        message=row.message,
+        hint=row.hint,
+        source="runtime" if row.source == "runtime" else "test",
+        last_success_at=row.last_success_at,
     )
 
 
@@ -50,6 +57,7 @@ def connection_out(c: Connection) -> schemas.ConnectionOut:
         email=c.email,
         account_id=c.account_id,
         token_set=bool(c.token_encrypted),
+        **connection_auth_out(c),
         position=c.position,
         timeout_seconds=c.timeout_seconds,
         max_concurrency=c.max_concurrency,
@@ -61,6 +69,23 @@ def connection_out(c: Connection) -> schemas.ConnectionOut:
         created_at=c.created_at,
         updated_at=c.updated_at,
     )
+
+
+def connection_auth_out(c: Connection) -> dict[str, Any]:
+    """A connection's auth settings for its admins: the kind, the effective kind, the OAuth
+    client (its secret only as ``client_secret_set``), the gateway, a warning for basic."""
+    from jirahooks.jira.auth import BASIC_WARNING
+    from jirahooks.rules.config import AuthKind
+
+    values = connection_auth(c)
+    kind = values["auth"]
+    effective = kind if kind != "auto" else ("api_token" if c.email else "pat")
+    return {
+        **values,
+        "auth_effective": effective,
+        "client_secret_set": bool(c.client_secret_encrypted),
+        "auth_warning": BASIC_WARNING if effective == AuthKind.BASIC else "",
+    }
 
 
 def connection_summary(c: Connection) -> schemas.ConnectionSummary:
@@ -84,6 +109,8 @@ def connection_audit(c: Connection) -> dict[str, Any]:
         "email": c.email,
         "account_id": c.account_id,
         "token": bool(c.token_encrypted),
+        **connection_auth(c),
+        "client_secret": bool(c.client_secret_encrypted),
         "position": c.position,
         "timeout_seconds": c.timeout_seconds,
         "max_concurrency": c.max_concurrency,

@@ -43,7 +43,62 @@ router = APIRouter(tags=["connections"])
 
 _URL = re.compile(r"^https?://[^/\s]+")
 # What a stored token is tested with again when it changes (name, limits and expiry: no test).
-_CREDENTIALS = ("url", "deployment", "email", "account_id", "token")
+_CREDENTIALS = (
+    "url",
+    "deployment",
+    "email",
+    "account_id",
+    "token",
+    "auth",
+    "client_id",
+    "client_secret",
+    "scopes",
+    "token_url",
+    "gateway_url",
+    "cloud_id",
+)
+# Where the stored secrets are sent: changing any needs the token / client secret again.
+_BOUND = ("auth", "client_id", "token_url", "gateway_url")
+_SECRETS = ("token", "client_secret")
+_ATTRIBUTES = {"auth": "auth_kind"}  # API name → column name where they differ
+
+
+def _moved(c: Connection, changes: dict[str, Any]) -> bool:
+    """The change points the connection at another site or gateway (its cloudId is void)."""
+    return any(
+        k in changes and str(changes[k]) != str(getattr(c, _ATTRIBUTES.get(k, k)) or "")
+        for k in ("url", "auth", "gateway_url", "deployment")
+    )
+
+
+def _check_auth(c: Connection) -> None:
+    """The fields the connection's auth kind needs are there (422 AUTH_FIELDS_MISSING) and the
+    kind fits the deployment (422 AUTH_KIND_INVALID): ``rules.config.auth_problems``."""
+    from jirahooks.rules.config import AUTH_KIND_HINT, auth_problems
+
+    for url_field in ("token_url", "gateway_url"):
+        value = getattr(c, url_field) or ""
+        if value and not _URL.match(value):
+            raise ApiError(
+                422, "REQUEST_INVALID", f"{url_field}: expected an http(s) URL", "or leave it empty"
+            )
+    found = auth_problems(
+        c.auth_kind or "auto",
+        c.deployment or "auto",
+        email=c.email or "",
+        client_id=c.client_id or "",
+        client_secret=bool(c.client_secret_encrypted),
+    )
+    for name, message in found:
+        if name == "auth":
+            raise ApiError(422, "AUTH_KIND_INVALID", f"auth: {message}", AUTH_KIND_HINT)
+    if found:
+        raise ApiError(
+            422,
+            "AUTH_FIELDS_MISSING",
+            "; ".join(f"{name}: {message}" for name, message in found),
+            "docs/jira.md (Credentials) says how to create each credential",
+        )
 
 
 def _check_url(url: str) -> str:
@@ -65,12 +120,15 @@ async def _connection(session: Session, ws: Workspace, connection_id: int) -> Co
 
 
 def _require_token_to_rebind(connection: Connection, changes: dict[str, object]) -> None:
-    """A stored token stays with the Jira and user it was entered for (``binding``)."""
-    if not connection.token_encrypted or "token" in changes:
+    """A stored token or client secret stays with the Jira, user, OAuth client and endpoints it
+    was entered for (``binding``)."""
+    stored = connection.token_encrypted or connection.client_secret_encrypted
+    if not stored or any(k in changes for k in _SECRETS):
         return
     before = binding.jira_binding(
         connection.url, connection.deployment, connection.email, connection.account_id
     )
+    before |= {k: str(getattr(connection, _ATTRIBUTES.get(k, k)) or "") for k in _BOUND}
     after = {**before, **{k: str(v) for k, v in changes.items() if k in before}}
     fields = binding.changed(before, after)
     if fields:
@@ -115,23 +173,41 @@ def _changed_copy(connection: Connection, changes: dict[str, Any], box: Any) -> 
         timeout_seconds=connection.timeout_seconds,
         max_concurrency=connection.max_concurrency,
         token_expires_on=connection.token_expires_on,
+        auth_kind=connection.auth_kind,
+        client_id=connection.client_id,
+        client_secret_encrypted=connection.client_secret_encrypted,
+        scopes=connection.scopes,
+        token_url=connection.token_url,
+        gateway_url=connection.gateway_url,
+        cloud_id=connection.cloud_id,
     )
     for field, value in changes.items():
         if field == "token":
             copy.token_encrypted = box.encrypt(value) if value else ""
+        elif field == "client_secret":
+            copy.client_secret_encrypted = box.encrypt(value) if value else ""
         else:
-            setattr(copy, field, value)
+            setattr(copy, _ATTRIBUTES.get(field, field), value)
+    if _moved(connection, changes):
+        copy.cloud_id = changes.get("cloud_id", "") or ""  # another site: discover it again
+    _check_auth(copy)
     return copy
 
 
 def _keep(session: Session, connection: Connection, result: dict[str, Any]) -> ConnectionTest:
-    """Record ``result`` as the connection's last test (its own row: not a config change)."""
+    """Record ``result`` as the connection's last test (its own row: not a config change); a
+    cloudId the test discovered is stored with the connection."""
     loaded = "last_test" not in inspect(connection).unloaded  # a new connection: not yet
     row = connection.last_test if loaded else None
     if row is None:
         row = ConnectionTest(connection_id=connection.id)
         session.add(row)
+    if result.get("cloud_id") and connection.cloud_id != result["cloud_id"]:
+        connection.cloud_id = str(result["cloud_id"])
     row.tested_at = utcnow()
+    row.source = "test"
+    if result["ok"]:
+        row.last_success_at = row.tested_at
     row.ok = bool(result["ok"])
     row.code = str(result["code"])
     row.message = str(result["message"])
@@ -190,12 +266,20 @@ async def create_connection(
         email=body.email,
         account_id=body.account_id,
         token_encrypted=box.encrypt(body.token) if body.token else "",
+        auth_kind=body.auth,
+        client_id=body.client_id,
+        client_secret_encrypted=box.encrypt(body.client_secret) if body.client_secret else "",
+        scopes=" ".join(body.scopes.split()),
+        token_url=body.token_url.rstrip("/"),
+        gateway_url=body.gateway_url.rstrip("/"),
+        cloud_id=body.cloud_id.strip(),
         position=await queries.next_position(session, ws.id),
         timeout_seconds=body.timeout_seconds,
         max_concurrency=body.max_concurrency,
         **connection_budget(body),
         token_expires_on=body.token_expires_on,
     )
+    _check_auth(connection)
     result = await _tested(connection, request, body.save_anyway)
     session.add(connection)
     await session.flush()
@@ -254,21 +338,28 @@ async def update_connection(
     box = request.app.state.jirahooks.secrets
     result = None
     if any(
-        field in changes and (field == "token" or changes[field] != before.get(field))
+        field in changes and (field in _SECRETS or changes[field] != before.get(field))
         for field in _CREDENTIALS
     ):
         # Tested as it would be saved, on a copy, before anything is written: no write lock
         # is held while Jira answers (SQLite), and a refused change leaves nothing behind.
         result = await _tested(_changed_copy(connection, changes, box), request, save_anyway)
+    else:
+        _check_auth(_changed_copy(connection, changes, box))
+    if _moved(connection, changes):
+        changes.setdefault("cloud_id", "")  # another site or gateway: the test discovers it
     for field, value in changes.items():
         if field == "token":
             connection.token_encrypted = box.encrypt(value) if value else ""
+            token_changed = True
+        elif field == "client_secret":
+            connection.client_secret_encrypted = box.encrypt(value) if value else ""
             token_changed = True
         elif field == "name":
             await _name_free(session, ws, value, connection.id)
             connection.name = value
         else:
-            setattr(connection, field, value)
+            setattr(connection, _ATTRIBUTES.get(field, field), value)
     if result is not None:
         _keep(session, connection, result)
     connection.updated_at = utcnow()

@@ -20,6 +20,26 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from jirahooks.textcheck import Kind, TextError, check_tree, text_problem
 
 Deployment = Literal["cloud", "datacenter", "auto"]
+AuthKind = Literal[
+    "auto", "api_token", "scoped_api_token", "oauth_client_credentials", "pat", "basic"
+]
+AUTH_DOC = (
+    "how the connection authenticates: api_token (Cloud, e-mail + API token), scoped_api_token "
+    "(Cloud, e-mail + scoped token via api.atlassian.com), oauth_client_credentials (service "
+    "account: client_id + client_secret; Cloud or Data Center), pat (Data Center personal access "
+    "token), basic (Data Center user + password, deprecated); auto: api_token with an e-mail, "
+    "else pat"
+)
+CLIENT_SECRET_DOC = "OAuth 2.0 client secret of the service account; write-only, never returned"
+SCOPES_DOC = "OAuth scopes, space-separated (default: read:jira-work read:jira-user; DC: READ)"
+TOKEN_URL_DOC = (
+    "OAuth token endpoint (default: https://auth.atlassian.com/oauth/token; Data Center: "
+    "<url>/rest/oauth2/latest/token)"
+)
+GATEWAY_DOC = (
+    "Atlassian API gateway for scoped tokens and OAuth (default: https://api.atlassian.com)"
+)
+CLOUD_ID_DOC = "the Cloud site's cloudId (default: read from <url>/_edge/tenant_info on test)"
 RoleName = Literal["ADMIN", "MEMBER"]
 
 
@@ -63,6 +83,13 @@ class ConnectionIn(_In):
     token: str = Field(
         "", max_length=10_000, description="API token / PAT; write-only, never returned"
     )
+    auth: AuthKind = Field("auto", description=AUTH_DOC)
+    client_id: str = Field("", max_length=300, description="OAuth 2.0 client ID")
+    client_secret: str = Field("", max_length=10_000, description=CLIENT_SECRET_DOC)
+    scopes: str = Field("", max_length=1000, description=SCOPES_DOC)
+    token_url: str = Field("", max_length=500, description=TOKEN_URL_DOC)
+    gateway_url: str = Field("", max_length=500, description=GATEWAY_DOC)
+    cloud_id: str = Field("", max_length=100, description=CLOUD_ID_DOC)
     timeout_seconds: float = Field(10.0, gt=0, le=120)
     max_concurrency: int = Field(4, ge=1, le=64)
     # the Jira budget (docs/jira.md): 0 = no ceiling / the cache's default
@@ -94,6 +121,15 @@ class ConnectionPatch(_In):
     token: str | None = Field(
         None, max_length=10_000, description="a new token; omit to keep the stored one"
     )
+    auth: AuthKind | None = Field(None, description=AUTH_DOC)
+    client_id: str | None = Field(None, max_length=300)
+    client_secret: str | None = Field(
+        None, max_length=10_000, description="a new client secret; omit to keep the stored one"
+    )
+    scopes: str | None = Field(None, max_length=1000, description=SCOPES_DOC)
+    token_url: str | None = Field(None, max_length=500, description=TOKEN_URL_DOC)
+    gateway_url: str | None = Field(None, max_length=500, description=GATEWAY_DOC)
+    cloud_id: str | None = Field(None, max_length=100, description=CLOUD_ID_DOC)
     timeout_seconds: float | None = Field(None, gt=0, le=120)
     max_concurrency: int | None = Field(None, ge=1, le=64)
     budget_per_minute: int | None = Field(None, ge=0, le=100_000, description=BUDGET_DOC)
@@ -125,6 +161,14 @@ class LastTest(BaseModel):
     code: str = Field(description="CONNECTED, ACCOUNT_MISMATCH, or the first problem's code")
     message: str
     hint: str = ""
+    source: Literal["test", "runtime"] = Field(
+        "test",
+        description="test: a connection test; runtime: evaluations found the credentials "
+        "rejected (or accepted again)",
+    )
+    last_success_at: datetime | None = Field(
+        None, description="the last time Jira accepted the credentials (test or evaluation)"
+    )
 
 
 class ConnectionOut(BaseModel):
@@ -137,6 +181,17 @@ class ConnectionOut(BaseModel):
     email: str
     account_id: str
     token_set: bool
+    auth: str = "auto"
+    auth_effective: str = Field(
+        "api_token", description="the kind used (auto resolved: api_token with an e-mail, else pat)"
+    )
+    client_id: str = ""
+    client_secret_set: bool = False
+    scopes: str = ""
+    token_url: str = ""
+    gateway_url: str = ""
+    cloud_id: str = ""
+    auth_warning: str = Field("", description="basic auth: why it should be replaced")
     position: int
     timeout_seconds: float
     max_concurrency: int
@@ -181,6 +236,8 @@ class ConnectionTestOut(BaseModel):
     deployment: str | None = None  # configured, else what serverInfo says
     account: dict[str, str] | None = None
     problems: list[dict[str, str]] = []  # every problem found: code, message, hint
+    warnings: list[str] = []  # e.g. basic auth is deprecated (the test still passes)
+    cloud_id: str = ""  # the gateway's cloudId (scoped tokens, Cloud OAuth): stored
     tested_at: datetime | None = None
 
 

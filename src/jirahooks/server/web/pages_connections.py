@@ -3,6 +3,11 @@ reorder, test and delete), and a repository's enable/disable switches (repositor
 
 Every change goes through the admin API's route functions (``jirahooks.server.admin
 .connections``), so permissions, validation and audit entries are the API's.
+
+The dialog's "Authentication" select (``AUTH_KINDS``) shows the fields of the chosen kind
+(``data-auth-for`` groups, toggled by app.js; rendered for the saved kind without JavaScript);
+its default ("from the deployment type") is the reference's four fields: URL, e-mail, token,
+deployment. Secrets (token, client secret) are write-only: never sent back to the browser.
 """
 
 from __future__ import annotations
@@ -40,7 +45,32 @@ DEPLOYMENTS = (
     ("cloud", N_("Jira Cloud (e-mail + API token)")),
     ("datacenter", N_("Jira Data Center / Server (personal access token)")),
 )
-FIELDS = ("name", "deployment", "url", "email", "account_id", "token", "token_expires_on")
+AUTH_KINDS = (
+    ("auto", N_("From the deployment type (e-mail + API token, or personal access token)")),
+    ("api_token", N_("Cloud: e-mail + API token")),
+    ("scoped_api_token", N_("Cloud: scoped API token (service account, via api.atlassian.com)")),
+    ("oauth_client_credentials", N_("Service account: OAuth 2.0 client credentials")),
+    ("pat", N_("Data Center: personal access token")),
+    ("basic", N_("Data Center: user name + password (deprecated)")),
+)
+FIELDS = (
+    "name",
+    "deployment",
+    "url",
+    "auth",
+    "email",
+    "account_id",
+    "token",
+    "client_id",
+    "client_secret",
+    "scopes",
+    "token_url",
+    "gateway_url",
+    "cloud_id",
+    "token_expires_on",
+)
+SECRETS = ("token", "client_secret")
+_NEEDS_EMAIL = ("auto", "api_token", "scoped_api_token")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _URL = re.compile(r"^https?://[^/\s]+\S*$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -60,16 +90,32 @@ def connection_problems(values: dict[str, str], *, creating: bool) -> dict[str, 
         errors["url"] = _("Enter an http(s) URL, e.g. https://acme.atlassian.net.")
     if values["deployment"] not in {d for d, _ in DEPLOYMENTS}:
         errors["deployment"] = _("Choose Cloud, Data Center or automatic detection.")
+    auth = values["auth"]
+    if auth not in {a for a, _ in AUTH_KINDS}:
+        errors["auth"] = _("Choose how the connection authenticates.")
     email = values["email"]
-    if email and not _EMAIL.match(email):
+    if email and auth != "basic" and not _EMAIL.match(email):
         errors["email"] = _("Enter an e-mail address, e.g. jira-bot@acme.com.")
-    elif not email and values["deployment"] == "cloud":
+    elif not email and (
+        (values["deployment"] == "cloud" and auth in _NEEDS_EMAIL)
+        or auth in ("api_token", "scoped_api_token")
+    ):
         errors["email"] = _("Jira Cloud needs the technical user's e-mail (Basic auth).")
+    elif not email and auth == "basic":
+        errors["email"] = _("Enter the Data Center user name.")
     account = values["account_id"]
     if account and not _ACCOUNT_ID.match(account):
         errors["account_id"] = _("An Atlassian account ID has letters, digits, ':' and '-' only.")
-    if creating and not values["token"]:
+    if auth == "oauth_client_credentials":
+        if not values["client_id"]:
+            errors["client_id"] = _("Enter the OAuth client ID of the service account.")
+        if creating and not values["client_secret"]:
+            errors["client_secret"] = _("Enter the OAuth client secret of the service account.")
+    elif creating and not values["token"]:
         errors["token"] = _("Enter the API token (Cloud) or personal access token (Data Center).")
+    for name in ("token_url", "gateway_url"):
+        if values[name] and not _URL.match(values[name]):
+            errors[name] = _("Enter an http(s) URL, or leave it empty for Atlassian's.")
     if values["token_expires_on"] and not _DATE.match(values["token_expires_on"]):
         errors["token_expires_on"] = _("Enter a date, e.g. 2027-06-30.")
     return errors
@@ -87,6 +133,7 @@ def _body(values: dict[str, str], form: dict[str, list[str]]) -> dict[str, Any]:
 def _values(form: dict[str, list[str]]) -> dict[str, str]:
     values = {name: first(form, name) for name in FIELDS}
     values["deployment"] = values["deployment"] or "auto"
+    values["auth"] = values["auth"] or "auto"
     values["url"] = values["url"].rstrip("/")
     return values
 
@@ -141,7 +188,8 @@ async def connections_page(
         "connections.html",
         rows=rows,
         deployments=DEPLOYMENTS,
-        values=dict.fromkeys(FIELDS, "") | {"deployment": "auto"},
+        auth_kinds=AUTH_KINDS,
+        values=dict.fromkeys(FIELDS, "") | {"deployment": "auto", "auth": "auto"},
         errors={},
         mode="create",
     )
@@ -156,6 +204,7 @@ def _form(
     connection_id: int | None = None,
     token_set: bool = False,
     test: Any = None,
+    client_secret_set: bool = False,
 ) -> HTMLResponse:
     return page(
         request,
@@ -165,8 +214,10 @@ def _form(
         values=values,
         errors=errors,
         deployments=DEPLOYMENTS,
+        auth_kinds=AUTH_KINDS,
         connection_id=connection_id,
         token_set=token_set,
+        client_secret_set=client_secret_set,
         test=test,
     )
 
@@ -214,7 +265,7 @@ async def create_connection(
             ctx = await rolled_back(request, db, ctx)
             errors = _api_field_errors(exc)
             test = exc.extra.get("test")
-    values["token"] = ""  # never sent back to the browser
+    values["token"] = values["client_secret"] = ""  # never sent back to the browser
     if errors:
         if not is_htmx(request):
             rows = await api.list_connections(workspace, db, ctx.user.principal)
@@ -224,6 +275,7 @@ async def create_connection(
                 "connections.html",
                 rows=rows,
                 deployments=DEPLOYMENTS,
+                auth_kinds=AUTH_KINDS,
                 values=values,
                 errors=errors,
                 mode="create",
@@ -249,7 +301,7 @@ async def new_connection_form(
     """The empty "Create new connection" dialog (workspace administrators only)."""
     ctx = await workspace_ctx(db, user, workspace)
     ctx.user.principal.require_workspace_admin(ctx.workspace)
-    values = dict.fromkeys(FIELDS, "") | {"deployment": "auto"}
+    values = dict.fromkeys(FIELDS, "") | {"deployment": "auto", "auth": "auto"}
     return _form(request, ctx, "create", values, {})
 
 
@@ -266,9 +318,18 @@ async def edit_connection_form(
         "email": c.email,
         "account_id": c.account_id,
         "token": "",
+        "auth": c.auth,
+        "client_id": c.client_id,
+        "client_secret": "",
+        "scopes": c.scopes,
+        "token_url": c.token_url,
+        "gateway_url": c.gateway_url,
+        "cloud_id": c.cloud_id,
         "token_expires_on": c.token_expires_on.isoformat() if c.token_expires_on else "",
     }
-    return _form(request, ctx, "edit", values, {}, c.id, c.token_set)
+    return _form(
+        request, ctx, "edit", values, {}, c.id, c.token_set, client_secret_set=c.client_secret_set
+    )
 
 
 @router.post(W + "/connections/{connection_id:int}")
@@ -284,8 +345,9 @@ async def update_connection(
     if not errors:
         try:
             patch = _body(values, form)
-            if not values["token"]:
-                del patch["token"]  # only replaced, never shown
+            for secret in SECRETS:
+                if not values[secret]:
+                    del patch[secret]  # only replaced, never shown
             await api.update_connection(
                 workspace,
                 connection_id,
@@ -300,9 +362,19 @@ async def update_connection(
             ctx = await rolled_back(request, db, ctx)
             errors = _api_field_errors(exc)
             test = exc.extra.get("test")
-    values["token"] = ""
+    values["token"] = values["client_secret"] = ""
     if errors:
-        return _form(request, ctx, "edit", values, errors, connection_id, current.token_set, test)
+        return _form(
+            request,
+            ctx,
+            "edit",
+            values,
+            errors,
+            connection_id,
+            current.token_set,
+            test,
+            client_secret_set=current.client_secret_set,
+        )
     if not is_htmx(request):
         return redirect(ctx.base + "/connections")
     return _saved(

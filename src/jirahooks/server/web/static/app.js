@@ -149,3 +149,21 @@
     });
   });
 })();
+
+(function () {
+  // The connection dialog: show the fields of the chosen authentication kind.
+  function showAuthFields(select) {
+    var form = select.closest("form");
+    if (!form) { return; }
+    form.querySelectorAll("[data-auth-for]").forEach(function (group) {
+      var kinds = group.getAttribute("data-auth-for").split(" ");
+      group.hidden = kinds.indexOf(select.value) < 0;
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches && event.target.matches("[data-auth-select]")) { showAuthFields(event.target); }
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    document.querySelectorAll("[data-auth-select]").forEach(showAuthFields);
+  });
+})();
