@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import re
 
-TYPE_CHECKING = False  # the hook path does not import typing
-if TYPE_CHECKING:
-    from collections.abc import Iterable
-
-# Who the code hosts' and the common dependency tools' bots commit as: GitHub Apps are
+# Who the code hosts' and the common dependency tools' bots commit as (globs, matched as
+# ``rules.model.Patterns`` matches): GitHub Apps are
 # ``name[bot]`` (dependabot[bot], renovate[bot], github-actions[bot]) with the e-mail
 # ``…[bot]@users.noreply.github.com``; GitLab's project and group access tokens commit as
 # ``project_<id>_bot_<suffix>`` / ``group_<id>_bot_<suffix>``; Renovate self-hosted and the
@@ -61,31 +58,6 @@ _REVERTED_HASH = re.compile(r"This reverts commit ([0-9a-fA-F]{7,40})")
 _REVERT_QUOTED = re.compile(r'^Revert "(.*)"$')
 
 REASON_CHARS = 200  # the longest escape reason kept (the rest is cut)
-
-
-def globs_regex(patterns: Iterable[str]) -> str | None:
-    """One regular expression for shell globs (``Patterns``' matching), or None for none."""
-    import fnmatch
-
-    globs = list(patterns)
-    return "|".join(fnmatch.translate(g) for g in globs) if globs else None
-
-
-def bot_regex(bots: bool, extra: Iterable[str]) -> str | None:
-    """The regular expression of the bot names to exempt: the presets when ``bots``, and the
-    administrator's own patterns."""
-    return globs_regex([*(BOT_PATTERNS if bots else ()), *extra])
-
-
-def bot_name(regex: str | None, names: Iterable[str]) -> str:
-    """The first of ``names`` (author / committer name or e-mail) that is a bot, or ''."""
-    if regex is None:
-        return ""
-    compiled = _compiled(regex, 0)
-    for name in names:
-        if name and compiled.match(name):
-            return name
-    return ""
 
 
 def host_merge(message: str, is_merge: bool) -> bool:

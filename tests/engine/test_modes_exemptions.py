@@ -9,13 +9,14 @@ import pytest
 
 from jirahooks import exemptions as presets
 from jirahooks.engine import Evaluation, evaluate
+from jirahooks.engine.exempt import bot_name
 from jirahooks.engine.facts import FactStatus, Status, for_pusher
 from jirahooks.engine.resolver import InMemoryResolver, IssueData
 from jirahooks.event import Commit, Event, Trigger
 from jirahooks.platforms import results
 from jirahooks.rules import parse_rule
 from jirahooks.rules.config import parse_settings
-from jirahooks.rules.model import Mode, Rule, Settings
+from jirahooks.rules.model import Mode, Patterns, Rule, Settings
 from jirahooks.rules.schema import json_schema
 
 
@@ -157,13 +158,13 @@ def test_the_mode_is_in_the_json_schema_and_a_bad_one_is_refused() -> None:
     ],
 )
 def test_bot_presets(name: str) -> None:
-    assert presets.bot_name(presets.bot_regex(True, ()), ["", name]) == name
+    assert bot_name(Patterns(include=presets.BOT_PATTERNS), ("", name)) == name
 
 
 @pytest.mark.parametrize("name", ["Ada Lovelace", "bot", "robot@example.com", "abbot"])
 def test_people_are_not_bots(name: str) -> None:
-    assert presets.bot_name(presets.bot_regex(True, ()), [name]) == ""
-    assert presets.bot_name(presets.bot_regex(False, ()), [name]) == ""
+    assert bot_name(Patterns(include=presets.BOT_PATTERNS), (name,)) == ""
+    assert bot_name(None, (name,)) == ""
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from jirahooks import exemptions as presets
 from jirahooks.engine.facts import Code, Context, Fact, FactStatus, Group, Source
 from jirahooks.event import Commit, Event
 from jirahooks.keys import KeyMatch
-from jirahooks.rules.model import Exemptions, Settings, Target
+from jirahooks.rules.model import Exemptions, Patterns, Settings, Target
 
 Extract = Any  # engine.plan.Extract (text, case_insensitive) -> list[KeyMatch]
 CATEGORY = ("EXEMPTION",)  # the facts' category: hook output shows them once, at the top
@@ -72,8 +72,17 @@ class EventExemptions:
 
 
 @lru_cache(maxsize=32)
-def _bot_regex(config: Exemptions) -> str | None:
-    return presets.bot_regex(config.bots, config.bot_patterns)
+def _bots(config: Exemptions) -> Patterns | None:
+    """The bot globs to exempt: the presets when ``bots``, and the administrator's own."""
+    globs = (*(presets.BOT_PATTERNS if config.bots else ()), *config.bot_patterns)
+    return Patterns(include=globs) if globs else None
+
+
+def bot_name(bots: Patterns | None, names: tuple[str, ...]) -> str:
+    """The first of ``names`` (author / committer name or e-mail) that is a bot, or ''."""
+    if bots is None:
+        return ""
+    return next((name for name in names if name and bots.allows(name)), "")
 
 
 def classify(event: Event, settings: Settings, extract: Extract, branch: str) -> EventExemptions:
@@ -83,7 +92,7 @@ def classify(event: Event, settings: Settings, extract: Extract, branch: str) ->
     out = EventExemptions()
     pr = event.pull_request
     if pr is not None and config.any:
-        bot = presets.bot_name(_bot_regex(config), (pr.author, event.user))
+        bot = bot_name(_bots(config), (pr.author, event.user))
         if bot:
             out.event = Fact(
                 Code.MATCH,
@@ -105,7 +114,7 @@ def classify(event: Event, settings: Settings, extract: Extract, branch: str) ->
             if presets.escape_reason(commit.message, config.escape.token) is not None:
                 _exemption(commit, event, config, None, branch, out)
         return out
-    bots = _bot_regex(config)
+    bots = _bots(config)
     by_hash = {c.hash.lower(): c for c in event.commits}
     case_insensitive = Target.COMMIT in settings.case_insensitive
     for commit in event.commits:
@@ -122,11 +131,11 @@ def _exemption(
     commit: Commit,
     event: Event,
     config: Exemptions,
-    bots: str | None,
+    bots: Patterns | None,
     branch: str,
     out: EventExemptions,
 ) -> Exemption | None:
-    bot = presets.bot_name(
+    bot = bot_name(
         bots,
         (commit.author_name, commit.author_email, commit.committer_name, commit.committer_email),
     )
