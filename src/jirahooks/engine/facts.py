@@ -357,8 +357,9 @@ class Evaluation:
     resolver_calls: int = 0
     duration_ms: float = 0.0
     timestamp_ms: int = field(default_factory=lambda: int(time.time() * 1000))
-    # the commits the settings' exemptions exempted (engine/exempt.py): the audit trail's
-    # "exempt: why", one entry per commit ({commit, kind, author?, reason?, bot?, tool?, reverted?})
+    # what the settings' exemptions exempted (engine/exempt.py), the audit trail's "exempt:
+    # why": one entry per commit ({commit, kind, author?, reason?, bot?, tool?, reverted?}) or
+    # for a pull request a bot opened ({pullRequest, kind, author, bot}); docs/rules.md
     exemptions: tuple[dict[str, Any], ...] = ()
 
     def __repr__(self) -> str:
