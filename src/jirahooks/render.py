@@ -120,7 +120,7 @@ def exemption_facts(evaluation: Evaluation) -> list[Fact]:
     """The exemption facts ("exempt: why", a refused escape token) once per commit."""
     seen: dict[tuple[str, str], Fact] = {}
     for rv in evaluation.rule_validations:
-        for fact in rv.condition_facts:
+        for fact in rv.check_facts:
             if fact.category == ("EXEMPTION",):
                 seen.setdefault((fact.message_id, fact.ref), fact)
     return list(seen.values())

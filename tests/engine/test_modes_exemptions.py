@@ -252,7 +252,7 @@ def test_a_revert_inherits_the_keys_of_the_reverted_commit() -> None:
     settings = exempting(reverts=True)
     evaluation = run(push(original, revert), [rule(**KEYS)], settings)
     assert evaluation.result is Status.PASS
-    messages = [f.message() for f in evaluation.rule_validations[0].condition_facts]
+    messages = [f.message() for f in evaluation.rule_validations[0].check_facts]
     assert f"Commit {'e' * 12} reverts {'d' * 12}: checked with its issue keys (ABC-7)." in messages
     # the reverted commit not in the push: its subject, quoted by git, carries the key
     alone = Commit("e" * 40, 'Revert "ABC-8 add"\n\nThis reverts commit 1234567890ab.', "Ada")
@@ -276,20 +276,20 @@ def test_escape_token_rules() -> None:
     # forbidden entirely (the default): said, and judged as usual
     forbidden = run(push(escaped), [rule(**KEYS)])
     assert forbidden.result is Status.BLOCK
-    facts = forbidden.rule_validations[0].condition_facts
-    assert [f.message_id for f in facts] == ["escape.forbidden"]
+    facts = forbidden.rule_validations[0].check_facts
+    assert [f.message_id for f in facts] == ["escape.forbidden", "keys.none.commit"]
     # users: the pusher must be known and allowed
     by_user = exempting(escape={"allowed": True, "users": {"include": ["alice"]}})
     assert run(push(escaped, user="alice"), [rule(**KEYS)], by_user).result is Status.SKIP
     assert run(push(escaped, user="bob"), [rule(**KEYS)], by_user).result is Status.BLOCK
     unknown = run(push(escaped), [rule(**KEYS)], by_user)
-    assert unknown.rule_validations[0].condition_facts[0].message_id == "escape.user_unknown"
+    assert unknown.rule_validations[0].check_facts[0].message_id == "escape.user_unknown"
     # groups: membership unknown (no groups on the event) is refused
     by_group = exempting(escape={"allowed": True, "groups": {"include": ["release-managers"]}})
     event = Event(Trigger.PUSH, "main", (escaped,), groups=frozenset({"release-managers"}))
     assert run(event, [rule(**KEYS)], by_group).result is Status.SKIP
     none = run(push(escaped), [rule(**KEYS)], by_group)
-    assert none.rule_validations[0].condition_facts[0].message_id == "escape.group_unknown"
+    assert none.rule_validations[0].check_facts[0].message_id == "escape.group_unknown"
     # a custom token
     custom = exempting(escape={"allowed": True, "token": "skip-jira"})
     other = Commit("a" * 40, "typo [skip-jira: docs]", "Ada")
@@ -304,7 +304,8 @@ def test_exemptions_apply_to_every_rule_and_the_document_lists_them_once() -> No
         {"commit": bot.hash, "kind": "bot", "author": "renovate[bot]", "bot": "renovate[bot]"}
     ]
     for rv in document["ruleValidations"]:
-        (fact,) = rv["conditionFacts"]
+        fact, checked = rv["checkFacts"]  # the exemption first, then the other commit's
+        assert checked["ref"] == GOOD.hash
         assert (
             fact["message"]
             == "Commit cccccccccccc ausgenommen: vom Bot 'renovate[bot]' geschrieben."
@@ -352,7 +353,7 @@ def test_a_pull_request_a_bot_opened_is_exempt_as_a_whole() -> None:
     assert run(event, [branch_rule]).result is Status.BLOCK  # without the preset
     evaluation = run(event, [branch_rule], exempting(bots=True))
     assert evaluation.result is Status.SKIP
-    (fact,) = evaluation.rule_validations[0].condition_facts
+    (fact,) = evaluation.rule_validations[0].check_facts
     assert fact.message() == "Pull request 7 exempt: opened by the bot 'dependabot[bot]'."
     assert evaluation.exemptions == (
         {"pullRequest": "7", "kind": "bot", "author": "dependabot[bot]", "bot": "dependabot[bot]"},

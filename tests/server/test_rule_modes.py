@@ -170,7 +170,10 @@ def test_exemptions_through_the_validation_api(api: tuple[Server, str]) -> None:
     assert body["result"] == "SKIP"
     view = client_view(200, body)
     assert view.exit_code == 0
-    facts = [f["message"] for rv in body["ruleValidations"] for f in rv["conditionFacts"]]
+    # the published client shows "exempt: why" under the commit
+    assert "cccccccc" in view.sections["Commits"][1]
+    assert "exempt: written by the bot 'dependabot[bot]'." in view.text
+    facts = [f["message"] for rv in body["ruleValidations"] for f in rv["checkFacts"]]
     assert "Commit cccccccccccc exempt: written by the bot 'dependabot[bot]'." in facts
     assert "Commit dddddddddddd exempt: a release commit (semantic-release)." in facts
     kinds = [e["kind"] for e in stored(server)["document"]["exemptions"]]
@@ -193,7 +196,7 @@ def test_exemptions_through_the_validation_api(api: tuple[Server, str]) -> None:
     # the same token on a branch where it is not allowed: judged as usual, and said why
     body = answer(server, secret, push(escaped, branch="feature/readme"))
     assert body["result"] == "BLOCK"
-    messages = [f["message"] for rv in body["ruleValidations"] for f in rv["conditionFacts"]]
+    messages = [f["message"] for rv in body["ruleValidations"] for f in rv["checkFacts"]]
     assert any("is not allowed on branch 'feature/readme'" in m for m in messages)
     assert "exemptions" not in stored(server)["document"]
     # a token without a reason is refused
@@ -205,7 +208,7 @@ def test_exemptions_through_the_validation_api(api: tuple[Server, str]) -> None:
     )
     body = answer(server, secret, push(escaped, branch="hotfix/readme"))
     assert body["result"] == "BLOCK"
-    messages = [f["message"] for rv in body["ruleValidations"] for f in rv["conditionFacts"]]
+    messages = [f["message"] for rv in body["ruleValidations"] for f in rv["checkFacts"]]
     assert any("is not allowed in this repository" in m for m in messages)
 
 
@@ -221,5 +224,5 @@ def test_escape_limited_to_users_is_refused_when_the_pusher_is_unknown(
     escaped = {"hash": "e" * 40, "message": "x [no-jira: hotfix]", "authorDisplayName": "alice"}
     body = answer(server, secret, push(escaped))
     assert body["result"] == "BLOCK"
-    messages = [f["message"] for rv in body["ruleValidations"] for f in rv["conditionFacts"]]
+    messages = [f["message"] for rv in body["ruleValidations"] for f in rv["checkFacts"]]
     assert any("who pushed is not known here" in m for m in messages)

@@ -328,8 +328,9 @@ def _judge(
 ) -> RuleValidation:
     rule = plan.rule
     conditions = tuple(plan.condition_facts)
+    exempted = tuple(plan.exemption_facts)  # first among the check facts
     if plan.skipped:
-        return RuleValidation(rule, Status.SKIP, conditions)
+        return RuleValidation(rule, Status.SKIP, conditions, exempted)
     if not plan.units:
         status = Status.SKIP if plan.commits_skipped else Status.IGNORE
         absent = Fact(
@@ -340,11 +341,13 @@ def _judge(
             (Context.GLOBAL,),
             "target.absent",
         )
-        return RuleValidation(rule, status, conditions, (absent,), commits=_reviewed(plan))
+        return RuleValidation(
+            rule, status, conditions, (*exempted, absent), commits=_reviewed(plan)
+        )
 
     ctx = CheckContext(rule, settings, resolution, jql, offline)
     specs = [c for c in CHECKS if c.enabled(rule.checks)]
-    facts: list[Fact] = []
+    facts: list[Fact] = list(exempted)
     unit_results: list[bool] = []
     unit_facts: list[list[Fact]] = []
     unit_undetermined: list[set[str]] = []

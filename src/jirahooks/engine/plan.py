@@ -82,6 +82,9 @@ class RulePlan:
     units: list[Unit] = field(default_factory=list)
     commits: tuple[Commit, ...] = ()  # the commits the rule looks at (after commit conditions)
     commits_skipped: int = 0
+    # "exempt: why" and refused escape tokens (engine/exempt.py): check facts, so that the
+    # published hook client, which shows check facts, shows them under their commit
+    exemption_facts: list[Fact] = field(default_factory=list)
 
     @property
     def keys(self) -> list[str]:
@@ -131,7 +134,7 @@ def plan_rule(
     plan = RulePlan(rule)
     exempt = exempt or _NO_EXEMPTIONS
     if exempt.event is not None:  # a bot's pull request: exempt as a whole (engine/exempt.py)
-        plan.condition_facts.append(exempt.event)
+        plan.exemption_facts.append(exempt.event)
         plan.skipped = True
         return plan
     _check_event_conditions(plan, event)
@@ -168,13 +171,13 @@ def _exempt_commits(
         return commits
     kept: list[Commit] = []
     for commit in commits:
-        plan.condition_facts.extend(exempt.notes.get(commit.hash, ()))
+        plan.exemption_facts.extend(exempt.notes.get(commit.hash, ()))
         exemption = exempt.commits.get(commit.hash)
         if exemption is None:
             kept.append(commit)
             continue
         plan.commits_skipped += 1
-        plan.condition_facts.append(exemption.fact(commit))
+        plan.exemption_facts.append(exemption.fact(commit))
     return tuple(kept)
 
 

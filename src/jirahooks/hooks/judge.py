@@ -210,8 +210,9 @@ class _Judge:
         if skipped:
             return "SKIP", conditions, [], False, False
 
+        notes: list[_Fact] = []
         if self.escape_note:  # engine.exempt.classify: a forbidden escape token is said
-            conditions.append(
+            notes.append(
                 _Fact(
                     "NOT_MATCH",
                     "INFO",
@@ -245,8 +246,9 @@ class _Judge:
         units = self._units(rule, commits)
         if not units:
             absent = _Fact("CHECKED", "SKIP", "TARGET", "TARGET", ("GLOBAL",), "target.absent")
-            return ("SKIP" if reason else "IGNORE"), conditions, [absent], reviewed, False
+            return ("SKIP" if reason else "IGNORE"), conditions, [*notes, absent], reviewed, False
         facts, failed = self._checks(rule, units, commits)
+        facts[:0] = notes  # engine.plan: exemption facts come first among the check facts
         status = "PASS"
         if failed:
             status = "BLOCK" if rule["severity"] == "BLOCK" else "WARNING"
