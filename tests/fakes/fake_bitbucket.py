@@ -41,8 +41,16 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from tests.fakes.loopback import LoopbackServer
 
 ACCESS_TOKEN = "fake-bitbucket-access-token"
+# an Atlassian API token with scopes: Basic <account e-mail>:<token>
+API_TOKEN = "fake-bitbucket-api-token"
+API_EMAIL = "guardian@example.com"
+# the technical user's Bitbucket username: what Basic with an API token must *not* carry
 APP_USER = "guardian-bot"
+# an app password of that user, from before Bitbucket removed them: always refused now
 APP_PASSWORD = "fake-app-password"
+# what the fake answers to an app password (Bitbucket's wording is not specified in the spec;
+# what matters to clients is the 401)
+APP_PASSWORD_GONE = "App passwords are no longer supported; use an API token"
 BOT = {
     "type": "user",
     "display_name": "Process Guardian",
@@ -164,7 +172,18 @@ class FakeBitbucket:
         self.requests: list[RecordedRequest] = []
         self.lock = threading.RLock()
         self.tokens = {ACCESS_TOKEN}
+        # API tokens by the Atlassian account e-mail they belong to (Basic e-mail:token)
+        self.api_tokens = {API_EMAIL: API_TOKEN}
+        # app passwords that existed once: recognised only to be refused, as Bitbucket does
+        # since their removal
         self.app_passwords = {APP_USER: APP_PASSWORD}
+        # why the last refused request was refused (for tests): "bearer", "app_password",
+        # "not_email", "api_token", "scheme"
+        self.auth_refusals: list[str] = []
+        # extra headers on every authenticated answer (rate-limit headers for any credential
+        # kind); access tokens also get Bitbucket's X-RateLimit-* on /repositories/* answers
+        self.answer_headers: dict[str, str] = {}
+        self.access_token_rate_limit = 1000
         self._counter = itertools.count(1)
         self._server: LoopbackServer | None = None
 
@@ -301,8 +320,11 @@ class FakeBitbucket:
         method: str = "",
         retry_after: str | None = None,
         message: str = "",
+        headers: dict[str, str] | None = None,
     ) -> Fault:
-        headers = {"Retry-After": retry_after} if retry_after is not None else {}
+        headers = dict(headers or {})
+        if retry_after is not None:
+            headers["Retry-After"] = retry_after
         text = message or ("Rate limit exceeded" if status == 429 else "Something went wrong")
         fault = Fault(status, times, path, method.upper(), headers, error_body(text))
         with self.lock:
@@ -365,16 +387,41 @@ class FakeBitbucket:
             self.requests.clear()
 
     def authenticate(self, header: str) -> bool:
+        return self.check_credentials(header) is None
+
+    def check_credentials(self, header: str) -> str | None:
+        """None when ``header`` authenticates, else why not: a Bearer access token, or Basic
+        with an Atlassian account *e-mail* and its API token. Basic with a username (not an
+        e-mail) is refused even with a valid API token, and an app password always is."""
         scheme, _, value = header.partition(" ")
         if scheme.lower() == "bearer":
-            return value.strip() in self.tokens
+            return None if value.strip() in self.tokens else "bearer"
         if scheme.lower() == "basic":
             try:
                 user, _, password = base64.b64decode(value).decode().partition(":")
             except ValueError:
-                return False
-            return self.app_passwords.get(user) == password
-        return False
+                return "scheme"
+            if self.app_passwords.get(user) == password:
+                return "app_password"
+            if "@" not in user:
+                return "not_email"
+            return None if self.api_tokens.get(user) == password else "api_token"
+        return "scheme"
+
+    def refusal_message(self, reason: str) -> tuple[str, str]:
+        if reason == "app_password":
+            return "Unauthorized", APP_PASSWORD_GONE
+        return "Unauthorized", "Invalid or missing credentials"
+
+    def rate_limit_headers(self, authorization: str, path: str) -> dict[str, str]:
+        """Bitbucket's scaled-rate-limit headers (X-RateLimit-Limit / -Resource / -NearLimit)
+        go with access-token requests to /2.0/repositories/*; ``answer_headers`` with all."""
+        headers = dict(self.answer_headers)
+        if authorization.lower().startswith("bearer ") and path.startswith("/2.0/repositories"):
+            headers.setdefault("X-RateLimit-Limit", str(self.access_token_rate_limit))
+            headers.setdefault("X-RateLimit-Resource", "api")
+            headers.setdefault("X-RateLimit-NearLimit", "false")
+        return headers
 
     # -- representations --------------------------------------------------------------------
 
@@ -521,10 +568,15 @@ class _Handler(BaseHTTPRequestHandler):
                 fault = None
         if fault is not None:
             status, payload, headers = fault.status, fault.body, dict(fault.headers)
-        elif not fake.authenticate(self.headers.get("Authorization", "")):
-            status, payload = 401, error_body("Unauthorized", "Invalid or missing credentials")
+        elif (refused := fake.check_credentials(self.headers.get("Authorization", ""))) is not None:
+            with fake.lock:
+                fake.auth_refusals.append(refused)
+            status, payload = 401, error_body(*fake.refusal_message(refused))
             headers["WWW-Authenticate"] = 'Bearer realm="Bitbucket"'
         else:
+            headers.update(
+                fake.rate_limit_headers(self.headers.get("Authorization", ""), split.path)
+            )
             try:
                 status, payload = _route(fake, record)
             except ApiError as exc:
@@ -546,6 +598,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _route(fake: FakeBitbucket, r: RecordedRequest) -> tuple[int, Any]:
+    listing = re.fullmatch(r"/2\.0/repositories/(?P<ws>[^/]+)/?", r.path)
+    if listing and r.method == "GET":
+        return list_repositories(fake, listing["ws"], r)
     match = re.match(_REPO + r"(?P<rest>/.*)?$", r.path)
     if not match:
         raise ApiError(404, "Resource not found")
@@ -564,6 +619,16 @@ def _route(fake: FakeBitbucket, r: RecordedRequest) -> tuple[int, Any]:
         raise ApiError(
             405 if path_known else 404, "Method not allowed" if path_known else "Resource not found"
         )
+
+
+def list_repositories(fake: FakeBitbucket, workspace: str, r: RecordedRequest) -> tuple[int, Any]:
+    """``GET /2.0/repositories/{workspace}``: the workspace's repositories (paginated); an
+    unknown workspace is 404, as Bitbucket answers."""
+    with fake.lock:
+        repos = [repo for (ws, _), repo in sorted(fake.repos.items()) if ws == workspace]
+        if not repos:
+            raise ApiError(404, "No workspace with identifier", workspace)
+        return 200, fake.page([fake.repo_json(repo) for repo in repos], r.query, r.path)
 
 
 def _pr(repo: FakeRepo, pr_id: str) -> FakePullRequest:

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 
 import pytest
-from tests.fakes.fake_bitbucket import APP_PASSWORD, APP_USER, BOT, FakeBitbucket, FakeRepo
+from tests.fakes.fake_bitbucket import (
+    API_EMAIL,
+    API_TOKEN,
+    APP_PASSWORD,
+    APP_PASSWORD_GONE,
+    APP_USER,
+    BOT,
+    FakeBitbucket,
+    FakeRepo,
+)
 from tests.platforms.conftest import WORKSPACE, Call, make_adapter
 from tests.platforms.payloads import pull_request_event, push_event
 
@@ -205,10 +215,12 @@ def test_bad_credentials_are_an_auth_error(bitbucket: FakeBitbucket, repo: FakeR
     assert info.value.status == 401 and "Invalid or missing credentials" in info.value.message
 
 
-def test_app_password_uses_basic_auth(bitbucket: FakeBitbucket, repo: FakeRepo) -> None:
+def test_api_token_uses_basic_auth_with_the_account_email(
+    bitbucket: FakeBitbucket, repo: FakeRepo
+) -> None:
     bitbucket.add_pr(repo, "ABC-1", source="feature/ABC-1")
-    credentials = BitbucketCredentials(AuthKind.APP_PASSWORD, APP_PASSWORD, username=APP_USER)
-    assert APP_PASSWORD not in repr(credentials)
+    credentials = BitbucketCredentials(AuthKind.API_TOKEN, API_TOKEN, username=API_EMAIL)
+    assert API_TOKEN not in repr(credentials)
     adapter = make_adapter(bitbucket, credentials)
 
     async def main() -> str:
@@ -218,7 +230,50 @@ def test_app_password_uses_basic_auth(bitbucket: FakeBitbucket, repo: FakeRepo) 
             await adapter.aclose()
 
     assert asyncio.run(main()) == "ABC-1"
+    sent = bitbucket.requests[-1].headers["authorization"]
+    assert sent == "Basic " + base64.b64encode(f"{API_EMAIL}:{API_TOKEN}".encode()).decode()
+
+
+def _refused(bitbucket: FakeBitbucket, credentials: BitbucketCredentials) -> PlatformAuthError:
+    adapter = make_adapter(bitbucket, credentials)
+
+    async def main() -> None:
+        try:
+            await adapter.fetch_pull_request("api-service", "1")
+        finally:
+            await adapter.aclose()
+
+    with pytest.raises(PlatformAuthError) as info:
+        asyncio.run(main())
+    return info.value
+
+
+def test_app_password_is_refused_as_bitbucket_does_since_their_removal(
+    bitbucket: FakeBitbucket, repo: FakeRepo
+) -> None:
+    """An app password row left by an older jirahooks still goes out as Basic, and Bitbucket
+    refuses it: the error says why and what to use instead."""
+    bitbucket.add_pr(repo, "ABC-1", source="feature/ABC-1")
+    error = _refused(
+        bitbucket, BitbucketCredentials(AuthKind.APP_PASSWORD, APP_PASSWORD, username=APP_USER)
+    )
+    assert error.status == 401 and APP_PASSWORD_GONE in error.message
+    assert "no longer accepts" in (error.hint or "") and "api_token" in (error.hint or "")
+    assert bitbucket.auth_refusals == ["app_password"]
     assert bitbucket.requests[-1].headers["authorization"].startswith("Basic ")
+
+
+def test_api_token_with_the_bitbucket_username_is_refused_and_the_hint_says_email(
+    bitbucket: FakeBitbucket, repo: FakeRepo
+) -> None:
+    bitbucket.add_pr(repo, "ABC-1", source="feature/ABC-1")
+    error = _refused(
+        bitbucket, BitbucketCredentials(AuthKind.API_TOKEN, API_TOKEN, username=APP_USER)
+    )
+    assert error.status == 401
+    assert "not an e-mail address" in (error.hint or "")
+    assert "Atlassian account e-mail" in (error.hint or "")
+    assert bitbucket.auth_refusals == ["not_email"]
 
 
 def test_status_same_key_overwrites(bitbucket: FakeBitbucket, repo: FakeRepo, call: Call) -> None:

@@ -193,8 +193,8 @@ def test_clearing_the_token_with_the_change_is_allowed(server: Server, listener:
 
 def _bitbucket(server: Server) -> dict[str, Any]:
     body = {
-        "auth_kind": "app_password",
-        "username": "bot",
+        "auth_kind": "api_token",
+        "username": "bot@example.com",
         "token": STORED,
         "webhook_secret": "hook-secret",
         "api_url": "http://127.0.0.1:9/2.0",
@@ -209,7 +209,7 @@ def _bitbucket(server: Server) -> dict[str, Any]:
     [
         {"api_url": "http://127.0.0.1:10/2.0"},
         {"api_url": ""},  # back to api.bitbucket.org
-        {"username": "someone-else"},
+        {"username": "someone-else@example.com"},
         {"auth_kind": "access_token"},
         {"bitbucket_workspace": "other"},
         {"bitbucket_workspace": ""},  # the jirahooks workspace's slug, not "acme"
@@ -243,9 +243,11 @@ def test_bitbucket_change_with_a_new_token_or_unchanged_binding_is_saved(server:
     )
     assert kept["token_set"]
     moved = server.ok(
-        "PUT", f"{W}/bitbucket", json={**body, "username": "other", "token": "new-secret"}
+        "PUT",
+        f"{W}/bitbucket",
+        json={**body, "username": "other@example.com", "token": "new-secret"},
     )
-    assert moved["username"] == "other" and moved["token_set"]
+    assert moved["username"] == "other@example.com" and moved["token_set"]
 
 
 # -- jirahooks apply ------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The role × endpoint matrix: every admin API endpoint, every role, expected allow or deny.
 
 Roles: ``anonymous`` (no token → 401), ``outsider`` (signed in, no role in the workspace → 404,
-the workspace stays invisible), ``member``, ``repo_admin_elsewhere`` (administers repository
+the workspace stays invisible), ``member``, ``auditor`` (reads like a member, exports
+evidence), ``repo_admin_elsewhere`` (administers repository
 ``web``; the endpoints target ``api``), ``repo_admin`` (administers ``api``), ``admin``
 (workspace admin). Denied members get 403. Each case sets up fresh objects so allowed writes
 succeed (2xx). A test checks the table covers every route the app serves under /api/v1.
@@ -17,12 +18,21 @@ from typing import Any
 import pytest
 from tests.server.conftest import WS, Server
 
-ROLES = ("anonymous", "outsider", "member", "repo_admin_elsewhere", "repo_admin", "admin")
+ROLES = (
+    "anonymous",
+    "outsider",
+    "member",
+    "auditor",
+    "repo_admin_elsewhere",
+    "repo_admin",
+    "admin",
+)
 SELF = frozenset(ROLES) - {"anonymous"}
-READ = frozenset({"member", "repo_admin_elsewhere", "repo_admin", "admin"})
+READ = frozenset({"member", "auditor", "repo_admin_elsewhere", "repo_admin", "admin"})
 REPO = frozenset({"repo_admin", "admin"})
 ANY_REPO_ADMIN = frozenset({"repo_admin_elsewhere", "repo_admin", "admin"})
 ADMIN = frozenset({"admin"})
+EVIDENCE = frozenset({"auditor", "admin"})
 
 W = f"/workspaces/{WS}"
 R = f"{W}/repositories/api"
@@ -44,6 +54,7 @@ class Case:
     body: Callable[[], Any] | None = None
     setup: Setup | None = None
     name: str = ""
+    query: str = ""  # appended to the path when called
 
     @property
     def id(self) -> str:
@@ -189,6 +200,7 @@ CASES: tuple[Case, ...] = (
     Case("DELETE", f"{W}/rules/{{rule_id}}", ADMIN, setup=_ws_rule),
     Case("GET", f"{R}/rules", READ),
     Case("GET", f"{R}/effective-rules", READ),
+    Case("GET", f"{R}/rule-set", READ),
     Case("POST", f"{R}/rules", REPO, _rule_body),
     Case(
         "POST",
@@ -245,6 +257,8 @@ CASES: tuple[Case, ...] = (
     Case("GET", f"{W}/evaluations", READ),
     Case("GET", f"{W}/evaluations/{{evaluation_id}}", READ, setup=_evaluation),
     Case("GET", f"{W}/audit", ADMIN),
+    Case("GET", f"{W}/evidence", EVIDENCE, query="?from=2026-01-01&to=2026-12-31"),
+    Case("GET", f"{W}/evidence/chain", EVIDENCE),
     Case("GET", f"{W}/bitbucket", ADMIN),
     Case("PUT", f"{W}/bitbucket", ADMIN, _bitbucket_body),
     Case("DELETE", f"{W}/bitbucket", ADMIN, setup=_bitbucket),
@@ -283,13 +297,23 @@ def expected(case: Case, role: str) -> set[int]:
     return {403}
 
 
+@pytest.fixture
+def every_role(roles: Server) -> Server:
+    """``roles`` plus ``auditor`` (the read-only AUDITOR role of the workspace)."""
+    roles.ok("POST", f"{W}/users", json={"name": "auditor", "role": "AUDITOR"})
+    roles.tokens["auditor"] = roles.ok("POST", f"{W}/users/auditor/tokens", json={"name": "t"})[
+        "token"
+    ]
+    return roles
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-def test_matrix(roles: Server, case: Case) -> None:
-    server = roles
+def test_matrix(every_role: Server, case: Case) -> None:
+    server = every_role
     failures = []
     for role in ROLES:
         params = case.setup(server, role) if case.setup else {}
-        path = case.path.format(**{k: v for k, v in params.items() if k != "ids"})
+        path = case.path.format(**{k: v for k, v in params.items() if k != "ids"}) + case.query
         kwargs: dict[str, Any] = {}
         if case.body is not None:
             kwargs["json"] = case.body()

@@ -133,7 +133,7 @@ def test_editing_the_destination_needs_the_token_again(
     "change",
     [
         {"api_url": "http://127.0.0.1:10/2.0"},
-        {"username": "other"},
+        {"username": "other@example.com"},
         {"auth_kind": "access_token"},
         {"bitbucket_workspace": "elsewhere"},
     ],
@@ -143,8 +143,8 @@ def test_bitbucket_form_needs_the_token_for_a_new_destination(
     site: Site, change: dict[str, str]
 ) -> None:
     body = {
-        "auth_kind": "app_password",
-        "username": "bot",
+        "auth_kind": "api_token",
+        "username": "bot@example.com",
         "token": STORED,
         "webhook_secret": "hook",
         "api_url": "http://127.0.0.1:9/2.0",
@@ -154,8 +154,8 @@ def test_bitbucket_form_needs_the_token_for_a_new_destination(
     b, csrf = _admin(site)
     form = {
         "csrf_token": csrf,
-        "auth_kind": "app_password",
-        "username": "bot",
+        "auth_kind": "api_token",
+        "username": "bot@example.com",
         "token": "",
         "webhook_secret": "",
         "api_url": "http://127.0.0.1:9/2.0",

@@ -184,13 +184,16 @@ def test_bitbucket_form_keeps_secrets_write_only(site: Site) -> None:
     assert status == 200 and "not configured yet" in text
     assert f'value="{site.url}/webhooks/bitbucket/{WS}"' in text  # no public URL: this address
 
-    form = [("csrf_token", csrf), ("auth_kind", "app_password"), ("token", TOKEN)]
+    form = [("csrf_token", csrf), ("auth_kind", "api_token"), ("token", TOKEN)]
     form += [("webhook_secret", WEBHOOK_SECRET), ("public_url", "guardian.example.com")]
     status, _, text = b.request("POST", BASE + "/bitbucket", form)
-    assert status == 422 and 'id="b-username-error">required with an app password' in text
+    assert status == 422 and 'id="b-username-error">required with an API token' in text
     assert 'id="b-public_url-error">expected an http(s) URL' in text
     form = [(k, "https://guardian.example.com" if k == "public_url" else v) for k, v in form]
-    form += [("username", "guardian-bot"), ("bitbucket_workspace", "x" * 201)]
+    # the Bitbucket username is the trap: an API token needs the Atlassian account e-mail
+    status, _, text = b.request("POST", BASE + "/bitbucket", [*form, ("username", "guardian-bot")])
+    assert status == 422 and 'id="b-username-error">not an e-mail address' in text
+    form += [("username", "guardian@example.com"), ("bitbucket_workspace", "x" * 201)]
     status, _, text = b.request("POST", BASE + "/bitbucket", form)
     assert status == 422 and 'id="b-bitbucket_workspace-error">String should have at most' in text
     assert not site.api("GET", f"/workspaces/{WS}/bitbucket")["configured"]
@@ -204,7 +207,7 @@ def test_bitbucket_form_keeps_secrets_write_only(site: Site) -> None:
     config = site.api("GET", f"/workspaces/{WS}/bitbucket")
     assert config["token_set"] and config["webhook_secret_set"] and config["require_signature"]
     assert config["register_unknown_repositories"] is False  # unticked box
-    assert (config["auth_kind"], config["username"]) == ("app_password", "guardian-bot")
+    assert (config["auth_kind"], config["username"]) == ("api_token", "guardian@example.com")
     audit = json.dumps(site.api("GET", f"/workspaces/{WS}/audit"))
     for shown in (json.dumps(config), audit):
         assert TOKEN not in shown and WEBHOOK_SECRET not in shown
@@ -216,8 +219,8 @@ def test_bitbucket_form_keeps_secrets_write_only(site: Site) -> None:
     assert status == 422 and "requires the token again" in text
     keep = [
         ("csrf_token", csrf),
-        ("auth_kind", "app_password"),
-        ("username", "guardian-bot"),
+        ("auth_kind", "api_token"),
+        ("username", "guardian@example.com"),
         ("require_signature", "on"),
     ]
     assert b.request("POST", BASE + "/bitbucket", keep)[0] == 200
@@ -317,7 +320,7 @@ def test_configure_bitbucket_through_the_form(page: Any, site: Site) -> None:
     webhook = page.get_by_role("textbox", name="Webhook URL")
     expect(webhook).to_have_value(f"{site.url}/webhooks/bitbucket/{WS}")
 
-    page.get_by_label("Access token or app password").fill(TOKEN)
+    page.get_by_label("Access token or API token").fill(TOKEN)
     page.get_by_label("Webhook secret").fill(WEBHOOK_SECRET)
     page.get_by_label("Public URL of jirahooks").fill("https://guardian.example.com")
     page.get_by_label("Bitbucket workspace").fill("acme")
@@ -329,7 +332,7 @@ def test_configure_bitbucket_through_the_form(page: Any, site: Site) -> None:
     expect(page.locator("#config-state")).to_have_text("configured")
     expect(page.locator("#b-token-state")).to_contain_text("set")
     expect(page.locator("#b-webhook_secret-state")).to_contain_text("set")
-    expect(page.get_by_label("Access token or app password")).to_have_value("")
+    expect(page.get_by_label("Access token or API token")).to_have_value("")
     expect(webhook).to_have_value(f"https://guardian.example.com/webhooks/bitbucket/{WS}")
     assert TOKEN not in page.content() and WEBHOOK_SECRET not in page.content()
     screenshot(page, "bitbucket-settings")

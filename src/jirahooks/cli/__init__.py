@@ -29,6 +29,11 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "check", "jirahooks.cli.check", "evaluate a commit range, a branch or a commit message"
     ),
+    Command(
+        "replay",
+        "jirahooks.cli.replay",
+        "evaluate the rules over an existing history: what they would have blocked",
+    ),
     Command("rules", "jirahooks.cli.rules", "validate a rules / configuration file"),
     Command("connections", "jirahooks.cli.connections", "test the Jira connections"),
     Command("templates", "jirahooks.cli.templates", "list and show the built-in rule templates"),
@@ -44,6 +49,11 @@ COMMANDS: tuple[Command, ...] = (
     Command("apply", "jirahooks.cli.apply", "load a configuration document into the server"),
     Command("export", "jirahooks.cli.export", "write a workspace back as a configuration document"),
     Command("secrets", "jirahooks.cli.secrets", "re-encrypt stored secrets with a new key"),
+    Command(
+        "evidence",
+        "jirahooks.cli.evidence",
+        "evidence for auditors: export a period's evaluations, verify the evaluation log's chain",
+    ),
     Command(
         "admin-token",
         "jirahooks.cli.admin_token",

@@ -432,7 +432,13 @@ class ConnectionChain:
 
     # -- the fallback sweep -----------------------------------------------------------------
 
-    async def sweep(self, *, first_window: float = 600.0, longest: float = 86400.0) -> int:
+    async def sweep(
+        self,
+        *,
+        first_window: float = 600.0,
+        longest: float = 86400.0,
+        changed_keys: list[str] | None = None,
+    ) -> int:
         """Ask each connection for the issues updated recently in the projects seen recently
         (one paged search per connection) and apply the updates not seen before (by Jira's
         ``updated`` value) as webhooks would: existence entries replaced, JQL verdicts about
@@ -440,7 +446,8 @@ class ConnectionChain:
         up to the sweep's start (``JiraCache.verified``), so verdicts stay fresh for as long as
         sweeps keep succeeding. The window reaches back to the previous sweep (plus a minute),
         else ``first_window`` seconds. Returns the number of updates applied; a failing
-        connection is skipped (its verdicts age normally)."""
+        connection is skipped (its verdicts age normally). ``changed_keys`` (if given) gets
+        the keys of the updates applied (the server re-evaluates the PRs that used them)."""
         if self.cache is None:
             return 0
         cache = self.cache
@@ -466,6 +473,8 @@ class ConnectionChain:
             changed = await cache.new_updates(namespace, issues)
             for issue in changed:
                 await cache.issue_changed(namespace, issue)
+            if changed_keys is not None:
+                changed_keys.extend(issue.key for issue in changed)
             applied += len(changed)
             # what changed is re-checked now for the JQLs in use, in one match per JQL,
             # instead of once per evaluation that meets it

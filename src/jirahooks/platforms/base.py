@@ -70,6 +70,7 @@ class DeliveryKind(StrEnum):
     PULL_REQUEST = "pull_request"  # a PR was created / updated: evaluate and publish
     PULL_REQUEST_CLOSED = "pull_request_closed"  # merged or declined: nothing left to block
     PUSH = "push"  # branch pushed: the open PRs of that branch are evaluated again
+    RECHECK = "recheck"  # a "/jirahooks recheck" PR comment: evaluate the PR again (forced)
     IGNORED = "ignored"  # an event we do not act on
 
 

@@ -1,7 +1,9 @@
 """A small async HTTP client for the Bitbucket Cloud REST API 2.0 (one workspace).
 
-Auth: a workspace / repository access token (``Authorization: Bearer …``) or a user's app
-password (``Basic user:app_password``). 429 and 5xx answers and transport errors are retried with
+Auth (``jirahooks.platforms.bitbucket_auth``): a repository / project / workspace access token
+(``Authorization: Bearer …``) or an Atlassian API token (``Basic <account e-mail>:<token>``).
+Every answer's ``RateLimit-*`` / ``X-RateLimit-*`` headers are read (``rate_limit``), whatever
+the credential kind. 429 and 5xx answers and transport errors are retried with
 exponential backoff and jitter, honouring ``Retry-After`` exactly; a wait longer than the policy
 allows, or more failures than it allows, raises :class:`PlatformUnavailable` carrying the
 ``Retry-After`` seconds (``retry_after``) — the caller (the webhook worker) keeps the work and
@@ -13,14 +15,11 @@ never leave it).
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
 import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,6 +31,11 @@ from jirahooks.platforms.base import (
     PlatformRequestError,
     PlatformUnavailable,
 )
+from jirahooks.platforms.bitbucket_auth import (
+    AuthKind,
+    BitbucketCredentials,
+    RateLimit,
+)
 from jirahooks.retry import RetryPolicy, retry_after_seconds
 
 log = logging.getLogger("jirahooks.platforms.bitbucket")
@@ -39,29 +43,7 @@ log = logging.getLogger("jirahooks.platforms.bitbucket")
 API_URL = "https://api.bitbucket.org/2.0"
 MAX_PAGELEN = 50  # Bitbucket answers 400 when pagelen is above an endpoint's limit (often 50/100)
 
-
-class AuthKind(StrEnum):
-    ACCESS_TOKEN = "access_token"  # workspace / repository / project access token (Bearer)
-    APP_PASSWORD = "app_password"  # username + app password (Basic)
-
-
-@dataclass(frozen=True)
-class BitbucketCredentials:
-    """How jirahooks authenticates to Bitbucket. The secret never appears in ``repr``."""
-
-    kind: AuthKind
-    secret: str
-    username: str = ""
-
-    def __repr__(self) -> str:
-        who = f", username={self.username!r}" if self.username else ""
-        return f"BitbucketCredentials({self.kind.value}{who}, secret=***)"
-
-    def authorization(self) -> str:
-        if self.kind is AuthKind.APP_PASSWORD:
-            raw = f"{self.username}:{self.secret}".encode()
-            return "Basic " + base64.b64encode(raw).decode("ascii")
-        return f"Bearer {self.secret}"
+__all__ = ["AuthKind", "BitbucketClient", "BitbucketCredentials", "HourlyBudget", "RateLimit"]
 
 
 class HourlyBudget:
@@ -131,6 +113,8 @@ class BitbucketClient:
             follow_redirects=False,
         )
         self.requests_sent = 0
+        # the last rate-limit headers Bitbucket sent (any credential kind); None: none yet
+        self.rate_limit: RateLimit | None = None
         # told about every HTTP attempt: (host, method, path, outcome) — the server's metrics
         self.observer: Callable[[str, str, str, str], None] | None = None
 
@@ -189,22 +173,43 @@ class BitbucketClient:
                 wait = self._backoff(attempt)
             else:
                 self._observe(method, url, str(response.status_code))
+                limit = self._read_rate_limit(response, method, url)
                 if response.status_code in allow:
                     return None
                 if response.status_code < 400:
                     return _decode(response)
                 if response.status_code == 429 or response.status_code >= 500:
-                    error = _error(response, method, url)
+                    error = _error(response, method, url, self.credentials)
                     after = retry_after_seconds(response.headers)
+                    if after is None and response.status_code == 429:
+                        after = limit.reset_seconds  # RateLimit-Reset / X-RateLimit-Reset
                     wait = self._backoff(attempt) if after is None else after
                 else:
-                    raise _error(response, method, url)
+                    raise _error(response, method, url, self.credentials)
             if attempt >= self.retry.max_attempts or wait > self.retry.max_wait:
                 if after is not None:
                     error.retry_after = after  # the queue reschedules the work then
                 raise error
             log.info("bitbucket %s %s: %s; retrying in %.2fs", method, url, error.message, wait)
             await asyncio.sleep(wait)
+
+    def _read_rate_limit(self, response: httpx.Response, method: str, url: str) -> RateLimit:
+        """Keep what the answer says about the rate limit; say so when it is nearly used up."""
+        limit = RateLimit.from_headers(response.headers)
+        if limit.said:
+            if limit.near_limit or limit.exhausted:
+                log.warning(
+                    "bitbucket %s %s: rate limit nearly used up (limit %s, remaining %s, "
+                    "resource %s, credential %s)",
+                    method,
+                    urlsplit(url).path,
+                    limit.limit,
+                    limit.remaining,
+                    limit.resource or "?",
+                    self.credentials.kind.value,
+                )
+            self.rate_limit = limit
+        return limit
 
     def _observe(self, method: str, url: str, outcome: str) -> None:
         if self.observer is not None:
@@ -270,15 +275,21 @@ def error_text(response: httpx.Response) -> str:
     return response.reason_phrase
 
 
-def _error(response: httpx.Response, method: str, url: str) -> PlatformError:
+def _error(
+    response: httpx.Response,
+    method: str,
+    url: str,
+    credentials: BitbucketCredentials | None = None,
+) -> PlatformError:
     status = response.status_code
     where = f"{method} {urlsplit(url).path}"
     text = error_text(response)
     if status in (401, 403):
         return PlatformAuthError(
             f"Bitbucket rejected the credentials: {where} → {status} {text}",
-            hint="check the workspace's access token / app password and its scopes "
-            "(repository:read, pullrequest:write)",
+            hint=credentials.auth_hint()
+            if credentials is not None
+            else "check the workspace's access token / API token and its scopes",
             status=status,
         )
     if status == 429 or status >= 500:

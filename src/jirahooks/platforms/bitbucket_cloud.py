@@ -46,7 +46,11 @@ PLATFORM = "bitbucket-cloud"
 PR_EVENTS = frozenset({"pullrequest:created", "pullrequest:updated"})
 PR_CLOSED_EVENTS = frozenset({"pullrequest:fulfilled", "pullrequest:rejected"})
 PUSH_EVENTS = frozenset({"repo:push"})
-ACCEPTED_EVENTS = PR_EVENTS | PR_CLOSED_EVENTS | PUSH_EVENTS
+# a PR comment whose first line is "/jirahooks recheck" (any case) queues a forced evaluation;
+# every other comment is ignored
+COMMENT_EVENTS = frozenset({"pullrequest:comment_created"})
+RECHECK_COMMAND = re.compile(r"\A\s*/jirahooks\s+recheck\b", re.IGNORECASE)
+ACCEPTED_EVENTS = PR_EVENTS | PR_CLOSED_EVENTS | PUSH_EVENTS | COMMENT_EVENTS
 ANNOTATIONS_PER_CALL = 100
 _FULL_HASH = re.compile(r"^[0-9a-f]{40}$")
 
@@ -178,6 +182,10 @@ def parse_delivery(headers: Mapping[str, str], body: bytes) -> Delivery:
         raise WebhookError("the webhook body is not a JSON object")
     if event_key not in ACCEPTED_EVENTS:
         return Delivery(kind=DeliveryKind.IGNORED, **common)
+    if event_key in COMMENT_EVENTS and not is_recheck_command(
+        _str(payload, "comment", "content", "raw")
+    ):
+        return Delivery(kind=DeliveryKind.IGNORED, **common)  # an ordinary comment
     repository = _obj(payload, "repository")
     workspace, slug = repository_slug(repository)
     if not slug:
@@ -197,6 +205,15 @@ def parse_delivery(headers: Mapping[str, str], body: bytes) -> Delivery:
     pr_id = _str(pr, "id")
     if not pr_id:
         raise WebhookError("the webhook payload has no pullrequest.id")
+    if event_key in COMMENT_EVENTS:
+        return Delivery(
+            kind=DeliveryKind.RECHECK,
+            pull_request_id=pr_id,
+            head=_str(pr, "source", "commit", "hash"),
+            source_branch=_str(pr, "source", "branch", "name"),
+            state=_str(pr, "state"),
+            **common,
+        )
     kind = DeliveryKind.PULL_REQUEST if event_key in PR_EVENTS else DeliveryKind.PULL_REQUEST_CLOSED
     return Delivery(
         kind=kind,
@@ -212,6 +229,12 @@ def parse_delivery(headers: Mapping[str, str], body: bytes) -> Delivery:
         url=_str(pr, "links", "html", "href"),
         **common,
     )
+
+
+def is_recheck_command(comment: str) -> bool:
+    """A comment whose first line starts with ``/jirahooks recheck``."""
+    first_line = comment.strip().splitlines()[0] if comment.strip() else ""
+    return bool(RECHECK_COMMAND.match(first_line))
 
 
 def _pushes(payload: Mapping[str, Any]) -> tuple[BranchPush, ...]:

@@ -14,6 +14,7 @@
         disable_rules: [id, ...] # workspace rules switched off here
         rules: [...]             # repository rules (override workspace rules with the same id)
     validation_tokens: [...]     # {name, secret: ${ENV}, repository?}
+    bitbucket: {...}             # Bitbucket Cloud credentials and webhook (server only)
 
 Rules combine as a union: workspace rules (minus ``disable_rules``), then repository rules; a
 repository rule with the same id replaces the workspace rule. The same document drives local
@@ -183,6 +184,36 @@ class ValidationTokenConfig:
     repository: str = field("", doc="repository slug; empty for the whole workspace")
 
 
+class BitbucketAuth(StrEnum):
+    ACCESS_TOKEN = "access_token"  # repository / project / workspace access token (Bearer)
+    API_TOKEN = "api_token"  # Atlassian API token, Basic with the account e-mail
+    APP_PASSWORD = "app_password"  # deprecated alias: stored as api_token, with a warning
+
+
+@dataclass(frozen=True)
+class BitbucketConfig:
+    """Bitbucket Cloud for the workspace's pull requests (``jirahooks apply``; the same fields
+    as ``PUT /api/v1/workspaces/{workspace}/bitbucket``, docs/bitbucket-cloud.md)."""
+
+    auth_kind: BitbucketAuth = field(
+        BitbucketAuth.ACCESS_TOKEN, doc="access_token, api_token (app_password: an alias)"
+    )
+    username: str = field("", doc="api_token: the Atlassian account e-mail")
+    token: str = field(
+        "", doc="access token / API token as ${ENV_VAR}", check=_secret_ref_error, hint=_SECRET_HINT
+    )
+    webhook_secret: str = field(
+        "", doc="the webhook secret as ${ENV_VAR}", check=_secret_ref_error, hint=_SECRET_HINT
+    )
+    bitbucket_workspace: str = field("", doc="the Bitbucket workspace ID (empty: the slug)")
+    api_url: str = field("", doc="REST API base URL (empty: https://api.bitbucket.org/2.0)")
+    public_url: str = field("", doc="jirahooks' public base URL for status links")
+    require_signature: bool = field(True, doc="refuse unsigned deliveries")
+    register_unknown_repositories: bool = field(
+        True, doc="a delivery for an unknown repository registers it"
+    )
+
+
 @dataclass(frozen=True)
 class RepositoryConfig:
     slug: str
@@ -206,6 +237,7 @@ class ConfigDocument:
     validation_tokens: tuple[ValidationTokenConfig, ...]
     # Workspace administrators (user names or e-mail addresses), made ADMIN by `jirahooks apply`.
     admins: tuple[str, ...] = ()
+    bitbucket: BitbucketConfig | None = None
 
     def repository(self, slug: str) -> RepositoryConfig | None:
         return next((r for r in self.repositories if r.slug == slug), None)
@@ -245,6 +277,7 @@ _TOP_LEVEL = (
     "rules",
     "repositories",
     "validation_tokens",
+    "bitbucket",
 )
 _REPO_KEYS = ("slug", "settings", "connections", "disable_rules", "rules")
 
@@ -447,6 +480,15 @@ def load_document(data: Any, *, source: str = "") -> ConfigDocument:
     tokens = _read_list(
         reader, ValidationTokenConfig, data.get("validation_tokens"), "validation_tokens"
     )
+    bitbucket = None
+    if data.get("bitbucket") is not None:
+        bitbucket = reader.read(BitbucketConfig, data.get("bitbucket"), "bitbucket")
+        if bitbucket is not None and bitbucket.auth_kind is not BitbucketAuth.ACCESS_TOKEN:
+            from jirahooks.platforms.bitbucket_auth import EMAIL_HINT, email_problem
+
+            problem = email_problem(bitbucket.username)
+            if problem:
+                reader.problem("bitbucket.username", problem, EMAIL_HINT)
     repositories: list[RepositoryConfig] = []
     raw_repos = data.get("repositories") or []
     if not isinstance(raw_repos, list):
@@ -534,6 +576,7 @@ def load_document(data: Any, *, source: str = "") -> ConfigDocument:
         tuple(repositories),
         tokens,
         tuple(a.strip() for a in admins),
+        bitbucket,
     )
 
 

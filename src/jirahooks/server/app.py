@@ -48,7 +48,7 @@ class AppState:
     writer: AuditWriter = field(init=False)
 
     def __post_init__(self) -> None:
-        self.writer = AuditWriter(self.database)
+        self.writer = AuditWriter(self.database, run_cpu=self.cpu.run)
         if self.config_cache.probe is None:
             path = self.database.sqlite_path
             if path:

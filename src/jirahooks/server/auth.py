@@ -8,7 +8,9 @@ Roles, per workspace:
 * **workspace admin** — everything in the workspace;
 * **repository admin** — for their repositories: rules, settings overrides, enabling or
   disabling workspace connections, repository validation tokens; never connection credentials;
-* **member** — read access to repositories, rules, settings and evaluations.
+* **member** — read access to repositories, rules, settings and evaluations;
+* **auditor** — what a member reads, and the evidence exports (``admin/evidence.py``); never
+  a write.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ TOKEN_PREFIX = "jh_"
 class Role(StrEnum):
     ADMIN = "ADMIN"
     MEMBER = "MEMBER"
+    AUDITOR = "AUDITOR"  # read-only, plus the evidence exports
 
 
 def new_api_token() -> tuple[str, str, str]:
@@ -79,6 +82,16 @@ class Principal:
             raise forbidden(
                 f"only workspace administrators of '{workspace.slug}' can do this",
                 "ask a workspace administrator",
+            )
+
+    def require_evidence_reader(self, workspace: Workspace) -> None:
+        """Evidence exports: workspace administrators and auditors."""
+        self.require_member(workspace)
+        if self.workspace_roles.get(workspace.id) not in (Role.ADMIN, Role.AUDITOR):
+            raise forbidden(
+                f"only workspace administrators and auditors of '{workspace.slug}' can export "
+                "evidence",
+                "ask a workspace administrator to give you the AUDITOR role",
             )
 
     def require_repository_admin(self, workspace: Workspace, repository: Repository) -> None:

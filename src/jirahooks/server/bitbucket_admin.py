@@ -1,17 +1,25 @@
 """Admin API for Bitbucket Cloud (mounted under ``/api/v1``).
 
 - ``GET | PUT | DELETE /workspaces/{workspace}/bitbucket`` — workspace administrators manage the
-  credentials (access token or app password) and the webhook secret. Secrets are encrypted at
+  credentials and the webhook secret. Credential kinds (``jirahooks.platforms.bitbucket_auth``):
+  ``access_token`` (repository / project / workspace access token, Bearer) and ``api_token``
+  (Atlassian API token with scopes, Basic with the account *e-mail* as user name — checked to
+  look like one); ``app_password`` is accepted only as a migration alias, stored as
+  ``api_token``, and warned about in the answer and the log. Secrets are encrypted at
   rest and write-only: answers only say whether they are set; a ``PUT`` without a secret keeps
   the stored one, ``""`` clears it. The token is bound to the API URL, auth kind, username and
   Bitbucket workspace it was entered for (``jirahooks.server.binding``): a ``PUT`` that changes
   one of them without a new token is refused (422 ``TOKEN_REQUIRED``) and changes nothing.
+- ``POST /workspaces/{workspace}/bitbucket/test`` — try the stored credentials against the
+  Bitbucket workspace (``GET /2.0/repositories/{workspace}``): what Bitbucket answered, a hint
+  for the credential kind, and the rate-limit headers it sent.
 - ``POST /workspaces/{workspace}/repositories/{repository}/pull-requests/{id}/recheck`` —
   repository administrators queue a forced re-evaluation of one pull request.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from datetime import datetime
@@ -22,8 +30,18 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jirahooks.platforms.bitbucket_client import API_URL, AuthKind
+from jirahooks.platforms.base import PlatformError
+from jirahooks.platforms.bitbucket_auth import (
+    APP_PASSWORD_WARNING,
+    EMAIL_HINT,
+    STORED_APP_PASSWORD_WARNING,
+    AuthKind,
+    email_problem,
+    normalize_kind,
+)
+from jirahooks.platforms.bitbucket_client import API_URL, BitbucketClient
 from jirahooks.platforms.bitbucket_cloud import PLATFORM, status_url_problem
+from jirahooks.retry import RetryPolicy
 from jirahooks.server import binding
 from jirahooks.server.admin.common import audit
 from jirahooks.server.admin.schemas import PlainText
@@ -33,14 +51,25 @@ from jirahooks.server.pr_processing import platform_config
 from jirahooks.store.deliveries import DeliveryRow, PlatformConfig
 from jirahooks.store.models import utcnow
 
+log = logging.getLogger("jirahooks.server.bitbucket")
+
 router = APIRouter(tags=["bitbucket"])
 
 _PATH = "/workspaces/{workspace}/bitbucket"
 
 
 class BitbucketConfigIn(PlainText):
-    auth_kind: Literal["access_token", "app_password"] = "access_token"
-    username: str = Field("", max_length=200, description="app passwords only")
+    auth_kind: Literal["access_token", "api_token", "app_password"] = Field(
+        "access_token",
+        description="access_token: repository / project / workspace access token (Bearer); "
+        "api_token: Atlassian API token with scopes (Basic, username = the account e-mail); "
+        "app_password: deprecated alias, stored as api_token with a warning",
+    )
+    username: str = Field(
+        "",
+        max_length=200,
+        description="api_token: the Atlassian account e-mail (not the Bitbucket username)",
+    )
     token: str | None = Field(
         None, max_length=10_000, description="write-only; omit to keep the stored one"
     )
@@ -80,7 +109,7 @@ class DeliveryFailure(BaseModel):
 class BitbucketConfigOut(BaseModel):
     configured: bool = True
     platform: str
-    auth_kind: str
+    auth_kind: str = Field(description="access_token or api_token (app_password: an old row)")
     username: str
     token_set: bool
     webhook_secret_set: bool
@@ -115,8 +144,13 @@ def _out(
     *,
     configured: bool = True,
     last_failure: DeliveryFailure | None = None,
+    notes: tuple[str, ...] = (),
 ) -> BitbucketConfigOut:
-    warnings = []
+    warnings = list(notes)
+    if config.auth_kind == AuthKind.APP_PASSWORD.value:
+        warnings.append(STORED_APP_PASSWORD_WARNING)
+    elif config.auth_kind == AuthKind.API_TOKEN.value and email_problem(config.username):
+        warnings.append(f"username: {email_problem(config.username)}")
     if last_failure is not None:
         warnings.append(
             f"the last pull-request update failed ({last_failure.state}, "
@@ -201,12 +235,14 @@ def _refuse_what_cannot_work(body: BitbucketConfigIn, workspace: str) -> None:
                 if name == "api_url"
                 else "jirahooks' public base URL, e.g. https://guardian.example.com",
             )
-    if body.auth_kind == AuthKind.APP_PASSWORD.value and not body.username:
+    kind, _ = normalize_kind(body.auth_kind)
+    problem = email_problem(body.username) if kind is AuthKind.API_TOKEN else None
+    if problem:
         raise ApiError(
             422,
-            "REQUEST_INVALID",
-            "username: required with an app password",
-            "the technical user's Bitbucket username (Basic username:app password)",
+            "BITBUCKET_EMAIL_REQUIRED",
+            f"username: {problem}",
+            EMAIL_HINT,
         )
     remote = body.bitbucket_workspace.strip()
     if not _WORKSPACE_ID.fullmatch(remote or workspace):
@@ -222,6 +258,11 @@ def _refuse_what_cannot_work(body: BitbucketConfigIn, workspace: str) -> None:
             "'-' and '_'); every pull-request update would fail",
             "give the workspace ID as in https://bitbucket.org/<workspace-id>/<repository>",
         )
+
+
+def _stored_username(kind: AuthKind, username: str) -> str:
+    """An API token's e-mail without the spaces a paste brings along."""
+    return username.strip() if kind is AuthKind.API_TOKEN else username
 
 
 def _audit_view(config: PlatformConfig) -> dict[str, Any]:
@@ -242,6 +283,7 @@ def _require_token_to_rebind(
     """The stored token stays with the Bitbucket API, user and workspace it was entered for."""
     if config is None or not config.token_encrypted or body.token is not None:
         return
+    kind, _ = normalize_kind(body.auth_kind)
     before = binding.bitbucket_binding(
         config.api_url or API_URL,
         config.auth_kind,
@@ -250,8 +292,8 @@ def _require_token_to_rebind(
     )
     after = binding.bitbucket_binding(
         body.api_url or API_URL,
-        body.auth_kind,
-        body.username,
+        kind.value,
+        _stored_username(kind, body.username),
         body.bitbucket_workspace or workspace,
     )
     fields = binding.changed(before, after)
@@ -299,8 +341,18 @@ async def put_bitbucket(
     if config is None:
         config = PlatformConfig(workspace_id=ws.id, platform=PLATFORM)
         session.add(config)
-    config.auth_kind = body.auth_kind
-    config.username = body.username
+    kind, alias = normalize_kind(body.auth_kind)
+    notes: tuple[str, ...] = ()
+    if alias:
+        notes = (APP_PASSWORD_WARNING,)
+        log.warning(
+            "workspace %s: Bitbucket auth_kind 'app_password' given by %s, stored as "
+            "'api_token' (app passwords are no longer accepted by Bitbucket)",
+            ws.slug,
+            principal.name,
+        )
+    config.auth_kind = kind.value
+    config.username = _stored_username(kind, body.username)
     if body.token is not None:
         config.token_encrypted = box.encrypt(body.token) if body.token else ""
     if body.webhook_secret is not None:
@@ -316,7 +368,7 @@ async def put_bitbucket(
     await session.flush()
     audit(session, principal, ws.id, "bitbucket.update", "bitbucket", before, _audit_view(config))
     await session.commit()
-    return _out(config, ws.slug, last_failure=await last_failure(session, ws.id))
+    return _out(config, ws.slug, last_failure=await last_failure(session, ws.id), notes=notes)
 
 
 @router.delete(_PATH, status_code=204, summary="Remove the Bitbucket configuration")
@@ -329,6 +381,99 @@ async def delete_bitbucket(workspace: str, session: Session, principal: CurrentU
         await session.delete(config)
         await session.commit()
     return Response(status_code=204)
+
+
+class BitbucketTestOut(BaseModel):
+    """What Bitbucket answered to the stored credentials (never the credentials)."""
+
+    ok: bool
+    auth_kind: str
+    status: int = Field(description="Bitbucket's HTTP status; 0: not reached")
+    code: str = Field(description="OK, AUTH_REJECTED, UNAVAILABLE, REQUEST_REFUSED, NO_TOKEN")
+    message: str
+    hint: str = ""
+    repositories_visible: int = 0
+    rate_limit: dict[str, Any] | None = None
+
+
+# one try, no long waits: an admin is looking at the page
+_TEST_RETRY = RetryPolicy(max_attempts=1, backoff_base=0.1, backoff_cap=0.1, max_wait=0.0)
+
+
+@router.post(
+    _PATH + "/test",
+    response_model=BitbucketTestOut,
+    summary="Try the stored Bitbucket credentials (workspace administrators)",
+    responses=responses(403, 404),
+)
+async def bitbucket_connection_test(
+    workspace: str, request: Request, session: Session, principal: CurrentUser
+) -> BitbucketTestOut:
+    from jirahooks.server.platform_config import credentials
+
+    ws = await get_workspace(session, principal, workspace)
+    principal.require_workspace_admin(ws)
+    config = await platform_config(session, ws.id)
+    if config is None:
+        raise ApiError(
+            404,
+            "PLATFORM_NOT_CONFIGURED",
+            "Bitbucket is not configured",
+            f"PUT /api/v1/workspaces/{ws.slug}/bitbucket first",
+        )
+    creds = credentials(config, request.app.state.jirahooks.secrets)
+    if not creds.secret:
+        return BitbucketTestOut(
+            ok=False,
+            auth_kind=config.auth_kind,
+            status=0,
+            code="NO_TOKEN",
+            message="no token is stored",
+            hint="set the access token or API token first",
+        )
+    remote = config.remote_workspace or ws.slug
+    client = BitbucketClient(
+        remote, creds, base_url=config.api_url or API_URL, retry=_TEST_RETRY, timeout=10.0
+    )
+    try:
+        page = await client.request("GET", f"/repositories/{remote}", params={"pagelen": 1})
+    except PlatformError as exc:
+        code = {
+            "PlatformAuthError": "AUTH_REJECTED",
+            "PlatformUnavailable": "UNAVAILABLE",
+        }.get(type(exc).__name__, "REQUEST_REFUSED")
+        hint = exc.hint or ""
+        if exc.status == 404:
+            hint = (
+                f"Bitbucket knows no workspace '{remote}' these credentials can see: check "
+                "bitbucket_workspace, and that the token belongs to that workspace"
+            )
+        return BitbucketTestOut(
+            ok=False,
+            auth_kind=config.auth_kind,
+            status=exc.status or 0,
+            code=code,
+            message=exc.message,
+            hint=hint,
+            rate_limit=client.rate_limit.to_dict() if client.rate_limit else None,
+        )
+    finally:
+        await client.aclose()
+    size = page.get("size") if isinstance(page, dict) else None
+    values = page.get("values") if isinstance(page, dict) else None
+    visible = size if isinstance(size, int) else len(values or [])
+    hint = STORED_APP_PASSWORD_WARNING if config.auth_kind == AuthKind.APP_PASSWORD.value else ""
+    return BitbucketTestOut(
+        ok=True,
+        auth_kind=config.auth_kind,
+        status=200,
+        code="OK",
+        message=f"Bitbucket accepted the {config.auth_kind.replace('_', ' ')} for workspace "
+        f"'{remote}' ({visible} repositories visible)",
+        hint=hint,
+        repositories_visible=visible,
+        rate_limit=client.rate_limit.to_dict() if client.rate_limit else None,
+    )
 
 
 @router.post(

@@ -3,19 +3,22 @@
 ``apply_document`` is idempotent: applying the same document twice changes nothing the second
 time (and writes no audit entries). It manages what the document declares — the workspace's
 settings, its connections (in order), workspace rules, the listed repositories with their
-overrides, connection switches, disabled and own rules, and validation tokens. Objects the
-document does not mention are left alone unless ``prune`` is set.
+overrides, connection switches, disabled and own rules, validation tokens, and the Bitbucket
+Cloud configuration (``bitbucket:``; the ``app_password`` alias is stored as ``api_token`` and
+noted as a warning). Objects the document does not mention are left alone unless ``prune`` is
+set.
 
 Secrets come from ``${ENV}`` references. A reference whose variable is unset keeps the stored
 secret of an existing connection or token (so an exported document re-applies cleanly) and is
 an error for a new one — and for a connection whose URL, deployment, e-mail or account ID
 changes: a stored token is only sent where it was entered (``jirahooks.server.binding``). ``export_document`` writes every secret as a reference
-(``${JIRAHOOKS_CONNECTION_<NAME>_TOKEN}``, ``${JIRAHOOKS_VALIDATION_TOKEN_<NAME>}``), never a
-value.
+(``${JIRAHOOKS_CONNECTION_<NAME>_TOKEN}``, ``${JIRAHOOKS_VALIDATION_TOKEN_<NAME>}``,
+``${JIRAHOOKS_BITBUCKET_TOKEN}``, ``${JIRAHOOKS_BITBUCKET_WEBHOOK_SECRET}``), never a value.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -26,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from jirahooks.crypto import SecretBox, SecretKeyError
 from jirahooks.errors import ConfigError, ConfigProblem
-from jirahooks.rules.config import ConfigDocument, ConnectionConfig
+from jirahooks.rules.config import BitbucketConfig, ConfigDocument, ConnectionConfig
 from jirahooks.server import binding
 from jirahooks.server.auth import Role
 from jirahooks.server.bootstrap import ensure_workspace
@@ -48,6 +51,10 @@ from jirahooks.store.models import (
 )
 
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+BITBUCKET_TOKEN_REF = "${JIRAHOOKS_BITBUCKET_TOKEN}"
+BITBUCKET_SECRET_REF = "${JIRAHOOKS_BITBUCKET_WEBHOOK_SECRET}"
+
+log = logging.getLogger("jirahooks.server.document")
 
 
 @dataclass
@@ -282,8 +289,111 @@ async def apply_document(
         await _apply_switches(a, repo, connections, repo_config.connections)
         await _apply_rules(a, repo, list(repo_config.rules), prune)
     await _apply_tokens(a, document, prune)
+    if document.bitbucket is not None:
+        await _apply_bitbucket(a, document.bitbucket)
     await session.flush()
     return a.report
+
+
+async def _apply_bitbucket(a: _Applier, doc: BitbucketConfig) -> None:
+    """The ``bitbucket:`` section, checked as the admin API checks a ``PUT``; the token stays
+    with the API URL, auth kind, user and Bitbucket workspace it was entered for."""
+    from jirahooks.platforms.bitbucket_auth import APP_PASSWORD_WARNING, normalize_kind
+    from jirahooks.platforms.bitbucket_client import API_URL
+    from jirahooks.platforms.bitbucket_cloud import PLATFORM
+    from jirahooks.server import bitbucket_admin
+    from jirahooks.server.errors import ApiError
+    from jirahooks.server.pr_processing import platform_config
+
+    ws = a.workspace
+    body = bitbucket_admin.BitbucketConfigIn(
+        token=None,
+        webhook_secret=None,
+        auth_kind=doc.auth_kind.value,
+        username=doc.username,
+        public_url=doc.public_url,
+        bitbucket_workspace=doc.bitbucket_workspace,
+        api_url=doc.api_url,
+    )
+    try:
+        bitbucket_admin._refuse_what_cannot_work(body, ws.slug)
+    except ApiError as exc:
+        field_name, sep, rest = exc.message.partition(":")
+        path = f"bitbucket.{field_name}" if sep and " " not in field_name else "bitbucket"
+        problem = ConfigProblem(path, rest.strip() if sep else exc.message, exc.hint)
+        raise ConfigError([problem]) from exc
+    kind, alias = normalize_kind(doc.auth_kind.value)
+    if alias:
+        a.report.notes.append(f"bitbucket.auth_kind: {APP_PASSWORD_WARNING}")
+        log.warning(
+            "workspace %s: Bitbucket auth_kind 'app_password' in a configuration document, "
+            "stored as 'api_token' (app passwords are no longer accepted by Bitbucket)",
+            ws.slug,
+        )
+    config = await platform_config(a.session, ws.id)
+    stored_token = config.token_encrypted if config is not None else ""
+    stored_secret = config.webhook_secret_encrypted if config is not None else ""
+    token = a.secret(doc.token, "bitbucket.token", stored_token) if doc.token else stored_token
+    secret = (
+        a.secret(doc.webhook_secret, "bitbucket.webhook_secret", stored_secret)
+        if doc.webhook_secret
+        else stored_secret
+    )
+    values: dict[str, Any] = {
+        "auth_kind": kind.value,
+        "username": doc.username.strip(),
+        "remote_workspace": doc.bitbucket_workspace.strip(),
+        "api_url": doc.api_url.rstrip("/"),
+        "public_url": doc.public_url.rstrip("/"),
+        "require_signature": doc.require_signature,
+        "register_unknown_repositories": doc.register_unknown_repositories,
+    }
+    supplied = bool(doc.token) and _env_value(doc.token, a.environ) is not None
+    if config is not None and config.token_encrypted and not supplied:
+        before_binding = binding.bitbucket_binding(
+            config.api_url or API_URL,
+            config.auth_kind,
+            config.username,
+            config.remote_workspace or ws.slug,
+        )
+        after_binding = binding.bitbucket_binding(
+            values["api_url"] or API_URL,
+            values["auth_kind"],
+            values["username"],
+            values["remote_workspace"] or ws.slug,
+        )
+        fields = binding.changed(before_binding, after_binding)
+        if fields:
+            match = _ENV_REF.match(doc.token or BITBUCKET_TOKEN_REF)
+            var = match.group(1) if match else "JIRAHOOKS_BITBUCKET_TOKEN"
+            raise ConfigError(
+                [
+                    ConfigProblem(
+                        "bitbucket.token",
+                        binding.token_required_message(fields),
+                        f"export {var}=<the token for the new {', '.join(fields)}>",
+                    )
+                ]
+            )
+    shown = {**values, "token_set": bool(token), "webhook_secret_set": bool(secret)}
+    if config is None:
+        config = PlatformConfig(workspace_id=ws.id, platform=PLATFORM, **values)
+        config.token_encrypted, config.webhook_secret_encrypted = token, secret
+        a.session.add(config)
+        a.audit("bitbucket.create", "bitbucket", None, shown)
+        return
+    before = {k: getattr(config, k) for k in values}
+    if before != values or token != config.token_encrypted or secret != stored_secret:
+        after = {
+            **shown,
+            "token_changed": token != config.token_encrypted,
+            "webhook_secret_changed": secret != stored_secret,
+        }
+        for key, value in values.items():
+            setattr(config, key, value)
+        config.token_encrypted, config.webhook_secret_encrypted = token, secret
+        config.updated_at = utcnow()
+        a.audit("bitbucket.update", "bitbucket", before, after)
 
 
 async def _apply_switches(
@@ -533,7 +643,34 @@ async def export_document(session: AsyncSession, workspace_slug: str) -> dict[st
     ]
     if tokens:
         out["validation_tokens"] = tokens
+    from jirahooks.server.pr_processing import platform_config
+
+    config = await platform_config(session, ws.id)
+    if config is not None:
+        out["bitbucket"] = _bitbucket(config)
     return out
+
+
+def _bitbucket(config: PlatformConfig) -> dict[str, Any]:
+    data: dict[str, Any] = {"auth_kind": config.auth_kind}
+    if config.username:
+        data["username"] = config.username
+    if config.token_encrypted:
+        data["token"] = BITBUCKET_TOKEN_REF
+    if config.webhook_secret_encrypted:
+        data["webhook_secret"] = BITBUCKET_SECRET_REF
+    for key, name in (
+        ("remote_workspace", "bitbucket_workspace"),
+        ("api_url", "api_url"),
+        ("public_url", "public_url"),
+    ):
+        if getattr(config, key):
+            data[name] = getattr(config, key)
+    if not config.require_signature:
+        data["require_signature"] = False
+    if not config.register_unknown_repositories:
+        data["register_unknown_repositories"] = False
+    return data
 
 
 async def _admin_names(session: AsyncSession, workspace_id: int) -> list[str]:

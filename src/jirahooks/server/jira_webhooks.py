@@ -12,6 +12,11 @@ System → WebHooks; Jira Data Center 10: Administration → WebHooks) for one s
   again;
 * anything else is acknowledged and ignored.
 
+After an issue event has updated the cache, the open pull requests whose last evaluation used
+the issue (its key, and its old keys after a move) are queued for a forced re-evaluation
+(``jirahooks.server.pr_rechecks``): a PR that passed while its issue was "In Progress" gets its
+status updated when the issue moves on or is deleted. The answer says how many (``rechecks``).
+
 Authentication: Jira's signed webhooks — the secret set on the webhook signs the body,
 ``X-Hub-Signature: sha256=<hex HMAC-SHA256>``. The secret is derived from the server's secret
 key, the workspace and the connection (nothing new is stored); a workspace administrator reads
@@ -22,7 +27,8 @@ The cache is the app's (``Resolvers.cache``): with Redis, one delivery updates e
 
 ``refresher(state)`` (the app's lifespan) warms the cache at startup with the issues updated
 recently in the projects swept before (kept in the cache backend) and then runs the fallback
-sweep every ``settings.jira_sweep_seconds`` over every workspace's connections.
+sweep every ``settings.jira_sweep_seconds`` over every workspace's connections; the updates a
+sweep finds (those no webhook brought) queue the same re-evaluations.
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from jirahooks.jira.api import parse_issue
 from jirahooks.jira.cache import JiraCache, connection_namespace
 from jirahooks.server.auth import CurrentUser, Session, get_workspace
 from jirahooks.server.errors import ApiError, not_found, responses
+from jirahooks.server.pr_rechecks import queue_rechecks
 from jirahooks.server.webhooks import _read_body, signature_ok
 from jirahooks.store import queries
 from jirahooks.store.models import Connection, Workspace
@@ -119,6 +126,8 @@ async def apply_event(
             await cache.issue_deleted(namespace, issue.key, issue.id)
             return "dropped"
         await cache.issue_changed(namespace, issue, _old_keys(payload))
+        # the sweep's record of Jira's ``updated``: it does not apply (and recheck) this again
+        await cache.new_updates(namespace, [issue])
         return "replaced"
     if event in PROJECT_EVENTS:
         await cache.forget_projects(namespace)
@@ -163,10 +172,20 @@ async def jira_webhook(workspace: str, connection_id: int, request: Request) -> 
         raise ApiError(400, "REQUEST_INVALID", "the body is not a JSON object", "send Jira's JSON")
     namespace = namespace_of(connection, state.secrets)
     done = await apply_event(state.resolvers.cache, namespace, connection, payload)
+    event = str(payload.get("webhookEvent") or "")
+    rechecks = 0
+    if event in ISSUE_EVENTS:  # the cache is current now: what used the issue is evaluated again
+        raw = payload["issue"]
+        keys = [str(raw.get("key")), *_old_keys(payload)]
+        rechecks = await queue_rechecks(state, connection.workspace_id, keys, event)
     log.info(
-        "Jira webhook %s for connection %s: %s", payload.get("webhookEvent"), connection.id, done
+        "Jira webhook %s for connection %s: %s, %d pull request(s) to re-evaluate",
+        event,
+        connection.id,
+        done,
+        rechecks,
     )
-    return JSONResponse({"event": str(payload.get("webhookEvent") or ""), "cache": done})
+    return JSONResponse({"event": event, "cache": done, "rechecks": rechecks})
 
 
 class JiraWebhookOut(BaseModel):
@@ -197,29 +216,31 @@ async def jira_webhook_settings(
     )
 
 
-async def _chains(state: Any) -> list[Any]:
-    """One chain per workspace with connections (the resolver the evaluations use)."""
+async def _chains(state: Any) -> list[tuple[int, Any]]:
+    """``(workspace id, chain)`` per workspace with connections (the resolver the evaluations
+    use)."""
     from sqlalchemy import select
 
     from jirahooks.jira.chain import ConnectionChain
 
     async with state.database.session() as session:
         workspaces = list((await session.execute(select(Workspace))).scalars())
-        stored = [await queries.connections(session, ws.id) for ws in workspaces]
+        stored = [(ws.id, await queries.connections(session, ws.id)) for ws in workspaces]
     chains = []
-    for connections in stored:
+    for workspace_id, connections in stored:
         if connections:
             resolver = state.resolvers.resolver(connections, deadline_seconds=30)
             if isinstance(resolver, ConnectionChain):
-                chains.append(resolver)
+                chains.append((workspace_id, resolver))
     return chains
 
 
 async def sweep_once(state: Any, *, warm: bool = False) -> int:
     """One fallback sweep (or, with ``warm``, the startup warming) over every workspace's
-    connections; a failure is logged and skipped, never raised."""
+    connections; a failure is logged and skipped, never raised. The issues a sweep finds
+    updated queue re-evaluations of the open PRs that used them."""
     done = 0
-    for chain in await _chains(state):
+    for workspace_id, chain in await _chains(state):
         try:
             if warm:
                 for client in chain.clients:
@@ -228,7 +249,10 @@ async def sweep_once(state: Any, *, warm: bool = False) -> int:
                     if projects:
                         done += await chain.for_evaluation(60).warm(projects)
             else:
-                done += await chain.sweep()
+                changed: list[str] = []
+                done += await chain.sweep(changed_keys=changed)
+                if changed:
+                    await queue_rechecks(state, workspace_id, changed, "sweep")
             for client in chain.clients:  # existence indexes of the projects in use (0009)
                 namespace = chain.namespace_of(client.name)
                 cache = state.resolvers.cache

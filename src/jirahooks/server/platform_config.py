@@ -38,10 +38,10 @@ from typing import Any
 
 from jirahooks.crypto import SecretBox
 from jirahooks.errors import UsageError
+from jirahooks.platforms.bitbucket_auth import credentials_from
 from jirahooks.platforms.bitbucket_client import (
     API_URL,
     BITBUCKET_RETRY,
-    AuthKind,
     BitbucketClient,
     BitbucketCredentials,
     HourlyBudget,
@@ -142,7 +142,7 @@ def options_for(app_state: Any) -> WorkerOptions:
 
 def credentials(config: PlatformConfig, box: SecretBox) -> BitbucketCredentials:
     secret = box.decrypt(config.token_encrypted) if config.token_encrypted else ""
-    return BitbucketCredentials(AuthKind(config.auth_kind), secret, config.username)
+    return credentials_from(config.auth_kind, secret, config.username)
 
 
 def webhook_secret(config: PlatformConfig, box: SecretBox) -> str:

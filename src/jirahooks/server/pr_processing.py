@@ -49,7 +49,8 @@ from jirahooks.platforms.bitbucket_cloud import PLATFORM, parse_delivery
 from jirahooks.rules.model import Rule, Settings
 from jirahooks.server import metrics
 from jirahooks.server.platform_config import Adapters, WorkerOptions, evaluation_link
-from jirahooks.store import queries
+from jirahooks.server.pr_rechecks import keys_of
+from jirahooks.store import pr_keys, queries
 from jirahooks.store.deliveries import DeliveryRow, PlatformConfig, PullRequestResult
 from jirahooks.store.models import Repository, Workspace, utcnow
 
@@ -610,13 +611,18 @@ class Processor:
             document=await self.state.cpu.run(evaluation.to_document, "en-US"),
             duration_ms=(time.perf_counter() - started) * 1000,
             branch=branch,
+            config_version=scope.workspace.config_version,  # evidence: the rules' version
         )
         async with (
             self.state.database.session() as session,
             self.state.database.writing(),
             metrics.timed(self.state, "store", PLATFORM),
         ):
-            evaluation_id = await queries.insert_evaluation(session, values)
+            evaluation_id = await queries.insert_evaluation(
+                session, values, run_cpu=self.state.cpu.run
+            )
+            # the keys it used: a change of one in Jira re-evaluates this PR (pr_rechecks)
+            pr_keys.record(session, scope.workspace.id, evaluation_id, keys_of(evaluation))
             if delivery:
                 await session.execute(
                     update(DeliveryRow)

@@ -579,6 +579,7 @@ async def _answer(
         document=document,
         duration_ms=(time.perf_counter() - started) * 1000,
         token_id=token.id,
+        config_version=workspace.version,  # the snapshot the rules came from (evidence)
     )
     # The big JSON columns are encoded on the pool too (10,000 commits, a 30 MB document).
     values["document"] = EncodedJSON(stored.decode("utf-8"))

@@ -9,12 +9,14 @@ Order of the checks (docs/bitbucket-cloud.md):
    ``SIGNATURE_INVALID``); with no secret configured, ``require_signature`` rejects every
    delivery (401 ``SIGNATURE_NOT_CONFIGURED``);
 4. the body is UTF-8 JSON without NUL or lone surrogates, nested at most 32 levels, and an
-   object (400 ``WEBHOOK_INVALID``, nothing stored); events jirahooks does not use are
-   acknowledged with 202 ``ignored``;
+   object (400 ``WEBHOOK_INVALID``, nothing stored); events jirahooks does not use — and PR
+   comments other than ``/jirahooks recheck`` — are acknowledged with 202 ``ignored``;
 5. the delivery belongs to the configured Bitbucket workspace (403) and its repository is known
    or may be registered (404 ``REPOSITORY_NOT_FOUND``);
 6. the raw delivery is stored (deduplicated: a duplicate answers 200 ``duplicate``), the worker
    is woken, and the answer is 202 ``accepted`` — milliseconds, no call to Bitbucket or Jira.
+   A ``/jirahooks recheck`` comment is stored as a forced evaluation of its PR (origin
+   ``comment``), processed like the admin API's recheck.
 """
 
 from __future__ import annotations
@@ -196,10 +198,14 @@ async def bitbucket_webhook(workspace: str, request: Request) -> JSONResponse:
                     "register it, or allow register_unknown_repositories",
                 )
         lower = {k.lower(): v for k, v in request.headers.items()}
+        # a "/jirahooks recheck" comment: a forced evaluation of the PR, processed like the
+        # admin API's recheck (origin "comment"; pr_rechecks)
+        command = delivery.kind is DeliveryKind.RECHECK
         row = DeliveryRow(
             workspace_id=ws.id,
             platform=PLATFORM,
-            origin="webhook",
+            origin="comment" if command else "webhook",
+            force=command,
             event_key=delivery.event_key[:100],
             dedupe_key=delivery.dedupe_key[:500],
             request_id=delivery.request_id[:100],

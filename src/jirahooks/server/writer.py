@@ -19,6 +19,9 @@ the tokens used.
 * **Ordered.** One writer per process, first in first out: a process's rows get increasing ids
   in the order their requests were answered. ``created_at`` is the time of the request, set
   when it is submitted, not when the batch commits.
+* **Chained.** Each batch is appended to its workspaces' hash chains in its transaction
+  (``store/chain.py``, decision 0012): the rows' content hashes are computed on ``run_cpu``
+  (the app's CPU pool), then the chain heads are locked, the links written, the heads moved.
 * **A barrier.** ``flush()`` returns once every row submitted before the call is committed.
   Whatever reads evaluations right after a validation in this process (admin API, web UI,
   tests) calls it first.
@@ -37,17 +40,18 @@ import contextlib
 import contextvars
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
+from jirahooks.store import chain
 from jirahooks.store.database import Database
-from jirahooks.store.models import EvaluationRow, ValidationToken, Workspace, utcnow
+from jirahooks.store.models import ValidationToken, Workspace, utcnow
 from jirahooks.store.queries import _table
 from jirahooks.store.versioning import NOT_CONFIGURATION
 
@@ -86,8 +90,10 @@ class AuditWriter:
         batch: int = DEFAULT_BATCH,
         wait_seconds: float = DEFAULT_WAIT_SECONDS,
         linger_seconds: float = DEFAULT_LINGER_SECONDS,
+        run_cpu: Callable[..., Awaitable[Any]] | None = None,
     ) -> None:
         self.database = database
+        self.run_cpu = run_cpu or asyncio.to_thread  # the chain's content hashes
         self.capacity = capacity
         self.batch = batch
         self.wait_seconds = wait_seconds
@@ -242,14 +248,16 @@ class AuditWriter:
                 await asyncio.sleep(pause)
 
     async def _insert(self, rows: list[_Row]) -> None:
-        evaluations = _table(EvaluationRow)
         tokens = _table(ValidationToken)
         used: dict[int, datetime] = {}
         for row in rows:
             if row.token_id is not None:
                 used[row.token_id] = row.at
+        values = [row.values for row in rows]
+        digests = await chain.digest_rows(values, self.run_cpu)  # before the write lock
         async with self.database.writing(), self.database.session() as session:
-            await session.execute(insert(evaluations), [row.values for row in rows])
+            # the next links of their workspaces' hash chains (store/chain.py)
+            await chain.insert_chained(session, values, digests=digests)
             if used:
                 # usage, not configuration: no config_version bump (store/versioning.py)
                 statement = (

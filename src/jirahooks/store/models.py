@@ -270,9 +270,11 @@ class ValidationToken(Base):
 
 
 class EvaluationRow(Base):
-    """One stored run of the Process Guardian (audit trail)."""
+    """One stored run of the Process Guardian (audit trail): append-only, each row a link of its
+    workspace's hash chain (``store/chain.py``); no route updates or deletes one."""
 
     __tablename__ = "evaluations"
+    __table_args__ = (UniqueConstraint("workspace_id", "chain_seq"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(
@@ -299,6 +301,25 @@ class EvaluationRow(Base):
     issues: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # the X-Request-Id of the request (or PR-worker job) that made it (migration 0008)
     request_id: Mapped[str] = mapped_column(String(100), default="", server_default="", index=True)
+    # the workspace's config_version the rules were read at (migration 0012; None: older rows)
+    config_version: Mapped[int | None] = mapped_column(Integer, default=None)
+    # the hash chain (store/chain.py, migration 0012): link number per workspace and its hash
+    chain_seq: Mapped[int | None] = mapped_column(Integer, default=None)
+    chain_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class EvaluationChainHead(Base):
+    """The last link of a workspace's evaluation chain (store/chain.py): the row writers lock
+    to append, and how ``verify`` notices rows deleted at the end of the chain."""
+
+    __tablename__ = "evaluation_chain_heads"
+
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AuditEntry(Base):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jirahooks import tracing
@@ -17,11 +17,11 @@ from jirahooks.errors import ConfigError
 from jirahooks.rules.config import combine_rules, parse_settings, parse_stored_rule
 from jirahooks.rules.model import BrokenRule, Rule, Scope, Settings, Severity
 from jirahooks.rules.schema import dump
+from jirahooks.store.chain import RunCpu, insert_chained
 from jirahooks.store.models import (
     AuditEntry,
     Base,
     Connection,
-    EvaluationRow,
     Repository,
     RepositoryConnection,
     RuleRow,
@@ -239,9 +239,12 @@ def evaluation_values(
     duration_ms: float,
     token_id: int | None = None,
     branch: str = "",
+    config_version: int | None = None,
 ) -> dict[str, Any]:
     """An ``EvaluationRow``'s column values for one evaluation (audit trail): the event as the
-    caller describes it, each rule's status, the result document, the Jira issues used."""
+    caller describes it, each rule's status, the result document, the Jira issues used (with
+    their status and type as Jira gave them then), the workspace's ``config_version`` the rules
+    were read at."""
     return {
         "workspace_id": workspace_id,
         "repository_id": repository_id,
@@ -259,18 +262,22 @@ def evaluation_values(
             for key, issue in evaluation.issues.items()
         },
         "request_id": tracing.request_id()[:100],  # the request's X-Request-Id (0008)
+        "config_version": config_version,
     }
 
 
-async def insert_evaluation(session: AsyncSession, values: Mapping[str, Any]) -> int:
-    """Store one evaluation row (see ``evaluation_values``) with a plain INSERT; its id.
+async def insert_evaluation(
+    session: AsyncSession, values: Mapping[str, Any], *, run_cpu: RunCpu | None = None
+) -> int:
+    """Store one evaluation row (see ``evaluation_values``) as the next link of its
+    workspace's hash chain (``store/chain.py``; the caller commits); its id. ``run_cpu``: where
+    the row's content hash is computed (the server's CPU pool).
 
     One is stored per Validation API request and webhook, so the ORM's unit of work (identity
     map, flush planning) would be pure overhead; column defaults and types (UTC datetimes,
     JSON) apply all the same."""
-    table = _table(EvaluationRow)
-    result = await session.execute(insert(table).returning(table.c.id), dict(values))
-    evaluation_id = int(result.scalar_one())
+    ids = await insert_chained(session, [dict(values)], run_cpu=run_cpu, returning=True)
+    evaluation_id = ids[0]
     tracing.note(evaluation_id=evaluation_id)  # on the request's log lines
     return evaluation_id
 

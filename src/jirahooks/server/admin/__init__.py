@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from jirahooks.server.admin import connections, evaluations, repositories, rules, tokens, users
+from jirahooks.server.admin import (
+    connections,
+    evaluations,
+    evidence,
+    repositories,
+    rules,
+    ruleset,
+    tokens,
+    users,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     users.router,
     repositories.router,
     connections.router,
     rules.router,
+    ruleset.router,
     tokens.router,
     evaluations.router,
+    evidence.router,
 )

@@ -52,6 +52,9 @@ def _out(
         user=user,
         rules=list(row.rules or []),
         request_id=row.request_id or "",
+        chain_seq=row.chain_seq,
+        chain_hash=row.chain_hash,
+        config_version=row.config_version,
     )
 
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from jirahooks.textcheck import Kind, TextError, check_tree, text_problem
 
 Deployment = Literal["cloud", "datacenter", "auto"]
+RoleName = Literal["ADMIN", "MEMBER", "AUDITOR"]
 AuthKind = Literal[
     "auto", "api_token", "scoped_api_token", "oauth_client_credentials", "pat", "basic"
 ]
@@ -40,7 +41,6 @@ GATEWAY_DOC = (
     "Atlassian API gateway for scoped tokens and OAuth (default: https://api.atlassian.com)"
 )
 CLOUD_ID_DOC = "the Cloud site's cloudId (default: read from <url>/_edge/tenant_info on test)"
-RoleName = Literal["ADMIN", "MEMBER"]
 
 
 class PlainText(BaseModel):
@@ -281,7 +281,7 @@ class WorkspaceOut(BaseModel):
     id: int
     slug: str
     name: str
-    role: str = Field(description="your role: ADMIN, MEMBER, or REPOSITORY_ADMIN")
+    role: str = Field(description="your role: ADMIN, MEMBER, AUDITOR, or REPOSITORY_ADMIN")
 
 
 class SettingsOut(BaseModel):
@@ -399,6 +399,11 @@ class EvaluationOut(BaseModel):
     rules: list[dict[str, Any]]
     # the X-Request-Id of the request that made it (also on its log lines); "" before 0008
     request_id: str = ""
+    # its link in the workspace's hash chain (docs/audit.md, migration 0012) and the
+    # workspace's configuration version its rules were read at (None: not recorded)
+    chain_seq: int | None = None
+    chain_hash: str | None = None
+    config_version: int | None = None
 
 
 class EvaluationDetail(EvaluationOut):

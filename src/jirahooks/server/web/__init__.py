@@ -38,7 +38,9 @@ def install(app: FastAPI) -> None:
         pages_bitbucket,
         pages_connections,
         pages_evaluations,
+        pages_evidence,
         pages_people,
+        pages_replay,
         pages_rules,
     )
 
@@ -49,10 +51,12 @@ def install(app: FastAPI) -> None:
         pages_auth,
         pages_connections,
         pages_rules,
+        pages_replay,
         pages_admin,
         pages_people,
         pages_bitbucket,
         pages_evaluations,
+        pages_evidence,
     ):
         app.include_router(module.router, include_in_schema=False)
 

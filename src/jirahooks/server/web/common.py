@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jirahooks.server.auth import get_repository, get_workspace
+from jirahooks.server.auth import Role, get_repository, get_workspace
 from jirahooks.server.errors import ApiError
 from jirahooks.server.web import i18n
 from jirahooks.server.web.i18n import _
@@ -107,11 +107,22 @@ class Ctx:
         return [r for r in self.repositories if self.is_repo_admin(r)]
 
     @property
+    def is_auditor(self) -> bool:
+        return self.user.principal.workspace_roles.get(self.workspace.id) is Role.AUDITOR
+
+    @property
+    def can_export_evidence(self) -> bool:
+        """Evidence downloads (the evaluations page): workspace admins and auditors."""
+        return self.is_admin or self.is_auditor
+
+    @property
     def role(self) -> str:
         if self.is_admin:
             return _("Workspace admin")
         if self.administered:
             return _("Repository admin")
+        if self.is_auditor:
+            return _("Auditor")
         return _("Member")
 
     @property

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from jirahooks.platforms.bitbucket_auth import email_problem
 from jirahooks.server import bitbucket_admin as api
 from jirahooks.server.auth import Session
 from jirahooks.server.errors import ApiError
@@ -35,8 +36,8 @@ from jirahooks.server.web.session import WebUserDep
 router = APIRouter()
 
 AUTH_KINDS = (
-    ("access_token", N_("Access token (workspace or repository access token)")),
-    ("app_password", N_("App password of a technical user (with its username)")),
+    ("access_token", N_("Access token (repository, project or workspace access token)")),
+    ("api_token", N_("API token of a technical user (with its Atlassian account e-mail)")),
 )
 TEXT_FIELDS = ("username", "public_url", "bitbucket_workspace", "api_url")
 FIELDS = ("auth_kind", *TEXT_FIELDS, "token", "webhook_secret")
@@ -57,6 +58,7 @@ def _values(current: api.BitbucketConfigOut) -> dict[str, Any]:
 def _submitted(form: dict[str, list[str]]) -> dict[str, Any]:
     values: dict[str, Any] = {name: first(form, name) for name in TEXT_FIELDS}
     values["auth_kind"] = first(form, "auth_kind") or "access_token"
+    values["username"] = values["username"].strip()
     values["require_signature"] = first(form, "require_signature") == "on"
     values["register_unknown_repositories"] = first(form, "register_unknown_repositories") == "on"
     return values
@@ -68,8 +70,15 @@ def _problems(values: dict[str, Any]) -> dict[str, str]:
     for name in ("public_url", "api_url"):
         if values[name] and not values[name].startswith(("http://", "https://")):
             errors[name] = _("expected an http(s) URL, e.g. https://guardian.example.com")
-    if values["auth_kind"] == "app_password" and not values["username"]:
-        errors["username"] = _("required with an app password")
+    # app_password: the migration alias (stored as an API token), checked like one
+    if values["auth_kind"] in ("api_token", "app_password"):
+        if not values["username"]:
+            errors["username"] = _("required with an API token: the Atlassian account e-mail")
+        elif email_problem(values["username"]):
+            errors["username"] = _(
+                "not an e-mail address: an API token authenticates with the Atlassian account "
+                "e-mail, not the Bitbucket username"
+            )
     return errors
 
 
@@ -109,6 +118,8 @@ def _page(
     errors: dict[str, str] | None = None,
     flash: str = "",
     status: int = 200,
+    test: api.BitbucketTestOut | None = None,
+    alias_used: bool = False,
 ) -> HTMLResponse:
     return page(
         request,
@@ -121,6 +132,8 @@ def _page(
         errors=errors or {},
         flash=flash,
         status=status,
+        test=test,
+        app_password_notice=alias_used or current.auth_kind == "app_password",
     )
 
 
@@ -167,7 +180,20 @@ async def save_bitbucket(
         ctx = await rolled_back(request, db, ctx)
         current = await _current(ctx, db)
         return _page(request, ctx, current, values=values, errors=_api_errors(exc), status=422)
-    return _page(request, ctx, saved, flash=_("Bitbucket settings saved."))
+    alias = values["auth_kind"] == "app_password"
+    return _page(request, ctx, saved, flash=_("Bitbucket settings saved."), alias_used=alias)
+
+
+@router.post(W + "/bitbucket/test")
+async def bitbucket_test_page(
+    request: Request, workspace: str, db: Session, user: WebUserDep
+) -> Response:
+    ctx = await workspace_ctx(db, user, workspace)
+    current = await _current(ctx, db)
+    if not current.configured:
+        return _page(request, ctx, current, errors={"_form": _("Save the settings first.")})
+    result = await api.bitbucket_connection_test(workspace, request, db, user.principal)
+    return _page(request, ctx, current, test=result)
 
 
 @router.post(W + "/bitbucket/remove")

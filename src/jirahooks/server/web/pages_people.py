@@ -39,6 +39,7 @@ router = APIRouter()
 
 ROLES = (
     (Role.MEMBER.value, N_("Member — reads everything")),
+    (Role.AUDITOR.value, N_("Auditor — reads everything and exports evidence")),
     (Role.ADMIN.value, N_("Workspace admin — manages everything")),
 )
 # Shown only for someone who has no workspace role (the API allows it: repository admin only).

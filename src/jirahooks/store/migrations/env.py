@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from alembic import context
 
-from jirahooks.store import deliveries  # noqa: F401  (platform tables: registers them on Base)
+from jirahooks.store import (
+    deliveries,  # noqa: F401  (platform tables: registers them on Base)
+    pr_keys,  # noqa: F401  (pr_issue_keys, migration 0014)
+)
 from jirahooks.store.models import Base
 
 connection = context.config.attributes.get("connection")
