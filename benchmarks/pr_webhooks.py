@@ -14,7 +14,17 @@ Prints per configuration:
 * receipt→final p50 / p99 — webhook POST until the fake Bitbucket received the PR's final
   SUCCESSFUL / FAILED build status;
 * Bitbucket requests per PR — every request the fake received during the burst, divided by the
-  PRs that got a final status.
+  PRs that got a final status;
+* where the time went (a second line): the mean per delivery of the PR worker's stages, read
+  from every process's ``/metrics`` (``jirahooks_evaluation_stage_duration_seconds``,
+  ``source="bitbucket-cloud"``, server/pr_timing.py): ``queue`` (receipt → claimed), ``claim``,
+  ``db`` (time in database sessions), ``bitbucket`` (time in Bitbucket requests), ``jira``,
+  ``final`` (receipt → final status sent, as the server sees it), ``process`` (claim →
+  outcome recorded) — a tree without the worker's stages (an older ``--baseline``) prints only
+  the engine's (``jira``, ``store``).
+
+``--env NAME=VALUE`` (repeatable) passes settings to the ``serve`` processes, e.g.
+``--env JIRAHOOKS_PR_CONCURRENCY=16``.
 
 ``--baseline SRC`` runs another jirahooks source tree (e.g. an export of main before a change,
 ``git archive <commit> src | tar -x -C /tmp/before``) as well, interleaved with this one
@@ -29,6 +39,7 @@ machine (2 shared cores, loaded, here); nothing asserts.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 import time
@@ -53,6 +64,49 @@ from tests.support.databases import PG_HOST, PG_PORT, PG_USER, postgres_reachabl
 
 CONFIGS = [("sqlite", 1), ("postgres", 1), ("postgres", 2)]
 SENDERS = [1, 16]
+STAGES = ("queue", "claim", "db", "bitbucket", "jira", "store", "final", "process")
+METRICS_TOKEN = "pr-webhooks-benchmark-metrics"
+EXTRA_ENV: dict[str, str] = {}  # --env NAME=VALUE
+_STAGE_SERIES = re.compile(
+    r'^jirahooks_evaluation_stage_duration_seconds_(sum|count)\{(?=[^}]*source="bitbucket-cloud")'
+    r'[^}]*stage="([a-z_]+)"[^}]*\} ([0-9.e+-]+)$',
+    re.MULTILINE,
+)
+
+
+def scrape_stages(urls: list[str]) -> dict[str, tuple[float, float]]:
+    """(sum, count) per PR worker stage, added up over the processes' ``/metrics``."""
+    import httpx
+
+    out: dict[str, tuple[float, float]] = {}
+    for url in urls:
+        try:
+            text = httpx.get(
+                url + "/metrics",
+                headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+                timeout=10,
+            ).text
+        except httpx.HTTPError:
+            continue
+        for kind, stage, value in _STAGE_SERIES.findall(text):
+            total, count = out.get(stage, (0.0, 0.0))
+            if kind == "sum":
+                total += float(value)
+            else:
+                count += float(value)
+            out[stage] = (total, count)
+    return out
+
+
+def stage_means(
+    before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]]
+) -> dict[str, float]:
+    means = {}
+    for stage, (total, count) in after.items():
+        total0, count0 = before.get(stage, (0.0, 0.0))
+        if count - count0 > 0:
+            means[stage] = (total - total0) / (count - count0)
+    return means
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -71,6 +125,7 @@ class Result:
     ack: list[float]
     latency: list[float]
     requests: int
+    stages: dict[str, float]
 
     def line(self) -> str:
         ms = 1000.0
@@ -80,7 +135,14 @@ class Result:
             f"{percentile(self.ack, 50) * ms:>7.1f} {percentile(self.ack, 99) * ms:>8.1f}   "
             f"{percentile(self.latency, 50) * ms:>7.0f} {percentile(self.latency, 99) * ms:>8.0f}"
             f"   {per_pr:>5.2f}"
-        )
+        ) + self.stage_line()
+
+    def stage_line(self) -> str:
+        shown = [s for s in STAGES if s in self.stages]
+        if not shown:
+            return ""
+        means = ", ".join(f"{s} {self.stages[s] * 1000:.0f}" for s in shown)
+        return f"\n{'':<38}   mean ms per delivery: {means}"
 
 
 HEADER = (
@@ -120,7 +182,11 @@ def run_one(
             pg_name, url = create_pg()
         else:
             url = f"sqlite:///{Path(tmp) / 'jirahooks.sqlite3'}"
-        env = {"JIRAHOOKS_PR_POLL_SECONDS": "0.2"}
+        env = {
+            "JIRAHOOKS_PR_POLL_SECONDS": "0.2",
+            "JIRAHOOKS_METRICS_TOKEN": METRICS_TOKEN,
+            **EXTRA_ENV,
+        }
         d = deploy(processes, url, Path(tmp) / "data", bitbucket, jira, env=env, src=src)
         try:
             warm = make_prs(bitbucket, d.repo, processes)
@@ -131,6 +197,8 @@ def run_one(
                     send(client, process.url, bitbucket, d.repo, pr)
             wait_final(bitbucket, [pr.head for pr in warm], timeout=60)
             prs = make_prs(bitbucket, d.repo, events)
+            urls = [p.url for p in d.processes]
+            stages_before = scrape_stages(urls)
             bitbucket.reset_log()
             sent = burst([p.url for p in d.processes], bitbucket, d.repo, prs, senders=senders)
             heads = [pr.head for pr in prs]
@@ -140,7 +208,8 @@ def run_one(
             ack = [acked - at for _, at, acked in sent.sent.values()]
             time.sleep(0.5)  # requests still on their way for the last PRs (the veto)
             requests = len(bitbucket.requests)
-            return Result(label, len(sent.accepted), len(latency), ack, latency, requests)
+            stages = stage_means(stages_before, scrape_stages(urls))
+            return Result(label, len(sent.accepted), len(latency), ack, latency, requests, stages)
         finally:
             d.close()
             if pg_name:
@@ -155,7 +224,11 @@ def main() -> int:
     parser.add_argument(
         "--only", default="", help="e.g. postgres:2:16 (database:processes:senders)"
     )
+    parser.add_argument(
+        "--env", action="append", default=[], help="NAME=VALUE for the serve processes"
+    )
     args = parser.parse_args()
+    EXTRA_ENV.update(item.split("=", 1) for item in args.env if "=" in item)
     events = max(1, min(args.events, 1000))
     trees = [("before", args.baseline), ("after", "")] if args.baseline else [("", "")]
     have_pg = postgres_reachable()

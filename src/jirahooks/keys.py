@@ -6,9 +6,10 @@ Decisions (documented in docs/rules.md, "Issue keys"):
   allows ``[A-Z][A-Z0-9]{1,9}``, Data Center letters and ``_`` in custom patterns) — then ``-`` and
   an issue number. Admins may configure their own pattern; it runs on RE2 (linear time).
 * Linear time on every path, whatever the text (a branch name or commit message is attacker
-  input): the default pattern runs as ``_DEFAULT_SCAN`` (below), admin patterns on RE2, code spans
-  and the ignore globs on patterns whose cost is linear in the text; looking up whether a key lies
-  in a code span is a binary search.
+  input): the default pattern runs as ``_HYPHEN_DIGITS`` and ``_key_start`` (below: the Python
+  loop runs once per ``-digits``, not once per word), admin patterns on RE2, code spans and the
+  ignore globs on patterns whose cost is linear in the text; looking up whether a key lies in a
+  code span is a binary search.
 * Keys never match inside longer words or numbers: the character before a key and the one after
   it must not be a letter or a digit (``xABC-1`` and ``ABC-1x`` are not keys; ``feature/ABC-1``,
   ``(ABC-1)``, ``ABC-1:`` and ``abc-1_login`` in a branch are).
@@ -52,23 +53,39 @@ DEFAULT_IGNORED_KEYS: tuple[str, ...] = ("CVE-*", "UTF-*", "ISO-*")
 _CODE_SPANS = re.compile(r"```.*?(?:```|\Z)|``[^\n]*?``|`[^`\n]*`", re.DOTALL)
 
 
-def _default_scan(letters: str) -> re.Pattern[str]:
-    """DEFAULT_KEY_PATTERN as a scan that is linear on Python's engine.
+# ``-`` and the digits after it: where a key of the default pattern can end. A pattern that
+# starts with a literal is searched for by ``re`` at C speed, without trying every position.
+_HYPHEN_DIGITS = re.compile(r"-[0-9]++")
+_UPPER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_ANY_CASE = _UPPER | frozenset("abcdefghijklmnopqrstuvwxyz")
+_DIGITS_UNDERSCORE = frozenset("0123456789_")
 
-    ``[A-Z][A-Z0-9_]+-[0-9]+`` searched with ``finditer`` is quadratic: in a run of word
-    characters with no ``-digits`` after it every start position scans to the end of the run.
-    This scan finds exactly the same matches (leftmost-first, greedy) but consumes each run once:
 
-    * ``k``: a letter, the rest of its run (possessive: backtracking could never find a ``-``
-      inside the run), ``-`` and the digits — the key, exactly as the pattern matches it;
-    * else a letter and the rest of its run: no later start inside the same run can match either
-      (same run end, same character after it), so the run is skipped whole;
-    * else a run of digits and underscores, which cannot start a key, is skipped whole.
+def _key_start(text: str, hyphen: int, letters: frozenset[str]) -> int:
+    """Where DEFAULT_KEY_PATTERN's key ending at ``hyphen`` starts, or -1 when none does.
 
-    Only matches of group ``k`` are keys; the others just move the scan on.
+    ``[A-Z][A-Z0-9_]+-[0-9]+`` searched leftmost-first finds in each maximal run of word
+    characters (letters of the case mode, digits, ``_``) that is followed by ``-`` and a digit
+    exactly one key: from the run's first letter to the run's end, if that is at least two
+    characters — no later start can match (same run end), no earlier one exists, and a previous
+    key's digits, which may begin the run, are no letters. A run without ``-digits`` after it
+    never matches. So the key ending at ``hyphen`` starts at the first letter of the run before
+    it, found by walking that run back once: the runs before two hyphens never overlap, so a
+    text is walked at most once in all (linear, whatever the text).
     """
-    word = letters + "0-9_"
-    return re.compile(rf"(?P<k>[{letters}][{word}]++-[0-9]++)|[{letters}][{word}]*+|[0-9_]++")
+    first = -1
+    i = hyphen - 1
+    while i >= 0:
+        c = text[i]
+        if c in letters:
+            first = i
+        elif c not in _DIGITS_UNDERSCORE:
+            break
+        i -= 1
+    return first if first >= 0 and hyphen - first >= 2 else -1
+
+
+_SET = object.__setattr__
 
 
 class KeyMatch:
@@ -88,14 +105,11 @@ class KeyMatch:
     def __init__(
         self, key: str, start: int, end: int, escaped: bool = False, ignored: bool = False
     ) -> None:
-        for name, value in (
-            ("key", key),
-            ("start", start),
-            ("end", end),
-            ("escaped", escaped),
-            ("ignored", ignored),
-        ):
-            object.__setattr__(self, name, value)
+        _SET(self, "key", key)
+        _SET(self, "start", start)
+        _SET(self, "end", end)
+        _SET(self, "escaped", escaped)
+        _SET(self, "ignored", ignored)
 
     def _fields(self) -> tuple[str, int, int, bool, bool]:
         return (self.key, self.start, self.end, self.escaped, self.ignored)
@@ -169,13 +183,10 @@ class KeyExtractor:
         self.backtick_escape = backtick_escape
         self._sensitive: _Pattern
         self._insensitive: _Pattern
-        # Only matches of this group are keys (None: every match is a candidate).
-        self._group: str | None = None
+        self._default = False
         if pattern == DEFAULT_KEY_PATTERN:
-            # Faster per call than RE2 (short texts are the common case) and linear too.
-            self._sensitive = _default_scan("A-Z")
-            self._insensitive = _default_scan("A-Za-z")
-            self._group = "k"
+            # _HYPHEN_DIGITS and _key_start: faster per call than RE2 and linear too.
+            self._default = True
         else:
             self._sensitive = compile_user_regex(pattern)
             self._insensitive = compile_user_regex(pattern, ignore_case=True)
@@ -188,15 +199,43 @@ class KeyExtractor:
         """Every key in ``text`` in order of appearance, escaped and ignored ones included."""
         if not text:
             return []
-        pattern = self._insensitive if case_insensitive else self._sensitive
-        group = self._group
-        spans: tuple[list[int], list[int]] | None = None
+        if not self._default:
+            return self._find_any(text, case_insensitive)
+        letters = _ANY_CASE if case_insensitive else _UPPER
+        n = len(text)
         # once, not per match: `"`" in text` scans the whole text
+        backticks = self.backtick_escape and "`" in text
+        backslash = self.backslash_escape
+        ignored = self._ignored
+        spans: tuple[list[int], list[int]] | None = None
+        found: list[KeyMatch] = []
+        for match in _HYPHEN_DIGITS.finditer(text):
+            hyphen, end = match.span()
+            start = _key_start(text, hyphen, letters)
+            if start < 0:
+                continue
+            if (start > 0 and text[start - 1].isalnum()) or (end < n and text[end].isalnum()):
+                continue
+            if text[hyphen + 1] == "0":  # Jira never numbers an issue with a leading zero
+                continue
+            key = text[start:end].upper()
+            escaped = False
+            if backslash and start > 0 and text[start - 1] == "\\":
+                escaped = True
+            elif backticks:
+                if spans is None:
+                    spans = _code_spans(text)
+                escaped = _inside(spans, start, end)
+            found.append(KeyMatch(key, start, end, escaped, bool(ignored and ignored.match(key))))
+        return found
+
+    def _find_any(self, text: str, case_insensitive: bool) -> list[KeyMatch]:
+        """``find`` with an administrator's pattern (RE2): every match is a candidate."""
+        pattern = self._insensitive if case_insensitive else self._sensitive
+        spans: tuple[list[int], list[int]] | None = None
         backticks = self.backtick_escape and "`" in text
         found: list[KeyMatch] = []
         for match in pattern.finditer(text):
-            if group is not None and match.lastgroup != group:
-                continue
             start, end = match.start(), match.end()
             if start == end:
                 continue

@@ -190,7 +190,11 @@ def configure(
     admin_token: str,
     review: bool = True,
     rules: list[dict[str, Any]] | None = None,
+    connection: dict[str, Any] | None = None,
 ) -> Guardian:
+    """``connection``: fields of the Jira connection created (merged over the default: a Cloud
+    connection with the fake's user's e-mail and API token) — e.g. ``deployment``/``auth`` and
+    the credential of another kind (tests/platforms/test_pr_worker_jira_auth.py)."""
     http = httpx.Client(base_url=server.url, timeout=30)
     repo = bitbucket.repos.get(("acme", "api-service")) or bitbucket.add_repo(
         "acme", "api-service", name="API Service"
@@ -199,17 +203,14 @@ def configure(
     if not jira.issues:
         jira.add_issue("ABC-1", status="In Progress")
         jira.add_issue("ABC-2", status="Done")
-    guardian.api(
-        "POST",
-        f"/workspaces/{WS}/connections",
-        json={
-            "name": "jira",
-            "url": jira.url,
-            "deployment": "cloud",
-            "email": jira.user.email,
-            "token": jira.token,
-        },
-    )
+    body = {
+        "name": "jira",
+        "url": jira.url,
+        "deployment": "cloud",
+        "email": jira.user.email,
+        "token": jira.token,
+    }
+    guardian.api("POST", f"/workspaces/{WS}/connections", json=body | (connection or {}))
     for rule in rules if rules is not None else PR_RULES:
         guardian.api("POST", f"/workspaces/{WS}/rules", json=rule)
     guardian.api("PUT", f"/workspaces/{WS}/settings", json={"review_pull_requests": review})

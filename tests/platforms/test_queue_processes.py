@@ -224,3 +224,41 @@ def test_one_reconciliation_leader_and_a_new_one_when_it_dies(
         assert pid_of(leaders(postgres_url)[0]) == other.process.pid
     finally:
         d.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_saturated_process_wakes_the_other_at_once(
+    tmp_path: Path, postgres_url: str, fakes: tuple[FakeBitbucket, FakeJira]
+) -> None:
+    """LISTEN/NOTIFY (decision 0013): both processes poll only once a minute and process one
+    PR at a time. Process A's only slot is held (its first PR's commit list hangs); a second
+    webhook to A is announced, and process B evaluates it while A is still held — without the
+    wake-up it would wait for B's poll, a minute away."""
+    bitbucket, _ = fakes
+    d = two_processes(
+        tmp_path,
+        postgres_url,
+        fakes,
+        JIRAHOOKS_PR_POLL_SECONDS="60",
+        JIRAHOOKS_PR_CONCURRENCY="1",
+    )
+    try:
+        first, second = make_prs(d.bitbucket, d.repo, 2)
+        held = bitbucket.hold(path=f"/pullrequests/{first.id}/commits", method="GET")
+        a = d.processes[0]
+        import httpx
+        from tests.platforms.processes import send
+
+        with httpx.Client(timeout=30) as client:
+            assert send(client, a.url, d.bitbucket, d.repo, first)[0] == 202
+            assert held.arrived.wait(30), "process A never started the first PR"
+            assert send(client, a.url, d.bitbucket, d.repo, second)[0] == 202
+        assert wait_final(d.bitbucket, [second.head], timeout=30), delivery_states(postgres_url)
+        assert not final_statuses(d.bitbucket, [first.head])[first.head]  # A is still held
+        held.release.set()  # type: ignore[union-attr]
+        assert wait_final(d.bitbucket, [first.head], timeout=30)
+        assert wait_until(lambda: settled(postgres_url), timeout=30)
+        assert delivery_states(postgres_url) == {"done": 2}
+    finally:
+        d.bitbucket.release_all()
+        d.close()

@@ -61,6 +61,7 @@ def _oauth(jira: FakeJira) -> dict[str, Any]:
 
 
 def _pat(jira: FakeJira) -> dict[str, Any]:
+    jira.creds.basic_auth = False  # PAT-only Data Center (Jira 11's default): Basic is refused
     return {"auth": "pat", "token": jira.token}
 
 

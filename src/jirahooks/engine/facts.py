@@ -133,13 +133,17 @@ class Fact:
         return (section, "DETAIL") if section else ("MAIN", "MAIN")
 
     def to_dict(self, locale: str = "en-US", rule_title: str = "") -> dict[str, Any]:
+        # ``_value_``, not ``.value``: the same string without the enum's descriptor (a document
+        # has a dozen facts per commit; this is on the Validation API's answer path)
+        group, qualifier = self.wire_group()
         out: dict[str, Any] = {
             "message": self.message(locale),
-            "code": self.code.value,
-            "status": self.status.value,
-            "source": self.source.value,
-            **dict(zip(("group", "qualifier"), self.wire_group(), strict=True)),
-            "contexts": [c.value for c in self.contexts],
+            "code": self.code._value_,
+            "status": self.status._value_,
+            "source": self.source._value_,
+            "group": group,
+            "qualifier": qualifier,
+            "contexts": [c._value_ for c in self.contexts],
         }
         if self.ref:
             out["ref"] = self.ref
@@ -148,7 +152,7 @@ class Fact:
         if self.category:
             out["category"] = list(self.category)
         if self.params:
-            out["params"] = {k: v for k, v in self.params.items() if isinstance(v, str | int)}
+            out["params"] = {k: v for k, v in self.params.items() if isinstance(v, (str, int))}
         return out
 
 
@@ -228,7 +232,7 @@ class RuleValidation:
         limit = listing_module.LISTED_COMMITS if listed_commits is None else listed_commits
         view = listing_module.listing((*self.condition_facts, *self.check_facts), limit)
         localized = self.rule.localized(locale)  # the rule's texts in the requested language
-        rule = localized.to_api()
+        rule = _rule_api(localized)
         if trigger is not None:
             rule["hint"] = self.hint(locale, trigger)
         rule["mode"] = self.mode.value
@@ -279,6 +283,24 @@ class RuleValidation:
         if view.unlisted_other:
             out.append(_summary(FactStatus.SUCCESS, "listing.more_other", view.unlisted_other))
         return out
+
+
+# Rule.to_api() of the rules documents were last built for, by identity: a configuration
+# snapshot's rules are the same objects request after request, and their API form is the same.
+_RULE_API: dict[int, tuple[Rule, dict[str, Any]]] = {}
+_RULE_API_LIMIT = 4096
+
+
+def _rule_api(rule: Rule) -> dict[str, Any]:
+    """``rule.to_api()``, remembered per rule object; a fresh copy of the top level each time
+    (``to_dict`` sets the ``hint``). Rules are immutable, and no document is changed after it is
+    built."""
+    entry = _RULE_API.get(id(rule))
+    if entry is None or entry[0] is not rule:
+        if len(_RULE_API) >= _RULE_API_LIMIT:
+            _RULE_API.clear()
+        entry = _RULE_API[id(rule)] = (rule, rule.to_api())
+    return dict(entry[1])
 
 
 def _summary(status: FactStatus, message_id: str, count: int) -> Fact:

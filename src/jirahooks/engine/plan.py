@@ -25,6 +25,8 @@ CONTEXT_OF: dict[Target, Context] = {
 }
 
 Extract = Callable[[str, bool], list[KeyMatch]]
+# MessageRef is immutable: one per target, not one per commit
+_NOUNS: dict[Target, MessageRef] = {t: MessageRef(f"target.{t.value}") for t in Target}
 
 
 @dataclass(slots=True)
@@ -48,7 +50,7 @@ class Unit:
 
     @property
     def noun(self) -> MessageRef:
-        return MessageRef(f"target.{self.target.value}")
+        return _NOUNS[self.target]
 
     def fact(
         self,
@@ -143,9 +145,10 @@ def plan_rule(
     plan.commits = _filter_commits(plan, _exempt_commits(plan, event.commits, exempt))
     ci = settings.case_insensitive
     texts = exempt.texts  # a revert is judged by the reverted commit's text (engine/exempt.py)
+    units = plan.units
     for target in rule.targets:
+        insensitive = target in ci or (target is Target.COMMITS and Target.COMMIT in ci)
         for unit in _units(target, event, plan.commits, texts):
-            insensitive = target in ci or (target is Target.COMMITS and Target.COMMIT in ci)
             if target is Target.COMMITS:
                 matches = [
                     m
@@ -155,9 +158,20 @@ def plan_rule(
             else:
                 matches = extract(unit.text, insensitive)
             unit.matches = matches
-            unit.keys = list(dict.fromkeys(m.key for m in matches if m.evaluated))
-            plan.units.append(unit)
+            unit.keys = _evaluated_keys(matches)
+            units.append(unit)
     return plan
+
+
+def _evaluated_keys(matches: list[KeyMatch]) -> list[str]:
+    """The distinct keys to evaluate, first appearance first (most texts hold one or none: a
+    100,000-commit push asks this 100,000 times)."""
+    if not matches:
+        return []
+    if len(matches) == 1:
+        only = matches[0]
+        return [] if only.escaped or only.ignored else [only.key]
+    return list(dict.fromkeys(m.key for m in matches if m.evaluated))
 
 
 _NO_EXEMPTIONS = EventExemptions()

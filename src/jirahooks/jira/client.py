@@ -121,6 +121,10 @@ class HealthObserver(Protocol):
 
     def failed(self, connection: str, error: JiraError) -> None: ...
 
+    # Optional (looked up with getattr, older observers lack it): ``cloud_id_found(connection,
+    # cloud_id)`` — the gateway's cloudId was discovered at runtime for a connection that did
+    # not name one; the server stores it with the connection (once).
+
 
 _SLOTS: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore, int]] = {}
 
@@ -274,7 +278,11 @@ class JiraClient:
     async def prepare(self, deadline: Deadline) -> None:
         """The gateway's cloudId (gateway kinds) and an access token (OAuth), once."""
         if not self.api_url:
-            self.cloud_id = self.cloud_id or await self.discover_cloud_id(deadline)
+            if not self.cloud_id:
+                self.cloud_id = await self.discover_cloud_id(deadline)
+                found = getattr(self.health, "cloud_id_found", None)
+                if found is not None:  # the server stores it: export and the UI show it
+                    found(self.name, self.cloud_id)
             self.api_url = auth.gateway_base(self.config, self.cloud_id)
         if self.kind is AuthKind.OAUTH_CLIENT_CREDENTIALS and not self._access.fresh(time.time()):
             self._access = await self._token(deadline=deadline)

@@ -12,8 +12,15 @@ the server's clients (``jira.client.HealthObserver``) and writes, off the reques
 * the last successful use (``last_success_at``), at most once a minute per connection, and a
   connection that works again after a runtime failure is shown as passing again.
 
-Writes go to ``connection_tests``, never to ``connections``: runtime health is not a
-configuration change (store/versioning.py). A failed write is logged and dropped — health is
+* the gateway's cloudId a client discovered from ``/_edge/tenant_info`` for a connection that
+  names none (one created by ``apply`` with ``scoped_api_token`` or Cloud OAuth, never tested):
+  stored with the connection once — ``export`` and the UI then show it, and the next
+  configuration snapshot hands it to the clients, so nothing is discovered or written again.
+
+Health writes go to ``connection_tests``, never to ``connections``: runtime health is not a
+configuration change (store/versioning.py). The cloudId is the one exception — it is part of the
+connection, written only while the stored one is empty (it never overrides an administrator's),
+at most once per connection and process. A failed write is logged and dropped — health is
 advisory; the evaluation's own result already carries the connection problem.
 """
 
@@ -54,6 +61,9 @@ class _Observer:
     def ok(self, connection: str) -> None:
         self._health.ok(self._id)
 
+    def cloud_id_found(self, connection: str, cloud_id: str) -> None:
+        self._health.cloud_id_found(self._id, cloud_id)
+
     def failed(self, connection: str, error: JiraError) -> None:
         from jirahooks.jira.chain import without_connection
 
@@ -71,6 +81,8 @@ class ConnectionHealth:
         self._pending: dict[int, _Event] = {}
         self._success_written: dict[int, float] = {}
         self._failing: dict[int, str] = {}  # connection id → the code written
+        self._cloud_ids: dict[int, str] = {}  # connection id → the cloudId stored (or asked)
+        self._pending_cloud_ids: dict[int, str] = {}
         self._task: asyncio.Task[None] | None = None
         self.writes = 0
 
@@ -98,12 +110,22 @@ class ConnectionHealth:
         self._pending[connection_id] = _Event(False, utcnow(), code, message, hint)
         self._schedule()
 
+    def cloud_id_found(self, connection_id: int, cloud_id: str) -> None:
+        """Store a discovered cloudId with the connection — once: every client of the same
+        configuration snapshot discovers it again (from the process cache, no request)."""
+        if not cloud_id or self._cloud_ids.get(connection_id) == cloud_id:
+            return
+        self._cloud_ids[connection_id] = cloud_id
+        self._pending_cloud_ids[connection_id] = cloud_id
+        self._schedule()
+
     def _schedule(self) -> None:
         if self._task is None or self._task.done():
             try:
                 self._task = asyncio.get_running_loop().create_task(self._write())
             except RuntimeError:  # no loop (a client used outside the server): nothing to do
                 self._pending.clear()
+                self._pending_cloud_ids.clear()
 
     async def flush(self) -> None:
         """Wait until everything heard so far is written (tests, shutdown)."""
@@ -115,16 +137,27 @@ class ConnectionHealth:
             await self.flush()
 
     async def _write(self) -> None:
-        while self._pending:
+        while self._pending or self._pending_cloud_ids:
             events, self._pending = self._pending, {}
+            cloud_ids, self._pending_cloud_ids = self._pending_cloud_ids, {}
             try:
                 async with self.database.session() as session:
                     for connection_id, event in events.items():
                         await self._apply(session, connection_id, event)
+                    for connection_id, cloud_id in cloud_ids.items():
+                        await self._store_cloud_id(session, connection_id, cloud_id)
                     await session.commit()
                 self.writes += 1
             except Exception as exc:
                 log.warning("could not record the health of Jira connections (%s)", exc)
+                for connection_id in cloud_ids:  # asked again by the next discovery
+                    self._cloud_ids.pop(connection_id, None)
+
+    @staticmethod
+    async def _store_cloud_id(session: Any, connection_id: int, cloud_id: str) -> None:
+        row = await session.get(Connection, connection_id)
+        if row is not None and not row.cloud_id:  # deleted meanwhile, or set by an admin
+            row.cloud_id = cloud_id
 
     @staticmethod
     async def _apply(session: Any, connection_id: int, event: _Event) -> None:

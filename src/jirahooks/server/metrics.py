@@ -127,6 +127,7 @@ class Metrics:
         self._connection = Bounded()
         self._host = Bounded(50)
         self._scraped = _Scraped()
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         if not self.multiprocess:
             self.registry.register(self._scraped)
 
@@ -243,10 +244,21 @@ class Metrics:
 
     # -- what the instrumented code calls ----------------------------------------------------
 
+    def _child(self, family: Any, *labels: str) -> Any:
+        """``family.labels(*labels)``, remembered: prometheus-client checks and converts the
+        labels and takes a lock on every ``labels()`` call, a dozen times per validation
+        request. Label values are bounded (the module docstring), so is this dict; no family's
+        children are ever removed."""
+        key = (id(family), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = family.labels(*labels)
+        return child
+
     def http(self, api: str, route: str, method: str, status: int, seconds: float) -> None:
         method = method if method in METHODS else "other"
-        self.http_requests.labels(api, route, method, str(status)).inc()
-        self.http_seconds.labels(api, route).observe(seconds)
+        self._child(self.http_requests, api, route, method, str(status)).inc()
+        self._child(self.http_seconds, api, route).observe(seconds)
         if route == WEBHOOK_ROUTE and method == "POST" and status >= 400:
             self.deliveries.labels("bitbucket-cloud", "rejected").inc()
 
@@ -255,22 +267,23 @@ class Metrics:
     ) -> None:
         result = evaluation.result.value
         trigger = evaluation.event.trigger.value
-        self.evaluations.labels(source, trigger, self._repository(repository), result).inc()
+        repository = self._repository(repository)
+        self._child(self.evaluations, source, trigger, repository, result).inc()
         for validation in evaluation.rule_validations:
             if validation.status.value == "BLOCK":
-                self.blocking_rules.labels(source, self._rule(validation.rule.id)).inc()
+                self._child(self.blocking_rules, source, self._rule(validation.rule.id)).inc()
             for fact in validation.check_facts:
                 decision = POLICY_FACTS.get(fact.message_id)
                 if decision:
-                    self.policy_decisions.labels(decision).inc()
+                    self._child(self.policy_decisions, decision).inc()
         if stages.undetermined:
             self.undetermined_keys.inc(stages.undetermined)
-        self.evaluation_seconds.labels(source).observe(evaluation.duration_ms / 1000)
+        self._child(self.evaluation_seconds, source).observe(evaluation.duration_ms / 1000)
         for stage, seconds in stages.seconds.items():
-            self.stage_seconds.labels(source, stage).observe(seconds)
+            self._child(self.stage_seconds, source, stage).observe(seconds)
 
     def stage(self, source: str, stage: str, seconds: float) -> None:
-        self.stage_seconds.labels(source, stage).observe(seconds)
+        self._child(self.stage_seconds, source, stage).observe(seconds)
 
     # the Jira client's RequestObserver
     def request(self, connection: str, path: str, outcome: str, seconds: float) -> None:
@@ -285,7 +298,7 @@ class Metrics:
         self.jira_wait_seconds.labels(name, reason).inc(max(0.0, seconds))
 
     def cache(self, kind: str, hit: bool) -> None:
-        self.cache_lookups.labels(kind or "other", "hit" if hit else "miss").inc()
+        self._child(self.cache_lookups, kind or "other", "hit" if hit else "miss").inc()
 
     def bitbucket(self, host: str, method: str, path: str, outcome: str) -> None:
         self.platform_requests.labels(

@@ -12,15 +12,21 @@ benchmark):
                                    process of the deployment does it (the leader)
 ``JIRAHOOKS_PR_CONCURRENCY``       pull requests processed at once by this process (default 8,
                                    1–64); see "PR webhooks at scale" in docs/operations.md
+``JIRAHOOKS_DELIVERY_RETENTION_DAYS``  finished deliveries (done, reused, superseded, ignored,
+                                   closed) older than this are deleted by the reconciliation
+                                   leader, once an hour (default 14, 0–3650; 0 = keep all);
+                                   failed ones are kept
 ``JIRAHOOKS_PR_LEASE_SECONDS``     a claimed delivery whose worker stops renewing it is taken by
                                    another after this long (default 15, 2–300); the heartbeat
                                    renews it every third of that
 ``JIRAHOOKS_PR_POLL_SECONDS``      how often an idle worker looks for deliveries received by
                                    another process (default 0.5, 0.05–60)
-``JIRAHOOKS_BITBUCKET_REQUESTS_PER_HOUR``  requests this process sends with one Bitbucket
-                                   credential in any rolling hour (default 1000, Bitbucket's
-                                   limit; 0 = no budget); several processes sharing a token
-                                   split it (e.g. 500 each for two)
+``JIRAHOOKS_BITBUCKET_REQUESTS_PER_HOUR``  requests sent with one Bitbucket credential in
+                                   any rolling hour (default 1000, Bitbucket's limit; 0 = no
+                                   budget): with Redis (``JIRAHOOKS_REDIS_URL``) counted by every
+                                   process and host together — a deployment-wide figure; without
+                                   Redis per process (several processes sharing a token then
+                                   split it, e.g. 500 each for two)
 =================================  ===============================================================
 
 A value that is not a number in its range stops the start with a ``UsageError`` naming the
@@ -45,6 +51,8 @@ from jirahooks.platforms.bitbucket_client import (
     BitbucketClient,
     BitbucketCredentials,
     HourlyBudget,
+    SharedHourlyWindow,
+    budget_key,
 )
 from jirahooks.platforms.bitbucket_cloud import PLATFORM, BitbucketCloud
 from jirahooks.retry import RetryPolicy
@@ -78,6 +86,8 @@ class WorkerOptions:
     # Bitbucket requests per credential in any rolling hour (0: none); a longer wait for the
     # budget reschedules the delivery like a Retry-After does
     requests_per_hour: int = 1000
+    # finished deliveries older than this are purged by the leader (0: kept for ever)
+    retention_days: float = 14.0
     public_url: str = ""
     retry: RetryPolicy = BITBUCKET_RETRY
 
@@ -95,6 +105,9 @@ class WorkerOptions:
             lease_seconds=lease,
             heartbeat_seconds=min(cls.heartbeat_seconds, lease / 3),
             poll_seconds=_number(env, "JIRAHOOKS_PR_POLL_SECONDS", cls.poll_seconds, 0.05, 60.0),
+            retention_days=_number(
+                env, "JIRAHOOKS_DELIVERY_RETENTION_DAYS", cls.retention_days, 0.0, 3650.0
+            ),
             requests_per_hour=int(
                 _number(
                     env,
@@ -158,13 +171,35 @@ class Adapters:
     """One adapter (and HTTP connection pool) per workspace configuration, rebuilt when the
     configuration changes."""
 
-    def __init__(self, box: SecretBox, options: WorkerOptions) -> None:
+    def __init__(
+        self,
+        box: SecretBox,
+        options: WorkerOptions,
+        *,
+        redis_url: str = "",
+        redis_prefix: str = "jirahooks",
+    ) -> None:
         self.box = box
         self.options = options
         self._adapters: dict[int, tuple[datetime, str, BitbucketCloud]] = {}
         self.observer: Any = None  # the server's metrics hear of every Bitbucket request
-        # per credential, kept when an adapter is rebuilt for a changed configuration
-        self._budgets: dict[int, HourlyBudget] = {}
+        # per credential (a digest of it), kept when an adapter is rebuilt for a changed
+        # configuration; with Redis, counted in one window by every process of the deployment
+        self._budgets: dict[str, HourlyBudget] = {}
+        self.shared: SharedHourlyWindow | None = None
+        if redis_url and options.requests_per_hour:
+            self.shared = SharedHourlyWindow(redis_url, prefix=redis_prefix)
+
+    def budget(self, base_url: str, creds: BitbucketCredentials) -> HourlyBudget:
+        """The hourly budget of one credential (one per credential in this process; its
+        window in Redis when shared)."""
+        key = budget_key(base_url, creds)
+        budget = self._budgets.get(key)
+        if budget is None:
+            budget = self._budgets[key] = HourlyBudget(
+                self.options.requests_per_hour, shared=self.shared, key=key
+            )
+        return budget
 
     async def get(self, config: PlatformConfig, workspace_slug: str) -> BitbucketCloud:
         if config.platform != PLATFORM:
@@ -176,13 +211,13 @@ class Adapters:
         if cached is not None:
             await cached[2].aclose()
         creds = credentials(config, self.box)
-        budget = self._budgets.setdefault(config.id, HourlyBudget(self.options.requests_per_hour))
+        base_url = config.api_url or API_URL
         client = BitbucketClient(
             remote,
             creds,
-            base_url=config.api_url or API_URL,
+            base_url=base_url,
             retry=self.options.retry,
-            budget=budget,
+            budget=self.budget(base_url, creds),
         )
         client.observer = self.observer
         adapter = BitbucketCloud(remote, creds, client=client)
@@ -193,3 +228,5 @@ class Adapters:
         for _, _, adapter in self._adapters.values():
             await adapter.aclose()
         self._adapters.clear()
+        if self.shared is not None:
+            await self.shared.aclose()

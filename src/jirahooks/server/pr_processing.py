@@ -47,11 +47,11 @@ from jirahooks.platforms.base import (
 )
 from jirahooks.platforms.bitbucket_cloud import PLATFORM, parse_delivery
 from jirahooks.rules.model import Rule, Settings
-from jirahooks.server import metrics
+from jirahooks.server import metrics, pr_timing
 from jirahooks.server.platform_config import Adapters, WorkerOptions, evaluation_link
 from jirahooks.server.pr_rechecks import keys_of
 from jirahooks.store import pr_keys, queries
-from jirahooks.store.deliveries import DeliveryRow, PlatformConfig, PullRequestResult
+from jirahooks.store.deliveries import Claimed, DeliveryRow, PlatformConfig, PullRequestResult
 from jirahooks.store.models import Repository, Workspace, utcnow
 
 if TYPE_CHECKING:
@@ -121,6 +121,21 @@ class Scope:
     resolver: Resolver
     previous: PullRequestResult | None
     thorough: bool = False  # a retry: withdraw and replace as if anything could be there
+    # another PR of the repository was published on the payload's head (prefix): a result of
+    # ours may be on that commit (read with the lease, spares a session after the fetch)
+    head_shown: bool = False
+
+
+@dataclass(frozen=True)
+class Record:
+    """What the worker writes on the PR row when it records the delivery's outcome, in the same
+    transaction (docs/decisions/0013-pr-queue-wakeups-and-round-trips.md): ``values`` only
+    while ``lease`` is held — and, with ``newer``, only while no newer evaluation was
+    published — and the PR's lease is released by the same statement."""
+
+    lease: Lease
+    values: dict[str, Any]
+    newer: bool = True
 
 
 @dataclass
@@ -128,6 +143,7 @@ class Outcome:
     status: str  # done, reused, ignored, closed, superseded
     evaluation_id: int | None = None
     note: str = ""
+    record: Record | None = None  # written with the outcome (see Record)
 
 
 @dataclass
@@ -150,63 +166,81 @@ class Processor:
 
     # -- entry point ------------------------------------------------------------------------
 
-    async def process(self, delivery_id: int, token: str = "") -> Outcome:
+    async def process(
+        self, delivery_id: int, token: str = "", claimed: Claimed | None = None
+    ) -> Outcome:
         """Process one delivery; ``token`` is the worker's lease token for it (the PR's lease is
-        taken with the same token, so the worker's heartbeat renews both)."""
+        taken with the same token, so the worker's heartbeat renews both). ``claimed``: the
+        delivery as the claim returned it (its row is then not read again)."""
         token = token or f"direct/{delivery_id}"
         tracing.begin(tracing.request_id() or None, delivery_id=delivery_id)  # logs, evaluation
-        async with self.state.database.session() as session:
-            row = await session.get(DeliveryRow, delivery_id)
-            if row is None:
-                return Outcome("ignored", note="deleted")
-            workspace = await session.get(Workspace, row.workspace_id)
-            config = await platform_config(session, row.workspace_id)
-            if workspace is None or config is None:
-                raise Permanent("the workspace has no Bitbucket configuration any more")
-            origin, force = row.origin, row.force
-            repository, pr_id = row.repository, row.pull_request_id
-            headers, body = dict(row.headers), row.body
-            work = Work(delivery_id, token, row.evaluation_id, row.tries)
-        adapter: PlatformAdapter = await self.adapters.get(config, workspace.slug)
-        if origin != "webhook":
+        if claimed is None or claimed.body is None:
+            async with pr_timing.session(self.state.database) as session:
+                row = await session.get(DeliveryRow, delivery_id)
+                if row is None:
+                    return Outcome("ignored", note="deleted")
+                claimed = Claimed.of(row)
+        work = Work(delivery_id, token, claimed.evaluation_id, claimed.tries)
+        workspace_id = claimed.workspace_id
+        if claimed.origin != "webhook":
             return await self.pull_request(
-                adapter, workspace, config, repository, "", pr_id, None, force, work
+                workspace_id,
+                claimed.repository,
+                "",
+                claimed.pull_request_id,
+                None,
+                claimed.force,
+                work,
             )
         try:
             # up to a MiB of JSON: off the event loop, like the webhook handler parses it
-            delivery = await self.state.cpu.run(parse_delivery, headers, body.encode())
+            delivery = await self.state.cpu.run(
+                parse_delivery, dict(claimed.headers or {}), (claimed.body or "").encode()
+            )
         except WebhookError as exc:
             raise Permanent(exc.message) from exc
         if delivery.kind is DeliveryKind.PULL_REQUEST:
             return await self.pull_request(
-                adapter,
-                workspace,
-                config,
+                workspace_id,
                 delivery.repository,
                 delivery.repository_uuid,
                 delivery.pull_request_id,
                 delivery,
-                force,
+                claimed.force,
                 work,
             )
         if delivery.kind is DeliveryKind.PULL_REQUEST_CLOSED:
-            await self.closed(workspace, config, delivery)
+            await self.closed(workspace_id, delivery)
             return Outcome("closed")
         if delivery.kind is DeliveryKind.PUSH:
-            return await self.push(adapter, workspace, config, delivery, work)
+            return await self.push(workspace_id, delivery, work)
         return Outcome("ignored")
 
     # -- loading ----------------------------------------------------------------------------
 
-    async def load(
-        self,
-        workspace: Workspace,
-        config: PlatformConfig,
-        slug: str,
-        uuid: str,
-        pr_id: str,
-    ) -> Scope:
-        async with self.state.database.session() as session:
+    @staticmethod
+    async def _context(
+        session: AsyncSession, workspace_id: int
+    ) -> tuple[Workspace, PlatformConfig]:
+        """The workspace and its Bitbucket configuration, in one statement."""
+        found = (
+            await session.execute(
+                select(Workspace, PlatformConfig)
+                .outerjoin(
+                    PlatformConfig,
+                    (PlatformConfig.workspace_id == Workspace.id)
+                    & (PlatformConfig.platform == PLATFORM),
+                )
+                .where(Workspace.id == workspace_id)
+            )
+        ).first()
+        if found is None or found[1] is None:
+            raise Permanent("the workspace has no Bitbucket configuration any more")
+        return found[0], found[1]
+
+    async def load(self, workspace_id: int, slug: str, uuid: str, pr_id: str) -> Scope:
+        async with pr_timing.session(self.state.database) as session:
+            workspace, config = await self._context(session, workspace_id)
             scope = await self._load_in(session, workspace, config, slug, uuid, pr_id)
             await session.commit()
         return scope
@@ -255,22 +289,32 @@ class Processor:
 
     async def prepare(
         self,
-        workspace: Workspace,
-        config: PlatformConfig,
+        workspace_id: int,
         slug: str,
         uuid: str,
         pr_id: str,
         work: Work,
         delivery: Delivery | None,
     ) -> tuple[Scope, Lease, bool]:
-        """Load the scope, take the PR's lease and tell whether the payload may stand in for
-        the PR (:meth:`_payload_current`) — in one session (a round trip per statement, no
-        more sessions than needed: at a burst's rate the database's round trips are the cost)."""
-        async with self.state.database.session() as session:
+        """Load the workspace, its configuration and the scope, take the PR's lease, tell
+        whether the payload may stand in for the PR (:meth:`_payload_current`) and whether
+        another PR's result may be on the payload's head — one session, one transaction for the
+        writes (a round trip per statement, no more sessions than needed: at a burst's rate
+        the database's round trips are the cost). On SQLite under the process's writer lock."""
+        database = self.state.database
+        async with pr_timing.session(database) as session, database.writing():
+            workspace, config = await self._context(session, workspace_id)
             scope = await self._load_in(session, workspace, config, slug, uuid, pr_id)
-            await session.commit()
+            if database.dialect == "sqlite":
+                # end the read transaction: SQLite refuses to turn a read transaction into a
+                # write one once another connection (the webhook intake) wrote meanwhile
+                await session.commit()
             lease = await self._acquire_in(session, scope, pr_id, work.token)
             current = await self._payload_current(session, scope, delivery, work, pr_id)
+            if delivery is not None and delivery.head and current:
+                scope.head_shown = await _head_published(
+                    session, scope.repository.id, pr_id, delivery.head
+                )
             await session.commit()
         return scope, lease, current
 
@@ -287,28 +331,43 @@ class Processor:
     async def acquire(self, scope: Scope, pr_id: str, token: str) -> Lease:
         """Take the PR's lease and the next evaluation sequence number (raises :class:`Busy`
         when another worker holds the lease); ``scope.previous`` is re-read under it."""
-        async with self.state.database.session() as session:
-            return await self._acquire_in(session, scope, pr_id, token)
+        async with pr_timing.session(self.state.database) as session:
+            lease = await self._acquire_in(session, scope, pr_id, token)
+            await session.commit()
+            return lease
 
     async def _acquire_in(
         self, session: AsyncSession, scope: Scope, pr_id: str, token: str
     ) -> Lease:
+        """Take the lease in the session's transaction (the caller commits; :class:`Busy`
+        after a rollback)."""
         now = utcnow()
         until = now + timedelta(seconds=self.options.lease_seconds)
         state = scope.previous
         if state is None:
-            session.add(
-                PullRequestResult(
+            # a PR seen for the first time: its row is created holding the lease, in one
+            # statement; another worker that created it at the same moment makes it conflict
+            created = await session.execute(
+                _insert_for(self.state.database.dialect)(PullRequestResult)
+                .values(
                     workspace_id=scope.workspace.id,
                     repository_id=scope.repository.id,
                     platform=PLATFORM,
                     pull_request_id=pr_id,
+                    lease_owner=token,
+                    lease_until=until,
+                    seq=1,
                 )
+                .on_conflict_do_nothing(
+                    index_elements=["repository_id", "platform", "pull_request_id"]
+                )
+                .returning(PullRequestResult)
+                .execution_options(populate_existing=True)
             )
-            try:
-                await session.commit()
-            except IntegrityError:  # another worker created it at the same moment
-                await session.rollback()
+            fresh = created.scalar_one_or_none()
+            if fresh is not None:
+                scope.previous = fresh
+                return Lease(token, fresh.id, fresh.seq)
             state = await _pr_row(session, scope.repository.id, pr_id)
             assert state is not None
         row_id = state.id
@@ -326,17 +385,18 @@ class Processor:
             .execution_options(synchronize_session=False, populate_existing=True)
         )
         current = taken.scalar_one_or_none()
-        await session.commit()
         if current is None:
             found = await session.get(PullRequestResult, row_id, populate_existing=True)
-            raise Busy((found.lease_until if found else None) or until)
+            until_then = (found.lease_until if found else None) or until
+            await session.rollback()
+            raise Busy(until_then)
         scope.previous = current
         return Lease(token, row_id, current.seq)
 
     async def _holding(self, lease: Lease, **values: Any) -> bool:
         """Compare-and-set on the PR row: apply ``values`` only while ``lease`` is held and no
         newer evaluation was published (``published_seq`` below ours)."""
-        async with self.state.database.session() as session:
+        async with pr_timing.session(self.state.database) as session:
             held = await self._holding_in(session, lease, **values)
             await session.commit()
             return held
@@ -356,19 +416,6 @@ class Processor:
             .execution_options(synchronize_session=False)
         )
         return bool(getattr(result, "rowcount", 0) == 1)
-
-    async def _set_review(self, lease: Lease, **values: Any) -> None:
-        async with self.state.database.session() as session:
-            await session.execute(
-                update(PullRequestResult)
-                .where(
-                    PullRequestResult.id == lease.row_id,
-                    PullRequestResult.lease_owner == lease.token,
-                )
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            await session.commit()
 
     # -- fewer Bitbucket requests (docs/bitbucket-cloud.md, "Requests per pull request") -----
 
@@ -404,7 +451,7 @@ class Processor:
         """Whether ``lease`` is still held (renewing it, as :meth:`_holding`), and whether a
         result of ours may be on ``commit``: a retry, or any PR of the repository published
         on that head (two PRs from one branch share their head commit) — one session."""
-        async with self.state.database.session() as session:
+        async with pr_timing.session(self.state.database) as session:
             held = await self._holding_in(session, lease)
             shown = scope.thorough or (scope.previous is not None and scope.previous.head == commit)
             if held and not shown:
@@ -434,9 +481,7 @@ class Processor:
 
     async def pull_request(
         self,
-        adapter: PlatformAdapter,
-        workspace: Workspace,
-        config: PlatformConfig,
+        workspace_id: int,
         slug: str,
         uuid: str,
         pr_id: str,
@@ -446,8 +491,10 @@ class Processor:
     ) -> Outcome:
         work = work or Work(0, f"direct/{slug}/{pr_id}", None)
         scope, lease, payload_current = await self.prepare(
-            workspace, config, slug, uuid, pr_id, work, delivery
+            workspace_id, slug, uuid, pr_id, work, delivery
         )
+        workspace, config = scope.workspace, scope.config
+        adapter: PlatformAdapter = await self.adapters.get(config, workspace.slug)
         previous = scope.previous
         # a delivery tried before may have published part of its result: undo and redo all
         scope.thorough = work.tries > 1
@@ -462,7 +509,8 @@ class Processor:
             if self._fresh(previous, fingerprint):
                 return await self.reuse(adapter, scope, lease, pr_id)
         known = delivery if payload_current else None
-        details = await adapter.fetch_pull_request(slug, pr_id, known=known)
+        with pr_timing.stage("bitbucket"):
+            details = await adapter.fetch_pull_request(slug, pr_id, known=known)
         fingerprint = pr_fingerprint(
             details.head,
             details.title,
@@ -483,7 +531,16 @@ class Processor:
             return await self.reuse(adapter, scope, lease, pr_id)
         if not force and self._fresh(previous, fingerprint):
             return await self.reuse(adapter, scope, lease, pr_id)
-        held, shown = await self._holding_and_shown(lease, scope, details.head)
+        if known is not None and details.head.startswith(known.head):
+            # the payload's head is the PR's: what may show on it was read with the lease
+            shown = (
+                scope.thorough
+                or scope.head_shown
+                or (previous is not None and bool(previous.head) and previous.head == details.head)
+            )
+            held = not shown or await self._holding(lease)
+        else:
+            held, shown = await self._holding_and_shown(lease, scope, details.head)
         if not held:  # fetching took longer than the lease: stop here
             raise LeaseLost(f"pull request {pr_id}: a newer evaluation took over")
         # Our earlier result may be on this commit (a re-evaluation of the head, or a retry):
@@ -491,11 +548,12 @@ class Processor:
         # replaced. A commit nothing was published on shows no status, which the merge check
         # ("N successful builds, none in progress") does not pass either: nothing to post yet.
         if shown:
-            await adapter.publish_status(
-                slug,
-                details.head,
-                results.in_progress_status(url="", refname=details.source_branch),
-            )
+            with pr_timing.stage("bitbucket"):
+                await adapter.publish_status(
+                    slug,
+                    details.head,
+                    results.in_progress_status(url="", refname=details.source_branch),
+                )
         started = time.perf_counter()
         stages = metrics.stages(self.state, PLATFORM)  # metrics: stage times at the caller
         evaluation = await evaluate(
@@ -513,27 +571,37 @@ class Processor:
             raise LeaseLost(f"pull request {pr_id}: a newer evaluation took over")
         link = evaluation_link(config, self.options, workspace.slug, evaluation_id)
         status = results.build_status(evaluation, url=link, refname=details.source_branch)
-        await adapter.publish_status(slug, details.head, status)
-        await adapter.publish_report(
-            slug, details.head, results.report(evaluation, link=link), replace=shown
-        )
-        published = await self._holding(
-            lease,
-            source_branch=details.source_branch[:500],
-            head=details.head,
-            fingerprint=fingerprint,
-            result=evaluation.result.value,
-            open=True,
-            evaluation_id=evaluation_id,
-            published_seq=lease.seq,
-            published_at=utcnow(),
-        )
-        if not published:
+        with pr_timing.stage("bitbucket"):
+            await adapter.publish_status(slug, details.head, status)
+        timeline = pr_timing.current()
+        if timeline is not None:
+            timeline.since_receipt("final", utcnow())
+        with pr_timing.stage("bitbucket"):
+            await adapter.publish_report(
+                slug, details.head, results.report(evaluation, link=link), replace=shown
+            )
+        # the new head's published result: written under the PR's lease with the delivery's
+        # outcome (one transaction) — or, when a veto is to be sent, before it, so a worker
+        # that dies while sending the veto leaves a result its successor does not publish again
+        published: dict[str, Any] = {
+            "source_branch": details.source_branch[:500],
+            "head": details.head,
+            "fingerprint": fingerprint,
+            "result": evaluation.result.value,
+            "open": True,
+            "evaluation_id": evaluation_id,
+            "published_seq": lease.seq,
+            "published_at": utcnow(),
+        }
+        if not (scope.settings.review_pull_requests or (previous and previous.verdict)):
+            return Outcome("done", evaluation_id, record=Record(lease, published))
+        if not await self._holding(lease, **published):
             raise LeaseLost(f"pull request {pr_id}: a newer evaluation took over")
-        await self.review(
-            adapter, scope, lease, pr_id, details.head, evaluation_id, evaluation.result.value
+        values = await self.review(
+            adapter, scope, pr_id, details.head, evaluation_id, evaluation.result.value
         )
-        return Outcome("done", evaluation_id)
+        record = Record(lease, values, newer=False) if values else None
+        return Outcome("done", evaluation_id, record=record)
 
     async def reuse(
         self, adapter: PlatformAdapter, scope: Scope, lease: Lease, pr_id: str
@@ -541,50 +609,50 @@ class Processor:
         """The published result stands; the veto follows it if it was not sent yet."""
         previous = scope.previous
         assert previous is not None and previous.evaluation_id is not None
-        await self.review(
-            adapter, scope, lease, pr_id, previous.head, previous.evaluation_id, previous.result
+        values = await self.review(
+            adapter, scope, pr_id, previous.head, previous.evaluation_id, previous.result
         )
-        return Outcome("reused", previous.evaluation_id)
+        record = Record(lease, values, newer=False) if values else None
+        return Outcome("reused", previous.evaluation_id, record=record)
 
     async def review(
         self,
         adapter: PlatformAdapter,
         scope: Scope,
-        lease: Lease,
         pr_id: str,
         head: str,
         evaluation_id: int,
         result: str,
-    ) -> str:
+    ) -> dict[str, Any]:
         """The veto follows the head: (re)sent for every evaluation of a new head or a changed
         verdict — Bitbucket may have reset reviews on push — and never twice for one
-        evaluation."""
+        evaluation. Returns what to remember on the PR row (nothing when nothing changed)."""
         state = scope.previous
         before = state.verdict if state else ""
         if scope.settings.review_pull_requests:
             if state is not None and state.review_evaluation_id == evaluation_id:
-                return before  # this evaluation's verdict was sent already
+                return {}  # this evaluation's verdict was sent already
             verdict = results.verdict_of(result)
             if verdict.value != before or state is None or state.review_head != head:
-                await adapter.review(
-                    scope.repository.slug, pr_id, verdict, previous=self._sent(scope, before)
-                )
-            await self._set_review(
-                lease,
-                verdict=verdict.value,
-                review_head=head,
-                review_evaluation_id=evaluation_id,
-            )
-            return verdict.value
+                with pr_timing.stage("bitbucket"):
+                    await adapter.review(
+                        scope.repository.slug, pr_id, verdict, previous=self._sent(scope, before)
+                    )
+            return {
+                "verdict": verdict.value,
+                "review_head": head,
+                "review_evaluation_id": evaluation_id,
+            }
         if before:
-            await adapter.review(
-                scope.repository.slug,
-                pr_id,
-                ReviewVerdict.WITHDRAW,
-                previous=self._sent(scope, before),
-            )
-            await self._set_review(lease, verdict="", review_head="", review_evaluation_id=None)
-        return ""
+            with pr_timing.stage("bitbucket"):
+                await adapter.review(
+                    scope.repository.slug,
+                    pr_id,
+                    ReviewVerdict.WITHDRAW,
+                    previous=self._sent(scope, before),
+                )
+            return {"verdict": "", "review_head": "", "review_evaluation_id": None}
+        return {}
 
     async def store(
         self,
@@ -614,7 +682,7 @@ class Processor:
             config_version=scope.workspace.config_version,  # evidence: the rules' version
         )
         async with (
-            self.state.database.session() as session,
+            pr_timing.session(self.state.database) as session,
             self.state.database.writing(),
             metrics.timed(self.state, "store", PLATFORM),
         ):
@@ -634,11 +702,10 @@ class Processor:
             await session.commit()
         return evaluation_id, held
 
-    async def closed(
-        self, workspace: Workspace, config: PlatformConfig, delivery: Delivery
-    ) -> None:
-        async with self.state.database.session() as session:
-            repo = await queries.repository_by_slug(session, workspace.id, delivery.repository)
+    async def closed(self, workspace_id: int, delivery: Delivery) -> None:
+        async with pr_timing.session(self.state.database) as session:
+            await self._context(session, workspace_id)  # still configured (else Permanent)
+            repo = await queries.repository_by_slug(session, workspace_id, delivery.repository)
             if repo is None:
                 return
             state = await _pr_row(session, repo.id, delivery.pull_request_id)
@@ -648,21 +715,13 @@ class Processor:
 
     # -- pushes -----------------------------------------------------------------------------
 
-    async def push(
-        self,
-        adapter: PlatformAdapter,
-        workspace: Workspace,
-        config: PlatformConfig,
-        delivery: Delivery,
-        work: Work,
-    ) -> Outcome:
+    async def push(self, workspace_id: int, delivery: Delivery, work: Work) -> Outcome:
         """A push evaluates nothing by itself (its payload lists at most 5 commits and no PR):
         every open PR whose source is a pushed branch — listed from the API, so a PR jirahooks
         has not heard of yet is found too — gets a full evaluation queued (origin ``push``); a
         branch without an open PR gets nothing (docs/bitbucket-cloud.md)."""
-        scope = await self.load(
-            workspace, config, delivery.repository, delivery.repository_uuid, ""
-        )
+        scope = await self.load(workspace_id, delivery.repository, delivery.repository_uuid, "")
+        adapter = await self.adapters.get(scope.config, scope.workspace.slug)
         slug = scope.repository.slug
         queued = 0
         for change in delivery.pushes:
@@ -670,7 +729,7 @@ class Processor:
             for pr in prs:
                 made = await enqueue(
                     self.state,
-                    workspace.id,
+                    workspace_id,
                     "push",
                     f"push|{work.id}|{slug}|{pr.id}|{change.head}",
                     slug,
@@ -704,6 +763,32 @@ async def _pr_row(
         )
     )
     return found.scalar_one_or_none()
+
+
+async def _head_published(session: AsyncSession, repository_id: int, pr_id: str, head: str) -> bool:
+    """Whether another PR of the repository was published on ``head`` (a prefix, as payloads
+    abbreviate it): two PRs from one branch share their head commit."""
+    found = await session.scalar(
+        select(PullRequestResult.id)
+        .where(
+            PullRequestResult.repository_id == repository_id,
+            PullRequestResult.pull_request_id != pr_id,
+            PullRequestResult.head.startswith(head, autoescape=True),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+def _insert_for(dialect: str) -> Any:
+    """The dialect's ``INSERT`` (with ``ON CONFLICT DO NOTHING``)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 async def enqueue(

@@ -35,10 +35,12 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -48,7 +50,7 @@ from sqlalchemy import select, update
 from jirahooks.errors import JirahooksError
 from jirahooks.platforms.base import PlatformError, PlatformRequestError
 from jirahooks.platforms.bitbucket_cloud import PLATFORM
-from jirahooks.server import metrics
+from jirahooks.server import metrics, pr_timing
 from jirahooks.server.platform_config import Adapters, WorkerOptions
 from jirahooks.server.pr_leader import Leadership
 from jirahooks.server.pr_processing import (
@@ -59,12 +61,15 @@ from jirahooks.server.pr_processing import (
     Processor,
     enqueue,
 )
+from jirahooks.server.pr_wakeup import Wakeups
 from jirahooks.store.deliveries import (
+    Claimed,
     DeliveryRow,
     PlatformConfig,
     PullRequestResult,
     QueueDepth,
     claim_due,
+    purge_finished,
     queue_depth,
 )
 from jirahooks.store.models import Repository, Workspace, utcnow
@@ -77,6 +82,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("jirahooks.server.webhooks")
 
 BATCH = 100
+PURGE_SECONDS = 3600.0
+PURGE_BATCH = 5000
 
 __all__ = ["PrWorker", "enqueue"]
 
@@ -88,7 +95,8 @@ class PrWorker:
         self.state = state
         self.options = options
         self.loop = asyncio.get_running_loop()  # built inside the lifespan
-        self.adapters = Adapters(state.secrets, options)
+        # the Bitbucket budget counts across processes when the deployment has Redis
+        self.adapters = Adapters(state.secrets, options, redis_url=state.settings.redis_url)
         self.adapters.observer = getattr(metrics.of(state), "bitbucket", None)
         self.processor = Processor(state, self.adapters, options)
         self._wake = asyncio.Event()
@@ -97,13 +105,21 @@ class PrWorker:
         self._busy: set[str] = set()  # pull requests being processed
         self._slots = asyncio.Semaphore(options.concurrency)
         self.processed = 0
+        # the last attempts' timelines (stage times, database sessions), newest last
+        self.timelines: collections.deque[pr_timing.Timeline] = collections.deque(maxlen=100)
         # this worker's name in lease tokens (``<owner>/<delivery id>``)
         self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.leadership = Leadership(state.database, self.owner)
+        # PostgreSQL: the other processes' workers are woken at once (LISTEN/NOTIFY, 0013)
+        self.wakeups: Wakeups | None = None
+        if state.database.dialect == "postgresql":
+            self.wakeups = Wakeups(state.database.libpq_url, self._wake.set)
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.wakeups is not None:
+            self.wakeups.start()
         self._tasks.append(asyncio.create_task(self._drain_loop(), name="jirahooks-pr-worker"))
         if self.options.reconcile_seconds > 0:
             self._tasks.append(
@@ -118,11 +134,17 @@ class PrWorker:
                 await task
         self._tasks.clear()
         self._running.clear()
+        if self.wakeups is not None:
+            await self.wakeups.stop()
         await self.leadership.release()
         await self.adapters.aclose()
 
     def wake(self) -> None:
+        """New work is queued (a webhook, a reconciliation): claim it here — or, when every
+        slot of this process is taken, let the other processes' workers know at once."""
         self._wake.set()
+        if self.wakeups is not None and len(self._running) >= self.options.concurrency:
+            self.wakeups.announce()
 
     @property
     def running(self) -> bool:
@@ -158,6 +180,7 @@ class PrWorker:
         free = self.options.concurrency - len(self._running)
         if free <= 0:
             return 0
+        started = time.perf_counter()
         async with self.state.database.session() as session, self.state.database.writing():
             claimed = await claim_due(
                 session,
@@ -166,17 +189,22 @@ class PrWorker:
                 lease_seconds=self.options.lease_seconds,
                 skip_locked=self.state.database.dialect == "postgresql",
             )
-        started = 0
+        claim_seconds = time.perf_counter() - started
+        now = utcnow()
+        started_count = 0
         for delivery in claimed:
             if delivery.key in self._busy:  # a delivery of this PR runs here: after it
                 await self._postpone(delivery.id, Busy(utcnow()))
                 continue
             self._busy.add(delivery.key)
-            task = asyncio.create_task(self._run(delivery.id, delivery.key))
+            timeline = pr_timing.Timeline(received_at=delivery.received_at)
+            timeline.since_receipt("queue", now)
+            timeline.add("claim", claim_seconds)
+            task = asyncio.create_task(self._run(delivery, timeline))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
-            started += 1
-        return started
+            started_count += 1
+        return started_count
 
     def token(self, delivery_id: int) -> str:
         return f"{self.owner}/{delivery_id}"
@@ -202,22 +230,28 @@ class PrWorker:
             await session.commit()
             return bool(getattr(result, "rowcount", 0) == 1)
 
-    async def _run(self, delivery_id: int, key: str) -> None:
+    async def _run(self, claimed: Claimed, timeline: pr_timing.Timeline) -> None:
+        delivery_id, key = claimed.id, claimed.key
+        pr_timing.use(timeline)
+        started = time.perf_counter()
         try:
             async with self._slots:
-                await self._process(delivery_id)
+                await self._process(delivery_id, claimed)
+            timeline.add("process", time.perf_counter() - started)
+            pr_timing.report(metrics.of(self.state), timeline)
+            self.timelines.append(timeline)
         except Exception:
             # recording the outcome failed (the database went away): the lease runs out and
             # the delivery is taken again, by this or another process
             log.exception("delivery %s: recording its outcome failed", delivery_id)
         finally:
             self._busy.discard(key)
-            self.wake()  # a later delivery of the same PR may be waiting
+            self._wake.set()  # a later delivery of the same PR may be waiting
 
-    async def _process(self, delivery_id: int) -> None:
+    async def _process(self, delivery_id: int, claimed: Claimed | None = None) -> None:
         token = self.token(delivery_id)
         lost = asyncio.Event()
-        work = asyncio.create_task(self.processor.process(delivery_id, token))
+        work = asyncio.create_task(self.processor.process(delivery_id, token, claimed))
         beat = asyncio.create_task(self._heartbeat(delivery_id, token, work, lost))
         try:
             outcome = await work
@@ -271,7 +305,7 @@ class PrWorker:
 
     async def renew(self, delivery_id: int, token: str) -> bool:
         now = utcnow()
-        async with self.state.database.session() as session:
+        async with pr_timing.session(self.state.database) as session:
             result = await session.execute(
                 update(DeliveryRow)
                 .where(
@@ -312,26 +346,70 @@ class PrWorker:
     async def _finish(
         self, delivery_id: int, state: str, *, error: str = "", outcome: Outcome | None = None
     ) -> None:
-        async with self.state.database.session() as session:
-            # the delivery's row first, then the PR's (the order the heartbeat locks them in)
-            row = await self._own(session, delivery_id, lock=True)
-            await self._release(session, delivery_id)
-            if row is None:
-                await session.commit()
-                return
-            metrics.attempt(self.state, state if outcome is None else outcome.status)
-            row.state = state if outcome is None else outcome.status
-            row.processed_at = utcnow()
-            row.last_error = error[:2000]
-            row.lease_owner = ""
-            if outcome is not None and outcome.evaluation_id is not None:
-                row.evaluation_id = outcome.evaluation_id
+        """Record the outcome: the delivery's row (while this worker still holds it), then the
+        PR's — the outcome's :class:`Record` compare-and-set and the lease's release in one
+        statement — in one transaction; locks delivery row first, then PR row (the order the
+        heartbeat takes them in)."""
+        final = state if outcome is None else outcome.status
+        record = outcome.record if outcome is not None else None
+        token = self.token(delivery_id)
+        now = utcnow()
+        values: dict[str, object] = {
+            "state": final,
+            "processed_at": now,
+            "last_error": error[:2000],
+            "lease_owner": "",
+        }
+        if outcome is not None and outcome.evaluation_id is not None:
+            values["evaluation_id"] = outcome.evaluation_id
+        database = self.state.database
+        async with pr_timing.session(database) as session, database.writing():
+            mine = await session.execute(
+                update(DeliveryRow)
+                .where(
+                    DeliveryRow.id == delivery_id,
+                    DeliveryRow.state == "processing",
+                    DeliveryRow.lease_owner == token,
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            owned = getattr(mine, "rowcount", 0) == 1
+            recorded = False
+            if owned and record is not None:
+                condition = [
+                    PullRequestResult.id == record.lease.row_id,
+                    PullRequestResult.lease_owner == token,
+                ]
+                if record.newer:
+                    condition.append(PullRequestResult.published_seq < record.lease.seq)
+                written = await session.execute(
+                    update(PullRequestResult)
+                    .where(*condition)
+                    .values(**record.values, lease_owner="", lease_until=None)
+                    .execution_options(synchronize_session=False)
+                )
+                recorded = getattr(written, "rowcount", 0) == 1
+                if not recorded:
+                    # a newer evaluation was published meanwhile: this one stands for nothing
+                    final = "superseded"
+                    await session.execute(
+                        update(DeliveryRow)
+                        .where(DeliveryRow.id == delivery_id)
+                        .values(state=final, last_error="a newer evaluation took over")
+                        .execution_options(synchronize_session=False)
+                    )
+                    log.warning("delivery %s: a newer evaluation took over", delivery_id)
+            if not recorded:
+                await self._release(session, delivery_id)
             await session.commit()
+        if owned:
+            metrics.attempt(self.state, final)
 
     async def _postpone(self, delivery_id: int, busy: Busy) -> None:
         """The PR is leased by another worker: back to the queue until that lease ends; this
         was no attempt of ours."""
-        async with self.state.database.session() as session:
+        async with pr_timing.session(self.state.database) as session, self.state.database.writing():
             # the delivery's row first, then the PR's (the order the heartbeat locks them in)
             row = await self._own(session, delivery_id, lock=True)
             await self._release(session, delivery_id)
@@ -354,7 +432,8 @@ class PrWorker:
     async def _retry(
         self, delivery_id: int, error: str, *, retry_after: float | None = None
     ) -> None:
-        async with self.state.database.session() as session:
+        database = self.state.database
+        async with pr_timing.session(database) as session, database.writing():
             # the delivery's row first, then the PR's (the order the heartbeat locks them in)
             row = await self._own(session, delivery_id, lock=True)
             await self._release(session, delivery_id)
@@ -389,24 +468,54 @@ class PrWorker:
 
     async def _reconcile_loop(self) -> None:
         """Every ``leader_seconds`` make sure one process leads (pr_leader); the leader
-        reconciles every ``reconcile_seconds``, the others only stand by."""
+        reconciles every ``reconcile_seconds`` and purges finished deliveries once an hour
+        (``retention_days``), the others only stand by."""
         step = min(self.options.leader_seconds, self.options.reconcile_seconds)
         waited = 0.0
+        since_purge = PURGE_SECONDS  # the first round that leads purges
         while True:
             await asyncio.sleep(step)
             waited += step
+            since_purge += step
             try:
                 leading = await self.leadership.check()
             except Exception:
                 log.exception("reconciliation leader: the database cannot be asked")
                 continue
-            if not leading or waited < self.options.reconcile_seconds:
+            if not leading:
+                continue
+            if self.options.retention_days > 0 and since_purge >= PURGE_SECONDS:
+                since_purge = 0.0
+                try:
+                    await self.purge()
+                except Exception:
+                    log.exception("purging finished deliveries failed")
+            if waited < self.options.reconcile_seconds:
                 continue
             waited = 0.0
             try:
                 await self.reconcile()
             except Exception:
                 log.exception("reconciliation failed")
+
+    async def purge(self) -> int:
+        """Delete deliveries that finished more than ``retention_days`` ago, in batches;
+        returns how many (failed ones are kept)."""
+        cutoff = utcnow() - timedelta(days=self.options.retention_days)
+        total = 0
+        while True:
+            async with self.state.database.session() as session, self.state.database.writing():
+                purged = await purge_finished(session, cutoff)
+            total += purged
+            if purged < PURGE_BATCH:
+                break
+        if total:
+            log.info(
+                "purged %s finished deliveries older than %g days",
+                total,
+                self.options.retention_days,
+            )
+        return total
 
     async def reconcile(self) -> int:
         """Queue open PRs whose head has no published result; returns how many were queued."""

@@ -64,6 +64,8 @@ class Stages:
         tracing.note(workspace=workspace, repository=repository)
         if self.metrics is not None:
             self.metrics.evaluated(self.source, evaluation, repository, self)
+        if not log.isEnabledFor(logging.INFO):
+            return  # the event's fields cost more than the rest of this method
         blocked = [v.rule.id for v in evaluation.rule_validations if v.status.value == "BLOCK"]
         log.info(
             "evaluated %s %s: %s",

@@ -219,7 +219,10 @@ async def bitbucket_webhook(workspace: str, request: Request) -> JSONResponse:
         )
         session.add(row)
         try:
-            await session.commit()
+            # SQLite: one writer at a time in this process, handed over at once, instead of
+            # meeting the PR worker's writes in SQLite's busy handler (100 ms sleeps)
+            async with state.database.writing():
+                await session.commit()
         except IntegrityError:
             await session.rollback()
             metrics.delivery(state, "duplicate")

@@ -27,8 +27,8 @@ the tokens used.
   tests) calls it first.
 * **Durable before shutdown.** ``aclose()`` (the app's lifespan end, after uvicorn has finished
   the requests in flight) commits everything queued. Only a crash of the process (``kill -9``,
-  power loss) loses the rows still queued: at most ``capacity``, in practice the last few
-  milliseconds of answers.
+  power loss) loses the rows still queued: at most ``capacity``, in practice the answers of
+  the last ``linger_seconds`` (50 ms) or so.
 
 ``backlog()`` is the number of rows waiting (for metrics).
 """
@@ -61,8 +61,12 @@ DEFAULT_CAPACITY = 10_000
 DEFAULT_BATCH = 500
 DEFAULT_WAIT_SECONDS = 5.0
 # How long the writer lets rows gather before a batch that is not full (flush() skips it): at
-# one request at a time, batches of several rows instead of one transaction per answer.
-DEFAULT_LINGER_SECONDS = 0.01
+# one request at a time, batches of several rows instead of one transaction per answer. A batch
+# costs ~0.7 ms of CPU on SQLite and ~2 ms on PostgreSQL (SQLAlchemy's executemany, the
+# transaction) plus ~0.05 ms per row: at 500 answers a second, 50 ms make batches of ~25 rows,
+# ~0.03 / 0.08 ms of fixed cost per answer instead of 0.13 / 0.4 ms at 10 ms (decision 0014).
+# What a crash (kill -9) can lose grows with it: the answers of the last 50 ms.
+DEFAULT_LINGER_SECONDS = 0.05
 # Pauses between retries of a batch the database refused for a transient reason.
 RETRY_PAUSES = (0.05, 0.2, 1.0, 2.0, 5.0)
 

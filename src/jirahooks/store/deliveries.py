@@ -27,6 +27,7 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -34,6 +35,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     cast,
+    delete,
     exists,
     func,
     or_,
@@ -76,7 +78,17 @@ class DeliveryRow(Base):
     """One webhook delivery (or recheck / reconciliation request) and its processing state."""
 
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (UniqueConstraint("workspace_id", "dedupe_key"),)
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "dedupe_key"),
+        # the claim's and processing's per-PR look-ups (migration 0013)
+        Index(
+            "ix_webhook_deliveries_pull_request",
+            "workspace_id",
+            "repository",
+            "pull_request_id",
+            "id",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     workspace_id: Mapped[int] = mapped_column(
@@ -150,12 +162,36 @@ class PullRequestResult(Base):
 
 @dataclass(frozen=True)
 class Claimed:
-    """A delivery this worker just claimed (its lease token is ``<owner>/<id>``)."""
+    """A delivery this worker just claimed (its lease token is ``<owner>/<id>``), with what
+    processing it needs — returned by the claim itself, so the row is not read again."""
 
     id: int
     workspace_id: int
     repository: str
     pull_request_id: str
+    received_at: datetime | None = None
+    origin: str = "webhook"
+    force: bool = False
+    headers: dict[str, Any] | None = None
+    body: str | None = None  # None: not returned (read the row)
+    evaluation_id: int | None = None
+    tries: int = 1
+
+    @classmethod
+    def of(cls, row: DeliveryRow) -> Claimed:
+        return cls(
+            row.id,
+            row.workspace_id,
+            row.repository,
+            row.pull_request_id,
+            row.received_at,
+            row.origin,
+            row.force,
+            dict(row.headers or {}),
+            row.body,
+            row.evaluation_id,
+            row.tries,
+        )
 
     @property
     def key(self) -> str:
@@ -223,6 +259,13 @@ def _claim_statement(skip_locked: bool) -> Any:
             DeliveryRow.workspace_id,
             DeliveryRow.repository,
             DeliveryRow.pull_request_id,
+            DeliveryRow.received_at,
+            DeliveryRow.origin,
+            DeliveryRow.force,
+            DeliveryRow.headers,
+            DeliveryRow.body,
+            DeliveryRow.evaluation_id,
+            DeliveryRow.tries,
         )
         .execution_options(synchronize_session=False)
     )
@@ -290,3 +333,26 @@ async def queue_depth(session: AsyncSession, now: datetime | None = None) -> Que
             oldest = oldest.replace(tzinfo=now.tzinfo)
         age = max(0.0, (now - oldest).total_seconds())
     return QueueDepth(int(row[0]), int(row[1]), int(row[2]), age)
+
+
+# finished deliveries the purge removes; failed ones stay (they are what an operator looks at)
+FINISHED = ("done", "reused", "superseded", "ignored", "closed")
+
+
+async def purge_finished(session: AsyncSession, older_than: datetime, *, batch: int = 5000) -> int:
+    """Delete up to ``batch`` deliveries that finished (:data:`FINISHED`) before
+    ``older_than`` and commit; returns how many. Their evaluations stay (the delivery only
+    pointed at them). Small batches: a purge never holds many row locks for long."""
+    picked = (
+        select(DeliveryRow.id)
+        .where(DeliveryRow.state.in_(FINISHED), DeliveryRow.processed_at < older_than)
+        .order_by(DeliveryRow.id)
+        .limit(max(1, batch))
+    )
+    result = await session.execute(
+        delete(DeliveryRow)
+        .where(DeliveryRow.id.in_(picked.scalar_subquery()))
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
