@@ -5,7 +5,10 @@ Prints:
   pattern on RE2);
 * commits evaluated per second by ``evaluate`` with a realistic rule set (key required, keys
   valid, JQL status, consistency, naming) against an in-memory resolver;
-* the number of resolver calls for events of 10, 1,000 and 10,000 commits (constant by design).
+* the number of resolver calls for events of 10, 1,000 and 10,000 commits (constant by design);
+* the same 10,000-commit push without and with every exemption preset (bots, host merges,
+  reverts, release commits, an allowed escape token) and with every rule in evaluate mode,
+  side by side: what ADR 0011's per-commit work costs.
 
 Run: ``.venv/bin/python benchmarks/engine.py [--messages N]``. Figures depend on the machine;
 nothing here asserts a threshold.
@@ -120,6 +123,49 @@ def bench_calls(texts: list[str]) -> None:
         )
 
 
+EXEMPT = {
+    "bots": True,
+    "host_merges": True,
+    "reverts": True,
+    "release_commits": True,
+    "escape": {"allowed": True},
+}
+
+
+def bench_exemptions(texts: list[str]) -> None:
+    resolver = resolver_for(texts)
+    rng = random.Random(11)
+    commits = []
+    for i, t in enumerate(texts[:10_000]):
+        roll = rng.random()
+        author = "dependabot[bot]" if roll < 0.05 else "Ada"
+        if 0.05 <= roll < 0.08:
+            t = f'Revert "{t.splitlines()[0]}"\n\nThis reverts commit {i - 1:040x}.'
+        elif 0.08 <= roll < 0.1:
+            t = f"{t} [no-jira: docs only]"
+        commits.append(Commit(f"{i:040x}", t, author))
+    event = Event(Trigger.PUSH, "feature/ABC-1-login", tuple(commits))
+    print("== exemptions and modes: 10,000 commits, best of 3")
+    variants: tuple[tuple[str, dict[str, object]], ...] = (
+        ("no exemptions, enforce", {}),
+        ("every exemption preset", {"exemptions": EXEMPT}),
+        ("every rule in evaluate", {"default_mode": "evaluate"}),
+    )
+    for label, settings in variants:
+        document = load_document({**RULES, "settings": settings})
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            evaluation = asyncio.run(
+                evaluate(event, document.rules, resolver, settings=document.settings)
+            )
+            best = min(best, time.perf_counter() - start)
+        print(
+            f"  {label:<24} {best:6.2f} s = {len(commits) / best:>9,.0f} commits/s, "
+            f"result {evaluation.result.value}, {len(evaluation.exemptions)} exempt"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=100_000)
@@ -128,6 +174,7 @@ def main() -> None:
     bench_extraction(texts)
     bench_evaluation(texts)
     bench_calls(texts)
+    bench_exemptions(texts)
 
 
 if __name__ == "__main__":

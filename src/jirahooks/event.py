@@ -25,7 +25,7 @@ class Trigger(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Commit:
-    """One commit: hash, full message, author and (when known) parents."""
+    """One commit: hash, full message, author, (when known) parents and committer."""
 
     hash: str
     message: str
@@ -33,6 +33,8 @@ class Commit:
     author_email: str = ""
     parents: tuple[str, ...] | None = None
     url: str | None = None
+    committer_name: str = ""  # from git; the Validation API's commits carry none
+    committer_email: str = ""
 
     @property
     def subject(self) -> str:

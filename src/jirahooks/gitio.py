@@ -49,7 +49,7 @@ def is_revert_message(message: str) -> bool:
 
 
 # NUL ends a record (-z); US (0x1f) separates fields.
-_FORMAT = "%H%x1f%P%x1f%an%x1f%ae%x1f%B"
+_FORMAT = "%H%x1f%P%x1f%an%x1f%ae%x1f%cn%x1f%ce%x1f%B"
 
 
 def git_env(keep_git_vars: bool = False) -> dict[str, str]:
@@ -119,16 +119,33 @@ def git(
 class LogRecord:
     """One commit as ``git log`` printed it: the light form of ``event.Commit`` (same names)."""
 
-    __slots__ = ("author_email", "author_name", "hash", "message", "parents")
+    __slots__ = (
+        "author_email",
+        "author_name",
+        "committer_email",
+        "committer_name",
+        "hash",
+        "message",
+        "parents",
+    )
 
     def __init__(
-        self, hash: str, parents: tuple[str, ...], author_name: str, author_email: str, message: str
+        self,
+        hash: str,
+        parents: tuple[str, ...],
+        author_name: str,
+        author_email: str,
+        message: str,
+        committer_name: str = "",
+        committer_email: str = "",
     ) -> None:
         self.hash = hash
         self.parents = parents
         self.author_name = author_name
         self.author_email = author_email
         self.message = message
+        self.committer_name = committer_name
+        self.committer_email = committer_email
 
     def to_commit(self) -> Commit:
         from jirahooks.event import Commit
@@ -139,6 +156,8 @@ class LogRecord:
             author_name=self.author_name,
             author_email=self.author_email,
             parents=self.parents,
+            committer_name=self.committer_name,
+            committer_email=self.committer_email,
         )
 
 
@@ -148,11 +167,13 @@ def parse_log_records(raw: str) -> list[LogRecord]:
         record = record.lstrip("\n")
         if not record:
             continue
-        parts = record.split("\x1f", 4)
-        if len(parts) != 5:
+        parts = record.split("\x1f", 6)
+        if len(parts) != 7:
             continue
-        sha, parents, name, email, message = parts
-        records.append(LogRecord(sha, tuple(parents.split()), name, email, message.rstrip("\n")))
+        sha, parents, name, email, cname, cemail, message = parts
+        records.append(
+            LogRecord(sha, tuple(parents.split()), name, email, message.rstrip("\n"), cname, cemail)
+        )
     return records
 
 

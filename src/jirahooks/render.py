@@ -12,6 +12,7 @@ from xml.sax.saxutils import escape, quoteattr
 from jirahooks.engine.facts import Context, Evaluation, Fact, FactStatus, RuleValidation, Status
 from jirahooks.i18n import translate
 from jirahooks.output import safe, short_hash
+from jirahooks.rules.model import Mode
 
 _MARK = {
     Status.PASS: "✔",
@@ -117,6 +118,21 @@ def _commits_not_checked(rv: RuleValidation) -> int:
     return sum(1 for f in rv.condition_facts if f.status is FactStatus.SKIP and f.ref)
 
 
+def shown(evaluation: Evaluation) -> tuple[RuleValidation, ...]:
+    """The rule results a pusher is shown: not those of rules in ``evaluate`` mode (ADR 0011)."""
+    return tuple(rv for rv in evaluation.rule_validations if rv.mode is not Mode.EVALUATE)
+
+
+def exemption_facts(evaluation: Evaluation) -> list[Fact]:
+    """The exemption facts ("exempt: why", a refused escape token) once per commit."""
+    seen: dict[tuple[str, str], Fact] = {}
+    for rv in evaluation.rule_validations:
+        for fact in rv.check_facts:
+            if fact.category == ("EXEMPTION",):
+                seen.setdefault((fact.message_id, fact.ref), fact)
+    return list(seen.values())
+
+
 def text(
     evaluation: Evaluation,
     *,
@@ -126,8 +142,10 @@ def text(
 ) -> str:
     """A human-readable report. Blocked and warning rules come first, each with its failures
     first (at most ``max_lines`` commits per section; 0 lists all); passed and skipped rules
-    are summarised in one line each group unless ``verbose``."""
-    rvs = evaluation.rule_validations
+    are summarised in one line each group unless ``verbose``. Rules in ``evaluate`` mode are
+    not shown (``verbose`` counts them); exempt commits are said once, before the rules."""
+    rvs = shown(evaluation)
+    evaluated = [rv for rv in evaluation.rule_validations if rv.mode is Mode.EVALUATE]
     blocked = sum(rv.status is Status.BLOCK for rv in rvs)
     warned = sum(rv.status is Status.WARNING for rv in rvs)
     head = f"jirahooks: {evaluation.result.value}"
@@ -140,6 +158,12 @@ def text(
     lines = [head]
     for fact in evaluation.system_facts:
         lines.append(f"  {_FACT_MARK[fact.status]} {fact.message(locale)}")
+    for fact in exemption_facts(evaluation):
+        lines.append(f"  {_FACT_MARK[fact.status]} {fact.message(locale)}")
+    if verbose and evaluated:
+        blocked_later = sum(rv.would_have_blocked for rv in evaluated)
+        notice = translate("report.evaluated", locale, count=len(evaluated), blocked=blocked_later)
+        lines.append(f"  i {notice}")
     offline = next((f for rv in rvs for f in rv.check_facts if _is_offline(f)), None)
     if offline is not None:  # say once, even when every rule passed, that Jira was not asked
         lines.append(f"  {_FACT_MARK[offline.status]} {offline.message(locale)}")
@@ -190,8 +214,9 @@ def text(
 def junit(evaluation: Evaluation, *, locale: str = "en-US", name: str = "jirahooks") -> str:
     """JUnit XML: one test case per rule; BLOCK is a failure, WARNING passes with system-out,
     SKIP and IGNORE are skipped — and so is a rule that passed without its Jira checks having
-    run (no connection, ``--offline``): a CI report must not count it as checked."""
-    rvs = evaluation.rule_validations
+    run (no connection, ``--offline``): a CI report must not count it as checked. Rules in
+    ``evaluate`` mode are not listed."""
+    rvs = shown(evaluation)
     not_asked = {
         id(rv): reason
         for rv in rvs

@@ -211,6 +211,27 @@ def _scenarios() -> list[Evaluation]:
         out.append(run(event, rules, OfflineResolver()))
     out.append(run(Event(Trigger.PUSH), rules))
     out.append(run(push("x"), rules, enabled=False))
+    # rule modes and exemptions (ADR 0011): the same documents, with their keys
+    exemptions = {
+        "bots": True,
+        "reverts": True,
+        "release_commits": True,
+        "host_merges": True,
+        "escape": {"allowed": True, "branches": {"include": ["feature/*"]}},
+    }
+    extra = (
+        *messages,
+        "chore(release): 1.0.0",
+        "typo [no-jira: docs]",
+        "typo [no-jira]",
+        "Merge pull request #3 from acme/x",
+    )
+    for mode in ("warn", "evaluate"):
+        event = Event(Trigger.PUSH, "feature/ABC-1-login", commits(*extra))
+        out.append(run(event, rules, jira(projects=["ABC"]), default_mode=mode))
+        out.append(run(event, rules, jira(projects=["ABC"]), exemptions=exemptions))
+        bot = (Commit("c" * 40, "bump", "dependabot[bot]"),)
+        out.append(run(Event(Trigger.PUSH, "main", bot), rules, exemptions={"bots": True}))
     return out
 
 
@@ -449,3 +470,13 @@ def test_branch_only_rules_review_no_commits() -> None:
     by_id = {rv["rule"]["id"]: rv for rv in document["ruleValidations"]}
     assert "commitsUnderReview" not in by_id["b"]
     assert list(by_id["c"]["commitsUnderReview"]) == ["a" * 40]
+
+
+def test_scenarios_cover_modes_and_exemptions(scenarios: list[Evaluation]) -> None:
+    documents = [ev.to_document() for ev in scenarios]
+    entries = [rv for d in documents for rv in d["ruleValidations"]]
+    assert {rv["mode"] for rv in entries} == {"enforce", "warn", "evaluate"}
+    assert any(rv.get("wouldHaveBlocked") for rv in entries)
+    kinds = {e["kind"] for d in documents for e in d.get("exemptions", ())}
+    # the revert of commit aaaa… reverts "typo [no-jira]", which has no key: exempt
+    assert kinds == {"bot", "release", "escape", "host_merge", "revert"}

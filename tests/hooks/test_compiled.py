@@ -33,6 +33,7 @@ NAMING = [r"^[A-Z][A-Z0-9_]+-[0-9]+ ", r"^(feat|fix)(\(\w+\))?: ", r"^feature/",
 JQL = ['status = "In Progress"', "project = ABC"]
 TEMPLATES = ["commit-key-required", "all-keys-valid", "issue-in-progress", "same-issue"]
 WORDS = [
+    "[no-jira: typo]",  # an escape token where none is allowed: said, in both
     "ABC-123",
     "abc-12",
     "XY_Z-7",
@@ -57,6 +58,9 @@ WORDS = [
     " ",
     "x" * 90,
 ]
+
+
+MODES = ["enforce", "warn", "evaluate"]
 
 
 def _patterns() -> st.SearchStrategy[dict[str, list[str]]]:
@@ -121,6 +125,8 @@ def _rule(draw: st.DrawFn, index: int) -> dict[str, Any]:
     for text in ("error", "success", "hint"):
         if draw(st.booleans()):
             rule[text] = f"{text} of rule {index}"
+    if draw(st.booleans()):
+        rule["mode"] = draw(st.sampled_from(MODES))
     return rule
 
 
@@ -142,6 +148,7 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
                 "backslash_escape": st.booleans(),
                 "backtick_escape": st.booleans(),
                 "ignored_keys": st.lists(st.sampled_from(["CVE-*", "UTF-*", "ABC-1*"]), max_size=2),
+                "default_mode": st.sampled_from(MODES),
             },
         )
     )
@@ -227,6 +234,15 @@ FIXED = [
         "feature/x",
     ),
     ({"settings": {"enabled": False}, "rules": [{"template": "commit-key-required"}]}, "x", "m"),
+    ({"rules": [{"template": "commit-key-required"}]}, "typo [no-jira: docs]", "main"),
+    # modes: warn turns the BLOCK into a WARNING, evaluate into a PASS that would have blocked
+    ({"rules": [{"template": "commit-key-required", "mode": "warn"}]}, "no key", "main"),
+    ({"rules": [{"template": "commit-key-required", "mode": "evaluate"}]}, "no key", "main"),
+    (
+        {"settings": {"default_mode": "evaluate"}, "rules": [{"template": "commit-key-required"}]},
+        "no key",
+        "main",
+    ),
     (
         {
             "rules": [
@@ -284,6 +300,16 @@ def test_a_repository_with_jira_connections_is_left_to_the_engine() -> None:
     rules, settings_ = config.rules_for(None), config.settings_for(None)
     assert compiled.compile_rules(rules, settings_, with_jira=False) is not None
     assert compiled.compile_rules(rules, settings_, with_jira=True) is None
+
+
+def test_exemptions_are_left_to_the_engine() -> None:
+    """Bots, reverts and the escape token are judged by the engine (engine/exempt.py)."""
+    for exemptions in ({"bots": True}, {"reverts": True}, {"escape": {"allowed": True}}):
+        config = load_document(
+            {"settings": {"exemptions": exemptions}, "rules": [{"template": "commit-key-required"}]}
+        )
+        rules, settings_ = config.rules_for(None), config.settings_for(None)
+        assert compiled.compile_rules(rules, settings_, with_jira=False) is None
 
 
 # --- through the installed hook ---------------------------------------------------------------

@@ -27,6 +27,7 @@ from functools import lru_cache
 from typing import Any, Protocol, TypeVar
 
 from jirahooks.engine.checks import CHECKS, CheckContext
+from jirahooks.engine.exempt import EventExemptions, classify
 from jirahooks.engine.facts import (
     Code,
     Context,
@@ -39,7 +40,7 @@ from jirahooks.engine.facts import (
     Status,
     overall,
 )
-from jirahooks.engine.plan import RulePlan, applies, make_extract, plan_rule
+from jirahooks.engine.plan import RulePlan, applies, branch_of, make_extract, plan_rule
 from jirahooks.engine.resolver import (
     ConnectionProblem,
     JqlResult,
@@ -53,6 +54,7 @@ from jirahooks.keys import KeyExtractor, project_of
 from jirahooks.rules.jql import check as jql_problem
 from jirahooks.rules.model import (
     BrokenRule,
+    Mode,
     Rule,
     Settings,
     Severity,
@@ -101,9 +103,13 @@ async def evaluate(
 
     # 1. plan every applicable rule (key extraction); a stored rule that cannot be read is not
     # planned: it reports its own error (fails closed) and the others are judged as usual
-    broken = {r.id: _broken(r, event) for r in rules if isinstance(r, BrokenRule) and r.enabled}
+    broken = {
+        r.id: with_mode(_broken(r, event), settings.default_mode)
+        for r in rules
+        if isinstance(r, BrokenRule) and r.enabled
+    }
     readable = [r for r in rules if not isinstance(r, BrokenRule)]
-    plans = await run(_plan_all, event, readable, settings)
+    plans, exempt = await run(_plan_all, event, readable, settings)
     active = [p for p in plans if not p.skipped and p.units]
     calls = 0
     offline = bool(resolver.offline)
@@ -174,12 +180,19 @@ async def evaluate(
         system,
         resolver_calls=calls,
         duration_ms=(time.perf_counter() - started) * 1000,
+        exemptions=tuple(exempt.records),
     )
 
 
-def _plan_all(event: Event, rules: Sequence[Rule], settings: Settings) -> list[RulePlan]:
+def _plan_all(
+    event: Event, rules: Sequence[Rule], settings: Settings
+) -> tuple[list[RulePlan], EventExemptions]:
     extract = make_extract(_extractor(settings))
-    return [plan_rule(rule, event, settings, extract) for rule in rules if applies(rule, event)]
+    exempt = classify(event, settings, extract, branch_of(event))
+    plans = [
+        plan_rule(rule, event, settings, extract, exempt) for rule in rules if applies(rule, event)
+    ]
+    return plans, exempt
 
 
 def _judge_all(
@@ -190,7 +203,36 @@ def _judge_all(
     offline: bool,
     problems: list[ConnectionProblem],
 ) -> list[RuleValidation]:
-    return [_judge(plan, settings, resolution, jql_results, offline, problems) for plan in plans]
+    return [
+        with_mode(
+            _judge(plan, settings, resolution, jql_results, offline, problems),
+            settings.default_mode,
+        )
+        for plan in plans
+    ]
+
+
+def with_mode(rv: RuleValidation, default: Mode) -> RuleValidation:
+    """``rv`` as its rule's mode has it reach the pusher (ADR 0011): ``warn`` turns a BLOCK into
+    a WARNING (errors into warnings); ``evaluate`` turns a BLOCK or WARNING into a PASS the
+    pusher is not shown. What enforce would have said stays in ``enforced_status``."""
+    from dataclasses import replace
+
+    mode = rv.rule.effective_mode(default)
+    if mode is Mode.ENFORCE or rv.status not in (Status.BLOCK, Status.WARNING):
+        return replace(rv, mode=mode) if mode is not Mode.ENFORCE else rv
+    if mode is Mode.WARN:
+        if rv.status is Status.WARNING:
+            return replace(rv, mode=mode)
+        return replace(
+            rv,
+            status=Status.WARNING,
+            mode=mode,
+            enforced_status=rv.status,
+            condition_facts=tuple(_downgrade(list(rv.condition_facts))),
+            check_facts=tuple(_downgrade(list(rv.check_facts))),
+        )
+    return replace(rv, status=Status.PASS, mode=mode, enforced_status=rv.status)
 
 
 def _system_only(event: Event, status: Status, message_id: str, started: float) -> Evaluation:
@@ -288,8 +330,9 @@ def _judge(
 ) -> RuleValidation:
     rule = plan.rule
     conditions = tuple(plan.condition_facts)
+    exempted = tuple(plan.exemption_facts)  # first among the check facts
     if plan.skipped:
-        return RuleValidation(rule, Status.SKIP, conditions)
+        return RuleValidation(rule, Status.SKIP, conditions, exempted)
     if not plan.units:
         status = Status.SKIP if plan.commits_skipped else Status.IGNORE
         absent = Fact(
@@ -300,11 +343,13 @@ def _judge(
             (Context.GLOBAL,),
             "target.absent",
         )
-        return RuleValidation(rule, status, conditions, (absent,), commits=_reviewed(plan))
+        return RuleValidation(
+            rule, status, conditions, (*exempted, absent), commits=_reviewed(plan)
+        )
 
     ctx = CheckContext(rule, settings, resolution, jql, offline)
     specs = [c for c in CHECKS if c.enabled(rule.checks)]
-    facts: list[Fact] = []
+    facts: list[Fact] = list(exempted)
     unit_results: list[bool] = []
     unit_facts: list[list[Fact]] = []
     unit_undetermined: list[set[str]] = []

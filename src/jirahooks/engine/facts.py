@@ -16,7 +16,7 @@ from typing import Any
 from jirahooks.engine.resolver import IssueData
 from jirahooks.event import Commit, Event, Trigger
 from jirahooks.i18n import translate
-from jirahooks.rules.model import Rule
+from jirahooks.rules.model import Mode, Rule
 
 
 class Status(StrEnum):
@@ -170,6 +170,14 @@ class RuleValidation:
     # not be asked about some keys (the Jira-unreachable policy decided)
     checks_failed: bool = False
     jira_unreachable: bool = False
+    # the rule's mode (ADR 0011) and, when the mode changed the status, what enforce would have
+    # said (a ``warn`` rule's BLOCK is a WARNING, an ``evaluate`` rule's BLOCK a PASS)
+    mode: Mode = Mode.ENFORCE
+    enforced_status: Status | None = None
+
+    @property
+    def would_have_blocked(self) -> bool:
+        return self.enforced_status is Status.BLOCK
 
     def headlines(self, locale: str = "en-US") -> list[str]:
         """What a BLOCK or WARNING says first: the rule's error when its checks failed, "Jira
@@ -228,17 +236,25 @@ class RuleValidation:
         rule = _rule_api(localized)
         if trigger is not None:
             rule["hint"] = self.hint(locale, trigger)
+        rule["mode"] = self.mode.value
+        if self.mode is Mode.WARN:
+            rule["severity"] = "WARNING"
         title = localized.title
         check_facts = [f.to_dict(locale, title) for f in self.check_facts if view.keeps(f)]
         check_facts.extend(f.to_dict(locale, title) for f in self._summaries(view))
         out: dict[str, Any] = {
             "rule": rule,
             "ruleStatus": self.status.value,
+            "mode": self.mode.value,
             "conditionFacts": [
                 f.to_dict(locale, title) for f in self.condition_facts if view.keeps(f)
             ],
             "checkFacts": check_facts,
         }
+        if self.enforced_status is not None:
+            out["enforcedStatus"] = self.enforced_status.value
+            if self.would_have_blocked:
+                out["wouldHaveBlocked"] = True
         if view.failing:
             out["failingCommits"] = list(view.failing)
         if self.issues:
@@ -364,6 +380,10 @@ class Evaluation:
     resolver_calls: int = 0
     duration_ms: float = 0.0
     timestamp_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    # what the settings' exemptions exempted (engine/exempt.py), the audit trail's "exempt:
+    # why": one entry per commit ({commit, kind, author?, reason?, bot?, tool?, reverted?}) or
+    # for a pull request a bot opened ({pullRequest, kind, author, bot}); docs/rules.md
+    exemptions: tuple[dict[str, Any], ...] = ()
 
     def __repr__(self) -> str:
         return (
@@ -415,7 +435,7 @@ class Evaluation:
                     "detailMessages": details,
                 }
             )
-        return {
+        document: dict[str, Any] = {
             "timestamp": self.timestamp_ms,
             "result": self.result.value,
             "ruleValidations": [
@@ -424,6 +444,19 @@ class Evaluation:
             ],
             "errorValidations": error_validations,
         }
+        if self.exemptions:
+            document["exemptions"] = [dict(e) for e in self.exemptions]
+        return document
+
+
+def for_pusher(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` as the pusher sees it: without the rules in ``evaluate`` mode (their
+    results are for the stored evaluation and the dashboard only, ADR 0011). A shallow copy."""
+    validations = document.get("ruleValidations") or ()
+    kept = [rv for rv in validations if not (isinstance(rv, dict) and rv.get("mode") == "evaluate")]
+    if len(kept) == len(validations):
+        return document
+    return {**document, "ruleValidations": kept}
 
 
 def _fix_advice(rv: RuleValidation, trigger: Trigger, state: str, locale: str) -> str:

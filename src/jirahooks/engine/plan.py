@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from jirahooks.engine.exempt import EventExemptions
 from jirahooks.engine.facts import Code, Context, Fact, FactStatus, Group, Source
 from jirahooks.event import Commit, Event, Trigger
 from jirahooks.i18n import MessageRef
@@ -83,6 +84,9 @@ class RulePlan:
     units: list[Unit] = field(default_factory=list)
     commits: tuple[Commit, ...] = ()  # the commits the rule looks at (after commit conditions)
     commits_skipped: int = 0
+    # "exempt: why" and refused escape tokens (engine/exempt.py): check facts, so that the
+    # published hook client, which shows check facts, shows them under their commit
+    exemption_facts: list[Fact] = field(default_factory=list)
 
     @property
     def keys(self) -> list[str]:
@@ -122,19 +126,35 @@ def applies(rule: Rule, event: Event) -> bool:
     return rule.enabled and trigger in rule.triggers
 
 
-def plan_rule(rule: Rule, event: Event, settings: Settings, extract: Extract) -> RulePlan:
+def plan_rule(
+    rule: Rule,
+    event: Event,
+    settings: Settings,
+    extract: Extract,
+    exempt: EventExemptions | None = None,
+) -> RulePlan:
     plan = RulePlan(rule)
+    exempt = exempt or _NO_EXEMPTIONS
+    if exempt.event is not None:  # a bot's pull request: exempt as a whole (engine/exempt.py)
+        plan.exemption_facts.append(exempt.event)
+        plan.skipped = True
+        return plan
     _check_event_conditions(plan, event)
     if plan.skipped:
         return plan
-    plan.commits = _filter_commits(plan, event.commits)
+    plan.commits = _filter_commits(plan, _exempt_commits(plan, event.commits, exempt))
     ci = settings.case_insensitive
+    texts = exempt.texts  # a revert is judged by the reverted commit's text (engine/exempt.py)
     units = plan.units
     for target in rule.targets:
         insensitive = target in ci or (target is Target.COMMITS and Target.COMMIT in ci)
-        for unit in _units(target, event, plan.commits):
+        for unit in _units(target, event, plan.commits, texts):
             if target is Target.COMMITS:
-                matches = [m for c in unit.commits for m in extract(c.message, insensitive)]
+                matches = [
+                    m
+                    for c in unit.commits
+                    for m in extract(texts.get(c.hash, c.message), insensitive)
+                ]
             else:
                 matches = extract(unit.text, insensitive)
             unit.matches = matches
@@ -154,10 +174,33 @@ def _evaluated_keys(matches: list[KeyMatch]) -> list[str]:
     return list(dict.fromkeys(m.key for m in matches if m.evaluated))
 
 
-def _units(target: Target, event: Event, commits: tuple[Commit, ...]) -> list[Unit]:
+_NO_EXEMPTIONS = EventExemptions()
+
+
+def _exempt_commits(
+    plan: RulePlan, commits: tuple[Commit, ...], exempt: EventExemptions
+) -> tuple[Commit, ...]:
+    """The commits left after the settings' exemptions, each exempt one said as a fact."""
+    if not exempt:
+        return commits
+    kept: list[Commit] = []
+    for commit in commits:
+        plan.exemption_facts.extend(exempt.notes.get(commit.hash, ()))
+        exemption = exempt.commits.get(commit.hash)
+        if exemption is None:
+            kept.append(commit)
+            continue
+        plan.commits_skipped += 1
+        plan.exemption_facts.append(exemption.fact(commit))
+    return tuple(kept)
+
+
+def _units(
+    target: Target, event: Event, commits: tuple[Commit, ...], texts: dict[str, str]
+) -> list[Unit]:
     pr = event.pull_request
     if target is Target.COMMIT:
-        return [Unit(target, c.message, c.hash, (c,)) for c in commits]
+        return [Unit(target, texts.get(c.hash, c.message), c.hash, (c,)) for c in commits]
     if target is Target.COMMITS:
         return [Unit(target, "\n".join(c.message for c in commits), "", commits)] if commits else []
     if target is Target.BRANCH:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from jirahooks.hooks.local import LocalSetup
     from jirahooks.rules.model import Patterns, Rule, Settings
 
-FORM_VERSION = 2  # 2: the rules' translations
+FORM_VERSION = 3  # 2: the rules' translations; 3: the rules' modes
 
 
 # --- compiling: in the process that ran the engine -------------------------------------------
@@ -55,7 +55,7 @@ def _texts(rule: Rule) -> dict[str, Any]:
     return {"api": rule.to_api(), "title": rule.title, "error": rule.error, "hint": rule.hint}
 
 
-def _rule_form(rule: Rule) -> dict[str, Any]:
+def _rule_form(rule: Rule, settings: Settings) -> dict[str, Any]:
     from jirahooks.rules.jql import check as jql_problem
 
     cond, checks = rule.conditions, rule.checks
@@ -65,6 +65,7 @@ def _rule_form(rule: Rule) -> dict[str, Any]:
         # the rule's own translations (``Rule.localized``), by locale: the judge picks one
         "translations": {locale: _texts(rule.localized(locale)) for locale in rule.translations},
         "severity": rule.severity.value,
+        "mode": rule.effective_mode(settings.default_mode).value,
         "strategy": rule.strategy.value,
         "targets": [t.value for t in rule.targets],
         "branches": _globs(cond.branches),
@@ -89,10 +90,11 @@ def _rule_form(rule: Rule) -> dict[str, Any]:
 
 def compile_rules(rules: Sequence[Rule], settings: Settings, *, with_jira: bool) -> Any:
     """The form of ``rules`` for a commit-msg, or None when the engine has to judge (the
-    repository has Jira connections; a stored rule that cannot be read)."""
+    repository has Jira connections; a stored rule that cannot be read; exemptions are
+    configured — bots, reverts, the escape token are the engine's, ``engine.exempt``)."""
     from jirahooks.rules.model import BrokenRule
 
-    if with_jira or any(isinstance(r, BrokenRule) for r in rules):
+    if with_jira or any(isinstance(r, BrokenRule) for r in rules) or settings.exemptions.any:
         return None
     if any(getattr(r.checks, "smart_commits", False) for r in rules):
         return None  # smart-commit linting (engine/checks/smart.py) runs in the engine
@@ -108,7 +110,9 @@ def compile_rules(rules: Sequence[Rule], settings: Settings, *, with_jira: bool)
         "backslash_escape": settings.backslash_escape,
         "backtick_escape": settings.backtick_escape,
         "case_insensitive": sorted(t.value for t in settings.case_insensitive),
-        "rules": [_rule_form(r) for r in rules if r.enabled and "COMMIT" in r.triggers],
+        # the escape token is forbidden here (exemptions would have left it to the engine)
+        "escape_token": settings.exemptions.escape.token,
+        "rules": [_rule_form(r, settings) for r in rules if r.enabled and "COMMIT" in r.triggers],
     }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import time
 
+from jirahooks.exemptions import escape_reason
 from jirahooks.gitio import is_merge_subject, is_revert_message
 from jirahooks.i18n import MessageRef, normalize_locale, translate
 from jirahooks.keys import KeyExtractor, KeyMatch, compile_user_regex
@@ -41,7 +42,17 @@ def _subject(message: str) -> str:
 class _Fact:
     """``engine.facts.Fact`` as far as a commit-msg needs it."""
 
-    __slots__ = ("code", "contexts", "group", "message_id", "params", "ref", "source", "status")
+    __slots__ = (
+        "category",
+        "code",
+        "contexts",
+        "group",
+        "message_id",
+        "params",
+        "ref",
+        "source",
+        "status",
+    )
 
     def __init__(
         self,
@@ -53,9 +64,11 @@ class _Fact:
         message_id: str,
         params: dict[str, Any] | None = None,
         ref: str = "",
+        category: tuple[str, ...] = (),
     ) -> None:
         self.code, self.status, self.source, self.group = code, status, source, group
         self.contexts, self.message_id, self.params, self.ref = contexts, message_id, params, ref
+        self.category = category
 
     def to_dict(self, locale: str, rule_title: str) -> dict[str, Any]:
         if self.group == "TARGET":
@@ -79,6 +92,8 @@ class _Fact:
             out["ref"] = self.ref
         if rule_title:
             out["ruleTitle"] = rule_title
+        if self.category:
+            out["category"] = list(self.category)
         if params:
             out["params"] = {k: v for k, v in params.items() if isinstance(v, str | int)}
         return out
@@ -147,6 +162,7 @@ class _Judge:
             backtick_escape=form["backtick_escape"],
         )
         self.case_insensitive = set(form["case_insensitive"])
+        self.escape_note = escape_reason(message, form["escape_token"]) is not None
 
     def rule(self, rule: dict[str, Any]) -> tuple[str, list[_Fact], list[_Fact], bool, bool]:
         """(status, condition facts, check facts, commits reviewed, checks failed)."""
@@ -194,6 +210,21 @@ class _Judge:
         if skipped:
             return "SKIP", conditions, [], False, False
 
+        notes: list[_Fact] = []
+        if self.escape_note:  # engine.exempt.classify: a forbidden escape token is said
+            notes.append(
+                _Fact(
+                    "NOT_MATCH",
+                    "INFO",
+                    "CONDITION",
+                    "DETAIL",
+                    ("COMMIT",),
+                    "escape.forbidden",
+                    {"hash": short_hash(ZERO_HASH), "token": f"[{self.form['escape_token']}: …]"},
+                    ZERO_HASH,
+                    ("EXEMPTION",),
+                )
+            )
         commits: tuple[str, ...] = (ZERO_HASH,)
         reason = self._skip_reason(rule)
         if reason is not None:
@@ -215,8 +246,9 @@ class _Judge:
         units = self._units(rule, commits)
         if not units:
             absent = _Fact("CHECKED", "SKIP", "TARGET", "TARGET", ("GLOBAL",), "target.absent")
-            return ("SKIP" if reason else "IGNORE"), conditions, [absent], reviewed, False
+            return ("SKIP" if reason else "IGNORE"), conditions, [*notes, absent], reviewed, False
         facts, failed = self._checks(rule, units, commits)
+        facts[:0] = notes  # engine.plan: exemption facts come first among the check facts
         status = "PASS"
         if failed:
             status = "BLOCK" if rule["severity"] == "BLOCK" else "WARNING"
@@ -473,6 +505,14 @@ def evaluate(
     language = normalize_locale(locale)
     for rule in form["rules"]:
         status, conditions, facts, reviewed, failed = judge.rule(rule)
+        mode, enforced = rule["mode"], None  # engine.core.with_mode
+        if mode == "warn" and status == "BLOCK":
+            status, enforced = "WARNING", "BLOCK"
+            for fact in (*conditions, *facts):
+                if fact.status == "ERROR":
+                    fact.status = "WARNING"
+        elif mode == "evaluate" and status in ("BLOCK", "WARNING"):
+            status, enforced = "PASS", status
         texts = rule["translations"].get(language, rule)  # Rule.localized
         title = texts["title"]
         api = dict(texts["api"])
@@ -488,14 +528,22 @@ def evaluate(
         ):
             advice = translate(f"fix.commits.COMMIT.{status}", locale)
         api["hint"] = " ".join(t for t in (texts["hint"], advice) if t)
+        api["mode"] = mode
+        if mode == "warn":
+            api["severity"] = "WARNING"
         validation: dict[str, Any] = {
             "rule": api,
             "ruleStatus": status,
+            "mode": mode,
             "conditionFacts": [f.to_dict(locale, title) for f in conditions],
             "checkFacts": [f.to_dict(locale, title) for f in facts],
         }
         if status in ("BLOCK", "WARNING"):
             _branch_key_hints(validation, judge, form, message, locale, title)
+        if enforced is not None:
+            validation["enforcedStatus"] = enforced
+            if enforced == "BLOCK":
+                validation["wouldHaveBlocked"] = True
         # as engine/listing.py bounds a document: the failing commit named, its subject only
         if any(
             f.ref and f.contexts and f.contexts[0] in _PER_COMMIT and f.status in _PROBLEMS

@@ -115,6 +115,19 @@ def system_lines(document: Mapping[str, Any], *, indent: str = "  ") -> list[str
     return [f"{indent}{mark} {message}" for message, mark in seen.items()]
 
 
+def exemption_lines(document: Mapping[str, Any], *, indent: str = "  ") -> list[str]:
+    """The exemption facts ("exempt: why", a refused escape token), each commit's once."""
+    seen: dict[str, str] = {}
+    for validation in document.get("ruleValidations") or ():
+        if not isinstance(validation, Mapping):
+            continue
+        for fact in _facts(validation):
+            if fact.get("category") == ["EXEMPTION"]:
+                message = str(fact.get("message") or "")
+                seen.setdefault(message, FACT_MARK.get(str(fact.get("status")), "-"))
+    return [f"{indent}{mark} {message}" for message, mark in seen.items()]
+
+
 def _section_lines(
     validation: Mapping[str, Any], facts: Sequence[Mapping[str, Any]], indent: str
 ) -> list[str]:
@@ -149,7 +162,12 @@ def _section_lines(
 def render(document: Mapping[str, Any], *, title: str = "", verbose: bool = False) -> str:
     """The text for one result document. ``title`` names what was checked (e.g. a ref)."""
     result = str(document.get("result") or "")
-    validations = [v for v in document.get("ruleValidations") or () if isinstance(v, Mapping)]
+    # rules in evaluate mode are not shown to the pusher (a local evaluation's document has them)
+    validations = [
+        v
+        for v in document.get("ruleValidations") or ()
+        if isinstance(v, Mapping) and v.get("mode") != "evaluate"
+    ]
     statuses = [str(v.get("ruleStatus") or "") for v in validations]
     blocking, warning = statuses.count("BLOCK"), statuses.count("WARNING")
     counted = [s for s in statuses if s not in ("IGNORE",)]
@@ -163,6 +181,7 @@ def render(document: Mapping[str, Any], *, title: str = "", verbose: bool = Fals
         details.append(f"{warning} warning{'s' if warning != 1 else ''}")
     lines = [head + (f" ({', '.join(details)})" if details else "")]
     lines.extend(system_lines(document))
+    lines.extend(exemption_lines(document))
     for validation, status in zip(validations, statuses, strict=True):
         rule = validation.get("rule") if isinstance(validation.get("rule"), Mapping) else {}
         assert isinstance(rule, Mapping)

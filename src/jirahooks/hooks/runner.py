@@ -138,7 +138,9 @@ def _receive(options: HookOptions, updates: list[gitpush.RefUpdate]) -> int:
     failed: set[str] = set()
     for (update, event), evaluation in zip(events, evaluations, strict=True):
         title = _ref_title(update, event)
-        if evaluation.blocked or options.verbose:
+        # a warning (severity WARNING, mode warn) and an exemption are shown, never only counted
+        shown = evaluation.result.value == "WARNING" or bool(evaluation.exemptions)
+        if evaluation.blocked or shown or options.verbose:
             document = entry.document_of(evaluation)
             output.err(report.render(document, title=title, verbose=options.verbose))
             failed |= report.failed_parts(document)

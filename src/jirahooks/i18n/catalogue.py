@@ -94,6 +94,22 @@ EN: dict[str, str] = {
     # a rule's result document past its listed commits (engine/listing.py)
     "listing.more_failing": "… and {count} more commits fail this rule (not listed here).",
     "listing.more_other": "{count} more commits without problems (not listed here).",
+    # exemptions (engine/exempt.py) and the escape token
+    "exempt.bot": "Commit {hash} exempt: written by the bot '{bot}'.",
+    "exempt.bot.pull_request": "Pull request {id} exempt: opened by the bot '{bot}'.",
+    "exempt.host_merge": "Commit {hash} exempt: a merge commit written by the code host.",
+    "exempt.release": "Commit {hash} exempt: a release commit ({tool}).",
+    "exempt.revert": "Commit {hash} exempt: it reverts {reverted}, which references no issue.",
+    "exempt.revert.inherits": "Commit {hash} reverts {reverted}: checked with its issue keys ({keys}).",
+    "exempt.escape": "Commit {hash} exempt by the escape token: {reason}",
+    "escape.forbidden": "Commit {hash}: the escape token {token} is not allowed in this repository.",
+    "escape.no_reason": "Commit {hash}: the escape token {token} needs a reason, e.g. [no-jira: typo in README].",
+    "escape.branch": "Commit {hash}: the escape token {token} is not allowed on branch '{branch}'.",
+    "escape.user": "Commit {hash}: user '{user}' may not use the escape token {token}.",
+    "escape.user_unknown": "Commit {hash}: the escape token {token} is limited to some users, and who pushed is not known here.",
+    "escape.group": "Commit {hash}: the escape token {token} is limited to groups the user is not in.",
+    "escape.group_unknown": "Commit {hash}: the escape token {token} is limited to some groups, and group membership is not known here.",
+    "report.evaluated": "{count} rule(s) in evaluate mode not shown ({blocked} would have blocked)",
 }
 
 DE: dict[str, str] = {
@@ -172,6 +188,21 @@ DE: dict[str, str] = {
     "report.skipped": "{count} übersprungen oder nicht anwendbar:",
     "listing.more_failing": "… und {count} weitere Commits verletzen diese Regel (hier nicht aufgeführt).",
     "listing.more_other": "{count} weitere Commits ohne Probleme (hier nicht aufgeführt).",
+    "exempt.bot": "Commit {hash} ausgenommen: vom Bot '{bot}' geschrieben.",
+    "exempt.bot.pull_request": "Pull-Request {id} ausgenommen: vom Bot '{bot}' eröffnet.",
+    "exempt.host_merge": "Commit {hash} ausgenommen: ein vom Code-Host geschriebener Merge-Commit.",
+    "exempt.release": "Commit {hash} ausgenommen: ein Release-Commit ({tool}).",
+    "exempt.revert": "Commit {hash} ausgenommen: er macht {reverted} rückgängig, der keinen Vorgang referenziert.",
+    "exempt.revert.inherits": "Commit {hash} macht {reverted} rückgängig: geprüft mit dessen Vorgangsschlüsseln ({keys}).",
+    "exempt.escape": "Commit {hash} durch das Ausnahme-Token ausgenommen: {reason}",
+    "escape.forbidden": "Commit {hash}: das Ausnahme-Token {token} ist in diesem Repository nicht erlaubt.",
+    "escape.no_reason": "Commit {hash}: das Ausnahme-Token {token} braucht eine Begründung, z. B. [no-jira: Tippfehler im README].",
+    "escape.branch": "Commit {hash}: das Ausnahme-Token {token} ist auf dem Branch '{branch}' nicht erlaubt.",
+    "escape.user": "Commit {hash}: Benutzer '{user}' darf das Ausnahme-Token {token} nicht verwenden.",
+    "escape.user_unknown": "Commit {hash}: das Ausnahme-Token {token} ist auf bestimmte Benutzer beschränkt, und wer pusht, ist hier nicht bekannt.",
+    "escape.group": "Commit {hash}: das Ausnahme-Token {token} ist auf Gruppen beschränkt, denen der Benutzer nicht angehört.",
+    "escape.group_unknown": "Commit {hash}: das Ausnahme-Token {token} ist auf bestimmte Gruppen beschränkt, und die Gruppenzugehörigkeit ist hier nicht bekannt.",
+    "report.evaluated": "{count} Regel(n) im Auswertungsmodus nicht angezeigt ({blocked} hätten blockiert)",
 }
 
 CATALOGUES: dict[str, dict[str, str]] = {"en-US": EN, "de-DE": DE}

@@ -6,6 +6,7 @@ Platform-neutral and pure: adapters translate these values to their own wire for
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from jirahooks.engine.facts import Evaluation, Fact, FactStatus, RuleValidation, Status
 from jirahooks.platforms.base import (
@@ -48,10 +49,9 @@ def in_progress_status(url: str = "", refname: str = "") -> BuildStatus:
 def build_status(evaluation: Evaluation, *, url: str = "", refname: str = "") -> BuildStatus:
     """SUCCESSFUL or FAILED; the description names the failed rules (one short line)."""
     if passed(evaluation):
-        warned = sum(1 for rv in evaluation.rule_validations if rv.status is Status.WARNING)
-        checked = sum(
-            1 for rv in evaluation.rule_validations if rv.status in (Status.PASS, Status.WARNING)
-        )
+        rvs = _shown(evaluation)
+        warned = sum(1 for rv in rvs if rv.status is Status.WARNING)
+        checked = sum(1 for rv in rvs if rv.status in (Status.PASS, Status.WARNING))
         text = f"Passed: {checked} rule{'s' if checked != 1 else ''}"
         if warned:
             text += f", {warned} with warnings"
@@ -62,6 +62,11 @@ def build_status(evaluation: Evaluation, *, url: str = "", refname: str = "") ->
     return BuildStatus(
         STATUS_KEY, state, STATUS_NAME, first_line(text, DESCRIPTION_LIMIT), url, refname
     )
+
+
+def _shown(evaluation: Evaluation) -> list[Any]:
+    """The rule results a PR shows: not those of rules in evaluate mode (ADR 0011)."""
+    return [rv for rv in evaluation.rule_validations if rv.mode.value != "evaluate"]
 
 
 def _annotation_id(rule_id: str, index: int, text: str) -> str:
@@ -118,12 +123,21 @@ def report(evaluation: Evaluation, *, link: str = "", locale: str = "en-US") -> 
         else f"{len(blocked)} rule{'s' if len(blocked) != 1 else ''} blocked this change: "
         + ", ".join(blocked)
     )
-    data = (
+    if evaluation.exemptions:  # "exempt: why", counted per kind (docs/rules.md, Exemptions)
+        kinds: dict[str, int] = {}
+        for entry in evaluation.exemptions:
+            kinds[str(entry.get("kind"))] = kinds.get(str(entry.get("kind")), 0) + 1
+        details += " Exempt commits: " + ", ".join(f"{n} {k}" for k, n in kinds.items()) + "."
+    data: tuple[dict[str, Any], ...] = (
         {"title": "Result", "type": "TEXT", "value": evaluation.result.value},
-        {"title": "Rules evaluated", "type": "NUMBER", "value": len(evaluation.rule_validations)},
+        {"title": "Rules evaluated", "type": "NUMBER", "value": len(_shown(evaluation))},
         {"title": "Rules blocking", "type": "NUMBER", "value": len(blocked)},
         {"title": "Duration", "type": "DURATION", "value": int(evaluation.duration_ms)},
     )
+    if evaluation.exemptions:
+        data += (
+            {"title": "Exempt commits", "type": "NUMBER", "value": len(evaluation.exemptions)},
+        )
     return Report(
         external_id=REPORT_ID,
         title=REPORT_TITLE,

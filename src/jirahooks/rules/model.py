@@ -45,6 +45,19 @@ class Severity(StrEnum):
     WARNING = "WARNING"
 
 
+class Mode(StrEnum):
+    """How a rule's failure reaches the pusher (docs/rules.md, "Rule modes"; ADR 0011).
+
+    ``enforce``: as its severity says (BLOCK blocks). ``warn``: shown, never blocks — what
+    ``severity: WARNING`` always meant. ``evaluate``: not shown to the pusher; a failure is
+    recorded in the stored evaluation as "would have blocked" (or warned), so an administrator
+    sees on the dashboard when the rule is safe to enforce."""
+
+    ENFORCE = "enforce"
+    WARN = "warn"
+    EVALUATE = "evaluate"
+
+
 class KeysValid(StrEnum):
     OFF = "OFF"
     ALL = "ALL"  # every key must resolve in Jira
@@ -270,6 +283,11 @@ class Rule:
     success: str = field("", doc="shown when the rule passes")
     hint: str = field("", doc="how to fix a failure")
     severity: Severity = field(Severity.BLOCK, doc="BLOCK, or WARNING to only warn")
+    mode: Mode | None = field(
+        None,
+        doc="enforce, warn (shown, never blocks) or evaluate (not shown; recorded as would have "
+        "blocked); unset: the settings' default_mode",
+    )
     triggers: frozenset[Trigger] = field(
         DEFAULT_TRIGGERS, doc="COMMIT, PUSH, PULL_REQUEST, MERGE_COMMIT", check=_triggers_error
     )
@@ -306,6 +324,14 @@ class Rule:
         changes = {name: getattr(texts, name) for name in RULE_TEXTS if getattr(texts, name)}
         return dataclasses.replace(self, **changes) if changes else self
 
+    def effective_mode(self, default: Mode = Mode.ENFORCE) -> Mode:
+        """The mode the rule runs in: its own, else ``default`` (the settings' ``default_mode``);
+        ``severity: WARNING`` makes ``enforce`` a ``warn`` (the two say the same)."""
+        mode = self.mode or default
+        if mode is Mode.ENFORCE and self.severity is Severity.WARNING:
+            return Mode.WARN
+        return mode
+
     def to_api(self) -> dict[str, Any]:
         """The rule as the Validation API shows it (camelCase)."""
         from jirahooks.rules.schema import dump
@@ -322,6 +348,7 @@ class Rule:
             "showRule": self.show_rule,
             "enabled": self.enabled,
             "severity": self.severity.value,
+            **({"mode": self.mode.value} if self.mode is not None else {}),
             "triggers": sorted(t.value for t in self.triggers),
             "target": [t.value for t in self.targets],
             "strategy": self.strategy.value,
@@ -356,6 +383,70 @@ def _key_pattern_error(value: str) -> str | None:
     if "-" not in re.sub(r"\[(?:\\.|[^\]])*\]", "", value):
         return "an issue-key pattern must match '<PROJECT>-<number>' (it has no '-' separator)"
     return None
+
+
+def _token_error(value: str) -> str | None:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}", value):
+        return "1-40 letters, digits, '.', '_' or '-', starting with a letter or digit"
+    return None
+
+
+@dataclass(frozen=True)
+class Escape:
+    """The escape token: ``[no-jira: reason]`` in a commit message exempts that commit where it
+    is allowed. Every use is a fact of the stored evaluation (the audit trail) and counted on
+    the dashboard."""
+
+    allowed: bool = field(False, doc="the token is accepted at all (false: forbidden entirely)")
+    token: str = field(
+        "no-jira",
+        doc="the word inside the brackets: [no-jira: reason]",
+        check=_token_error,
+        hint="e.g. no-jira",
+    )
+    branches: Patterns = field(
+        factory=Patterns, doc="branches where it is accepted (current, pushed or PR source)"
+    )
+    users: Patterns = field(
+        factory=Patterns, doc="who may use it (pusher or PR author); unknown user: refused"
+    )
+    groups: Patterns = field(
+        factory=Patterns, doc="groups that may use it; unknown group membership: refused"
+    )
+
+
+@dataclass(frozen=True)
+class Exemptions:
+    """Commits exempt from every rule, decided before Jira is asked; each one is shown in the
+    result as "exempt: why" (docs/rules.md, "Exemptions")."""
+
+    bots: bool = field(
+        False, doc="commits by Dependabot, Renovate and the GitHub, GitLab, Bitbucket bots"
+    )
+    bot_patterns: tuple[str, ...] = field(
+        (), doc="more bot globs on a commit's author or committer name or e-mail", check=_globs
+    )
+    host_merges: bool = field(
+        False, doc="merge commits the code host wrote (Merge pull request #1 …, Merged in …)"
+    )
+    reverts: bool = field(
+        False, doc="a revert is judged with the reverted commit's keys (exempt when it has none)"
+    )
+    release_commits: bool = field(
+        False, doc="release-tool commits (semantic-release, [maven-release-plugin], release-please)"
+    )
+    escape: Escape = field(factory=Escape, doc="the escape token [no-jira: reason]")
+
+    @property
+    def any(self) -> bool:
+        return (
+            self.bots
+            or bool(self.bot_patterns)
+            or self.host_merges
+            or self.reverts
+            or self.release_commits
+            or self.escape.allowed
+        )
 
 
 @dataclass(frozen=True)
@@ -402,6 +493,12 @@ class Settings:
         "patterns accept, else '{key} {message}'",
         check=lambda v: _message_template_error(v),
         hint="a text with {key} and {message}, e.g. '[{key}] {message}'",
+    )
+    default_mode: Mode = field(
+        Mode.ENFORCE, doc="the mode of rules that set none: enforce, warn or evaluate"
+    )
+    exemptions: Exemptions = field(
+        factory=Exemptions, doc="bots, host merges, reverts, release commits, the escape token"
     )
 
     def extractor(self) -> Any:

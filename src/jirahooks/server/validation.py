@@ -621,12 +621,13 @@ def _encode(document: dict[str, Any], share_issue_details: bool) -> tuple[bytes,
     """``(answer, stored)``: every hook user reads the answer, so unless the workspace shares
     issue details it carries only what a developer needs of each issue; the stored evaluation
     (administrators, web UI) keeps the full document. One job on the CPU pool."""
-    stored = _json(document)
-    if share_issue_details:
-        return stored, stored
-    from jirahooks.engine.facts import without_issue_details
+    from jirahooks.engine.facts import for_pusher, without_issue_details
 
-    return _json(without_issue_details(document)), stored
+    stored = _json(document)
+    answer = for_pusher(document)  # rules in evaluate mode are for the stored evaluation only
+    if share_issue_details and answer is document:
+        return stored, stored
+    return _json(answer if share_issue_details else without_issue_details(answer)), stored
 
 
 def _encode_text(*values: Any) -> tuple[EncodedJSON, ...]:

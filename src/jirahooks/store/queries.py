@@ -211,6 +211,23 @@ def _table(model: type[Base]) -> Table:
     return table
 
 
+def _rule_summary(rv: Any) -> dict[str, Any]:
+    """A rule's entry of ``EvaluationRow.rules`` (the dashboard reads these): its status and
+    mode, and what enforce would have said when the mode changed it (ADR 0011)."""
+    out: dict[str, Any] = {
+        "id": rv.rule.id,
+        "title": rv.rule.title,
+        "scope": rv.rule.scope.value,
+        "status": rv.status.value,
+        "mode": rv.mode.value,
+    }
+    if rv.enforced_status is not None:
+        out["enforcedStatus"] = rv.enforced_status.value
+        if rv.would_have_blocked:
+            out["wouldHaveBlocked"] = True
+    return out
+
+
 def evaluation_values(
     evaluation: Evaluation,
     *,
@@ -238,15 +255,7 @@ def evaluation_values(
         "duration_ms": round(duration_ms, 3),
         "token_id": token_id,
         "event": dict(event),
-        "rules": [
-            {
-                "id": rv.rule.id,
-                "title": rv.rule.title,
-                "scope": rv.rule.scope.value,
-                "status": rv.status.value,
-            }
-            for rv in evaluation.rule_validations
-        ],
+        "rules": [_rule_summary(rv) for rv in evaluation.rule_validations],
         "document": dict(document),
         "issues": {
             key: {**issue.to_dict(), "assigneeName": issue.assignee_name}

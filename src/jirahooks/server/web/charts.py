@@ -129,3 +129,91 @@ def horizontal_bars(
         )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+@dataclass(frozen=True)
+class RuleTrial:
+    """One rule in ``warn`` or ``evaluate`` mode: per day, how many changes it would have
+    blocked (``blocked``) out of the evaluations it ran in (``ran``)."""
+
+    rule_id: str
+    title: str
+    mode: str
+    blocked: tuple[int, ...]
+    ran: tuple[int, ...]
+
+    @property
+    def total_blocked(self) -> int:
+        return sum(self.blocked)
+
+    @property
+    def total_ran(self) -> int:
+        return sum(self.ran)
+
+
+def would_have_blocked(
+    trials: Sequence[RuleTrial], days: Sequence[str], *, width: int = 720
+) -> Markup:
+    """One row per rule: a bar per day of the changes it would have blocked (dark) over the
+    evaluations it ran in (light track), and the totals — flat at zero means safe to enforce."""
+    row, label_w, right, pad = 34, 200, 150, 6
+    height = max(len(trials), 1) * row + pad * 2 + 16
+    plot_w = width - label_w - right
+    n = max(len(days), 1)
+    slot = plot_w / n
+    bar = max(min(slot * 0.7, 16), 1.5)
+    peak = max((r for t in trials for r in t.ran), default=0) or 1
+    label = _(
+        "Changes each rule in evaluate or warn mode would have blocked, per day, %(n)s rules",
+        n=len(trials),
+    )
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(label)}">',
+        f"<title>{escape(_('Would have blocked, per rule'))}</title>",
+    ]
+    for i, trial in enumerate(trials):
+        y0 = pad + i * row
+        base = y0 + row - 8
+        inner = row - 12
+        name = trial.title or trial.rule_id
+        short = name if len(name) <= 26 else name[:25] + "…"
+        parts.append(
+            f'<text class="bar-label" x="{label_w - 8}" y="{y0 + row / 2 + 4:.1f}" '
+            f'text-anchor="end">{escape(short)}</text>'
+        )
+        for d, (blocked, ran) in enumerate(zip(trial.blocked, trial.ran, strict=True)):
+            x = label_w + slot * d + (slot - bar) / 2
+            if ran:
+                h = inner * ran / peak
+                parts.append(
+                    f'<rect class="track" x="{x:.1f}" y="{base - h:.1f}" width="{bar:.1f}" '
+                    f'height="{h:.1f}"/>'
+                )
+            if blocked:
+                h = max(inner * blocked / peak, 1.5)
+                tip = _("%(day)s: %(n)s would have blocked", day=days[d], n=blocked)
+                parts.append(
+                    f'<rect class="bar-block" x="{x:.1f}" y="{base - h:.1f}" width="{bar:.1f}" '
+                    f'height="{h:.1f}"><title>{escape(tip)}</title></rect>'
+                )
+        parts.append(
+            f'<line class="axis" x1="{label_w}" x2="{label_w + plot_w}" y1="{base}" y2="{base}"/>'
+        )
+        text = _(
+            "%(blocked)s of %(ran)s (%(mode)s)",
+            blocked=trial.total_blocked,
+            ran=trial.total_ran,
+            mode=trial.mode,
+        )
+        parts.append(
+            f'<text x="{label_w + plot_w + 8}" y="{y0 + row / 2 + 4:.1f}">{escape(text)}</text>'
+        )
+    label_every = max(1, n // 6)
+    for d in range(0, n, label_every):
+        x = label_w + slot * d + slot / 2
+        parts.append(
+            f'<text x="{x:.1f}" y="{height - 4}" text-anchor="middle">{escape(days[d][5:])}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -148,7 +148,20 @@ SETTING_FIELDS: tuple[tuple[str, str, str], ...] = (
             " empty: the shape the commit naming rules accept"
         ),
     ),
+    (
+        "default_mode",
+        "mode",
+        N_("The mode of rules that set none: evaluate tries a rule without blocking anyone"),
+    ),
 )
+MODE_CHOICES = (
+    ("enforce", N_("enforce — rules block as their severity says")),
+    ("warn", N_("warn — failures are shown, never block")),
+    ("evaluate", N_("evaluate — not shown; recorded as “would have blocked”")),
+)
+# settings the form does not edit (set through the admin API or `jirahooks apply`): a save
+# keeps them as they are
+NOT_ON_THE_FORM = ("exemptions",)
 WORKSPACE_ONLY = frozenset({"share_issue_details"})
 REPOSITORY_FIELDS = tuple(f for f in SETTING_FIELDS if f[0] not in WORKSPACE_ONLY)
 LABELS = {
@@ -164,6 +177,7 @@ LABELS = {
     "share_issue_details": N_("Share issue details with hook users"),
     "time_budget_seconds": N_("Time budget (seconds)"),
     "commit_message_template": N_("Commit message template"),
+    "default_mode": N_("Default rule mode"),
 }
 
 
@@ -247,6 +261,8 @@ async def _settings_page(
         errors=errors or {},
         flash=flash,
         targets=[t.value for t in Target],
+        modes=MODE_CHOICES,
+        exemptions=current.effective.get("exemptions") or {},
         tab="settings",
         status=status,
     )
@@ -285,6 +301,8 @@ async def save_settings(
         overrides = _overrides(form, submitted, inherited)
         body = {k: v for k, v in submitted.items() if k in overrides}
     p = user.principal
+    stored = (await _current(db, ctx)).settings
+    body.update({k: stored[k] for k in NOT_ON_THE_FORM if k in stored})
     try:
         if ctx.repository is None:
             await repo_api.put_workspace_settings(workspace, body, db, p)

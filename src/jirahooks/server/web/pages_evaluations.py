@@ -15,7 +15,13 @@ from sqlalchemy import select
 
 from jirahooks.server.admin import evaluations as api
 from jirahooks.server.auth import Session, get_repository
-from jirahooks.server.web.charts import DayCounts, horizontal_bars, over_time
+from jirahooks.server.web.charts import (
+    DayCounts,
+    RuleTrial,
+    horizontal_bars,
+    over_time,
+    would_have_blocked,
+)
 from jirahooks.server.web.common import W, page, workspace_ctx
 from jirahooks.server.web.i18n import _
 from jirahooks.server.web.pages_connections import connection_alerts
@@ -30,6 +36,8 @@ RESULTS = ("PASS", "WARNING", "BLOCK", "SKIP", "IGNORE")
 TRIGGERS = ("COMMIT", "PUSH", "PULL_REQUEST", "MERGE_COMMIT")
 PAGE_SIZE = 50
 DASHBOARD_ROWS = 20000
+# evaluations whose escape-token uses the dashboard lists (read from the stored documents)
+ESCAPE_ROWS = 2000
 
 
 def _day(value: str) -> datetime | None:
@@ -164,11 +172,14 @@ async def dashboard(
     failing: Counter[tuple[str, str]] = Counter()
     per_repo: dict[str, Counter[str]] = defaultdict(Counter)
     totals: Counter[str] = Counter()
+    trial = TrialCounter()  # rules in evaluate / warn mode
     for created, verdict, rules, slug in result.all():
-        per_day[created.date().isoformat()][verdict] += 1
+        day = created.date().isoformat()
+        per_day[day][verdict] += 1
         totals[verdict] += 1
         if verdict != "IGNORE":
             per_repo[slug or "(none)"][verdict] += 1
+        trial.add(day, rules)
         for rv in rules or []:
             if rv.get("status") == "BLOCK":
                 failing[(str(rv.get("id", "")), str(rv.get("title", "")))] += 1
@@ -177,6 +188,9 @@ async def dashboard(
         d = (first_day + timedelta(days=i)).isoformat()
         c = per_day.get(d, Counter())
         series.append(DayCounts(d, c["PASS"], c["BLOCK"], c["WARNING"], c["SKIP"] + c["IGNORE"]))
+    day_names = [d.day for d in series]
+    trials = trial.trials(day_names)
+    escapes = await _escapes(db, ctx.workspace.id, start)
     top_rules = failing.most_common(8)
     repos = []
     for slug, c in per_repo.items():
@@ -206,6 +220,7 @@ async def dashboard(
         )
         if repos
         else None,
+        "trials": would_have_blocked(trials, day_names) if trials else None,
     }
     return page(
         request,
@@ -220,5 +235,90 @@ async def dashboard(
         series=series,
         top_rules=top_rules,
         repos=repos,
+        trials=trials,
+        escapes=escapes,
         connection_alerts=await connection_alerts(db, ctx),
     )
+
+
+class TrialCounter:
+    """Per rule in ``evaluate`` or ``warn`` mode and day: the changes it would have blocked
+    and the evaluations it ran in, from ``EvaluationRow.rules`` (ADR 0011; a summary stored
+    before modes existed has no ``mode``: enforce, not counted)."""
+
+    def __init__(self) -> None:
+        self.blocked: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+        self.ran: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+        self.mode: dict[tuple[str, str], str] = {}
+
+    def add(self, day: str, rules: Any) -> None:
+        for rv in rules or []:
+            mode = rv.get("mode") or "enforce"
+            if mode not in ("evaluate", "warn"):
+                continue
+            key = (str(rv.get("id", "")), str(rv.get("title", "")))
+            self.mode.setdefault(key, str(mode))  # rows come newest first: the current mode
+            if rv.get("status") not in ("SKIP", "IGNORE"):
+                self.ran[key][day] += 1
+            if rv.get("wouldHaveBlocked"):
+                self.blocked[key][day] += 1
+
+    def trials(self, days: list[str], limit: int = 12) -> list[RuleTrial]:
+        """Evaluate-mode rules first, then the most blocking."""
+        out = [
+            RuleTrial(
+                rid,
+                title,
+                mode,
+                tuple(self.blocked[(rid, title)][d] for d in days),
+                tuple(self.ran[(rid, title)][d] for d in days),
+            )
+            for (rid, title), mode in self.mode.items()
+        ]
+        out.sort(key=lambda t: (t.mode != "evaluate", -t.total_blocked, t.title))
+        return out[:limit]
+
+
+async def rule_trials(
+    db: Session, workspace_id: int, days: int = 30
+) -> tuple[list[RuleTrial], list[str]]:
+    """The trials of the last ``days`` days and the day names (the rules page's chart)."""
+    today = datetime.now(UTC).date()
+    first_day = today - timedelta(days=days - 1)
+    start = datetime.combine(first_day, datetime.min.time(), UTC)
+    result = await db.execute(
+        select(EvaluationRow.created_at, EvaluationRow.rules)
+        .where(EvaluationRow.workspace_id == workspace_id, EvaluationRow.created_at >= start)
+        .order_by(EvaluationRow.id.desc())
+        .limit(DASHBOARD_ROWS)
+    )
+    counter = TrialCounter()
+    for created, rules in result.all():
+        counter.add(created.date().isoformat(), rules)
+    names = [(first_day + timedelta(days=i)).isoformat() for i in range(days)]
+    return counter.trials(names), names
+
+
+async def _escapes(db: Session, workspace_id: int, start: datetime) -> list[dict[str, Any]]:
+    """The escape-token uses of the period, newest first, from the stored documents'
+    ``exemptions`` (docs/rules.md): one entry per exempted commit, with its evaluation."""
+    result = await db.execute(
+        select(EvaluationRow.id, EvaluationRow.created_at, EvaluationRow.document["exemptions"])
+        .where(EvaluationRow.workspace_id == workspace_id, EvaluationRow.created_at >= start)
+        .order_by(EvaluationRow.id.desc())
+        .limit(ESCAPE_ROWS)
+    )
+    out: list[dict[str, Any]] = []
+    for evaluation_id, created, exemptions in result.all():
+        for entry in exemptions if isinstance(exemptions, list) else ():
+            if isinstance(entry, dict) and entry.get("kind") == "escape":
+                out.append(
+                    {
+                        "evaluation": evaluation_id,
+                        "created": created,
+                        "commit": str(entry.get("commit") or "")[:12],
+                        "author": str(entry.get("author") or ""),
+                        "reason": str(entry.get("reason") or ""),
+                    }
+                )
+    return out

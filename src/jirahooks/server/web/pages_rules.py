@@ -46,6 +46,7 @@ from jirahooks.server.web.common import (
 )
 from jirahooks.server.web.i18n import _, current_locale
 from jirahooks.server.web.ruleform import (
+    MODES,
     PATTERN_FIELDS,
     TARGETS,
     TRIGGERS,
@@ -93,6 +94,7 @@ def _require_editor(ctx: Ctx) -> None:
 def _editor_context() -> dict[str, Any]:
     return {
         "triggers": TRIGGERS,
+        "modes": MODES,
         "targets": TARGETS,
         "pattern_fields": PATTERN_FIELDS,
     }
@@ -109,7 +111,18 @@ async def _list_page(request: Request, db: Session, ctx: Ctx, **extra: Any) -> H
     if ctx.repository is not None:
         inherited = await api.list_workspace_rules(ctx.workspace.slug, db, ctx.user.principal)
         disabled = [str(x) for x in ctx.repository.disabled_rules or []]
-    template = "rules_table.html" if extra.pop("fragment", False) else "rules.html"
+    fragment = extra.pop("fragment", False)
+    template = "rules_table.html" if fragment else "rules.html"
+    trials_chart = None
+    if (
+        not fragment and ctx.repository is None
+    ):  # rules on trial (evaluate / warn mode): would have blocked, per day
+        from jirahooks.server.web.charts import would_have_blocked
+        from jirahooks.server.web.pages_evaluations import rule_trials
+
+        trials, days = await rule_trials(db, ctx.workspace.id)
+        trials = [t for t in trials if t.rule_id in {r.id for r in rows}]
+        trials_chart = would_have_blocked(trials, days) if trials else None
     return page(
         request,
         ctx,
@@ -117,6 +130,7 @@ async def _list_page(request: Request, db: Session, ctx: Ctx, **extra: Any) -> H
         rows=rows,
         inherited=inherited,
         disabled=disabled,
+        trials_chart=trials_chart,
         tab="rules",
         **extra,
     )

@@ -32,6 +32,12 @@ PATTERN_FIELDS = (
     ("groups", N_("Groups"), ""),
     ("authors", N_("Commit authors"), N_("name or e-mail; excluded authors' commits are skipped")),
 )
+MODES = (
+    ("", N_("Default of the workspace or repository")),
+    ("enforce", N_("enforce — applied as its severity says")),
+    ("warn", N_("warn — shown, never blocks")),
+    ("evaluate", N_("evaluate — not shown; recorded as “would have blocked”")),
+)
 TEXT_FIELDS = ("id", "title", "description", "error", "success", "hint")
 # The rule's texts in German, from the editor's "Texts in German" fields (de-DE_title, …).
 TRANSLATED = ("de-DE",)
@@ -65,6 +71,8 @@ def form_to_document(form: dict[str, list[str]]) -> dict[str, Any]:
     for name in BOOL_FIELDS:
         doc[name] = _one(form, name) in ("on", "true", "1")
     doc["severity"] = _one(form, "severity") or Severity.BLOCK.value
+    if _one(form, "mode"):  # empty: the workspace's / repository's default mode
+        doc["mode"] = _one(form, "mode")
     doc["triggers"] = [t for t, _, _ in TRIGGERS if t in form.get("triggers", [])]
     doc["targets"] = [t for t, _, _ in TARGETS if t in form.get("targets", [])]
     doc["strategy"] = _one(form, "strategy") or Strategy.ALL.value
@@ -110,6 +118,7 @@ def rule_to_values(rule: Rule) -> dict[str, Any]:
     values: dict[str, Any] = {name: getattr(rule, name) for name in TEXT_FIELDS}
     values.update({name: getattr(rule, name) for name in BOOL_FIELDS})
     values["severity"] = rule.severity.value
+    values["mode"] = rule.mode.value if rule.mode is not None else ""
     values["triggers"] = [t.value for t in rule.triggers]
     values["targets"] = [t.value for t in rule.targets]
     values["strategy"] = rule.strategy.value
@@ -140,6 +149,7 @@ def form_values(form: dict[str, list[str]]) -> dict[str, Any]:
     values.update({name: doc[name] for name in BOOL_FIELDS})
     values.update(
         severity=doc["severity"],
+        mode=_one(form, "mode"),
         triggers=doc["triggers"],
         targets=doc["targets"],
         strategy=doc["strategy"],
