@@ -262,6 +262,7 @@ CASES: tuple[Case, ...] = (
     Case("GET", f"{W}/bitbucket", ADMIN),
     Case("PUT", f"{W}/bitbucket", ADMIN, _bitbucket_body),
     Case("DELETE", f"{W}/bitbucket", ADMIN, setup=_bitbucket),
+    Case("POST", f"{W}/bitbucket/test", ADMIN, setup=_bitbucket),
     Case("POST", f"{R}/pull-requests/1/recheck", REPO, setup=_bitbucket),
 )
 
