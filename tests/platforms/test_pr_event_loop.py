@@ -74,8 +74,7 @@ def test_healthz_answers_while_a_hostile_pull_request_is_evaluated(guardian: Gua
         "_parse",
         "_parse",
         "_plan_all",
-        "_judge_all",
-        "_with_suggestions",  # "did you mean" hints of the failing rules, off the loop too
+        "_judge_all",  # with the "did you mean" hints of the failing rules
         "to_document",
         "content_digests",  # the stored evaluation's digests (evidence chain), off the loop too
     ]

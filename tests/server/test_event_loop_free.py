@@ -126,8 +126,7 @@ def test_healthz_answers_while_a_hostile_push_is_evaluated(
         "_parse",  # the workspace's rules, into the configuration snapshot
         "_parse",  # the repository's own (none here)
         "_plan_all",
-        "_judge_all",
-        "_with_suggestions",  # "did you mean" hints of the failing rule, off the loop too
+        "_judge_all",  # with the "did you mean" hints of the failing rule
         "to_document",
         "_encode",
         "_encode_text",

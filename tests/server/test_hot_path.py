@@ -328,3 +328,31 @@ def test_the_postgresql_probe_shares_reads_but_never_an_earlier_one(postgres_url
     assert shared_reads == 2  # the first call's own read, then one read for the other nine
     assert all(found == many[0] for found in many)
     assert after_change[1] == 1
+
+
+def test_a_reader_waits_for_the_writer_a_bounded_time(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``settled`` (what the evaluation readers wait on) gives up on a writer whose database
+    takes nothing, reads what is stored and says so in the log, rather than hang the reader."""
+    from types import SimpleNamespace
+
+    from jirahooks.server import writer as writer_module
+
+    class StuckWriter:
+        async def flush(self) -> None:
+            await asyncio.Event().wait()  # the database never takes the rows
+
+        def backlog(self) -> int:
+            return 7
+
+    monkeypatch.setattr(writer_module, "SETTLE_SECONDS", 0.05)
+    request: Any = SimpleNamespace(
+        method="GET",
+        url=SimpleNamespace(path="/api/v1/workspaces/acme/evaluations"),
+        app=SimpleNamespace(state=SimpleNamespace(jirahooks=SimpleNamespace(writer=StuckWriter()))),
+    )
+    with caplog.at_level("WARNING", logger="jirahooks.server.writer"):
+        asyncio.run(writer_module.settled(request))
+    assert "reads without 7 evaluation(s)" in caplog.text
+    assert "/api/v1/workspaces/acme/evaluations" in caplog.text

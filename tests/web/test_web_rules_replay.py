@@ -280,3 +280,46 @@ def test_a_try_judges_a_bounded_number_of_commits(
     assert status == 200, text[:500]
     assert _summary(text).startswith("2 changes replayed:")
     assert "1 older changes were left out: a try judges at most 2 commits." in text
+
+
+def test_a_try_holds_no_write_lock_while_it_waits_for_jira(site: Site) -> None:
+    """A try waits for Jira (and for the background writer) with no write transaction open:
+    SQLite takes another writer the moment the try's Jira request is in flight. (The sign-in's
+    ``last_used_at``, left pending, was flushed by the page's first query and held the lock for
+    the whole request: the writer's rows waited, the try waited for them, and the page hung.)"""
+    import sqlite3
+    import threading
+
+    from tests.fakes.fake_jira import FakeJira, wait_until
+
+    from jirahooks.store.database import DATABASE_FILE
+
+    with FakeJira("cloud") as jira:
+        jira.add_issue("ABC-1", status="In Progress")
+        _scene(site)
+        site.add_connection("Acme", jira.url, email=jira.user.email, token=jira.token)
+        b = Browser(site.url)
+        b.sign_in(site.admin_token)
+        csrf = b.csrf(PAGE)
+        jira.hang(120)  # the try's first Jira request waits until the fake stops
+        form = {
+            "csrf_token": csrf,
+            "count": "10",
+            "rules": "rules:\n  - template: all-keys-valid\n",
+        }
+        answer: list[int] = []
+        thread = threading.Thread(
+            target=lambda: answer.append(b.request("POST", PAGE, form)[0]), daemon=True
+        )
+        thread.start()
+        assert wait_until(lambda: jira.in_flight > 0, timeout=60), "the try never asked Jira"
+        database = sqlite3.connect(
+            site.live.app.state.jirahooks.settings.data_dir / DATABASE_FILE, timeout=0
+        )
+        try:
+            database.execute("BEGIN IMMEDIATE")  # "database is locked" if the try holds it
+            database.rollback()
+        finally:
+            database.close()
+    thread.join(timeout=120)
+    assert answer == [200]

@@ -167,9 +167,19 @@ async def evaluate(
         ]
     )
     # 5. judge each rule
-    judged = await run(_judge_all, plans, settings, resolution, jql_results, offline, problems)
-    # "did you mean" hints: CPU work over the failing facts, so on the runner too
-    judged = await run(_with_suggestions, judged, event, settings, resolution, projects, rules)
+    # ... with the "did you mean" hints over the failing facts: one trip to the runner
+    judged = await run(
+        _judge_all,
+        plans,
+        settings,
+        resolution,
+        jql_results,
+        offline,
+        problems,
+        event,
+        projects,
+        rules,
+    )
     by_id = {v.rule.id: v for v in judged}
     validations = [v for v in (broken.get(r.id) or by_id.get(r.id) for r in rules) if v is not None]
     system = tuple(_problem_fact(p, Context.SYSTEM) for p in problems)
@@ -202,14 +212,20 @@ def _judge_all(
     jql_results: dict[str, JqlResult],
     offline: bool,
     problems: list[ConnectionProblem],
+    event: Event,
+    projects: ProjectSet,
+    rules: Sequence[Rule],
 ) -> list[RuleValidation]:
-    return [
+    """Every rule's verdict in its mode, with the "did you mean" hints of the failing ones: the
+    CPU steps after the Jira round trips, in one job for the runner."""
+    judged = [
         with_mode(
             _judge(plan, settings, resolution, jql_results, offline, problems),
             settings.default_mode,
         )
         for plan in plans
     ]
+    return _with_suggestions(judged, event, settings, resolution, projects, rules)
 
 
 def with_mode(rv: RuleValidation, default: Mode) -> RuleValidation:

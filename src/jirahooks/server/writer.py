@@ -304,7 +304,22 @@ class AuditWriter:
             )
 
 
+# how long a reader waits for the writer before it reads what is stored (and says so in the log)
+SETTLE_SECONDS = 15.0
+
+
 async def settled(request: Request) -> None:
     """A route dependency for what reads evaluations: wait until this process's writer has
-    stored every evaluation it answered before (``AuditWriter.flush``)."""
-    await request.app.state.jirahooks.writer.flush()
+    stored every evaluation it answered before (``AuditWriter.flush``) — at most
+    ``SETTLE_SECONDS``: a database that does not take the rows must not hang the reader too."""
+    writer = request.app.state.jirahooks.writer
+    try:
+        await asyncio.wait_for(writer.flush(), SETTLE_SECONDS)
+    except TimeoutError:
+        log.warning(
+            "%s %s reads without %d evaluation(s) the writer has not stored within %.0f s",
+            request.method,
+            request.url.path,
+            writer.backlog(),
+            SETTLE_SECONDS,
+        )

@@ -139,7 +139,12 @@ async def current_user(request: Request, db: AsyncSession) -> WebUser | None:
         return None
     via = await db.get(ApiToken, data.get("via"))
     if via is None or via.revoked_at is not None or via.user_id != principal.user.id:
+        await db.rollback()  # not this session's token: no last_used_at for it
         return None
+    # last_used_at now, in its own short write: left pending, the page's next query would flush
+    # it and hold SQLite's write lock for the rest of the request (its Jira calls, its wait for
+    # the background writer), and every other writer would wait behind it
+    await db.commit()
     return WebUser(principal, csrf_for(data["k"]), int(data.get("sid", 0)))
 
 
