@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from jirahooks.engine.facts import Evaluation
-    from jirahooks.server.app import AppState
     from jirahooks.server.stages import Stages
+    from jirahooks.server.state import AppState
 
 log = logging.getLogger("jirahooks.server.metrics")
 

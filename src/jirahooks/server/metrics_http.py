@@ -22,7 +22,7 @@ from jirahooks.server.metrics import SAMPLE_SECONDS, TOKEN_ENV, Metrics
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-    from jirahooks.server.app import AppState
+    from jirahooks.server.state import AppState
 
 log = logging.getLogger("jirahooks.server.metrics")
 access_log = logging.getLogger("jirahooks.access")

@@ -55,7 +55,7 @@ from jirahooks.store.deliveries import Claimed, DeliveryRow, PlatformConfig, Pul
 from jirahooks.store.models import Repository, Workspace, utcnow
 
 if TYPE_CHECKING:
-    from jirahooks.server.app import AppState
+    from jirahooks.server.state import AppState
 
 log = logging.getLogger("jirahooks.server.webhooks")
 

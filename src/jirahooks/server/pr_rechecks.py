@@ -33,7 +33,7 @@ from jirahooks.store.deliveries import DeliveryRow
 from jirahooks.store.pr_keys import open_prs_using
 
 if TYPE_CHECKING:
-    from jirahooks.server.app import AppState
+    from jirahooks.server.state import AppState
 
 log = logging.getLogger("jirahooks.server.pr_rechecks")
 

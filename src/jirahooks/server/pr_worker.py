@@ -77,7 +77,7 @@ from jirahooks.store.models import Repository, Workspace, utcnow
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from jirahooks.server.app import AppState
+    from jirahooks.server.state import AppState
 
 log = logging.getLogger("jirahooks.server.webhooks")
 
