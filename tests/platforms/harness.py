@@ -19,7 +19,7 @@ from tests.support.live import UvicornThread, free_port
 from jirahooks.crypto import generate_key
 from jirahooks.retry import RetryPolicy
 from jirahooks.server import ServerSettings, create_app
-from jirahooks.server.platform_config import WorkerOptions
+from jirahooks.pipeline.options import WorkerOptions
 
 WS = "default"
 SECRET = "webhook-s3cret"

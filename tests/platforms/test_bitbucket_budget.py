@@ -29,7 +29,7 @@ from jirahooks.platforms.bitbucket_client import (
     budget_key,
 )
 from jirahooks.retry import RetryPolicy
-from jirahooks.server.platform_config import Adapters, WorkerOptions
+from jirahooks.pipeline.options import Adapters, WorkerOptions
 from jirahooks.store.deliveries import PlatformConfig
 
 REDIS = "redis://127.0.0.1:6379/0"

@@ -22,7 +22,7 @@ from tests.support.databases import PG_HOST, PG_PORT, PG_USER
 
 from jirahooks.crypto import generate_key
 from jirahooks.server import ServerSettings
-from jirahooks.server.platform_config import WorkerOptions
+from jirahooks.pipeline.options import WorkerOptions
 
 PUSH = {
     "triggerType": "PUSH",

@@ -33,7 +33,7 @@ from tests.support.live import UvicornThread
 
 from jirahooks.crypto import generate_key
 from jirahooks.server import ServerSettings, create_app
-from jirahooks.server.platform_config import WorkerOptions
+from jirahooks.pipeline.options import WorkerOptions
 
 WS = "default"
 # Every response check schemathesis has, except: max_response_time (a timing threshold, and the

@@ -105,12 +105,14 @@ def create_app(settings: ServerSettings, *, state: AppState | None = None) -> Fa
     metrics_http.install(app, settings.metrics_token)
     readiness.install(app)
 
-    from jirahooks.server import jira_webhooks, message_format, validation, webhooks
+    from jirahooks.pipeline import intake
+    from jirahooks.server import bitbucket_admin, jira_webhooks, message_format, validation
     from jirahooks.server.admin import ROUTERS
 
     app.include_router(validation.router)
     app.include_router(message_format.router)  # prepare-commit-msg's format (remote mode)
-    app.include_router(webhooks.router)  # Bitbucket webhooks, recheck, the PR worker
+    app.include_router(intake.router)  # code host webhooks, and the PR worker's lifespan
+    app.include_router(bitbucket_admin.router, prefix="/api/v1")  # Bitbucket settings
     app.include_router(jira_webhooks.router)  # Jira webhooks: the cache learns changes at once
     for router in ROUTERS:
         app.include_router(router, prefix="/api/v1")

@@ -35,7 +35,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from jirahooks import tracing
 from jirahooks.engine import Evaluation, Resolver, evaluate
 from jirahooks.event import Event
-from jirahooks.platforms import results
+from jirahooks.pipeline import timing as pr_timing
+from jirahooks.pipeline.options import Adapters, WorkerOptions, evaluation_link
+from jirahooks.pipeline.rechecks import keys_of
+from jirahooks.platforms import registry, results
 from jirahooks.platforms.base import (
     Delivery,
     DeliveryKind,
@@ -45,11 +48,8 @@ from jirahooks.platforms.base import (
     WebhookError,
     pr_fingerprint,
 )
-from jirahooks.platforms.bitbucket_cloud import PLATFORM, parse_delivery
 from jirahooks.rules.model import Rule, Settings
-from jirahooks.server import metrics, pr_timing
-from jirahooks.server.platform_config import Adapters, WorkerOptions, evaluation_link
-from jirahooks.server.pr_rechecks import keys_of
+from jirahooks.server import metrics
 from jirahooks.store import pr_keys, queries
 from jirahooks.store.deliveries import Claimed, DeliveryRow, PlatformConfig, PullRequestResult
 from jirahooks.store.models import Repository, Workspace, utcnow
@@ -77,10 +77,13 @@ class LeaseLost(Exception):
     worker took over): publish nothing."""
 
 
-async def platform_config(session: AsyncSession, workspace_id: int) -> PlatformConfig | None:
+async def platform_config(
+    session: AsyncSession, workspace_id: int, platform: str
+) -> PlatformConfig | None:
+    """The workspace's stored configuration for ``platform`` (None: not configured)."""
     result = await session.execute(
         select(PlatformConfig).where(
-            PlatformConfig.workspace_id == workspace_id, PlatformConfig.platform == PLATFORM
+            PlatformConfig.workspace_id == workspace_id, PlatformConfig.platform == platform
         )
     )
     return result.scalar_one_or_none()
@@ -180,7 +183,7 @@ class Processor:
                 if row is None:
                     return Outcome("ignored", note="deleted")
                 claimed = Claimed.of(row)
-        work = Work(delivery_id, token, claimed.evaluation_id, claimed.tries)
+        work = Work(delivery_id, token, claimed.evaluation_id, claimed.tries, claimed.platform)
         workspace_id = claimed.workspace_id
         if claimed.origin != "webhook":
             return await self.pull_request(
@@ -192,10 +195,13 @@ class Processor:
                 claimed.force,
                 work,
             )
+        host = registry.host(claimed.platform)
+        if host is None:
+            raise Permanent(f"no host is registered for platform '{claimed.platform}'")
         try:
             # up to a MiB of JSON: off the event loop, like the webhook handler parses it
             delivery = await self.state.cpu.run(
-                parse_delivery, dict(claimed.headers or {}), (claimed.body or "").encode()
+                host.parse, dict(claimed.headers or {}), (claimed.body or "").encode()
             )
         except WebhookError as exc:
             raise Permanent(exc.message) from exc
@@ -210,7 +216,7 @@ class Processor:
                 work,
             )
         if delivery.kind is DeliveryKind.PULL_REQUEST_CLOSED:
-            await self.closed(workspace_id, delivery)
+            await self.closed(workspace_id, delivery, claimed.platform)
             return Outcome("closed")
         if delivery.kind is DeliveryKind.PUSH:
             return await self.push(workspace_id, delivery, work)
@@ -220,27 +226,31 @@ class Processor:
 
     @staticmethod
     async def _context(
-        session: AsyncSession, workspace_id: int
+        session: AsyncSession, workspace_id: int, platform: str
     ) -> tuple[Workspace, PlatformConfig]:
-        """The workspace and its Bitbucket configuration, in one statement."""
+        """The workspace and its configuration for ``platform``, in one statement."""
         found = (
             await session.execute(
                 select(Workspace, PlatformConfig)
                 .outerjoin(
                     PlatformConfig,
                     (PlatformConfig.workspace_id == Workspace.id)
-                    & (PlatformConfig.platform == PLATFORM),
+                    & (PlatformConfig.platform == platform),
                 )
                 .where(Workspace.id == workspace_id)
             )
         ).first()
         if found is None or found[1] is None:
-            raise Permanent("the workspace has no Bitbucket configuration any more")
+            host = registry.host(platform)
+            title = host.title if host is not None else platform
+            raise Permanent(f"the workspace has no {title} configuration any more")
         return found[0], found[1]
 
-    async def load(self, workspace_id: int, slug: str, uuid: str, pr_id: str) -> Scope:
+    async def load(
+        self, workspace_id: int, slug: str, uuid: str, pr_id: str, platform: str
+    ) -> Scope:
         async with pr_timing.session(self.state.database) as session:
-            workspace, config = await self._context(session, workspace_id)
+            workspace, config = await self._context(session, workspace_id, platform)
             scope = await self._load_in(session, workspace, config, slug, uuid, pr_id)
             await session.commit()
         return scope
@@ -280,7 +290,7 @@ class Processor:
         connections = await snap.connections_for(session, found)
         previous = None
         if pr_id:
-            previous = await _pr_row(session, found.id, pr_id)
+            previous = await _pr_row(session, found.id, pr_id, config.platform)
         resolver = self.state.resolvers.resolver(
             connections, deadline_seconds=settings.time_budget_seconds
         )
@@ -303,7 +313,7 @@ class Processor:
         the database's round trips are the cost). On SQLite under the process's writer lock."""
         database = self.state.database
         async with pr_timing.session(database) as session, database.writing():
-            workspace, config = await self._context(session, workspace_id)
+            workspace, config = await self._context(session, workspace_id, work.platform)
             scope = await self._load_in(session, workspace, config, slug, uuid, pr_id)
             if database.dialect == "sqlite":
                 # end the read transaction: SQLite refuses to turn a read transaction into a
@@ -352,7 +362,7 @@ class Processor:
                 .values(
                     workspace_id=scope.workspace.id,
                     repository_id=scope.repository.id,
-                    platform=PLATFORM,
+                    platform=scope.config.platform,
                     pull_request_id=pr_id,
                     lease_owner=token,
                     lease_until=until,
@@ -368,7 +378,7 @@ class Processor:
             if fresh is not None:
                 scope.previous = fresh
                 return Lease(token, fresh.id, fresh.seq)
-            state = await _pr_row(session, scope.repository.id, pr_id)
+            state = await _pr_row(session, scope.repository.id, pr_id, scope.config.platform)
             assert state is not None
         row_id = state.id
         taken = await session.execute(
@@ -495,6 +505,7 @@ class Processor:
         )
         workspace, config = scope.workspace, scope.config
         adapter: PlatformAdapter = await self.adapters.get(config, workspace.slug)
+        stage = _stage_of(config.platform)
         previous = scope.previous
         # a delivery tried before may have published part of its result: undo and redo all
         scope.thorough = work.tries > 1
@@ -509,7 +520,7 @@ class Processor:
             if self._fresh(previous, fingerprint):
                 return await self.reuse(adapter, scope, lease, pr_id)
         known = delivery if payload_current else None
-        with pr_timing.stage("bitbucket"):
+        with pr_timing.stage(stage):
             details = await adapter.fetch_pull_request(slug, pr_id, known=known)
         fingerprint = pr_fingerprint(
             details.head,
@@ -548,14 +559,14 @@ class Processor:
         # replaced. A commit nothing was published on shows no status, which the merge check
         # ("N successful builds, none in progress") does not pass either: nothing to post yet.
         if shown:
-            with pr_timing.stage("bitbucket"):
+            with pr_timing.stage(stage):
                 await adapter.publish_status(
                     slug,
                     details.head,
                     results.in_progress_status(url="", refname=details.source_branch),
                 )
         started = time.perf_counter()
-        stages = metrics.stages(self.state, PLATFORM)  # metrics: stage times at the caller
+        stages = metrics.stages(self.state, config.platform)  # metrics: stage times at the caller
         evaluation = await evaluate(
             details.event(slug),
             scope.rules,
@@ -571,12 +582,12 @@ class Processor:
             raise LeaseLost(f"pull request {pr_id}: a newer evaluation took over")
         link = evaluation_link(config, self.options, workspace.slug, evaluation_id)
         status = results.build_status(evaluation, url=link, refname=details.source_branch)
-        with pr_timing.stage("bitbucket"):
+        with pr_timing.stage(stage):
             await adapter.publish_status(slug, details.head, status)
         timeline = pr_timing.current()
         if timeline is not None:
             timeline.since_receipt("final", utcnow())
-        with pr_timing.stage("bitbucket"):
+        with pr_timing.stage(stage):
             await adapter.publish_report(
                 slug, details.head, results.report(evaluation, link=link), replace=shown
             )
@@ -627,6 +638,7 @@ class Processor:
         """The veto follows the head: (re)sent for every evaluation of a new head or a changed
         verdict — Bitbucket may have reset reviews on push — and never twice for one
         evaluation. Returns what to remember on the PR row (nothing when nothing changed)."""
+        stage = _stage_of(scope.config.platform)
         state = scope.previous
         before = state.verdict if state else ""
         if scope.settings.review_pull_requests:
@@ -634,7 +646,7 @@ class Processor:
                 return {}  # this evaluation's verdict was sent already
             verdict = results.verdict_of(result)
             if verdict.value != before or state is None or state.review_head != head:
-                with pr_timing.stage("bitbucket"):
+                with pr_timing.stage(stage):
                     await adapter.review(
                         scope.repository.slug, pr_id, verdict, previous=self._sent(scope, before)
                     )
@@ -644,7 +656,7 @@ class Processor:
                 "review_evaluation_id": evaluation_id,
             }
         if before:
-            with pr_timing.stage("bitbucket"):
+            with pr_timing.stage(stage):
                 await adapter.review(
                     scope.repository.slug,
                     pr_id,
@@ -674,8 +686,8 @@ class Processor:
             evaluation,
             workspace_id=scope.workspace.id,
             repository_id=scope.repository.id,
-            source=PLATFORM,
-            event=_event_json(event, scope.repository.slug, details),
+            source=scope.config.platform,
+            event=_event_json(event, scope.repository.slug, details, scope.config.platform),
             document=await self.state.cpu.run(evaluation.to_document, "en-US"),
             duration_ms=(time.perf_counter() - started) * 1000,
             branch=branch,
@@ -684,7 +696,7 @@ class Processor:
         async with (
             pr_timing.session(self.state.database) as session,
             self.state.database.writing(),
-            metrics.timed(self.state, "store", PLATFORM),
+            metrics.timed(self.state, "store", scope.config.platform),
         ):
             evaluation_id = await queries.insert_evaluation(
                 session, values, run_cpu=self.state.cpu.run
@@ -702,13 +714,15 @@ class Processor:
             await session.commit()
         return evaluation_id, held
 
-    async def closed(self, workspace_id: int, delivery: Delivery) -> None:
+    async def closed(self, workspace_id: int, delivery: Delivery, platform: str) -> None:
         async with pr_timing.session(self.state.database) as session:
-            await self._context(session, workspace_id)  # still configured (else Permanent)
+            await self._context(
+                session, workspace_id, platform
+            )  # still configured (else Permanent)
             repo = await queries.repository_by_slug(session, workspace_id, delivery.repository)
             if repo is None:
                 return
-            state = await _pr_row(session, repo.id, delivery.pull_request_id)
+            state = await _pr_row(session, repo.id, delivery.pull_request_id, platform)
             if state is not None:
                 state.open = False
                 await session.commit()
@@ -720,7 +734,9 @@ class Processor:
         every open PR whose source is a pushed branch — listed from the API, so a PR jirahooks
         has not heard of yet is found too — gets a full evaluation queued (origin ``push``); a
         branch without an open PR gets nothing (docs/bitbucket-cloud.md)."""
-        scope = await self.load(workspace_id, delivery.repository, delivery.repository_uuid, "")
+        scope = await self.load(
+            workspace_id, delivery.repository, delivery.repository_uuid, "", work.platform
+        )
         adapter = await self.adapters.get(scope.config, scope.workspace.slug)
         slug = scope.repository.slug
         queued = 0
@@ -735,10 +751,17 @@ class Processor:
                     slug,
                     pr.id,
                     head=pr.head,
+                    platform=scope.config.platform,
                 )
                 queued += made is not None
         note = f"{queued} pull request evaluation(s) queued" if queued else "no open pull request"
         return Outcome("done", None, note)
+
+
+def _stage_of(platform: str) -> str:
+    """The timing stage of a host's requests (``pipeline.timing``)."""
+    host = registry.host(platform)
+    return host.stage if host is not None else platform
 
 
 @dataclass(frozen=True)
@@ -750,15 +773,16 @@ class Work:
     token: str
     evaluation_id: int | None
     tries: int = 1  # this attempt's number (1: the first)
+    platform: str = ""  # the delivery's host (``platforms.registry``)
 
 
 async def _pr_row(
-    session: AsyncSession, repository_id: int, pr_id: str
+    session: AsyncSession, repository_id: int, pr_id: str, platform: str
 ) -> PullRequestResult | None:
     found = await session.execute(
         select(PullRequestResult).where(
             PullRequestResult.repository_id == repository_id,
-            PullRequestResult.platform == PLATFORM,
+            PullRequestResult.platform == platform,
             PullRequestResult.pull_request_id == pr_id,
         )
     )
@@ -801,12 +825,13 @@ async def enqueue(
     *,
     head: str = "",
     force: bool = False,
+    platform: str,
 ) -> int | None:
     """Queue a synthetic delivery (recheck / reconcile / push); None when an equal one exists."""
     async with state.database.session() as session:
         row = DeliveryRow(
             workspace_id=workspace_id,
-            platform=PLATFORM,
+            platform=platform,
             origin=origin,
             dedupe_key=dedupe_key[:500],
             repository=repository,
@@ -824,13 +849,13 @@ async def enqueue(
 
 
 def _event_json(
-    event: Event, repository: str, details: PullRequestDetails | None
+    event: Event, repository: str, details: PullRequestDetails | None, platform: str
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "trigger": event.trigger.value,
         "branch": event.branch,
         "repository": repository,
-        "platform": PLATFORM,
+        "platform": platform,
         "commits": [
             {
                 "hash": c.hash,
