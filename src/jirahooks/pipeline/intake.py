@@ -38,7 +38,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
 from jirahooks.pipeline.options import options_for
-from jirahooks.pipeline.processing import platform_config
+from jirahooks.pipeline.queue import platform_config
 from jirahooks.pipeline.worker import PrWorker
 from jirahooks.platforms import registry
 from jirahooks.platforms.base import DeliveryKind, WebhookError, sha256_signature_ok

@@ -37,6 +37,7 @@ from jirahooks.engine import Evaluation, Resolver, evaluate
 from jirahooks.event import Event
 from jirahooks.pipeline import timing as pr_timing
 from jirahooks.pipeline.options import Adapters, WorkerOptions, evaluation_link
+from jirahooks.pipeline.queue import enqueue
 from jirahooks.pipeline.rechecks import keys_of
 from jirahooks.platforms import registry, results
 from jirahooks.platforms.base import (
@@ -75,18 +76,6 @@ class Busy(Exception):
 class LeaseLost(Exception):
     """This delivery no longer holds the pull request's lease (it ran past it and another
     worker took over): publish nothing."""
-
-
-async def platform_config(
-    session: AsyncSession, workspace_id: int, platform: str
-) -> PlatformConfig | None:
-    """The workspace's stored configuration for ``platform`` (None: not configured)."""
-    result = await session.execute(
-        select(PlatformConfig).where(
-            PlatformConfig.workspace_id == workspace_id, PlatformConfig.platform == platform
-        )
-    )
-    return result.scalar_one_or_none()
 
 
 async def find_or_register(
@@ -813,39 +802,6 @@ def _insert_for(dialect: str) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert
-
-
-async def enqueue(
-    state: AppState,
-    workspace_id: int,
-    origin: str,
-    dedupe_key: str,
-    repository: str,
-    pr_id: str,
-    *,
-    head: str = "",
-    force: bool = False,
-    platform: str,
-) -> int | None:
-    """Queue a synthetic delivery (recheck / reconcile / push); None when an equal one exists."""
-    async with state.database.session() as session:
-        row = DeliveryRow(
-            workspace_id=workspace_id,
-            platform=platform,
-            origin=origin,
-            dedupe_key=dedupe_key[:500],
-            repository=repository,
-            pull_request_id=pr_id,
-            head=head,
-            force=force,
-        )
-        session.add(row)
-        try:
-            await session.commit()
-        except IntegrityError:
-            await session.rollback()
-            return None
-        return row.id
 
 
 def _event_json(

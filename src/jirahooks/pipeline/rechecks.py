@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from jirahooks.engine.facts import Evaluation
+from jirahooks.pipeline.queue import enqueue
 from jirahooks.store.deliveries import DeliveryRow
 from jirahooks.store.pr_keys import open_prs_on_hosts_using
 
@@ -66,8 +67,6 @@ async def queue_rechecks(
     """Queue a forced evaluation of every open PR of the workspace whose last evaluation used
     one of ``keys``; returns how many were queued (a PR with such a recheck still waiting is
     not queued again)."""
-    from jirahooks.pipeline.processing import enqueue
-
     wanted = sorted({k.upper() for k in keys if k})
     if not wanted:
         return 0

@@ -57,8 +57,8 @@ from jirahooks.pipeline.processing import (
     Outcome,
     Permanent,
     Processor,
-    enqueue,
 )
+from jirahooks.pipeline.queue import enqueue
 from jirahooks.pipeline.wakeup import Wakeups
 from jirahooks.platforms import registry
 from jirahooks.platforms.base import PlatformError, PlatformRequestError

@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from jirahooks.pipeline.processing import platform_config
+from jirahooks.pipeline.queue import platform_config
 from jirahooks.platforms.base import PlatformError
 from jirahooks.platforms.bitbucket_auth import (
     APP_PASSWORD_WARNING,
@@ -489,7 +489,7 @@ async def recheck(
     session: Session,
     principal: CurrentUser,
 ) -> dict[str, Any]:
-    from jirahooks.pipeline.processing import enqueue
+    from jirahooks.pipeline.queue import enqueue
 
     ws = await get_workspace(session, principal, workspace)
     repo = await get_repository(session, ws, repository)

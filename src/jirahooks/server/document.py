@@ -298,7 +298,7 @@ async def apply_document(
 async def _apply_bitbucket(a: _Applier, doc: BitbucketConfig) -> None:
     """The ``bitbucket:`` section, checked as the admin API checks a ``PUT``; the token stays
     with the API URL, auth kind, user and Bitbucket workspace it was entered for."""
-    from jirahooks.pipeline.processing import platform_config
+    from jirahooks.pipeline.queue import platform_config
     from jirahooks.platforms.bitbucket_auth import APP_PASSWORD_WARNING, normalize_kind
     from jirahooks.platforms.bitbucket_client import API_URL
     from jirahooks.platforms.bitbucket_cloud import PLATFORM
@@ -643,7 +643,7 @@ async def export_document(session: AsyncSession, workspace_slug: str) -> dict[st
     ]
     if tokens:
         out["validation_tokens"] = tokens
-    from jirahooks.pipeline.processing import platform_config
+    from jirahooks.pipeline.queue import platform_config
     from jirahooks.platforms.bitbucket_cloud import PLATFORM
 
     config = await platform_config(session, ws.id, PLATFORM)
