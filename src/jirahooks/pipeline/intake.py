@@ -182,7 +182,7 @@ async def receive(host: Host, workspace: str, request: Request) -> JSONResponse:
         except WebhookError as exc:
             raise ApiError(400, exc.code, exc.message, exc.hint or "send JSON") from exc
         if delivery.kind is DeliveryKind.IGNORED:
-            metrics.delivery(state, "ignored")
+            metrics.delivery(state, "ignored", host.name)
             return JSONResponse(
                 {
                     "status": "ignored",
@@ -242,13 +242,13 @@ async def receive(host: Host, workspace: str, request: Request) -> JSONResponse:
                 await session.commit()
         except IntegrityError:
             await session.rollback()
-            metrics.delivery(state, "duplicate")
+            metrics.delivery(state, "duplicate", host.name)
             return JSONResponse(
                 {"status": "duplicate", "note": "this delivery was received before"},
                 status_code=200,
             )
         delivery_id = row.id
-    metrics.delivery(state, "received")
+    metrics.delivery(state, "received", host.name)
     worker: PrWorker | None = state.extras.get("pr_worker")
     if worker is not None:
         worker.wake()

@@ -104,7 +104,9 @@ class RequestMiddleware:
             api = api_of(path)
             method = str(scope.get("method", ""))
             try:
-                self.metrics.http(api, route, method, status, seconds)
+                params = scope.get("path_params") or {}
+                platform = str(params.get("platform", "")) if api == "webhooks" else ""
+                self.metrics.http(api, route, method, status, seconds, platform)
             except Exception:  # metrics never fail a request
                 log.exception("metrics: recording the request failed")
             if access_log.isEnabledFor(logging.INFO):
