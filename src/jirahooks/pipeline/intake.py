@@ -41,7 +41,7 @@ from jirahooks.pipeline.options import options_for
 from jirahooks.pipeline.queue import platform_config
 from jirahooks.pipeline.worker import PrWorker
 from jirahooks.platforms import registry
-from jirahooks.platforms.base import DeliveryKind, WebhookError, sha256_signature_ok
+from jirahooks.platforms.base import DeliveryKind, WebhookError
 from jirahooks.platforms.registry import Host, Refusal
 from jirahooks.server import metrics
 from jirahooks.server.errors import ApiError, not_found
@@ -66,9 +66,6 @@ async def worker_lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter(tags=["webhooks"], lifespan=worker_lifespan)
-
-# the sha256=<hex> HMAC check Jira's webhooks share (server/jira_webhooks.py)
-signature_ok = sha256_signature_ok
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -112,10 +109,12 @@ def _own_route(host: Host) -> None:
     async def endpoint(workspace: str, request: Request) -> JSONResponse:
         return await receive(host, workspace, request)
 
-    endpoint.__name__ = host.name.replace("-", "_") + "_webhook"
+    # named as before the generic route (``bitbucket_webhook``): the same OpenAPI operation id
+    endpoint.__name__ = host.settings_path.replace("-", "_") + "_webhook"
     router.add_api_route(
         host.webhook_path,
         endpoint,
+        name=endpoint.__name__,
         methods=["POST"],
         status_code=202,
         summary=f"{host.title_long} webhook (pull requests and pushes)",

@@ -112,7 +112,8 @@ def create_app(settings: ServerSettings, *, state: AppState | None = None) -> Fa
     app.include_router(validation.router)
     app.include_router(message_format.router)  # prepare-commit-msg's format (remote mode)
     app.include_router(intake.router)  # code host webhooks, and the PR worker's lifespan
-    app.include_router(bitbucket_admin.router, prefix="/api/v1")  # Bitbucket settings
+    # Bitbucket settings (tagged "webhooks" as when they hung under the webhooks router)
+    app.include_router(bitbucket_admin.router, prefix="/api/v1", tags=["webhooks"])
     app.include_router(jira_webhooks.router)  # Jira webhooks: the cache learns changes at once
     for router in ROUTERS:
         app.include_router(router, prefix="/api/v1")
