@@ -22,23 +22,34 @@ Publishing is compare-and-set per pull request (docs/decisions/0002-database-as-
 
 from __future__ import annotations
 
-import logging
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jirahooks import tracing
-from jirahooks.engine import Evaluation, Resolver, evaluate
-from jirahooks.event import Event
+from jirahooks.engine import Evaluation, evaluate
 from jirahooks.pipeline import timing as pr_timing
 from jirahooks.pipeline.options import Adapters, WorkerOptions, evaluation_link
 from jirahooks.pipeline.queue import enqueue
 from jirahooks.pipeline.rechecks import keys_of
+from jirahooks.pipeline.work import (
+    Busy,
+    Lease,
+    LeaseLost,
+    Outcome,
+    Permanent,
+    Record,
+    Scope,
+    Work,
+    event_json,
+    find_or_register,
+    head_published,
+    insert_for,
+    pr_row,
+)
 from jirahooks.platforms import registry, results
 from jirahooks.platforms.base import (
     Delivery,
@@ -49,103 +60,13 @@ from jirahooks.platforms.base import (
     WebhookError,
     pr_fingerprint,
 )
-from jirahooks.rules.model import Rule, Settings
 from jirahooks.server import metrics
 from jirahooks.store import pr_keys, queries
 from jirahooks.store.deliveries import Claimed, DeliveryRow, PlatformConfig, PullRequestResult
-from jirahooks.store.models import Repository, Workspace, utcnow
+from jirahooks.store.models import Workspace, utcnow
 
 if TYPE_CHECKING:
     from jirahooks.server.state import AppState
-
-log = logging.getLogger("jirahooks.server.webhooks")
-
-
-class Permanent(Exception):
-    """The delivery can never succeed (no configuration, unknown repository, bad payload)."""
-
-
-class Busy(Exception):
-    """Another worker holds this pull request's lease: try the delivery again at ``until``."""
-
-    def __init__(self, until: datetime) -> None:
-        super().__init__(f"the pull request is being processed elsewhere until {until}")
-        self.until = until
-
-
-class LeaseLost(Exception):
-    """This delivery no longer holds the pull request's lease (it ran past it and another
-    worker took over): publish nothing."""
-
-
-async def find_or_register(
-    session: AsyncSession, workspace: Workspace, slug: str, uuid: str, register: bool
-) -> Repository | None:
-    repo = await queries.repository_by_slug(session, workspace.id, slug)
-    if repo is None and uuid:
-        repo = await queries.repository_by_uuid(session, workspace.id, uuid)
-    if repo is None and register:
-        try:
-            # a savepoint: several workers (or processes) may see the first deliveries of a new
-            # repository at the same moment; one registers it, the others then find it
-            async with session.begin_nested():
-                repo = Repository(workspace_id=workspace.id, slug=slug, uuid=uuid or None)
-                session.add(repo)
-            log.info("registered repository %s/%s from a webhook", workspace.slug, slug)
-        except IntegrityError:
-            # the savepoint's rollback expired what the session holds: load it again
-            await session.refresh(workspace)
-            repo = await queries.repository_by_slug(session, workspace.id, slug)
-            if repo is None and uuid:
-                repo = await queries.repository_by_uuid(session, workspace.id, uuid)
-    return repo
-
-
-@dataclass
-class Scope:
-    """Everything loaded from the database for one evaluation."""
-
-    workspace: Workspace
-    config: PlatformConfig
-    repository: Repository
-    settings: Settings
-    rules: list[Rule]
-    resolver: Resolver
-    previous: PullRequestResult | None
-    thorough: bool = False  # a retry: withdraw and replace as if anything could be there
-    # another PR of the repository was published on the payload's head (prefix): a result of
-    # ours may be on that commit (read with the lease, spares a session after the fetch)
-    head_shown: bool = False
-
-
-@dataclass(frozen=True)
-class Record:
-    """What the worker writes on the PR row when it records the delivery's outcome, in the same
-    transaction (docs/decisions/0013-pr-queue-wakeups-and-round-trips.md): ``values`` only
-    while ``lease`` is held — and, with ``newer``, only while no newer evaluation was
-    published — and the PR's lease is released by the same statement."""
-
-    lease: Lease
-    values: dict[str, Any]
-    newer: bool = True
-
-
-@dataclass
-class Outcome:
-    status: str  # done, reused, ignored, closed, superseded
-    evaluation_id: int | None = None
-    note: str = ""
-    record: Record | None = None  # written with the outcome (see Record)
-
-
-@dataclass
-class Lease:
-    """This delivery's hold on one pull request: the worker's lease token and the evaluation
-    sequence number taken with it."""
-
-    token: str
-    row_id: int
-    seq: int
 
 
 class Processor:
@@ -279,7 +200,7 @@ class Processor:
         connections = await snap.connections_for(session, found)
         previous = None
         if pr_id:
-            previous = await _pr_row(session, found.id, pr_id, config.platform)
+            previous = await pr_row(session, found.id, pr_id, config.platform)
         resolver = self.state.resolvers.resolver(
             connections, deadline_seconds=settings.time_budget_seconds
         )
@@ -311,7 +232,7 @@ class Processor:
             lease = await self._acquire_in(session, scope, pr_id, work.token)
             current = await self._payload_current(session, scope, delivery, work, pr_id)
             if delivery is not None and delivery.head and current:
-                scope.head_shown = await _head_published(
+                scope.head_shown = await head_published(
                     session, scope.repository.id, pr_id, delivery.head
                 )
             await session.commit()
@@ -347,7 +268,7 @@ class Processor:
             # a PR seen for the first time: its row is created holding the lease, in one
             # statement; another worker that created it at the same moment makes it conflict
             created = await session.execute(
-                _insert_for(self.state.database.dialect)(PullRequestResult)
+                insert_for(self.state.database.dialect)(PullRequestResult)
                 .values(
                     workspace_id=scope.workspace.id,
                     repository_id=scope.repository.id,
@@ -367,7 +288,7 @@ class Processor:
             if fresh is not None:
                 scope.previous = fresh
                 return Lease(token, fresh.id, fresh.seq)
-            state = await _pr_row(session, scope.repository.id, pr_id, scope.config.platform)
+            state = await pr_row(session, scope.repository.id, pr_id, scope.config.platform)
             assert state is not None
         row_id = state.id
         taken = await session.execute(
@@ -676,7 +597,7 @@ class Processor:
             workspace_id=scope.workspace.id,
             repository_id=scope.repository.id,
             source=scope.config.platform,
-            event=_event_json(event, scope.repository.slug, details, scope.config.platform),
+            event=event_json(event, scope.repository.slug, details, scope.config.platform),
             document=await self.state.cpu.run(evaluation.to_document, "en-US"),
             duration_ms=(time.perf_counter() - started) * 1000,
             branch=branch,
@@ -711,7 +632,7 @@ class Processor:
             repo = await queries.repository_by_slug(session, workspace_id, delivery.repository)
             if repo is None:
                 return
-            state = await _pr_row(session, repo.id, delivery.pull_request_id, platform)
+            state = await pr_row(session, repo.id, delivery.pull_request_id, platform)
             if state is not None:
                 state.open = False
                 await session.commit()
@@ -751,86 +672,3 @@ def _stage_of(platform: str) -> str:
     """The timing stage of a host's requests (``pipeline.timing``)."""
     host = registry.host(platform)
     return host.stage if host is not None else platform
-
-
-@dataclass(frozen=True)
-class Work:
-    """The delivery being processed: its id, the worker's lease token, and the evaluation it
-    stored before (set when it is processed again after a crash)."""
-
-    id: int
-    token: str
-    evaluation_id: int | None
-    tries: int = 1  # this attempt's number (1: the first)
-    platform: str = ""  # the delivery's host (``platforms.registry``)
-
-
-async def _pr_row(
-    session: AsyncSession, repository_id: int, pr_id: str, platform: str
-) -> PullRequestResult | None:
-    found = await session.execute(
-        select(PullRequestResult).where(
-            PullRequestResult.repository_id == repository_id,
-            PullRequestResult.platform == platform,
-            PullRequestResult.pull_request_id == pr_id,
-        )
-    )
-    return found.scalar_one_or_none()
-
-
-async def _head_published(session: AsyncSession, repository_id: int, pr_id: str, head: str) -> bool:
-    """Whether another PR of the repository was published on ``head`` (a prefix, as payloads
-    abbreviate it): two PRs from one branch share their head commit."""
-    found = await session.scalar(
-        select(PullRequestResult.id)
-        .where(
-            PullRequestResult.repository_id == repository_id,
-            PullRequestResult.pull_request_id != pr_id,
-            PullRequestResult.head.startswith(head, autoescape=True),
-        )
-        .limit(1)
-    )
-    return found is not None
-
-
-def _insert_for(dialect: str) -> Any:
-    """The dialect's ``INSERT`` (with ``ON CONFLICT DO NOTHING``)."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-
-        return postgresql_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert
-
-
-def _event_json(
-    event: Event, repository: str, details: PullRequestDetails | None, platform: str
-) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "trigger": event.trigger.value,
-        "branch": event.branch,
-        "repository": repository,
-        "platform": platform,
-        "commits": [
-            {
-                "hash": c.hash,
-                "message": c.message,
-                "authorDisplayName": c.author_name,
-                "url": c.url,
-            }
-            for c in event.commits
-        ],
-    }
-    if details is not None:
-        out["pullRequest"] = {
-            "id": details.id,
-            "title": details.title,
-            "description": details.description,
-            "sourceBranch": details.source_branch,
-            "destinationBranch": details.destination_branch,
-            "head": details.head,
-            "author": details.author,
-            "url": details.url,
-        }
-    return out

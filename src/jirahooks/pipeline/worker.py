@@ -51,15 +51,10 @@ from jirahooks.errors import JirahooksError
 from jirahooks.pipeline import timing as pr_timing
 from jirahooks.pipeline.leader import Leadership
 from jirahooks.pipeline.options import Adapters, WorkerOptions
-from jirahooks.pipeline.processing import (
-    Busy,
-    LeaseLost,
-    Outcome,
-    Permanent,
-    Processor,
-)
+from jirahooks.pipeline.processing import Processor
 from jirahooks.pipeline.queue import enqueue
 from jirahooks.pipeline.wakeup import Wakeups
+from jirahooks.pipeline.work import Busy, LeaseLost, Outcome, Permanent
 from jirahooks.platforms import registry
 from jirahooks.platforms.base import PlatformError, PlatformRequestError
 from jirahooks.server import metrics
