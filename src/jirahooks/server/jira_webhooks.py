@@ -14,7 +14,7 @@ System → WebHooks; Jira Data Center 10: Administration → WebHooks) for one s
 
 After an issue event has updated the cache, the open pull requests whose last evaluation used
 the issue (its key, and its old keys after a move) are queued for a forced re-evaluation
-(``jirahooks.server.pr_rechecks``): a PR that passed while its issue was "In Progress" gets its
+(``jirahooks.pipeline.rechecks``): a PR that passed while its issue was "In Progress" gets its
 status updated when the issue moves on or is deleted. The answer says how many (``rechecks``).
 
 Authentication: Jira's signed webhooks — the secret set on the webhook signs the body,
