@@ -73,7 +73,7 @@ class WorkerOptions:
     backoff_base: float = 2.0
     backoff_cap: float = 1800.0
     retry_after_cap: float = 900.0  # a longer Retry-After is cut to this (15 min)
-    # how often a process checks that one process leads reconciliation (pr_leader)
+    # how often a process checks that one process leads reconciliation (pipeline.leader)
     leader_seconds: float = 5.0
     # Bitbucket requests per credential in any rolling hour (0: none); a longer wait for the
     # budget reschedules the delivery like a Retry-After does

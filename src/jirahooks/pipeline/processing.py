@@ -611,7 +611,7 @@ class Processor:
             evaluation_id = await queries.insert_evaluation(
                 session, values, run_cpu=self.state.cpu.run
             )
-            # the keys it used: a change of one in Jira re-evaluates this PR (pr_rechecks)
+            # the keys it used: a change of one in Jira re-evaluates this PR (pipeline.rechecks)
             pr_keys.record(session, scope.workspace.id, evaluation_id, keys_of(evaluation))
             if delivery:
                 await session.execute(
