@@ -18,11 +18,12 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from jirahooks.crypto import SecretBox
-from jirahooks.platforms.base import Delivery, PlatformAdapter
-from jirahooks.retry import RetryPolicy
+if TYPE_CHECKING:  # types only: the registry itself needs neither cryptography nor httpx
+    from jirahooks.crypto import SecretBox
+    from jirahooks.platforms.base import Delivery, PlatformAdapter
+    from jirahooks.retry import RetryPolicy
 
 # platform name (as stored in deliveries and configurations) → module holding its ``HOST``
 HOSTS: dict[str, str] = {
