@@ -44,6 +44,7 @@ from jirahooks.platforms import registry
 from jirahooks.platforms.base import DeliveryKind, WebhookError
 from jirahooks.platforms.registry import Host, Refusal
 from jirahooks.server import metrics
+from jirahooks.server.boundary import read_body
 from jirahooks.server.errors import ApiError, not_found
 from jirahooks.store import queries
 from jirahooks.store.deliveries import DeliveryRow
@@ -66,20 +67,6 @@ async def worker_lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter(tags=["webhooks"], lifespan=worker_lifespan)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, "PAYLOAD_TOO_LARGE", f"the body exceeds {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "PAYLOAD_TOO_LARGE", f"the body exceeds {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _body_problem(body: bytes) -> str | None:

@@ -49,10 +49,10 @@ from pydantic import BaseModel
 from jirahooks.crypto import SecretBox
 from jirahooks.jira.api import parse_issue
 from jirahooks.jira.cache import JiraCache, connection_namespace
-from jirahooks.pipeline.intake import read_body
 from jirahooks.pipeline.rechecks import queue_rechecks
 from jirahooks.platforms.base import sha256_signature_ok
 from jirahooks.server.auth import CurrentUser, Session, get_workspace
+from jirahooks.server.boundary import read_body
 from jirahooks.server.errors import ApiError, not_found, responses
 from jirahooks.store import queries
 from jirahooks.store.models import Connection, Workspace
