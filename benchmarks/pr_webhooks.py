@@ -17,7 +17,7 @@ Prints per configuration:
   PRs that got a final status;
 * where the time went (a second line): the mean per delivery of the PR worker's stages, read
   from every process's ``/metrics`` (``jirahooks_evaluation_stage_duration_seconds``,
-  ``source="bitbucket-cloud"``, server/pr_timing.py): ``queue`` (receipt → claimed), ``claim``,
+  ``source="bitbucket-cloud"``, pipeline/timing.py): ``queue`` (receipt → claimed), ``claim``,
   ``db`` (time in database sessions), ``bitbucket`` (time in Bitbucket requests), ``jira``,
   ``final`` (receipt → final status sent, as the server sees it), ``process`` (claim →
   outcome recorded) — a tree without the worker's stages (an older ``--baseline``) prints only

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from jirahooks.gitio import is_merge_subject, is_revert_message
+from jirahooks.subjects import is_merge_subject, is_revert_message
 
 ZERO_HASH = "0" * 40
 

@@ -4,8 +4,8 @@ The only module besides ``hooks`` that runs git. ``GIT_*`` variables that a call
 (``GIT_DIR``, ``GIT_INDEX_FILE``…) are kept only when asked: commands run from inside a hook
 must not be redirected to another repository by accident.
 
-This module sits on the hook path: it imports only ``os``, ``re`` and ``jirahooks.errors`` at load
-time.
+This module sits on the hook path: it imports only ``os``, ``re``, ``signal``,
+``jirahooks.errors`` and ``jirahooks.subjects`` at load time.
 git runs through ``os.posix_spawnp`` with two pipes (``subprocess`` costs more to import than
 a bare interpreter start); ``Commit`` and ``Path`` load when a function that returns them runs.
 """
@@ -13,10 +13,15 @@ a bare interpreter start); ``Commit`` and ``Path`` load when a function that ret
 from __future__ import annotations
 
 import os
-import re
 import signal
 
 from jirahooks.errors import GitError
+
+# re-exported (the commit-msg judge uses them); ``event`` imports them from ``subjects`` itself,
+# so this module's type-only import of ``event.Commit`` closes no import cycle
+from jirahooks.subjects import is_merge_subject as is_merge_subject
+from jirahooks.subjects import is_revert_message as is_revert_message
+from jirahooks.subjects import subject_of as subject_of
 
 TYPE_CHECKING = False  # not typing's: importing typing costs more than this whole module
 if TYPE_CHECKING:
@@ -24,28 +29,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from jirahooks.event import Commit
-
-# Subjects git and the hosting platforms write for merge and revert commits. Used only when the
-# parents of a commit are unknown (the Validation API and commit-msg have messages, not parents).
-_MERGE_SUBJECT = re.compile(
-    r"^(?:Merge (?:branch|branches|remote-tracking branch|tag|pull request|commit)\b"
-    r"|Merged in \S+|Merge [0-9a-f]{7,40} into [0-9a-f]{7,40})"
-)
-_REVERT_SUBJECT = re.compile(r'^Revert "')
-
-
-def subject_of(message: str) -> str:
-    return message.split("\n", 1)[0].strip()
-
-
-def is_merge_subject(subject: str) -> bool:
-    """A merge commit's subject as git or a hosting platform writes it."""
-    return bool(_MERGE_SUBJECT.match(subject))
-
-
-def is_revert_message(message: str) -> bool:
-    """A revert commit's message as ``git revert`` writes it."""
-    return bool(_REVERT_SUBJECT.match(subject_of(message))) or "This reverts commit " in message
 
 
 # NUL ends a record (-z); US (0x1f) separates fields.

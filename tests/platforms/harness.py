@@ -17,9 +17,9 @@ from tests.platforms.payloads import pull_request_event
 from tests.support.live import UvicornThread, free_port
 
 from jirahooks.crypto import generate_key
+from jirahooks.pipeline.options import WorkerOptions
 from jirahooks.retry import RetryPolicy
 from jirahooks.server import ServerSettings, create_app
-from jirahooks.server.platform_config import WorkerOptions
 
 WS = "default"
 SECRET = "webhook-s3cret"

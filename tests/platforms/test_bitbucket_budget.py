@@ -19,6 +19,7 @@ import pytest
 from tests.fakes.fake_bitbucket import ACCESS_TOKEN, FakeBitbucket
 
 from jirahooks.crypto import SecretBox, generate_key
+from jirahooks.pipeline.options import Adapters, WorkerOptions
 from jirahooks.platforms.base import PlatformUnavailable
 from jirahooks.platforms.bitbucket_client import (
     AuthKind,
@@ -29,7 +30,6 @@ from jirahooks.platforms.bitbucket_client import (
     budget_key,
 )
 from jirahooks.retry import RetryPolicy
-from jirahooks.server.platform_config import Adapters, WorkerOptions
 from jirahooks.store.deliveries import PlatformConfig
 
 REDIS = "redis://127.0.0.1:6379/0"

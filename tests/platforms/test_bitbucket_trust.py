@@ -38,7 +38,7 @@ from tests.platforms.harness import (
 )
 from tests.platforms.payloads import push_event
 
-from jirahooks.server.platform_config import WorkerOptions
+from jirahooks.pipeline.options import WorkerOptions
 from jirahooks.store.deliveries import DeliveryRow
 from jirahooks.store.models import EvaluationRow
 

@@ -25,7 +25,7 @@ from tests.platforms.harness import (
 from tests.platforms.payloads import headers as webhook_headers
 from tests.platforms.payloads import pull_request_event, push_event
 
-from jirahooks.server.platform_config import WorkerOptions
+from jirahooks.pipeline.options import WorkerOptions
 
 KEY = "jirahooks-process-guardian"
 

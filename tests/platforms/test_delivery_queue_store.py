@@ -179,7 +179,7 @@ def test_retention_and_concurrency_from_the_environment() -> None:
     import pytest
 
     from jirahooks.errors import UsageError
-    from jirahooks.server.platform_config import WorkerOptions
+    from jirahooks.pipeline.options import WorkerOptions
 
     assert WorkerOptions.from_env({}).retention_days == 14
     assert WorkerOptions.from_env({}).concurrency == 8

@@ -31,8 +31,8 @@ from tests.platforms.harness import (
 from tests.platforms.processes import make_prs
 
 from jirahooks.errors import UsageError
+from jirahooks.pipeline.options import WorkerOptions
 from jirahooks.platforms.bitbucket_client import HourlyBudget
-from jirahooks.server.platform_config import WorkerOptions
 from jirahooks.store.database import Database
 from jirahooks.store.deliveries import DeliveryRow, claim_due, queue_depth
 from jirahooks.store.models import Workspace

@@ -36,7 +36,7 @@ from tests.platforms.processes import (
     wait_final,
 )
 
-from jirahooks.server.pr_leader import lock_key
+from jirahooks.pipeline.leader import lock_key
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(180)]
 

@@ -21,8 +21,8 @@ from tests.server.conftest import WS, compact, sign
 from tests.support.databases import PG_HOST, PG_PORT, PG_USER
 
 from jirahooks.crypto import generate_key
+from jirahooks.pipeline.options import WorkerOptions
 from jirahooks.server import ServerSettings
-from jirahooks.server.platform_config import WorkerOptions
 
 PUSH = {
     "triggerType": "PUSH",

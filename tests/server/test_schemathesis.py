@@ -32,8 +32,8 @@ from schemathesis import checks as st_checks
 from tests.support.live import UvicornThread
 
 from jirahooks.crypto import generate_key
+from jirahooks.pipeline.options import WorkerOptions
 from jirahooks.server import ServerSettings, create_app
-from jirahooks.server.platform_config import WorkerOptions
 
 WS = "default"
 # Every response check schemathesis has, except: max_response_time (a timing threshold, and the

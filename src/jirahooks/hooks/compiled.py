@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
-    from jirahooks.hooks.local import LocalSetup
+    from jirahooks.hooks.setup import LocalSetup
     from jirahooks.rules.model import Patterns, Rule, Settings
 
 FORM_VERSION = 3  # 2: the rules' translations; 3: the rules' modes

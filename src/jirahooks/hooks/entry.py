@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from jirahooks.engine.facts import Evaluation
     from jirahooks.event import Event
     from jirahooks.hooks import remote
-    from jirahooks.hooks.local import LocalSetup
+    from jirahooks.hooks.setup import LocalSetup
 
 CLIENT_HOOKS = ("commit-msg", "pre-push", "prepare-commit-msg")
 MODES = ("auto", "remote", "local")

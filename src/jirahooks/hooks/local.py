@@ -58,7 +58,8 @@ from jirahooks.errors import ConfigError
 from jirahooks.event import Event
 from jirahooks.hooks.compiled import cache_entry, siblings
 from jirahooks.hooks.entry import CACHE_DIR, CONFIG_NAMES, find_config
-from jirahooks.rules.config import ConfigDocument, ConnectionConfig, load_document, read_file
+from jirahooks.hooks.setup import LocalSetup as LocalSetup
+from jirahooks.rules.config import ConnectionConfig, load_document, read_file
 from jirahooks.rules.model import Rule, Settings
 
 T = TypeVar("T")
@@ -258,17 +259,6 @@ async def evaluate_batch(
     cached = PrefetchedResolver(data)
     evaluations = [await evaluate(e, rules, cached, settings=settings) for e in events]
     return evaluations, data.calls
-
-
-@dataclass(frozen=True)
-class LocalSetup:
-    """Everything a hook needs to evaluate locally."""
-
-    document: ConfigDocument
-    rules: list[Rule]
-    settings: Settings
-    connections: list[ConnectionConfig]
-    notes: tuple[str, ...] = ()
 
 
 def read_rules_cached(path: Path, cache_dir: Path | None) -> object:

@@ -16,6 +16,8 @@ Errors (added to the tree in ``jirahooks.errors``)::
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -284,3 +286,10 @@ def pr_fingerprint(head: str, title: str, description: str, source: str, destina
 
     text = "\x00".join((head[:12], title, description, source, destination))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def sha256_signature_ok(secret: str, body: bytes, header: str) -> bool:
+    """``header`` is ``sha256=<hex>`` of the HMAC-SHA256 of ``body`` under ``secret`` (the
+    WebSub form Bitbucket Cloud and Jira send), compared in constant time."""
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), header.strip().encode())

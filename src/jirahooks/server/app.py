@@ -11,59 +11,20 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 
 from jirahooks import __version__
-from jirahooks.crypto import SecretBox
 from jirahooks.server import errors, metrics_http, readiness
-from jirahooks.server.bootstrap import FirstStart, first_start
+from jirahooks.server.bootstrap import first_start
 from jirahooks.server.cpu import CpuPool
 from jirahooks.server.jira_adapter import Resolvers
 from jirahooks.server.settings import ServerSettings
-from jirahooks.server.writer import AuditWriter
-from jirahooks.store.config_cache import ConfigCache, PostgresVersionProbe, SqliteVersionProbe
+from jirahooks.server.state import AppState
 from jirahooks.store.database import Database
 from jirahooks.store.keycheck import open_box
 
 log = logging.getLogger("jirahooks.server")
-
-
-@dataclass
-class AppState:
-    """What request handlers reach through ``request.app.state.jirahooks``."""
-
-    settings: ServerSettings
-    database: Database
-    secrets: SecretBox
-    resolvers: Resolvers
-    first_start: FirstStart | None = None
-    extras: dict[str, object] = field(default_factory=dict)
-    # The Validation API's per-workspace configuration snapshots (see store/config_cache.py).
-    config_cache: ConfigCache = field(default_factory=ConfigCache)
-    # CPU-heavy work (body parsing, evaluation, rendering) runs here, off the event loop.
-    cpu: CpuPool = field(default_factory=CpuPool)
-    # The Validation API's audit rows and token usage, batched off the answer path.
-    writer: AuditWriter = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.writer = AuditWriter(self.database, run_cpu=self.cpu.run)
-        if self.config_cache.probe is None:
-            path = self.database.sqlite_path
-            if path:
-                self.config_cache.probe = SqliteVersionProbe(path)
-            elif self.database.dialect == "postgresql":
-                self.config_cache.probe = PostgresVersionProbe(self.database.libpq_url)
-
-    async def aclose(self) -> None:
-        """Release what the state holds: the audit writer (committing every queued row first),
-        the CPU pool, Jira clients, the database."""
-        await self.writer.aclose()
-        await self.config_cache.aclose()
-        self.cpu.shutdown()
-        await self.resolvers.aclose()
-        await self.database.dispose()
 
 
 DESCRIPTION = """\
@@ -144,12 +105,15 @@ def create_app(settings: ServerSettings, *, state: AppState | None = None) -> Fa
     metrics_http.install(app, settings.metrics_token)
     readiness.install(app)
 
-    from jirahooks.server import jira_webhooks, message_format, validation, webhooks
+    from jirahooks.pipeline import intake
+    from jirahooks.server import bitbucket_admin, jira_webhooks, message_format, validation
     from jirahooks.server.admin import ROUTERS
 
     app.include_router(validation.router)
     app.include_router(message_format.router)  # prepare-commit-msg's format (remote mode)
-    app.include_router(webhooks.router)  # Bitbucket webhooks, recheck, the PR worker
+    app.include_router(intake.router)  # code host webhooks, and the PR worker's lifespan
+    # Bitbucket settings (tagged "webhooks" as when they hung under the webhooks router)
+    app.include_router(bitbucket_admin.router, prefix="/api/v1", tags=["webhooks"])
     app.include_router(jira_webhooks.router)  # Jira webhooks: the cache learns changes at once
     for router in ROUTERS:
         app.include_router(router, prefix="/api/v1")

@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from jirahooks.pipeline.queue import platform_config
 from jirahooks.platforms.base import PlatformError
 from jirahooks.platforms.bitbucket_auth import (
     APP_PASSWORD_WARNING,
@@ -47,7 +48,6 @@ from jirahooks.server.admin.common import audit
 from jirahooks.server.admin.schemas import PlainText
 from jirahooks.server.auth import CurrentUser, Session, get_repository, get_workspace
 from jirahooks.server.errors import ApiError, responses
-from jirahooks.server.pr_processing import platform_config
 from jirahooks.store.deliveries import DeliveryRow, PlatformConfig
 from jirahooks.store.models import utcnow
 
@@ -317,7 +317,7 @@ async def get_bitbucket(
 ) -> BitbucketConfigOut:
     ws = await get_workspace(session, principal, workspace)
     principal.require_workspace_admin(ws)
-    config = await platform_config(session, ws.id)
+    config = await platform_config(session, ws.id, PLATFORM)
     if config is None:
         return _out(PlatformConfig(platform=PLATFORM, **_DEFAULTS), ws.slug, configured=False)
     return _out(config, ws.slug, last_failure=await last_failure(session, ws.id))
@@ -335,7 +335,7 @@ async def put_bitbucket(
     principal.require_workspace_admin(ws)
     _refuse_what_cannot_work(body, ws.slug)
     box = request.app.state.jirahooks.secrets
-    config = await platform_config(session, ws.id)
+    config = await platform_config(session, ws.id, PLATFORM)
     _require_token_to_rebind(config, body, ws.slug)
     before = _audit_view(config) if config is not None else None
     if config is None:
@@ -375,7 +375,7 @@ async def put_bitbucket(
 async def delete_bitbucket(workspace: str, session: Session, principal: CurrentUser) -> Response:
     ws = await get_workspace(session, principal, workspace)
     principal.require_workspace_admin(ws)
-    config = await platform_config(session, ws.id)
+    config = await platform_config(session, ws.id, PLATFORM)
     if config is not None:
         audit(session, principal, ws.id, "bitbucket.delete", "bitbucket", _audit_view(config))
         await session.delete(config)
@@ -409,11 +409,11 @@ _TEST_RETRY = RetryPolicy(max_attempts=1, backoff_base=0.1, backoff_cap=0.1, max
 async def bitbucket_connection_test(
     workspace: str, request: Request, session: Session, principal: CurrentUser
 ) -> BitbucketTestOut:
-    from jirahooks.server.platform_config import credentials
+    from jirahooks.platforms.bitbucket_cloud_host import credentials
 
     ws = await get_workspace(session, principal, workspace)
     principal.require_workspace_admin(ws)
-    config = await platform_config(session, ws.id)
+    config = await platform_config(session, ws.id, PLATFORM)
     if config is None:
         raise ApiError(
             404,
@@ -489,12 +489,12 @@ async def recheck(
     session: Session,
     principal: CurrentUser,
 ) -> dict[str, Any]:
-    from jirahooks.server.pr_worker import enqueue
+    from jirahooks.pipeline.queue import enqueue
 
     ws = await get_workspace(session, principal, workspace)
     repo = await get_repository(session, ws, repository)
     principal.require_repository_admin(ws, repo)
-    if await platform_config(session, ws.id) is None:
+    if await platform_config(session, ws.id, PLATFORM) is None:
         raise ApiError(404, "PLATFORM_NOT_CONFIGURED", "Bitbucket is not configured")
     await session.commit()
     state = request.app.state.jirahooks
@@ -506,6 +506,7 @@ async def recheck(
         repo.slug,
         str(pr_id),
         force=True,
+        platform=PLATFORM,
     )
     worker = state.extras.get("pr_worker")
     if worker is not None:

@@ -20,9 +20,10 @@ import json
 from typing import Any
 from urllib.parse import unquote_plus
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jirahooks.server.errors import VALIDATION_PREFIX
+from jirahooks.server.errors import VALIDATION_PREFIX, ApiError
 from jirahooks.textcheck import (
     MAX_JSON_DEPTH,
     Kind,
@@ -180,3 +181,19 @@ async def _answer(
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body of a route that limits its own (the webhooks: ``webhook_max_body_bytes``), else
+    413 ``PAYLOAD_TOO_LARGE`` — on the declared length or while streaming."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "PAYLOAD_TOO_LARGE", f"the body exceeds {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "PAYLOAD_TOO_LARGE", f"the body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -108,7 +108,7 @@ def serve(args: argparse.Namespace) -> int:
 
     workers = int(getattr(args, "workers", 1) or 1)
     settings = settings_from(args, upgrade=True if args.upgrade else None, redis_url=args.redis_url)
-    from jirahooks.server.platform_config import WorkerOptions
+    from jirahooks.pipeline.options import WorkerOptions
 
     WorkerOptions.from_env()  # a bad JIRAHOOKS_PR_* value stops here, with its name and range
     _check_workers(settings, workers)

@@ -298,12 +298,12 @@ async def apply_document(
 async def _apply_bitbucket(a: _Applier, doc: BitbucketConfig) -> None:
     """The ``bitbucket:`` section, checked as the admin API checks a ``PUT``; the token stays
     with the API URL, auth kind, user and Bitbucket workspace it was entered for."""
+    from jirahooks.pipeline.queue import platform_config
     from jirahooks.platforms.bitbucket_auth import APP_PASSWORD_WARNING, normalize_kind
     from jirahooks.platforms.bitbucket_client import API_URL
     from jirahooks.platforms.bitbucket_cloud import PLATFORM
     from jirahooks.server import bitbucket_admin
     from jirahooks.server.errors import ApiError
-    from jirahooks.server.pr_processing import platform_config
 
     ws = a.workspace
     body = bitbucket_admin.BitbucketConfigIn(
@@ -330,7 +330,7 @@ async def _apply_bitbucket(a: _Applier, doc: BitbucketConfig) -> None:
             "stored as 'api_token' (app passwords are no longer accepted by Bitbucket)",
             ws.slug,
         )
-    config = await platform_config(a.session, ws.id)
+    config = await platform_config(a.session, ws.id, PLATFORM)
     stored_token = config.token_encrypted if config is not None else ""
     stored_secret = config.webhook_secret_encrypted if config is not None else ""
     token = a.secret(doc.token, "bitbucket.token", stored_token) if doc.token else stored_token
@@ -643,9 +643,10 @@ async def export_document(session: AsyncSession, workspace_slug: str) -> dict[st
     ]
     if tokens:
         out["validation_tokens"] = tokens
-    from jirahooks.server.pr_processing import platform_config
+    from jirahooks.pipeline.queue import platform_config
+    from jirahooks.platforms.bitbucket_cloud import PLATFORM
 
-    config = await platform_config(session, ws.id)
+    config = await platform_config(session, ws.id, PLATFORM)
     if config is not None:
         out["bitbucket"] = _bitbucket(config)
     return out

@@ -14,7 +14,7 @@ System → WebHooks; Jira Data Center 10: Administration → WebHooks) for one s
 
 After an issue event has updated the cache, the open pull requests whose last evaluation used
 the issue (its key, and its old keys after a move) are queued for a forced re-evaluation
-(``jirahooks.server.pr_rechecks``): a PR that passed while its issue was "In Progress" gets its
+(``jirahooks.pipeline.rechecks``): a PR that passed while its issue was "In Progress" gets its
 status updated when the issue moves on or is deleted. The answer says how many (``rechecks``).
 
 Authentication: Jira's signed webhooks — the secret set on the webhook signs the body,
@@ -49,10 +49,11 @@ from pydantic import BaseModel
 from jirahooks.crypto import SecretBox
 from jirahooks.jira.api import parse_issue
 from jirahooks.jira.cache import JiraCache, connection_namespace
+from jirahooks.pipeline.rechecks import queue_rechecks
+from jirahooks.platforms.base import sha256_signature_ok
 from jirahooks.server.auth import CurrentUser, Session, get_workspace
+from jirahooks.server.boundary import read_body
 from jirahooks.server.errors import ApiError, not_found, responses
-from jirahooks.server.pr_rechecks import queue_rechecks
-from jirahooks.server.webhooks import _read_body, signature_ok
 from jirahooks.store import queries
 from jirahooks.store.models import Connection, Workspace
 
@@ -144,7 +145,7 @@ async def jira_webhook(workspace: str, connection_id: int, request: Request) -> 
     state = request.app.state.jirahooks
     async with state.database.session() as session:
         connection = await _stored(session, workspace, connection_id)
-    body = await _read_body(request, state.settings.webhook_max_body_bytes)
+    body = await read_body(request, state.settings.webhook_max_body_bytes)
     header = request.headers.get(SIGNATURE_HEADER, "")
     if not header:
         raise ApiError(
@@ -155,7 +156,8 @@ async def jira_webhook(workspace: str, connection_id: int, request: Request) -> 
             "jira-webhook on the Jira webhook",
         )
     if not any(
-        signature_ok(s, body, header) for s in webhook_secrets(state.secrets, workspace, connection)
+        sha256_signature_ok(s, body, header)
+        for s in webhook_secrets(state.secrets, workspace, connection)
     ):
         raise ApiError(
             401,

@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from jirahooks.engine.facts import Evaluation
-    from jirahooks.server.app import AppState
     from jirahooks.server.stages import Stages
+    from jirahooks.server.state import AppState
 
 log = logging.getLogger("jirahooks.server.metrics")
 
@@ -57,7 +57,21 @@ POLICY_FACTS = {
     "jira.policy.warn": "warned",
     "jira.policy.allow": "allowed",
 }
-WEBHOOK_ROUTE = "/webhooks/bitbucket/{workspace}"
+WEBHOOK_ROUTE = "/webhooks/{platform}/{workspace}"  # pipeline.intake; hosts' own paths too
+
+
+def webhook_platform(route: str, platform: str) -> str:
+    """The registered host a webhook route template serves ("" for none): the generic route's
+    ``{platform}`` when it is registered (a bounded label), or the host whose own path it is."""
+    from jirahooks.platforms import registry
+
+    if route == WEBHOOK_ROUTE:
+        return platform if platform in registry.names() else ""
+    for name in registry.names():
+        host = registry.host(name)
+        if host is not None and host.webhook_path == route:
+            return name
+    return ""
 
 
 class Bounded:
@@ -255,12 +269,17 @@ class Metrics:
             child = self._children[key] = family.labels(*labels)
         return child
 
-    def http(self, api: str, route: str, method: str, status: int, seconds: float) -> None:
+    def http(
+        self, api: str, route: str, method: str, status: int, seconds: float, platform: str = ""
+    ) -> None:
+        """One answered request; ``platform``: the ``{platform}`` of a generic webhook URL."""
         method = method if method in METHODS else "other"
         self._child(self.http_requests, api, route, method, str(status)).inc()
         self._child(self.http_seconds, api, route).observe(seconds)
-        if route == WEBHOOK_ROUTE and method == "POST" and status >= 400:
-            self.deliveries.labels("bitbucket-cloud", "rejected").inc()
+        if api == "webhooks" and method == "POST" and status >= 400:
+            host = webhook_platform(route, platform)
+            if host:
+                self.deliveries.labels(host, "rejected").inc()
 
     def evaluated(
         self, source: str, evaluation: Evaluation, repository: str, stages: Stages
@@ -421,10 +440,10 @@ def stages(state: Any, source: str) -> Stages:
     return Stages(of(state), source)
 
 
-def delivery(state: Any, outcome: str) -> None:
+def delivery(state: Any, outcome: str, platform: str = "bitbucket-cloud") -> None:
     found = of(state)
     if found is not None:
-        found.delivery(outcome)
+        found.delivery(outcome, platform)
 
 
 def attempt(state: Any, outcome: str) -> None:

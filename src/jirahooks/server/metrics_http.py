@@ -22,7 +22,7 @@ from jirahooks.server.metrics import SAMPLE_SECONDS, TOKEN_ENV, Metrics
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-    from jirahooks.server.app import AppState
+    from jirahooks.server.state import AppState
 
 log = logging.getLogger("jirahooks.server.metrics")
 access_log = logging.getLogger("jirahooks.access")
@@ -104,7 +104,9 @@ class RequestMiddleware:
             api = api_of(path)
             method = str(scope.get("method", ""))
             try:
-                self.metrics.http(api, route, method, status, seconds)
+                params = scope.get("path_params") or {}
+                platform = str(params.get("platform", "")) if api == "webhooks" else ""
+                self.metrics.http(api, route, method, status, seconds, platform)
             except Exception:  # metrics never fail a request
                 log.exception("metrics: recording the request failed")
             if access_log.isEnabledFor(logging.INFO):

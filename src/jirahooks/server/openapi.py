@@ -141,11 +141,11 @@ def document(app: FastAPI) -> dict[str, Any]:
                     responses[key] = _error(status, "ValidationApiErrorBody")
                 elif key not in responses or _is_fastapi_422(responses[key]):
                     responses[key] = _error(status, "ErrorBody")
-            if path.startswith("/webhooks/bitbucket/"):
+            if path.startswith("/webhooks/"):
                 responses.setdefault(
                     "200",
                     {
-                        "description": "A delivery received before (Bitbucket retried it): "
+                        "description": "A delivery received before (the host retried it): "
                         "nothing new is stored",
                         "content": {"application/json": {"schema": {"type": "object"}}},
                     },

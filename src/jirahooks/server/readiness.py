@@ -24,7 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 if TYPE_CHECKING:
-    from jirahooks.server.app import AppState
+    from jirahooks.server.state import AppState
 
 CHECK_SECONDS = 3.0
 

@@ -12,19 +12,28 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from jirahooks import tracing
 
 if TYPE_CHECKING:
     from jirahooks.engine.facts import Evaluation
     from jirahooks.engine.resolver import JqlResult, ProjectSet, Resolution, Resolver
-    from jirahooks.server.metrics import Metrics
 
 # one line per evaluation: on in JSON logs, off in text logs above DEBUG (server/logs.py)
 log = logging.getLogger("jirahooks.evaluations")
 
 T = TypeVar("T")
+
+
+class Counts(Protocol):
+    """What a ``Stages`` reports to: ``server.metrics.Metrics`` (named here as a protocol, so
+    this module needs nothing of the metrics module that imports it)."""
+
+    def evaluated(
+        self, source: str, evaluation: Evaluation, repository: str, stages: Stages
+    ) -> None: ...
+
 
 # The engine's CPU stages, by the function it hands the runner (engine/core.py).
 CPU_STAGES = {"_plan_all": "plan", "_judge_all": "checks"}
@@ -34,7 +43,7 @@ class Stages:
     """Times one evaluation's stages from outside the engine: the resolver it is handed
     (``jira``) and the CPU runner (``plan``, ``checks``); counts undetermined keys."""
 
-    def __init__(self, metrics: Metrics | None, source: str) -> None:
+    def __init__(self, metrics: Counts | None, source: str) -> None:
         self.metrics = metrics
         self.source = source
         self.seconds: dict[str, float] = {}

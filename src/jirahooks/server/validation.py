@@ -99,7 +99,7 @@ from jirahooks.textcheck import (
 )
 
 if TYPE_CHECKING:
-    from jirahooks.server.app import AppState
+    from jirahooks.server.state import AppState
 
 log = logging.getLogger("jirahooks.server.validation")
 

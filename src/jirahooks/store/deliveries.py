@@ -176,6 +176,7 @@ class Claimed:
     body: str | None = None  # None: not returned (read the row)
     evaluation_id: int | None = None
     tries: int = 1
+    platform: str = ""  # the host (``platforms.registry``)
 
     @classmethod
     def of(cls, row: DeliveryRow) -> Claimed:
@@ -191,6 +192,7 @@ class Claimed:
             row.body,
             row.evaluation_id,
             row.tries,
+            row.platform,
         )
 
     @property
@@ -266,6 +268,7 @@ def _claim_statement(skip_locked: bool) -> Any:
             DeliveryRow.body,
             DeliveryRow.evaluation_id,
             DeliveryRow.tries,
+            DeliveryRow.platform,
         )
         .execution_options(synchronize_session=False)
     )

@@ -2,7 +2,7 @@
 
 A change in Jira (a webhook, or the fallback sweep) names an issue key; the open pull requests
 whose *last* evaluation used that key are the ones to evaluate again
-(``jirahooks.server.pr_rechecks``). The evaluations table keeps the issues as JSON, which
+(``jirahooks.pipeline.rechecks``). The evaluations table keeps the issues as JSON, which
 neither SQLite nor PostgreSQL can look up by key through a plain index, so the keys of each PR
 evaluation are also kept here, one row per key, indexed by ``(workspace_id, issue_key)``. Rows
 go with their evaluation (``ON DELETE CASCADE``); only the PR's current evaluation
@@ -57,11 +57,21 @@ async def open_prs_using(
 ) -> list[tuple[str, str]]:
     """``(repository slug, pull request id)`` of the open PRs whose current evaluation used one
     of ``keys``, in a stable order."""
+    return [
+        (slug, pr) for slug, pr, _ in await open_prs_on_hosts_using(session, workspace_id, keys)
+    ]
+
+
+async def open_prs_on_hosts_using(
+    session: AsyncSession, workspace_id: int, keys: Iterable[str]
+) -> list[tuple[str, str, str]]:
+    """``(repository slug, pull request id, platform)`` of the open PRs whose current
+    evaluation used one of ``keys``, in a stable order."""
     wanted = sorted({k.upper() for k in keys if k})
     if not wanted:
         return []
     rows = await session.execute(
-        select(Repository.slug, PullRequestResult.pull_request_id)
+        select(Repository.slug, PullRequestResult.pull_request_id, PullRequestResult.platform)
         .select_from(PrIssueKey)
         .join(PullRequestResult, PullRequestResult.evaluation_id == PrIssueKey.evaluation_id)
         .join(Repository, Repository.id == PullRequestResult.repository_id)
@@ -71,6 +81,6 @@ async def open_prs_using(
             PullRequestResult.open.is_(True),
         )
         .distinct()
-        .order_by(Repository.slug, PullRequestResult.pull_request_id)
+        .order_by(Repository.slug, PullRequestResult.pull_request_id, PullRequestResult.platform)
     )
-    return [(str(slug), str(pr)) for slug, pr in rows.all()]
+    return [(str(slug), str(pr), str(platform)) for slug, pr, platform in rows.all()]

@@ -15,11 +15,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
+from jirahooks.pipeline.options import options_for
 from jirahooks.platforms.bitbucket_auth import email_problem
 from jirahooks.server import bitbucket_admin as api
 from jirahooks.server.auth import Session
 from jirahooks.server.errors import ApiError
-from jirahooks.server.platform_config import options_for
 from jirahooks.server.web.common import (
     Ctx,
     W,

@@ -22,20 +22,35 @@ Publishing is compare-and-set per pull request (docs/decisions/0002-database-as-
 
 from __future__ import annotations
 
-import logging
 import time
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jirahooks import tracing
-from jirahooks.engine import Evaluation, Resolver, evaluate
-from jirahooks.event import Event
-from jirahooks.platforms import results
+from jirahooks.engine import Evaluation, evaluate
+from jirahooks.pipeline import timing as pr_timing
+from jirahooks.pipeline.options import Adapters, WorkerOptions, evaluation_link
+from jirahooks.pipeline.queue import enqueue
+from jirahooks.pipeline.rechecks import keys_of
+from jirahooks.pipeline.work import (
+    Busy,
+    Lease,
+    LeaseLost,
+    Outcome,
+    Permanent,
+    Record,
+    Scope,
+    Work,
+    event_json,
+    find_or_register,
+    head_published,
+    insert_for,
+    pr_row,
+)
+from jirahooks.platforms import registry, results
 from jirahooks.platforms.base import (
     Delivery,
     DeliveryKind,
@@ -45,115 +60,13 @@ from jirahooks.platforms.base import (
     WebhookError,
     pr_fingerprint,
 )
-from jirahooks.platforms.bitbucket_cloud import PLATFORM, parse_delivery
-from jirahooks.rules.model import Rule, Settings
-from jirahooks.server import metrics, pr_timing
-from jirahooks.server.platform_config import Adapters, WorkerOptions, evaluation_link
-from jirahooks.server.pr_rechecks import keys_of
+from jirahooks.server import metrics
 from jirahooks.store import pr_keys, queries
 from jirahooks.store.deliveries import Claimed, DeliveryRow, PlatformConfig, PullRequestResult
-from jirahooks.store.models import Repository, Workspace, utcnow
+from jirahooks.store.models import Workspace, utcnow
 
 if TYPE_CHECKING:
-    from jirahooks.server.app import AppState
-
-log = logging.getLogger("jirahooks.server.webhooks")
-
-
-class Permanent(Exception):
-    """The delivery can never succeed (no configuration, unknown repository, bad payload)."""
-
-
-class Busy(Exception):
-    """Another worker holds this pull request's lease: try the delivery again at ``until``."""
-
-    def __init__(self, until: datetime) -> None:
-        super().__init__(f"the pull request is being processed elsewhere until {until}")
-        self.until = until
-
-
-class LeaseLost(Exception):
-    """This delivery no longer holds the pull request's lease (it ran past it and another
-    worker took over): publish nothing."""
-
-
-async def platform_config(session: AsyncSession, workspace_id: int) -> PlatformConfig | None:
-    result = await session.execute(
-        select(PlatformConfig).where(
-            PlatformConfig.workspace_id == workspace_id, PlatformConfig.platform == PLATFORM
-        )
-    )
-    return result.scalar_one_or_none()
-
-
-async def find_or_register(
-    session: AsyncSession, workspace: Workspace, slug: str, uuid: str, register: bool
-) -> Repository | None:
-    repo = await queries.repository_by_slug(session, workspace.id, slug)
-    if repo is None and uuid:
-        repo = await queries.repository_by_uuid(session, workspace.id, uuid)
-    if repo is None and register:
-        try:
-            # a savepoint: several workers (or processes) may see the first deliveries of a new
-            # repository at the same moment; one registers it, the others then find it
-            async with session.begin_nested():
-                repo = Repository(workspace_id=workspace.id, slug=slug, uuid=uuid or None)
-                session.add(repo)
-            log.info("registered repository %s/%s from a webhook", workspace.slug, slug)
-        except IntegrityError:
-            # the savepoint's rollback expired what the session holds: load it again
-            await session.refresh(workspace)
-            repo = await queries.repository_by_slug(session, workspace.id, slug)
-            if repo is None and uuid:
-                repo = await queries.repository_by_uuid(session, workspace.id, uuid)
-    return repo
-
-
-@dataclass
-class Scope:
-    """Everything loaded from the database for one evaluation."""
-
-    workspace: Workspace
-    config: PlatformConfig
-    repository: Repository
-    settings: Settings
-    rules: list[Rule]
-    resolver: Resolver
-    previous: PullRequestResult | None
-    thorough: bool = False  # a retry: withdraw and replace as if anything could be there
-    # another PR of the repository was published on the payload's head (prefix): a result of
-    # ours may be on that commit (read with the lease, spares a session after the fetch)
-    head_shown: bool = False
-
-
-@dataclass(frozen=True)
-class Record:
-    """What the worker writes on the PR row when it records the delivery's outcome, in the same
-    transaction (docs/decisions/0013-pr-queue-wakeups-and-round-trips.md): ``values`` only
-    while ``lease`` is held — and, with ``newer``, only while no newer evaluation was
-    published — and the PR's lease is released by the same statement."""
-
-    lease: Lease
-    values: dict[str, Any]
-    newer: bool = True
-
-
-@dataclass
-class Outcome:
-    status: str  # done, reused, ignored, closed, superseded
-    evaluation_id: int | None = None
-    note: str = ""
-    record: Record | None = None  # written with the outcome (see Record)
-
-
-@dataclass
-class Lease:
-    """This delivery's hold on one pull request: the worker's lease token and the evaluation
-    sequence number taken with it."""
-
-    token: str
-    row_id: int
-    seq: int
+    from jirahooks.server.state import AppState
 
 
 class Processor:
@@ -180,7 +93,7 @@ class Processor:
                 if row is None:
                     return Outcome("ignored", note="deleted")
                 claimed = Claimed.of(row)
-        work = Work(delivery_id, token, claimed.evaluation_id, claimed.tries)
+        work = Work(delivery_id, token, claimed.evaluation_id, claimed.tries, claimed.platform)
         workspace_id = claimed.workspace_id
         if claimed.origin != "webhook":
             return await self.pull_request(
@@ -192,10 +105,13 @@ class Processor:
                 claimed.force,
                 work,
             )
+        host = registry.host(claimed.platform)
+        if host is None:
+            raise Permanent(f"no host is registered for platform '{claimed.platform}'")
         try:
             # up to a MiB of JSON: off the event loop, like the webhook handler parses it
             delivery = await self.state.cpu.run(
-                parse_delivery, dict(claimed.headers or {}), (claimed.body or "").encode()
+                host.parse, dict(claimed.headers or {}), (claimed.body or "").encode()
             )
         except WebhookError as exc:
             raise Permanent(exc.message) from exc
@@ -210,7 +126,7 @@ class Processor:
                 work,
             )
         if delivery.kind is DeliveryKind.PULL_REQUEST_CLOSED:
-            await self.closed(workspace_id, delivery)
+            await self.closed(workspace_id, delivery, claimed.platform)
             return Outcome("closed")
         if delivery.kind is DeliveryKind.PUSH:
             return await self.push(workspace_id, delivery, work)
@@ -220,27 +136,31 @@ class Processor:
 
     @staticmethod
     async def _context(
-        session: AsyncSession, workspace_id: int
+        session: AsyncSession, workspace_id: int, platform: str
     ) -> tuple[Workspace, PlatformConfig]:
-        """The workspace and its Bitbucket configuration, in one statement."""
+        """The workspace and its configuration for ``platform``, in one statement."""
         found = (
             await session.execute(
                 select(Workspace, PlatformConfig)
                 .outerjoin(
                     PlatformConfig,
                     (PlatformConfig.workspace_id == Workspace.id)
-                    & (PlatformConfig.platform == PLATFORM),
+                    & (PlatformConfig.platform == platform),
                 )
                 .where(Workspace.id == workspace_id)
             )
         ).first()
         if found is None or found[1] is None:
-            raise Permanent("the workspace has no Bitbucket configuration any more")
+            host = registry.host(platform)
+            title = host.title if host is not None else platform
+            raise Permanent(f"the workspace has no {title} configuration any more")
         return found[0], found[1]
 
-    async def load(self, workspace_id: int, slug: str, uuid: str, pr_id: str) -> Scope:
+    async def load(
+        self, workspace_id: int, slug: str, uuid: str, pr_id: str, platform: str
+    ) -> Scope:
         async with pr_timing.session(self.state.database) as session:
-            workspace, config = await self._context(session, workspace_id)
+            workspace, config = await self._context(session, workspace_id, platform)
             scope = await self._load_in(session, workspace, config, slug, uuid, pr_id)
             await session.commit()
         return scope
@@ -280,7 +200,7 @@ class Processor:
         connections = await snap.connections_for(session, found)
         previous = None
         if pr_id:
-            previous = await _pr_row(session, found.id, pr_id)
+            previous = await pr_row(session, found.id, pr_id, config.platform)
         resolver = self.state.resolvers.resolver(
             connections, deadline_seconds=settings.time_budget_seconds
         )
@@ -303,7 +223,7 @@ class Processor:
         the database's round trips are the cost). On SQLite under the process's writer lock."""
         database = self.state.database
         async with pr_timing.session(database) as session, database.writing():
-            workspace, config = await self._context(session, workspace_id)
+            workspace, config = await self._context(session, workspace_id, work.platform)
             scope = await self._load_in(session, workspace, config, slug, uuid, pr_id)
             if database.dialect == "sqlite":
                 # end the read transaction: SQLite refuses to turn a read transaction into a
@@ -312,7 +232,7 @@ class Processor:
             lease = await self._acquire_in(session, scope, pr_id, work.token)
             current = await self._payload_current(session, scope, delivery, work, pr_id)
             if delivery is not None and delivery.head and current:
-                scope.head_shown = await _head_published(
+                scope.head_shown = await head_published(
                     session, scope.repository.id, pr_id, delivery.head
                 )
             await session.commit()
@@ -348,11 +268,11 @@ class Processor:
             # a PR seen for the first time: its row is created holding the lease, in one
             # statement; another worker that created it at the same moment makes it conflict
             created = await session.execute(
-                _insert_for(self.state.database.dialect)(PullRequestResult)
+                insert_for(self.state.database.dialect)(PullRequestResult)
                 .values(
                     workspace_id=scope.workspace.id,
                     repository_id=scope.repository.id,
-                    platform=PLATFORM,
+                    platform=scope.config.platform,
                     pull_request_id=pr_id,
                     lease_owner=token,
                     lease_until=until,
@@ -368,7 +288,7 @@ class Processor:
             if fresh is not None:
                 scope.previous = fresh
                 return Lease(token, fresh.id, fresh.seq)
-            state = await _pr_row(session, scope.repository.id, pr_id)
+            state = await pr_row(session, scope.repository.id, pr_id, scope.config.platform)
             assert state is not None
         row_id = state.id
         taken = await session.execute(
@@ -495,6 +415,7 @@ class Processor:
         )
         workspace, config = scope.workspace, scope.config
         adapter: PlatformAdapter = await self.adapters.get(config, workspace.slug)
+        stage = _stage_of(config.platform)
         previous = scope.previous
         # a delivery tried before may have published part of its result: undo and redo all
         scope.thorough = work.tries > 1
@@ -509,7 +430,7 @@ class Processor:
             if self._fresh(previous, fingerprint):
                 return await self.reuse(adapter, scope, lease, pr_id)
         known = delivery if payload_current else None
-        with pr_timing.stage("bitbucket"):
+        with pr_timing.stage(stage):
             details = await adapter.fetch_pull_request(slug, pr_id, known=known)
         fingerprint = pr_fingerprint(
             details.head,
@@ -548,14 +469,14 @@ class Processor:
         # replaced. A commit nothing was published on shows no status, which the merge check
         # ("N successful builds, none in progress") does not pass either: nothing to post yet.
         if shown:
-            with pr_timing.stage("bitbucket"):
+            with pr_timing.stage(stage):
                 await adapter.publish_status(
                     slug,
                     details.head,
                     results.in_progress_status(url="", refname=details.source_branch),
                 )
         started = time.perf_counter()
-        stages = metrics.stages(self.state, PLATFORM)  # metrics: stage times at the caller
+        stages = metrics.stages(self.state, config.platform)  # metrics: stage times at the caller
         evaluation = await evaluate(
             details.event(slug),
             scope.rules,
@@ -571,12 +492,12 @@ class Processor:
             raise LeaseLost(f"pull request {pr_id}: a newer evaluation took over")
         link = evaluation_link(config, self.options, workspace.slug, evaluation_id)
         status = results.build_status(evaluation, url=link, refname=details.source_branch)
-        with pr_timing.stage("bitbucket"):
+        with pr_timing.stage(stage):
             await adapter.publish_status(slug, details.head, status)
         timeline = pr_timing.current()
         if timeline is not None:
             timeline.since_receipt("final", utcnow())
-        with pr_timing.stage("bitbucket"):
+        with pr_timing.stage(stage):
             await adapter.publish_report(
                 slug, details.head, results.report(evaluation, link=link), replace=shown
             )
@@ -627,6 +548,7 @@ class Processor:
         """The veto follows the head: (re)sent for every evaluation of a new head or a changed
         verdict — Bitbucket may have reset reviews on push — and never twice for one
         evaluation. Returns what to remember on the PR row (nothing when nothing changed)."""
+        stage = _stage_of(scope.config.platform)
         state = scope.previous
         before = state.verdict if state else ""
         if scope.settings.review_pull_requests:
@@ -634,7 +556,7 @@ class Processor:
                 return {}  # this evaluation's verdict was sent already
             verdict = results.verdict_of(result)
             if verdict.value != before or state is None or state.review_head != head:
-                with pr_timing.stage("bitbucket"):
+                with pr_timing.stage(stage):
                     await adapter.review(
                         scope.repository.slug, pr_id, verdict, previous=self._sent(scope, before)
                     )
@@ -644,7 +566,7 @@ class Processor:
                 "review_evaluation_id": evaluation_id,
             }
         if before:
-            with pr_timing.stage("bitbucket"):
+            with pr_timing.stage(stage):
                 await adapter.review(
                     scope.repository.slug,
                     pr_id,
@@ -674,8 +596,8 @@ class Processor:
             evaluation,
             workspace_id=scope.workspace.id,
             repository_id=scope.repository.id,
-            source=PLATFORM,
-            event=_event_json(event, scope.repository.slug, details),
+            source=scope.config.platform,
+            event=event_json(event, scope.repository.slug, details, scope.config.platform),
             document=await self.state.cpu.run(evaluation.to_document, "en-US"),
             duration_ms=(time.perf_counter() - started) * 1000,
             branch=branch,
@@ -684,12 +606,12 @@ class Processor:
         async with (
             pr_timing.session(self.state.database) as session,
             self.state.database.writing(),
-            metrics.timed(self.state, "store", PLATFORM),
+            metrics.timed(self.state, "store", scope.config.platform),
         ):
             evaluation_id = await queries.insert_evaluation(
                 session, values, run_cpu=self.state.cpu.run
             )
-            # the keys it used: a change of one in Jira re-evaluates this PR (pr_rechecks)
+            # the keys it used: a change of one in Jira re-evaluates this PR (pipeline.rechecks)
             pr_keys.record(session, scope.workspace.id, evaluation_id, keys_of(evaluation))
             if delivery:
                 await session.execute(
@@ -702,13 +624,15 @@ class Processor:
             await session.commit()
         return evaluation_id, held
 
-    async def closed(self, workspace_id: int, delivery: Delivery) -> None:
+    async def closed(self, workspace_id: int, delivery: Delivery, platform: str) -> None:
         async with pr_timing.session(self.state.database) as session:
-            await self._context(session, workspace_id)  # still configured (else Permanent)
+            await self._context(
+                session, workspace_id, platform
+            )  # still configured (else Permanent)
             repo = await queries.repository_by_slug(session, workspace_id, delivery.repository)
             if repo is None:
                 return
-            state = await _pr_row(session, repo.id, delivery.pull_request_id)
+            state = await pr_row(session, repo.id, delivery.pull_request_id, platform)
             if state is not None:
                 state.open = False
                 await session.commit()
@@ -720,7 +644,9 @@ class Processor:
         every open PR whose source is a pushed branch — listed from the API, so a PR jirahooks
         has not heard of yet is found too — gets a full evaluation queued (origin ``push``); a
         branch without an open PR gets nothing (docs/bitbucket-cloud.md)."""
-        scope = await self.load(workspace_id, delivery.repository, delivery.repository_uuid, "")
+        scope = await self.load(
+            workspace_id, delivery.repository, delivery.repository_uuid, "", work.platform
+        )
         adapter = await self.adapters.get(scope.config, scope.workspace.slug)
         slug = scope.repository.slug
         queued = 0
@@ -735,121 +661,14 @@ class Processor:
                     slug,
                     pr.id,
                     head=pr.head,
+                    platform=scope.config.platform,
                 )
                 queued += made is not None
         note = f"{queued} pull request evaluation(s) queued" if queued else "no open pull request"
         return Outcome("done", None, note)
 
 
-@dataclass(frozen=True)
-class Work:
-    """The delivery being processed: its id, the worker's lease token, and the evaluation it
-    stored before (set when it is processed again after a crash)."""
-
-    id: int
-    token: str
-    evaluation_id: int | None
-    tries: int = 1  # this attempt's number (1: the first)
-
-
-async def _pr_row(
-    session: AsyncSession, repository_id: int, pr_id: str
-) -> PullRequestResult | None:
-    found = await session.execute(
-        select(PullRequestResult).where(
-            PullRequestResult.repository_id == repository_id,
-            PullRequestResult.platform == PLATFORM,
-            PullRequestResult.pull_request_id == pr_id,
-        )
-    )
-    return found.scalar_one_or_none()
-
-
-async def _head_published(session: AsyncSession, repository_id: int, pr_id: str, head: str) -> bool:
-    """Whether another PR of the repository was published on ``head`` (a prefix, as payloads
-    abbreviate it): two PRs from one branch share their head commit."""
-    found = await session.scalar(
-        select(PullRequestResult.id)
-        .where(
-            PullRequestResult.repository_id == repository_id,
-            PullRequestResult.pull_request_id != pr_id,
-            PullRequestResult.head.startswith(head, autoescape=True),
-        )
-        .limit(1)
-    )
-    return found is not None
-
-
-def _insert_for(dialect: str) -> Any:
-    """The dialect's ``INSERT`` (with ``ON CONFLICT DO NOTHING``)."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-
-        return postgresql_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert
-
-
-async def enqueue(
-    state: AppState,
-    workspace_id: int,
-    origin: str,
-    dedupe_key: str,
-    repository: str,
-    pr_id: str,
-    *,
-    head: str = "",
-    force: bool = False,
-) -> int | None:
-    """Queue a synthetic delivery (recheck / reconcile / push); None when an equal one exists."""
-    async with state.database.session() as session:
-        row = DeliveryRow(
-            workspace_id=workspace_id,
-            platform=PLATFORM,
-            origin=origin,
-            dedupe_key=dedupe_key[:500],
-            repository=repository,
-            pull_request_id=pr_id,
-            head=head,
-            force=force,
-        )
-        session.add(row)
-        try:
-            await session.commit()
-        except IntegrityError:
-            await session.rollback()
-            return None
-        return row.id
-
-
-def _event_json(
-    event: Event, repository: str, details: PullRequestDetails | None
-) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "trigger": event.trigger.value,
-        "branch": event.branch,
-        "repository": repository,
-        "platform": PLATFORM,
-        "commits": [
-            {
-                "hash": c.hash,
-                "message": c.message,
-                "authorDisplayName": c.author_name,
-                "url": c.url,
-            }
-            for c in event.commits
-        ],
-    }
-    if details is not None:
-        out["pullRequest"] = {
-            "id": details.id,
-            "title": details.title,
-            "description": details.description,
-            "sourceBranch": details.source_branch,
-            "destinationBranch": details.destination_branch,
-            "head": details.head,
-            "author": details.author,
-            "url": details.url,
-        }
-    return out
+def _stage_of(platform: str) -> str:
+    """The timing stage of a host's requests (``pipeline.timing``)."""
+    host = registry.host(platform)
+    return host.stage if host is not None else platform

@@ -3,7 +3,7 @@ webhooks at scale").
 
 One :class:`Timeline` per processing attempt, carried in a context variable so the processor's
 helpers add to it without passing it around. At the end of the attempt the worker reports it as
-``jirahooks_evaluation_stage_duration_seconds{source="bitbucket-cloud", stage=…}`` (the stage
+``jirahooks_evaluation_stage_duration_seconds{source=<platform>, stage=…}`` (the stage
 histogram the evaluations already use; the engine's ``plan``, ``jira``, ``checks`` and ``store``
 come from ``server/stages.py``):
 
@@ -11,7 +11,8 @@ come from ``server/stages.py``):
   wake-up, or an earlier delivery of the same pull request);
 * ``claim`` — the claim statement that took it (shared by the deliveries of one claim);
 * ``db`` — the attempt's time in database sessions, added up;
-* ``bitbucket`` — the attempt's time in Bitbucket requests, added up;
+* the host's stage (``bitbucket`` for Bitbucket Cloud: ``platforms.registry.Host.stage``) — the
+  attempt's time in the host's requests, added up;
 * ``final`` — receipt until the final build status was sent (what a developer waits for);
 * ``process`` — claim until the outcome was recorded.
 
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
 
     from jirahooks.store.database import Database
 
-SOURCE = "bitbucket-cloud"
-
 
 @dataclass
 class Timeline:
@@ -44,6 +43,7 @@ class Timeline:
     seconds: dict[str, float] = field(default_factory=dict)
     sessions: int = 0
     received_at: datetime | None = None  # the delivery's receipt (for ``queue``, ``final``)
+    source: str = ""  # the delivery's platform: the histogram's ``source`` label
 
     def since_receipt(self, stage: str, now: datetime) -> None:
         """``stage`` = receipt until ``now`` (nothing when the receipt is not known)."""
@@ -106,4 +106,4 @@ def report(metrics: Any, timeline: Timeline) -> None:
     if metrics is None:
         return
     for name, seconds in timeline.seconds.items():
-        metrics.stage(SOURCE, name, seconds)
+        metrics.stage(timeline.source, name, seconds)

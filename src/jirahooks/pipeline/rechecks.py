@@ -2,20 +2,20 @@
 last evaluation used a changed issue.
 
 - Every PR evaluation's issue keys are kept (``store.pr_keys``, written with the evaluation by
-  ``pr_processing.Processor.store`` through :func:`keys_of`).
+  ``pipeline.processing.Processor.store`` through :func:`keys_of`).
 - A signed Jira webhook (``jira:issue_updated`` / ``jira:issue_deleted`` / ``jira:issue_created``,
   ``server.jira_webhooks``) first updates the cache, then calls :func:`queue_rechecks` with the
   issue's keys (and its old keys after a move); the fallback sweep does the same for the updates
   it finds (``jira_webhooks.sweep_once``) — an update the webhook already applied is not found
   again, so it is not rechecked twice.
-- A recheck is a forced evaluation queued on the durable PR queue (``pr_processing.enqueue``,
+- A recheck is a forced evaluation queued on the durable PR queue (``pipeline.processing.enqueue``,
   origin ``jira``): the worker evaluates with the updated cache and publishes the new build
   status — a PR that passed while its issue was "In Progress" turns FAILED when the issue moves
   to Done and the rule's JQL asks for "In Progress". A PR that already has a recheck of this
   kind waiting (not yet claimed) gets no second one: a burst of edits to one issue costs one
   evaluation per PR.
 - A ``/jirahooks recheck`` comment on a PR (Bitbucket ``pullrequest:comment_created``) queues
-  the same forced evaluation (origin ``comment``, ``server.webhooks``); the admin API's recheck
+  the same forced evaluation (origin ``comment``, ``pipeline.intake``); the admin API's recheck
   endpoint (``bitbucket_admin``) stays.
 """
 
@@ -29,11 +29,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from jirahooks.engine.facts import Evaluation
+from jirahooks.pipeline.queue import enqueue
 from jirahooks.store.deliveries import DeliveryRow
-from jirahooks.store.pr_keys import open_prs_using
+from jirahooks.store.pr_keys import open_prs_on_hosts_using
 
 if TYPE_CHECKING:
-    from jirahooks.server.app import AppState
+    from jirahooks.server.state import AppState
 
 log = logging.getLogger("jirahooks.server.pr_rechecks")
 
@@ -66,13 +67,11 @@ async def queue_rechecks(
     """Queue a forced evaluation of every open PR of the workspace whose last evaluation used
     one of ``keys``; returns how many were queued (a PR with such a recheck still waiting is
     not queued again)."""
-    from jirahooks.server.pr_processing import enqueue
-
     wanted = sorted({k.upper() for k in keys if k})
     if not wanted:
         return 0
     async with state.database.session() as session:
-        prs = await open_prs_using(session, workspace_id, wanted)
+        prs = await open_prs_on_hosts_using(session, workspace_id, wanted)
         if not prs:
             return 0
         waiting = {
@@ -89,7 +88,7 @@ async def queue_rechecks(
             ).all()
         }
     queued = 0
-    for repository, pr_id in prs:
+    for repository, pr_id, platform in prs:
         if (repository, pr_id) in waiting:
             continue
         made = await enqueue(
@@ -100,6 +99,7 @@ async def queue_rechecks(
             repository,
             pr_id,
             force=True,
+            platform=platform,
         )
         queued += made is not None
     if queued:

@@ -1,4 +1,4 @@
-"""Platform webhooks: worker options and per-workspace adapters built from stored credentials.
+"""The PR pipeline's options and per-workspace adapters built from stored configurations.
 
 Options come from the environment when the app starts (never at import time) and can be given
 explicitly by setting ``app.state.pr_worker_options`` before the lifespan runs (tests, the
@@ -44,17 +44,9 @@ from typing import Any
 
 from jirahooks.crypto import SecretBox
 from jirahooks.errors import UsageError
-from jirahooks.platforms.bitbucket_auth import credentials_from
-from jirahooks.platforms.bitbucket_client import (
-    API_URL,
-    BITBUCKET_RETRY,
-    BitbucketClient,
-    BitbucketCredentials,
-    HourlyBudget,
-    SharedHourlyWindow,
-    budget_key,
-)
-from jirahooks.platforms.bitbucket_cloud import PLATFORM, BitbucketCloud
+from jirahooks.platforms import registry
+from jirahooks.platforms.base import PlatformAdapter
+from jirahooks.platforms.registry import AdapterFactory, FactoryOptions
 from jirahooks.retry import RetryPolicy
 from jirahooks.store.deliveries import PlatformConfig
 
@@ -81,7 +73,7 @@ class WorkerOptions:
     backoff_base: float = 2.0
     backoff_cap: float = 1800.0
     retry_after_cap: float = 900.0  # a longer Retry-After is cut to this (15 min)
-    # how often a process checks that one process leads reconciliation (pr_leader)
+    # how often a process checks that one process leads reconciliation (pipeline.leader)
     leader_seconds: float = 5.0
     # Bitbucket requests per credential in any rolling hour (0: none); a longer wait for the
     # budget reschedules the delivery like a Retry-After does
@@ -89,7 +81,7 @@ class WorkerOptions:
     # finished deliveries older than this are purged by the leader (0: kept for ever)
     retention_days: float = 14.0
     public_url: str = ""
-    retry: RetryPolicy = BITBUCKET_RETRY
+    retry: RetryPolicy | None = None  # None: each host's own policy
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkerOptions:
@@ -153,15 +145,6 @@ def options_for(app_state: Any) -> WorkerOptions:
     return given if isinstance(given, WorkerOptions) else WorkerOptions.from_env()
 
 
-def credentials(config: PlatformConfig, box: SecretBox) -> BitbucketCredentials:
-    secret = box.decrypt(config.token_encrypted) if config.token_encrypted else ""
-    return credentials_from(config.auth_kind, secret, config.username)
-
-
-def webhook_secret(config: PlatformConfig, box: SecretBox) -> str:
-    return box.decrypt(config.webhook_secret_encrypted) if config.webhook_secret_encrypted else ""
-
-
 def evaluation_link(config: PlatformConfig, options: WorkerOptions, workspace: str, id: int) -> str:
     base = (config.public_url or options.public_url).rstrip("/")
     return base + EVALUATION_PAGE.format(workspace=workspace, id=id) if base else ""
@@ -169,7 +152,8 @@ def evaluation_link(config: PlatformConfig, options: WorkerOptions, workspace: s
 
 class Adapters:
     """One adapter (and HTTP connection pool) per workspace configuration, rebuilt when the
-    configuration changes."""
+    configuration changes; built by the factory its host registered (``platforms.registry``),
+    one factory per host and process."""
 
     def __init__(
         self,
@@ -181,46 +165,36 @@ class Adapters:
     ) -> None:
         self.box = box
         self.options = options
-        self._adapters: dict[int, tuple[datetime, str, BitbucketCloud]] = {}
-        self.observer: Any = None  # the server's metrics hear of every Bitbucket request
-        # per credential (a digest of it), kept when an adapter is rebuilt for a changed
-        # configuration; with Redis, counted in one window by every process of the deployment
-        self._budgets: dict[str, HourlyBudget] = {}
-        self.shared: SharedHourlyWindow | None = None
-        if redis_url and options.requests_per_hour:
-            self.shared = SharedHourlyWindow(redis_url, prefix=redis_prefix)
+        self._shared = FactoryOptions(
+            box,
+            retry=options.retry,
+            requests_per_hour=options.requests_per_hour,
+            redis_url=redis_url,
+            redis_prefix=redis_prefix,
+        )
+        self._factories: dict[str, AdapterFactory] = {}
+        self._adapters: dict[int, tuple[datetime, str, PlatformAdapter]] = {}
+        self.metrics: Any = None  # the server's metrics: their observers hear every request
 
-    def budget(self, base_url: str, creds: BitbucketCredentials) -> HourlyBudget:
-        """The hourly budget of one credential (one per credential in this process; its
-        window in Redis when shared)."""
-        key = budget_key(base_url, creds)
-        budget = self._budgets.get(key)
-        if budget is None:
-            budget = self._budgets[key] = HourlyBudget(
-                self.options.requests_per_hour, shared=self.shared, key=key
-            )
-        return budget
+    def factory(self, platform: str) -> AdapterFactory:
+        found = self._factories.get(platform)
+        if found is None:
+            host = registry.host(platform)
+            if host is None:
+                raise ValueError(f"no adapter for platform {platform!r}")
+            found = self._factories[platform] = host.factory(self._shared)
+            found.observer = getattr(self.metrics, host.observer, None) if host.observer else None
+        return found
 
-    async def get(self, config: PlatformConfig, workspace_slug: str) -> BitbucketCloud:
-        if config.platform != PLATFORM:
-            raise ValueError(f"no adapter for platform {config.platform!r}")
+    async def get(self, config: PlatformConfig, workspace_slug: str) -> PlatformAdapter:
+        factory = self.factory(config.platform)
         remote = config.remote_workspace or workspace_slug
         cached = self._adapters.get(config.id)
         if cached is not None and cached[0] == config.updated_at and cached[1] == remote:
             return cached[2]
         if cached is not None:
             await cached[2].aclose()
-        creds = credentials(config, self.box)
-        base_url = config.api_url or API_URL
-        client = BitbucketClient(
-            remote,
-            creds,
-            base_url=base_url,
-            retry=self.options.retry,
-            budget=self.budget(base_url, creds),
-        )
-        client.observer = self.observer
-        adapter = BitbucketCloud(remote, creds, client=client)
+        adapter = factory.build(config, remote)
         self._adapters[config.id] = (config.updated_at, remote, adapter)
         return adapter
 
@@ -228,5 +202,6 @@ class Adapters:
         for _, _, adapter in self._adapters.values():
             await adapter.aclose()
         self._adapters.clear()
-        if self.shared is not None:
-            await self.shared.aclose()
+        for factory in self._factories.values():
+            await factory.aclose()
+        self._factories.clear()

@@ -1,28 +1,33 @@
-"""Platform webhooks in: ``POST /webhooks/bitbucket/{workspace}``, and the worker's lifespan.
+"""Webhooks in, for every registered host: verify → parse → store/dedupe; and the worker's
+lifespan.
+
+``POST /webhooks/{platform}/{workspace}`` takes deliveries of any host registered in
+``platforms.registry`` (an unknown platform: 404 ``PLATFORM_UNKNOWN``). A host's own URL from
+before it (``Host.webhook_path``: Bitbucket Cloud's ``POST /webhooks/bitbucket/{workspace}``,
+where its hooks in the wild point) is the same intake for that host.
 
 Order of the checks (docs/bitbucket-cloud.md):
 
-1. the workspace exists (404) and has a Bitbucket configuration (404 ``PLATFORM_NOT_CONFIGURED``);
+1. the workspace exists (404) and has a configuration for the host (404
+   ``PLATFORM_NOT_CONFIGURED``);
 2. the body is at most ``webhook_max_body_bytes`` (1 MiB, 413);
-3. ``X-Hub-Signature: sha256=<hex>`` matches the HMAC-SHA256 of the raw body under the
-   workspace's webhook secret, compared in constant time (401 ``SIGNATURE_MISSING`` /
-   ``SIGNATURE_INVALID``); with no secret configured, ``require_signature`` rejects every
-   delivery (401 ``SIGNATURE_NOT_CONFIGURED``);
+3. the host verifies the delivery (Bitbucket Cloud: ``X-Hub-Signature: sha256=<hex>``, the
+   HMAC-SHA256 of the raw body under the workspace's webhook secret, compared in constant time:
+   401 ``SIGNATURE_MISSING`` / ``SIGNATURE_INVALID``); with no secret configured,
+   ``require_signature`` rejects every delivery (401 ``SIGNATURE_NOT_CONFIGURED``);
 4. the body is UTF-8 JSON without NUL or lone surrogates, nested at most 32 levels, and an
    object (400 ``WEBHOOK_INVALID``, nothing stored); events jirahooks does not use — and PR
    comments other than ``/jirahooks recheck`` — are acknowledged with 202 ``ignored``;
-5. the delivery belongs to the configured Bitbucket workspace (403) and its repository is known
+5. the delivery belongs to the configured host workspace (403) and its repository is known
    or may be registered (404 ``REPOSITORY_NOT_FOUND``);
 6. the raw delivery is stored (deduplicated: a duplicate answers 200 ``duplicate``), the worker
-   is woken, and the answer is 202 ``accepted`` — milliseconds, no call to Bitbucket or Jira.
+   is woken, and the answer is 202 ``accepted`` — milliseconds, no call to the host or Jira.
    A ``/jirahooks recheck`` comment is stored as a forced evaluation of its PR (origin
    ``comment``), processed like the admin API's recheck.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,27 +37,18 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
+from jirahooks.pipeline.options import options_for
+from jirahooks.pipeline.queue import platform_config
+from jirahooks.pipeline.worker import PrWorker
+from jirahooks.platforms import registry
 from jirahooks.platforms.base import DeliveryKind, WebhookError
-from jirahooks.platforms.bitbucket_cloud import PLATFORM, parse_delivery
-from jirahooks.server import bitbucket_admin, metrics
+from jirahooks.platforms.registry import Host, Refusal
+from jirahooks.server import metrics
+from jirahooks.server.boundary import read_body
 from jirahooks.server.errors import ApiError, not_found
-from jirahooks.server.platform_config import options_for, webhook_secret
-from jirahooks.server.pr_processing import platform_config
-from jirahooks.server.pr_worker import PrWorker
 from jirahooks.store import queries
 from jirahooks.store.deliveries import DeliveryRow
 from jirahooks.textcheck import MAX_JSON_DEPTH, Kind, TextError, check_tree, nesting_exceeds
-
-SIGNATURE_HEADER = "x-hub-signature"
-KEPT_HEADERS = (
-    "content-type",
-    "user-agent",
-    "x-event-key",
-    "x-hook-uuid",
-    "x-request-uuid",
-    "x-attempt-number",
-    "x-event-time",
-)
 
 
 @asynccontextmanager
@@ -71,26 +67,6 @@ async def worker_lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter(tags=["webhooks"], lifespan=worker_lifespan)
-router.include_router(bitbucket_admin.router, prefix="/api/v1")
-
-
-def signature_ok(secret: str, body: bytes, header: str) -> bool:
-    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode(), header.strip().encode())
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, "PAYLOAD_TOO_LARGE", f"the body exceeds {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "PAYLOAD_TOO_LARGE", f"the body exceeds {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _body_problem(body: bytes) -> str | None:
@@ -105,7 +81,7 @@ def _body_problem(body: bytes) -> str | None:
     try:
         data = json.loads(body)
     except ValueError:
-        return None  # not JSON: parse_delivery says so
+        return None  # not JSON: the host's parser says so
     try:
         check_tree(data, kind=Kind.MESSAGE)
     except TextError as exc:
@@ -113,60 +89,86 @@ def _body_problem(body: bytes) -> str | None:
     return None
 
 
+def _own_route(host: Host) -> None:
+    """A host's own webhook URL from before the generic route (``Host.webhook_path``): hooks
+    configured in the wild point at it."""
+
+    async def endpoint(workspace: str, request: Request) -> JSONResponse:
+        return await receive(host, workspace, request)
+
+    # named as before the generic route (``bitbucket_webhook``): the same OpenAPI operation id
+    endpoint.__name__ = host.settings_path.replace("-", "_") + "_webhook"
+    router.add_api_route(
+        host.webhook_path,
+        endpoint,
+        name=endpoint.__name__,
+        methods=["POST"],
+        status_code=202,
+        summary=f"{host.title_long} webhook (pull requests and pushes)",
+    )
+
+
+# registered first: a host's own path wins over the generic one it also matches
+for _name in registry.names():
+    _host = registry.host(_name)
+    if _host is not None and _host.webhook_path:
+        _own_route(_host)
+
+
 @router.post(
-    "/webhooks/bitbucket/{workspace}",
+    "/webhooks/{platform}/{workspace}",
     status_code=202,
-    summary="Bitbucket Cloud webhook (pull requests and pushes)",
+    summary="Code host webhook (pull requests and pushes), by platform name",
+    description="`platform` is a registered host's platform name: `"
+    + "`, `".join(registry.names())
+    + "`.",
 )
-async def bitbucket_webhook(workspace: str, request: Request) -> JSONResponse:
+async def platform_webhook(platform: str, workspace: str, request: Request) -> JSONResponse:
+    host = registry.host(platform)
+    if host is None:
+        raise ApiError(
+            404,
+            "PLATFORM_UNKNOWN",
+            f"no code host is called '{platform}'",
+            "use one of: " + ", ".join(registry.names()),
+        )
+    return await receive(host, workspace, request)
+
+
+async def receive(host: Host, workspace: str, request: Request) -> JSONResponse:
+    """One delivery of ``host`` for ``workspace``: the checks of the module docstring."""
     state = request.app.state.jirahooks
     async with state.database.session() as session:
         ws = await queries.workspace_by_slug(session, workspace)
         if ws is None:
             raise not_found("workspace", workspace)
-        config = await platform_config(session, ws.id)
+        config = await platform_config(session, ws.id, host.name)
         if config is None:
             raise ApiError(
                 404,
                 "PLATFORM_NOT_CONFIGURED",
-                f"Bitbucket is not configured for workspace '{workspace}'",
-                f"PUT /api/v1/workspaces/{workspace}/bitbucket first",
+                f"{host.title} is not configured for workspace '{workspace}'",
+                f"PUT /api/v1/workspaces/{workspace}/{host.settings_path} first",
             )
-        body = await _read_body(request, state.settings.webhook_max_body_bytes)
-        secret = webhook_secret(config, state.secrets)
-        header = request.headers.get(SIGNATURE_HEADER, "")
-        if secret:
-            if not header:
-                raise ApiError(
-                    401,
-                    "SIGNATURE_MISSING",
-                    "X-Hub-Signature is missing",
-                    "set the webhook's secret in Bitbucket",
-                )
-            if not signature_ok(secret, body, header):
-                raise ApiError(
-                    401,
-                    "SIGNATURE_INVALID",
-                    "X-Hub-Signature does not match",
-                    "the secrets in Bitbucket and jirahooks differ",
-                )
-        elif config.require_signature:
-            raise ApiError(
-                401,
-                "SIGNATURE_NOT_CONFIGURED",
-                "signed deliveries are required but no webhook secret is configured",
-                f"PUT /api/v1/workspaces/{workspace}/bitbucket with a webhook_secret",
+        body = await read_body(request, state.settings.webhook_max_body_bytes)
+        secret = host.webhook_secret(config, state.secrets)
+        try:
+            host.verify(request.headers, body, secret, config.require_signature)
+        except Refusal as exc:
+            hint = exc.hint or (
+                f"PUT /api/v1/workspaces/{workspace}/{host.settings_path} with a webhook_secret"
             )
+            raise ApiError(exc.status, exc.code, exc.message, hint) from None
         # parsing up to a MiB of JSON (twice) is CPU work: off the event loop
         problem = await state.cpu.run(_body_problem, body)
         if problem is not None:
-            raise ApiError(400, "WEBHOOK_INVALID", problem, "Bitbucket sends UTF-8 JSON")
+            raise ApiError(400, "WEBHOOK_INVALID", problem, host.webhook_hint or "send JSON")
         try:
-            delivery = await state.cpu.run(parse_delivery, dict(request.headers), body)
+            delivery = await state.cpu.run(host.parse, dict(request.headers), body)
         except WebhookError as exc:
             raise ApiError(400, exc.code, exc.message, exc.hint or "send JSON") from exc
         if delivery.kind is DeliveryKind.IGNORED:
-            metrics.delivery(state, "ignored")
+            metrics.delivery(state, "ignored", host.name)
             return JSONResponse(
                 {
                     "status": "ignored",
@@ -174,17 +176,18 @@ async def bitbucket_webhook(workspace: str, request: Request) -> JSONResponse:
                 },
                 status_code=202,
             )
-        # An empty bitbucket_workspace means this workspace's slug: a delivery from another
-        # Bitbucket workspace could only fail later, in the background, so it is refused now.
+        # An empty remote workspace setting means this workspace's slug: a delivery from another
+        # host workspace could only fail later, in the background, so it is refused now.
         remote = config.remote_workspace or ws.slug
         if delivery.workspace and delivery.workspace.lower() != remote.lower():
             raise ApiError(
                 403,
                 "WORKSPACE_MISMATCH",
-                f"the delivery is for Bitbucket workspace '{delivery.workspace}', this "
+                f"the delivery is for {host.title} workspace '{delivery.workspace}', this "
                 f"jirahooks workspace serves '{remote}'",
-                f"set bitbucket_workspace to '{delivery.workspace}' "
-                f"(PUT /api/v1/workspaces/{ws.slug}/bitbucket, or the web UI's Bitbucket page)",
+                f"set {host.remote_field} to '{delivery.workspace}' "
+                f"(PUT /api/v1/workspaces/{ws.slug}/{host.settings_path}, or the web UI's "
+                f"{host.title} page)",
             )
         if not config.register_unknown_repositories:
             repo = await queries.repository_by_slug(session, ws.id, delivery.repository)
@@ -199,11 +202,11 @@ async def bitbucket_webhook(workspace: str, request: Request) -> JSONResponse:
                 )
         lower = {k.lower(): v for k, v in request.headers.items()}
         # a "/jirahooks recheck" comment: a forced evaluation of the PR, processed like the
-        # admin API's recheck (origin "comment"; pr_rechecks)
+        # admin API's recheck (origin "comment"; pipeline.rechecks)
         command = delivery.kind is DeliveryKind.RECHECK
         row = DeliveryRow(
             workspace_id=ws.id,
-            platform=PLATFORM,
+            platform=host.name,
             origin="comment" if command else "webhook",
             force=command,
             event_key=delivery.event_key[:100],
@@ -214,7 +217,7 @@ async def bitbucket_webhook(workspace: str, request: Request) -> JSONResponse:
             repository=delivery.repository[:200],
             pull_request_id=delivery.pull_request_id,
             head=delivery.head[:64],
-            headers={k: lower[k] for k in KEPT_HEADERS if k in lower},
+            headers={k: lower[k] for k in host.kept_headers if k in lower},
             body=body.decode("utf-8", "replace"),
         )
         session.add(row)
@@ -225,13 +228,13 @@ async def bitbucket_webhook(workspace: str, request: Request) -> JSONResponse:
                 await session.commit()
         except IntegrityError:
             await session.rollback()
-            metrics.delivery(state, "duplicate")
+            metrics.delivery(state, "duplicate", host.name)
             return JSONResponse(
                 {"status": "duplicate", "note": "this delivery was received before"},
                 status_code=200,
             )
         delivery_id = row.id
-    metrics.delivery(state, "received")
+    metrics.delivery(state, "received", host.name)
     worker: PrWorker | None = state.extras.get("pr_worker")
     if worker is not None:
         worker.wake()

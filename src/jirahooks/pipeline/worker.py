@@ -1,6 +1,6 @@
 """The background worker: drains the durable delivery queue and reconciles open pull requests.
 
-- Started by the app's lifespan (``jirahooks.server.webhooks``) as asyncio tasks; the webhook
+- Started by the app's lifespan (``jirahooks.pipeline.intake``) as asyncio tasks; the webhook
   handler wakes it, and it also polls, so deliveries stored before a restart are picked up on
   the next start.
 - Deliveries are *claimed* in one statement (``store.deliveries.claim_due``: ``UPDATE … WHERE id
@@ -11,7 +11,7 @@
   every ``heartbeat_seconds`` while the delivery is worked on, so a crashed worker's deliveries
   are taken again within seconds while a slow but live one keeps its own. A worker whose lease
   was taken over stops that delivery and finishes nothing (the PR row's compare-and-set refuses
-  its publish, see ``pr_processing``). Recording an outcome locks the delivery's row before the
+  its publish, see ``pipeline.processing``). Recording an outcome locks the delivery's row before the
   PR's, the order the heartbeat uses.
 - Deliveries of one pull request run one after another, in arrival order, across every process:
   the claim takes a PR's oldest claimable delivery only while no other of that PR is under a live
@@ -28,7 +28,7 @@
   at once.
 - Reconciliation: every ``reconcile_seconds``, open PRs of every registered repository whose head
   has no published result are queued (``GET …/pullrequests?state=OPEN``) — by one process of the
-  deployment, the holder of the leader's advisory lock (``pr_leader``).
+  deployment, the holder of the leader's advisory lock (``pipeline.leader``).
 - ``depth()`` (``store.deliveries.queue_depth``): what waits and since when, for metrics.
 """
 
@@ -48,20 +48,16 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 
 from jirahooks.errors import JirahooksError
+from jirahooks.pipeline import timing as pr_timing
+from jirahooks.pipeline.leader import Leadership
+from jirahooks.pipeline.options import Adapters, WorkerOptions
+from jirahooks.pipeline.processing import Processor
+from jirahooks.pipeline.queue import enqueue
+from jirahooks.pipeline.wakeup import Wakeups
+from jirahooks.pipeline.work import Busy, LeaseLost, Outcome, Permanent
+from jirahooks.platforms import registry
 from jirahooks.platforms.base import PlatformError, PlatformRequestError
-from jirahooks.platforms.bitbucket_cloud import PLATFORM
-from jirahooks.server import metrics, pr_timing
-from jirahooks.server.platform_config import Adapters, WorkerOptions
-from jirahooks.server.pr_leader import Leadership
-from jirahooks.server.pr_processing import (
-    Busy,
-    LeaseLost,
-    Outcome,
-    Permanent,
-    Processor,
-    enqueue,
-)
-from jirahooks.server.pr_wakeup import Wakeups
+from jirahooks.server import metrics
 from jirahooks.store.deliveries import (
     Claimed,
     DeliveryRow,
@@ -77,7 +73,7 @@ from jirahooks.store.models import Repository, Workspace, utcnow
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from jirahooks.server.app import AppState
+    from jirahooks.server.state import AppState
 
 log = logging.getLogger("jirahooks.server.webhooks")
 
@@ -95,9 +91,9 @@ class PrWorker:
         self.state = state
         self.options = options
         self.loop = asyncio.get_running_loop()  # built inside the lifespan
-        # the Bitbucket budget counts across processes when the deployment has Redis
+        # a host's request budget counts across processes when the deployment has Redis
         self.adapters = Adapters(state.secrets, options, redis_url=state.settings.redis_url)
-        self.adapters.observer = getattr(metrics.of(state), "bitbucket", None)
+        self.adapters.metrics = metrics.of(state)
         self.processor = Processor(state, self.adapters, options)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -197,7 +193,9 @@ class PrWorker:
                 await self._postpone(delivery.id, Busy(utcnow()))
                 continue
             self._busy.add(delivery.key)
-            timeline = pr_timing.Timeline(received_at=delivery.received_at)
+            timeline = pr_timing.Timeline(
+                received_at=delivery.received_at, source=delivery.platform
+            )
             timeline.since_receipt("queue", now)
             timeline.add("claim", claim_seconds)
             task = asyncio.create_task(self._run(delivery, timeline))
@@ -467,7 +465,7 @@ class PrWorker:
     # -- reconciliation ---------------------------------------------------------------------
 
     async def _reconcile_loop(self) -> None:
-        """Every ``leader_seconds`` make sure one process leads (pr_leader); the leader
+        """Every ``leader_seconds`` make sure one process leads (pipeline.leader); the leader
         reconciles every ``reconcile_seconds`` and purges finished deliveries once an hour
         (``retention_days``), the others only stand by."""
         step = min(self.options.leader_seconds, self.options.reconcile_seconds)
@@ -523,7 +521,7 @@ class PrWorker:
             found = await session.execute(
                 select(PlatformConfig, Workspace)
                 .join(Workspace, Workspace.id == PlatformConfig.workspace_id)
-                .where(PlatformConfig.platform == PLATFORM)
+                .where(PlatformConfig.platform.in_(registry.names()))
             )
             configs = [(c, w) for c, w in found.all()]
         queued = 0
@@ -543,6 +541,7 @@ class PrWorker:
                         PullRequestResult.head,
                     ).where(
                         PullRequestResult.workspace_id == workspace.id,
+                        PullRequestResult.platform == config.platform,
                         PullRequestResult.published_at.is_not(None),
                     )
                 )
@@ -566,6 +565,7 @@ class PrWorker:
                         repo.slug,
                         pr.id,
                         head=pr.head,
+                        platform=config.platform,
                     ):
                         queued += 1
         if queued:
