@@ -27,13 +27,17 @@ import importlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jirahooks.crypto import SecretBox
 from jirahooks.platforms import bitbucket_dc, github, gitlab_hooks
 from jirahooks.platforms.github_client import API_URL as GITHUB_API_URL
 from jirahooks.platforms.gitlab_client import GITLAB_URL
 from jirahooks.store.deliveries import PlatformConfig
+from jirahooks.store.models import utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 _URL = re.compile(r"https?://[^/\s?#]+[^\s?#]*")
 
@@ -433,6 +437,67 @@ def write(spec: HostSpec, row: PlatformConfig, values: Mapping[str, Any], box: S
 def audit_view(spec: HostSpec, row: PlatformConfig) -> dict[str, Any]:
     """What the audit log records: public values and whether each secret is set."""
     return {**stored(spec, row), **{f"{k}_set": v for k, v in secrets_set(spec, row).items()}}
+
+
+class TokenRequired(ValueError):
+    """A change would send the stored token where it was not entered for."""
+
+    def __init__(self, spec: HostSpec, fields: list[str]) -> None:
+        super().__init__(", ".join(fields))
+        self.spec = spec
+        self.fields = fields
+
+
+async def stored_row(
+    session: AsyncSession, workspace_id: int, platform: str
+) -> PlatformConfig | None:
+    from sqlalchemy import select
+
+    found = await session.execute(
+        select(PlatformConfig).where(
+            PlatformConfig.workspace_id == workspace_id, PlatformConfig.platform == platform
+        )
+    )
+    return found.scalar_one_or_none()
+
+
+@dataclass
+class Saved:
+    row: PlatformConfig
+    before: dict[str, Any] | None  # the audit view before (None: created)
+    changed: bool
+
+
+async def save(
+    session: AsyncSession,
+    workspace_id: int,
+    spec: HostSpec,
+    body: Mapping[str, Any],
+    box: SecretBox,
+) -> Saved:
+    """Check ``body`` (:class:`SettingsInvalid`, :class:`TokenRequired`: nothing changed) and
+    store it; the caller audits and commits. A secret equal to the stored one is no change."""
+    values = check(spec, body)
+    row = await stored_row(session, workspace_id, spec.platform)
+    moved = rebinding(spec, row, values)
+    if moved:
+        raise TokenRequired(spec, moved)
+    previous = audit_view(spec, row) if row is not None else None
+    if row is None:
+        row = PlatformConfig(workspace_id=workspace_id, platform=spec.platform, settings={})
+        session.add(row)
+    for item in spec.secrets:  # the same secret again changes nothing
+        given, held = values[item.name], getattr(row, item.column)
+        if given and held and box.decrypt(held) == given:
+            values[item.name] = None
+    write(spec, row, values, box)
+    changed = previous != audit_view(spec, row) or any(
+        values[f.name] is not None for f in spec.secrets
+    )
+    if changed:
+        row.updated_at = utcnow()
+    await session.flush()
+    return Saved(row, previous, changed)
 
 
 # -- the adapter ----------------------------------------------------------------------------

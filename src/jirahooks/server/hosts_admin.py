@@ -25,7 +25,6 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jirahooks.platforms import bitbucket_dc, github, gitlab_hooks
@@ -37,7 +36,7 @@ from jirahooks.server.admin.common import audit
 from jirahooks.server.auth import CurrentUser, Session, get_workspace
 from jirahooks.server.errors import ApiError, responses
 from jirahooks.store.deliveries import PlatformConfig
-from jirahooks.store.models import Workspace, utcnow
+from jirahooks.store.models import Workspace
 
 log = logging.getLogger("jirahooks.server.hosts")
 
@@ -88,18 +87,6 @@ def spec_of(platform: str) -> hs.HostSpec:
         raise ApiError(
             404, "PLATFORM_UNKNOWN", f"no host settings for platform '{platform}'", hint
         ) from None
-
-
-async def stored_row(
-    session: AsyncSession, workspace_id: int, platform: str
-) -> PlatformConfig | None:
-    return (
-        await session.execute(
-            select(PlatformConfig).where(
-                PlatformConfig.workspace_id == workspace_id, PlatformConfig.platform == platform
-            )
-        )
-    ).scalar_one_or_none()
 
 
 def invalid(problems: list[hs.Problem], prefix: str = "") -> ApiError:
@@ -161,7 +148,7 @@ async def get_host(
 ) -> HostSettingsOut:
     ws = await _admin_workspace(session, principal, workspace)
     spec = spec_of(platform)
-    row = await stored_row(session, ws.id, spec.platform)
+    row = await hs.stored_row(session, ws.id, spec.platform)
     if row is None:
         empty = PlatformConfig(platform=spec.platform, settings={})
         for item in spec.public:
@@ -171,44 +158,6 @@ async def get_host(
             setattr(empty, item.column, "")
         return settings_out(spec, empty, configured=False)
     return settings_out(spec, row)
-
-
-async def save(
-    session: AsyncSession,
-    ws: Workspace,
-    spec: hs.HostSpec,
-    body: dict[str, Any],
-    box: Any,
-    on_change: Callable[[dict[str, Any] | None, PlatformConfig], None],
-) -> tuple[PlatformConfig, bool]:
-    """Check and store ``body`` (422 ``SETTINGS_INVALID`` / ``TOKEN_REQUIRED``, nothing changed);
-    ``on_change(audit view before or None, row)`` is called when something changed, before the flush."""
-    try:
-        values = hs.check(spec, body)
-    except hs.SettingsInvalid as exc:
-        raise invalid(exc.problems) from None
-    row = await stored_row(session, ws.id, spec.platform)
-    moved = hs.rebinding(spec, row, values)
-    if moved:
-        raise ApiError(
-            422,
-            "TOKEN_REQUIRED",
-            binding.token_required_message(moved, spec.token_field),
-            f"send '{spec.token_field}' with the new {', '.join(moved)} (nothing was changed)",
-        )
-    previous = hs.audit_view(spec, row) if row is not None else None
-    if row is None:
-        row = PlatformConfig(workspace_id=ws.id, platform=spec.platform, settings={})
-        session.add(row)
-    hs.write(spec, row, values, box)
-    changed = previous != hs.audit_view(spec, row) or any(
-        values[f.name] is not None for f in spec.secrets
-    )
-    if changed:
-        row.updated_at = utcnow()
-        on_change(previous, row)
-    await session.flush()
-    return row, changed
 
 
 @router.put(
@@ -230,19 +179,22 @@ async def put_host(
     ws = await _admin_workspace(session, principal, workspace)
     spec = spec_of(platform)
 
-    def record(before: dict[str, Any] | None, row: PlatformConfig) -> None:
-        action = "platform.update" if before is not None else "platform.create"
-        audit(
-            session,
-            principal,
-            ws.id,
-            action,
-            f"platform:{spec.platform}",
-            before,
-            hs.audit_view(spec, row),
-        )
-
-    row, _ = await save(session, ws, spec, body, request.app.state.jirahooks.secrets, record)
+    try:
+        saved = await hs.save(session, ws.id, spec, body, request.app.state.jirahooks.secrets)
+    except hs.SettingsInvalid as exc:
+        raise invalid(exc.problems) from None
+    except hs.TokenRequired as exc:
+        raise ApiError(
+            422,
+            "TOKEN_REQUIRED",
+            binding.token_required_message(exc.fields, spec.token_field),
+            f"send '{spec.token_field}' with the new {', '.join(exc.fields)} (nothing was changed)",
+        ) from None
+    row = saved.row
+    if saved.changed:
+        action = "platform.update" if saved.before is not None else "platform.create"
+        view = hs.audit_view(spec, row)
+        audit(session, principal, ws.id, action, f"platform:{spec.platform}", saved.before, view)
     await session.commit()
     log.info("workspace %s: %s settings saved by %s", ws.slug, spec.title, principal.name)
     return settings_out(spec, row)
@@ -259,7 +211,7 @@ async def delete_host(
 ) -> Response:
     ws = await _admin_workspace(session, principal, workspace)
     spec = spec_of(platform)
-    row = await stored_row(session, ws.id, spec.platform)
+    row = await hs.stored_row(session, ws.id, spec.platform)
     if row is not None:
         before = hs.audit_view(spec, row)
         await session.delete(row)
@@ -333,7 +285,7 @@ async def test_host(
 ) -> HostTestOut:
     ws = await _admin_workspace(session, principal, workspace)
     spec = spec_of(platform)
-    row = await stored_row(session, ws.id, spec.platform)
+    row = await hs.stored_row(session, ws.id, spec.platform)
     if row is None:
         raise ApiError(
             404,
