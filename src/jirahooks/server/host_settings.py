@@ -39,6 +39,13 @@ from jirahooks.store.models import utcnow
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+
+def N_(message: str) -> str:
+    """Marks a label or help text for the web UI's catalogues (babel.cfg); it is translated
+    where it is shown."""
+    return message
+
+
 _URL = re.compile(r"https?://[^/\s?#]+[^\s?#]*")
 
 
@@ -104,8 +111,10 @@ class HostSpec:
 _WEBHOOK_SECRET = "webhook_secret"
 _PUBLIC_URL = SettingField(
     "public_url",
-    "jirahooks' public URL",
-    "jirahooks' public base URL, for the links in published results; empty: JIRAHOOKS_PUBLIC_URL",
+    N_("jirahooks' public URL"),
+    N_(
+        "jirahooks' public base URL, for the links in published results; empty: JIRAHOOKS_PUBLIC_URL"
+    ),
     kind="url",
     column="public_url",
     example="https://guardian.example.com",
@@ -115,8 +124,8 @@ _PUBLIC_URL = SettingField(
 def _webhook_secret(help: str) -> SettingField:
     return SettingField(
         _WEBHOOK_SECRET,
-        "Webhook secret",
-        help + "; omit to keep the stored one, '' clears it",
+        N_("Webhook secret"),
+        help,
         kind="secret",
         column="webhook_secret_encrypted",
     )
@@ -134,9 +143,11 @@ HOSTS: tuple[HostSpec, ...] = (
         fields=(
             SettingField(
                 "api_url",
-                "API URL",
-                f"GitHub's REST API root; empty: {GITHUB_API_URL}. GitHub Enterprise Server: "
-                "https://HOST/api/v3",
+                N_("API URL"),
+                N_(
+                    "GitHub's REST API root; empty: https://api.github.com. GitHub Enterprise Server: "
+                    "https://HOST/api/v3"
+                ),
                 kind="url",
                 column="api_url",
                 binds=True,
@@ -144,8 +155,8 @@ HOSTS: tuple[HostSpec, ...] = (
             ),
             SettingField(
                 "app_id",
-                "App ID",
-                "the App ID (or client ID) on the GitHub App's settings page",
+                N_("App ID"),
+                N_("the App ID (or client ID) on the GitHub App's settings page"),
                 required=True,
                 pattern=r"[0-9]{1,20}|Iv[0-9A-Za-z.]{1,40}",
                 pattern_hint="the number shown as 'App ID' (or the 'Client ID', Iv…)",
@@ -154,9 +165,11 @@ HOSTS: tuple[HostSpec, ...] = (
             ),
             SettingField(
                 "installation_id",
-                "Installation ID",
-                "the installation of the App on the owner's account: the number at the end of "
-                "https://github.com/organizations/OWNER/settings/installations/<ID>",
+                N_("Installation ID"),
+                N_(
+                    "the installation of the App on the owner's account: the number at the end of "
+                    "https://github.com/organizations/OWNER/settings/installations/<ID>"
+                ),
                 required=True,
                 pattern=r"[0-9]{1,20}",
                 pattern_hint="digits only, e.g. 31337",
@@ -165,8 +178,8 @@ HOSTS: tuple[HostSpec, ...] = (
             ),
             SettingField(
                 "owner",
-                "Owner (organization or user)",
-                "the account whose repositories the installation covers",
+                N_("Owner (organization or user)"),
+                N_("the account whose repositories the installation covers"),
                 column="remote_workspace",
                 required=True,
                 pattern=r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})",
@@ -175,12 +188,12 @@ HOSTS: tuple[HostSpec, ...] = (
             ),
             SettingField(
                 "private_key",
-                "Private key (PEM)",
-                "the .pem file GitHub generated for the App; write-only, omit to keep",
+                N_("Private key (PEM)"),
+                N_("the .pem file GitHub generated for the App"),
                 kind="pem",
                 column="token_encrypted",
             ),
-            _webhook_secret("the App's webhook secret (X-Hub-Signature-256)"),
+            _webhook_secret(N_("the App's webhook secret (X-Hub-Signature-256)")),
             _PUBLIC_URL,
         ),
     ),
@@ -194,8 +207,8 @@ HOSTS: tuple[HostSpec, ...] = (
         fields=(
             SettingField(
                 "api_url",
-                "GitLab URL",
-                f"the instance's URL (or its /api/v4 root); empty: {GITLAB_URL}",
+                N_("GitLab URL"),
+                N_("the instance's URL (or its /api/v4 root); empty: https://gitlab.com"),
                 kind="url",
                 column="api_url",
                 binds=True,
@@ -203,9 +216,11 @@ HOSTS: tuple[HostSpec, ...] = (
             ),
             SettingField(
                 "namespace",
-                "Group or project path",
-                "the top-level group (or project path) the token belongs to; repositories are "
-                "then paths relative to it; empty: full project paths",
+                N_("Group or project path"),
+                N_(
+                    "the top-level group (or project path) the token belongs to; repositories are "
+                    "then paths relative to it; empty: full project paths"
+                ),
                 column="remote_workspace",
                 pattern=r"[A-Za-z0-9_.][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_.][A-Za-z0-9_.-]*)*",
                 pattern_hint="a path such as acme or acme/platform (no leading or trailing '/')",
@@ -214,9 +229,11 @@ HOSTS: tuple[HostSpec, ...] = (
             ),
             SettingField(
                 "token_header",
-                "Token header",
-                "private_token: PRIVATE-TOKEN (project / group access tokens); bearer: "
-                "Authorization: Bearer",
+                N_("Token header"),
+                N_(
+                    "private_token: PRIVATE-TOKEN (project / group access tokens); bearer: "
+                    "Authorization: Bearer"
+                ),
                 kind="choice",
                 column="auth_kind",
                 choices=("private_token", "bearer"),
@@ -224,13 +241,15 @@ HOSTS: tuple[HostSpec, ...] = (
             ),
             SettingField(
                 "token",
-                "Access token",
-                "a project or group access token with the 'api' scope and at least the "
-                "Developer role; write-only, omit to keep",
+                N_("Access token"),
+                N_(
+                    "a project or group access token with the 'api' scope and at least the "
+                    "Developer role"
+                ),
                 kind="secret",
                 column="token_encrypted",
             ),
-            _webhook_secret("the webhook's secret token (X-Gitlab-Token)"),
+            _webhook_secret(N_("the webhook's secret token (X-Gitlab-Token)")),
             _PUBLIC_URL,
         ),
     ),
@@ -243,8 +262,8 @@ HOSTS: tuple[HostSpec, ...] = (
         fields=(
             SettingField(
                 "api_url",
-                "Base URL",
-                "the instance's base URL, with its context path if it has one",
+                N_("Base URL"),
+                N_("the instance's base URL, with its context path if it has one"),
                 kind="url",
                 column="api_url",
                 required=True,
@@ -253,8 +272,8 @@ HOSTS: tuple[HostSpec, ...] = (
             ),
             SettingField(
                 "project_key",
-                "Project key",
-                "the key of the project whose repositories jirahooks checks",
+                N_("Project key"),
+                N_("the key of the project whose repositories jirahooks checks"),
                 column="remote_workspace",
                 required=True,
                 pattern=r"~?[A-Za-z][A-Za-z0-9_]{0,127}",
@@ -265,9 +284,11 @@ HOSTS: tuple[HostSpec, ...] = (
             ),
             SettingField(
                 "auth_kind",
-                "Token kind",
-                "http_access_token: a project or repository HTTP access token; "
-                "personal_access_token: a technical user's token",
+                N_("Token kind"),
+                N_(
+                    "http_access_token: a project or repository HTTP access token; "
+                    "personal_access_token: a technical user's token"
+                ),
                 kind="choice",
                 column="auth_kind",
                 choices=("http_access_token", "personal_access_token"),
@@ -276,12 +297,12 @@ HOSTS: tuple[HostSpec, ...] = (
             ),
             SettingField(
                 "token",
-                "HTTP access token",
-                "sent as Authorization: Bearer; write-only, omit to keep",
+                N_("HTTP access token"),
+                N_("sent as Authorization: Bearer"),
                 kind="secret",
                 column="token_encrypted",
             ),
-            _webhook_secret("the webhook's secret (HMAC X-Hub-Signature)"),
+            _webhook_secret(N_("the webhook's secret (HMAC X-Hub-Signature)")),
             _PUBLIC_URL,
         ),
     ),

@@ -293,8 +293,6 @@ async def test_host(
             f"{spec.title} is not configured",
             f"PUT /api/v1/workspaces/{ws.slug}/platforms/{spec.platform} first",
         )
-    session.expunge(row)  # kept as read: no transaction is held while the host is asked
-    await session.rollback()
     return await try_credentials(spec, row, request.app.state.jirahooks.secrets)
 
 
