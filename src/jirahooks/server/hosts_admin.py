@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jirahooks.platforms import bitbucket_dc, github, gitlab_hooks
-from jirahooks.platforms.base import PlatformError
+from jirahooks.platforms.base import PlatformAuthError, PlatformError, PlatformUnavailable
 from jirahooks.retry import RetryPolicy
 from jirahooks.server import binding
 from jirahooks.server import host_settings as hs
@@ -131,10 +131,15 @@ def settings_out(
     )
 
 
-async def _admin_workspace(session: AsyncSession, principal: Any, workspace: str) -> Workspace:
+async def _scope(
+    session: AsyncSession, principal: Any, workspace: str, platform: str
+) -> tuple[Workspace, hs.HostSpec, PlatformConfig | None]:
+    """The workspace (its administrators only), the host's table (404 when unknown) and the
+    stored row (None: not configured)."""
     ws = await get_workspace(session, principal, workspace)
     principal.require_workspace_admin(ws)
-    return ws
+    spec = spec_of(platform)
+    return ws, spec, await hs.stored_row(session, ws.id, spec.platform)
 
 
 @router.get(
@@ -146,9 +151,7 @@ async def _admin_workspace(session: AsyncSession, principal: Any, workspace: str
 async def get_host(
     workspace: str, platform: str, session: Session, principal: CurrentUser
 ) -> HostSettingsOut:
-    ws = await _admin_workspace(session, principal, workspace)
-    spec = spec_of(platform)
-    row = await hs.stored_row(session, ws.id, spec.platform)
+    _, spec, row = await _scope(session, principal, workspace, platform)
     if row is None:
         empty = PlatformConfig(platform=spec.platform, settings={})
         for item in spec.public:
@@ -176,8 +179,7 @@ async def put_host(
         ..., examples=[{"api_url": "https://gitlab.example.com", "token": "glpat-…"}]
     ),
 ) -> HostSettingsOut:
-    ws = await _admin_workspace(session, principal, workspace)
-    spec = spec_of(platform)
+    ws, spec, _ = await _scope(session, principal, workspace, platform)
 
     try:
         saved = await hs.save(session, ws.id, spec, body, request.app.state.jirahooks.secrets)
@@ -209,9 +211,7 @@ async def put_host(
 async def delete_host(
     workspace: str, platform: str, session: Session, principal: CurrentUser
 ) -> Response:
-    ws = await _admin_workspace(session, principal, workspace)
-    spec = spec_of(platform)
-    row = await hs.stored_row(session, ws.id, spec.platform)
+    ws, spec, row = await _scope(session, principal, workspace, platform)
     if row is not None:
         before = hs.audit_view(spec, row)
         await session.delete(row)
@@ -265,6 +265,10 @@ _PROBES: dict[str, Probe] = {
     bitbucket_dc.PLATFORM: _probe_bitbucket_dc,
 }
 
+_TEST_CODES: dict[type[PlatformError], str] = {
+    PlatformAuthError: "AUTH_REJECTED",
+    PlatformUnavailable: "UNAVAILABLE",
+}
 _NOT_FOUND_HINTS = {
     github.PLATFORM: "GitHub knows no installation {installation_id} of this App: check "
     "installation_id (the App's installation on '{owner}'), and app_id",
@@ -283,9 +287,7 @@ _NOT_FOUND_HINTS = {
 async def test_host(
     workspace: str, platform: str, request: Request, session: Session, principal: CurrentUser
 ) -> HostTestOut:
-    ws = await _admin_workspace(session, principal, workspace)
-    spec = spec_of(platform)
-    row = await hs.stored_row(session, ws.id, spec.platform)
+    ws, spec, row = await _scope(session, principal, workspace, platform)
     if row is None:
         raise ApiError(
             404,
@@ -315,20 +317,14 @@ async def try_credentials(spec: hs.HostSpec, row: PlatformConfig, box: Any) -> H
     try:
         message = await _PROBES[spec.platform](adapter, values, checked)
     except PlatformError as exc:
-        code = {
-            "PlatformAuthError": "AUTH_REJECTED",
-            "PlatformUnavailable": "UNAVAILABLE",
-        }.get(type(exc).__name__, "REQUEST_REFUSED")
-        hint = exc.hint or ""
-        if exc.status == 404:
-            hint = _NOT_FOUND_HINTS[spec.platform].format(**values)
+        hint = _NOT_FOUND_HINTS[spec.platform].format(**values) if exc.status == 404 else ""
         return HostTestOut(
             ok=False,
             platform=spec.platform,
             status=exc.status or 0,
-            code=code,
+            code=_TEST_CODES.get(type(exc), "REQUEST_REFUSED"),
             message=exc.message,
-            hint=hint,
+            hint=hint or exc.hint or "",
             checked=checked,
         )
     finally:

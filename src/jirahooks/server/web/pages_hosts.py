@@ -79,6 +79,12 @@ async def _current(ctx: Ctx, db: Session, spec: hs.HostSpec) -> api.HostSettings
     return await api.get_host(ctx.workspace_slug, spec.platform, db, ctx.user.principal)
 
 
+async def _scope(
+    db: Session, user: WebUserDep, workspace: str, platform: str
+) -> tuple[Ctx, hs.HostSpec]:
+    return await workspace_ctx(db, user, workspace), api.spec_of(platform)
+
+
 @router.get(_PATH)
 async def host_page(
     request: Request,
@@ -88,8 +94,7 @@ async def host_page(
     user: WebUserDep,
     removed: str = "",
 ) -> Response:
-    ctx = await workspace_ctx(db, user, workspace)
-    spec = api.spec_of(platform)
+    ctx, spec = await _scope(db, user, workspace, platform)
     current = await _current(ctx, db, spec)
     flash = _("Configuration removed.") if removed else ""
     return _page(request, ctx, spec, current, flash=flash)
@@ -99,8 +104,7 @@ async def host_page(
 async def save_host(
     request: Request, workspace: str, platform: str, db: Session, user: WebUserDep
 ) -> Response:
-    ctx = await workspace_ctx(db, user, workspace)
-    spec = api.spec_of(platform)
+    ctx, spec = await _scope(db, user, workspace, platform)
     form = await form_data(request)
     values = {f.name: first(form, f.name) for f in spec.public}
     body: dict[str, Any] = dict(values)
@@ -122,8 +126,7 @@ async def save_host(
 async def host_test_page(
     request: Request, workspace: str, platform: str, db: Session, user: WebUserDep
 ) -> Response:
-    ctx = await workspace_ctx(db, user, workspace)
-    spec = api.spec_of(platform)
+    ctx, spec = await _scope(db, user, workspace, platform)
     current = await _current(ctx, db, spec)
     if not current.configured:
         return _page(request, ctx, spec, current, errors={"_form": _("Save the settings first.")})
@@ -135,7 +138,6 @@ async def host_test_page(
 async def remove_host(
     request: Request, workspace: str, platform: str, db: Session, user: WebUserDep
 ) -> Response:
-    ctx = await workspace_ctx(db, user, workspace)
-    spec = api.spec_of(platform)
+    ctx, spec = await _scope(db, user, workspace, platform)
     await api.delete_host(workspace, spec.platform, db, user.principal)
     return redirect(f"{ctx.base}/hosts/{spec.platform}?removed=1")
