@@ -338,3 +338,37 @@ def test_unknown_platform_is_404_with_code_message_hint(
     assert body["code"] == "PLATFORM_UNKNOWN"
     assert platform in body["message"]
     assert "github" in body["hint"] and "gitlab" in body["hint"] and "bitbucket-dc" in body["hint"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"token": "glpat-SECRET\x00x"},
+        {"token": "glpat-SECRET\nx"},
+        {"token": 42},
+        {"api_url": "https://gitlab.example.com", "token": "x" * 10_001},
+    ],
+    ids=["nul", "line-break", "not-text", "too-long"],
+)
+def test_unusable_text_is_refused_without_echoing_the_secret(
+    server: Server, body: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    response = server.call("PUT", f"{W}/gitlab", json=body)
+    assert response.status_code == 422, response.text
+    answer = response.json()
+    # a NUL is refused at the boundary, for every endpoint alike (REQUEST_INVALID)
+    assert answer["code"] in ("SETTINGS_INVALID", "REQUEST_INVALID") and answer["hint"]
+    assert "token" in str(answer["problems"])
+    assert "glpat-SECRET" not in response.text and "glpat-SECRET" not in caplog.text
+    assert server.ok("GET", f"{W}/gitlab")["configured"] is False
+
+
+@pytest.mark.parametrize("raw", ['"glpat-SECRET"', '["glpat-SECRET"]', "{not json"])
+def test_a_body_that_is_not_an_object_is_422_without_echo(server: Server, raw: str) -> None:
+    response = server.call(
+        "PUT", f"{W}/gitlab", content=raw, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert {"code", "message", "hint"} <= set(response.json())
+    assert "glpat-SECRET" not in response.text

@@ -35,6 +35,7 @@ from jirahooks.platforms.github_client import API_URL as GITHUB_API_URL
 from jirahooks.platforms.gitlab_client import GITLAB_URL
 from jirahooks.store.deliveries import PlatformConfig
 from jirahooks.store.models import utcnow
+from jirahooks.textcheck import Kind, text_problem
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -357,10 +358,10 @@ def _check_one(spec: HostSpec, item: SettingField, value: Any) -> Problem | None
     if not isinstance(value, str):
         return Problem(item.name, "expected a string", item.help)
     text = value.strip()
-    if "\x00" in value or (item.kind != "pem" and ("\n" in text or "\r" in text)):
-        return Problem(item.name, "holds a line break or NUL", item.help)
-    if len(value) > (10_000 if item.secret else 500):
-        return Problem(item.name, "is too long", item.help)
+    kind = Kind.TEXT if item.kind == "pem" else Kind.LINE  # a PEM has line breaks
+    problem = text_problem(text, kind, 10_000 if item.secret else 500)
+    if problem is not None:
+        return Problem(item.name, problem, item.help)
     if not text:
         if item.required:
             return Problem(item.name, "is required", f"{item.help} (e.g. {item.example})")
