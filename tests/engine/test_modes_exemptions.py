@@ -284,10 +284,16 @@ def test_escape_token_rules() -> None:
     assert run(push(escaped, user="bob"), [rule(**KEYS)], by_user).result is Status.BLOCK
     unknown = run(push(escaped), [rule(**KEYS)], by_user)
     assert unknown.rule_validations[0].check_facts[0].message_id == "escape.user_unknown"
-    # groups: membership unknown (no groups on the event) is refused
-    by_group = exempting(escape={"allowed": True, "groups": {"include": ["release-managers"]}})
-    event = Event(Trigger.PUSH, "main", (escaped,), groups=frozenset({"release-managers"}))
-    assert run(event, [rule(**KEYS)], by_group).result is Status.SKIP
+    # groups: the settings' named groups; an unknown pusher is in none of them (refused)
+    by_group = parse_settings(
+        {
+            "groups": {"release-managers": ["carol"]},
+            "exemptions": {
+                "escape": {"allowed": True, "groups": {"include": ["release-managers"]}}
+            },
+        }
+    )
+    assert run(push(escaped, user="carol"), [rule(**KEYS)], by_group).result is Status.SKIP
     none = run(push(escaped), [rule(**KEYS)], by_group)
     assert none.rule_validations[0].check_facts[0].message_id == "escape.group_unknown"
     # a custom token

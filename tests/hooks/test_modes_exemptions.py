@@ -257,3 +257,26 @@ def test_pre_receive_escape_token_limited_to_users(
     done = git_run(setup.client.path, "push", "origin", "main", env={"GL_USERNAME": "alice"})
     assert done.returncode == 0, done.stderr
     assert "exempt by the escape token: README only" in done.stderr
+
+
+def test_pre_receive_escape_token_limited_to_a_group(
+    make_repo: Callable[..., GitRepo], tmp_path: Path
+) -> None:
+    """pre-receive knows the pusher: members of a named group may use the escape token."""
+    config = EXEMPT_YML.replace(
+        "settings:\n",
+        'settings:\n  groups:\n    release-managers: [alice, "*@release.example.com"]\n',
+    ).replace('branches: {include: ["hotfix/*"]}', "groups: {include: [release-managers]}")
+    setup = _pre_receive(make_repo, tmp_path, config)
+    setup.client.commit("fix a typo [no-jira: README only]")
+    refused = git_run(setup.client.path, "push", "origin", "main", env={"GL_USERNAME": "bob"})
+    assert refused.returncode != 0
+    assert (
+        "user 'bob' may not use the escape token [no-jira: …]: it is limited to the groups "
+        "release-managers" in refused.stderr
+    )
+    done = git_run(
+        setup.client.path, "push", "origin", "main", env={"GL_USERNAME": "eve@release.example.com"}
+    )
+    assert done.returncode == 0, done.stderr
+    assert "exempt by the escape token: README only" in done.stderr

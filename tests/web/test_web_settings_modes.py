@@ -40,3 +40,29 @@ def test_default_mode_is_set_and_exemptions_are_kept(site: Site) -> None:
     repo = site.api("GET", f"/workspaces/{WS}/repositories/api/settings")
     assert repo["settings"] == {"default_mode": "enforce"}
     assert repo["effective"]["exemptions"]["escape"]["token"] == "skip-jira"
+
+
+def test_a_form_save_keeps_the_groups(site: Site) -> None:
+    """``groups`` are not on the form either: a save keeps them (and so the escape that names
+    them stays valid), for the workspace and for a repository's own groups."""
+    escape = {"escape": {"allowed": True, "groups": {"include": ["release-managers"]}}}
+    settings = {"groups": {"release-managers": ["alice"]}, "exemptions": escape}
+    site.api("PUT", f"/workspaces/{WS}/settings", settings)
+    browser = Browser(site.url)
+    assert browser.sign_in(site.admin_token)[0] == 303
+    fields, _ = _form(browser, PAGE)
+    status, _, text = browser.request("POST", PAGE, _set(fields, "default_mode", "warn"))
+    assert status == 200 and "Settings saved." in text
+    stored = site.api("GET", f"/workspaces/{WS}/settings")["settings"]
+    assert stored == {**settings, "default_mode": "warn"}
+
+    site.add_repository("api")
+    own = {"groups": {"release-managers": ["bob"]}}
+    site.api("PUT", f"/workspaces/{WS}/repositories/api/settings", own)
+    page = f"/ui/w/{WS}/r/api/settings"
+    fields, _ = _form(browser, page)
+    status, _, text = browser.request("POST", page, _set(fields, "default_mode", "enforce"))
+    assert status == 200 and "Settings saved." in text
+    repo = site.api("GET", f"/workspaces/{WS}/repositories/api/settings")
+    assert repo["settings"] == {**own, "default_mode": "enforce"}
+    assert repo["effective"]["groups"] == {"release-managers": ["bob"]}

@@ -26,12 +26,11 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     template = templates.get(args.name)
     if template is None:
-        import difflib
+        from jirahooks.rules.schema import did_you_mean
 
-        close = difflib.get_close_matches(args.name, list(templates.BY_NAME), n=1)
         raise UsageError(
             f"unknown template '{args.name}'",
-            hint=f"did you mean '{close[0]}'?" if close else "see `jirahooks templates list`",
+            hint=did_you_mean(args.name, templates.BY_NAME, "see `jirahooks templates list`"),
         )
     output.out(format_rules([dict(template.rule)], args.format))
     return EXIT_OK

@@ -112,13 +112,13 @@ def classify(event: Event, settings: Settings, extract: Extract, branch: str) ->
         # nothing exempts; an escape token someone wrote anyway is said to be forbidden
         for commit in event.commits:
             if presets.escape_reason(commit.message, config.escape.token) is not None:
-                _exemption(commit, event, config, None, branch, out)
+                _exemption(commit, event, settings, None, branch, out)
         return out
     bots = _bots(config)
     by_hash = {c.hash.lower(): c for c in event.commits}
     case_insensitive = Target.COMMIT in settings.case_insensitive
     for commit in event.commits:
-        exemption = _exemption(commit, event, config, bots, branch, out)
+        exemption = _exemption(commit, event, settings, bots, branch, out)
         if exemption is None and config.reverts and commit.is_revert:
             exemption = _revert(commit, by_hash, extract, case_insensitive, out)
         if exemption is not None:
@@ -130,11 +130,12 @@ def classify(event: Event, settings: Settings, extract: Extract, branch: str) ->
 def _exemption(
     commit: Commit,
     event: Event,
-    config: Exemptions,
+    settings: Settings,
     bots: Patterns | None,
     branch: str,
     out: EventExemptions,
 ) -> Exemption | None:
+    config = settings.exemptions
     bot = bot_name(
         bots,
         (commit.author_name, commit.author_email, commit.committer_name, commit.committer_email),
@@ -150,7 +151,7 @@ def _exemption(
     reason = presets.escape_reason(commit.message, config.escape.token)
     if reason is None:
         return None
-    refused = escape_refusal(config, reason, branch, event.user, event.groups)
+    refused = escape_refusal(settings, reason, branch, event.user)
     if refused is None:
         return Exemption("escape", "exempt.escape", {"reason": reason})
     message_id, params = refused
@@ -171,10 +172,14 @@ def _exemption(
 
 
 def escape_refusal(
-    config: Exemptions, reason: str, branch: str, user: str, groups: frozenset[str]
+    settings: Settings, reason: str, branch: str, user: str
 ) -> tuple[str, dict[str, Any]] | None:
-    """Why an escape token is not accepted here (message id, parameters), or None."""
-    escape = config.escape
+    """Why an escape token is not accepted here (message id, parameters), or None.
+
+    ``escape.groups`` names groups of the settings (``Settings.groups``); the user's groups are
+    the ones whose members match ``user`` as ``escape.users`` does. Who is unknown ('': the
+    Validation API, local hooks) is in no group, so a group restriction refuses the token."""
+    escape = settings.exemptions.escape
     if not escape.allowed:
         return "escape.forbidden", {}
     if not reason:
@@ -183,8 +188,16 @@ def escape_refusal(
         return "escape.branch", {"branch": branch or "HEAD"}
     if not escape.users.empty and (not user or not escape.users.allows(user)):
         return ("escape.user", {"user": user}) if user else ("escape.user_unknown", {})
-    if not escape.groups.empty and (not groups or not escape.groups.allows_any(groups)):
-        return ("escape.group", {}) if groups else ("escape.group_unknown", {})
+    if not escape.groups.empty:
+        if not user:
+            return "escape.group_unknown", {}
+        member_of = settings.groups_of(user)
+        # the names are the settings' own (validated: no globs), so membership is exact
+        excluded = next((g for g in escape.groups.exclude if g in member_of), "")
+        if excluded:
+            return "escape.group_excluded", {"user": user, "group": excluded}
+        if escape.groups.include and not any(g in member_of for g in escape.groups.include):
+            return "escape.group", {"user": user, "groups": ", ".join(escape.groups.include)}
     return None
 
 

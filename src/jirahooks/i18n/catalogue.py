@@ -107,8 +107,9 @@ EN: dict[str, str] = {
     "escape.branch": "Commit {hash}: the escape token {token} is not allowed on branch '{branch}'.",
     "escape.user": "Commit {hash}: user '{user}' may not use the escape token {token}.",
     "escape.user_unknown": "Commit {hash}: the escape token {token} is limited to some users, and who pushed is not known here.",
-    "escape.group": "Commit {hash}: the escape token {token} is limited to groups the user is not in.",
-    "escape.group_unknown": "Commit {hash}: the escape token {token} is limited to some groups, and group membership is not known here.",
+    "escape.group": "Commit {hash}: user '{user}' may not use the escape token {token}: it is limited to the groups {groups}.",
+    "escape.group_excluded": "Commit {hash}: user '{user}' may not use the escape token {token}: members of the group '{group}' are excluded.",
+    "escape.group_unknown": "Commit {hash}: the escape token {token} is limited to members of some groups, and who pushed is not known here.",
     "report.evaluated": "{count} rule(s) in evaluate mode not shown ({blocked} would have blocked)",
 }
 
@@ -200,8 +201,9 @@ DE: dict[str, str] = {
     "escape.branch": "Commit {hash}: das Ausnahme-Token {token} ist auf dem Branch '{branch}' nicht erlaubt.",
     "escape.user": "Commit {hash}: Benutzer '{user}' darf das Ausnahme-Token {token} nicht verwenden.",
     "escape.user_unknown": "Commit {hash}: das Ausnahme-Token {token} ist auf bestimmte Benutzer beschränkt, und wer pusht, ist hier nicht bekannt.",
-    "escape.group": "Commit {hash}: das Ausnahme-Token {token} ist auf Gruppen beschränkt, denen der Benutzer nicht angehört.",
-    "escape.group_unknown": "Commit {hash}: das Ausnahme-Token {token} ist auf bestimmte Gruppen beschränkt, und die Gruppenzugehörigkeit ist hier nicht bekannt.",
+    "escape.group": "Commit {hash}: Benutzer '{user}' darf das Ausnahme-Token {token} nicht verwenden: es ist auf die Gruppen {groups} beschränkt.",
+    "escape.group_excluded": "Commit {hash}: Benutzer '{user}' darf das Ausnahme-Token {token} nicht verwenden: Mitglieder der Gruppe '{group}' sind ausgeschlossen.",
+    "escape.group_unknown": "Commit {hash}: das Ausnahme-Token {token} ist auf Mitglieder bestimmter Gruppen beschränkt, und wer pusht, ist hier nicht bekannt.",
     "report.evaluated": "{count} Regel(n) im Auswertungsmodus nicht angezeigt ({blocked} hätten blockiert)",
 }
 

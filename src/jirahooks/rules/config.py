@@ -36,7 +36,7 @@ from typing import Any
 from jirahooks.errors import ConfigError, ConfigProblem
 from jirahooks.rules import templates
 from jirahooks.rules.model import Rule, Scope, Settings
-from jirahooks.rules.schema import Reader, field
+from jirahooks.rules.schema import Reader, did_you_mean, field
 
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -341,13 +341,10 @@ def _read_rule(reader: Reader, data: Any, path: str, scope: Scope) -> Rule | Non
     if name is not None:
         template = templates.get(str(name))
         if template is None:
-            import difflib
-
-            close = difflib.get_close_matches(str(name), list(templates.BY_NAME), n=1)
             reader.problem(
                 f"{path}.template",
                 f"unknown template '{name}'",
-                f"did you mean '{close[0]}'?" if close else "see `jirahooks templates list`",
+                did_you_mean(str(name), templates.BY_NAME, "see `jirahooks templates list`"),
             )
             return None
         data = template.expand(data)
@@ -450,15 +447,10 @@ def load_document(data: Any, *, source: str = "") -> ConfigDocument:
         raise ConfigError([ConfigProblem("(top level)", "expected a mapping")], source=source)
     for key in data:
         if key not in _TOP_LEVEL:
-            import difflib
-
-            close = difflib.get_close_matches(str(key), _TOP_LEVEL, n=1)
             reader.problem(
                 str(key),
                 "unknown top-level field",
-                f"did you mean '{close[0]}'?"
-                if close
-                else f"known fields: {', '.join(_TOP_LEVEL)}",
+                did_you_mean(str(key), _TOP_LEVEL, f"known fields: {', '.join(_TOP_LEVEL)}"),
             )
     workspace = data.get("workspace", "default")
     if not isinstance(workspace, str) or not _SLUG.fullmatch(workspace):

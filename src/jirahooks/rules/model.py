@@ -411,7 +411,9 @@ class Escape:
         factory=Patterns, doc="who may use it (pusher or PR author); unknown user: refused"
     )
     groups: Patterns = field(
-        factory=Patterns, doc="groups that may use it; unknown group membership: refused"
+        factory=Patterns,
+        doc="names of the settings' groups whose members may use it (include) or may not "
+        "(exclude); unknown user: refused",
     )
 
 
@@ -447,6 +449,37 @@ class Exemptions:
             or self.release_commits
             or self.escape.allowed
         )
+
+
+GROUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+GROUP_NAME_HINT = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+_MEMBER_HINT = (
+    "a user name, an e-mail address or a glob, e.g. alice, bob@example.com, *@example.com"
+)
+
+
+def _member_error(value: str) -> str | None:
+    """One member of a group: a glob as ``Patterns`` matches it (``escape.users``)."""
+    if not value.strip():
+        return "empty member"
+    if value != value.strip():
+        return "leading or trailing spaces (no user name or e-mail address has them)"
+    if len(value) > 320:
+        return "longer than 320 characters"
+    i = 0
+    while i < len(value):  # fnmatch reads a '[' without its ']' as a literal '[': say so
+        if value[i] == "[":
+            j = i + 1
+            if j < len(value) and value[j] == "!":
+                j += 1
+            if j < len(value) and value[j] == "]":
+                j += 1
+            j = value.find("]", j)
+            if j < 0:
+                return "'[' without a closing ']' (write '[[]' for a literal '[')"
+            i = j
+        i += 1
+    return None
 
 
 @dataclass(frozen=True)
@@ -500,6 +533,62 @@ class Settings:
     exemptions: Exemptions = field(
         factory=Exemptions, doc="bots, host merges, reverts, release commits, the escape token"
     )
+    groups: dict[str, tuple[str, ...]] = dataclasses.field(
+        default_factory=dict,
+        hash=False,  # a dict; Settings stay hashable (the engine caches per Settings)
+        metadata={
+            "doc": "named groups of users for exemptions.escape.groups: name -> members (user "
+            "names, e-mail addresses or globs, matched as escape.users matches)",
+            "check": None,
+            "hint": "e.g. groups: {release-managers: [alice, '*@release.example.com']}",
+        },
+    )
+
+    @cached_property
+    def _group_members(self) -> dict[str, Patterns | None]:
+        # an empty group has no members (``Patterns()`` alone would allow everyone)
+        return {name: Patterns(include=m) if m else None for name, m in self.groups.items()}
+
+    def groups_of(self, user: str) -> frozenset[str]:
+        """The names of the ``groups`` ``user`` is a member of, matched as ``escape.users``
+        matches (``Patterns.allows``); none for an unknown user ('')."""
+        if not user:
+            return frozenset()
+        return frozenset(
+            name
+            for name, members in self._group_members.items()
+            if members is not None and members.allows(user)
+        )
+
+    def schema_problems(self) -> list[tuple[str, str, str]]:
+        """What no single field can say (``schema.Reader``): group names and members, and
+        every group ``exemptions.escape.groups`` names is one of ``groups``."""
+        from jirahooks.rules.schema import did_you_mean
+
+        out: list[tuple[str, str, str]] = []
+        for name, members in self.groups.items():
+            if not GROUP_NAME.fullmatch(name):
+                out.append((f"groups.{name}", "not a group name", GROUP_NAME_HINT))
+            for i, member in enumerate(members):
+                problem = _member_error(member)
+                if problem:
+                    out.append((f"groups.{name}[{i}]", problem, _MEMBER_HINT))
+        named = self.exemptions.escape.groups
+        for part, names in (("include", named.include), ("exclude", named.exclude)):
+            for i, name in enumerate(names):
+                if name in self.groups:
+                    continue
+                defined = ", ".join(sorted(self.groups)) or "(none)"
+                out.append(
+                    (
+                        f"exemptions.escape.groups.{part}[{i}]",
+                        f"no group named '{name}' in the settings' groups",
+                        did_you_mean(
+                            name, self.groups, f"define it under settings.groups; known: {defined}"
+                        ),
+                    )
+                )
+        return out
 
     def extractor(self) -> Any:
         from jirahooks.keys import KeyExtractor

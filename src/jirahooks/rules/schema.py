@@ -8,6 +8,10 @@ hint, so a whole document is reported at once. Field metadata:
 * ``check``: a callable ``value -> str | None`` returning an error message for bad values;
 * ``hint``: what to write instead.
 
+A dataclass may also check what no single field can (one field naming another's entries): a
+method ``schema_problems()`` returning ``(path below the dataclass, message, hint)`` triples,
+asked once every field has read cleanly.
+
 Every text value (and mapping key) passes ``jirahooks.textcheck``: no NUL, no lone surrogate,
 no control character except tab and line breaks, at most ``MAX_TEXT`` characters. So whatever
 reads rules — the admin API, the web forms, ``apply``, local hooks — rejects text that could
@@ -22,7 +26,7 @@ import dataclasses
 import difflib
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from enum import Enum
 from functools import cache
 from typing import Any, TypeVar, Union, get_args, get_origin
@@ -56,6 +60,13 @@ def field(
 @cache
 def _hints(cls: Any) -> dict[str, Any]:
     return typing.get_type_hints(cls)
+
+
+def did_you_mean(name: str, known: Iterable[str], otherwise: str = "") -> str:
+    """The hint for a name that is not one of ``known``: "did you mean 'x'?" for a close one
+    (``difflib``'s ratio), else ``otherwise``."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"did you mean '{close[0]}'?" if close else otherwise
 
 
 class Reader:
@@ -95,13 +106,10 @@ class Reader:
                 continue
             f = fields.get(key)
             if f is None:
-                close = difflib.get_close_matches(key, list(fields), n=1)
                 self.problem(
                     sub,
                     "unknown field",
-                    f"did you mean '{close[0]}'?"
-                    if close
-                    else f"known fields: {', '.join(fields)}",
+                    did_you_mean(key, fields, f"known fields: {', '.join(fields)}"),
                 )
                 ok = False
                 continue
@@ -130,7 +138,15 @@ class Reader:
                 ok = False
         if not ok:
             return None
-        return cls(**values)
+        obj = cls(**values)
+        cross = getattr(obj, "schema_problems", None)
+        if cross is not None:
+            found = list(cross())
+            for sub, message, hint in found:
+                self.problem(_join(path, sub), message, hint)
+            if found:
+                return None
+        return obj
 
     def convert(self, tp: Any, value: Any, path: str, hint: str = "") -> Any:
         origin = get_origin(tp)

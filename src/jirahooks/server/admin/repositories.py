@@ -161,6 +161,29 @@ def _validated(data: dict[str, Any], base: dict[str, Any] | None, path: str) -> 
         raise config_error(exc) from exc
 
 
+async def _repositories_still_valid(
+    session: Session, workspace_id: int, base: dict[str, Any]
+) -> None:
+    """422 when new workspace settings would break a repository's overrides: a repository's
+    ``exemptions.escape.groups`` may name a group only the workspace's ``groups`` define, and
+    removing it there would leave a reference to nothing."""
+    from sqlalchemy import select
+
+    result = await session.execute(
+        select(Repository).where(Repository.workspace_id == workspace_id).order_by(Repository.slug)
+    )
+    problems = []
+    for repo in result.scalars():
+        if not repo.settings:
+            continue
+        try:
+            parse_settings(repo.settings, base=base, path=f"repositories[{repo.slug}].settings")
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise config_error(ConfigError(problems))
+
+
 @router.get(
     "/workspaces/{workspace}/settings",
     response_model=schemas.SettingsOut,
@@ -187,6 +210,7 @@ async def put_workspace_settings(
     ws = await get_workspace(session, principal, workspace)
     principal.require_workspace_admin(ws)
     effective = _validated(body, None, "settings")
+    await _repositories_still_valid(session, ws.id, body)
     before = dict(ws.settings or {})
     ws.settings = dict(body)
     audit(

@@ -161,7 +161,7 @@ MODE_CHOICES = (
 )
 # settings the form does not edit (set through the admin API or `jirahooks apply`): a save
 # keeps them as they are
-NOT_ON_THE_FORM = ("exemptions",)
+NOT_ON_THE_FORM = ("exemptions", "groups")
 WORKSPACE_ONLY = frozenset({"share_issue_details"})
 REPOSITORY_FIELDS = tuple(f for f in SETTING_FIELDS if f[0] not in WORKSPACE_ONLY)
 LABELS = {
