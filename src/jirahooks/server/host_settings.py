@@ -109,7 +109,7 @@ class HostSpec:
         return f"{self.env_prefix}{name.upper()}"
 
 
-_WEBHOOK_SECRET = "webhook_secret"
+WEBHOOK_SECRET = "webhook_secret"
 _PUBLIC_URL = SettingField(
     "public_url",
     N_("jirahooks' public URL"),
@@ -124,7 +124,7 @@ _PUBLIC_URL = SettingField(
 
 def _webhook_secret(help: str) -> SettingField:
     return SettingField(
-        _WEBHOOK_SECRET,
+        WEBHOOK_SECRET,
         N_("Webhook secret"),
         help,
         kind="secret",
@@ -425,6 +425,15 @@ def stored(spec: HostSpec, row: PlatformConfig) -> dict[str, str]:
         f.name: str(getattr(row, f.column) if f.column else extra.get(f.name, f.default) or "")
         for f in spec.public
     }
+
+
+def blank(spec: HostSpec) -> PlatformConfig:
+    """An unsaved row with the host's defaults (what GET shows before anything is stored)."""
+    row = PlatformConfig(platform=spec.platform, settings={})
+    for item in spec.fields:
+        if item.column:
+            setattr(row, item.column, "" if item.secret else item.default)
+    return row
 
 
 def secrets_set(spec: HostSpec, row: PlatformConfig) -> dict[str, bool]:

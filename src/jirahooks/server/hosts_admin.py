@@ -89,17 +89,15 @@ def spec_of(platform: str) -> hs.HostSpec:
         ) from None
 
 
-def invalid(problems: list[hs.Problem], prefix: str = "") -> ApiError:
+def invalid(problems: list[hs.Problem]) -> ApiError:
     """422 ``SETTINGS_INVALID``: the first problem as message and hint, all in ``problems``."""
     first = problems[0]
     return ApiError(
         422,
         "SETTINGS_INVALID",
-        f"{prefix}{first.path}: {first.message}",
+        f"{first.path}: {first.message}",
         first.hint,
-        problems=[
-            {"path": prefix + p.path, "message": p.message, "hint": p.hint} for p in problems
-        ],
+        problems=[{"path": p.path, "message": p.message, "hint": p.hint} for p in problems],
     )
 
 
@@ -109,7 +107,7 @@ def warnings_for(spec: hs.HostSpec, row: PlatformConfig) -> list[str]:
     label = spec.field(spec.token_field).label.lower()
     if not found[spec.token_field]:
         notes.append(f"no {label}: jirahooks cannot read pull requests or publish results")
-    if not found[hs._WEBHOOK_SECRET]:
+    if not found[hs.WEBHOOK_SECRET]:
         notes.append("no webhook secret: deliveries could not be authenticated")
     return notes
 
@@ -153,13 +151,7 @@ async def get_host(
 ) -> HostSettingsOut:
     _, spec, row = await _scope(session, principal, workspace, platform)
     if row is None:
-        empty = PlatformConfig(platform=spec.platform, settings={})
-        for item in spec.public:
-            if item.column:
-                setattr(empty, item.column, item.default)
-        for item in spec.secrets:
-            setattr(empty, item.column, "")
-        return settings_out(spec, empty, configured=False)
+        return settings_out(spec, hs.blank(spec), configured=False)
     return settings_out(spec, row)
 
 
