@@ -132,14 +132,20 @@ def test_serve_workers_sums_its_workers(tmp_path: Path, database_url: str) -> No
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
+        directory = tmp_path / "data" / "metrics"
+
+        def writers() -> set[str]:
+            return {p.stem.rsplit("_", 1)[-1] for p in directory.glob("*.db")}
+
+        # each worker writes its own files (its pool gauge from its start on); the first answers
+        # /healthz before the second has started on a loaded machine, so wait for both
+        while time.monotonic() < deadline and len(writers()) < 2:
+            time.sleep(0.1)
+        assert len(writers()) == 2, (writers(), log.read_text()[-2000:])
         before = _healthz_count(base)
         with httpx.Client(timeout=10) as http:  # new connections: both workers answer some
             for _ in range(20):
                 assert http.get(f"{base}/healthz", headers={"Connection": "close"}).is_success
-        directory = tmp_path / "data" / "metrics"
-        # each worker writes its own files (its pool gauge from its start on)
-        writers = {p.stem.rsplit("_", 1)[-1] for p in directory.glob("*.db")}
-        assert len(writers) == 2, (writers, log.read_text()[-2000:])
         # whichever worker answers: the 20 requests of both (plus the scrapes' own /healthz: 0)
         assert _healthz_count(base) - before == 20
         assert _healthz_count(base) - before == 20
