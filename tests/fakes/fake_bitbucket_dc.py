@@ -514,6 +514,18 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _route(fake: FakeBitbucketDC, r: RecordedRequest, user: str) -> tuple[int, Any]:
+    listing = re.fullmatch(r"/rest/api/latest/projects/([^/]+)/repos", r.path)
+    if listing and r.method == "GET":  # the project's repositories (the settings' test)
+        key = unquote(listing[1])
+        with fake.lock:
+            repos = [fake.repo_json(repo) for (k, _), repo in fake.repos.items() if k == key]
+        if not repos:
+            raise ApiError(
+                404,
+                f"Project {key} does not exist.",
+                "com.atlassian.bitbucket.project.NoSuchProjectException",
+            )
+        return 200, fake.page(repos, r.query)
     match = re.match(_REPO, r.path)
     if not match:
         raise ApiError(404, f"No resource at {r.path}")

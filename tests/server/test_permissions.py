@@ -136,6 +136,20 @@ def _bitbucket(server: Server, _role: str) -> dict[str, Any]:
     return {}
 
 
+def _gitlab_body() -> dict[str, Any]:
+    # a closed loopback port: the connection test must never leave this machine
+    return {"api_url": "http://127.0.0.1:9", "token": "t", "webhook_secret": "s"}
+
+
+def _gitlab(server: Server, _role: str) -> dict[str, Any]:
+    server.ok("PUT", f"{W}/platforms/gitlab", json=_gitlab_body())
+    return {"platform": "gitlab"}
+
+
+def _github(_server: Server, _role: str) -> dict[str, Any]:
+    return {"platform": "github"}
+
+
 def _rule_body() -> dict[str, Any]:
     return {"id": unique("r"), "title": "T", "checks": {"key_present": True}}
 
@@ -264,6 +278,10 @@ CASES: tuple[Case, ...] = (
     Case("DELETE", f"{W}/bitbucket", ADMIN, setup=_bitbucket),
     Case("POST", f"{W}/bitbucket/test", ADMIN, setup=_bitbucket),
     Case("POST", f"{R}/pull-requests/1/recheck", REPO, setup=_bitbucket),
+    Case("GET", f"{W}/platforms/{{platform}}", ADMIN, setup=_github),
+    Case("PUT", f"{W}/platforms/{{platform}}", ADMIN, _gitlab_body, _gitlab),
+    Case("DELETE", f"{W}/platforms/{{platform}}", ADMIN, setup=_gitlab),
+    Case("POST", f"{W}/platforms/{{platform}}/test", ADMIN, setup=_gitlab),
 )
 
 

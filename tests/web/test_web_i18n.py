@@ -48,6 +48,12 @@ def extracted() -> dict[str, tuple[str, ...]]:
         ids = message if isinstance(message, tuple) else (message,)
         if ids and ids[0]:
             found[ids[0]] = tuple(ids)
+    # the hosts' setting labels and help texts, shown on their settings pages (babel.cfg)
+    from babel.messages.extract import extract_python
+
+    with (WEB.parent / "host_settings.py").open("rb") as fp:
+        for _line, _func, message, _comments in extract_python(fp, ["N_"], [], {}):
+            found[message] = (message,)
     return found
 
 
@@ -190,6 +196,9 @@ def test_a_german_page_has_no_english_ui_text_left(site: Site) -> None:
         "/tokens",
         "/people",
         "/bitbucket",
+        "/hosts/github",
+        "/hosts/gitlab",
+        "/hosts/bitbucket-dc",
         "/repositories",
         "/r/api/connections",
         "/r/api/rules",

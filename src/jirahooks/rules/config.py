@@ -15,6 +15,7 @@
         rules: [...]             # repository rules (override workspace rules with the same id)
     validation_tokens: [...]     # {name, secret: ${ENV}, repository?}
     bitbucket: {...}             # Bitbucket Cloud credentials and webhook (server only)
+    platforms: {github: {...}, gitlab: {...}, bitbucket-dc: {...}}  # other hosts (server only)
 
 Rules combine as a union: workspace rules (minus ``disable_rules``), then repository rules; a
 repository rule with the same id replaces the workspace rule. The same document drives local
@@ -238,6 +239,9 @@ class ConfigDocument:
     # Workspace administrators (user names or e-mail addresses), made ADMIN by `jirahooks apply`.
     admins: tuple[str, ...] = ()
     bitbucket: BitbucketConfig | None = None
+    # GitHub, GitLab, Bitbucket Data Center settings by platform id (jirahooks.server.
+    # host_settings; the fields of PUT /api/v1/workspaces/{workspace}/platforms/{platform})
+    platforms: Mapping[str, Mapping[str, str]] | None = None
 
     def repository(self, slug: str) -> RepositoryConfig | None:
         return next((r for r in self.repositories if r.slug == slug), None)
@@ -278,6 +282,7 @@ _TOP_LEVEL = (
     "repositories",
     "validation_tokens",
     "bitbucket",
+    "platforms",
 )
 _REPO_KEYS = ("slug", "settings", "connections", "disable_rules", "rules")
 
@@ -481,6 +486,7 @@ def load_document(data: Any, *, source: str = "") -> ConfigDocument:
             problem = email_problem(bitbucket.username)
             if problem:
                 reader.problem("bitbucket.username", problem, EMAIL_HINT)
+    platforms = _read_platforms(reader, data.get("platforms"))
     repositories: list[RepositoryConfig] = []
     raw_repos = data.get("repositories") or []
     if not isinstance(raw_repos, list):
@@ -569,7 +575,48 @@ def load_document(data: Any, *, source: str = "") -> ConfigDocument:
         tokens,
         tuple(a.strip() for a in admins),
         bitbucket,
+        platforms,
     )
+
+
+def _read_platforms(reader: Reader, raw: Any) -> dict[str, dict[str, str]] | None:
+    """``platforms:`` — each host's settings, checked as its ``PUT`` checks them; secrets only
+    as ``${ENV}`` references (the server module is imported only when the section is there)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        reader.problem("platforms", "expected a mapping of platform id to settings")
+        return None
+    from jirahooks.server import host_settings as hs
+
+    out: dict[str, dict[str, str]] = {}
+    for platform, section in raw.items():
+        path = f"platforms.{platform}"
+        try:
+            spec = hs.host(str(platform))
+        except KeyError:
+            known = ", ".join(s.platform for s in hs.HOSTS)
+            reader.problem(path, "not a platform with settings here", f"one of: {known}")
+            continue
+        if not isinstance(section, Mapping):
+            reader.problem(path, "expected a mapping of settings")
+            continue
+        public: dict[str, Any] = {}
+        for name, value in section.items():
+            item = next((f for f in spec.fields if f.name == name), None)
+            if item is not None and item.secret:
+                problem = _secret_ref_error(value) if isinstance(value, str) else "expected text"
+                if problem:
+                    reader.problem(f"{path}.{name}", problem, _SECRET_HINT)
+            else:
+                public[str(name)] = "" if value is None else str(value)
+        try:
+            hs.check(spec, public)
+        except hs.SettingsInvalid as exc:
+            for p in exc.problems:
+                reader.problem(f"{path}.{p.path}", p.message, p.hint)
+        out[spec.platform] = {str(k): "" if v is None else str(v) for k, v in section.items()}
+    return out
 
 
 def read_file(path: str | Path) -> Any:

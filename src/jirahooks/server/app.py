@@ -118,6 +118,9 @@ def create_app(settings: ServerSettings, *, state: AppState | None = None) -> Fa
     for router in ROUTERS:
         app.include_router(router, prefix="/api/v1")
     app.include_router(jira_webhooks.admin_router, prefix="/api/v1")
+    from jirahooks.server.hosts_admin import router as hosts_router  # GitHub, GitLab, BBDC
+
+    app.include_router(hosts_router, prefix="/api/v1")
     from jirahooks.server.web import install as install_web_ui  # the web UI under /ui
 
     install_web_ui(app)

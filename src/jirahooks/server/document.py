@@ -13,7 +13,9 @@ secret of an existing connection or token (so an exported document re-applies cl
 an error for a new one — and for a connection whose URL, deployment, e-mail or account ID
 changes: a stored token is only sent where it was entered (``jirahooks.server.binding``). ``export_document`` writes every secret as a reference
 (``${JIRAHOOKS_CONNECTION_<NAME>_TOKEN}``, ``${JIRAHOOKS_VALIDATION_TOKEN_<NAME>}``,
-``${JIRAHOOKS_BITBUCKET_TOKEN}``, ``${JIRAHOOKS_BITBUCKET_WEBHOOK_SECRET}``), never a value.
+``${JIRAHOOKS_BITBUCKET_TOKEN}``, ``${JIRAHOOKS_BITBUCKET_WEBHOOK_SECRET}``, and for the hosts of
+``platforms:`` ``${JIRAHOOKS_GITHUB_PRIVATE_KEY}``, ``${JIRAHOOKS_GITLAB_TOKEN}``,
+``${JIRAHOOKS_BITBUCKET_DC_TOKEN}``, ``${JIRAHOOKS_<HOST>_WEBHOOK_SECRET}``), never a value.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -291,6 +294,8 @@ async def apply_document(
     await _apply_tokens(a, document, prune)
     if document.bitbucket is not None:
         await _apply_bitbucket(a, document.bitbucket)
+    for platform, section in (document.platforms or {}).items():
+        await _apply_platform(a, platform, section)
     await session.flush()
     return a.report
 
@@ -394,6 +399,61 @@ async def _apply_bitbucket(a: _Applier, doc: BitbucketConfig) -> None:
         config.token_encrypted, config.webhook_secret_encrypted = token, secret
         config.updated_at = utcnow()
         a.audit("bitbucket.update", "bitbucket", before, after)
+
+
+async def _apply_platform(a: _Applier, platform: str, section: Mapping[str, str]) -> None:
+    """One host of ``platforms:``, checked and stored as its admin API ``PUT`` does; a secret
+    is the value of its ``${ENV}`` reference, an unset one keeps the stored secret."""
+    from jirahooks.server import host_settings as hs
+
+    spec = hs.host(platform)
+    path = f"platforms.{platform}"
+    row = await hs.stored_row(a.session, a.workspace.id, platform)
+    secret_names = {f.name for f in spec.secrets}
+    body: dict[str, Any] = {k: v for k, v in section.items() if k not in secret_names}
+    for item in spec.secrets:
+        reference = section.get(item.name, "")
+        if not reference:
+            continue
+        value = _env_value(reference, a.environ)
+        if value is None:
+            if row is None or not getattr(row, item.column):
+                match = _ENV_REF.match(reference)
+                var = match.group(1) if match else reference
+                raise ConfigError(
+                    [
+                        ConfigProblem(
+                            f"{path}.{item.name}",
+                            f"environment variable {var} is not set",
+                            f"export {var}=…",
+                        )
+                    ]
+                )
+            a.report.notes.append(
+                f"{path}.{item.name}: {reference} is unset, the stored secret is kept"
+            )
+            continue
+        body[item.name] = value
+    try:
+        saved = await hs.save(a.session, a.workspace.id, spec, body, a.box)
+    except hs.SettingsInvalid as exc:
+        raise ConfigError(
+            [ConfigProblem(f"{path}.{p.path}", p.message, p.hint) for p in exc.problems]
+        ) from None
+    except hs.TokenRequired as exc:
+        var = spec.env_var(spec.token_field)
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    f"{path}.{spec.token_field}",
+                    binding.token_required_message(exc.fields, spec.token_field),
+                    f"export {var}=<the {spec.token_field} for the new {', '.join(exc.fields)}>",
+                )
+            ]
+        ) from None
+    if saved.changed:
+        action = "platform.update" if saved.before is not None else "platform.create"
+        a.audit(action, f"platform:{platform}", saved.before, hs.audit_view(spec, saved.row))
 
 
 async def _apply_switches(
@@ -649,6 +709,29 @@ async def export_document(session: AsyncSession, workspace_slug: str) -> dict[st
     config = await platform_config(session, ws.id, PLATFORM)
     if config is not None:
         out["bitbucket"] = _bitbucket(config)
+    hosts = await _platforms(session, ws.id)
+    if hosts:
+        out["platforms"] = hosts
+    return out
+
+
+async def _platforms(session: AsyncSession, workspace_id: int) -> dict[str, Any]:
+    """Each host's non-secret settings (the defaults left out), its secrets as references."""
+    from jirahooks.server import host_settings as hs
+
+    out: dict[str, Any] = {}
+    for spec in hs.HOSTS:
+        row = await hs.stored_row(session, workspace_id, spec.platform)
+        if row is None:
+            continue
+        public = hs.stored(spec, row)
+        data: dict[str, Any] = {
+            f.name: public[f.name] for f in spec.public if public[f.name] not in ("", f.default)
+        }
+        for name, present in hs.secrets_set(spec, row).items():
+            if present:
+                data[name] = "${" + spec.env_var(name) + "}"
+        out[spec.platform] = data
     return out
 
 

@@ -70,6 +70,8 @@ class PlatformConfig(Base):
     require_signature: Mapped[bool] = mapped_column(Boolean, default=True)
     register_unknown_repositories: Mapped[bool] = mapped_column(Boolean, default=True)
     public_url: Mapped[str] = mapped_column(String(500), default="")
+    # a host's own non-secret fields (migration 0015; jirahooks.server.host_settings)
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -39,6 +39,7 @@ def install(app: FastAPI) -> None:
         pages_connections,
         pages_evaluations,
         pages_evidence,
+        pages_hosts,
         pages_people,
         pages_replay,
         pages_rules,
@@ -55,6 +56,7 @@ def install(app: FastAPI) -> None:
         pages_admin,
         pages_people,
         pages_bitbucket,
+        pages_hosts,
         pages_evaluations,
         pages_evidence,
     ):
