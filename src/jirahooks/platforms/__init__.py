@@ -30,6 +30,14 @@ PLATFORMS: tuple[PlatformInfo, ...] = (
         docs="docs/bitbucket-cloud.md",
         webhook_path="/webhooks/bitbucket/{workspace}",
     ),
+    PlatformInfo(
+        id="github",
+        title="GitHub",
+        module="jirahooks.platforms.github",
+        adapter="GitHub",
+        docs="docs/github.md",
+        webhook_path="/webhooks/github/{workspace}",
+    ),
 )
 
 

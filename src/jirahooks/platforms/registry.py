@@ -15,19 +15,20 @@ fields it reads (:class:`StoredConfig`), so it imports nothing of the store.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # types only: the registry itself needs neither cryptography nor httpx
     from jirahooks.crypto import SecretBox
-    from jirahooks.platforms.base import Delivery, PlatformAdapter
+    from jirahooks.platforms.base import Delivery, PlatformAdapter, PullRequestDetails
     from jirahooks.retry import RetryPolicy
 
 # platform name (as stored in deliveries and configurations) → module holding its ``HOST``
 HOSTS: dict[str, str] = {
     "bitbucket-cloud": "jirahooks.platforms.bitbucket_cloud_host",
+    "github": "jirahooks.platforms.github_host",
 }
 
 
@@ -42,6 +43,7 @@ class StoredConfig(Protocol):
     username: str
     token_encrypted: str
     webhook_secret_encrypted: str
+    settings: dict[str, Any]  # a host's non-secret fields the shared columns do not hold
     updated_at: datetime
 
 
@@ -96,6 +98,11 @@ class Host:
     webhook_hint: str = ""  # what to fix when a body is not what the host sends
     webhook_path: str = ""  # its own URL beside /webhooks/{platform}/{workspace}, if it has one
     title_long: str = ""  # the full name: "Bitbucket Cloud"
+    # a PUSH delivery the host wants answered on its own head although no PR has it (GitHub's
+    # merge queue): the PR-shaped commits to judge, or None for an ordinary push
+    head_check: (
+        Callable[[PlatformAdapter, Delivery], Awaitable[PullRequestDetails | None]] | None
+    ) = None
 
 
 def names() -> tuple[str, ...]:
