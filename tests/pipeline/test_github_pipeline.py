@@ -21,7 +21,9 @@ from tests.platforms.harness import (
     PR_RULES,
     WS,
     LiveServer,
+    admin_api,
     busy,
+    jira_connection,
     settings_for,
     wait_until,
 )
@@ -55,14 +57,7 @@ class Hub:
     admin_token: str
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        answer = self.http.request(
-            method,
-            "/api/v1" + path,
-            headers={"Authorization": f"Bearer {self.admin_token}"},
-            **kwargs,
-        )
-        assert answer.status_code < 300, (method, path, answer.status_code, answer.text)
-        return answer.json() if answer.content else None
+        return admin_api(self.http, self.admin_token, method, path, **kwargs)
 
     def send(
         self, event: str, payload: dict[str, Any], *, secret: str = payloads.SECRET
@@ -115,17 +110,7 @@ def hub(tmp_path: Path, database_url: str) -> Iterator[Hub]:
                 server.state.first_start.token,
             )
             jira.add_issue("ABC-1", status="In Progress")
-            made.api(
-                "POST",
-                f"/workspaces/{WS}/connections",
-                json={
-                    "name": "jira",
-                    "url": jira.url,
-                    "deployment": "cloud",
-                    "email": jira.user.email,
-                    "token": jira.token,
-                },
-            )
+            made.api("POST", f"/workspaces/{WS}/connections", json=jira_connection(jira))
             for rule in RULES:
                 made.api("POST", f"/workspaces/{WS}/rules", json=rule)
             made.api("PUT", f"/workspaces/{WS}/settings", json={"review_pull_requests": True})

@@ -98,6 +98,26 @@ class LiveServer:
         return asyncio.run_coroutine_threadsafe(coro, self.worker.loop).result(timeout=30)
 
 
+def admin_api(http: httpx.Client, token: str, method: str, path: str, **kwargs: Any) -> Any:
+    """One admin API call (``/api/v1`` + ``path``) that must succeed; its JSON answer."""
+    response = http.request(
+        method, "/api/v1" + path, headers={"Authorization": f"Bearer {token}"}, **kwargs
+    )
+    assert response.status_code < 300, (method, path, response.status_code, response.text)
+    return response.json() if response.content else None
+
+
+def jira_connection(jira: FakeJira) -> dict[str, Any]:
+    """The default Jira connection to the fake: Cloud, its user's e-mail and API token."""
+    return {
+        "name": "jira",
+        "url": jira.url,
+        "deployment": "cloud",
+        "email": jira.user.email,
+        "token": jira.token,
+    }
+
+
 @dataclass
 class Guardian:
     """A configured jirahooks (live), a fake Bitbucket and a fake Jira."""
@@ -110,14 +130,7 @@ class Guardian:
     http: httpx.Client
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(
-            method,
-            "/api/v1" + path,
-            headers={"Authorization": f"Bearer {self.admin_token}"},
-            **kwargs,
-        )
-        assert response.status_code < 300, (method, path, response.status_code, response.text)
-        return response.json() if response.content else None
+        return admin_api(self.http, self.admin_token, method, path, **kwargs)
 
     def deliver(
         self,
@@ -203,14 +216,8 @@ def configure(
     if not jira.issues:
         jira.add_issue("ABC-1", status="In Progress")
         jira.add_issue("ABC-2", status="Done")
-    body = {
-        "name": "jira",
-        "url": jira.url,
-        "deployment": "cloud",
-        "email": jira.user.email,
-        "token": jira.token,
-    }
-    guardian.api("POST", f"/workspaces/{WS}/connections", json=body | (connection or {}))
+    body = jira_connection(jira) | (connection or {})
+    guardian.api("POST", f"/workspaces/{WS}/connections", json=body)
     for rule in rules if rules is not None else PR_RULES:
         guardian.api("POST", f"/workspaces/{WS}/rules", json=rule)
     guardian.api("PUT", f"/workspaces/{WS}/settings", json={"review_pull_requests": review})

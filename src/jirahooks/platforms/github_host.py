@@ -12,21 +12,24 @@ for ever for the required check (docs/github.md).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from jirahooks.crypto import SecretBox
 from jirahooks.platforms.base import Delivery, PlatformAdapter, PullRequestDetails
 from jirahooks.platforms.github import (
     PLATFORM,
-    SIGNATURE_HEADER,
     GitHub,
     is_merge_group,
     parse_delivery,
     signature_ok,
 )
 from jirahooks.platforms.github_client import GITHUB_RETRY, GitHubClient
-from jirahooks.platforms.registry import FactoryOptions, Host, Refusal, StoredConfig
+from jirahooks.platforms.registry import (
+    FactoryOptions,
+    Host,
+    StoredConfig,
+    signature_check,
+    stored_webhook_secret,
+)
 
 KEPT_HEADERS = (
     "content-type",
@@ -39,35 +42,13 @@ KEPT_HEADERS = (
 )
 
 
-def webhook_secret(config: StoredConfig, box: SecretBox) -> str:
-    return box.decrypt(config.webhook_secret_encrypted) if config.webhook_secret_encrypted else ""
-
-
-def verify(headers: Mapping[str, str], body: bytes, secret: str, required: bool) -> None:
-    """``X-Hub-Signature-256: sha256=<hex>`` under the App's webhook secret (docs/github.md)."""
-    header = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER), "")
-    if secret:
-        if not header:
-            raise Refusal(
-                401,
-                "SIGNATURE_MISSING",
-                "X-Hub-Signature-256 is missing",
-                "set the webhook secret on the GitHub App (its settings page, 'Webhook')",
-            )
-        if not signature_ok(secret, body, header):
-            raise Refusal(
-                401,
-                "SIGNATURE_INVALID",
-                "X-Hub-Signature-256 does not match",
-                "the webhook secrets of the GitHub App and of jirahooks differ",
-            )
-    elif required:
-        raise Refusal(
-            401,
-            "SIGNATURE_NOT_CONFIGURED",
-            "signed deliveries are required but no webhook secret is configured",
-            "",  # the intake names the settings to change
-        )
+# ``X-Hub-Signature-256: sha256=<hex>`` under the App's webhook secret (docs/github.md)
+verify = signature_check(
+    "X-Hub-Signature-256",
+    signature_ok,
+    "set the webhook secret on the GitHub App (its settings page, 'Webhook')",
+    "the webhook secrets of the GitHub App and of jirahooks differ",
+)
 
 
 async def head_check(adapter: PlatformAdapter, delivery: Delivery) -> PullRequestDetails | None:
@@ -113,7 +94,7 @@ HOST = Host(
     kept_headers=KEPT_HEADERS,
     verify=verify,
     parse=parse_delivery,
-    webhook_secret=webhook_secret,
+    webhook_secret=stored_webhook_secret,
     factory=GitHubAdapters,
     stage="github",
     observer="",  # no GitHub request metrics yet

@@ -89,7 +89,7 @@ class Host:
     remote_field: str  # the settings field naming the host's workspace / organisation
     kept_headers: tuple[str, ...]  # delivery headers stored with the body (lower case)
     # headers, body, webhook secret ("" when none), signature required → raises Refusal
-    verify: Callable[[Mapping[str, str], bytes, str, bool], None]
+    verify: Verify
     parse: Callable[[Mapping[str, str], bytes], Delivery]  # pure, CPU work
     webhook_secret: Callable[[StoredConfig, SecretBox], str]
     factory: Callable[[FactoryOptions], AdapterFactory]
@@ -103,6 +103,41 @@ class Host:
     head_check: (
         Callable[[PlatformAdapter, Delivery], Awaitable[PullRequestDetails | None]] | None
     ) = None
+
+
+def stored_webhook_secret(config: StoredConfig, box: SecretBox) -> str:
+    """The configuration's webhook secret, decrypted ("" when none): a host's
+    ``webhook_secret`` when it keeps it in the shared column."""
+    return box.decrypt(config.webhook_secret_encrypted) if config.webhook_secret_encrypted else ""
+
+
+Verify = Callable[[Mapping[str, str], bytes, str, bool], None]
+
+
+def signature_check(
+    header: str, ok: Callable[[str, bytes, str], bool], missing_hint: str, invalid_hint: str
+) -> Verify:
+    """A host's ``verify`` for a signature header (``ok(secret, body, value)``, constant time):
+    missing or wrong → 401 ``SIGNATURE_MISSING`` / ``SIGNATURE_INVALID``; no secret while
+    signatures are required → 401 ``SIGNATURE_NOT_CONFIGURED`` (the intake names the settings)."""
+    wanted = header.lower()
+
+    def verify(headers: Mapping[str, str], body: bytes, secret: str, required: bool) -> None:
+        value = next((v for k, v in headers.items() if k.lower() == wanted), "")
+        if secret:
+            if not value:
+                raise Refusal(401, "SIGNATURE_MISSING", f"{header} is missing", missing_hint)
+            if not ok(secret, body, value):
+                raise Refusal(401, "SIGNATURE_INVALID", f"{header} does not match", invalid_hint)
+        elif required:
+            raise Refusal(
+                401,
+                "SIGNATURE_NOT_CONFIGURED",
+                "signed deliveries are required but no webhook secret is configured",
+                "",
+            )
+
+    return verify
 
 
 def names() -> tuple[str, ...]:

@@ -110,6 +110,17 @@ class HostSpec:
     def env_var(self, name: str) -> str:
         return f"{self.env_prefix}{name.upper()}"
 
+    @property
+    def wired(self) -> bool:
+        """Its webhooks are processed: the host is in the PR pipeline's ``platforms.registry``."""
+        from jirahooks.platforms import registry
+
+        return self.platform in registry.HOSTS
+
+    def webhook_url(self, workspace: str) -> str:
+        """Where the host's webhooks go (the pipeline's generic route)."""
+        return f"/webhooks/{self.platform}/{workspace}"
+
 
 WEBHOOK_SECRET = "webhook_secret"
 _PUBLIC_URL = SettingField(
