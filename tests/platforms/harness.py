@@ -182,6 +182,32 @@ def settings_for(tmp: Path, database_url: str = "") -> ServerSettings:
     )
 
 
+def setup_workspace(
+    api: Callable[..., Any],
+    jira: FakeJira,
+    *,
+    review: bool = True,
+    rules: list[dict[str, Any]] | None = None,
+    connection: dict[str, Any] | None = None,
+) -> None:
+    """What every host's tests configure through the admin API (``api(method, path, json=…)``):
+    the Jira connection to the fake (ABC-1 and ABC-2 exist), the rules, the review setting."""
+    if not jira.issues:
+        jira.add_issue("ABC-1", status="In Progress")
+        jira.add_issue("ABC-2", status="Done")
+    body = {
+        "name": "jira",
+        "url": jira.url,
+        "deployment": "cloud",
+        "email": jira.user.email,
+        "token": jira.token,
+    }
+    api("POST", f"/workspaces/{WS}/connections", json=body | (connection or {}))
+    for rule in rules if rules is not None else PR_RULES:
+        api("POST", f"/workspaces/{WS}/rules", json=rule)
+    api("PUT", f"/workspaces/{WS}/settings", json={"review_pull_requests": review})
+
+
 def configure(
     server: LiveServer,
     bitbucket: FakeBitbucket,
@@ -200,20 +226,7 @@ def configure(
         "acme", "api-service", name="API Service"
     )
     guardian = Guardian(server, bitbucket, jira, repo, admin_token, http)
-    if not jira.issues:
-        jira.add_issue("ABC-1", status="In Progress")
-        jira.add_issue("ABC-2", status="Done")
-    body = {
-        "name": "jira",
-        "url": jira.url,
-        "deployment": "cloud",
-        "email": jira.user.email,
-        "token": jira.token,
-    }
-    guardian.api("POST", f"/workspaces/{WS}/connections", json=body | (connection or {}))
-    for rule in rules if rules is not None else PR_RULES:
-        guardian.api("POST", f"/workspaces/{WS}/rules", json=rule)
-    guardian.api("PUT", f"/workspaces/{WS}/settings", json={"review_pull_requests": review})
+    setup_workspace(guardian.api, jira, review=review, rules=rules, connection=connection)
     guardian.api(
         "PUT",
         f"/workspaces/{WS}/bitbucket",
