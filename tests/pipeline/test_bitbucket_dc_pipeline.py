@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, update
 from tests.fakes.fake_bitbucket_dc import (
     BOT_SLUG,
     HTTP_ACCESS_TOKEN,
@@ -27,6 +26,8 @@ from tests.platforms.harness import (
     WS,
     LiveServer,
     busy,
+    delivery_rows,
+    make_due,
     settings_for,
     setup_workspace,
     wait_until,
@@ -117,13 +118,7 @@ class DC:
         return found
 
     def rows(self) -> list[DeliveryRow]:
-        async def load() -> list[DeliveryRow]:
-            async with self.server.state.database.session() as session:
-                found = await session.execute(select(DeliveryRow).order_by(DeliveryRow.id))
-                return list(found.scalars())
-
-        rows: list[DeliveryRow] = self.server.run(load())
-        return rows
+        return delivery_rows(self.server)
 
     def row(self, delivery_id: int) -> DeliveryRow:
         return next(r for r in self.rows() if r.id == delivery_id)
@@ -337,18 +332,7 @@ def test_a_429_with_retry_after_reschedules_the_delivery_then_publishes(g: DC) -
     assert due is not None and (due.replace(tzinfo=UTC) - datetime.now(UTC)).total_seconds() > 100
     assert wait_until(lambda: g.server.worker._running == set())
     assert g.status(pr.head) is None
-
-    async def now_due() -> None:
-        async with g.server.state.database.session() as session:
-            await session.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.id == delivery)
-                .values(next_attempt_at=datetime.now(UTC))
-            )
-            await session.commit()
-
-    g.server.run(now_due())
-    g.server.worker.wake()
+    make_due(g.server, delivery)
     assert g.final_status(pr.head)["state"] == "SUCCESSFUL"
     assert g.row(delivery).tries == 2
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 from tests.fakes.fake_bitbucket import FakeBitbucket
 from tests.fakes.fake_jira import FakeJira
 from tests.platforms.harness import (
@@ -20,6 +19,7 @@ from tests.platforms.harness import (
     Guardian,
     LiveServer,
     configure,
+    delivery_rows,
     settings_for,
 )
 from tests.platforms.payloads import pull_request_event
@@ -43,13 +43,7 @@ def guardian(tmp_path: Path, database_url: str) -> Iterator[Guardian]:
 
 
 def deliveries(g: Guardian) -> list[DeliveryRow]:
-    async def read() -> list[DeliveryRow]:
-        async with g.server.state.database.session() as session:
-            found = await session.execute(select(DeliveryRow).order_by(DeliveryRow.id))
-            return list(found.scalars())
-
-    rows: list[DeliveryRow] = g.server.run(read())
-    return rows
+    return delivery_rows(g.server)
 
 
 def evaluations(g: Guardian) -> list[dict[str, Any]]:

@@ -173,6 +173,42 @@ async def busy(server: LiveServer) -> int:
     return int(count or 0) + len(server.worker._running)
 
 
+def delivery_rows(server: LiveServer) -> list[Any]:
+    """Every stored delivery (``DeliveryRow``), oldest first."""
+    from sqlalchemy import select
+
+    from jirahooks.store.deliveries import DeliveryRow
+
+    async def load() -> list[Any]:
+        async with server.state.database.session() as session:
+            found = await session.execute(select(DeliveryRow).order_by(DeliveryRow.id))
+            return list(found.scalars())
+
+    rows: list[Any] = server.run(load())
+    return rows
+
+
+def make_due(server: LiveServer, delivery_id: int) -> None:
+    """A rescheduled delivery's time has come (``next_attempt_at`` = now); the worker is woken."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from jirahooks.store.deliveries import DeliveryRow
+
+    async def now_due() -> None:
+        async with server.state.database.session() as session:
+            await session.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id == delivery_id)
+                .values(next_attempt_at=datetime.now(UTC))
+            )
+            await session.commit()
+
+    server.run(now_due())
+    server.worker.wake()
+
+
 def settings_for(tmp: Path, database_url: str = "") -> ServerSettings:
     """Settings on ``database_url`` (the tests' SQLite / PostgreSQL fixture), or SQLite."""
     return ServerSettings(
