@@ -25,7 +25,7 @@ from tests.platforms.harness import (
     FAST_OPTIONS,
     WS,
     LiveServer,
-    busy,
+    Settles,
     delivery_rows,
     make_due,
     settings_for,
@@ -43,7 +43,7 @@ URL = f"/webhooks/bitbucket-dc/{WS}"
 
 
 @dataclass
-class DC:
+class DC(Settles):
     """A configured jirahooks (live), a fake Data Center and a fake Jira."""
 
     server: LiveServer
@@ -102,20 +102,6 @@ class DC:
 
     def report(self, commit: str) -> dict[str, Any] | None:
         return self.dc.report(self.repo, commit, REPORT_ID)
-
-    def settle(self, timeout: float = 15.0) -> None:
-        assert wait_until(lambda: self.server.run(busy(self.server)) == 0, timeout, 0.05)
-
-    def final_status(self, commit: str, timeout: float = 15.0) -> dict[str, Any]:
-        def done() -> bool:
-            found = self.status(commit)
-            return found is not None and found["state"] in ("SUCCESSFUL", "FAILED")
-
-        assert wait_until(done, timeout), f"no final status on {commit[:12]}: {self.status(commit)}"
-        self.settle(timeout)
-        found = self.status(commit)
-        assert found is not None
-        return found
 
     def rows(self) -> list[DeliveryRow]:
         return delivery_rows(self.server)

@@ -98,8 +98,33 @@ class LiveServer:
         return asyncio.run_coroutine_threadsafe(coro, self.worker.loop).result(timeout=30)
 
 
+class Settles:
+    """Waiting for a live server's results, for every host's test object: it has ``server``
+    and ``status(commit)`` (the build status the fake host holds under the Guardian's key)."""
+
+    server: LiveServer
+
+    def status(self, commit: str) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def settle(self, timeout: float = 15.0) -> None:
+        """Wait until the worker has nothing pending, claimed or running."""
+        assert wait_until(lambda: self.server.run(busy(self.server)) == 0, timeout, 0.05)
+
+    def final_status(self, commit: str, timeout: float = 15.0) -> dict[str, Any]:
+        def done() -> bool:
+            status = self.status(commit)
+            return status is not None and status["state"] in ("SUCCESSFUL", "FAILED")
+
+        assert wait_until(done, timeout), f"no final status on {commit[:12]}: {self.status(commit)}"
+        self.settle(timeout)
+        status = self.status(commit)
+        assert status is not None
+        return status
+
+
 @dataclass
-class Guardian:
+class Guardian(Settles):
     """A configured jirahooks (live), a fake Bitbucket and a fake Jira."""
 
     server: LiveServer
@@ -141,21 +166,6 @@ class Guardian:
 
     def status(self, commit: str) -> dict[str, Any] | None:
         return self.bitbucket.status(self.repo, commit, "jirahooks-process-guardian")
-
-    def settle(self, timeout: float = 15.0) -> None:
-        """Wait until the worker has nothing pending, claimed or running."""
-        assert wait_until(lambda: self.server.run(busy(self.server)) == 0, timeout, 0.05)
-
-    def final_status(self, commit: str, timeout: float = 15.0) -> dict[str, Any]:
-        def done() -> bool:
-            status = self.status(commit)
-            return status is not None and status["state"] in ("SUCCESSFUL", "FAILED")
-
-        assert wait_until(done, timeout), f"no final status on {commit[:12]}: {self.status(commit)}"
-        self.settle(timeout)
-        status = self.status(commit)
-        assert status is not None
-        return status
 
 
 async def busy(server: LiveServer) -> int:
