@@ -104,7 +104,7 @@ class DC(Settles):
         return self.dc.report(self.repo, commit, REPORT_ID)
 
     def rows(self) -> list[DeliveryRow]:
-        return delivery_rows(self.server)
+        return delivery_rows(self)
 
     def row(self, delivery_id: int) -> DeliveryRow:
         return next(r for r in self.rows() if r.id == delivery_id)

@@ -10,17 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.fakes.fake_bitbucket import FakeBitbucket
-from tests.fakes.fake_jira import FakeJira
 from tests.platforms.harness import (
-    FAST_OPTIONS,
     SECRET,
     WS,
     Guardian,
-    LiveServer,
-    configure,
     delivery_rows,
-    settings_for,
+    live_guardian,
 )
 from tests.platforms.payloads import pull_request_event
 
@@ -32,18 +27,12 @@ OLD = f"/webhooks/bitbucket/{WS}"
 
 @pytest.fixture
 def guardian(tmp_path: Path, database_url: str) -> Iterator[Guardian]:
-    with FakeBitbucket() as bitbucket, FakeJira("cloud") as jira:
-        server = LiveServer(settings_for(tmp_path, database_url), FAST_OPTIONS).start()
-        try:
-            made = configure(server, bitbucket, jira, admin_token=server.state.first_start.token)
-            yield made
-            made.http.close()
-        finally:
-            server.stop()
+    with live_guardian(tmp_path, database_url) as made:
+        yield made
 
 
 def deliveries(g: Guardian) -> list[DeliveryRow]:
-    return delivery_rows(g.server)
+    return delivery_rows(g)
 
 
 def evaluations(g: Guardian) -> list[dict[str, Any]]:

@@ -93,7 +93,7 @@ def deliver(g: Guardian, pr: FakePullRequest, event_key: str = "pullrequest:crea
 
 
 def rows(g: Guardian) -> list[DeliveryRow]:
-    return delivery_rows(g.server)
+    return delivery_rows(g)
 
 
 def row(g: Guardian, delivery_id: int) -> DeliveryRow:
