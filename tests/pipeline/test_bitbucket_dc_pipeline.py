@@ -366,3 +366,34 @@ def test_reconciliation_finds_a_pr_whose_webhook_never_arrived(g: DC) -> None:
     assert listed and all(
         r.query.get("state") == ["OPEN"] for r in listed if r.path.endswith("/pull-requests")
     )
+
+
+# -- the host entry on its own --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("secret", "signature", "required", "code"),
+    [
+        (SECRET, "good", True, None),
+        (SECRET, "good", False, None),
+        (SECRET, "sha256=" + "0" * 64, False, "SIGNATURE_INVALID"),
+        (SECRET, "", False, "SIGNATURE_MISSING"),
+        ("", "", True, "SIGNATURE_NOT_CONFIGURED"),
+        ("", "", False, None),  # signatures not required and no secret stored: accepted
+    ],
+)
+def test_the_host_verifies_x_hub_signature(
+    secret: str, signature: str, required: bool, code: str | None
+) -> None:
+    from jirahooks.platforms.bitbucket_dc_host import HOST
+    from jirahooks.platforms.registry import Refusal
+
+    body = b'{"eventKey": "pr:opened"}'
+    headers = {"X-Hub-Signature": sign(body) if signature == "good" else signature}
+    if code is None:
+        HOST.verify(headers, body, secret, required)
+        return
+    with pytest.raises(Refusal) as refused:
+        HOST.verify(headers, body, secret, required)
+    assert refused.value.status == 401 and refused.value.code == code
+    assert SECRET not in refused.value.message + refused.value.hint
