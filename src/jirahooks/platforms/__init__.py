@@ -30,6 +30,14 @@ PLATFORMS: tuple[PlatformInfo, ...] = (
         docs="docs/bitbucket-cloud.md",
         webhook_path="/webhooks/bitbucket/{workspace}",
     ),
+    PlatformInfo(
+        id="bitbucket-dc",
+        title="Bitbucket Data Center",
+        module="jirahooks.platforms.bitbucket_dc",
+        adapter="BitbucketDataCenter",
+        docs="docs/bitbucket-datacenter.md",
+        webhook_path="/webhooks/bitbucket-dc/{workspace}",
+    ),
 )
 
 

@@ -103,7 +103,7 @@ def invalid(problems: list[hs.Problem]) -> ApiError:
 
 def warnings_for(spec: hs.HostSpec, row: PlatformConfig) -> list[str]:
     found = hs.secrets_set(spec, row)
-    notes = [NOT_WIRED.format(title=spec.title)]
+    notes = [] if spec.processed else [NOT_WIRED.format(title=spec.title)]
     label = spec.field(spec.token_field).label.lower()
     if not found[spec.token_field]:
         notes.append(f"no {label}: jirahooks cannot read pull requests or publish results")
@@ -125,7 +125,9 @@ def settings_out(
         key_fingerprint=str((row.settings or {}).get("key_fingerprint", "")),
         effective_api_url=values.get("api_url") or spec.default_api_url,
         docs=spec.docs,
-        warnings=warnings_for(spec, row) if configured else [NOT_WIRED.format(title=spec.title)],
+        warnings=warnings_for(spec, row)
+        if configured
+        else ([] if spec.processed else [NOT_WIRED.format(title=spec.title)]),
     )
 
 
