@@ -21,10 +21,10 @@ from tests.platforms.harness import (
     PR_RULES,
     WS,
     LiveServer,
+    Settles,
     admin_api,
-    busy,
-    jira_connection,
     settings_for,
+    setup_workspace,
     wait_until,
 )
 
@@ -46,7 +46,7 @@ RULES = [
 
 
 @dataclass
-class Hub:
+class Hub(Settles):
     """A configured jirahooks (live), a fake GitHub with one repository and a fake Jira."""
 
     server: LiveServer
@@ -67,9 +67,6 @@ class Hub:
 
     def runs(self, sha: str) -> list[dict[str, Any]]:
         return self.github.check_runs(self.repo, sha)
-
-    def settle(self, timeout: float = 20.0) -> None:
-        assert wait_until(lambda: self.server.run(busy(self.server)) == 0, timeout, 0.05)
 
     def final_check(self, sha: str, timeout: float = 20.0) -> dict[str, Any]:
         """The latest check run on ``sha`` once it is completed and the worker is idle."""
@@ -109,11 +106,7 @@ def hub(tmp_path: Path, database_url: str) -> Iterator[Hub]:
                 http,
                 server.state.first_start.token,
             )
-            jira.add_issue("ABC-1", status="In Progress")
-            made.api("POST", f"/workspaces/{WS}/connections", json=jira_connection(jira))
-            for rule in RULES:
-                made.api("POST", f"/workspaces/{WS}/rules", json=rule)
-            made.api("PUT", f"/workspaces/{WS}/settings", json={"review_pull_requests": True})
+            setup_workspace(made.api, jira, rules=RULES)
             made.api(
                 "PUT",
                 f"/workspaces/{WS}/platforms/github",

@@ -38,6 +38,14 @@ PLATFORMS: tuple[PlatformInfo, ...] = (
         docs="docs/github.md",
         webhook_path="/webhooks/github/{workspace}",
     ),
+    PlatformInfo(
+        id="bitbucket-dc",
+        title="Bitbucket Data Center",
+        module="jirahooks.platforms.bitbucket_dc",
+        adapter="BitbucketDataCenter",
+        docs="docs/bitbucket-datacenter.md",
+        webhook_path="/webhooks/bitbucket-dc/{workspace}",
+    ),
 )
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # types only: the registry itself needs neither cryptography 
 HOSTS: dict[str, str] = {
     "bitbucket-cloud": "jirahooks.platforms.bitbucket_cloud_host",
     "github": "jirahooks.platforms.github_host",
+    "bitbucket-dc": "jirahooks.platforms.bitbucket_dc_host",
 }
 
 
@@ -43,7 +44,8 @@ class StoredConfig(Protocol):
     username: str
     token_encrypted: str
     webhook_secret_encrypted: str
-    settings: dict[str, Any]  # a host's non-secret fields the shared columns do not hold
+    public_url: str
+    settings: dict[str, Any]  # a host's own non-secret fields (server.host_settings)
     updated_at: datetime
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from jirahooks.crypto import SecretBox
-from jirahooks.platforms import bitbucket_dc, github, gitlab_hooks
+from jirahooks.platforms import bitbucket_dc, github, gitlab_hooks, registry
 from jirahooks.platforms.github_client import API_URL as GITHUB_API_URL
 from jirahooks.platforms.gitlab_client import GITLAB_URL
 from jirahooks.store.deliveries import PlatformConfig
@@ -111,15 +111,15 @@ class HostSpec:
         return f"{self.env_prefix}{name.upper()}"
 
     @property
-    def wired(self) -> bool:
-        """Its webhooks are processed: the host is in the PR pipeline's ``platforms.registry``."""
-        from jirahooks.platforms import registry
-
+    def processed(self) -> bool:
+        """Whether the PR pipeline takes this host's webhooks (its platform is registered in
+        ``platforms.registry``); the admin API and the web page say so when it does not."""
         return self.platform in registry.HOSTS
 
-    def webhook_url(self, workspace: str) -> str:
-        """Where the host's webhooks go (the pipeline's generic route)."""
-        return f"/webhooks/{self.platform}/{workspace}"
+    @property
+    def webhook_path(self) -> str:
+        """Where the host's webhooks go (``""`` while they are not processed)."""
+        return f"/webhooks/{self.platform}/{{workspace}}" if self.processed else ""
 
 
 WEBHOOK_SECRET = "webhook_secret"
@@ -431,7 +431,7 @@ def check(spec: HostSpec, body: Mapping[str, Any]) -> dict[str, Any]:
 # -- stored rows ----------------------------------------------------------------------------
 
 
-def stored(spec: HostSpec, row: PlatformConfig | StoredConfig) -> dict[str, str]:
+def stored(spec: HostSpec, row: StoredConfig) -> dict[str, str]:
     """The public values of a stored row."""
     extra = row.settings or {}
     return {
@@ -594,9 +594,7 @@ _ARGUMENTS = {
 }
 
 
-def adapter_config(
-    platform: str, row: PlatformConfig | StoredConfig, box: SecretBox
-) -> AdapterConfig:
+def adapter_config(platform: str, row: StoredConfig, box: SecretBox) -> AdapterConfig:
     """A stored row → the adapter's constructor arguments (secrets decrypted here, nowhere
     else). ``KeyError`` for a platform without a settings table."""
     spec = host(platform)

@@ -101,14 +101,9 @@ def invalid(problems: list[hs.Problem]) -> ApiError:
     )
 
 
-def not_wired(spec: hs.HostSpec) -> list[str]:
-    """The note that the host's webhooks are not processed yet (none once it is wired)."""
-    return [] if spec.wired else [NOT_WIRED.format(title=spec.title)]
-
-
 def warnings_for(spec: hs.HostSpec, row: PlatformConfig) -> list[str]:
     found = hs.secrets_set(spec, row)
-    notes = not_wired(spec)
+    notes = [] if spec.processed else [NOT_WIRED.format(title=spec.title)]
     label = spec.field(spec.token_field).label.lower()
     if not found[spec.token_field]:
         notes.append(f"no {label}: jirahooks cannot read pull requests or publish results")
@@ -130,7 +125,9 @@ def settings_out(
         key_fingerprint=str((row.settings or {}).get("key_fingerprint", "")),
         effective_api_url=values.get("api_url") or spec.default_api_url,
         docs=spec.docs,
-        warnings=warnings_for(spec, row) if configured else not_wired(spec),
+        warnings=warnings_for(spec, row)
+        if configured
+        else ([] if spec.processed else [NOT_WIRED.format(title=spec.title)]),
     )
 
 
@@ -332,6 +329,6 @@ async def try_credentials(spec: hs.HostSpec, row: PlatformConfig, box: Any) -> H
         status=200,
         code="OK",
         message=message,
-        hint="" if spec.wired else NOT_WIRED.format(title=spec.title),
+        hint="" if spec.processed else NOT_WIRED.format(title=spec.title),
         checked=checked,
     )
