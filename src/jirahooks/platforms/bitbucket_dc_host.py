@@ -17,7 +17,6 @@ turns into a rescheduled delivery); the hourly budget of Bitbucket Cloud
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from jirahooks.platforms.base import WebhookError
 from jirahooks.platforms.bitbucket_dc import (
@@ -28,8 +27,8 @@ from jirahooks.platforms.bitbucket_dc import (
 )
 from jirahooks.platforms.bitbucket_dc_client import DC_RETRY
 from jirahooks.platforms.registry import (
-    FactoryOptions,
     Host,
+    PerConfigFactory,
     Refusal,
     StoredConfig,
     stored_webhook_secret,
@@ -66,12 +65,8 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str, required: bool)
         raise Refusal(401, _CODES.get(exc.code, exc.code), exc.message, exc.hint) from None
 
 
-class DataCenterAdapters:
+class DataCenterAdapters(PerConfigFactory):
     """Data Center adapters from stored configurations (one HTTP client each)."""
-
-    def __init__(self, options: FactoryOptions) -> None:
-        self.options = options
-        self.observer: Any = None
 
     def build(self, config: StoredConfig, remote: str) -> BitbucketDataCenter:
         # imported here: the admin settings table (and the store models) load with the first
@@ -82,9 +77,6 @@ class DataCenterAdapters:
         adapter: BitbucketDataCenter = made.build(retry=self.options.retry or DC_RETRY)
         adapter.client.observer = self.observer
         return adapter
-
-    async def aclose(self) -> None:
-        return None
 
 
 HOST = Host(

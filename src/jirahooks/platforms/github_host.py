@@ -12,8 +12,6 @@ for ever for the required check (docs/github.md).
 
 from __future__ import annotations
 
-from typing import Any
-
 from jirahooks.platforms.base import Delivery, PlatformAdapter, PullRequestDetails
 from jirahooks.platforms.github import (
     PLATFORM,
@@ -24,8 +22,8 @@ from jirahooks.platforms.github import (
 )
 from jirahooks.platforms.github_client import GITHUB_RETRY, GitHubClient
 from jirahooks.platforms.registry import (
-    FactoryOptions,
     Host,
+    PerConfigFactory,
     StoredConfig,
     signature_check,
     stored_webhook_secret,
@@ -59,13 +57,9 @@ async def head_check(adapter: PlatformAdapter, delivery: Delivery) -> PullReques
     return await adapter.fetch_merge_group(delivery.repository, delivery)
 
 
-class GitHubAdapters:
+class GitHubAdapters(PerConfigFactory):
     """GitHub adapters from stored configurations: one client, and so one cached installation
     token, per configuration (rebuilt with the adapter when the configuration changes)."""
-
-    def __init__(self, options: FactoryOptions) -> None:
-        self.options = options
-        self.observer: Any = None
 
     def build(self, config: StoredConfig, remote: str) -> GitHub:
         # imported here: the server's settings table is needed only once an adapter is built
@@ -81,9 +75,6 @@ class GitHubAdapters:
         client.observer = self.observer
         adapter: GitHub = made.build(client=client)
         return adapter
-
-    async def aclose(self) -> None:
-        return None
 
 
 HOST = Host(

@@ -81,6 +81,18 @@ class AdapterFactory(Protocol):
     async def aclose(self) -> None: ...
 
 
+class PerConfigFactory:
+    """The base of a factory whose adapters share nothing across configurations (each its own
+    client): it keeps the options and the observer, and has nothing to close."""
+
+    def __init__(self, options: FactoryOptions) -> None:
+        self.options = options
+        self.observer: Any = None
+
+    async def aclose(self) -> None:
+        return None
+
+
 @dataclass(frozen=True)
 class Host:
     """One host as the pipeline sees it."""
