@@ -19,6 +19,7 @@ from sqlalchemy import select
 from tests.fakes import fake_bitbucket_dc, fake_github, fake_gitlab
 from tests.server.conftest import WS, Server
 
+from jirahooks.platforms import registry
 from jirahooks.server.host_settings import adapter_config, key_fingerprint
 from jirahooks.store.deliveries import PlatformConfig
 
@@ -132,7 +133,9 @@ def test_put_get_store_encrypted_and_never_show_a_secret(
         assert body["configured"] is True
         assert body["secrets"] == {host.secret_field: True, "webhook_secret": True}
         assert body["settings"]["api_url"] == host.good["api_url"]
-        assert any("not processed yet" in w for w in body["warnings"])
+        # only a host the PR pipeline does not serve yet says so (platforms.registry)
+        wired = host.platform in registry.HOSTS
+        assert any("not processed yet" in w for w in body["warnings"]) is not wired
         for secret in host.secrets:
             assert secret.strip() not in answer.text
     row = _row(server, host.platform)

@@ -30,6 +30,14 @@ PLATFORMS: tuple[PlatformInfo, ...] = (
         docs="docs/bitbucket-cloud.md",
         webhook_path="/webhooks/bitbucket/{workspace}",
     ),
+    PlatformInfo(
+        id="gitlab",
+        title="GitLab",
+        module="jirahooks.platforms.gitlab",
+        adapter="GitLab",
+        docs="docs/gitlab.md",
+        webhook_path="/webhooks/gitlab/{workspace}",
+    ),
 )
 
 

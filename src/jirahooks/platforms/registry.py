@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # types only: the registry itself needs neither cryptography 
 # platform name (as stored in deliveries and configurations) → module holding its ``HOST``
 HOSTS: dict[str, str] = {
     "bitbucket-cloud": "jirahooks.platforms.bitbucket_cloud_host",
+    "gitlab": "jirahooks.platforms.gitlab_host",
 }
 
 
@@ -42,6 +43,8 @@ class StoredConfig(Protocol):
     username: str
     token_encrypted: str
     webhook_secret_encrypted: str
+    public_url: str
+    settings: dict[str, Any]  # a host's own non-secret fields (``server.host_settings``)
     updated_at: datetime
 
 
@@ -96,6 +99,10 @@ class Host:
     webhook_hint: str = ""  # what to fix when a body is not what the host sends
     webhook_path: str = ""  # its own URL beside /webhooks/{platform}/{workspace}, if it has one
     title_long: str = ""  # the full name: "Bitbucket Cloud"
+    # the parsed delivery placed in the configuration's remote workspace (``remote_workspace``
+    # as stored, "" when unset): for a host whose repositories are paths of any depth (GitLab:
+    # relative to the configured group). None: the parser's workspace and repository stand.
+    scoped: Callable[[Delivery, str], Delivery] | None = None
 
 
 def names() -> tuple[str, ...]:

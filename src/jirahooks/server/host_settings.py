@@ -40,6 +40,8 @@ from jirahooks.textcheck import Kind, text_problem
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from jirahooks.platforms.registry import StoredConfig
+
 
 def N_(message: str) -> str:
     """Marks a label or help text for the web UI's catalogues (babel.cfg); it is translated
@@ -96,6 +98,13 @@ class HostSpec:
             if item.name == name:
                 return item
         raise KeyError(name)
+
+    @property
+    def wired(self) -> bool:
+        """Whether the PR pipeline processes this host's webhooks (``platforms.registry``)."""
+        from jirahooks.platforms import registry
+
+        return self.platform in registry.HOSTS
 
     @property
     def public(self) -> tuple[SettingField, ...]:
@@ -418,7 +427,7 @@ def check(spec: HostSpec, body: Mapping[str, Any]) -> dict[str, Any]:
 # -- stored rows ----------------------------------------------------------------------------
 
 
-def stored(spec: HostSpec, row: PlatformConfig) -> dict[str, str]:
+def stored(spec: HostSpec, row: PlatformConfig | StoredConfig) -> dict[str, str]:
     """The public values of a stored row."""
     extra = row.settings or {}
     return {
@@ -581,7 +590,9 @@ _ARGUMENTS = {
 }
 
 
-def adapter_config(platform: str, row: PlatformConfig, box: SecretBox) -> AdapterConfig:
+def adapter_config(
+    platform: str, row: PlatformConfig | StoredConfig, box: SecretBox
+) -> AdapterConfig:
     """A stored row → the adapter's constructor arguments (secrets decrypted here, nowhere
     else). ``KeyError`` for a platform without a settings table."""
     spec = host(platform)

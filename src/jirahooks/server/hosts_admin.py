@@ -47,6 +47,18 @@ NOT_WIRED = (
     "webhooks from {title} are not processed yet: these settings are stored and can be tested, "
     "the pull-request pipeline for {title} comes next"
 )
+WIRED = "point {title}'s webhook at /webhooks/{platform}/{{workspace}} ({docs})"
+
+
+def not_wired(spec: hs.HostSpec) -> list[str]:
+    return [] if spec.wired else [NOT_WIRED.format(title=spec.title)]
+
+
+def pipeline_note(spec: hs.HostSpec) -> str:
+    """Where the host's webhooks go, or that they are not processed yet (``HostSpec.wired``)."""
+    if spec.wired:
+        return WIRED.format(title=spec.title, platform=spec.platform, docs=spec.docs)
+    return NOT_WIRED.format(title=spec.title)
 
 
 class HostSettingsOut(BaseModel):
@@ -103,7 +115,7 @@ def invalid(problems: list[hs.Problem]) -> ApiError:
 
 def warnings_for(spec: hs.HostSpec, row: PlatformConfig) -> list[str]:
     found = hs.secrets_set(spec, row)
-    notes = [NOT_WIRED.format(title=spec.title)]
+    notes = not_wired(spec)
     label = spec.field(spec.token_field).label.lower()
     if not found[spec.token_field]:
         notes.append(f"no {label}: jirahooks cannot read pull requests or publish results")
@@ -125,7 +137,7 @@ def settings_out(
         key_fingerprint=str((row.settings or {}).get("key_fingerprint", "")),
         effective_api_url=values.get("api_url") or spec.default_api_url,
         docs=spec.docs,
-        warnings=warnings_for(spec, row) if configured else [NOT_WIRED.format(title=spec.title)],
+        warnings=warnings_for(spec, row) if configured else not_wired(spec),
     )
 
 
@@ -327,6 +339,6 @@ async def try_credentials(spec: hs.HostSpec, row: PlatformConfig, box: Any) -> H
         status=200,
         code="OK",
         message=message,
-        hint=NOT_WIRED.format(title=spec.title),
+        hint=pipeline_note(spec),
         checked=checked,
     )
