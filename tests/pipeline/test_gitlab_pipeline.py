@@ -22,7 +22,10 @@ from tests.platforms.harness import FAST_OPTIONS, WS, LiveServer, busy, settings
 from tests.platforms.test_gitlab_conformance import check as conforms
 
 from jirahooks.pipeline.options import WorkerOptions
+from jirahooks.platforms import gitlab_host
+from jirahooks.platforms.base import Delivery, DeliveryKind
 from jirahooks.platforms.gitlab import NOTE_MARKER
+from jirahooks.platforms.registry import Refusal
 from jirahooks.platforms.results import STATUS_KEY
 from jirahooks.store.deliveries import DeliveryRow, PullRequestResult
 from jirahooks.store.models import EvaluationRow
@@ -237,6 +240,51 @@ def evaluation_of(g: Guardian, sha: str) -> EvaluationRow:
     evaluation_id = int(status["target_url"].rsplit("/", 1)[1])
     found: EvaluationRow = next(e for e in g.rows(EvaluationRow) if e.id == evaluation_id)
     return found
+
+
+# -- the host module, pure -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("namespace", "path", "placed"),
+    [
+        ("acme", "acme/platform/api-service", ("acme", "platform/api-service")),
+        ("acme/platform", "acme/platform/api-service", ("acme/platform", "api-service")),
+        ("ACME", "acme/api", ("acme", "api")),  # GitLab paths are case-insensitive
+        ("", "acme/platform/api-service", ("", "acme/platform/api-service")),  # full paths
+        ("acme", "intruder/api", ("intruder", "api")),  # outside: the intake refuses it
+    ],
+)
+def test_a_delivery_is_placed_in_the_configured_group(
+    namespace: str, path: str, placed: tuple[str, str]
+) -> None:
+    owner, _, name = path.rpartition("/")
+    parsed = Delivery("gitlab", "Merge Request Hook", DeliveryKind.PULL_REQUEST, owner, name)
+    scoped = gitlab_host.scoped(parsed, namespace)
+    assert (scoped.workspace, scoped.repository) == placed
+
+
+@pytest.mark.parametrize(
+    ("headers", "secret", "required", "code"),
+    [
+        ({"X-Gitlab-Token": SECRET}, SECRET, True, None),
+        ({"x-gitlab-token": SECRET}, SECRET, True, None),
+        ({"X-Gitlab-Token": SECRET + "x"}, SECRET, True, "SIGNATURE_INVALID"),
+        ({"X-Gitlab-Token": ""}, SECRET, True, "SIGNATURE_MISSING"),
+        ({}, "", True, "SIGNATURE_NOT_CONFIGURED"),
+        ({}, "", False, None),  # signatures not required and no secret: accepted
+    ],
+)
+def test_the_token_check(
+    headers: dict[str, str], secret: str, required: bool, code: str | None
+) -> None:
+    if code is None:
+        gitlab_host.verify(headers, b"{}", secret, required)
+        return
+    with pytest.raises(Refusal) as refused:
+        gitlab_host.verify(headers, b"{}", secret, required)
+    assert refused.value.status == 401 and refused.value.code == code
+    assert SECRET not in refused.value.message + refused.value.hint  # never echoed
 
 
 # -- results --------------------------------------------------------------------------------
