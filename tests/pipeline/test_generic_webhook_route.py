@@ -10,17 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
-from tests.fakes.fake_bitbucket import FakeBitbucket
-from tests.fakes.fake_jira import FakeJira
 from tests.platforms.harness import (
-    FAST_OPTIONS,
     SECRET,
     WS,
     Guardian,
-    LiveServer,
-    configure,
-    settings_for,
+    delivery_rows,
+    live_guardian,
 )
 from tests.platforms.payloads import pull_request_event
 
@@ -32,24 +27,12 @@ OLD = f"/webhooks/bitbucket/{WS}"
 
 @pytest.fixture
 def guardian(tmp_path: Path, database_url: str) -> Iterator[Guardian]:
-    with FakeBitbucket() as bitbucket, FakeJira("cloud") as jira:
-        server = LiveServer(settings_for(tmp_path, database_url), FAST_OPTIONS).start()
-        try:
-            made = configure(server, bitbucket, jira, admin_token=server.state.first_start.token)
-            yield made
-            made.http.close()
-        finally:
-            server.stop()
+    with live_guardian(tmp_path, database_url) as made:
+        yield made
 
 
 def deliveries(g: Guardian) -> list[DeliveryRow]:
-    async def read() -> list[DeliveryRow]:
-        async with g.server.state.database.session() as session:
-            found = await session.execute(select(DeliveryRow).order_by(DeliveryRow.id))
-            return list(found.scalars())
-
-    rows: list[DeliveryRow] = g.server.run(read())
-    return rows
+    return delivery_rows(g)
 
 
 def evaluations(g: Guardian) -> list[dict[str, Any]]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,3 +228,31 @@ def configure(
         },
     )
     return guardian
+
+
+@contextmanager
+def live_guardian(tmp: Path, database_url: str = "") -> Iterator[Guardian]:
+    """A live server (``FAST_OPTIONS``) configured against a fresh fake Bitbucket and Jira."""
+    with FakeBitbucket() as bitbucket, FakeJira("cloud") as jira:
+        server = LiveServer(settings_for(tmp, database_url)).start()
+        try:
+            made = configure(server, bitbucket, jira, admin_token=server.state.first_start.token)
+            yield made
+            made.http.close()
+        finally:
+            server.stop()
+
+
+def delivery_rows(g: Guardian) -> list[Any]:
+    """Every stored delivery (``DeliveryRow``), oldest first."""
+    from sqlalchemy import select
+
+    from jirahooks.store.deliveries import DeliveryRow
+
+    async def read() -> list[DeliveryRow]:
+        async with g.server.state.database.session() as session:
+            found = await session.execute(select(DeliveryRow).order_by(DeliveryRow.id))
+            return list(found.scalars())
+
+    rows: list[DeliveryRow] = g.server.run(read())
+    return rows

@@ -21,17 +21,12 @@ from tests.fakes.fake_bitbucket import (
     APP_PASSWORD,
     APP_PASSWORD_GONE,
     APP_USER,
-    FakeBitbucket,
 )
-from tests.fakes.fake_jira import FakeJira
 from tests.platforms.harness import (
-    FAST_OPTIONS,
     SECRET,
     WS,
     Guardian,
-    LiveServer,
-    configure,
-    settings_for,
+    live_guardian,
     wait_until,
 )
 
@@ -58,14 +53,8 @@ KINDS: dict[str, tuple[dict[str, str], str]] = {
 
 @pytest.fixture
 def guardian(tmp_path: Path, database_url: str) -> Iterator[Guardian]:
-    with FakeBitbucket() as bitbucket, FakeJira("cloud") as jira:
-        server = LiveServer(settings_for(tmp_path, database_url), FAST_OPTIONS).start()
-        try:
-            made = configure(server, bitbucket, jira, admin_token=server.state.first_start.token)
-            yield made
-            made.http.close()
-        finally:
-            server.stop()
+    with live_guardian(tmp_path, database_url) as made:
+        yield made
 
 
 def put_credentials(g: Guardian, credentials: dict[str, str]) -> httpx.Response:

@@ -11,16 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.fakes.fake_bitbucket import ACCESS_TOKEN, FakeBitbucket
-from tests.fakes.fake_jira import FakeJira
+from tests.fakes.fake_bitbucket import ACCESS_TOKEN
 from tests.platforms.harness import (
-    FAST_OPTIONS,
     SECRET,
     WS,
     Guardian,
-    LiveServer,
-    configure,
-    settings_for,
+    live_guardian,
     wait_until,
 )
 from tests.web.conftest import Browser
@@ -28,14 +24,8 @@ from tests.web.conftest import Browser
 
 @pytest.fixture
 def guardian(tmp_path: Path, database_url: str) -> Iterator[Guardian]:
-    with FakeBitbucket() as bitbucket, FakeJira("cloud") as jira:
-        server = LiveServer(settings_for(tmp_path, database_url), FAST_OPTIONS).start()
-        try:
-            made = configure(server, bitbucket, jira, admin_token=server.state.first_start.token)
-            yield made
-            made.http.close()
-        finally:
-            server.stop()
+    with live_guardian(tmp_path, database_url) as made:
+        yield made
 
 
 def _put(g: Guardian, **changes: Any) -> Any:

@@ -33,6 +33,7 @@ from tests.platforms.harness import (
     Guardian,
     LiveServer,
     configure,
+    delivery_rows,
     settings_for,
     wait_until,
 )
@@ -91,13 +92,7 @@ def deliver(g: Guardian, pr: FakePullRequest, event_key: str = "pullrequest:crea
 
 
 def rows(g: Guardian) -> list[DeliveryRow]:
-    async def load() -> list[DeliveryRow]:
-        async with g.server.state.database.session() as session:
-            found = await session.execute(select(DeliveryRow).order_by(DeliveryRow.id))
-            return list(found.scalars())
-
-    result: list[DeliveryRow] = g.server.run(load())
-    return result
+    return delivery_rows(g)
 
 
 def row(g: Guardian, delivery_id: int) -> DeliveryRow:

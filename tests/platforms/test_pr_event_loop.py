@@ -14,9 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.fakes.fake_bitbucket import FakeBitbucket
-from tests.fakes.fake_jira import FakeJira
-from tests.platforms.harness import Guardian, LiveServer, configure, settings_for
+from tests.platforms.harness import Guardian, live_guardian
 from tests.support.gated_pool import GatedPool, next_job
 
 HEALTH_ANSWERS_PER_JOB = 3
@@ -24,14 +22,8 @@ HEALTH_ANSWERS_PER_JOB = 3
 
 @pytest.fixture
 def guardian(tmp_path: Path, database_url: str) -> Iterator[Guardian]:
-    with FakeBitbucket() as bitbucket, FakeJira("cloud") as jira:
-        server = LiveServer(settings_for(tmp_path, database_url)).start()
-        try:
-            made = configure(server, bitbucket, jira, admin_token=server.state.first_start.token)
-            yield made
-            made.http.close()
-        finally:
-            server.stop()
+    with live_guardian(tmp_path, database_url) as made:
+        yield made
 
 
 def test_healthz_answers_while_a_hostile_pull_request_is_evaluated(guardian: Guardian) -> None:

@@ -12,9 +12,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from tests.fakes.fake_bitbucket import FakeBitbucket
-from tests.fakes.fake_jira import FakeJira
-from tests.platforms.harness import SECRET, WS, Guardian, LiveServer, configure, settings_for
+from tests.platforms.harness import (
+    SECRET,
+    WS,
+    Guardian,
+    LiveServer,
+    live_guardian,
+)
 from tests.platforms.payloads import headers as webhook_headers
 from tests.platforms.payloads import pull_request_body
 
@@ -23,14 +27,8 @@ from jirahooks.store.deliveries import DeliveryRow
 
 @pytest.fixture
 def guardian(tmp_path: Path, database_url: str) -> Iterator[Guardian]:
-    with FakeBitbucket() as bitbucket, FakeJira("cloud") as jira:
-        server = LiveServer(settings_for(tmp_path, database_url)).start()
-        try:
-            made = configure(server, bitbucket, jira, admin_token=server.state.first_start.token)
-            yield made
-            made.http.close()
-        finally:
-            server.stop()
+    with live_guardian(tmp_path, database_url) as made:
+        yield made
 
 
 def stored(server: LiveServer) -> int:
