@@ -15,10 +15,21 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 from tests.fakes.fake_gitlab import BOT, TOKEN, FakeGitLab, FakeMergeRequest, FakeProject
 from tests.fakes.fake_jira import FakeJira
-from tests.platforms.harness import FAST_OPTIONS, WS, LiveServer, busy, settings_for, wait_until
+from tests.platforms.harness import (
+    FAST_OPTIONS,
+    PR_RULES,
+    WS,
+    LiveServer,
+    admin_call,
+    busy,
+    due_now,
+    jira_connection,
+    settings_for,
+    wait_until,
+)
 from tests.platforms.test_gitlab_conformance import check as conforms
 
 from jirahooks.pipeline.options import WorkerOptions
@@ -34,24 +45,9 @@ SECRET = "gitlab-webhook-s3cret"
 NAMESPACE = "acme"
 REPO = "platform/api-service"  # the project acme/platform/api-service, relative to the group
 URL = f"/webhooks/gitlab/{WS}"
-RULES = [
-    {
-        "id": "title-key",
-        "title": "MR title names a valid issue",
-        "triggers": ["PULL_REQUEST"],
-        "targets": ["PR_TITLE"],
-        "hint": "Start the title with the issue key, e.g. ABC-1 Login form",
-        "checks": {"key_present": True, "keys_valid": "ALL"},
-    },
-    {
-        "id": "commit-keys",
-        "title": "Commits reference an issue",
-        "triggers": ["PULL_REQUEST"],
-        "targets": ["COMMIT"],  # every commit on its own
-        "strategy": "ALL",
-        "checks": {"key_present": True},
-    },
-]
+# the title names a valid issue; every commit on its own names one (``COMMIT``, not the
+# ``COMMITS`` together): a push of one commit without a key turns the MR red
+RULES = [PR_RULES[0], {**PR_RULES[1], "targets": ["COMMIT"]}]
 
 
 @dataclass
@@ -66,14 +62,7 @@ class Guardian:
     http: httpx.Client
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(
-            method,
-            "/api/v1" + path,
-            headers={"Authorization": f"Bearer {self.admin_token}"},
-            **kwargs,
-        )
-        assert response.status_code < 300, (method, path, response.status_code, response.text)
-        return response.json() if response.content else None
+        return admin_call(self.http, self.admin_token, method, path, **kwargs)
 
     def post(
         self, hook: tuple[dict[str, str], bytes], token: str | None = SECRET
@@ -162,17 +151,7 @@ def configure(server: LiveServer, gitlab: FakeGitLab, jira: FakeJira) -> Guardia
     project = gitlab.add_project(f"{NAMESPACE}/{REPO}")
     g = Guardian(server, gitlab, jira, project, server.state.first_start.token, http)
     jira.add_issue("ABC-1", status="In Progress")
-    g.api(
-        "POST",
-        f"/workspaces/{WS}/connections",
-        json={
-            "name": "jira",
-            "url": jira.url,
-            "deployment": "cloud",
-            "email": jira.user.email,
-            "token": jira.token,
-        },
-    )
+    g.api("POST", f"/workspaces/{WS}/connections", json=jira_connection(jira))
     for rule in RULES:
         g.api("POST", f"/workspaces/{WS}/rules", json=rule)
     g.api("PUT", f"/workspaces/{WS}/settings", json={"review_pull_requests": True})
@@ -295,7 +274,7 @@ def test_the_token_check(
     [
         ("ABC-1 Login form", ["ABC-1 add the form"], "success", ""),
         ("ABC-999 Login form", ["ABC-1 add the form"], "failed", "ABC-999"),  # no such issue
-        ("Login form", ["wip"], "failed", "MR title names a valid issue"),  # no key at all
+        ("Login form", ["wip"], "failed", "PR title names a valid issue"),  # no key at all
     ],
     ids=["pass", "unknown-key", "no-key"],
 )
@@ -510,17 +489,7 @@ def test_a_429_with_retry_after_reschedules_then_publishes(live: Guardian) -> No
     assert wait_until(lambda: g.server.worker._running == set())  # nobody sleeps through it
     assert g.status(mr.sha) is None
 
-    async def now_due() -> None:
-        async with g.server.state.database.session() as session:
-            await session.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.id == delivery)
-                .values(next_attempt_at=datetime.now(UTC))
-            )
-            await session.commit()
-
-    g.server.run(now_due())
-    g.server.worker.wake()
+    due_now(g.server, delivery)
     assert g.final_status(mr.sha) == "success"
     assert row().tries == 2
 

@@ -99,6 +99,47 @@ class LiveServer:
         return asyncio.run_coroutine_threadsafe(coro, self.worker.loop).result(timeout=30)
 
 
+def admin_call(http: httpx.Client, token: str, method: str, path: str, **kwargs: Any) -> Any:
+    """One admin API call that must succeed; its JSON (None for an empty body)."""
+    response = http.request(
+        method, "/api/v1" + path, headers={"Authorization": f"Bearer {token}"}, **kwargs
+    )
+    assert response.status_code < 300, (method, path, response.status_code, response.text)
+    return response.json() if response.content else None
+
+
+def jira_connection(jira: FakeJira) -> dict[str, Any]:
+    """The admin API body of a Cloud connection to the fake Jira (its user's API token)."""
+    return {
+        "name": "jira",
+        "url": jira.url,
+        "deployment": "cloud",
+        "email": jira.user.email,
+        "token": jira.token,
+    }
+
+
+def due_now(server: LiveServer, delivery_id: int) -> None:
+    """Make a rescheduled delivery due at once and wake the worker (its Retry-After is over)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from jirahooks.store.deliveries import DeliveryRow
+
+    async def now_due() -> None:
+        async with server.state.database.session() as session:
+            await session.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id == delivery_id)
+                .values(next_attempt_at=datetime.now(UTC))
+            )
+            await session.commit()
+
+    server.run(now_due())
+    server.worker.wake()
+
+
 @dataclass
 class Guardian:
     """A configured jirahooks (live), a fake Bitbucket and a fake Jira."""
@@ -111,14 +152,7 @@ class Guardian:
     http: httpx.Client
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(
-            method,
-            "/api/v1" + path,
-            headers={"Authorization": f"Bearer {self.admin_token}"},
-            **kwargs,
-        )
-        assert response.status_code < 300, (method, path, response.status_code, response.text)
-        return response.json() if response.content else None
+        return admin_call(self.http, self.admin_token, method, path, **kwargs)
 
     def deliver(
         self,
@@ -204,14 +238,8 @@ def configure(
     if not jira.issues:
         jira.add_issue("ABC-1", status="In Progress")
         jira.add_issue("ABC-2", status="Done")
-    body = {
-        "name": "jira",
-        "url": jira.url,
-        "deployment": "cloud",
-        "email": jira.user.email,
-        "token": jira.token,
-    }
-    guardian.api("POST", f"/workspaces/{WS}/connections", json=body | (connection or {}))
+    body = jira_connection(jira) | (connection or {})
+    guardian.api("POST", f"/workspaces/{WS}/connections", json=body)
     for rule in rules if rules is not None else PR_RULES:
         guardian.api("POST", f"/workspaces/{WS}/rules", json=rule)
     guardian.api("PUT", f"/workspaces/{WS}/settings", json={"review_pull_requests": review})

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 from tests.fakes.fake_bitbucket import FakeBitbucket, FakePullRequest
 from tests.fakes.fake_jira import FakeJira
 from tests.platforms.harness import (
@@ -34,6 +34,7 @@ from tests.platforms.harness import (
     LiveServer,
     configure,
     delivery_rows,
+    due_now,
     settings_for,
     wait_until,
 )
@@ -345,18 +346,7 @@ def test_retry_after_reschedules_the_delivery(
         assert wait_until(lambda: g.server.worker._running == set())
         assert g.status(pr.head) is None
 
-        # when the time comes, the delivery is processed
-        async def now_due() -> None:
-            async with g.server.state.database.session() as session:
-                await session.execute(
-                    update(DeliveryRow)
-                    .where(DeliveryRow.id == delivery)
-                    .values(next_attempt_at=datetime.now(UTC))
-                )
-                await session.commit()
-
-        g.server.run(now_due())
-        g.server.worker.wake()
+        due_now(g.server, delivery)  # when the time comes, the delivery is processed
         assert g.final_status(pr.head)["state"] == "SUCCESSFUL"
         assert row(g, delivery).tries == 2
     finally:

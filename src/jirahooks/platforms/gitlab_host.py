@@ -13,13 +13,23 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from jirahooks.crypto import SecretBox
 from jirahooks.platforms.base import Delivery
 from jirahooks.platforms.gitlab import GitLab
 from jirahooks.platforms.gitlab_client import GITLAB_RETRY, GitLabClient
-from jirahooks.platforms.gitlab_hooks import PLATFORM, TOKEN_HEADER, parse_delivery, split_project
-from jirahooks.platforms.gitlab_hooks import token_ok as _token_ok
-from jirahooks.platforms.registry import FactoryOptions, Host, Refusal, StoredConfig
+from jirahooks.platforms.gitlab_hooks import (
+    PLATFORM,
+    TOKEN_HEADER,
+    parse_delivery,
+    split_project,
+    token_ok,
+)
+from jirahooks.platforms.registry import (
+    FactoryOptions,
+    Host,
+    SecretCheck,
+    StoredConfig,
+    stored_webhook_secret,
+)
 
 KEPT_HEADERS = (
     "content-type",
@@ -32,35 +42,17 @@ KEPT_HEADERS = (
 )
 
 
-def webhook_secret(config: StoredConfig, box: SecretBox) -> str:
-    return box.decrypt(config.webhook_secret_encrypted) if config.webhook_secret_encrypted else ""
+TOKEN = SecretCheck(
+    "X-Gitlab-Token",
+    missing_hint="set the webhook's secret token in GitLab",
+    mismatch_hint="the secret tokens in GitLab and jirahooks differ",
+)
 
 
 def verify(headers: Mapping[str, str], body: bytes, secret: str, required: bool) -> None:
     """``X-Gitlab-Token`` equal to the webhook secret (constant time; docs/gitlab.md)."""
     given = next((v for k, v in headers.items() if k.lower() == TOKEN_HEADER), "")
-    if secret:
-        if not given:
-            raise Refusal(
-                401,
-                "SIGNATURE_MISSING",
-                "X-Gitlab-Token is missing",
-                "set the webhook's secret token in GitLab",
-            )
-        if not _token_ok(headers, (secret,)):
-            raise Refusal(
-                401,
-                "SIGNATURE_INVALID",
-                "X-Gitlab-Token does not match",
-                "the secret tokens in GitLab and jirahooks differ",
-            )
-    elif required:
-        raise Refusal(
-            401,
-            "SIGNATURE_NOT_CONFIGURED",
-            "signed deliveries are required but no webhook secret is configured",
-            "",  # the intake names the settings to change
-        )
+    TOKEN.check(given, lambda: token_ok(headers, (secret,)), secret, required)
 
 
 def scoped(delivery: Delivery, namespace: str) -> Delivery:
@@ -113,7 +105,7 @@ HOST = Host(
     kept_headers=KEPT_HEADERS,
     verify=verify,
     parse=parse_delivery,  # owner path / name: ``scoped`` places it in the configured group
-    webhook_secret=webhook_secret,
+    webhook_secret=stored_webhook_secret,
     factory=GitLabAdapters,
     stage="gitlab",
     observer="",

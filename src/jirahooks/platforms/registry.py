@@ -57,6 +57,40 @@ class Refusal(Exception):
         self.status, self.code, self.message, self.hint = status, code, message, hint
 
 
+def stored_webhook_secret(config: StoredConfig, box: SecretBox) -> str:
+    """The configuration's webhook secret, decrypted ("" when none is stored)."""
+    return box.decrypt(config.webhook_secret_encrypted) if config.webhook_secret_encrypted else ""
+
+
+@dataclass(frozen=True)
+class SecretCheck:
+    """How a host names its webhook authentication in refusals: the header, and the hints."""
+
+    header: str  # "X-Hub-Signature"
+    missing_hint: str  # what to set on the host
+    mismatch_hint: str  # which two values differ
+
+    def check(self, given: str, matches: Callable[[], bool], secret: str, required: bool) -> None:
+        """Refuse a delivery whose header is missing or does not ``match`` the secret; with no
+        secret, refuse every delivery when signatures are ``required``."""
+        if secret:
+            if not given:
+                raise Refusal(
+                    401, "SIGNATURE_MISSING", f"{self.header} is missing", self.missing_hint
+                )
+            if not matches():
+                raise Refusal(
+                    401, "SIGNATURE_INVALID", f"{self.header} does not match", self.mismatch_hint
+                )
+        elif required:
+            raise Refusal(
+                401,
+                "SIGNATURE_NOT_CONFIGURED",
+                "signed deliveries are required but no webhook secret is configured",
+                "",  # the intake names the settings to change
+            )
+
+
 @dataclass(frozen=True)
 class FactoryOptions:
     """What every adapter factory of a process shares: the secret box, the retry policy (None:
