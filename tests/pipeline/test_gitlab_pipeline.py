@@ -23,11 +23,11 @@ from tests.platforms.harness import (
     PR_RULES,
     WS,
     LiveServer,
+    Settles,
     admin_call,
-    busy,
-    due_now,
-    jira_connection,
+    make_due,
     settings_for,
+    setup_workspace,
     wait_until,
 )
 from tests.platforms.test_gitlab_conformance import check as conforms
@@ -47,11 +47,12 @@ REPO = "platform/api-service"  # the project acme/platform/api-service, relative
 URL = f"/webhooks/gitlab/{WS}"
 # the title names a valid issue; every commit on its own names one (``COMMIT``, not the
 # ``COMMITS`` together): a push of one commit without a key turns the MR red
+FINAL = {"success": "SUCCESSFUL", "failed": "FAILED"}
 RULES = [PR_RULES[0], {**PR_RULES[1], "targets": ["COMMIT"]}]
 
 
 @dataclass
-class Guardian:
+class Guardian(Settles):
     """A configured jirahooks (live), a fake GitLab with one project and a fake Jira."""
 
     server: LiveServer
@@ -96,22 +97,16 @@ class Guardian:
         ]
 
     def status(self, sha: str) -> dict[str, Any] | None:
+        """The Guardian's last status on ``sha``, its ``state`` in the vocabulary of
+        ``Settles`` (SUCCESSFUL / FAILED), GitLab's own in ``status``."""
         found = self.gitlab.statuses(self.project, sha, STATUS_KEY)
-        return found[-1] if found else None
+        if not found:
+            return None
+        return {**found[-1], "state": FINAL.get(found[-1]["status"], found[-1]["status"])}
 
-    def settle(self, timeout: float = 15.0) -> None:
-        assert wait_until(lambda: self.server.run(busy(self.server)) == 0, timeout, 0.05)
-
-    def final_status(self, sha: str, timeout: float = 15.0) -> str:
-        def done() -> bool:
-            status = self.status(sha)
-            return status is not None and status["status"] in ("success", "failed")
-
-        assert wait_until(done, timeout), f"no final status on {sha[:12]}: {self.status(sha)}"
-        self.settle(timeout)
-        status = self.status(sha)
-        assert status is not None
-        return str(status["status"])
+    def verdict(self, sha: str, timeout: float = 15.0) -> str:
+        """GitLab's state of the final status on ``sha`` (``success`` / ``failed``)."""
+        return str(self.final_status(sha, timeout)["status"])
 
     def rows(self, model: Any = DeliveryRow) -> list[Any]:
         async def load() -> list[Any]:
@@ -150,11 +145,7 @@ def configure(server: LiveServer, gitlab: FakeGitLab, jira: FakeJira) -> Guardia
     http = httpx.Client(base_url=server.url, timeout=30)
     project = gitlab.add_project(f"{NAMESPACE}/{REPO}")
     g = Guardian(server, gitlab, jira, project, server.state.first_start.token, http)
-    jira.add_issue("ABC-1", status="In Progress")
-    g.api("POST", f"/workspaces/{WS}/connections", json=jira_connection(jira))
-    for rule in RULES:
-        g.api("POST", f"/workspaces/{WS}/rules", json=rule)
-    g.api("PUT", f"/workspaces/{WS}/settings", json={"review_pull_requests": True})
+    setup_workspace(g.api, jira, rules=RULES)
     g.api(
         "PUT",
         f"/workspaces/{WS}/platforms/gitlab",
@@ -284,7 +275,7 @@ def test_a_merge_request_gets_its_status_note_and_approval(
     g = live
     mr = g.gitlab.add_mr(g.project, title, source="feature/ABC-1", commits=commits)
     g.deliver(mr)
-    assert g.final_status(mr.sha) == state
+    assert g.verdict(mr.sha) == state
     assert g.statuses(mr.sha) == [state]  # nothing was shown on the head before: no "running"
     evaluation = evaluation_of(g, mr.sha)
     assert evaluation.source == "gitlab"
@@ -305,7 +296,7 @@ def test_a_fixed_merge_request_turns_green_and_its_note_says_so(live: Guardian) 
     g = live
     mr = g.gitlab.add_mr(g.project, "Login form", commits=["ABC-1 add the form"])
     g.deliver(mr)
-    assert g.final_status(mr.sha) == "failed"
+    assert g.verdict(mr.sha) == "failed"
     mr.title = "ABC-1 Login form"
     g.deliver(mr, "update", changes={"title": {"previous": "Login form", "current": mr.title}})
     assert wait_until(lambda: g.statuses(mr.sha)[-1:] == ["success"])
@@ -350,7 +341,7 @@ def test_a_duplicate_delivery_is_answered_duplicate_and_evaluated_once(live: Gua
     assert g.post(hook).status_code == 202
     again = g.post(hook)  # GitLab's retry: the same Idempotency-Key
     assert again.status_code == 200 and again.json()["status"] == "duplicate"
-    assert g.final_status(mr.sha) == "success"
+    assert g.verdict(mr.sha) == "success"
     assert len(g.rows()) == 1 and len(g.rows(EvaluationRow)) == 1
 
 
@@ -369,7 +360,7 @@ def test_a_recheck_comment_evaluates_again(live: Guardian) -> None:
     g = live
     mr = g.gitlab.add_mr(g.project, "ABC-1 Login", commits=["ABC-1 form"])
     g.deliver(mr)
-    assert g.final_status(mr.sha) == "success"
+    assert g.verdict(mr.sha) == "success"
     g.accepted(g.gitlab.note_hook(g.project, mr, "/jirahooks recheck"))
     assert wait_until(lambda: len(g.rows(EvaluationRow)) == 2)
     g.settle()
@@ -402,10 +393,10 @@ def test_a_push_re_evaluates_the_open_merge_request_of_its_branch(live: Guardian
     g = live
     mr = g.gitlab.add_mr(g.project, "ABC-1 Login", source="feature/login", commits=["ABC-1 a"])
     g.deliver(mr)
-    assert g.final_status(mr.sha) == "success"
+    assert g.verdict(mr.sha) == "success"
     g.gitlab.push(g.project, mr, "fix the typo")  # a commit without a key
     g.push(mr.source, mr.commits)
-    assert g.final_status(mr.sha) == "failed"
+    assert g.verdict(mr.sha) == "failed"
     assert g.note(mr) is not None
     listed = [
         r
@@ -453,7 +444,7 @@ def test_a_merge_request_of_500_commits_is_evaluated_in_full(live: Guardian) -> 
     commits = [f"ABC-1 step {i}" for i in range(499)] + ["fix the typo"]
     mr = g.gitlab.add_mr(g.project, "ABC-1 Big change", source="feature/big", commits=commits)
     g.deliver(mr)
-    assert g.final_status(mr.sha, timeout=30) == "failed"
+    assert g.verdict(mr.sha, timeout=30) == "failed"
     evaluation = evaluation_of(g, mr.sha)
     assert len(evaluation.event["commits"]) == 500
     # the one commit without a key, found among 500 and named by hash
@@ -489,8 +480,8 @@ def test_a_429_with_retry_after_reschedules_then_publishes(live: Guardian) -> No
     assert wait_until(lambda: g.server.worker._running == set())  # nobody sleeps through it
     assert g.status(mr.sha) is None
 
-    due_now(g.server, delivery)
-    assert g.final_status(mr.sha) == "success"
+    make_due(g.server, delivery)
+    assert g.verdict(mr.sha) == "success"
     assert row().tries == 2
 
 
@@ -499,7 +490,7 @@ def test_an_outage_while_publishing_is_retried_not_lost(live: Guardian) -> None:
     mr = g.gitlab.add_mr(g.project, "ABC-1 Login", commits=["ABC-1 form"])
     g.gitlab.fail(503, times=5, path="/statuses/", method="POST")  # outlasts a round of retries
     g.deliver(mr)
-    assert g.final_status(mr.sha, timeout=20) == "success"
+    assert g.verdict(mr.sha, timeout=20) == "success"
     (row,) = g.rows()
     assert row.state == "done" and row.tries >= 2
 
@@ -508,10 +499,10 @@ def test_reconciliation_finds_a_merge_request_whose_webhook_never_arrived(live: 
     g = live
     seen = g.gitlab.add_mr(g.project, "ABC-1 Seen", source="feature/ABC-1", commits=["ABC-1 a"])
     g.deliver(seen)
-    assert g.final_status(seen.sha) == "success"
+    assert g.verdict(seen.sha) == "success"
     missed = g.gitlab.add_mr(g.project, "No key here", source="feature/x", commits=["ABC-1 b"])
     assert g.server.run(g.server.worker.reconcile()) == 1
-    assert g.final_status(missed.sha) == "failed"
+    assert g.verdict(missed.sha) == "failed"
     assert g.server.run(g.server.worker.reconcile()) == 0  # nothing left without a result
     listed = [
         r

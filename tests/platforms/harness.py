@@ -108,40 +108,33 @@ def admin_call(http: httpx.Client, token: str, method: str, path: str, **kwargs:
     return response.json() if response.content else None
 
 
-def jira_connection(jira: FakeJira) -> dict[str, Any]:
-    """The admin API body of a Cloud connection to the fake Jira (its user's API token)."""
-    return {
-        "name": "jira",
-        "url": jira.url,
-        "deployment": "cloud",
-        "email": jira.user.email,
-        "token": jira.token,
-    }
+class Settles:
+    """Waiting for a live server's results, for every host's test object: it has ``server``
+    and ``status(commit)`` (the build status the fake host holds under the Guardian's key)."""
 
+    server: LiveServer
 
-def due_now(server: LiveServer, delivery_id: int) -> None:
-    """Make a rescheduled delivery due at once and wake the worker (its Retry-After is over)."""
-    from datetime import UTC, datetime
+    def status(self, commit: str) -> dict[str, Any] | None:
+        raise NotImplementedError
 
-    from sqlalchemy import update
+    def settle(self, timeout: float = 15.0) -> None:
+        """Wait until the worker has nothing pending, claimed or running."""
+        assert wait_until(lambda: self.server.run(busy(self.server)) == 0, timeout, 0.05)
 
-    from jirahooks.store.deliveries import DeliveryRow
+    def final_status(self, commit: str, timeout: float = 15.0) -> dict[str, Any]:
+        def done() -> bool:
+            status = self.status(commit)
+            return status is not None and status["state"] in ("SUCCESSFUL", "FAILED")
 
-    async def now_due() -> None:
-        async with server.state.database.session() as session:
-            await session.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.id == delivery_id)
-                .values(next_attempt_at=datetime.now(UTC))
-            )
-            await session.commit()
-
-    server.run(now_due())
-    server.worker.wake()
+        assert wait_until(done, timeout), f"no final status on {commit[:12]}: {self.status(commit)}"
+        self.settle(timeout)
+        status = self.status(commit)
+        assert status is not None
+        return status
 
 
 @dataclass
-class Guardian:
+class Guardian(Settles):
     """A configured jirahooks (live), a fake Bitbucket and a fake Jira."""
 
     server: LiveServer
@@ -177,21 +170,6 @@ class Guardian:
     def status(self, commit: str) -> dict[str, Any] | None:
         return self.bitbucket.status(self.repo, commit, "jirahooks-process-guardian")
 
-    def settle(self, timeout: float = 15.0) -> None:
-        """Wait until the worker has nothing pending, claimed or running."""
-        assert wait_until(lambda: self.server.run(busy(self.server)) == 0, timeout, 0.05)
-
-    def final_status(self, commit: str, timeout: float = 15.0) -> dict[str, Any]:
-        def done() -> bool:
-            status = self.status(commit)
-            return status is not None and status["state"] in ("SUCCESSFUL", "FAILED")
-
-        assert wait_until(done, timeout), f"no final status on {commit[:12]}: {self.status(commit)}"
-        self.settle(timeout)
-        status = self.status(commit)
-        assert status is not None
-        return status
-
 
 async def busy(server: LiveServer) -> int:
     """Deliveries still waiting or in progress (0 when the worker is idle)."""
@@ -208,6 +186,27 @@ async def busy(server: LiveServer) -> int:
     return int(count or 0) + len(server.worker._running)
 
 
+def make_due(server: LiveServer, delivery_id: int) -> None:
+    """A rescheduled delivery's time has come (``next_attempt_at`` = now); the worker is woken."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from jirahooks.store.deliveries import DeliveryRow
+
+    async def now_due() -> None:
+        async with server.state.database.session() as session:
+            await session.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id == delivery_id)
+                .values(next_attempt_at=datetime.now(UTC))
+            )
+            await session.commit()
+
+    server.run(now_due())
+    server.worker.wake()
+
+
 def settings_for(tmp: Path, database_url: str = "") -> ServerSettings:
     """Settings on ``database_url`` (the tests' SQLite / PostgreSQL fixture), or SQLite."""
     return ServerSettings(
@@ -215,6 +214,32 @@ def settings_for(tmp: Path, database_url: str = "") -> ServerSettings:
         database_url=database_url or f"sqlite:///{tmp / 'jirahooks.sqlite3'}",
         secret_key=generate_key(),
     )
+
+
+def setup_workspace(
+    api: Callable[..., Any],
+    jira: FakeJira,
+    *,
+    review: bool = True,
+    rules: list[dict[str, Any]] | None = None,
+    connection: dict[str, Any] | None = None,
+) -> None:
+    """What every host's tests configure through the admin API (``api(method, path, json=…)``):
+    the Jira connection to the fake (ABC-1 and ABC-2 exist), the rules, the review setting."""
+    if not jira.issues:
+        jira.add_issue("ABC-1", status="In Progress")
+        jira.add_issue("ABC-2", status="Done")
+    body = {
+        "name": "jira",
+        "url": jira.url,
+        "deployment": "cloud",
+        "email": jira.user.email,
+        "token": jira.token,
+    }
+    api("POST", f"/workspaces/{WS}/connections", json=body | (connection or {}))
+    for rule in rules if rules is not None else PR_RULES:
+        api("POST", f"/workspaces/{WS}/rules", json=rule)
+    api("PUT", f"/workspaces/{WS}/settings", json={"review_pull_requests": review})
 
 
 def configure(
@@ -235,14 +260,7 @@ def configure(
         "acme", "api-service", name="API Service"
     )
     guardian = Guardian(server, bitbucket, jira, repo, admin_token, http)
-    if not jira.issues:
-        jira.add_issue("ABC-1", status="In Progress")
-        jira.add_issue("ABC-2", status="Done")
-    body = jira_connection(jira) | (connection or {})
-    guardian.api("POST", f"/workspaces/{WS}/connections", json=body)
-    for rule in rules if rules is not None else PR_RULES:
-        guardian.api("POST", f"/workspaces/{WS}/rules", json=rule)
-    guardian.api("PUT", f"/workspaces/{WS}/settings", json={"review_pull_requests": review})
+    setup_workspace(guardian.api, jira, review=review, rules=rules, connection=connection)
     guardian.api(
         "PUT",
         f"/workspaces/{WS}/bitbucket",
@@ -271,7 +289,7 @@ def live_guardian(tmp: Path, database_url: str = "") -> Iterator[Guardian]:
             server.stop()
 
 
-def delivery_rows(g: Guardian) -> list[Any]:
+def delivery_rows(g: Settles) -> list[Any]:
     """Every stored delivery (``DeliveryRow``), oldest first."""
     from sqlalchemy import select
 

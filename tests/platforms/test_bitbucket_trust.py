@@ -34,7 +34,7 @@ from tests.platforms.harness import (
     LiveServer,
     configure,
     delivery_rows,
-    due_now,
+    make_due,
     settings_for,
     wait_until,
 )
@@ -346,7 +346,7 @@ def test_retry_after_reschedules_the_delivery(
         assert wait_until(lambda: g.server.worker._running == set())
         assert g.status(pr.head) is None
 
-        due_now(g.server, delivery)  # when the time comes, the delivery is processed
+        make_due(g.server, delivery)  # when the time comes, the delivery is processed
         assert g.final_status(pr.head)["state"] == "SUCCESSFUL"
         assert row(g, delivery).tries == 2
     finally:

@@ -133,7 +133,7 @@ def test_put_get_store_encrypted_and_never_show_a_secret(
         assert body["configured"] is True
         assert body["secrets"] == {host.secret_field: True, "webhook_secret": True}
         assert body["settings"]["api_url"] == host.good["api_url"]
-        # only a host the PR pipeline does not serve yet says so (platforms.registry)
+        # the PR pipeline takes the webhooks of a registered host: no "not processed" warning
         wired = host.platform in registry.HOSTS
         assert any("not processed yet" in w for w in body["warnings"]) is not wired
         for secret in host.secrets:
@@ -148,6 +148,9 @@ def test_put_get_store_encrypted_and_never_show_a_secret(
     tested = server.ok("POST", f"{W}/{host.platform}/test")
     assert tested["ok"] is True, tested
     assert tested["code"] == "OK" and tested["status"] == 200
+    # the hint says where the webhooks go, or that they are not processed yet
+    assert ("not processed yet" in tested["hint"]) is not wired
+    assert (f"/webhooks/{host.platform}/" in tested["hint"]) is wired
     for secret in host.secrets:
         assert secret.strip() not in caplog.text
         assert secret.strip() not in str(tested)

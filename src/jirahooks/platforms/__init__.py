@@ -31,6 +31,14 @@ PLATFORMS: tuple[PlatformInfo, ...] = (
         webhook_path="/webhooks/bitbucket/{workspace}",
     ),
     PlatformInfo(
+        id="bitbucket-dc",
+        title="Bitbucket Data Center",
+        module="jirahooks.platforms.bitbucket_dc",
+        adapter="BitbucketDataCenter",
+        docs="docs/bitbucket-datacenter.md",
+        webhook_path="/webhooks/bitbucket-dc/{workspace}",
+    ),
+    PlatformInfo(
         id="gitlab",
         title="GitLab",
         module="jirahooks.platforms.gitlab",

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # types only: the registry itself needs neither cryptography 
 # platform name (as stored in deliveries and configurations) → module holding its ``HOST``
 HOSTS: dict[str, str] = {
     "bitbucket-cloud": "jirahooks.platforms.bitbucket_cloud_host",
+    "bitbucket-dc": "jirahooks.platforms.bitbucket_dc_host",
     "gitlab": "jirahooks.platforms.gitlab_host",
 }
 
@@ -44,7 +45,7 @@ class StoredConfig(Protocol):
     token_encrypted: str
     webhook_secret_encrypted: str
     public_url: str
-    settings: dict[str, Any]  # a host's own non-secret fields (``server.host_settings``)
+    settings: dict[str, Any]  # a host's own non-secret fields (server.host_settings)
     updated_at: datetime
 
 

@@ -15,7 +15,7 @@ fields, required fields, URLs, patterns, choices, a private key that ``cryptogra
 read as an unencrypted RSA key — each problem with the field's path and a hint
 (:class:`SettingsInvalid`). :func:`adapter_config` turns a stored row into the adapter's
 constructor arguments — what a registered host's adapter factory builds from
-(``platforms.gitlab_host``); the admin API, the web page and ``apply``/``export`` read the rows
+(e.g. ``platforms.gitlab_host``); the admin API, the web page and ``apply``/``export`` read the rows
 too.
 """
 
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from jirahooks.crypto import SecretBox
-from jirahooks.platforms import bitbucket_dc, github, gitlab_hooks
+from jirahooks.platforms import bitbucket_dc, github, gitlab_hooks, registry
 from jirahooks.platforms.github_client import API_URL as GITHUB_API_URL
 from jirahooks.platforms.gitlab_client import GITLAB_URL
 from jirahooks.store.deliveries import PlatformConfig
@@ -100,13 +100,6 @@ class HostSpec:
         raise KeyError(name)
 
     @property
-    def wired(self) -> bool:
-        """Whether the PR pipeline processes this host's webhooks (``platforms.registry``)."""
-        from jirahooks.platforms import registry
-
-        return self.platform in registry.HOSTS
-
-    @property
     def public(self) -> tuple[SettingField, ...]:
         return tuple(f for f in self.fields if not f.secret)
 
@@ -116,6 +109,17 @@ class HostSpec:
 
     def env_var(self, name: str) -> str:
         return f"{self.env_prefix}{name.upper()}"
+
+    @property
+    def processed(self) -> bool:
+        """Whether the PR pipeline takes this host's webhooks (its platform is registered in
+        ``platforms.registry``); the admin API and the web page say so when it does not."""
+        return self.platform in registry.HOSTS
+
+    @property
+    def webhook_path(self) -> str:
+        """Where the host's webhooks go (``""`` while they are not processed)."""
+        return f"/webhooks/{self.platform}/{{workspace}}" if self.processed else ""
 
 
 WEBHOOK_SECRET = "webhook_secret"
@@ -427,7 +431,7 @@ def check(spec: HostSpec, body: Mapping[str, Any]) -> dict[str, Any]:
 # -- stored rows ----------------------------------------------------------------------------
 
 
-def stored(spec: HostSpec, row: PlatformConfig | StoredConfig) -> dict[str, str]:
+def stored(spec: HostSpec, row: StoredConfig) -> dict[str, str]:
     """The public values of a stored row."""
     extra = row.settings or {}
     return {
@@ -590,9 +594,7 @@ _ARGUMENTS = {
 }
 
 
-def adapter_config(
-    platform: str, row: PlatformConfig | StoredConfig, box: SecretBox
-) -> AdapterConfig:
+def adapter_config(platform: str, row: StoredConfig, box: SecretBox) -> AdapterConfig:
     """A stored row → the adapter's constructor arguments (secrets decrypted here, nowhere
     else). ``KeyError`` for a platform without a settings table."""
     spec = host(platform)

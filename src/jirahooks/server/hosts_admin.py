@@ -47,18 +47,6 @@ NOT_WIRED = (
     "webhooks from {title} are not processed yet: these settings are stored and can be tested, "
     "the pull-request pipeline for {title} comes next"
 )
-WIRED = "point {title}'s webhook at /webhooks/{platform}/{{workspace}} ({docs})"
-
-
-def not_wired(spec: hs.HostSpec) -> list[str]:
-    return [] if spec.wired else [NOT_WIRED.format(title=spec.title)]
-
-
-def pipeline_note(spec: hs.HostSpec) -> str:
-    """Where the host's webhooks go, or that they are not processed yet (``HostSpec.wired``)."""
-    if spec.wired:
-        return WIRED.format(title=spec.title, platform=spec.platform, docs=spec.docs)
-    return NOT_WIRED.format(title=spec.title)
 
 
 class HostSettingsOut(BaseModel):
@@ -115,7 +103,7 @@ def invalid(problems: list[hs.Problem]) -> ApiError:
 
 def warnings_for(spec: hs.HostSpec, row: PlatformConfig) -> list[str]:
     found = hs.secrets_set(spec, row)
-    notes = not_wired(spec)
+    notes = [] if spec.processed else [NOT_WIRED.format(title=spec.title)]
     label = spec.field(spec.token_field).label.lower()
     if not found[spec.token_field]:
         notes.append(f"no {label}: jirahooks cannot read pull requests or publish results")
@@ -137,7 +125,9 @@ def settings_out(
         key_fingerprint=str((row.settings or {}).get("key_fingerprint", "")),
         effective_api_url=values.get("api_url") or spec.default_api_url,
         docs=spec.docs,
-        warnings=warnings_for(spec, row) if configured else not_wired(spec),
+        warnings=warnings_for(spec, row)
+        if configured
+        else ([] if spec.processed else [NOT_WIRED.format(title=spec.title)]),
     )
 
 
@@ -339,6 +329,10 @@ async def try_credentials(spec: hs.HostSpec, row: PlatformConfig, box: Any) -> H
         status=200,
         code="OK",
         message=message,
-        hint=pipeline_note(spec),
+        hint=(
+            f"point the {spec.title} webhook at {spec.webhook_path}"
+            if spec.processed
+            else NOT_WIRED.format(title=spec.title)
+        ),
         checked=checked,
     )
