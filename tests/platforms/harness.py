@@ -99,6 +99,15 @@ class LiveServer:
         return asyncio.run_coroutine_threadsafe(coro, self.worker.loop).result(timeout=30)
 
 
+def admin_call(http: httpx.Client, token: str, method: str, path: str, **kwargs: Any) -> Any:
+    """One admin API call that must succeed; its JSON (None for an empty body)."""
+    response = http.request(
+        method, "/api/v1" + path, headers={"Authorization": f"Bearer {token}"}, **kwargs
+    )
+    assert response.status_code < 300, (method, path, response.status_code, response.text)
+    return response.json() if response.content else None
+
+
 class Settles:
     """Waiting for a live server's results, for every host's test object: it has ``server``
     and ``status(commit)`` (the build status the fake host holds under the Guardian's key)."""
@@ -136,14 +145,7 @@ class Guardian(Settles):
     http: httpx.Client
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.http.request(
-            method,
-            "/api/v1" + path,
-            headers={"Authorization": f"Bearer {self.admin_token}"},
-            **kwargs,
-        )
-        assert response.status_code < 300, (method, path, response.status_code, response.text)
-        return response.json() if response.content else None
+        return admin_call(self.http, self.admin_token, method, path, **kwargs)
 
     def deliver(
         self,

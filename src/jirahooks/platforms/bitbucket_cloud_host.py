@@ -25,7 +25,13 @@ from jirahooks.platforms.bitbucket_client import (
     budget_key,
 )
 from jirahooks.platforms.bitbucket_cloud import PLATFORM, BitbucketCloud, parse_delivery
-from jirahooks.platforms.registry import FactoryOptions, Host, Refusal, StoredConfig
+from jirahooks.platforms.registry import (
+    FactoryOptions,
+    Host,
+    SecretCheck,
+    StoredConfig,
+    stored_webhook_secret,
+)
 
 SIGNATURE_HEADER = "x-hub-signature"
 KEPT_HEADERS = (
@@ -45,35 +51,17 @@ def credentials(config: StoredConfig, box: SecretBox) -> BitbucketCredentials:
     return credentials_from(config.auth_kind, secret, config.username)
 
 
-def webhook_secret(config: StoredConfig, box: SecretBox) -> str:
-    return box.decrypt(config.webhook_secret_encrypted) if config.webhook_secret_encrypted else ""
+SIGNATURE = SecretCheck(
+    "X-Hub-Signature",
+    missing_hint="set the webhook's secret in Bitbucket",
+    mismatch_hint="the secrets in Bitbucket and jirahooks differ",
+)
 
 
 def verify(headers: Mapping[str, str], body: bytes, secret: str, required: bool) -> None:
     """``X-Hub-Signature: sha256=<hex>`` under the webhook secret (docs/bitbucket-cloud.md)."""
     header = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER), "")
-    if secret:
-        if not header:
-            raise Refusal(
-                401,
-                "SIGNATURE_MISSING",
-                "X-Hub-Signature is missing",
-                "set the webhook's secret in Bitbucket",
-            )
-        if not sha256_signature_ok(secret, body, header):
-            raise Refusal(
-                401,
-                "SIGNATURE_INVALID",
-                "X-Hub-Signature does not match",
-                "the secrets in Bitbucket and jirahooks differ",
-            )
-    elif required:
-        raise Refusal(
-            401,
-            "SIGNATURE_NOT_CONFIGURED",
-            "signed deliveries are required but no webhook secret is configured",
-            "",  # the intake names the settings to change
-        )
+    SIGNATURE.check(header, lambda: sha256_signature_ok(secret, body, header), secret, required)
 
 
 class BitbucketAdapters:
@@ -124,7 +112,7 @@ HOST = Host(
     kept_headers=KEPT_HEADERS,
     verify=verify,
     parse=parse_delivery,
-    webhook_secret=webhook_secret,
+    webhook_secret=stored_webhook_secret,
     factory=BitbucketAdapters,
     stage="bitbucket",
     observer="bitbucket",

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # types only: the registry itself needs neither cryptography 
 HOSTS: dict[str, str] = {
     "bitbucket-cloud": "jirahooks.platforms.bitbucket_cloud_host",
     "bitbucket-dc": "jirahooks.platforms.bitbucket_dc_host",
+    "gitlab": "jirahooks.platforms.gitlab_host",
 }
 
 
@@ -55,6 +56,40 @@ class Refusal(Exception):
     def __init__(self, status: int, code: str, message: str, hint: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.hint = status, code, message, hint
+
+
+def stored_webhook_secret(config: StoredConfig, box: SecretBox) -> str:
+    """The configuration's webhook secret, decrypted ("" when none is stored)."""
+    return box.decrypt(config.webhook_secret_encrypted) if config.webhook_secret_encrypted else ""
+
+
+@dataclass(frozen=True)
+class SecretCheck:
+    """How a host names its webhook authentication in refusals: the header, and the hints."""
+
+    header: str  # "X-Hub-Signature"
+    missing_hint: str  # what to set on the host
+    mismatch_hint: str  # which two values differ
+
+    def check(self, given: str, matches: Callable[[], bool], secret: str, required: bool) -> None:
+        """Refuse a delivery whose header is missing or does not ``match`` the secret; with no
+        secret, refuse every delivery when signatures are ``required``."""
+        if secret:
+            if not given:
+                raise Refusal(
+                    401, "SIGNATURE_MISSING", f"{self.header} is missing", self.missing_hint
+                )
+            if not matches():
+                raise Refusal(
+                    401, "SIGNATURE_INVALID", f"{self.header} does not match", self.mismatch_hint
+                )
+        elif required:
+            raise Refusal(
+                401,
+                "SIGNATURE_NOT_CONFIGURED",
+                "signed deliveries are required but no webhook secret is configured",
+                "",  # the intake names the settings to change
+            )
 
 
 @dataclass(frozen=True)
@@ -99,6 +134,10 @@ class Host:
     webhook_hint: str = ""  # what to fix when a body is not what the host sends
     webhook_path: str = ""  # its own URL beside /webhooks/{platform}/{workspace}, if it has one
     title_long: str = ""  # the full name: "Bitbucket Cloud"
+    # the parsed delivery placed in the configuration's remote workspace (``remote_workspace``
+    # as stored, "" when unset): for a host whose repositories are paths of any depth (GitLab:
+    # relative to the configured group). None: the parser's workspace and repository stand.
+    scoped: Callable[[Delivery, str], Delivery] | None = None
 
 
 def names() -> tuple[str, ...]:
