@@ -84,7 +84,7 @@ def test_the_generic_url_checks_the_signature_like_the_old(guardian: Guardian) -
     assert deliveries(g) == [] and g.bitbucket.count() == 0
 
 
-@pytest.mark.parametrize("platform", ["gitlab", "no-such-host", "Bitbucket-Cloud"])
+@pytest.mark.parametrize("platform", ["gitea", "no-such-host", "Bitbucket-Cloud", "GitLab"])
 def test_an_unknown_platform_is_a_clear_404(guardian: Guardian, platform: str) -> None:
     g = guardian
     pr = g.bitbucket.add_pr(g.repo, "ABC-1 Login", source="feature/ABC-1")

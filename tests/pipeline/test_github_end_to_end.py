@@ -22,7 +22,7 @@ from tests.platforms.harness import (
     WS,
     LiveServer,
     Settles,
-    admin_api,
+    admin_call,
     settings_for,
     setup_workspace,
     wait_until,
@@ -57,7 +57,7 @@ class Hub(Settles):
     admin_token: str
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        return admin_api(self.http, self.admin_token, method, path, **kwargs)
+        return admin_call(self.http, self.admin_token, method, path, **kwargs)
 
     def send(
         self, event: str, payload: dict[str, Any], *, secret: str = payloads.SECRET

@@ -99,8 +99,8 @@ class LiveServer:
         return asyncio.run_coroutine_threadsafe(coro, self.worker.loop).result(timeout=30)
 
 
-def admin_api(http: httpx.Client, token: str, method: str, path: str, **kwargs: Any) -> Any:
-    """One admin API call (``/api/v1`` + ``path``) that must succeed; its JSON answer."""
+def admin_call(http: httpx.Client, token: str, method: str, path: str, **kwargs: Any) -> Any:
+    """One admin API call that must succeed; its JSON (None for an empty body)."""
     response = http.request(
         method, "/api/v1" + path, headers={"Authorization": f"Bearer {token}"}, **kwargs
     )
@@ -145,7 +145,7 @@ class Guardian(Settles):
     http: httpx.Client
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        return admin_api(self.http, self.admin_token, method, path, **kwargs)
+        return admin_call(self.http, self.admin_token, method, path, **kwargs)
 
     def deliver(
         self,

@@ -148,6 +148,9 @@ def test_put_get_store_encrypted_and_never_show_a_secret(
     tested = server.ok("POST", f"{W}/{host.platform}/test")
     assert tested["ok"] is True, tested
     assert tested["code"] == "OK" and tested["status"] == 200
+    # the hint says where the webhooks go, or that they are not processed yet
+    assert ("not processed yet" in tested["hint"]) is not wired
+    assert (f"/webhooks/{host.platform}/" in tested["hint"]) is wired
     for secret in host.secrets:
         assert secret.strip() not in caplog.text
         assert secret.strip() not in str(tested)

@@ -167,6 +167,8 @@ async def receive(host: Host, workspace: str, request: Request) -> JSONResponse:
             delivery = await state.cpu.run(host.parse, dict(request.headers), body)
         except WebhookError as exc:
             raise ApiError(400, exc.code, exc.message, exc.hint or "send JSON") from exc
+        if host.scoped is not None:  # e.g. GitLab: repository paths relative to the group
+            delivery = host.scoped(delivery, config.remote_workspace)
         if delivery.kind is DeliveryKind.IGNORED:
             metrics.delivery(state, "ignored", host.name)
             return JSONResponse(

@@ -23,6 +23,7 @@ Publishing is compare-and-set per pull request (docs/decisions/0002-database-as-
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -115,6 +116,10 @@ class Processor:
             )
         except WebhookError as exc:
             raise Permanent(exc.message) from exc
+        if host.scoped is not None:
+            # the intake stored the repository as placed in the configuration's remote
+            # workspace (``Host.scoped``) when it accepted the delivery: that one stands
+            delivery = replace(delivery, workspace="", repository=claimed.repository)
         if delivery.kind is DeliveryKind.PULL_REQUEST:
             return await self.pull_request(
                 workspace_id,

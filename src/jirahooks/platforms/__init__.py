@@ -46,6 +46,14 @@ PLATFORMS: tuple[PlatformInfo, ...] = (
         docs="docs/bitbucket-datacenter.md",
         webhook_path="/webhooks/bitbucket-dc/{workspace}",
     ),
+    PlatformInfo(
+        id="gitlab",
+        title="GitLab",
+        module="jirahooks.platforms.gitlab",
+        adapter="GitLab",
+        docs="docs/gitlab.md",
+        webhook_path="/webhooks/gitlab/{workspace}",
+    ),
 )
 
 

@@ -9,6 +9,7 @@ process of the deployment when there is Redis; docs/operations.md "PR webhooks a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from jirahooks.crypto import SecretBox
@@ -27,11 +28,12 @@ from jirahooks.platforms.bitbucket_cloud import PLATFORM, BitbucketCloud, parse_
 from jirahooks.platforms.registry import (
     FactoryOptions,
     Host,
+    SecretCheck,
     StoredConfig,
-    signature_check,
     stored_webhook_secret,
 )
 
+SIGNATURE_HEADER = "x-hub-signature"
 KEPT_HEADERS = (
     "content-type",
     "user-agent",
@@ -49,13 +51,17 @@ def credentials(config: StoredConfig, box: SecretBox) -> BitbucketCredentials:
     return credentials_from(config.auth_kind, secret, config.username)
 
 
-# ``X-Hub-Signature: sha256=<hex>`` under the webhook secret (docs/bitbucket-cloud.md)
-verify = signature_check(
+SIGNATURE = SecretCheck(
     "X-Hub-Signature",
-    sha256_signature_ok,
-    "set the webhook's secret in Bitbucket",
-    "the secrets in Bitbucket and jirahooks differ",
+    missing_hint="set the webhook's secret in Bitbucket",
+    mismatch_hint="the secrets in Bitbucket and jirahooks differ",
 )
+
+
+def verify(headers: Mapping[str, str], body: bytes, secret: str, required: bool) -> None:
+    """``X-Hub-Signature: sha256=<hex>`` under the webhook secret (docs/bitbucket-cloud.md)."""
+    header = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER), "")
+    SIGNATURE.check(header, lambda: sha256_signature_ok(secret, body, header), secret, required)
 
 
 class BitbucketAdapters:

@@ -12,9 +12,12 @@ for ever for the required check (docs/github.md).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from jirahooks.platforms.base import Delivery, PlatformAdapter, PullRequestDetails
 from jirahooks.platforms.github import (
     PLATFORM,
+    SIGNATURE_HEADER,
     GitHub,
     is_merge_group,
     parse_delivery,
@@ -24,8 +27,8 @@ from jirahooks.platforms.github_client import GITHUB_RETRY, GitHubClient
 from jirahooks.platforms.registry import (
     Host,
     PerConfigFactory,
+    SecretCheck,
     StoredConfig,
-    signature_check,
     stored_webhook_secret,
 )
 
@@ -40,13 +43,17 @@ KEPT_HEADERS = (
 )
 
 
-# ``X-Hub-Signature-256: sha256=<hex>`` under the App's webhook secret (docs/github.md)
-verify = signature_check(
+SIGNATURE = SecretCheck(
     "X-Hub-Signature-256",
-    signature_ok,
-    "set the webhook secret on the GitHub App (its settings page, 'Webhook')",
-    "the webhook secrets of the GitHub App and of jirahooks differ",
+    missing_hint="set the webhook secret on the GitHub App (its settings page, 'Webhook')",
+    mismatch_hint="the webhook secrets of the GitHub App and of jirahooks differ",
 )
+
+
+def verify(headers: Mapping[str, str], body: bytes, secret: str, required: bool) -> None:
+    """``X-Hub-Signature-256: sha256=<hex>`` under the App's webhook secret (docs/github.md)."""
+    header = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER), "")
+    SIGNATURE.check(header, lambda: signature_ok(secret, body, header), secret, required)
 
 
 async def head_check(adapter: PlatformAdapter, delivery: Delivery) -> PullRequestDetails | None:

@@ -30,6 +30,7 @@ HOSTS: dict[str, str] = {
     "bitbucket-cloud": "jirahooks.platforms.bitbucket_cloud_host",
     "github": "jirahooks.platforms.github_host",
     "bitbucket-dc": "jirahooks.platforms.bitbucket_dc_host",
+    "gitlab": "jirahooks.platforms.gitlab_host",
 }
 
 
@@ -56,6 +57,40 @@ class Refusal(Exception):
     def __init__(self, status: int, code: str, message: str, hint: str) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.hint = status, code, message, hint
+
+
+def stored_webhook_secret(config: StoredConfig, box: SecretBox) -> str:
+    """The configuration's webhook secret, decrypted ("" when none is stored)."""
+    return box.decrypt(config.webhook_secret_encrypted) if config.webhook_secret_encrypted else ""
+
+
+@dataclass(frozen=True)
+class SecretCheck:
+    """How a host names its webhook authentication in refusals: the header, and the hints."""
+
+    header: str  # "X-Hub-Signature"
+    missing_hint: str  # what to set on the host
+    mismatch_hint: str  # which two values differ
+
+    def check(self, given: str, matches: Callable[[], bool], secret: str, required: bool) -> None:
+        """Refuse a delivery whose header is missing or does not ``match`` the secret; with no
+        secret, refuse every delivery when signatures are ``required``."""
+        if secret:
+            if not given:
+                raise Refusal(
+                    401, "SIGNATURE_MISSING", f"{self.header} is missing", self.missing_hint
+                )
+            if not matches():
+                raise Refusal(
+                    401, "SIGNATURE_INVALID", f"{self.header} does not match", self.mismatch_hint
+                )
+        elif required:
+            raise Refusal(
+                401,
+                "SIGNATURE_NOT_CONFIGURED",
+                "signed deliveries are required but no webhook secret is configured",
+                "",  # the intake names the settings to change
+            )
 
 
 @dataclass(frozen=True)
@@ -103,7 +138,7 @@ class Host:
     remote_field: str  # the settings field naming the host's workspace / organisation
     kept_headers: tuple[str, ...]  # delivery headers stored with the body (lower case)
     # headers, body, webhook secret ("" when none), signature required → raises Refusal
-    verify: Verify
+    verify: Callable[[Mapping[str, str], bytes, str, bool], None]
     parse: Callable[[Mapping[str, str], bytes], Delivery]  # pure, CPU work
     webhook_secret: Callable[[StoredConfig, SecretBox], str]
     factory: Callable[[FactoryOptions], AdapterFactory]
@@ -112,46 +147,15 @@ class Host:
     webhook_hint: str = ""  # what to fix when a body is not what the host sends
     webhook_path: str = ""  # its own URL beside /webhooks/{platform}/{workspace}, if it has one
     title_long: str = ""  # the full name: "Bitbucket Cloud"
+    # the parsed delivery placed in the configuration's remote workspace (``remote_workspace``
+    # as stored, "" when unset): for a host whose repositories are paths of any depth (GitLab:
+    # relative to the configured group). None: the parser's workspace and repository stand.
+    scoped: Callable[[Delivery, str], Delivery] | None = None
     # a PUSH delivery the host wants answered on its own head although no PR has it (GitHub's
     # merge queue): the PR-shaped commits to judge, or None for an ordinary push
     head_check: (
         Callable[[PlatformAdapter, Delivery], Awaitable[PullRequestDetails | None]] | None
     ) = None
-
-
-def stored_webhook_secret(config: StoredConfig, box: SecretBox) -> str:
-    """The configuration's webhook secret, decrypted ("" when none): a host's
-    ``webhook_secret`` when it keeps it in the shared column."""
-    return box.decrypt(config.webhook_secret_encrypted) if config.webhook_secret_encrypted else ""
-
-
-Verify = Callable[[Mapping[str, str], bytes, str, bool], None]
-
-
-def signature_check(
-    header: str, ok: Callable[[str, bytes, str], bool], missing_hint: str, invalid_hint: str
-) -> Verify:
-    """A host's ``verify`` for a signature header (``ok(secret, body, value)``, constant time):
-    missing or wrong → 401 ``SIGNATURE_MISSING`` / ``SIGNATURE_INVALID``; no secret while
-    signatures are required → 401 ``SIGNATURE_NOT_CONFIGURED`` (the intake names the settings)."""
-    wanted = header.lower()
-
-    def verify(headers: Mapping[str, str], body: bytes, secret: str, required: bool) -> None:
-        value = next((v for k, v in headers.items() if k.lower() == wanted), "")
-        if secret:
-            if not value:
-                raise Refusal(401, "SIGNATURE_MISSING", f"{header} is missing", missing_hint)
-            if not ok(secret, body, value):
-                raise Refusal(401, "SIGNATURE_INVALID", f"{header} does not match", invalid_hint)
-        elif required:
-            raise Refusal(
-                401,
-                "SIGNATURE_NOT_CONFIGURED",
-                "signed deliveries are required but no webhook secret is configured",
-                "",
-            )
-
-    return verify
 
 
 def names() -> tuple[str, ...]:

@@ -14,9 +14,9 @@ Every host's settings live in one ``platform_configs`` row keyed by (workspace, 
 fields, required fields, URLs, patterns, choices, a private key that ``cryptography`` cannot
 read as an unencrypted RSA key — each problem with the field's path and a hint
 (:class:`SettingsInvalid`). :func:`adapter_config` turns a stored row into the adapter's
-constructor arguments. The webhook pipeline does not read these rows yet (issue 17: the
-platform-neutral pipeline comes next); the admin API, the web page and ``apply``/``export``
-do.
+constructor arguments — what a registered host's adapter factory builds from
+(e.g. ``platforms.gitlab_host``); the admin API, the web page and ``apply``/``export`` read the rows
+too.
 """
 
 from __future__ import annotations

@@ -329,6 +329,10 @@ async def try_credentials(spec: hs.HostSpec, row: PlatformConfig, box: Any) -> H
         status=200,
         code="OK",
         message=message,
-        hint="" if spec.processed else NOT_WIRED.format(title=spec.title),
+        hint=(
+            f"point the {spec.title} webhook at {spec.webhook_path}"
+            if spec.processed
+            else NOT_WIRED.format(title=spec.title)
+        ),
         checked=checked,
     )
