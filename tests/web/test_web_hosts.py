@@ -98,3 +98,18 @@ def test_an_unknown_host_is_a_404_page(site: Site) -> None:
     b, _ = signed_in(site)
     status, _, text = b.request("GET", f"{BASE}/hosts/gitea")
     assert status == 404 and "gitea" in text
+
+
+@pytest.mark.parametrize("platform", ["github", "gitlab"])
+def test_the_page_says_where_webhooks_go_once_the_host_is_wired(site: Site, platform: str) -> None:
+    from jirahooks.platforms import registry
+
+    b, _ = signed_in(site)
+    status, _, text = b.request("GET", f"{BASE}/hosts/{platform}")
+    assert status == 200
+    # GitHub is wired (its HOST is registered); the others say so until theirs is
+    wired = platform == "github" or platform in registry.HOSTS
+    assert ('id="webhook-url"' in text) is wired
+    assert (f"/webhooks/{platform}/{WS}" in text) is wired
+    assert ('id="not-wired"' in text) is not wired
+    assert "not processed yet" not in text if wired else "not processed yet" in text

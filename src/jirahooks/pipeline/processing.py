@@ -654,6 +654,12 @@ class Processor:
         )
         adapter = await self.adapters.get(scope.config, scope.workspace.slug)
         slug = scope.repository.slug
+        host = registry.host(work.platform)
+        if host is not None and host.head_check is not None:
+            with pr_timing.stage(host.stage):
+                details = await host.head_check(adapter, delivery)
+            if details is not None:
+                return await self.head(scope, adapter, details, work)
         queued = 0
         for change in delivery.pushes:
             prs = await adapter.list_open_pull_requests(slug, source_branch=change.branch)
@@ -671,6 +677,38 @@ class Processor:
                 queued += made is not None
         note = f"{queued} pull request evaluation(s) queued" if queued else "no open pull request"
         return Outcome("done", None, note)
+
+    async def head(
+        self, scope: Scope, adapter: PlatformAdapter, details: PullRequestDetails, work: Work
+    ) -> Outcome:
+        """A head the host wants judged although no PR has it (``Host.head_check``: GitHub's
+        merge queue asks every required check to report on its merge group's commit, or the
+        queue waits for ever): evaluated like a PR, stored, status and report published on
+        it. No PR row, no lease, no review: the head belongs to no pull request; a retry
+        replaces what an earlier attempt may have published."""
+        stage = _stage_of(scope.config.platform)
+        slug = scope.repository.slug
+        started = time.perf_counter()
+        stages = metrics.stages(self.state, scope.config.platform)
+        evaluation = await evaluate(
+            details.event(slug),
+            scope.rules,
+            stages.resolver(scope.resolver),
+            settings=scope.settings,
+            run_cpu=stages.cpu(self.state.cpu.run),
+        )
+        stages.evaluated(evaluation, workspace=scope.workspace.slug, repository=slug)
+        evaluation_id, _ = await self.store(
+            scope, evaluation, details, started, branch=details.source_branch, delivery=work.id
+        )
+        link = evaluation_link(scope.config, self.options, scope.workspace.slug, evaluation_id)
+        status = results.build_status(evaluation, url=link, refname=details.source_branch)
+        with pr_timing.stage(stage):
+            await adapter.publish_status(slug, details.head, status)
+            await adapter.publish_report(
+                slug, details.head, results.report(evaluation, link=link), replace=work.tries > 1
+            )
+        return Outcome("done", evaluation_id, f"{details.head[:12]} checked")
 
 
 def _stage_of(platform: str) -> str:

@@ -31,6 +31,14 @@ PLATFORMS: tuple[PlatformInfo, ...] = (
         webhook_path="/webhooks/bitbucket/{workspace}",
     ),
     PlatformInfo(
+        id="github",
+        title="GitHub",
+        module="jirahooks.platforms.github",
+        adapter="GitHub",
+        docs="docs/github.md",
+        webhook_path="/webhooks/github/{workspace}",
+    ),
+    PlatformInfo(
         id="bitbucket-dc",
         title="Bitbucket Data Center",
         module="jirahooks.platforms.bitbucket_dc",

@@ -17,9 +17,7 @@ turns into a rescheduled delivery); the hourly budget of Bitbucket Cloud
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-from jirahooks.crypto import SecretBox
 from jirahooks.platforms.base import WebhookError
 from jirahooks.platforms.bitbucket_dc import (
     PLATFORM,
@@ -28,7 +26,13 @@ from jirahooks.platforms.bitbucket_dc import (
     verify_signature,
 )
 from jirahooks.platforms.bitbucket_dc_client import DC_RETRY
-from jirahooks.platforms.registry import FactoryOptions, Host, Refusal, StoredConfig
+from jirahooks.platforms.registry import (
+    Host,
+    PerConfigFactory,
+    Refusal,
+    StoredConfig,
+    stored_webhook_secret,
+)
 
 KEPT_HEADERS = (
     "content-type",
@@ -41,10 +45,6 @@ _CODES = {
     "WEBHOOK_SIGNATURE_MISSING": "SIGNATURE_MISSING",
     "WEBHOOK_SIGNATURE_INVALID": "SIGNATURE_INVALID",
 }
-
-
-def webhook_secret(config: StoredConfig, box: SecretBox) -> str:
-    return box.decrypt(config.webhook_secret_encrypted) if config.webhook_secret_encrypted else ""
 
 
 def verify(headers: Mapping[str, str], body: bytes, secret: str, required: bool) -> None:
@@ -65,12 +65,8 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str, required: bool)
         raise Refusal(401, _CODES.get(exc.code, exc.code), exc.message, exc.hint) from None
 
 
-class DataCenterAdapters:
+class DataCenterAdapters(PerConfigFactory):
     """Data Center adapters from stored configurations (one HTTP client each)."""
-
-    def __init__(self, options: FactoryOptions) -> None:
-        self.options = options
-        self.observer: Any = None
 
     def build(self, config: StoredConfig, remote: str) -> BitbucketDataCenter:
         # imported here: the admin settings table (and the store models) load with the first
@@ -82,9 +78,6 @@ class DataCenterAdapters:
         adapter.client.observer = self.observer
         return adapter
 
-    async def aclose(self) -> None:
-        return None
-
 
 HOST = Host(
     name=PLATFORM,
@@ -94,7 +87,7 @@ HOST = Host(
     kept_headers=KEPT_HEADERS,
     verify=verify,
     parse=parse_delivery,
-    webhook_secret=webhook_secret,
+    webhook_secret=stored_webhook_secret,
     factory=DataCenterAdapters,
     stage="bitbucket-dc",
     observer="bitbucket",

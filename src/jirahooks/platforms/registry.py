@@ -15,19 +15,20 @@ fields it reads (:class:`StoredConfig`), so it imports nothing of the store.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # types only: the registry itself needs neither cryptography nor httpx
     from jirahooks.crypto import SecretBox
-    from jirahooks.platforms.base import Delivery, PlatformAdapter
+    from jirahooks.platforms.base import Delivery, PlatformAdapter, PullRequestDetails
     from jirahooks.retry import RetryPolicy
 
 # platform name (as stored in deliveries and configurations) → module holding its ``HOST``
 HOSTS: dict[str, str] = {
     "bitbucket-cloud": "jirahooks.platforms.bitbucket_cloud_host",
+    "github": "jirahooks.platforms.github_host",
     "bitbucket-dc": "jirahooks.platforms.bitbucket_dc_host",
     "gitlab": "jirahooks.platforms.gitlab_host",
 }
@@ -115,6 +116,18 @@ class AdapterFactory(Protocol):
     async def aclose(self) -> None: ...
 
 
+class PerConfigFactory:
+    """The base of a factory whose adapters share nothing across configurations (each its own
+    client): it keeps the options and the observer, and has nothing to close."""
+
+    def __init__(self, options: FactoryOptions) -> None:
+        self.options = options
+        self.observer: Any = None
+
+    async def aclose(self) -> None:
+        return None
+
+
 @dataclass(frozen=True)
 class Host:
     """One host as the pipeline sees it."""
@@ -138,6 +151,11 @@ class Host:
     # as stored, "" when unset): for a host whose repositories are paths of any depth (GitLab:
     # relative to the configured group). None: the parser's workspace and repository stand.
     scoped: Callable[[Delivery, str], Delivery] | None = None
+    # a PUSH delivery the host wants answered on its own head although no PR has it (GitHub's
+    # merge queue): the PR-shaped commits to judge, or None for an ordinary push
+    head_check: (
+        Callable[[PlatformAdapter, Delivery], Awaitable[PullRequestDetails | None]] | None
+    ) = None
 
 
 def names() -> tuple[str, ...]:

@@ -1,0 +1,328 @@
+"""GitHub end to end over real HTTP: the App's settings stored through the admin API, signed
+deliveries through ``POST /webhooks/github/{workspace}`` → jirahooks (uvicorn, worker running,
+SQLite and PostgreSQL) → the fake Jira → the check run on the fake GitHub (which answers as
+GitHub's OpenAPI description says, tests/fakes/fake_github.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+from tests.fakes.fake_github import APP_ID, INSTALLATION_ID, FakeGitHub, FakeRepo, app_key_pem
+from tests.fakes.fake_jira import FakeJira
+from tests.platforms import github_payloads as payloads
+from tests.platforms.harness import (
+    FAST_OPTIONS,
+    PR_RULES,
+    WS,
+    LiveServer,
+    Settles,
+    admin_call,
+    settings_for,
+    setup_workspace,
+    wait_until,
+)
+
+from jirahooks.platforms.github import CHECK_NAME
+from jirahooks.store.deliveries import DeliveryRow, PullRequestResult
+
+URL = f"/webhooks/github/{WS}"
+# the title names a real issue, and every commit names one (each commit, not all together)
+RULES = [
+    PR_RULES[0],
+    {
+        "id": "commit-keys",
+        "title": "Every commit names an issue",
+        "triggers": ["PULL_REQUEST"],
+        "targets": ["COMMIT"],
+        "checks": {"key_present": True},
+    },
+]
+
+
+@dataclass
+class Hub(Settles):
+    """A configured jirahooks (live), a fake GitHub with one repository and a fake Jira."""
+
+    server: LiveServer
+    github: FakeGitHub
+    jira: FakeJira
+    repo: FakeRepo
+    http: httpx.Client
+    admin_token: str
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        return admin_call(self.http, self.admin_token, method, path, **kwargs)
+
+    def send(
+        self, event: str, payload: dict[str, Any], *, secret: str = payloads.SECRET
+    ) -> httpx.Response:
+        headers, body = payloads.deliver(event, payload, secret=secret)
+        return self.http.post(URL, content=body, headers=headers)
+
+    def runs(self, sha: str) -> list[dict[str, Any]]:
+        return self.github.check_runs(self.repo, sha)
+
+    def final_check(self, sha: str, timeout: float = 20.0) -> dict[str, Any]:
+        """The latest check run on ``sha`` once it is completed and the worker is idle."""
+
+        def done() -> bool:
+            runs = self.runs(sha)
+            return bool(runs) and runs[-1]["status"] == "completed"
+
+        assert wait_until(done, timeout), f"no completed check run on {sha[:12]}: {self.runs(sha)}"
+        self.settle(timeout)
+        return self.runs(sha)[-1]
+
+    def evaluations(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.api("GET", f"/workspaces/{WS}/evaluations")["items"]
+        return items
+
+    def read(self, model: Any) -> list[Any]:
+        async def rows() -> list[Any]:
+            async with self.server.state.database.session() as session:
+                return list((await session.execute(select(model).order_by(model.id))).scalars())
+
+        found: list[Any] = self.server.run(rows())
+        return found
+
+
+@pytest.fixture
+def hub(tmp_path: Path, database_url: str) -> Iterator[Hub]:
+    with FakeGitHub() as github, FakeJira("cloud") as jira:
+        server = LiveServer(settings_for(tmp_path, database_url), FAST_OPTIONS).start()
+        http = httpx.Client(base_url=server.url, timeout=30)
+        try:
+            made = Hub(
+                server,
+                github,
+                jira,
+                github.add_repo("acme", "api-service"),
+                http,
+                server.state.first_start.token,
+            )
+            setup_workspace(made.api, jira, rules=RULES)
+            made.api(
+                "PUT",
+                f"/workspaces/{WS}/platforms/github",
+                json={
+                    "api_url": github.url,
+                    "app_id": APP_ID,
+                    "installation_id": INSTALLATION_ID,
+                    "owner": "acme",
+                    "private_key": app_key_pem(),
+                    "webhook_secret": payloads.SECRET,
+                    "public_url": server.url,
+                },
+            )
+            yield made
+        finally:
+            http.close()
+            server.stop()
+
+
+@pytest.mark.parametrize(
+    ("title", "commits", "conclusion", "result", "review"),
+    [
+        ("ABC-1 Login form", ["ABC-1 add the form"], "success", "PASS", "APPROVED"),
+        ("XYZ-9 Login form", ["XYZ-9 add the form"], "failure", "BLOCK", "CHANGES_REQUESTED"),
+        ("Login form", ["wip"], "failure", "BLOCK", "CHANGES_REQUESTED"),
+    ],
+    ids=["jira-key-real", "jira-key-unknown", "no-key"],
+)
+def test_a_pull_request_gets_its_check_run(
+    hub: Hub, title: str, commits: list[str], conclusion: str, result: str, review: str
+) -> None:
+    pr = hub.github.add_pr(hub.repo, title, source="feature/login", commits=commits)
+    answer = hub.send("pull_request", payloads.pull_request(hub.github, hub.repo, pr))
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["status"] == "accepted"
+
+    check = hub.final_check(pr.head)
+    assert check["name"] == CHECK_NAME and check["conclusion"] == conclusion
+    assert check["details_url"].startswith(hub.server.url + f"/ui/w/{WS}/evaluations/")
+    assert len(hub.runs(pr.head)) == 1  # a fresh head: the result, no in-progress run first
+    assert [e["result"] for e in hub.evaluations()] == [result]
+    assert hub.github.review_state(hub.repo, pr) == review
+    (row,) = hub.read(DeliveryRow)
+    assert row.platform == "github" and row.state == "done"
+    assert row.headers["x-github-event"] == "pull_request"
+
+
+@pytest.mark.parametrize("secret", ["wrong-secret", ""], ids=["invalid", "missing"])
+def test_a_bad_signature_is_refused_and_nothing_is_stored(hub: Hub, secret: str) -> None:
+    pr = hub.github.add_pr(hub.repo, "ABC-1 Login", source="feature/ABC-1")
+    headers, body = payloads.deliver(
+        "pull_request", payloads.pull_request(hub.github, hub.repo, pr), secret=secret or "x"
+    )
+    if not secret:
+        del headers["X-Hub-Signature-256"]
+    answer = hub.http.post(URL, content=body, headers=headers)
+    assert answer.status_code == 401
+    problem = answer.json()
+    assert problem["code"] == ("SIGNATURE_INVALID" if secret else "SIGNATURE_MISSING")
+    assert problem["message"] and problem["hint"]
+    assert payloads.SECRET not in answer.text
+    assert hub.read(DeliveryRow) == [] and hub.github.count() == 0
+
+
+def test_a_duplicate_delivery_is_answered_duplicate(hub: Hub) -> None:
+    pr = hub.github.add_pr(hub.repo, "ABC-1 Login", source="feature/ABC-1", commits=["ABC-1 x"])
+    headers, body = payloads.deliver(
+        "pull_request", payloads.pull_request(hub.github, hub.repo, pr)
+    )
+    first = hub.http.post(URL, content=body, headers=headers)
+    again = hub.http.post(URL, content=body, headers=headers)  # GitHub's "Redeliver"
+    assert first.status_code == 202
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+    assert hub.final_check(pr.head)["conclusion"] == "success"
+    assert len(hub.read(DeliveryRow)) == 1 and len(hub.evaluations()) == 1
+
+
+def test_a_head_moved_since_the_webhook_gets_the_result_not_the_stale_head(hub: Hub) -> None:
+    pr = hub.github.add_pr(hub.repo, "ABC-1 Login", source="feature/ABC-1", commits=["ABC-1 x"])
+    stale = pr.head
+    payload = payloads.pull_request(hub.github, hub.repo, pr)
+    moved = hub.github.push(hub.repo, pr, "no key in this one")  # pushed before processing
+    assert hub.send("pull_request", payload).status_code == 202
+    assert hub.final_check(moved.sha)["conclusion"] == "failure"
+    assert hub.runs(stale) == []  # nothing published on the head the webhook named
+    (evaluation,) = hub.evaluations()
+    assert evaluation["result"] == "BLOCK"
+
+
+def test_a_rate_limit_with_retry_after_reschedules_then_publishes(hub: Hub) -> None:
+    pr = hub.github.add_pr(hub.repo, "ABC-1 Login", source="feature/ABC-1", commits=["ABC-1 x"])
+    # longer than the client waits in place (FAST_OPTIONS: 2 s): the queue reschedules
+    hub.github.fail(429, retry_after="3", times=1, path=f"/pulls/{pr.number}/commits")
+    assert (
+        hub.send("pull_request", payloads.pull_request(hub.github, hub.repo, pr)).status_code == 202
+    )
+
+    def rescheduled() -> bool:
+        rows = hub.read(DeliveryRow)
+        return bool(rows) and rows[0].tries == 1 and bool(rows[0].last_error)
+
+    assert wait_until(rescheduled, 15)
+    (waiting,) = hub.read(DeliveryRow)
+    assert waiting.state == "pending"
+    assert (waiting.next_attempt_at - waiting.received_at).total_seconds() >= 2.5
+    assert hub.runs(pr.head) == []
+    assert hub.final_check(pr.head)["conclusion"] == "success"
+    (row,) = hub.read(DeliveryRow)
+    assert row.state == "done" and row.tries == 2
+
+
+def test_an_outage_while_publishing_is_kept_and_retried(hub: Hub) -> None:
+    pr = hub.github.add_pr(hub.repo, "ABC-1 Login", source="feature/ABC-1", commits=["ABC-1 x"])
+    hub.github.fail(503, times=5, path="/check-runs", method="POST")  # outlasts one round
+    assert (
+        hub.send("pull_request", payloads.pull_request(hub.github, hub.repo, pr)).status_code == 202
+    )
+    assert hub.final_check(pr.head, timeout=30)["conclusion"] == "success"
+    (row,) = hub.read(DeliveryRow)
+    assert row.state == "done" and row.tries >= 2
+    assert hub.github.count("/check-runs", method="POST") >= 6
+
+
+def test_a_closed_pull_request_leaves_nothing_blocking(hub: Hub) -> None:
+    pr = hub.github.add_pr(hub.repo, "Login", source="feature/login", commits=["wip"])
+    hub.send("pull_request", payloads.pull_request(hub.github, hub.repo, pr))
+    assert hub.final_check(pr.head)["conclusion"] == "failure"
+    pr.state, pr.merged = "closed", True
+    answer = hub.send("pull_request", payloads.pull_request(hub.github, hub.repo, pr, "closed"))
+    assert answer.status_code == 202
+    assert wait_until(lambda: [r.state for r in hub.read(DeliveryRow)] == ["done", "closed"])
+    (state,) = hub.read(PullRequestResult)
+    assert state.open is False
+    assert hub.server.run(hub.server.worker.reconcile()) == 0  # closed PRs are not listed
+    assert len(hub.evaluations()) == 1
+
+
+def test_a_push_re_evaluates_the_open_pull_request_of_its_branch(hub: Hub) -> None:
+    pr = hub.github.add_pr(hub.repo, "ABC-1 Login", source="feature/ABC-1", commits=["ABC-1 x"])
+    hub.send("pull_request", payloads.pull_request(hub.github, hub.repo, pr))
+    assert hub.final_check(pr.head)["conclusion"] == "success"
+    pushed = hub.github.push(hub.repo, pr, "forgot the key")
+    other = hub.github.add_commit(hub.repo, "no PR here", parents=[hub.repo.branches["main"]])
+    hub.repo.branches["feature/other"] = other.sha
+    for branch, sha in (("feature/ABC-1", pushed.sha), ("feature/other", other.sha)):
+        answer = hub.send("push", payloads.push(hub.github, hub.repo, branch, [sha]))
+        assert answer.status_code == 202, answer.text
+    assert hub.final_check(pushed.sha)["conclusion"] == "failure"
+    assert hub.runs(other.sha) == []  # a branch without a PR gets nothing
+    assert [e["result"] for e in hub.evaluations()] == ["BLOCK", "PASS"]
+
+
+def test_a_pull_request_of_500_commits_is_judged_on_every_commit(hub: Hub) -> None:
+    messages = [f"ABC-1 step {i}" for i in range(500)]
+    messages[400] = "the one without a key"  # past GitHub's 250-commit list
+    pr = hub.github.add_pr(hub.repo, "ABC-1 Big", source="feature/big", commits=messages)
+    hub.send("pull_request", payloads.pull_request(hub.github, hub.repo, pr))
+    check = hub.final_check(pr.head, timeout=60)
+    assert check["conclusion"] == "failure"
+    assert hub.github.count("/compare/", method="GET") >= 2  # 500 commits: two pages of 250
+    (note,) = hub.github.annotations(hub.repo, check["id"])  # that commit, and only it
+    assert f"[{pr.commits[400][:12]}]" in note["message"]
+
+
+def test_reconciliation_finds_a_pull_request_whose_webhook_never_arrived(hub: Hub) -> None:
+    seen = hub.github.add_pr(hub.repo, "ABC-1 Seen", source="feature/seen", commits=["ABC-1 a"])
+    hub.send("pull_request", payloads.pull_request(hub.github, hub.repo, seen))
+    hub.final_check(seen.head)
+    missed = hub.github.add_pr(hub.repo, "No key", source="feature/missed", commits=["ABC-1 b"])
+    assert hub.server.run(hub.server.worker.reconcile()) == 1
+    assert hub.final_check(missed.head)["conclusion"] == "failure"
+    assert hub.server.run(hub.server.worker.reconcile()) == 0  # nothing left without a result
+    listed = [
+        r for r in hub.github.requests_to("/pulls", method="GET") if r.path.endswith("/pulls")
+    ]
+    assert listed and all(r.query.get("state") == ["open"] for r in listed)
+
+
+@pytest.mark.parametrize(
+    ("messages", "conclusion"),
+    [(["ABC-1 add the form"], "success"), (["ABC-1 add the form", "wip"], "failure")],
+    ids=["passes", "blocks"],
+)
+def test_a_merge_group_gets_the_check_run_on_its_head(
+    hub: Hub, messages: list[str], conclusion: str
+) -> None:
+    """A required check that never reports on a merge group stalls GitHub's merge queue."""
+    pr = hub.github.add_pr(hub.repo, "ABC-1 Login", source="feature/ABC-1", commits=messages)
+    answer = hub.send("merge_group", payloads.merge_group(hub.github, hub.repo, pr))
+    assert answer.status_code == 202, answer.text
+    check = hub.final_check(pr.head)
+    assert check["conclusion"] == conclusion
+    assert check["details_url"].startswith(hub.server.url + f"/ui/w/{WS}/evaluations/")
+    assert hub.github.count("/compare/main...", method="GET") == 1
+    (evaluation,) = hub.evaluations()
+    assert evaluation["result"] == ("PASS" if conclusion == "success" else "BLOCK")
+    assert hub.read(PullRequestResult) == []  # the queue's commit belongs to no PR
+    assert hub.github.review_state(hub.repo, pr) == ""  # nor gets a review
+
+
+@pytest.mark.parametrize("event", ["check_run", "check_suite"])
+def test_re_run_evaluates_the_pull_request_again(hub: Hub, event: str) -> None:
+    pr = hub.github.add_pr(hub.repo, "ABC-1 Login", source="feature/ABC-1", commits=["ABC-1 x"])
+    hub.send("pull_request", payloads.pull_request(hub.github, hub.repo, pr))
+    assert hub.final_check(pr.head)["conclusion"] == "success"
+    rerun = (
+        payloads.check_run_rerequested(hub.github, hub.repo, pr, pr.head, pr.source)
+        if event == "check_run"
+        else payloads.check_suite_rerequested(hub.github, hub.repo, pr, pr.head)
+    )
+    assert hub.send(event, rerun).status_code == 202
+    assert wait_until(lambda: len(hub.evaluations()) == 2, 20)  # forced: not the reused result
+    hub.settle()
+    rows = hub.read(DeliveryRow)
+    assert [r.state for r in rows] == ["done", "done"] and rows[1].force
+    # GitHub's "Re-run" wants a new run: the result of the new evaluation starts one
+    runs = hub.runs(pr.head)
+    assert len(runs) == 2 and {r["status"] for r in runs} == {"completed"}
+    assert runs[-1]["details_url"].endswith(f"/evaluations/{hub.evaluations()[0]['id']}")
