@@ -366,7 +366,9 @@ def test_a_live_worker_keeps_its_lease_with_a_heartbeat(
 ) -> None:
     """Bitbucket is slow past the (short) lease: the worker renews it, a second server on the same
     database does not take the delivery over, and the result is published once."""
-    options = replace(FAST_OPTIONS, lease_seconds=1.0, heartbeat_seconds=0.1)
+    # a lease of 3 s renewed every 0.1 s: a loaded machine can stall the heartbeat for a second
+    # (a 1 s lease then lapsed and the other server took the delivery over)
+    options = replace(FAST_OPTIONS, lease_seconds=3.0, heartbeat_seconds=0.1)
     g = live(tmp_path, database_url, fakes, options)
     other = LiveServer(g.server.settings, options).start()
     try:
@@ -378,8 +380,8 @@ def test_a_live_worker_keeps_its_lease_with_a_heartbeat(
         assert first is not None
         # the lease is renewed past its length while the request hangs
         assert wait_until(
-            lambda: (lease_of(g, delivery)[1] or first) > first + timedelta(seconds=1.5),
-            timeout=20,
+            lambda: (lease_of(g, delivery)[1] or first) > first + timedelta(seconds=4.0),
+            timeout=30,
         ), "the lease was not renewed"
         assert other.run(other.worker.drain()) == 0  # not claimable: its lease is alive
         slow.release.set()  # type: ignore[union-attr]
