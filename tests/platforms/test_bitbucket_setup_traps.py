@@ -111,3 +111,37 @@ def test_background_failures_show_in_the_admin_api_and_the_web_page(guardian: Gu
     assert status == 200
     page = html.unescape(text)
     assert "the last pull-request update failed" in page and failure["reason"][:40] in page
+
+
+def test_another_hosts_failures_are_not_bitbucket_clouds(guardian: Guardian) -> None:
+    """A failing delivery of Bitbucket Data Center (same workspace) is not shown as Bitbucket
+    Cloud's last failure."""
+    from sqlalchemy import select
+
+    from jirahooks.store.deliveries import DeliveryRow
+    from jirahooks.store.models import Workspace
+
+    g = guardian
+
+    async def store_failed() -> None:
+        async with g.server.state.database.session() as session:
+            workspace = await session.scalar(select(Workspace).where(Workspace.slug == WS))
+            assert workspace is not None
+            session.add(
+                DeliveryRow(
+                    workspace_id=workspace.id,
+                    platform="bitbucket-dc",
+                    dedupe_key="dc|failed",
+                    repository="api-service",
+                    pull_request_id="7",
+                    state="failed",
+                    tries=5,
+                    last_error="Data Center answered 403",
+                )
+            )
+            await session.commit()
+
+    g.server.run(store_failed())
+    config = g.api("GET", f"/workspaces/{WS}/bitbucket")
+    assert config["last_failure"] is None
+    assert not any(w.startswith("the last pull-request update failed") for w in config["warnings"])

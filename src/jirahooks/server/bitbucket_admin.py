@@ -190,14 +190,18 @@ def _out(
     )
 
 
-async def last_failure(session: AsyncSession, workspace_id: int) -> DeliveryFailure | None:
-    """The most recent delivery whose last attempt failed (failed for good, or waiting for its
-    retry); a delivery that later succeeded has no error any more."""
+async def last_failure(
+    session: AsyncSession, workspace_id: int, platform: str = PLATFORM
+) -> DeliveryFailure | None:
+    """The most recent delivery of ``platform`` whose last attempt failed (failed for good, or
+    waiting for its retry); a delivery that later succeeded has no error any more. Another
+    host's deliveries (Data Center, GitHub, GitLab) are not Bitbucket Cloud's failures."""
     row = (
         await session.execute(
             select(DeliveryRow)
             .where(
                 DeliveryRow.workspace_id == workspace_id,
+                DeliveryRow.platform == platform,
                 DeliveryRow.last_error != "",
                 DeliveryRow.state.in_(("failed", "pending", "processing")),
             )
