@@ -356,3 +356,28 @@ def test_a_reader_waits_for_the_writer_a_bounded_time(
         asyncio.run(writer_module.settled(request))
     assert "reads without 7 evaluation(s)" in caplog.text
     assert "/api/v1/workspaces/acme/evaluations" in caplog.text
+
+
+def test_a_snapshot_whose_row_was_expired_is_loaded_anew(tmp_path: Path) -> None:
+    """A session that rolled back expired the workspace row a snapshot holds; the next request,
+    in another session, gets a fresh snapshot instead of a DetachedInstanceError (seen as a PR
+    delivery failing over and over under load)."""
+    from jirahooks.store.config_cache import ConfigCache
+
+    async def run() -> tuple[int, int, str]:
+        database, ws = await _database(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+        try:
+            cache = ConfigCache()
+            async with database.session() as session:
+                first = await cache.workspace(session, "w")
+                assert first is not None
+                await session.rollback()  # expires every instance the session holds
+            async with database.session() as session:
+                again = await cache.workspace(session, "w")
+                assert again is not None
+                return ws, again.id, again.slug
+        finally:
+            await database.dispose()
+
+    stored_id, workspace_id, slug = asyncio.run(run())
+    assert workspace_id == stored_id and slug == "w"

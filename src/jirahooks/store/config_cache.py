@@ -70,6 +70,14 @@ class RepositorySnapshot:
         return self.row.slug
 
 
+def _expired(row: Workspace) -> bool:
+    """The row lost loaded attributes (its session rolled back or expired it): reading them
+    again needs a session it may no longer have, so the snapshot is loaded anew."""
+    from sqlalchemy import inspect
+
+    return bool(inspect(row).expired_attributes)
+
+
 @dataclass
 class WorkspaceSnapshot:
     """A workspace's Validation API configuration at ``version``."""
@@ -339,7 +347,12 @@ class ConfigCache:
             return None
         workspace_id, version = current
         snapshot = self._snapshots.get(slug)
-        if snapshot is not None and snapshot.id == workspace_id and snapshot.version == version:
+        if (
+            snapshot is not None
+            and not _expired(snapshot.row)
+            and snapshot.id == workspace_id
+            and snapshot.version == version
+        ):
             return snapshot
         row = await queries.workspace_by_slug(session, slug)
         if row is None:  # deleted since the first read
