@@ -46,6 +46,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -117,6 +118,20 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[index]
 
 
+def figures(result: Any, label_width: int, per_pr_width: int) -> str:
+    """One row: label, final/sent, ack p50/p99, receipt→final p50/p99 (ms), requests per PR
+    (``result`` has ``label, sent, final, ack, latency, requests``; also pr_webhooks_hosts)."""
+    ms = 1000.0
+    per_pr = result.requests / result.final if result.final else float("nan")
+    ack, latency = result.ack, result.latency
+    return (
+        f"{result.label:<{label_width}} {result.final:>4}/{result.sent:<4} "
+        f"{percentile(ack, 50) * ms:>7.1f} {percentile(ack, 99) * ms:>8.1f}   "
+        f"{percentile(latency, 50) * ms:>7.0f} {percentile(latency, 99) * ms:>8.0f}"
+        f"   {per_pr:>{per_pr_width}.2f}"
+    )
+
+
 @dataclass
 class Result:
     label: str
@@ -128,14 +143,7 @@ class Result:
     stages: dict[str, float]
 
     def line(self) -> str:
-        ms = 1000.0
-        per_pr = self.requests / self.final if self.final else float("nan")
-        return (
-            f"{self.label:<38} {self.final:>4}/{self.sent:<4} "
-            f"{percentile(self.ack, 50) * ms:>7.1f} {percentile(self.ack, 99) * ms:>8.1f}   "
-            f"{percentile(self.latency, 50) * ms:>7.0f} {percentile(self.latency, 99) * ms:>8.0f}"
-            f"   {per_pr:>5.2f}"
-        ) + self.stage_line()
+        return figures(self, 38, 5) + self.stage_line()
 
     def stage_line(self) -> str:
         shown = [s for s in STAGES if s in self.stages]

@@ -58,7 +58,7 @@ from tests.platforms.harness import SECRET as CLOUD_SECRET  # noqa: E402
 from tests.platforms.harness import WS, LiveServer, live_guardian, settings_for  # noqa: E402
 from tests.platforms.payloads import pull_request_event  # noqa: E402
 
-from pr_webhooks import percentile  # noqa: E402
+from pr_webhooks import figures  # noqa: E402
 
 HOSTS = ("bitbucket-cloud", "bitbucket-dc", "gitlab", "github")
 POLL = 0.005  # the watcher's period (seconds)
@@ -279,14 +279,7 @@ class Result:
     note: str = ""
 
     def line(self) -> str:
-        ms = 1000.0
-        per_pr = self.requests / self.final if self.final else float("nan")
-        return (
-            f"{self.label:<26} {self.final:>4}/{self.sent:<4} "
-            f"{percentile(self.ack, 50) * ms:>7.1f} {percentile(self.ack, 99) * ms:>8.1f}   "
-            f"{percentile(self.latency, 50) * ms:>7.0f} {percentile(self.latency, 99) * ms:>8.0f}"
-            f"   {per_pr:>7.2f}"
-        ) + (f"  ({self.note})" if self.note else "")
+        return figures(self, 26, 7) + (f"  ({self.note})" if self.note else "")
 
 
 HEADER = (
