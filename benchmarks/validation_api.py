@@ -115,7 +115,9 @@ def start_server(
     extra = ["--workers", str(workers)] if workers > 1 else []
     if database_url:
         extra += ["--database-url", database_url]
-    return Server(*start_serve(data_dir, dict(os.environ) if env is None else env, *extra))
+    # a loaded machine starts workers slowly (uvicorn restarts one that misses its 5 s ping)
+    environ = dict(os.environ) if env is None else env
+    return Server(*start_serve(data_dir, environ, *extra, wait=180))
 
 
 def code_env(src: str | None) -> dict[str, str]:
