@@ -1,7 +1,8 @@
 """The pipeline's scenarios, once for every wired host (issue 17): Bitbucket Cloud, Bitbucket
 Data Center, GitLab and GitHub, each through its driver (tests/pipeline/hosts.py) — a live
 jirahooks (uvicorn, its worker running or driven by hand) on SQLite, the host's fake and a fake
-Jira as real servers on 127.0.0.1. A restart runs on SQLite and on PostgreSQL.
+Jira as real servers on 127.0.0.1. A restart runs on SQLite and on PostgreSQL for every host,
+the PR/push race on PostgreSQL for Bitbucket Cloud too.
 
 What stays specific to a host (its payloads, its results' shapes, its settings) is tested in
 that host's own files; the database's side of the queue on PostgreSQL in the Bitbucket Cloud
