@@ -565,7 +565,15 @@ class FakeGitHub:
             "installation",
             {
                 "id": int(installation_id),
-                "account": self.user_json(owner),
+                # GET /app/installations documents its account as a user *and* an enterprise
+                # (allOf): the fields of both
+                "account": {
+                    **self.user_json(owner),
+                    "name": owner,
+                    "slug": owner,
+                    "created_at": iso(0),
+                    "updated_at": iso(0),
+                },
                 "app_id": int(APP_ID),
                 "app_slug": APP_SLUG,
                 "target_id": int(hashlib.sha1(owner.encode()).hexdigest()[:6], 16),
