@@ -8,12 +8,14 @@ What the protocol's values become on GitHub (docs/github.md, "What jirahooks pub
 
 - :class:`BuildStatus` → the **check run** named ``check_name`` on the commit: INPROGRESS →
   ``status: in_progress``; SUCCESSFUL / FAILED / STOPPED → ``conclusion: success / failure /
-  neutral`` with ``output.title`` / ``output.summary``. With ``use_checks=False`` (GitHub
+  neutral`` with ``output.title`` / ``output.summary``. A final state on a commit without a run
+  of ours is held for the report, which creates the run with it, completed, in one request (the
+  pipeline publishes the report right after the status). With ``use_checks=False`` (GitHub
   Enterprise Server without the Checks API, or a token that is not an App's) a **commit status**
   ``POST /repos/{o}/{r}/statuses/{sha}`` instead: pending / success / failure / error.
 - :class:`Report` → the same check run's ``output`` (title, summary, text with the report's
   figures) and its annotations, at most 50 per request (GitHub's limit): the first 50 with the
-  output, then successive PATCHes, which GitHub appends. ``replace`` starts a new check run, so
+  output (in the creating POST for a new run), then successive PATCHes, which GitHub appends. ``replace`` starts a new check run, so
   annotations of an earlier evaluation of that commit never show with the new result. Without
   checks a report has nowhere to go: the status's link carries the details.
 - :class:`ReviewVerdict` → a PR review by the App (``APPROVE`` / ``REQUEST_CHANGES``), sent only
