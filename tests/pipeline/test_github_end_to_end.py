@@ -297,17 +297,11 @@ def test_commit_statuses_when_use_checks_is_false(
     assert combined.status_code == 200 and combined.json()["state"] == state  # what GitHub shows
 
 
-def _github_settings(hub: Hub, use_checks: bool, installation_id: str = INSTALLATION_ID) -> Any:
-    return {
-        "api_url": hub.github.url,
-        "app_id": APP_ID,
-        "installation_id": installation_id,
-        "owner": "acme",
-        "private_key": app_key_pem(),
-        "webhook_secret": payloads.SECRET,
-        "public_url": hub.server.url,
-        "use_checks": use_checks,
-    }
+def _github_settings(hub: Hub, use_checks: bool, installation_id: str | None = None) -> Any:
+    body = github_settings(hub.github, hub.server.url, payloads.SECRET)
+    if installation_id is not None:
+        body["installation_id"] = installation_id
+    return {**body, "use_checks": use_checks}
 
 
 @pytest.mark.parametrize("configured", ["", "gone"], ids=["none-configured", "reinstalled"])
