@@ -34,7 +34,7 @@ import logging
 import time
 from typing import Any
 
-from jirahooks.store.config_cache import PostgresVersionProbe
+from jirahooks.store.version_probes import PostgresVersionProbe
 from jirahooks.store.versioning import CONFIG_CHANNEL
 
 log = logging.getLogger("jirahooks.server.validation")
