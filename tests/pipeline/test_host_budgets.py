@@ -58,6 +58,7 @@ class Host:
     settings: dict[str, Any]
     open_pr: Callable[[Any, httpx.Client], httpx.Response]  # (fake, http) → the webhook answer
     branch: str  # the PR's source branch (must never be a label value)
+    scope: Any = None  # the fake's project / repository
 
 
 def _gitlab(fake: FakeGitLab) -> Host:
@@ -70,7 +71,7 @@ def _gitlab(fake: FakeGitLab) -> Host:
         return http.post(f"/webhooks/gitlab/{WS}", content=body, headers=headers)
 
     settings = {"api_url": fake.url, "namespace": "acme", "token": GITLAB_TOKEN}
-    return Host("gitlab", "GitLab", fake, settings, open_pr, "feature/ABC-1-login")
+    return Host("gitlab", "GitLab", fake, settings, open_pr, "feature/ABC-1-login", project)
 
 
 def _github(fake: FakeGitHub) -> Host:
@@ -89,7 +90,7 @@ def _github(fake: FakeGitHub) -> Host:
         "owner": "acme",
         "private_key": app_key_pem(),
     }
-    return Host("github", "GitHub", fake, settings, open_pr, "feature/ABC-1-login")
+    return Host("github", "GitHub", fake, settings, open_pr, "feature/ABC-1-login", repo)
 
 
 def _bitbucket_dc(fake: FakeBitbucketDC) -> Host:
@@ -114,7 +115,13 @@ def _bitbucket_dc(fake: FakeBitbucketDC) -> Host:
         "token": HTTP_ACCESS_TOKEN,
     }
     return Host(
-        "bitbucket-dc", "Bitbucket Data Center", fake, settings, open_pr, "feature/ABC-1-login"
+        "bitbucket-dc",
+        "Bitbucket Data Center",
+        fake,
+        settings,
+        open_pr,
+        "feature/ABC-1-login",
+        repo,
     )
 
 
@@ -226,6 +233,37 @@ def test_a_spent_budget_reschedules_the_delivery_and_says_why(running: Running) 
         seconds=FAST_OPTIONS.retry_after_cap
     )
     assert _host_requests(running.host.fake) == 2
+
+
+@pytest.mark.parametrize("running", ["gitlab"], indirect=True)
+def test_gitlab_answers_the_configured_external_status_check(running: Running) -> None:
+    """``status_check_id`` stored through the admin API: besides the commit status, the MR's
+    head gets a ``passed`` response on that external status check."""
+    project = running.host.scope
+    project.status_checks[5] = "jirahooks"
+    running.configure(status_check_id="5")
+    assert running.host.open_pr(running.host.fake, running.http).status_code == 202
+    assert wait_until(lambda: [r.state for r in running.rows()] == ["done"], TIMEOUT)
+    (mr,) = project.mrs.values()
+    assert [(c["check"], c["status"], c["sha"]) for c in mr.check_responses][-1] == (
+        5,
+        "passed",
+        mr.sha,
+    )
+
+
+@pytest.mark.parametrize("running", ["bitbucket-dc"], indirect=True)
+def test_data_center_sets_the_configured_user_slugs_participant_status(running: Running) -> None:
+    """``user_slug`` stored through the admin API is the participant whose status is set: a
+    slug that is not the token's user is refused by Data Center, and the delivery says so."""
+    running.configure(user_slug="someone-else")
+    assert running.host.open_pr(running.host.fake, running.http).status_code == 202
+    assert wait_until(
+        lambda: any("/participants/someone-else" in r.last_error for r in running.rows()),
+        TIMEOUT,
+    ), [r.last_error for r in running.rows()]
+    (pr,) = running.host.scope.prs.values()
+    assert pr.participants == {}  # nobody's status was changed
 
 
 NO_WAIT = RetryPolicy(max_attempts=2, backoff_base=0.01, backoff_cap=0.01, max_wait=1.0)
