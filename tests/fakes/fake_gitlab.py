@@ -760,6 +760,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         re.compile(r"^/projects/([^/]+)/merge_requests/(\d+)/status_check_responses$"),
         "status_check_response",
     ),
+    ("GET", re.compile(r"^/projects/([^/]+)/external_status_checks$"), "status_checks"),
     ("GET", re.compile(r"^/projects/([^/]+)/repository/commits/([^/]+)$"), "get_commit"),
     (
         "GET",
@@ -953,6 +954,25 @@ def _unapprove(
         raise message(404, "404 Not Found")
     mr.approved_by.remove(user["id"])
     return 201, fake.approvals_json(project, mr, user["id"]), {}
+
+
+def _status_checks(fake: FakeGitLab, r: RecordedRequest, user: Any, project: FakeProject) -> Answer:
+    """``GET /projects/:id/external_status_checks`` (Ultimate): the project's checks."""
+    return _paged(
+        fake,
+        r,
+        [
+            {
+                "id": check,
+                "name": name,
+                "project_id": project.id,
+                "external_url": "https://jirahooks.example.com/gitlab/status-check",
+                "hmac": False,
+                "protected_branches": [],
+            }
+            for check, name in sorted(project.status_checks.items())
+        ],
+    )
 
 
 def _status_check_response(

@@ -36,6 +36,7 @@ from tests.platforms.harness import (
     setup_workspace,
     wait_until,
 )
+from tests.platforms.test_gitlab_conformance import check as gitlab_conforms
 
 from jirahooks.platforms.base import PlatformUnavailable
 from jirahooks.platforms.bitbucket_dc import sign as dc_sign
@@ -235,13 +236,15 @@ def test_a_spent_budget_reschedules_the_delivery_and_says_why(running: Running) 
     assert _host_requests(running.host.fake) == 2
 
 
+@pytest.mark.parametrize("check", ["5", "jirahooks"], ids=["by-id", "by-name"])
 @pytest.mark.parametrize("running", ["gitlab"], indirect=True)
-def test_gitlab_answers_the_configured_external_status_check(running: Running) -> None:
-    """``status_check_id`` stored through the admin API: besides the commit status, the MR's
-    head gets a ``passed`` response on that external status check."""
+def test_gitlab_answers_the_configured_external_status_check(running: Running, check: str) -> None:
+    """``status_check`` stored through the admin API — the check's id, or its name looked up
+    in the project: besides the commit status, the MR's head gets a ``passed`` response on
+    that external status check."""
     project = running.host.scope
-    project.status_checks[5] = "jirahooks"
-    running.configure(status_check_id="5")
+    project.status_checks.update({4: "security", 5: "jirahooks"})
+    running.configure(status_check=check)
     assert running.host.open_pr(running.host.fake, running.http).status_code == 202
     assert wait_until(lambda: [r.state for r in running.rows()] == ["done"], TIMEOUT)
     (mr,) = project.mrs.values()
@@ -250,6 +253,9 @@ def test_gitlab_answers_the_configured_external_status_check(running: Running) -
         "passed",
         mr.sha,
     )
+    exercised = gitlab_conforms(running.host.fake.requests)  # as GitLab documents them
+    assert "status_check_response" in exercised
+    assert ("external_status_check" in exercised) is not check.isdigit()
 
 
 @pytest.mark.parametrize("running", ["bitbucket-dc"], indirect=True)

@@ -237,7 +237,7 @@ def _problem(server: Server, platform: str, body: dict[str, Any]) -> dict[str, A
         ("gitlab", {"token_header": "basic"}, "token_header"),
         ("gitlab", {"tokn": "x"}, "tokn"),
         ("gitlab", {"requests_per_hour": "-1"}, "requests_per_hour"),
-        ("gitlab", {"status_check_id": "jirahooks"}, "status_check_id"),
+        ("gitlab", {"status_check": "x" * 256}, "status_check"),
         (
             "github",
             {"app_id": "1", "installation_id": "2", "owner": "a", "requests_per_hour": "lots"},

@@ -289,15 +289,16 @@ HOSTS: tuple[HostSpec, ...] = (
             _webhook_secret(N_("the webhook's secret token (X-Gitlab-Token)")),
             _PUBLIC_URL,
             SettingField(
-                "status_check_id",
-                N_("External status check ID"),
+                "status_check",
+                N_("External status check (ID or name)"),
                 N_(
-                    "(Ultimate) the id of a project's external status check to answer too, "
-                    "besides the commit status; empty: commit status only"
+                    "(Ultimate) an external status check to answer too, besides the commit "
+                    "status: its id, or its name in each project; empty: commit status only"
                 ),
-                pattern=r"[0-9]{1,12}",
-                pattern_hint="the check's id, digits only (GET /projects/:id/external_status_checks)",
-                example="5",
+                pattern=r"[^\x00-\x1f]{1,255}",
+                pattern_hint="the check's id (digits) or its name as shown in the project's "
+                "merge request settings",
+                example="jirahooks",
             ),
             _requests_per_hour(
                 120000,
@@ -636,11 +637,12 @@ def _gitlab(values: dict[str, str], secret: str) -> tuple[tuple[Any, ...], dict[
     from jirahooks.platforms.gitlab_client import GitLabCredentials, TokenHeader
 
     creds = GitLabCredentials(secret, TokenHeader(values["token_header"] or "private_token"))
-    check = values["status_check_id"]
+    check = values["status_check"]
     return (creds,), {
         "base_url": values["api_url"] or GITLAB_URL,
         "namespace": values["namespace"],
-        "status_check_id": int(check) if check else None,
+        "status_check_id": int(check) if check.isdigit() else None,
+        "status_check_name": "" if check.isdigit() else check,
     }
 
 
