@@ -149,6 +149,8 @@ class GitLabClient:
         )
         self.requests_sent = 0
         self.rate_limit: RateLimit | None = None
+        # time.time() before which nothing is sent (GitLab said RateLimit-Remaining: 0)
+        self._hold_until = 0.0
         # told about every HTTP attempt: (host, method, path, outcome) — the server's metrics
         self.observer: Callable[[str, str, str, str], None] | None = None
 
@@ -239,19 +241,18 @@ class GitLabClient:
             await asyncio.sleep(wait)
 
     async def _within_rate_limit(self) -> None:
-        """While GitLab's last answer said ``RateLimit-Remaining: 0``, nothing is sent before
-        its ``RateLimit-Reset``: a short wait is slept, a longer one goes back to the queue
-        (:class:`PlatformUnavailable` with ``retry_after``) — sending anyway would only earn
-        a 429."""
-        limit = self.rate_limit
-        if limit is None or not limit.exhausted or limit.reset_seconds is None:
-            return
-        wait = limit.at + limit.reset_seconds - time.time()
+        """After an answer that GitLab gave with ``RateLimit-Remaining: 0``, nothing is sent
+        before its ``RateLimit-Reset``: a short wait is slept, a longer one goes back to the
+        queue (:class:`PlatformUnavailable` with ``retry_after``) — sending anyway would only
+        earn a 429. (A 429 itself raises with its ``Retry-After``, and the queue reschedules
+        that work; the hold is for the requests after the last one GitLab allowed.)"""
+        wait = self._hold_until - time.time()
         if wait <= 0:
             return
         if wait > self.retry.max_wait:
+            limit = self.rate_limit.limit if self.rate_limit is not None else None
             raise PlatformUnavailable(
-                f"the GitLab rate limit ({limit.limit or '?'} requests) is used up",
+                f"the GitLab rate limit ({limit or '?'} requests) is used up",
                 hint="the work is retried after GitLab's RateLimit-Reset",
                 retry_after=wait,
             )
@@ -259,6 +260,8 @@ class GitLabClient:
 
     def _read_rate_limit(self, response: httpx.Response, method: str, url: str) -> RateLimit:
         limit = rate_limit_of(response.headers)
+        if limit.exhausted and limit.reset_seconds and response.status_code < 400:
+            self._hold_until = limit.at + limit.reset_seconds
         if limit.said:
             if limit.exhausted:
                 log.warning(
