@@ -13,7 +13,10 @@ against. It behaves as GitLab does where clients trip:
   ``{"error": "insufficient_scope", …, "scope": "api"}``;
 - 429 from the rate limiter as plain text "Retry later" with ``RateLimit-Limit``,
   ``RateLimit-Observed``, ``RateLimit-Remaining``, ``RateLimit-Reset`` (a Unix time),
-  ``RateLimit-ResetTime`` and ``Retry-After``;
+  ``RateLimit-ResetTime`` and ``Retry-After``; with ``throttle(limit, period)`` the
+  authenticated API throttle itself: every answer carries those ``RateLimit-*`` headers (as
+  GitLab.com documents for all API requests) and the request past ``limit`` in a period is
+  that 429;
 - commit statuses keep one pending/running status per name and ref, so posting ``running``
   twice is 400 ``Cannot transition status via :run from :running``; a finished status is never
   changed — the next post creates a new one;
@@ -174,6 +177,11 @@ class FakeGitLab:
         self.faults: list[Fault] = []
         self._ids = itertools.count(1)
         self._server: LoopbackServer | None = None
+        # the authenticated API throttle (``throttle``): limit, period seconds, period start,
+        # requests observed in it
+        self.throttled: tuple[int, int] | None = None
+        self._period_start = 0.0
+        self._observed = 0
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -275,6 +283,37 @@ class FakeGitLab:
             body = {"message": f"{status} Fake failure"}
         with self.lock:
             self.faults.append(Fault(status, body, headers, path, method, times))
+
+    def throttle(self, limit: int, period: int = 60) -> None:
+        """GitLab's authenticated API rate limit: ``limit`` requests per ``period`` seconds,
+        announced on every answer (``RateLimit-*``), a 429 with ``Retry-After`` past it."""
+        with self.lock:
+            self.throttled = (limit, period)
+            self._period_start, self._observed = time.time(), 0
+
+    def throttle_answer(self) -> tuple[dict[str, str], bool]:
+        """The ``RateLimit-*`` headers of this request, and whether it is over the limit."""
+        with self.lock:
+            if self.throttled is None:
+                return {}, False
+            limit, period = self.throttled
+            now = time.time()
+            if now >= self._period_start + period:
+                self._period_start, self._observed = now, 0
+            self._observed += 1
+            reset = int(self._period_start + period)
+            headers = {
+                "RateLimit-Name": "throttle_authenticated_api",
+                "RateLimit-Limit": str(limit),
+                "RateLimit-Observed": str(self._observed),
+                "RateLimit-Remaining": str(max(0, limit - self._observed)),
+                "RateLimit-Reset": str(reset),
+                "RateLimit-ResetTime": email.utils.formatdate(reset, usegmt=True),
+            }
+            over = self._observed > limit
+            if over:
+                headers["Retry-After"] = str(max(1, reset - int(now)))
+            return headers, over
 
     def take_fault(self, method: str, path: str) -> Fault | None:
         with self.lock:
@@ -649,8 +688,11 @@ class _Handler(BaseHTTPRequestHandler):
         headers: dict[str, str] = {}
         payload: Any
         fault = fake.take_fault(self.command, unquote(raw_path))
+        limits, over = fake.throttle_answer()
         if fault is not None:
             status, payload, headers = fault.status, fault.body, dict(fault.headers)
+        elif over:
+            status, payload, headers = 429, "Retry later\n", {}
         else:
             try:
                 user, scopes = _authenticate(fake, record.headers)
@@ -667,6 +709,7 @@ class _Handler(BaseHTTPRequestHandler):
                 status, payload, headers = _route(fake, record, user)
             except ApiError as exc:
                 status, payload = exc.status, exc.body
+        headers = {**limits, **headers}
         record.status = status
         record.response = payload
         if isinstance(payload, str):
@@ -717,6 +760,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         re.compile(r"^/projects/([^/]+)/merge_requests/(\d+)/status_check_responses$"),
         "status_check_response",
     ),
+    ("GET", re.compile(r"^/projects/([^/]+)/external_status_checks$"), "status_checks"),
     ("GET", re.compile(r"^/projects/([^/]+)/repository/commits/([^/]+)$"), "get_commit"),
     (
         "GET",
@@ -910,6 +954,25 @@ def _unapprove(
         raise message(404, "404 Not Found")
     mr.approved_by.remove(user["id"])
     return 201, fake.approvals_json(project, mr, user["id"]), {}
+
+
+def _status_checks(fake: FakeGitLab, r: RecordedRequest, user: Any, project: FakeProject) -> Answer:
+    """``GET /projects/:id/external_status_checks`` (Ultimate): the project's checks."""
+    return _paged(
+        fake,
+        r,
+        [
+            {
+                "id": check,
+                "name": name,
+                "project_id": project.id,
+                "external_url": "https://jirahooks.example.com/gitlab/status-check",
+                "hmac": False,
+                "protected_branches": [],
+            }
+            for check, name in sorted(project.status_checks.items())
+        ],
+    )
 
 
 def _status_check_response(

@@ -39,6 +39,7 @@ ENDPOINTS: list[tuple[str, str, str | None, str, bool]] = [
     ("GET", r"/merge_requests/\d+/approvals$", None, "approvals", False),
     ("POST", r"/merge_requests/\d+/approve$", "approve", "approvals", False),
     ("POST", r"/merge_requests/\d+/unapprove$", None, "approvals", False),
+    ("GET", r"/external_status_checks$", None, "external_status_check", True),
     (
         "POST",
         r"/merge_requests/\d+/status_check_responses$",

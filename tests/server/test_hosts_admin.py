@@ -238,6 +238,18 @@ def _problem(server: Server, platform: str, body: dict[str, Any]) -> dict[str, A
         ("gitlab", {"namespace": "/acme/"}, "namespace"),
         ("gitlab", {"token_header": "basic"}, "token_header"),
         ("gitlab", {"tokn": "x"}, "tokn"),
+        ("gitlab", {"requests_per_hour": "-1"}, "requests_per_hour"),
+        ("gitlab", {"status_check": "x" * 256}, "status_check"),
+        (
+            "github",
+            {"app_id": "1", "installation_id": "2", "owner": "a", "requests_per_hour": "lots"},
+            "requests_per_hour",
+        ),
+        (
+            "bitbucket-dc",
+            {"api_url": "https://git.example.com", "project_key": "PRJ", "user_slug": "a b"},
+            "user_slug",
+        ),
         ("bitbucket-dc", {"project_key": "PRJ"}, "api_url"),
         (
             "bitbucket-dc",

@@ -15,12 +15,8 @@ never leave it).
 from __future__ import annotations
 
 import asyncio
-import collections
-import hashlib
 import logging
 import random
-import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,6 +34,7 @@ from jirahooks.platforms.bitbucket_auth import (
     BitbucketCredentials,
     RateLimit,
 )
+from jirahooks.platforms.budget import HourlyBudget, SharedHourlyWindow, digest, within_budget
 from jirahooks.retry import RetryPolicy, retry_after_seconds
 
 log = logging.getLogger("jirahooks.platforms.bitbucket")
@@ -45,131 +42,21 @@ log = logging.getLogger("jirahooks.platforms.bitbucket")
 API_URL = "https://api.bitbucket.org/2.0"
 MAX_PAGELEN = 50  # Bitbucket answers 400 when pagelen is above an endpoint's limit (often 50/100)
 
-__all__ = ["AuthKind", "BitbucketClient", "BitbucketCredentials", "HourlyBudget", "RateLimit"]
-
-
-class HourlyBudget:
-    """At most ``limit`` requests in any rolling hour, as Bitbucket counts them (1,000 per hour
-    per user for repository endpoints, docs/external-apis.md), so a burst stops *before* the
-    429s. ``await acquire()`` takes one request slot (0.0) or says how many seconds until one
-    frees (nothing taken); ``limit`` 0: no budget.
-
-    In this process (``shared`` None) the window is this object's: one per credential and
-    process. With ``shared`` (a :class:`SharedHourlyWindow` in Redis, when the server has a
-    Redis URL) the window of ``key`` — a digest of the credential — is one sorted set that every
-    process and host of the deployment counts in, so N processes sharing a token together stay
-    under ``limit`` (``JIRAHOOKS_BITBUCKET_REQUESTS_PER_HOUR`` is then a deployment-wide figure,
-    docs/operations.md "PR webhooks at scale"). When Redis fails, the process counts in its own
-    window (logged), never without a limit — the same rule as the Jira budget (jira/budget.py).
-    """
-
-    def __init__(
-        self,
-        limit: int,
-        *,
-        clock: Callable[[], float] | None = None,
-        shared: SharedHourlyWindow | None = None,
-        key: str = "",
-    ) -> None:
-        self.limit = max(0, limit)
-        self.shared = shared
-        self.key = key
-        self.shared_errors = 0
-        self._clock = clock or time.monotonic
-        self._sent: collections.deque[float] = collections.deque()
-
-    def __repr__(self) -> str:
-        where = "shared" if self.shared is not None else "process"
-        return f"HourlyBudget({self.limit}/h, {where})"
-
-    def wait(self) -> float:
-        """Seconds until this process's window has a free slot (0: now)."""
-        if not self.limit:
-            return 0.0
-        now = self._clock()
-        while self._sent and self._sent[0] <= now - 3600.0:
-            self._sent.popleft()
-        if len(self._sent) < self.limit:
-            return 0.0
-        return self._sent[0] + 3600.0 - now
-
-    def take(self) -> None:
-        if self.limit:
-            self._sent.append(self._clock())
-
-    async def acquire(self) -> float:
-        """Take one slot now (0.0), else the seconds until one frees (nothing taken)."""
-        if not self.limit:
-            return 0.0
-        if self.shared is not None:
-            try:
-                return await self.shared.take(self.key, self.limit)
-            except Exception as exc:  # Redis down: this process's window, visibly
-                self.shared_errors += 1
-                if self.shared_errors == 1 or self.shared_errors % 100 == 0:
-                    log.warning(
-                        "shared Bitbucket budget in Redis failed (%s): this process counts alone",
-                        type(exc).__name__,
-                    )
-        wait = self.wait()
-        if wait <= 0:
-            self.take()
-        return wait
-
-
-_TAKE_HOURLY = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], window + 1000)
-  return 0
-end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return math.max(1, tonumber(oldest[2]) + window - now)
-"""
-
-
-class SharedHourlyWindow:
-    """The rolling-hour windows of every Bitbucket credential in Redis, shared by processes and
-    hosts: one sorted set per credential digest (``<prefix>:bitbucket-budget:<digest>``), taken
-    by one atomic script on Redis's own clock (like ``jira.budget.SharedWindow``)."""
-
-    def __init__(self, url: str, *, prefix: str = "jirahooks", window: float = 3600.0) -> None:
-        import redis.asyncio  # the server extra; only when Redis is configured
-
-        self.prefix = prefix.rstrip(":") + ":bitbucket-budget:"
-        self.window_ms = int(window * 1000)
-        self._redis: Any = redis.asyncio.Redis.from_url(url, decode_responses=True)
-        self._script: Any = self._redis.register_script(_TAKE_HOURLY)
-
-    def __repr__(self) -> str:
-        return f"SharedHourlyWindow(prefix={self.prefix!r})"
-
-    async def take(self, key: str, limit: int) -> float:
-        """One slot of ``key``'s window (0.0), else the seconds until one frees."""
-        args = [limit, self.window_ms, uuid.uuid4().hex]
-        waited = await self._script(keys=[self.prefix + key], args=args)
-        return max(0.0, float(waited) / 1000.0)
-
-    async def aclose(self) -> None:
-        await self._redis.aclose()
+__all__ = [
+    "AuthKind",
+    "BitbucketClient",
+    "BitbucketCredentials",
+    "HourlyBudget",
+    "RateLimit",
+    "SharedHourlyWindow",
+    "budget_key",
+]
 
 
 def budget_key(base_url: str, credentials: BitbucketCredentials) -> str:
     """Which window a credential counts in: a digest of API origin, kind, user and secret (the
     secret never reaches Redis)."""
-    raw = "\0".join(
-        (
-            base_url.rstrip("/"),
-            credentials.kind.value,
-            credentials.username or "",
-            credentials.secret,
-        )
-    )
-    return hashlib.sha256(raw.encode()).hexdigest()[:24]
+    return digest(base_url, credentials.kind.value, credentials.username or "", credentials.secret)
 
 
 # A longer Retry-After than max_wait is not slept through: the error carries it, and the queue
@@ -317,18 +204,10 @@ class BitbucketClient:
     async def _within_budget(self) -> None:
         """Wait for the hourly budget up to the policy's ``max_wait`` in all; a longer wait
         raises :class:`PlatformUnavailable` with ``retry_after``, and the queue reschedules
-        the work."""
-        waited = 0.0
-        while (wait := await self.budget.acquire()) > 0:
-            if waited + wait > self.retry.max_wait:
-                raise PlatformUnavailable(
-                    f"the Bitbucket request budget ({self.budget.limit} per hour) is used up",
-                    hint="the work is retried when the budget allows; see "
-                    "JIRAHOOKS_BITBUCKET_REQUESTS_PER_HOUR",
-                    retry_after=wait,
-                )
-            await asyncio.sleep(wait)
-            waited += wait
+        the work (``platforms.budget``)."""
+        await within_budget(
+            self.budget, self.retry, "Bitbucket", "JIRAHOOKS_BITBUCKET_REQUESTS_PER_HOUR"
+        )
 
     async def paginate(
         self, path: str, *, params: Mapping[str, Any] | None = None, limit: int = 10_000

@@ -21,10 +21,10 @@ from jirahooks.platforms.bitbucket_client import (
     BitbucketClient,
     BitbucketCredentials,
     HourlyBudget,
-    SharedHourlyWindow,
     budget_key,
 )
 from jirahooks.platforms.bitbucket_cloud import PLATFORM, BitbucketCloud, parse_delivery
+from jirahooks.platforms.budget import Budgets
 from jirahooks.platforms.registry import (
     FactoryOptions,
     Host,
@@ -71,20 +71,13 @@ class BitbucketAdapters:
     def __init__(self, options: FactoryOptions) -> None:
         self.options = options
         self.observer: Any = None
-        self._budgets: dict[str, HourlyBudget] = {}
-        self.shared: SharedHourlyWindow | None = None
-        if options.redis_url and options.requests_per_hour:
-            self.shared = SharedHourlyWindow(options.redis_url, prefix=options.redis_prefix)
+        self.budgets = Budgets(
+            options.redis_url, prefix=options.redis_prefix, namespace="bitbucket-budget"
+        )
 
     def budget(self, base_url: str, creds: BitbucketCredentials) -> HourlyBudget:
         """The hourly budget of one credential (its window in Redis when shared)."""
-        key = budget_key(base_url, creds)
-        budget = self._budgets.get(key)
-        if budget is None:
-            budget = self._budgets[key] = HourlyBudget(
-                self.options.requests_per_hour, shared=self.shared, key=key
-            )
-        return budget
+        return self.budgets.get(budget_key(base_url, creds), self.options.requests_per_hour)
 
     def build(self, config: StoredConfig, remote: str) -> BitbucketCloud:
         creds = credentials(config, self.options.box)
@@ -100,8 +93,7 @@ class BitbucketAdapters:
         return BitbucketCloud(remote, creds, client=client)
 
     async def aclose(self) -> None:
-        if self.shared is not None:
-            await self.shared.aclose()
+        await self.budgets.aclose()
 
 
 HOST = Host(

@@ -8,7 +8,9 @@ or a **personal access token** of a (technical) user — both sent as ``Authoriz
 Like the Cloud client (``bitbucket_client``): 429, 5xx and transport errors are retried with
 the shared :class:`~jirahooks.retry.RetryPolicy` (``Retry-After`` honoured exactly); a wait
 longer than the policy allows raises :class:`PlatformUnavailable` carrying ``retry_after`` so the
-queue reschedules the work. Data Center's token-bucket rate limiter answers 429 with
+queue reschedules the work. An optional hourly request budget per token
+(:class:`~jirahooks.platforms.budget.HourlyBudget`, the ``requests_per_hour`` setting, off by
+default) holds requests back the same way before they are sent. Data Center's token-bucket rate limiter answers 429 with
 ``Retry-After`` and ``X-RateLimit-*`` headers; they are read from every answer
 (:class:`~jirahooks.platforms.bitbucket_auth.RateLimit`). Errors come as
 ``{"errors": [{"context", "message", "exceptionName"}]}``. Paged collections are followed by
@@ -35,6 +37,7 @@ from jirahooks.platforms.base import (
     PlatformUnavailable,
 )
 from jirahooks.platforms.bitbucket_auth import RateLimit
+from jirahooks.platforms.budget import HourlyBudget, within_budget
 from jirahooks.retry import RetryPolicy, retry_after_seconds
 
 log = logging.getLogger("jirahooks.platforms.bitbucket_dc")
@@ -93,10 +96,13 @@ class DataCenterClient:
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
         jitter: Callable[[], float] = random.random,
+        budget: HourlyBudget | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.credentials = credentials
         self.retry = retry or DC_RETRY
+        # the credential's hourly request budget (the ``requests_per_hour`` setting; 0: none)
+        self.budget = budget or HourlyBudget(0)
         self._jitter = jitter
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -158,6 +164,12 @@ class DataCenterClient:
         while True:
             attempt += 1
             after: float | None = None
+            await within_budget(
+                self.budget,
+                self.retry,
+                "Bitbucket Data Center",
+                "requests_per_hour in its settings",
+            )
             self.requests_sent += 1
             try:
                 response = await self._http.request(method, url, params=params, json=json)

@@ -10,8 +10,9 @@ per stored configuration, built from the row the admin settings wrote
 arrive at ``POST /webhooks/bitbucket-dc/{workspace}`` (docs/bitbucket-datacenter.md).
 
 Data Center limits requests with its own token bucket (429 + ``Retry-After``, which the client
-turns into a rescheduled delivery); the hourly budget of Bitbucket Cloud
-(``JIRAHOOKS_BITBUCKET_REQUESTS_PER_HOUR``) does not apply here.
+turns into a rescheduled delivery); an hourly budget per token is the ``requests_per_hour``
+setting (0 by default: none), counted through Redis by every process when there is Redis
+(``platforms.budget``).
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from jirahooks.platforms.bitbucket_dc import (
     parse_delivery,
     verify_signature,
 )
-from jirahooks.platforms.bitbucket_dc_client import DC_RETRY
+from jirahooks.platforms.bitbucket_dc_client import DC_RETRY, DataCenterClient
+from jirahooks.platforms.budget import BudgetedFactory, digest
 from jirahooks.platforms.registry import (
     Host,
-    PerConfigFactory,
     Refusal,
     StoredConfig,
     stored_webhook_secret,
@@ -65,8 +66,11 @@ def verify(headers: Mapping[str, str], body: bytes, secret: str, required: bool)
         raise Refusal(401, _CODES.get(exc.code, exc.code), exc.message, exc.hint) from None
 
 
-class DataCenterAdapters(PerConfigFactory):
-    """Data Center adapters from stored configurations (one HTTP client each)."""
+class DataCenterAdapters(BudgetedFactory):
+    """Data Center adapters from stored configurations (one HTTP client each; one hourly
+    budget per token)."""
+
+    platform = PLATFORM
 
     def build(self, config: StoredConfig, remote: str) -> BitbucketDataCenter:
         # imported here: the admin settings table (and the store models) load with the first
@@ -74,8 +78,18 @@ class DataCenterAdapters(PerConfigFactory):
         from jirahooks.server.host_settings import adapter_config
 
         made = adapter_config(PLATFORM, config, self.options.box)
-        adapter: BitbucketDataCenter = made.build(retry=self.options.retry or DC_RETRY)
-        adapter.client.observer = self.observer
+        base_url, _, credentials = made.args
+        client = DataCenterClient(
+            base_url,
+            credentials,
+            retry=self.options.retry or DC_RETRY,
+            budget=self.budgets.get(
+                digest(base_url, credentials.kind.value, credentials.secret),
+                made.requests_per_hour,
+            ),
+        )
+        client.observer = self.observer
+        adapter: BitbucketDataCenter = made.build(client=client)
         return adapter
 
 

@@ -20,7 +20,9 @@ Rate limits: GitHub answers a primary limit with 403 or 429 and ``x-ratelimit-re
 (seconds). Both are transient, not an auth failure: retried within the policy's ``max_wait``
 (``jirahooks.retry``), else :class:`PlatformUnavailable` with ``retry_after`` so the queue
 reschedules the work. While the last answer said the budget is spent, nothing is sent until its
-reset. 5xx and transport errors are retried with backoff and jitter. Pagination follows ``Link:
+reset, and an optional hourly budget per installation
+(:class:`~jirahooks.platforms.budget.HourlyBudget`, the ``requests_per_hour`` setting, 5,000 by
+default) holds requests back the same way before GitHub's limit. 5xx and transport errors are retried with backoff and jitter. Pagination follows ``Link:
 <…>; rel="next"`` only while it stays on the configured API origin (credentials never leave it).
 """
 
@@ -47,6 +49,7 @@ from jirahooks.platforms.base import (
     PlatformRequestError,
     PlatformUnavailable,
 )
+from jirahooks.platforms.budget import HourlyBudget, within_budget
 from jirahooks.retry import RetryPolicy
 
 log = logging.getLogger("jirahooks.platforms.github")
@@ -181,10 +184,13 @@ class GitHubClient:
         transport: httpx.AsyncBaseTransport | None = None,
         jitter: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
+        budget: HourlyBudget | None = None,
     ) -> None:
         self.credentials = credentials
         self.base_url = base_url.rstrip("/")
         self.retry = retry or GITHUB_RETRY
+        # the installation's hourly request budget (the ``requests_per_hour`` setting; 0: none)
+        self.budget = budget or HourlyBudget(0)
         self._jitter = jitter
         # when a cached installation token counts as expired (tests move it; the JWT and the
         # rate-limit reset use the wall clock, as GitHub does)
@@ -387,6 +393,9 @@ class GitHubClient:
             attempt += 1
             after: float | None = None
             await self._within_rate_limit()
+            await within_budget(
+                self.budget, self.retry, "GitHub", "requests_per_hour in its settings"
+            )
             if app_auth:
                 authorization = "Bearer " + self.credentials.jwt()
                 token = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from jirahooks.platforms.base import Delivery, PlatformAdapter, PullRequestDetails
+from jirahooks.platforms.budget import BudgetedFactory, digest
 from jirahooks.platforms.github import (
     PLATFORM,
     SIGNATURE_HEADER,
@@ -26,7 +27,6 @@ from jirahooks.platforms.github import (
 from jirahooks.platforms.github_client import GITHUB_RETRY, GitHubClient
 from jirahooks.platforms.registry import (
     Host,
-    PerConfigFactory,
     SecretCheck,
     StoredConfig,
     stored_webhook_secret,
@@ -64,9 +64,12 @@ async def head_check(adapter: PlatformAdapter, delivery: Delivery) -> PullReques
     return await adapter.fetch_merge_group(delivery.repository, delivery)
 
 
-class GitHubAdapters(PerConfigFactory):
+class GitHubAdapters(BudgetedFactory):
     """GitHub adapters from stored configurations: one client, and so one cached installation
-    token, per configuration (rebuilt with the adapter when the configuration changes)."""
+    token, per configuration (rebuilt with the adapter when the configuration changes); one
+    hourly request budget per App installation (GitHub counts its limit per installation)."""
+
+    platform = PLATFORM
 
     def build(self, config: StoredConfig, remote: str) -> GitHub:
         # imported here: the server's settings table is needed only once an adapter is built
@@ -74,10 +77,15 @@ class GitHubAdapters(PerConfigFactory):
 
         made = adapter_config(PLATFORM, config, self.options.box)
         _, credentials = made.args
+        base_url = str(made.kwargs["base_url"])
         client = GitHubClient(
             credentials,
-            base_url=str(made.kwargs["base_url"]),
+            base_url=base_url,
             retry=self.options.retry or GITHUB_RETRY,
+            budget=self.budgets.get(
+                digest(base_url, credentials.app_id, credentials.installation_id),
+                made.requests_per_hour,
+            ),
         )
         client.observer = self.observer
         adapter: GitHub = made.build(client=client)
@@ -95,7 +103,7 @@ HOST = Host(
     webhook_secret=stored_webhook_secret,
     factory=GitHubAdapters,
     stage="github",
-    observer="",  # no GitHub request metrics yet
+    observer="github",
     webhook_hint="GitHub sends UTF-8 JSON (the App's webhook content type application/json)",
     title_long="GitHub",
     head_check=head_check,

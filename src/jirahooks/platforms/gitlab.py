@@ -20,7 +20,8 @@ Decisions (docs/gitlab.md):
 - **Results.** A commit status on the MR head (``running`` / ``success`` / ``failed`` /
   ``canceled``); an MR note summarising failures, found again by a hidden marker and by its
   author (the token's own user), edited in place, never posted twice; the external status
-  check response (Ultimate) when ``status_check_id`` is set; the veto is approve / unapprove
+  check response (Ultimate) when ``status_check_id`` is set (or ``status_check_name``, found
+  in each project's list of checks once and remembered); the veto is approve / unapprove
   (GitLab has no API to request changes: ``REQUEST_CHANGES`` withdraws the approval, and the
   failed status blocks through "Pipelines must succeed" / the status check).
 """
@@ -163,7 +164,9 @@ class GitLab:
 
     ``repository`` arguments are a project id, or a full path (``group/sub/project``) — with
     ``namespace``, a path relative to that group (``sub/project``). ``status_check_id`` is the id of an external
-    status check (Ultimate) to answer as well; ``None``: commit status only."""
+    status check (Ultimate) to answer as well; ``status_check_name`` names one instead, looked
+    up in each project (a project without it gets the commit status only); neither: commit
+    status only."""
 
     platform = PLATFORM
 
@@ -174,11 +177,15 @@ class GitLab:
         base_url: str = GITLAB_URL,
         namespace: str = "",
         status_check_id: int | None = None,
+        status_check_name: str = "",
         client: GitLabClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.namespace = namespace.strip("/")
         self.status_check_id = status_check_id
+        self.status_check_name = status_check_name.strip()
+        # project → the id of its check called ``status_check_name`` (None: it has none)
+        self._check_of: collections.OrderedDict[str, int | None] = collections.OrderedDict()
         self.client = client or GitLabClient(credentials, base_url=base_url, transport=transport)
         self._user_id: str | None = None
         # (project, iid) → our note's id, so an update is one PUT, not a search of every note
@@ -342,8 +349,35 @@ class GitLab:
         if status.refname:
             body["ref"] = status.refname
         await self._post_status(repository, commit, body)
-        if self.status_check_id is not None:
-            await self._answer_status_check(repository, commit, status.state)
+        check = await self._status_check(repository)
+        if check is not None:
+            await self._answer_status_check(repository, commit, status.state, check)
+
+    async def _status_check(self, repository: str) -> int | None:
+        """The external status check to answer for ``repository``: the configured id, or the
+        id of the project's check called ``status_check_name`` (one list request per
+        project, remembered)."""
+        if self.status_check_id is not None or not self.status_check_name:
+            return self.status_check_id
+        project = self.project(repository)
+        if project in self._check_of:
+            self._check_of.move_to_end(project)
+            return self._check_of[project]
+        found: int | None = None
+        async for item in self.client.paginate(self._path(repository, "/external_status_checks")):
+            if item.get("name") == self.status_check_name and isinstance(item.get("id"), int):
+                found = int(item["id"])
+                break
+        if found is None:
+            log.info(
+                "GitLab project %s has no external status check named %r: commit status only",
+                project,
+                self.status_check_name,
+            )
+        self._check_of[project] = found
+        while len(self._check_of) > 1024:
+            self._check_of.popitem(last=False)
+        return found
 
     async def _post_status(self, repository: str, commit: str, body: dict[str, Any]) -> None:
         """POST the status. Two GitLab answers are not failures of ours:
@@ -378,7 +412,9 @@ class GitLab:
                     ) from exc
             await asyncio.sleep(retry.backoff(attempt, random.random()))
 
-    async def _answer_status_check(self, repository: str, commit: str, state: BuildState) -> None:
+    async def _answer_status_check(
+        self, repository: str, commit: str, state: BuildState, check: int
+    ) -> None:
         """409: the MR's head moved on since (GitLab takes responses for the head only); the
         new head gets its own evaluation, so this stale answer is dropped."""
         for iid in await self.merge_requests_of(repository, commit):
@@ -387,7 +423,7 @@ class GitLab:
                 self._path(repository, f"/merge_requests/{iid}/status_check_responses"),
                 json={
                     "sha": commit,
-                    "external_status_check_id": self.status_check_id,
+                    "external_status_check_id": check,
                     "status": CHECK_STATE_OF[state],
                 },
                 allow=(409,),

@@ -11,7 +11,10 @@ honouring ``Retry-After`` exactly (GitLab sends it with its 429s, next to ``Rate
 seconds as in the IETF draft — and ``RateLimit-ResetTime``); a wait longer than the policy
 allows, or more failures than it allows, raises :class:`PlatformUnavailable` carrying the
 seconds to wait (``retry_after``), so the caller's queue reschedules the work and no worker
-sleeps through a rate-limit window. Paginated lists follow the ``Link: rel="next"`` header, or
+sleeps through a rate-limit window. While the last answer said ``RateLimit-Remaining: 0``
+nothing is sent before its reset, and an optional hourly request budget per token
+(:class:`~jirahooks.platforms.budget.HourlyBudget`, the ``requests_per_hour`` setting) holds
+requests back the same way before GitLab's 429s. Paginated lists follow the ``Link: rel="next"`` header, or
 ``x-next-page`` when there is no Link (GitLab omits ``x-total``/``x-total-pages`` above 10,000
 records, so neither is relied on), only while the next URL stays on the configured origin.
 """
@@ -37,6 +40,7 @@ from jirahooks.platforms.base import (
     PlatformUnavailable,
 )
 from jirahooks.platforms.bitbucket_auth import RateLimit
+from jirahooks.platforms.budget import HourlyBudget, within_budget
 from jirahooks.retry import RetryPolicy, retry_after_seconds
 
 log = logging.getLogger("jirahooks.platforms.gitlab")
@@ -124,10 +128,13 @@ class GitLabClient:
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
         jitter: Callable[[], float] = random.random,
+        budget: HourlyBudget | None = None,
     ) -> None:
         self.credentials = credentials
         self.base_url = api_root(base_url)
         self.retry = retry or GITLAB_RETRY
+        # the token's hourly request budget (the ``requests_per_hour`` setting; 0: none)
+        self.budget = budget or HourlyBudget(0)
         self._jitter = jitter
         self._origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.base_url))
         self._http = httpx.AsyncClient(
@@ -142,6 +149,8 @@ class GitLabClient:
         )
         self.requests_sent = 0
         self.rate_limit: RateLimit | None = None
+        # time.time() before which nothing is sent (GitLab said RateLimit-Remaining: 0)
+        self._hold_until = 0.0
         # told about every HTTP attempt: (host, method, path, outcome) — the server's metrics
         self.observer: Callable[[str, str, str, str], None] | None = None
 
@@ -196,6 +205,10 @@ class GitLabClient:
         while True:
             attempt += 1
             after: float | None = None
+            await self._within_rate_limit()
+            await within_budget(
+                self.budget, self.retry, "GitLab", "requests_per_hour in its settings"
+            )
             self.requests_sent += 1
             try:
                 response = await self._http.request(method, url, params=params, json=json)
@@ -227,8 +240,28 @@ class GitLabClient:
             log.info("gitlab %s %s: %s; retrying in %.2fs", method, url, error.message, wait)
             await asyncio.sleep(wait)
 
+    async def _within_rate_limit(self) -> None:
+        """After an answer that GitLab gave with ``RateLimit-Remaining: 0``, nothing is sent
+        before its ``RateLimit-Reset``: a short wait is slept, a longer one goes back to the
+        queue (:class:`PlatformUnavailable` with ``retry_after``) — sending anyway would only
+        earn a 429. (A 429 itself raises with its ``Retry-After``, and the queue reschedules
+        that work; the hold is for the requests after the last one GitLab allowed.)"""
+        wait = self._hold_until - time.time()
+        if wait <= 0:
+            return
+        if wait > self.retry.max_wait:
+            limit = self.rate_limit.limit if self.rate_limit is not None else None
+            raise PlatformUnavailable(
+                f"the GitLab rate limit ({limit or '?'} requests) is used up",
+                hint="the work is retried after GitLab's RateLimit-Reset",
+                retry_after=wait,
+            )
+        await asyncio.sleep(wait)
+
     def _read_rate_limit(self, response: httpx.Response, method: str, url: str) -> RateLimit:
         limit = rate_limit_of(response.headers)
+        if limit.exhausted and limit.reset_seconds and response.status_code < 400:
+            self._hold_until = limit.at + limit.reset_seconds
         if limit.said:
             if limit.exhausted:
                 log.warning(

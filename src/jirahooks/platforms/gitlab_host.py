@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
 
 from jirahooks.platforms.base import Delivery
+from jirahooks.platforms.budget import BudgetedFactory, digest
 from jirahooks.platforms.gitlab import GitLab
 from jirahooks.platforms.gitlab_client import GITLAB_RETRY, GitLabClient
 from jirahooks.platforms.gitlab_hooks import (
@@ -24,7 +24,6 @@ from jirahooks.platforms.gitlab_hooks import (
     token_ok,
 )
 from jirahooks.platforms.registry import (
-    FactoryOptions,
     Host,
     SecretCheck,
     StoredConfig,
@@ -69,13 +68,12 @@ def scoped(delivery: Delivery, namespace: str) -> Delivery:
     return replace(delivery, workspace=workspace, repository=repository)
 
 
-class GitLabAdapters:
-    """GitLab adapters from stored configurations (no request budget: GitLab's rate limits
-    answer 429 with ``Retry-After``, which the queue honours)."""
+class GitLabAdapters(BudgetedFactory):
+    """GitLab adapters from stored configurations: one client each, one hourly request budget
+    per token (the ``requests_per_hour`` setting; GitLab's own 429s with ``Retry-After`` and
+    its ``RateLimit-Remaining``/``-Reset`` are honoured besides)."""
 
-    def __init__(self, options: FactoryOptions) -> None:
-        self.options = options
-        self.observer: Any = None
+    platform = PLATFORM
 
     def build(self, config: StoredConfig, remote: str) -> GitLab:
         # ``remote`` (the workspace's slug when no namespace is stored) is not used: an empty
@@ -84,17 +82,19 @@ class GitLabAdapters:
 
         made = adapter_config(PLATFORM, config, self.options.box)
         credentials, *_ = made.args
+        base_url = made.kwargs["base_url"]
         client = GitLabClient(
             credentials,
-            base_url=made.kwargs["base_url"],
+            base_url=base_url,
             retry=self.options.retry or GITLAB_RETRY,
+            budget=self.budgets.get(
+                digest(base_url, credentials.header.value, credentials.token),
+                made.requests_per_hour,
+            ),
         )
         client.observer = self.observer
         adapter: GitLab = made.build(client=client)
         return adapter
-
-    async def aclose(self) -> None:
-        return None
 
 
 HOST = Host(
@@ -108,7 +108,7 @@ HOST = Host(
     webhook_secret=stored_webhook_secret,
     factory=GitLabAdapters,
     stage="gitlab",
-    observer="",
+    observer="gitlab",
     webhook_hint="GitLab sends UTF-8 JSON",
     title_long="GitLab",
     scoped=scoped,

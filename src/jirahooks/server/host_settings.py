@@ -137,6 +137,22 @@ _PUBLIC_URL = SettingField(
 )
 
 
+REQUESTS_PER_HOUR = "requests_per_hour"
+
+
+def _requests_per_hour(default: int, help: str) -> SettingField:
+    """The hourly request budget of the host's credential (``platforms.budget``)."""
+    return SettingField(
+        REQUESTS_PER_HOUR,
+        N_("Requests per hour"),
+        help,
+        default=str(default),
+        pattern=r"[0-9]{1,7}",
+        pattern_hint="a whole number of requests per rolling hour, 0 to 9999999 (0: no budget)",
+        example=str(default),
+    )
+
+
 def _webhook_secret(help: str) -> SettingField:
     return SettingField(
         WEBHOOK_SECRET,
@@ -222,6 +238,13 @@ HOSTS: tuple[HostSpec, ...] = (
             ),
             _webhook_secret(N_("the App's webhook secret (X-Hub-Signature-256)")),
             _PUBLIC_URL,
+            _requests_per_hour(
+                5000,
+                N_(
+                    "requests the installation may send in any rolling hour (GitHub: 5,000 per "
+                    "installation, more on Enterprise Cloud); past it deliveries wait; 0: no budget"
+                ),
+            ),
         ),
     ),
     HostSpec(
@@ -278,6 +301,26 @@ HOSTS: tuple[HostSpec, ...] = (
             ),
             _webhook_secret(N_("the webhook's secret token (X-Gitlab-Token)")),
             _PUBLIC_URL,
+            SettingField(
+                "status_check",
+                N_("External status check (ID or name)"),
+                N_(
+                    "(Ultimate) an external status check to answer too, besides the commit "
+                    "status: its id, or its name in each project; empty: commit status only"
+                ),
+                pattern=r"[^\x00-\x1f]{1,255}",
+                pattern_hint="the check's id (digits) or its name as shown in the project's "
+                "merge request settings",
+                example="jirahooks",
+            ),
+            _requests_per_hour(
+                120000,
+                N_(
+                    "requests the token may send in any rolling hour (GitLab.com: 2,000 per "
+                    "minute; self-managed: the instance's limit); past it deliveries wait; "
+                    "0: no budget"
+                ),
+            ),
         ),
     ),
     HostSpec(
@@ -329,8 +372,26 @@ HOSTS: tuple[HostSpec, ...] = (
                 kind="secret",
                 column="token_encrypted",
             ),
+            SettingField(
+                "user_slug",
+                N_("Token user slug"),
+                N_(
+                    "the slug of the token's user, whose participant status is the veto; "
+                    "empty: the user Data Center names in its answers (X-AUSERNAME)"
+                ),
+                pattern=r"[A-Za-z0-9_.@+-]{1,255}",
+                pattern_hint="a user slug such as jirahooks-bot (letters, digits, . _ @ + -)",
+                example="jirahooks-bot",
+            ),
             _webhook_secret(N_("the webhook's secret (HMAC X-Hub-Signature)")),
             _PUBLIC_URL,
+            _requests_per_hour(
+                0,
+                N_(
+                    "requests the token may send in any rolling hour; 0: no budget (Data Center "
+                    "limits with its own token bucket, answering 429 and Retry-After)"
+                ),
+            ),
         ),
     ),
 )
@@ -586,6 +647,7 @@ class AdapterConfig:
     args: tuple[Any, ...] = field(repr=False)
     kwargs: Mapping[str, Any] = field(repr=False)
     webhook_secret: str = field(default="", repr=False)
+    requests_per_hour: int = 0  # the credential's hourly budget (0: none)
 
     def build(self, **extra: Any) -> Any:
         module, _, name = self.factory.partition(":")
@@ -607,7 +669,13 @@ def _gitlab(values: dict[str, str], secret: str) -> tuple[tuple[Any, ...], dict[
     from jirahooks.platforms.gitlab_client import GitLabCredentials, TokenHeader
 
     creds = GitLabCredentials(secret, TokenHeader(values["token_header"] or "private_token"))
-    return (creds,), {"base_url": values["api_url"] or GITLAB_URL, "namespace": values["namespace"]}
+    check = values["status_check"]
+    return (creds,), {
+        "base_url": values["api_url"] or GITLAB_URL,
+        "namespace": values["namespace"],
+        "status_check_id": int(check) if check.isdigit() else None,
+        "status_check_name": "" if check.isdigit() else check,
+    }
 
 
 def _bitbucket_dc(values: dict[str, str], secret: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -616,7 +684,7 @@ def _bitbucket_dc(values: dict[str, str], secret: str) -> tuple[tuple[Any, ...],
     creds = DataCenterCredentials(
         DataCenterAuthKind(values["auth_kind"] or "http_access_token"), secret
     )
-    return (values["api_url"], values["project_key"], creds), {}
+    return (values["api_url"], values["project_key"], creds), {"user_slug": values["user_slug"]}
 
 
 _ARGUMENTS = {
@@ -636,4 +704,5 @@ def adapter_config(platform: str, row: StoredConfig, box: SecretBox) -> AdapterC
     args, kwargs = _ARGUMENTS[platform](values, secret)
     if platform == github.PLATFORM:
         kwargs["webhook_secret"] = hook
-    return AdapterConfig(platform, spec.adapter, args, kwargs, hook)
+    budget = values.get(REQUESTS_PER_HOUR, "") or spec.field(REQUESTS_PER_HOUR).default
+    return AdapterConfig(platform, spec.adapter, args, kwargs, hook, int(budget))

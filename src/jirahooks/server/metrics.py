@@ -9,7 +9,9 @@ Every figure is counted at one central point:
   resolver and the CPU runner they hand the engine (:func:`stages`, ``server/stages.py``) —
   the engine itself stays pure and imports nothing of this;
 * Jira requests: the Jira client's one request function tells its ``observer``; cache lookups:
-  ``CacheStats.count`` tells its ``observer``; Bitbucket requests likewise;
+  ``CacheStats.count`` tells its ``observer``; Bitbucket, GitLab and GitHub requests likewise
+  (the host's ``observer`` in ``platforms.registry``; GitLab and GitHub operations as path
+  templates, :func:`path_template`);
 * webhook deliveries: the intake (received, duplicate, ignored) and the middleware (rejected:
   any 4xx/5xx answer of the webhook route); processing attempts: the PR worker;
 * queue depth and the age of the oldest pending delivery: queried when scraped; database pool
@@ -35,7 +37,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +116,81 @@ def bitbucket_operation(method: str, path: str) -> str:
     if "/pullrequests" in path:
         return "pull_request" if method == "GET" else "pull_request_write"
     return "other"
+
+
+# the literal words of the GitLab and GitHub REST paths jirahooks sends; any other segment is an
+# id, a hash, a ref or a name and becomes a placeholder (``path_template``)
+GITLAB_WORDS = frozenset(
+    [
+        "user",
+        "projects",
+        "merge_requests",
+        "commits",
+        "notes",
+        "approvals",
+        "approve",
+        "unapprove",
+        "status_check_responses",
+        "external_status_checks",
+        "repository",
+        "statuses",
+    ]
+)
+GITHUB_WORDS = frozenset(
+    [
+        "app",
+        "installations",
+        "access_tokens",
+        "repos",
+        "pulls",
+        "commits",
+        "compare",
+        "check-runs",
+        "check-suites",
+        "statuses",
+        "status",
+        "reviews",
+        "issues",
+        "comments",
+        "rerequest",
+        "annotations",
+    ]
+)
+# a word followed by a fixed number of name segments: GitLab's project (its path URL-encoded,
+# one segment), GitHub's owner and repository
+GITLAB_NAMED = {"projects": ("{project}",)}
+GITHUB_NAMED = {"repos": ("{owner}", "{repo}"), "installations": ("{installation}",)}
+
+
+def path_template(
+    path: str, words: frozenset[str], named: Mapping[str, tuple[str, ...]] | None = None
+) -> str:
+    """A REST path as a bounded template: ``/projects/acme%2Fapi/merge_requests/7/notes`` →
+    ``/projects/{project}/merge_requests/{id}/notes``. The API root (``…/api/v4``,
+    ``…/api/v3``, a context path) is dropped; segments that are not ``words`` become ``{id}``
+    (several in a row one ``{id}``: a ``compare`` range of branch names with slashes), so no
+    id, hash or branch name ever becomes a label value."""
+    parts = [p for p in path.split("?", 1)[0].split("/") if p]
+    for index in range(len(parts) - 1):
+        if parts[index] == "api" and parts[index + 1] in ("v3", "v4"):
+            parts = parts[index + 2 :]
+            break
+    named = named or {}
+    out: list[str] = []
+    index = 0
+    while index < len(parts):
+        part = parts[index]
+        if part in named and (not out or out[-1] not in named):
+            out.append(part)
+            out.extend(named[part])
+            index += 1 + len(named[part])
+            continue
+        if part in words:
+            out.append(part)
+        elif not out or out[-1] != "{id}":
+            out.append("{id}")
+        index += 1
+    return "/" + "/".join(out)
 
 
 class Metrics:
@@ -324,6 +401,16 @@ class Metrics:
             self._host(host), bitbucket_operation(method, path), outcome
         ).inc()
 
+    def gitlab(self, host: str, method: str, path: str, outcome: str) -> None:
+        """One HTTP attempt of the GitLab client: operation = method and path template."""
+        operation = f"{_method(method)} {path_template(path, GITLAB_WORDS, GITLAB_NAMED)}"
+        self._child(self.platform_requests, self._host(host), operation, outcome).inc()
+
+    def github(self, host: str, method: str, path: str, outcome: str) -> None:
+        """One HTTP attempt of the GitHub client: operation = method and path template."""
+        operation = f"{_method(method)} {path_template(path, GITHUB_WORDS, GITHUB_NAMED)}"
+        self._child(self.platform_requests, self._host(host), operation, outcome).inc()
+
     def delivery(self, outcome: str, platform: str = "bitbucket-cloud") -> None:
         self.deliveries.labels(platform, outcome).inc()
 
@@ -357,6 +444,10 @@ class Metrics:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         registry.register(self._scraped)
         return bytes(await state.cpu.run(generate_latest, registry))
+
+
+def _method(method: str) -> str:
+    return method if method in METHODS else "other"
 
 
 class _Scraped:
