@@ -17,7 +17,10 @@ Prints per configuration:
   SUCCESSFUL / FAILED build status;
 * Bitbucket requests per PR — every request the fake received during the burst, divided by the
   PRs that got a final status;
-* where the time went (a second line): the mean per delivery of the PR worker's stages, read
+* server CPU per PR (a second line): user + system CPU seconds of every ``serve`` process from
+  the burst's start until its last final status (+0.5 s), from ``/proc/<pid>/stat``, divided
+  by the PRs with a final status — the figure least moved by other load on the machine;
+* where the time went (the second line): the mean per delivery of the PR worker's stages, read
   from every process's ``/metrics`` (``jirahooks_evaluation_stage_duration_seconds``,
   ``source="bitbucket-cloud"``, pipeline/timing.py): ``queue`` (receipt → claimed), ``claim``,
   ``db`` (time in database sessions), ``bitbucket`` (time in Bitbucket requests), ``jira``,
@@ -138,16 +141,18 @@ class Result:
     latency: list[float]
     requests: int
     stages: dict[str, float]
+    cpu: float = 0.0  # server CPU seconds (user + system) over the burst, every process
 
     def line(self) -> str:
         return figures(self, 38, 5) + self.stage_line()
 
     def stage_line(self) -> str:
         shown = [s for s in STAGES if s in self.stages]
+        cpu = f"server CPU {self.cpu * 1000 / self.final:.1f} ms per PR" if self.final else ""
         if not shown:
-            return ""
+            return f"\n{'':<38}   {cpu}" if cpu else ""
         means = ", ".join(f"{s} {self.stages[s] * 1000:.0f}" for s in shown)
-        return f"\n{'':<38}   mean ms per delivery: {means}"
+        return f"\n{'':<38}   {cpu}; mean ms per delivery: {means}"
 
 
 HEADER = (
@@ -155,6 +160,22 @@ HEADER = (
     f"{'r→f p50':>7} {'r→f p99':>8}   {'BB/PR':>5}\n"
     f"{'':<38} {'':>9} {'ms':>7} {'ms':>8}   {'ms':>7} {'ms':>8}"
 )
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes used so far (``/proc/<pid>/stat``; 0 where it
+    cannot be read)."""
+    import os
+
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
 
 
 def create_pg() -> tuple[str, str]:
@@ -251,6 +272,8 @@ def run_one(
             deliveries = fakes.make_prs(events)
             stages_before = scrape_stages(urls)
             fakes.reset_log()
+            pids = [p.process.pid for p in started if p.process is not None]
+            cpu_before = cpu_seconds(pids)
             sent = send_burst(urls, deliveries, senders)
             heads = [head for head, _, _ in deliveries]
             accepted = [h for h, (status, _, _) in sent.items() if status in (200, 202)]
@@ -258,9 +281,10 @@ def run_one(
             latency = [min(done[h]) - sent[h][1] for h in heads if done.get(h)]
             ack = [acked - at for _, at, acked in sent.values()]
             time.sleep(0.5)  # requests still on their way for the last PRs (the veto)
+            cpu = cpu_seconds(pids) - cpu_before
             requests = fakes.request_count()
             stages = stage_means(stages_before, scrape_stages(urls))
-            return Result(label, len(accepted), len(latency), ack, latency, requests, stages)
+            return Result(label, len(accepted), len(latency), ack, latency, requests, stages, cpu)
         finally:
             for process in started:
                 process.stop()
