@@ -122,20 +122,14 @@ def bitbucket_cloud(tmp: Path) -> Iterator[Wired]:
 @contextmanager
 def bitbucket_dc(tmp: Path) -> Iterator[Wired]:
     from tests.pipeline import test_bitbucket_dc_pipeline as dc_tests
+    from tests.pipeline.hosts import dc_pr_hook
 
     made = dc_tests.start(tmp, "")
     try:
 
         def hook(pr: Any, i: int) -> tuple[dict[str, str], bytes]:
-            # what ``DC.deliver`` sends, as headers and body
-            payload = {
-                "eventKey": "pr:opened",
-                "date": "2026-12-02T08:00:00+0000",
-                "actor": made.dc.user_json(pr.author),
-                "pullRequest": made.dc.pr_json(made.repo, pr),
-            }
-            return made.dc.webhook(
-                "pr:opened", payload, secret=dc_tests.SECRET, request_id=f"bench-{pr.id}"
+            return dc_pr_hook(
+                made.dc, made.repo, pr, secret=dc_tests.SECRET, request_id=f"bench-{pr.id}"
             )
 
         def final(head: str) -> bool:

@@ -13,8 +13,9 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
-from tests.fakes.fake_github import APP_ID, INSTALLATION_ID, FakeGitHub, FakeRepo, app_key_pem
+from tests.fakes.fake_github import FakeGitHub, FakeRepo
 from tests.fakes.fake_jira import FakeJira
+from tests.pipeline.hosts import github_settings
 from tests.platforms import github_payloads as payloads
 from tests.platforms.harness import (
     FAST_OPTIONS,
@@ -110,15 +111,7 @@ def hub(tmp_path: Path, database_url: str) -> Iterator[Hub]:
             made.api(
                 "PUT",
                 f"/workspaces/{WS}/platforms/github",
-                json={
-                    "api_url": github.url,
-                    "app_id": APP_ID,
-                    "installation_id": INSTALLATION_ID,
-                    "owner": "acme",
-                    "private_key": app_key_pem(),
-                    "webhook_secret": payloads.SECRET,
-                    "public_url": server.url,
-                },
+                json=github_settings(github, server.url, payloads.SECRET),
             )
             yield made
         finally:
@@ -152,82 +145,6 @@ def test_a_pull_request_gets_its_check_run(
     (row,) = hub.read(DeliveryRow)
     assert row.platform == "github" and row.state == "done"
     assert row.headers["x-github-event"] == "pull_request"
-
-
-@pytest.mark.parametrize("secret", ["wrong-secret", ""], ids=["invalid", "missing"])
-def test_a_bad_signature_is_refused_and_nothing_is_stored(hub: Hub, secret: str) -> None:
-    pr = hub.github.add_pr(hub.repo, "ABC-1 Login", source="feature/ABC-1")
-    headers, body = payloads.deliver(
-        "pull_request", payloads.pull_request(hub.github, hub.repo, pr), secret=secret or "x"
-    )
-    if not secret:
-        del headers["X-Hub-Signature-256"]
-    answer = hub.http.post(URL, content=body, headers=headers)
-    assert answer.status_code == 401
-    problem = answer.json()
-    assert problem["code"] == ("SIGNATURE_INVALID" if secret else "SIGNATURE_MISSING")
-    assert problem["message"] and problem["hint"]
-    assert payloads.SECRET not in answer.text
-    assert hub.read(DeliveryRow) == [] and hub.github.count() == 0
-
-
-def test_a_duplicate_delivery_is_answered_duplicate(hub: Hub) -> None:
-    pr = hub.github.add_pr(hub.repo, "ABC-1 Login", source="feature/ABC-1", commits=["ABC-1 x"])
-    headers, body = payloads.deliver(
-        "pull_request", payloads.pull_request(hub.github, hub.repo, pr)
-    )
-    first = hub.http.post(URL, content=body, headers=headers)
-    again = hub.http.post(URL, content=body, headers=headers)  # GitHub's "Redeliver"
-    assert first.status_code == 202
-    assert again.status_code == 200 and again.json()["status"] == "duplicate"
-    assert hub.final_check(pr.head)["conclusion"] == "success"
-    assert len(hub.read(DeliveryRow)) == 1 and len(hub.evaluations()) == 1
-
-
-def test_a_head_moved_since_the_webhook_gets_the_result_not_the_stale_head(hub: Hub) -> None:
-    pr = hub.github.add_pr(hub.repo, "ABC-1 Login", source="feature/ABC-1", commits=["ABC-1 x"])
-    stale = pr.head
-    payload = payloads.pull_request(hub.github, hub.repo, pr)
-    moved = hub.github.push(hub.repo, pr, "no key in this one")  # pushed before processing
-    assert hub.send("pull_request", payload).status_code == 202
-    assert hub.final_check(moved.sha)["conclusion"] == "failure"
-    assert hub.runs(stale) == []  # nothing published on the head the webhook named
-    (evaluation,) = hub.evaluations()
-    assert evaluation["result"] == "BLOCK"
-
-
-def test_a_rate_limit_with_retry_after_reschedules_then_publishes(hub: Hub) -> None:
-    pr = hub.github.add_pr(hub.repo, "ABC-1 Login", source="feature/ABC-1", commits=["ABC-1 x"])
-    # longer than the client waits in place (FAST_OPTIONS: 2 s): the queue reschedules
-    hub.github.fail(429, retry_after="3", times=1, path=f"/pulls/{pr.number}/commits")
-    assert (
-        hub.send("pull_request", payloads.pull_request(hub.github, hub.repo, pr)).status_code == 202
-    )
-
-    def rescheduled() -> bool:
-        rows = hub.read(DeliveryRow)
-        return bool(rows) and rows[0].tries == 1 and bool(rows[0].last_error)
-
-    assert wait_until(rescheduled, 15)
-    (waiting,) = hub.read(DeliveryRow)
-    assert waiting.state == "pending"
-    assert (waiting.next_attempt_at - waiting.received_at).total_seconds() >= 2.5
-    assert hub.runs(pr.head) == []
-    assert hub.final_check(pr.head)["conclusion"] == "success"
-    (row,) = hub.read(DeliveryRow)
-    assert row.state == "done" and row.tries == 2
-
-
-def test_an_outage_while_publishing_is_kept_and_retried(hub: Hub) -> None:
-    pr = hub.github.add_pr(hub.repo, "ABC-1 Login", source="feature/ABC-1", commits=["ABC-1 x"])
-    hub.github.fail(503, times=5, path="/check-runs", method="POST")  # outlasts one round
-    assert (
-        hub.send("pull_request", payloads.pull_request(hub.github, hub.repo, pr)).status_code == 202
-    )
-    assert hub.final_check(pr.head, timeout=30)["conclusion"] == "success"
-    (row,) = hub.read(DeliveryRow)
-    assert row.state == "done" and row.tries >= 2
-    assert hub.github.count("/check-runs", method="POST") >= 6
 
 
 def test_a_closed_pull_request_leaves_nothing_blocking(hub: Hub) -> None:
@@ -269,20 +186,6 @@ def test_a_pull_request_of_500_commits_is_judged_on_every_commit(hub: Hub) -> No
     assert hub.github.count("/compare/", method="GET") >= 2  # 500 commits: two pages of 250
     (note,) = hub.github.annotations(hub.repo, check["id"])  # that commit, and only it
     assert f"[{pr.commits[400][:12]}]" in note["message"]
-
-
-def test_reconciliation_finds_a_pull_request_whose_webhook_never_arrived(hub: Hub) -> None:
-    seen = hub.github.add_pr(hub.repo, "ABC-1 Seen", source="feature/seen", commits=["ABC-1 a"])
-    hub.send("pull_request", payloads.pull_request(hub.github, hub.repo, seen))
-    hub.final_check(seen.head)
-    missed = hub.github.add_pr(hub.repo, "No key", source="feature/missed", commits=["ABC-1 b"])
-    assert hub.server.run(hub.server.worker.reconcile()) == 1
-    assert hub.final_check(missed.head)["conclusion"] == "failure"
-    assert hub.server.run(hub.server.worker.reconcile()) == 0  # nothing left without a result
-    listed = [
-        r for r in hub.github.requests_to("/pulls", method="GET") if r.path.endswith("/pulls")
-    ]
-    assert listed and all(r.query.get("state") == ["open"] for r in listed)
 
 
 @pytest.mark.parametrize(

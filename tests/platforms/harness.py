@@ -262,18 +262,21 @@ def configure(
     guardian = Guardian(server, bitbucket, jira, repo, admin_token, http)
     setup_workspace(guardian.api, jira, review=review, rules=rules, connection=connection)
     guardian.api(
-        "PUT",
-        f"/workspaces/{WS}/bitbucket",
-        json={
-            "auth_kind": "access_token",
-            "token": ACCESS_TOKEN,
-            "webhook_secret": SECRET,
-            "public_url": server.url,
-            "bitbucket_workspace": "acme",
-            "api_url": bitbucket.url,
-        },
+        "PUT", f"/workspaces/{WS}/bitbucket", json=bitbucket_settings(bitbucket, server.url)
     )
     return guardian
+
+
+def bitbucket_settings(bitbucket: FakeBitbucket, public_url: str) -> dict[str, Any]:
+    """``PUT …/bitbucket`` for the fake Bitbucket Cloud (workspace ``acme``, an access token)."""
+    return {
+        "auth_kind": "access_token",
+        "token": ACCESS_TOKEN,
+        "webhook_secret": SECRET,
+        "public_url": public_url,
+        "bitbucket_workspace": "acme",
+        "api_url": bitbucket.url,
+    }
 
 
 @contextmanager
@@ -302,3 +305,24 @@ def delivery_rows(g: Settles) -> list[Any]:
 
     rows: list[DeliveryRow] = g.server.run(read())
     return rows
+
+
+def run_delivery(server: LiveServer, delivery_id: int) -> None:
+    """Claim and process one delivery now, on the server's loop (its worker not started)."""
+
+    async def go() -> None:
+        worker = server.worker
+        assert await worker._claim(delivery_id, "pending"), f"delivery {delivery_id} not pending"
+        await worker._process(delivery_id)
+
+    server.run(go())
+
+
+def run_pending(g: Settles) -> None:
+    """Process whatever is queued, oldest first, one at a time, until nothing is left."""
+    for _ in range(20):
+        pending = [r.id for r in delivery_rows(g) if r.state == "pending"]
+        if not pending:
+            return
+        run_delivery(g.server, pending[0])
+    raise AssertionError("the queue did not drain")

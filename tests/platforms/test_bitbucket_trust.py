@@ -3,8 +3,8 @@ Bitbucket and Jira as servers) on SQLite and PostgreSQL:
 
 - a ``repo:push`` re-evaluates the open PRs of the pushed branch (listed from the API) and posts
   nothing for a branch without one;
-- PR and push deliveries of one PR, processed in either order (driven one by one, no sleeps),
-  end with status and report from the same evaluation of the PR's current head;
+- PR and push deliveries of one PR processed in either order, and a stale PR delivery, are
+  tested for every host (tests/pipeline/test_every_host.py);
 - the reviewer veto follows the head;
 - ``Retry-After`` reschedules the delivery (``next_attempt_at``) instead of a sleeping worker;
 - a live worker's heartbeat keeps its lease; a crashed worker's delivery is resumed by another
@@ -25,6 +25,7 @@ import pytest
 from sqlalchemy import select
 from tests.fakes.fake_bitbucket import FakeBitbucket, FakePullRequest
 from tests.fakes.fake_jira import FakeJira
+from tests.pipeline.hosts import BRANCH_RULE
 from tests.platforms.harness import (
     FAST_OPTIONS,
     PR_RULES,
@@ -45,13 +46,6 @@ from jirahooks.store.deliveries import DeliveryRow
 from jirahooks.store.models import EvaluationRow
 
 KEY = "jirahooks-process-guardian"
-BRANCH_RULE = {
-    "id": "branch-key",
-    "title": "Branch names an issue",
-    "triggers": ["PULL_REQUEST"],
-    "targets": ["BRANCH"],
-    "checks": {"key_present": True},
-}
 
 
 @pytest.fixture
@@ -108,27 +102,6 @@ def stored_evaluations(g: Guardian) -> list[EvaluationRow]:
 
     result: list[EvaluationRow] = g.server.run(load())
     return result
-
-
-def run_delivery(g: Guardian, delivery_id: int) -> None:
-    """Claim and process one delivery now, on the server's loop (its worker is not started)."""
-
-    async def go() -> None:
-        worker = g.server.worker
-        assert await worker._claim(delivery_id, "pending"), f"delivery {delivery_id} not pending"
-        await worker._process(delivery_id)
-
-    g.server.run(go())
-
-
-def run_pending(g: Guardian) -> None:
-    """Process whatever is queued, oldest first, one at a time, until nothing is left."""
-    for _ in range(20):
-        pending = [r.id for r in rows(g) if r.state == "pending"]
-        if not pending:
-            return
-        run_delivery(g, pending[0])
-    raise AssertionError("the queue did not drain")
 
 
 def evaluation_id_of(url: str) -> int:
@@ -216,60 +189,6 @@ def test_push_to_a_branch_without_a_pr_posts_nothing(
 
 
 # -- races ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("order", ["pr-first", "push-first"])
-def test_pr_and_push_race_ends_with_one_evaluation_of_the_head(
-    tmp_path: Path, database_url: str, fakes: tuple[FakeBitbucket, FakeJira], order: str
-) -> None:
-    """The reported race: a PR whose title names a nonexistent key, its PR delivery and a push
-    delivery processed in either order. Status and report say FAILED, from the same
-    evaluation, and SUCCESSFUL is never posted under the PR's key."""
-    options = replace(FAST_OPTIONS, enabled=False)
-    g = live(tmp_path, database_url, fakes, options, rules=[*PR_RULES, BRANCH_RULE])
-    try:
-        pr = g.bitbucket.add_pr(
-            g.repo, "ABC-999 Login", source="feature/ABC-1", commits=["ABC-1 add the form"]
-        )
-        by_pr = deliver(g, pr)
-        by_push = push(g, "feature/ABC-1", pr.commits)
-        first, second = (by_pr, by_push) if order == "pr-first" else (by_push, by_pr)
-        run_delivery(g, first)
-        run_delivery(g, second)
-        run_pending(g)  # the evaluation the push queued
-        assert_one_evaluation_published(g, pr, "FAILED")
-        assert statuses_posted(g, pr.head) == ["FAILED"]
-        assert all(r.state in ("done", "reused") for r in rows(g)), [
-            (r.id, r.state, r.last_error) for r in rows(g)
-        ]
-    finally:
-        close(g)
-
-
-def test_a_stale_pr_delivery_evaluates_the_current_head(
-    tmp_path: Path, database_url: str, fakes: tuple[FakeBitbucket, FakeJira]
-) -> None:
-    """The PR delivery carries an old head; by the time it is processed the branch moved and a
-    push arrived. Only the current head gets a result, status and report from one evaluation."""
-    options = replace(FAST_OPTIONS, enabled=False)
-    g = live(tmp_path, database_url, fakes, options, rules=[*PR_RULES, BRANCH_RULE])
-    try:
-        pr = g.bitbucket.add_pr(
-            g.repo, "ABC-999 Login", source="feature/ABC-1", commits=["ABC-1 add the form"]
-        )
-        old_head = pr.head
-        stale = deliver(g, pr)
-        g.bitbucket.push(g.repo, pr, "ABC-1 more")
-        by_push = push(g, "feature/ABC-1", pr.commits)
-        run_delivery(g, by_push)
-        run_delivery(g, stale)
-        run_pending(g)
-        assert g.status(old_head) is None
-        assert g.bitbucket.report(g.repo, old_head, KEY) is None
-        assert_one_evaluation_published(g, pr, "FAILED")
-        assert statuses_posted(g, pr.head) == ["FAILED"]
-    finally:
-        close(g)
 
 
 # -- the veto -------------------------------------------------------------------------------

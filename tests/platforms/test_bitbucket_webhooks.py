@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from tests.fakes.fake_bitbucket import FakeBitbucket
 from tests.fakes.fake_jira import FakeJira
@@ -222,29 +221,6 @@ def test_push_to_a_branch_without_a_pr_posts_nothing(
         g.http.close()
     finally:
         server.stop()
-
-
-def test_restart_between_receipt_and_processing_loses_nothing(
-    tmp_path: Path, database_url: str, fakes: tuple[FakeBitbucket, FakeJira]
-) -> None:
-    settings = settings_for(tmp_path, database_url)
-    first = LiveServer(settings, WorkerOptions(enabled=False)).start()
-    try:
-        g = configure(first, *fakes, admin_token=first.state.first_start.token)
-        pr = g.bitbucket.add_pr(g.repo, "ABC-1 Login", source="feature/ABC-1", commits=["ABC-1 x"])
-        assert g.deliver(pr).status_code == 202
-        g.http.close()
-    finally:
-        first.stop()
-    assert g.bitbucket.count() == 0  # received and stored, never processed
-    second = LiveServer(settings, FAST_OPTIONS).start()
-    try:
-        g.server = second
-        g.http = httpx.Client(base_url=second.url)
-        assert g.final_status(pr.head)["state"] == "SUCCESSFUL"
-        g.http.close()
-    finally:
-        second.stop()
 
 
 def test_reconciliation_catches_a_pr_whose_webhook_never_arrived(guardian: Guardian) -> None:

@@ -153,3 +153,29 @@ def test_docs_load_swagger_ui_from_the_server_itself(server: Server) -> None:
         assert asset.status_code == 200, url
     bundle = server.client.get("/docs/assets/swagger-ui-bundle.js")
     assert "javascript" in bundle.headers["content-type"] and len(bundle.content) > 100_000
+
+
+def test_the_document_is_built_off_the_event_loop_once(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Building the document takes ~0.7 s of CPU; on FastAPI's own route it ran on the event
+    loop, so every other request waited for the first ``/openapi.json`` (CI saw it exceed a 10 s
+    client timeout on a loaded machine)."""
+    import threading
+
+    from jirahooks.server import openapi
+
+    built_on: list[str] = []
+    real = openapi.document
+
+    def recording(app: Any) -> dict[str, Any]:
+        built_on.append(threading.current_thread().name)
+        return real(app)
+
+    monkeypatch.setattr(openapi, "document", recording)
+    first = server.client.get("/openapi.json")
+    second = server.client.get("/openapi.json")
+    assert first.status_code == second.status_code == 200
+    assert first.headers["content-type"] == "application/json"
+    assert first.content == second.content and first.json()["openapi"].startswith("3.")
+    assert len(built_on) == 1 and built_on[0].startswith("jirahooks-cpu"), built_on

@@ -28,6 +28,10 @@ from tests.support.live import UvicornThread
 from jirahooks.crypto import generate_key
 from jirahooks.server import ServerSettings, create_app
 
+# Playwright's wait for a page, a click or a locator: generous, because the whole suite shares a
+# machine whose load (other test runs, helpers) can make a page load take many seconds; a test
+# that waits this long has found a hang, not slowness.
+TIMEOUT_MS = 30_000
 CHROMIUM = Path(os.environ.get("JIRAHOOKS_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -198,7 +202,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any, site: Site) -> Iterator[Any]:
     context = browser.new_context(viewport=WIDE, base_url=site.url)
-    context.set_default_timeout(15000)
+    context.set_default_timeout(TIMEOUT_MS)
     tab = context.new_page()
     try:
         yield tab

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from tests.fakes.fake_jira import FakeJira
-from tests.web.conftest import SCREENSHOTS, WS, Site, confirm_in_page, sign_in
+from tests.web.conftest import SCREENSHOTS, TIMEOUT_MS, WS, Site, confirm_in_page, sign_in
 from tests.web.test_web_i18n import english_leftovers
 
 pytestmark = pytest.mark.browser
@@ -254,7 +254,7 @@ def test_every_page_fits_360px_in_both_languages_without_csp_violations(
 ) -> None:
     for locale in ("en-US", "de-DE"):
         context = browser.new_context(viewport=PHONE, base_url=site.url, locale=locale)
-        context.set_default_timeout(15000)
+        context.set_default_timeout(TIMEOUT_MS)
         page = context.new_page()
         watch = Watch(page)
         try:

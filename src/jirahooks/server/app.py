@@ -89,7 +89,7 @@ def create_app(settings: ServerSettings, *, state: AppState | None = None) -> Fa
         lifespan=lifespan,
         docs_url=None,  # served from the package's assets (server/openapi.py)
         redoc_url=None,
-        openapi_url="/openapi.json",
+        openapi_url=None,  # served off the event loop (server/openapi.py)
     )
     if state is not None:
         app.state.jirahooks = state
