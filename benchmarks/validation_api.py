@@ -25,7 +25,9 @@ requests made while measuring. Bounded by ``--requests`` and ``--seconds`` per p
 Run: ``.venv/bin/python benchmarks/validation_api.py`` (``--no-postgres`` for SQLite only).
 To measure another checkout's server, put its ``src`` first on ``PYTHONPATH``: the servers are
 started with ``sys.executable -m jirahooks`` and inherit it; a server without ``--workers``
-gets the 2-worker run skipped. Figures depend on the machine; nothing here asserts a
+gets the 2-worker run skipped. ``--baseline <checkout>/src`` measures that code's server and
+this one's interleaved, server configuration by configuration (rows "before" / "after"), and
+``--rounds N`` repeats the whole run, so the two meet the same load on the shared machine. Figures depend on the machine; nothing here asserts a
 threshold. Exits 0.
 """
 
@@ -59,13 +61,14 @@ WS = "default"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def supports_workers() -> bool:
+def supports_workers(env: dict[str, str]) -> bool:
     """Whether the ``jirahooks`` the servers run (PYTHONPATH) has ``serve --workers``."""
     shown = subprocess.run(
         [sys.executable, "-m", "jirahooks", "serve", "--help"],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     return "--workers" in shown.stdout
 
@@ -105,12 +108,24 @@ class Server:
             self.process.kill()
 
 
-def start_server(data_dir: str, database_url: str, workers: int) -> Server:
+def start_server(
+    data_dir: str, database_url: str, workers: int, env: dict[str, str] | None = None
+) -> Server:
     """``jirahooks serve`` in its own process (the client must not share its GIL)."""
     extra = ["--workers", str(workers)] if workers > 1 else []
     if database_url:
         extra += ["--database-url", database_url]
-    return Server(*start_serve(data_dir, dict(os.environ), *extra))
+    # a loaded machine starts workers slowly (uvicorn restarts one that misses its 5 s ping)
+    environ = dict(os.environ) if env is None else env
+    return Server(*start_serve(data_dir, environ, *extra, wait=180))
+
+
+def code_env(src: str | None) -> dict[str, str]:
+    """The environment of a server running the code in ``src`` (None: what PYTHONPATH says)."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [env.get("PYTHONPATH")])])
+    return env
 
 
 def configure(base: str, admin: str, jira: FakeJira) -> tuple[str, str]:
@@ -231,16 +246,21 @@ def scratch_postgres() -> Iterator[str]:
 
 
 HEADER = (
-    f"{'server':<18} {'conc':>4} {'endpoint':<9} {'requests':>8} {'req/s':>7} {'p50 ms':>7} "
+    f"{'server':<26} {'conc':>4} {'endpoint':<9} {'requests':>8} {'req/s':>7} {'p50 ms':>7} "
     f"{'p99 ms':>7} {'errors':>6} {'CPU ms/req':>10} {'ratio':>6} {'Jira':>5}"
 )
 
 
 def bench_server(
-    label: str, database_url: str, workers: int, jira: FakeJira, args: argparse.Namespace
+    label: str,
+    database_url: str,
+    workers: int,
+    jira: FakeJira,
+    args: argparse.Namespace,
+    env: dict[str, str] | None = None,
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(tmp, database_url, workers)
+        server = start_server(tmp, database_url, workers, env)
         try:
             endpoint, secret = configure(server.base, server.admin, jira)
             url = httpx.URL(endpoint)
@@ -288,7 +308,7 @@ def bench_server(
                         else f"{'':>6}"
                     )
                     print(
-                        f"{label:<18} {level:>4} {name:<9} {len(latencies):>8} "
+                        f"{label:<26} {level:>4} {name:<9} {len(latencies):>8} "
                         f"{len(latencies) / elapsed:>7.1f} "
                         f"{percentile(latencies, 0.5) * 1000:>7.2f} "
                         f"{percentile(latencies, 0.99) * 1000:>7.2f} {errors:>6} "
@@ -306,8 +326,20 @@ def main() -> int:
     parser.add_argument("--concurrency", default="1,8,32", help="comma-separated levels")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--workers", default="1,2", help="PostgreSQL worker counts")
+    parser.add_argument(
+        "--baseline",
+        metavar="SRC",
+        help="another checkout's src: its server measured before this one's, configuration by "
+        "configuration",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the whole run")
     args = parser.parse_args()
-    workers_ok = supports_workers()
+    codes: list[tuple[str, dict[str, str]]] = [("", code_env(None))]
+    if args.baseline:
+        baseline = str(Path(args.baseline).resolve())
+        here = str(Path(__file__).resolve().parents[1] / "src")
+        codes = [("before", code_env(baseline)), ("after", code_env(here))]
+    workers_ok = {name: supports_workers(env) for name, env in codes}
     print(
         "Validation API (5-commit PUSH, 2 rules, warm Jira cache) and GET /healthz, side by side; "
         f"server CPU from /proc; {os.cpu_count()} CPUs, load average "
@@ -317,15 +349,23 @@ def main() -> int:
     with FakeJira("cloud") as jira:
         for n in range(1, 6):
             jira.add_issue(f"ABC-{n}", status="In Progress")
-        bench_server("SQLite, 1 worker", "", 1, jira, args)
-        if not args.no_postgres:
-            for workers in (int(x) for x in args.workers.split(",")):
-                label = f"PostgreSQL, {workers} wkr"
-                if workers > 1 and not workers_ok:
-                    print(f"{label:<18} skipped: this server has no serve --workers")
-                    continue
-                with scratch_postgres() as url:
-                    bench_server(label, url, workers, jira, args)
+        for round_ in range(1, args.rounds + 1):
+            if args.rounds > 1:
+                print(f"round {round_}, load average {os.getloadavg()[0]:.2f}")
+            servers = [("SQLite, 1 worker", 1)]
+            if not args.no_postgres:
+                servers += [(f"PostgreSQL, {w} wkr", w) for w in map(int, args.workers.split(","))]
+            for base_label, workers in servers:
+                for name, env in codes:
+                    label = f"{base_label}{', ' + name if name else ''}"
+                    if workers > 1 and not workers_ok[name]:
+                        print(f"{label:<26} skipped: this server has no serve --workers")
+                        continue
+                    if base_label.startswith("SQLite"):
+                        bench_server(label, "", 1, jira, args, env)
+                        continue
+                    with scratch_postgres() as url:
+                        bench_server(label, url, workers, jira, args, env)
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
     return 0
 

@@ -16,6 +16,13 @@ as GitHub behaves where the document is silent:
   ``GET …/compare/{base}...{head}`` lists them all (paginated).
 - ``POST|PATCH …/check-runs`` refuse more than **50** annotations in one request (422), and a
   PATCH *appends* annotations.
+- **Installations**: one per account (``installations``: owner → id; the first account gets
+  :data:`INSTALLATION_ID`), found with the App JWT through ``GET /repos/{owner}/{repo}/
+  installation`` and ``GET /app/installations``; ``reinstall(owner)`` gives the account a new
+  one (the old id then answers 404, as after uninstalling and installing the App again).
+- **Commit statuses**: ``POST …/statuses/{sha}`` (state, description ≤ 140 characters),
+  ``GET …/commits/{ref}/statuses`` (newest first) and ``GET …/commits/{ref}/status`` (the
+  combined state: the latest status of each context).
 
 ::
 
@@ -180,6 +187,7 @@ class FakeGitHub:
         self.rate_used = 0
         self.rate_reset = time.time() + 3600
         self.checks_enabled = True  # False: a GitHub Enterprise Server without the Checks API
+        self.installations: dict[str, str] = {}  # account login → installation id
         self._ids = itertools.count(1000)
         self._server: LoopbackServer | None = None
 
@@ -225,6 +233,9 @@ class FakeGitHub:
         with self.lock:
             repo = FakeRepo(owner, name, next(self._ids))
             self.repos[(owner, name)] = repo
+            if owner not in self.installations:
+                taken = INSTALLATION_ID in self.installations.values()
+                self.installations[owner] = str(next(self._ids)) if taken else INSTALLATION_ID
             root = self.add_commit(repo, "Initial commit")
             repo.branches["main"] = root.sha
         return repo
@@ -274,6 +285,17 @@ class FakeGitHub:
         """The check runs on ``sha``, oldest first."""
         with self.lock:
             return [r for r in repo.check_runs.values() if r["head_sha"] == sha]
+
+    def reinstall(self, owner: str) -> str:
+        """The App uninstalled from ``owner`` and installed again: a new installation id."""
+        with self.lock:
+            self.installations[owner] = str(next(self._ids))
+            return self.installations[owner]
+
+    def statuses(self, repo: FakeRepo, sha: str) -> list[dict[str, Any]]:
+        """The commit statuses on ``sha``, oldest first."""
+        with self.lock:
+            return [s for s in repo.statuses if s["sha"] == sha]
 
     def annotations(self, repo: FakeRepo, run_id: int) -> list[dict[str, Any]]:
         with self.lock:
@@ -538,6 +560,41 @@ class FakeGitHub:
             },
         )
 
+    def installation_json(self, owner: str, installation_id: str) -> dict[str, Any]:
+        return rest_conform(
+            "installation",
+            {
+                "id": int(installation_id),
+                # GET /app/installations documents its account as a user *and* an enterprise
+                # (allOf): the fields of both
+                "account": {
+                    **self.user_json(owner),
+                    "name": owner,
+                    "slug": owner,
+                    "created_at": iso(0),
+                    "updated_at": iso(0),
+                },
+                "app_id": int(APP_ID),
+                "app_slug": APP_SLUG,
+                "target_id": int(hashlib.sha1(owner.encode()).hexdigest()[:6], 16),
+                "target_type": "Organization",
+                "repository_selection": "all",
+                "access_tokens_url": self.api(
+                    f"/app/installations/{installation_id}/access_tokens"
+                ),
+                "repositories_url": self.api("/installation/repositories"),
+                "html_url": f"https://github.example/organizations/{owner}/settings/installations/"
+                f"{installation_id}",
+                "permissions": {"checks": "write", "pull_requests": "write", "statuses": "write"},
+                "events": ["pull_request", "push", "merge_group", "check_run", "check_suite"],
+                "created_at": iso(time.time()),
+                "updated_at": iso(time.time()),
+                "single_file_name": None,
+                "suspended_at": None,
+                "suspended_by": None,
+            },
+        )
+
     def app_json(self) -> dict[str, Any]:
         return rest_conform(
             "integration",
@@ -614,7 +671,11 @@ class _Handler(BaseHTTPRequestHandler):
         headers: dict[str, str] = fake.rate_headers()
         fault = fake.take_fault(self.command, path)
         authorization = self.headers.get("Authorization", "")
-        app_route = path == "/app" or path.startswith("/app/")
+        app_route = (
+            path == "/app"
+            or path.startswith("/app/")
+            or re.fullmatch(r"/repos/[^/]+/[^/]+/installation", path) is not None
+        )
         if fault is not None:
             status, payload = fault.status, fault.body
             headers.update(fault.headers)
@@ -661,9 +722,17 @@ def _route(fake: FakeGitHub, r: RecordedRequest) -> Answer:
     token = re.fullmatch(r"/app/installations/([^/]+)/access_tokens", r.path)
     if token and r.method == "POST":
         r.route = "/app/installations/{installation_id}/access_tokens"
-        if token[1] != INSTALLATION_ID:
+        with fake.lock:
+            known = token[1] in fake.installations.values()
+        if not known:
             raise ApiError(404, "Not Found")
         return 201, fake.issue_token(), {}
+    if r.path == "/app/installations" and r.method == "GET":
+        r.route = "/app/installations"
+        with fake.lock:
+            listed = [fake.installation_json(owner, i) for owner, i in fake.installations.items()]
+        items, links = fake.page(listed, r)
+        return 200, items, links
     match = re.match(r"^/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)(?P<rest>/.*)?$", r.path)
     if not match:
         raise ApiError(404, "Not Found")
@@ -896,6 +965,48 @@ def create_status(fake: FakeGitHub, repo: FakeRepo, r: RecordedRequest, sha: str
     return 201, status, {}
 
 
+def list_statuses(fake: FakeGitHub, repo: FakeRepo, r: RecordedRequest, ref: str) -> Answer:
+    sha = _commit(repo, ref).sha
+    found = [{k: v for k, v in s.items() if k != "sha"} for s in reversed(fake.statuses(repo, sha))]
+    items, links = fake.page(found, r)
+    return 200, items, links
+
+
+def combined_status(fake: FakeGitHub, repo: FakeRepo, r: RecordedRequest, ref: str) -> Answer:
+    """GitHub's combined state: failure if any context's latest is error or failure, pending if
+    any is pending or there is none, else success."""
+    sha = _commit(repo, ref).sha
+    latest: dict[str, dict[str, Any]] = {}
+    for status in fake.statuses(repo, sha):
+        latest[status["context"]] = {k: v for k, v in status.items() if k != "sha"}
+    states = {s["state"] for s in latest.values()}
+    state = (
+        "failure"
+        if states & {"error", "failure"}
+        else ("pending" if not states or "pending" in states else "success")
+    )
+    body = rest_conform(
+        "combined-commit-status",
+        {
+            "state": state,
+            "statuses": list(latest.values()),
+            "sha": sha,
+            "total_count": len(latest),
+            "repository": rest_conform("minimal-repository", fake.repo_json(repo)),
+            "commit_url": fake.api(f"/repos/{repo.full_name}/commits/{sha}"),
+            "url": fake.api(f"/repos/{repo.full_name}/commits/{sha}/status"),
+        },
+    )
+    return 200, body, {}
+
+
+def repo_installation(fake: FakeGitHub, repo: FakeRepo, r: RecordedRequest) -> Answer:
+    installation = fake.installations.get(repo.owner)
+    if installation is None:
+        raise ApiError(404, "Not Found")
+    return 200, fake.installation_json(repo.owner, installation), {}
+
+
 def _review_json(
     fake: FakeGitHub, repo: FakeRepo, pr: FakePullRequest, review: dict[str, Any]
 ) -> Any:
@@ -977,4 +1088,7 @@ _ROUTES: tuple[tuple[str, str, str, Any], ...] = (
     (r"/check-runs", "POST", "/check-runs", create_check_run),
     (r"/check-runs/(?P<run_id>[^/]+)", "PATCH", "/check-runs/{check_run_id}", update_check_run),
     (r"/statuses/(?P<sha>[^/]+)", "POST", "/statuses/{sha}", create_status),
+    (r"/commits/(?P<ref>[^/]+)/statuses", "GET", "/commits/{ref}/statuses", list_statuses),
+    (r"/commits/(?P<ref>[^/]+)/status", "GET", "/commits/{ref}/status", combined_status),
+    (r"/installation", "GET", "/installation", repo_installation),
 )

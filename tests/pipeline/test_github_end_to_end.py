@@ -229,3 +229,97 @@ def test_re_run_evaluates_the_pull_request_again(hub: Hub, event: str) -> None:
     runs = hub.runs(pr.head)
     assert len(runs) == 2 and {r["status"] for r in runs} == {"completed"}
     assert runs[-1]["details_url"].endswith(f"/evaluations/{hub.evaluations()[0]['id']}")
+
+
+def _repository_requests(hub: Hub) -> list[tuple[str, str]]:
+    return [(r.method, r.route) for r in hub.github.requests if r.path.startswith("/repos/")]
+
+
+def test_a_pull_request_costs_five_github_requests(hub: Hub) -> None:
+    """Commits, our run on the head (none), the run created completed, the reviews, the
+    review: the check run is not created and then updated."""
+    pr = hub.github.add_pr(hub.repo, "XYZ-9 Login form", source="feature/x", commits=["XYZ-9 a"])
+    hub.send("pull_request", payloads.pull_request(hub.github, hub.repo, pr))
+    check = hub.final_check(pr.head)
+    assert _repository_requests(hub) == [
+        ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/commits"),
+        ("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs"),
+        ("POST", "/repos/{owner}/{repo}/check-runs"),
+        ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"),
+        ("POST", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"),
+    ]
+    (created,) = hub.github.requests_to("/check-runs", method="POST")
+    assert created.body["status"] == "completed" and created.body["conclusion"] == "failure"
+    assert check["conclusion"] == "failure" and hub.github.annotations(hub.repo, check["id"])
+
+
+def test_without_reviews_no_review_is_read_or_sent(hub: Hub) -> None:
+    hub.api("PUT", f"/workspaces/{WS}/settings", json={"review_pull_requests": False})
+    pr = hub.github.add_pr(hub.repo, "ABC-1 Login form", source="feature/x", commits=["ABC-1 a"])
+    hub.send("pull_request", payloads.pull_request(hub.github, hub.repo, pr))
+    assert hub.final_check(pr.head)["conclusion"] == "success"
+    assert _repository_requests(hub) == [
+        ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/commits"),
+        ("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs"),
+        ("POST", "/repos/{owner}/{repo}/check-runs"),
+    ]
+    assert hub.github.count("/reviews") == 0 and hub.github.count("/app", method="GET") == 0
+
+
+@pytest.mark.parametrize(
+    ("commits", "state", "result"),
+    [(["ABC-1 add the form"], "success", "PASS"), (["wip"], "failure", "BLOCK")],
+    ids=["passes", "blocks"],
+)
+def test_commit_statuses_when_use_checks_is_false(
+    hub: Hub, commits: list[str], state: str, result: str
+) -> None:
+    """A GitHub Enterprise Server without the Checks API: the result as a commit status."""
+    hub.github.checks_enabled = False
+    shown = hub.api("PUT", f"/workspaces/{WS}/platforms/github", json=_github_settings(hub, False))
+    assert shown["settings"]["use_checks"] == "false"
+    pr = hub.github.add_pr(hub.repo, "ABC-1 Login form", source="feature/s", commits=commits)
+    hub.send("pull_request", payloads.pull_request(hub.github, hub.repo, pr))
+    assert wait_until(lambda: bool(hub.github.statuses(hub.repo, pr.head)), 20)
+    hub.settle()
+    (status,) = hub.github.statuses(hub.repo, pr.head)  # a fresh head: no pending one first
+    assert status["state"] == state and status["context"] == CHECK_NAME
+    (evaluation,) = hub.evaluations()
+    assert evaluation["result"] == result
+    assert status["target_url"] == hub.server.url + f"/ui/w/{WS}/evaluations/{evaluation['id']}"
+    assert 0 < len(status["description"]) <= 140
+    assert hub.github.count("/check-runs") == 0
+    token = hub.github.issue_token()["token"]
+    combined = httpx.get(
+        hub.github.url + f"/repos/acme/api-service/commits/{pr.head}/status",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert combined.status_code == 200 and combined.json()["state"] == state  # what GitHub shows
+
+
+def _github_settings(hub: Hub, use_checks: bool, installation_id: str | None = None) -> Any:
+    body = github_settings(hub.github, hub.server.url, payloads.SECRET)
+    if installation_id is not None:
+        body["installation_id"] = installation_id
+    return {**body, "use_checks": use_checks}
+
+
+@pytest.mark.parametrize("configured", ["", "gone"], ids=["none-configured", "reinstalled"])
+def test_the_installation_is_found_from_the_repository(hub: Hub, configured: str) -> None:
+    if configured:
+        hub.github.reinstall("acme")  # the stored INSTALLATION_ID answers 404 now
+    else:
+        hub.api(
+            "PUT",
+            f"/workspaces/{WS}/platforms/github",
+            json=_github_settings(hub, True, installation_id=""),
+        )
+    found = hub.github.installations["acme"]
+    for n in (1, 2):
+        pr = hub.github.add_pr(hub.repo, f"ABC-1 Login {n}", source=f"f/{n}", commits=["ABC-1 a"])
+        hub.send("pull_request", payloads.pull_request(hub.github, hub.repo, pr))
+        assert hub.final_check(pr.head)["conclusion"] == "success"
+    (lookup,) = hub.github.requests_to("/installation", method="GET")  # once: kept
+    assert lookup.path == "/repos/acme/api-service/installation"
+    issued = [r.path for r in hub.github.requests_to("/access_tokens") if r.status == 201]
+    assert issued and set(issued) == {f"/app/installations/{found}/access_tokens"}

@@ -31,9 +31,21 @@ def gh_repo(github: FakeGitHub) -> FakeRepo:
     return github.add_repo(OWNER, "api-service")
 
 
-def make_adapter(fake: FakeGitHub, *, retry: RetryPolicy = FAST_RETRY, **options: Any) -> GitHub:
-    client = GitHubClient(fake.credentials(), base_url=fake.url, retry=retry)
-    return GitHub(OWNER, fake.credentials(), client=client, **options)
+def make_adapter(
+    fake: FakeGitHub,
+    *,
+    retry: RetryPolicy = FAST_RETRY,
+    installation_id: str | None = None,
+    **options: Any,
+) -> GitHub:
+    """An adapter for the fake; ``installation_id=""``: none configured (found by the client)."""
+    credentials = (
+        fake.credentials()
+        if installation_id is None
+        else fake.credentials(installation_id=installation_id)
+    )
+    client = GitHubClient(credentials, base_url=fake.url, retry=retry)
+    return GitHub(OWNER, credentials, client=client, **options)
 
 
 def run(fake: FakeGitHub, fn: Callable[[GitHub], Awaitable[Any]], **options: Any) -> Any:

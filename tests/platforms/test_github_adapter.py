@@ -289,8 +289,9 @@ def test_merge_group_commits(github: FakeGitHub, gh_repo: FakeRepo) -> None:
     details = run(github, lambda gh: gh.fetch_merge_group("api-service", delivery))
     assert [c.hash for c in details.commits] == pr.commits and details.head == pr.head
 
-    async def answer(gh: GitHub) -> None:
+    async def answer(gh: GitHub) -> None:  # as the pipeline answers a head: status, report
         await gh.publish_status("api-service", delivery.head, _status(BuildState.SUCCESSFUL))
+        await gh.publish_report("api-service", delivery.head, _report(0, "PASSED"), replace=False)
 
     run(github, answer)
     assert [c["conclusion"] for c in github.check_runs(gh_repo, pr.head)] == ["success"]
@@ -327,7 +328,12 @@ def test_another_apps_run_of_the_same_name_is_left_alone(
         "completed_at": None,
         "check_suite": {"id": 7},
     }
-    run(github, lambda gh: gh.publish_status("api-service", pr.head, _status(BuildState.FAILED)))
+
+    async def publish(gh: GitHub) -> None:
+        await gh.publish_status("api-service", pr.head, _status(BuildState.FAILED))
+        await gh.publish_report("api-service", pr.head, _report(1), replace=False)
+
+    run(github, publish)
     theirs, ours = github.check_runs(gh_repo, pr.head)
     assert theirs["conclusion"] == "success" and ours["conclusion"] == "failure"
     assert github.requests_to("/check-runs", method="GET")[0].query["app_id"] == ["424242"]

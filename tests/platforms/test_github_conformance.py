@@ -112,6 +112,18 @@ def exercise(fake: FakeGitHub, repo: FakeRepo) -> None:
 
     run(fake, statuses, use_checks=False)
 
+    async def reads(gh: GitHub) -> None:  # the fake's status reads, for their answer schemas
+        await gh.client.request("GET", gh._path("api-service", f"/commits/{pr.head}/statuses"))
+        await gh.client.request("GET", gh._path("api-service", f"/commits/{pr.head}/status"))
+
+    run(fake, reads)
+
+    async def lookup(gh: GitHub) -> None:  # no installation id: found from the repository
+        await gh.fetch_pull_request("api-service", str(small.number))
+        await gh.client.find_installation()  # and from the owner
+
+    run(fake, lookup, installation_id="")
+
 
 def test_adapter_requests_validate(
     spec: dict[str, Any], github: FakeGitHub, gh_repo: FakeRepo
@@ -147,6 +159,10 @@ def test_adapter_requests_validate(
         ("POST", "/repos/{owner}/{repo}/check-runs"),
         ("PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}"),
         ("POST", "/repos/{owner}/{repo}/statuses/{sha}"),
+        ("GET", "/repos/{owner}/{repo}/commits/{ref}/statuses"),
+        ("GET", "/repos/{owner}/{repo}/commits/{ref}/status"),
+        ("GET", "/repos/{owner}/{repo}/installation"),
+        ("GET", "/app/installations"),
         ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"),
         ("POST", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"),
         ("PUT", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/dismissals"),

@@ -36,6 +36,7 @@ platforms:
     installation_id: "31337"
     owner: acme
     private_key: ${GH_KEY}
+    use_checks: false
   bitbucket-dc:
     api_url: https://git.example.com/bitbucket
     project_key: PRJ
@@ -109,6 +110,7 @@ def test_apply_stores_each_host_and_export_round_trips(
     )
     github = stored["github"][0]
     assert github.settings["app_id"] == "424242" and github.settings["installation_id"] == "31337"
+    assert github.settings["use_checks"] == "false"  # a YAML boolean, stored as the API's
     assert stored["github"][1] == app_key_pem().strip()
     assert stored["bitbucket-dc"][0].auth_kind == "personal_access_token"
     assert main(["apply", doc, *store["args"]]) == 0
@@ -127,6 +129,7 @@ def test_apply_stores_each_host_and_export_round_trips(
     }
     assert data["github"]["private_key"] == "${JIRAHOOKS_GITHUB_PRIVATE_KEY}"
     assert data["github"]["owner"] == "acme" and data["github"]["app_id"] == "424242"
+    assert data["github"]["use_checks"] is False  # exported as a boolean again
     assert data["bitbucket-dc"]["token"] == "${JIRAHOOKS_BITBUCKET_DC_TOKEN}"
     assert data["bitbucket-dc"]["auth_kind"] == "personal_access_token"
     assert main(["apply", str(exported), *store["args"]]) == 0
@@ -139,7 +142,11 @@ def test_apply_stores_each_host_and_export_round_trips(
     [
         ("gitlab:\n    api_url: gitlab.example.com\n", "platforms.gitlab.api_url"),
         ("gitlab:\n    token: glpat-literal\n", "platforms.gitlab.token"),
-        ("github:\n    app_id: '1'\n    owner: acme\n", "platforms.github.installation_id"),
+        ("github:\n    app_id: '1'\n    installation_id: '1'\n", "platforms.github.owner"),
+        (
+            "github:\n    app_id: '1'\n    owner: acme\n    use_checks: maybe\n",
+            "platforms.github.use_checks",
+        ),
         ("gitea:\n    api_url: https://x.example\n", "platforms.gitea"),
     ],
 )

@@ -222,6 +222,8 @@ def _problem(server: Server, platform: str, body: dict[str, Any]) -> dict[str, A
         ("github", {"app_id": "1", "installation_id": "2"}, "owner"),
         ("github", {"app_id": "1", "installation_id": "x", "owner": "acme"}, "installation_id"),
         ("github", {"app_id": "1", "installation_id": "2", "owner": "a b"}, "owner"),
+        ("github", {"app_id": "1", "owner": "acme", "use_checks": "maybe"}, "use_checks"),
+        ("github", {"app_id": "1", "owner": "acme", "use_checks": 0}, "use_checks"),
         (
             "github",
             {"app_id": "1", "installation_id": "2", "owner": "a", "api_url": "ftp://x"},
@@ -319,6 +321,38 @@ def test_github_unknown_installation_gets_a_hint_naming_it(server: Server) -> No
     assert tested["ok"] is False and tested["status"] == 404
     assert "installation_id" in tested["hint"] and "999" in tested["hint"]
     assert tested["checked"] == ["GET /app (App JWT)"]
+
+
+@pytest.mark.parametrize(("given", "kept"), [(False, "false"), ("TRUE", "true"), (None, "true")])
+def test_github_use_checks_is_a_boolean_defaulting_to_true(
+    server: Server, given: Any, kept: str
+) -> None:
+    body: dict[str, Any] = {"app_id": "1", "owner": "acme"}
+    if given is not None:
+        body["use_checks"] = given
+    shown = server.ok("PUT", f"{W}/github", json=body)
+    assert shown["settings"]["use_checks"] == kept
+    assert shown["settings"]["installation_id"] == ""  # optional: found from the owner
+
+
+def test_github_test_finds_the_installation_from_the_owner(server: Server) -> None:
+    with fake_github.FakeGitHub() as fake:
+        fake.add_repo("acme", "api")
+        body = {
+            "api_url": fake.url,
+            "app_id": fake_github.APP_ID,
+            "owner": "acme",
+            "private_key": fake_github.app_key_pem(),
+        }
+        server.ok("PUT", f"{W}/github", json=body)
+        tested = server.ok("POST", f"{W}/github/test")
+    assert tested["ok"] is True, tested
+    assert tested["checked"] == [
+        "GET /app (App JWT)",
+        "GET /app/installations (App JWT)",
+        f"POST /app/installations/{fake_github.INSTALLATION_ID}/access_tokens",
+    ]
+    assert f"installation {fake_github.INSTALLATION_ID} was found" in tested["message"]
 
 
 def test_no_token_stored_is_said_without_asking_the_host(server: Server) -> None:

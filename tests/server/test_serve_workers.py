@@ -6,6 +6,7 @@ before each worker exits. Bounded: every wait has a deadline."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -202,3 +203,55 @@ def _evaluations(url: str) -> int:
         row = conn.execute("SELECT count(*) FROM evaluations").fetchone()
         assert row is not None
         return int(row[0])
+
+
+def _is_worker(pid: int) -> bool:
+    """A uvicorn worker (multiprocessing's spawn child), not its resource tracker."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"from multiprocessing.spawn import spawn_main; spawn_main(" in b" ".join(command)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_worker_that_is_slow_to_answer_the_supervisor_is_not_killed(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """uvicorn's supervisor pings each worker and kills one that does not answer within
+    ``timeout_worker_healthcheck`` — 5 s by default, which a busy worker on a loaded host misses
+    (the benchmark saw healthy workers killed mid-run). A worker that cannot answer for 8 s (held
+    with SIGSTOP, then let go) is still serving afterwards: the same process, not a replacement."""
+    port = free_port()
+    process = subprocess.Popen(
+        _command(tmp_path, port, "--workers", "2", "--database-url", postgres_url),
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "JIRAHOOKS_SECRET_KEY": generate_key()},
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        started = time.monotonic()
+        while not _healthy(base) or len(_children(process.pid)) < 2:
+            assert time.monotonic() - started < DEADLINE, "the server did not start"
+            time.sleep(0.1)
+        time.sleep(1.0)  # both workers past their start-up check
+        workers = [pid for pid in _children(process.pid) if _is_worker(pid)]
+        assert len(workers) == 2, workers
+        held = workers[0]
+        os.kill(held, signal.SIGSTOP)
+        try:
+            time.sleep(8.0)  # longer than uvicorn's default 5 s, well inside ours
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # killed: the assertion says so
+                os.kill(held, signal.SIGCONT)
+        time.sleep(1.0)
+        assert held in _children(process.pid), "the supervisor killed a worker that was only slow"
+        assert process.poll() is None
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=DEADLINE)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=DEADLINE)

@@ -69,9 +69,14 @@ def test_github_page_shows_the_key_field_and_its_fingerprint(page: Any, site: Si
     page.get_by_label("Installation ID").fill("31337")
     page.get_by_label("Owner (organization or user)").fill("acme")
     page.get_by_label("Private key (PEM)").fill(app_key_pem())
+    expect(page.get_by_label("Publish as check runs")).to_have_value("true")  # the default
+    page.get_by_label("Publish as check runs").select_option("false")
     page.get_by_role("button", name="Save GitHub settings").click()
     expect(page.locator(".flash")).to_contain_text("GitHub settings saved")
     expect(page.locator("#h-fingerprint")).to_contain_text("SHA256:")
+    expect(page.get_by_label("Publish as check runs")).to_have_value("false")
+    stored = site.api("GET", f"/workspaces/{WS}/platforms/github")["settings"]
+    assert stored["use_checks"] == "false"
     assert app_key_pem().splitlines()[1] not in page.content()
     screenshot(page, "hosts-github")
 

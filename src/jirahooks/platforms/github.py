@@ -8,12 +8,14 @@ What the protocol's values become on GitHub (docs/github.md, "What jirahooks pub
 
 - :class:`BuildStatus` → the **check run** named ``check_name`` on the commit: INPROGRESS →
   ``status: in_progress``; SUCCESSFUL / FAILED / STOPPED → ``conclusion: success / failure /
-  neutral`` with ``output.title`` / ``output.summary``. With ``use_checks=False`` (GitHub
+  neutral`` with ``output.title`` / ``output.summary``. A final state on a commit without a run
+  of ours is held for the report, which creates the run with it, completed, in one request (the
+  pipeline publishes the report right after the status). With ``use_checks=False`` (GitHub
   Enterprise Server without the Checks API, or a token that is not an App's) a **commit status**
   ``POST /repos/{o}/{r}/statuses/{sha}`` instead: pending / success / failure / error.
 - :class:`Report` → the same check run's ``output`` (title, summary, text with the report's
   figures) and its annotations, at most 50 per request (GitHub's limit): the first 50 with the
-  output, then successive PATCHes, which GitHub appends. ``replace`` starts a new check run, so
+  output (in the creating POST for a new run), then successive PATCHes, which GitHub appends. ``replace`` starts a new check run, so
   annotations of an earlier evaluation of that commit never show with the new result. Without
   checks a report has nowhere to go: the status's link carries the details.
 - :class:`ReviewVerdict` → a PR review by the App (``APPROVE`` / ``REQUEST_CHANGES``), sent only
@@ -75,6 +77,7 @@ MAX_ANNOTATIONS = 1000
 PR_COMMITS_CAP = 250  # GET …/pulls/{n}/commits lists at most this many
 OUTPUT_LIMIT = 65535  # output.summary and output.text
 DESCRIPTION_LIMIT = 140  # a commit status description
+HELD_LIMIT = 1000  # final statuses kept for the report that follows (one per commit in flight)
 _FULL_HASH = re.compile(r"^[0-9a-f]{40}$")
 _LEVELS = {"CRITICAL": "failure", "HIGH": "failure", "MEDIUM": "warning", "LOW": "notice"}
 _CONCLUSIONS = {
@@ -364,6 +367,7 @@ class GitHub:
     ) -> None:
         self.owner = owner
         self.client = client or GitHubClient(credentials, base_url=base_url, transport=transport)
+        self.client.owner = self.client.owner or owner
         self.use_checks = use_checks
         self.check_name = check_name
         self._webhook_secret = webhook_secret
@@ -371,6 +375,9 @@ class GitHub:
         self._bot_login = bot_login
         # (repository, commit) → (check run id, details_url): the run this process publishes to
         self._runs: dict[tuple[str, str], tuple[int, str]] = {}
+        # (repository, commit) → a final status for a commit without a run of ours: the report
+        # that follows creates the run with it, completed, in one request
+        self._held: dict[tuple[str, str], dict[str, Any]] = {}
 
     def __repr__(self) -> str:
         return f"GitHub(owner={self.owner!r}, checks={self.use_checks})"
@@ -549,10 +556,18 @@ class GitHub:
         return params
 
     async def _write_run(
-        self, repository: str, commit: str, body: dict[str, Any], *, new: bool = False
+        self,
+        repository: str,
+        commit: str,
+        body: dict[str, Any],
+        *,
+        new: bool = False,
+        hold: bool = False,
     ) -> int:
+        """Create or update our run on ``commit``; ``hold``: only update — with no run of ours
+        there, keep ``body`` for the report that follows (0)."""
         try:
-            return await self._write_run_once(repository, commit, body, new=new)
+            return await self._write_run_once(repository, commit, body, new=new, hold=hold)
         except PlatformRequestError as exc:
             if exc.status != 404:
                 raise
@@ -566,9 +581,20 @@ class GitHub:
             ) from exc
 
     async def _write_run_once(
-        self, repository: str, commit: str, body: dict[str, Any], *, new: bool = False
+        self,
+        repository: str,
+        commit: str,
+        body: dict[str, Any],
+        *,
+        new: bool = False,
+        hold: bool = False,
     ) -> int:
         run_id = None if new else await self._check_run(repository, commit)
+        if run_id is None and hold:
+            if len(self._held) >= HELD_LIMIT:  # reports that never followed: drop the oldest
+                self._held.pop(next(iter(self._held)))
+            self._held[(repository, commit)] = body
+            return 0
         if run_id is None:
             data = await self.client.request(
                 "POST",
@@ -587,6 +613,11 @@ class GitHub:
         return run_id
 
     async def publish_status(self, repository: str, commit: str, status: BuildStatus) -> None:
+        """The check run's state (or, without checks, a commit status). A final state on a
+        commit that shows no run of ours is not sent on its own: :meth:`publish_report`, which
+        the pipeline calls next, creates the run with it already completed — one request, not
+        a create and an update. An existing run is updated at once."""
+        self._held.pop((repository, commit), None)
         if not self.use_checks:
             body: dict[str, Any] = {
                 "state": _STATUS_STATES[status.state],
@@ -612,13 +643,18 @@ class GitHub:
             "title": first_line(status.description, 255) or status.name,
             "summary": summary,
         }
-        await self._write_run(repository, commit, run)
+        await self._write_run(
+            repository, commit, run, hold=status.state is not BuildState.INPROGRESS
+        )
 
     async def publish_report(
         self, repository: str, commit: str, report: Report, *, replace: bool = True
     ) -> None:
         """The report as the check run's output and annotations (50 per request). ``replace``
-        starts a new check run (GitHub appends annotations to a run, it never replaces them)."""
+        starts a new check run (GitHub appends annotations to a run, it never replaces them).
+        After a final status that found no run of ours, the run is created here with that
+        status, completed, and the first 50 annotations; the rest follow in PATCHes."""
+        held = self._held.pop((repository, commit), None)
         if not self.use_checks:
             log.debug("github %s@%s: commit statuses carry no report", repository, commit[:12])
             return
@@ -634,16 +670,20 @@ class GitHub:
             output["text"] = ("| | |\n|---|---|\n" + rows)[:OUTPUT_LIMIT]
         annotations = [self._annotation(a) for a in report.annotations[:MAX_ANNOTATIONS]]
         batches = chunks(annotations, ANNOTATIONS_PER_REQUEST) or [[]]
-        run: dict[str, Any] = {"output": {**output, "annotations": list(batches[0])}}
+        run: dict[str, Any] = {
+            **(held or {}),
+            "output": {**output, "annotations": list(batches[0])},
+        }
         conclusion = _REPORT_CONCLUSIONS.get(report.result)
         if conclusion:
             run.update(status="completed", conclusion=conclusion)
-        else:
+        elif held is None:
             run["status"] = "in_progress"
         if report.link:
             run["details_url"] = report.link
         run["external_id"] = report.external_id
-        run_id = await self._write_run(repository, commit, run, new=replace)
+        # a held status: its lookup found no run of ours, so this one is created
+        run_id = await self._write_run(repository, commit, run, new=replace or held is not None)
         for batch in batches[1:]:
             await self.client.request(
                 "PATCH",

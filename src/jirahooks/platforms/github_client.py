@@ -9,7 +9,11 @@ Authentication (docs/github.md, "Authentication"):
    one hour, ``expires_at``), sent as ``Authorization: Bearer <token>`` to every repository
    endpoint. It is kept until :data:`TOKEN_MARGIN` before ``expires_at``; concurrent requests
    share one refresh (single flight, an ``asyncio.Lock``), and a 401 on a repository endpoint
-   (revoked or expired early) refreshes it once and repeats the request once.
+   (revoked or expired early) refreshes it once and repeats the request once;
+3. the **installation** itself: the configured id, or — none configured, or GitHub no longer
+   knows it (the App was uninstalled and installed again) — the one found with the App JWT from
+   the repository being asked about, ``GET /repos/{owner}/{repo}/installation`` (without a
+   repository: the owner's in ``GET /app/installations``), kept for the client's lifetime.
 
 Rate limits: GitHub answers a primary limit with 403 or 429 and ``x-ratelimit-remaining: 0`` +
 ``x-ratelimit-reset`` (epoch seconds), a secondary limit with 403 or 429 and ``retry-after``
@@ -55,6 +59,7 @@ TOKEN_MARGIN = 300.0  # refresh an installation token 5 minutes before it expire
 PER_PAGE = 100
 GITHUB_RETRY = RetryPolicy(max_attempts=4, backoff_base=0.5, backoff_cap=5.0, max_wait=5.0)
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+_REPO_PATH = re.compile(r"/repos/([^/?#]+)/([^/?#]+)")
 
 
 def _b64url(data: bytes) -> str:
@@ -195,6 +200,11 @@ class GitHubClient:
             transport=transport,
             follow_redirects=False,
         )
+        # the account whose installation this is (the adapter's owner): finds the installation
+        # when none is configured and no repository is at hand (the connection test)
+        self.owner = ""
+        self._installation = credentials.installation_id.strip()
+        self._installation_found = False
         self._token: str | None = None
         self._token_expires = 0.0
         self._token_lock = asyncio.Lock()
@@ -221,9 +231,16 @@ class GitHubClient:
 
     # -- the installation token -----------------------------------------------------------
 
-    async def installation_token(self, *, stale: str | None = None) -> str:
+    @property
+    def installation_id(self) -> str:
+        """The installation acted as: the configured one, or the one found (``""``: not yet)."""
+        return self._installation
+
+    async def installation_token(self, *, stale: str | None = None, url: str = "") -> str:
         """The cached installation token, fetched when missing or about to expire. ``stale``:
-        a token GitHub just refused — refreshed unless another request already replaced it."""
+        a token GitHub just refused — refreshed unless another request already replaced it.
+        ``url``: the request that needs it; its repository finds the installation when none is
+        configured or the configured one is gone (404)."""
         async with self._token_lock:
             now = self._clock()
             if (
@@ -232,8 +249,34 @@ class GitHubClient:
                 and now < self._token_expires - TOKEN_MARGIN
             ):
                 return self._token
-            path = f"/app/installations/{self.credentials.installation_id}/access_tokens"
-            data = await self.request("POST", path, app_auth=True)
+            if not self._installation:
+                self._installation = await self.find_installation(url)
+                self._installation_found = True
+            path = f"/app/installations/{self._installation}/access_tokens"
+            data = await self.request("POST", path, app_auth=True, allow=(404,))
+            if data is None and not self._installation_found:
+                # the configured installation is gone (uninstalled, installed again): the
+                # App's installation on this account now, once
+                gone = self._installation
+                self._installation = await self.find_installation(url)
+                self._installation_found = True
+                log.warning(
+                    "github: installation %s is gone; acting as installation %s (found from "
+                    "the account) — update installation_id in the settings",
+                    gone,
+                    self._installation,
+                )
+                path = f"/app/installations/{self._installation}/access_tokens"
+                data = await self.request("POST", path, app_auth=True, allow=(404,))
+            if data is None:
+                raise PlatformAuthError(
+                    f"GitHub knows no installation {self._installation} of App "
+                    f"{self.credentials.app_id}",
+                    hint="install the App on the account (or check app_id); leave "
+                    "installation_id empty to have it found",
+                    code="GITHUB_INSTALLATION_MISSING",
+                    status=404,
+                )
             token = (data or {}).get("token") if isinstance(data, dict) else None
             if not isinstance(token, str) or not token:
                 raise PlatformAuthError(
@@ -245,6 +288,58 @@ class GitHubClient:
             self._token_expires = _expiry(data.get("expires_at"), now)
             self.tokens_fetched += 1
             return token
+
+    async def find_installation(self, url: str = "") -> str:
+        """The App's installation that covers the repository in ``url`` (``GET /repos/{owner}/
+        {repo}/installation`` with the App JWT), else the installation on :attr:`owner`'s
+        account (``GET /app/installations``). Raises :class:`PlatformAuthError` when the App is
+        not installed there."""
+        found = _REPO_PATH.match(urlsplit(url).path[len(urlsplit(self.base_url).path) :])
+        if found is not None:
+            data = await self.request(
+                "GET", f"/repos/{found[1]}/{found[2]}/installation", app_auth=True, allow=(404,)
+            )
+            where = f"the repository {found[1]}/{found[2]}"
+        elif self.owner:
+            data = await self._owner_installation(self.owner)
+            where = f"the account {self.owner}"
+        else:
+            raise PlatformAuthError(
+                "no GitHub App installation is configured and no repository names one",
+                hint="set installation_id (the number at the end of the installation's "
+                "settings URL), or the owner",
+                code="GITHUB_INSTALLATION_MISSING",
+            )
+        number = data.get("id") if isinstance(data, dict) else None
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise PlatformAuthError(
+                f"the GitHub App {self.credentials.app_id} is not installed on {where}",
+                hint="install the App on the account (all or selected repositories) and "
+                "include the repository",
+                code="GITHUB_INSTALLATION_MISSING",
+                status=404,
+            )
+        log.info("github: %s is in installation %s", where, number)
+        return str(number)
+
+    async def _owner_installation(self, owner: str) -> dict[str, Any] | None:
+        page = 1
+        while True:
+            items = await self.request(
+                "GET",
+                "/app/installations",
+                params={"per_page": PER_PAGE, "page": page},
+                app_auth=True,
+            )
+            for item in items if isinstance(items, list) else []:
+                account = item.get("account") if isinstance(item, dict) else None
+                login = account.get("login") if isinstance(account, dict) else None
+                if isinstance(login, str) and login.lower() == owner.lower():
+                    found: dict[str, Any] = item
+                    return found
+            if not isinstance(items, list) or len(items) < PER_PAGE:
+                return None
+            page += 1
 
     # -- requests -------------------------------------------------------------------------
 
@@ -296,7 +391,7 @@ class GitHubClient:
                 authorization = "Bearer " + self.credentials.jwt()
                 token = None
             else:
-                token = await self.installation_token()
+                token = await self.installation_token(url=url)
                 authorization = "Bearer " + token
             self.requests_sent += 1
             try:

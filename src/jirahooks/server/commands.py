@@ -68,6 +68,13 @@ def _prepare_data_dir(settings: ServerSettings) -> None:
 WORKER_OPTIONS_ENV = "JIRAHOOKS_SERVE_WORKER_OPTIONS"
 
 
+# How long uvicorn's supervisor waits for a worker to answer its liveness ping (and a new worker
+# to start) before it kills it. uvicorn's default, 5 s, killed healthy workers mid-request on a
+# loaded host (a 100,000-commit push being judged, a busy machine): a hung worker is still
+# replaced, just not a slow one.
+WORKER_HEALTHCHECK_SECONDS = 30
+
+
 def _check_workers(settings: ServerSettings, workers: int) -> None:
     """Several worker processes need a database several processes can write: PostgreSQL."""
     from sqlalchemy.engine import make_url
@@ -148,7 +155,13 @@ def serve(args: argparse.Namespace) -> int:
                 "access_log": args.access_log,
             }
         )
-        uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, **server_options)
+        uvicorn.run(
+            f"{__name__}:worker_app",
+            factory=True,
+            workers=workers,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+            **server_options,
+        )
         return EXIT_OK
 
     async def main() -> None:

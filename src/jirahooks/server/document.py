@@ -726,7 +726,9 @@ async def _platforms(session: AsyncSession, workspace_id: int) -> dict[str, Any]
             continue
         public = hs.stored(spec, row)
         data: dict[str, Any] = {
-            f.name: public[f.name] for f in spec.public if public[f.name] not in ("", f.default)
+            f.name: public[f.name] == "true" if f.kind == "bool" else public[f.name]
+            for f in spec.public
+            if public[f.name] not in ("", f.default)
         }
         for name, present in hs.secrets_set(spec, row).items():
             if present:

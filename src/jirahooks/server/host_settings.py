@@ -7,8 +7,10 @@ Every host's settings live in one ``platform_configs`` row keyed by (workspace, 
   GitLab group/project path, the Data Center project key), ``auth_kind``, ``public_url``;
 - the secrets, Fernet-encrypted, write-only: ``token_encrypted`` (the App's private key PEM, the
   GitLab access token, the Data Center HTTP access token) and ``webhook_secret_encrypted``;
-- the rest in ``settings`` (JSON, migration 0015): GitHub's App id, installation id and the
-  private key's SHA-256 fingerprint (the one GitHub shows next to the key on the App's page).
+- the rest in ``settings`` (JSON, migration 0015): GitHub's App id, installation id,
+  ``use_checks`` (check runs, or commit statuses for a GitHub Enterprise Server without the
+  Checks API) and the private key's SHA-256 fingerprint (the one GitHub shows next to the key
+  on the App's page).
 
 :func:`check` validates a ``PUT`` body (or an ``apply`` section) against the table: unknown
 fields, required fields, URLs, patterns, choices, a private key that ``cryptography`` cannot
@@ -57,8 +59,8 @@ class SettingField:
     """One setting of a host: how it is entered, checked and where it is stored.
 
     ``column``: the ``platform_configs`` column that holds it (``""``: the ``settings`` JSON).
-    ``kind``: ``text``, ``url``, ``choice``, ``secret`` (write-only) or ``pem`` (a write-only
-    RSA private key). ``binds``: the stored secret was entered for this value — changing it
+    ``kind``: ``text``, ``url``, ``choice``, ``bool`` (``true`` / ``false``; a YAML or JSON
+    boolean is taken too), ``secret`` (write-only) or ``pem`` (a write-only RSA private key). ``binds``: the stored secret was entered for this value — changing it
     without the secret again is refused (the secret is only ever sent where it was meant for).
     """
 
@@ -182,9 +184,9 @@ HOSTS: tuple[HostSpec, ...] = (
                 N_("Installation ID"),
                 N_(
                     "the installation of the App on the owner's account: the number at the end of "
-                    "https://github.com/organizations/OWNER/settings/installations/<ID>"
+                    "https://github.com/organizations/OWNER/settings/installations/<ID>; empty: "
+                    "found from the owner with the App's credentials"
                 ),
-                required=True,
                 pattern=r"[0-9]{1,20}",
                 pattern_hint="digits only, e.g. 31337",
                 binds=True,
@@ -206,6 +208,17 @@ HOSTS: tuple[HostSpec, ...] = (
                 N_("the .pem file GitHub generated for the App"),
                 kind="pem",
                 column="token_encrypted",
+            ),
+            SettingField(
+                "use_checks",
+                N_("Publish as check runs"),
+                N_(
+                    "true: a check run with a report and annotations; false: a commit status "
+                    "(GitHub Enterprise Server without the Checks API)"
+                ),
+                kind="bool",
+                choices=("true", "false"),
+                default="true",
             ),
             _webhook_secret(N_("the App's webhook secret (X-Hub-Signature-256)")),
             _PUBLIC_URL,
@@ -365,6 +378,19 @@ def key_fingerprint(pem: str) -> str:
     return "SHA256:" + base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
+_BOOLEANS = {"true": "true", "false": "false"}
+
+
+def _boolean(value: Any) -> Any:
+    """``True`` / ``False`` (JSON, YAML — ``apply`` hands them as ``"True"``) → ``"true"`` /
+    ``"false"``; anything else unchanged, for the check to refuse."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return _BOOLEANS.get(value.strip().lower(), value)
+    return value
+
+
 def _check_one(spec: HostSpec, item: SettingField, value: Any) -> Problem | None:
     if value is None and item.secret:
         return None
@@ -385,7 +411,7 @@ def _check_one(spec: HostSpec, item: SettingField, value: Any) -> Problem | None
             "expected an http(s) URL without query or fragment",
             f"{item.help} (e.g. {item.example})" if item.example else item.help,
         )
-    if item.kind == "choice" and text not in item.choices:
+    if item.kind in ("choice", "bool") and text not in item.choices:
         return Problem(item.name, f"expected one of {', '.join(item.choices)}", item.help)
     if item.pattern and not re.fullmatch(item.pattern, text):
         return Problem(item.name, f"'{text}' is not valid", item.pattern_hint or item.help)
@@ -415,6 +441,9 @@ def check(spec: HostSpec, body: Mapping[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for item in spec.fields:
         value = body.get(item.name, None if item.secret else item.default)
+        if item.kind == "bool":
+            value = _boolean(value)
+            value = item.default if value is None or value == "" else value
         problem = _check_one(spec, item, value)
         if problem is not None:
             problems.append(problem)
@@ -568,7 +597,10 @@ def _github(values: dict[str, str], secret: str) -> tuple[tuple[Any, ...], dict[
     from jirahooks.platforms.github_client import GitHubAppCredentials
 
     creds = GitHubAppCredentials(values["app_id"], secret, values["installation_id"])
-    return (values["owner"], creds), {"base_url": values["api_url"] or GITHUB_API_URL}
+    return (values["owner"], creds), {
+        "base_url": values["api_url"] or GITHUB_API_URL,
+        "use_checks": values["use_checks"] != "false",
+    }
 
 
 def _gitlab(values: dict[str, str], secret: str) -> tuple[tuple[Any, ...], dict[str, Any]]:

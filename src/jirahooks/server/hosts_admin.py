@@ -227,10 +227,23 @@ async def _probe_github(adapter: Any, values: dict[str, str], checked: list[str]
     name = app.get("slug") or app.get("name") if isinstance(app, dict) else ""
     checked.append("GET /app (App JWT)")
     await adapter.client.installation_token()
-    checked.append(f"POST /app/installations/{values['installation_id']}/access_tokens")
+    installation = adapter.client.installation_id
+    if installation != values["installation_id"]:  # none configured, or gone: found
+        checked.append("GET /app/installations (App JWT)")
+    checked.append(f"POST /app/installations/{installation}/access_tokens")
+    found = (
+        ""
+        if installation == values["installation_id"]
+        else f"; installation {installation} was found from the owner"
+        + (
+            f" (the configured {values['installation_id']} is gone)"
+            if values["installation_id"]
+            else ""
+        )
+    )
     return (
         f"GitHub accepted the App '{name or values['app_id']}' and issued a token for "
-        f"installation {values['installation_id']} (owner '{values['owner']}')"
+        f"installation {installation} (owner '{values['owner']}'){found}"
     )
 
 

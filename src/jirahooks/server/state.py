@@ -16,7 +16,8 @@ from jirahooks.server.cpu import CpuPool
 from jirahooks.server.jira_adapter import Resolvers
 from jirahooks.server.settings import ServerSettings
 from jirahooks.server.writer import AuditWriter
-from jirahooks.store.config_cache import ConfigCache, PostgresVersionProbe, SqliteVersionProbe
+from jirahooks.store.config_cache import ConfigCache, SqliteVersionProbe
+from jirahooks.store.config_watch import PostgresVersionWatcher
 from jirahooks.store.database import Database
 
 
@@ -44,7 +45,10 @@ class AppState:
             if path:
                 self.config_cache.probe = SqliteVersionProbe(path)
             elif self.database.dialect == "postgresql":
-                self.config_cache.probe = PostgresVersionProbe(self.database.libpq_url)
+                # versions from a LISTEN/NOTIFY watcher: no round trip per request (0020)
+                watcher = PostgresVersionWatcher(self.database.libpq_url)
+                self.database.config_listeners.append(watcher.invalidate)
+                self.config_cache.probe = watcher
 
     async def aclose(self) -> None:
         """Release what the state holds: the audit writer (committing every queued row first),

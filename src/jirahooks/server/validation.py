@@ -43,8 +43,10 @@ counted and named by hash.
 The configuration behind these steps (tokens and their decrypted secrets, repositories, parsed
 rules, effective settings, connections with their decrypted Jira tokens) comes from the
 process's ``ConfigCache``: a request whose workspace ``config_version`` is unchanged reads only
-that version (on SQLite without SQLAlchemy: ``SqliteVersionProbe``). Every configuration write
-bumps the version, so changes apply to the next request on every process. The evaluation row
+that version (on SQLite without SQLAlchemy: ``SqliteVersionProbe``; on PostgreSQL not even
+that, the ``PostgresVersionWatcher`` keeps it current by LISTEN/NOTIFY, decision 0020). Every
+configuration write bumps the version, so changes apply to the next request of this process,
+and on other processes when PostgreSQL's notification arrives (at most 2 s later). The evaluation row
 and the token's ``last_used_at`` are handed to the background writer (server/writer.py) and
 written after the answer, batched; a full writer queue answers 503 ``AUDIT_BACKLOG_FULL``.
 

@@ -12,8 +12,11 @@ Correctness rests on ``jirahooks.store.versioning``: every configuration write b
 in the same transaction, so a request that reads version *v* sees every change up to *v*, and a
 snapshot labelled *v* is only filled after *v* was read (its data is *v* or newer, never older).
 A revoked, rotated or deleted token, a changed rule, setting, repository or connection is
-therefore seen by the next request — on every server process, since each compares the version
-in the database, not a signal of its own.
+therefore seen by the next request of the process that made the change. On SQLite every request
+reads the version (a few microseconds: ``SqliteVersionProbe``), so other processes see it on
+their next request too; on PostgreSQL the server takes the version from a table kept current by
+LISTEN/NOTIFY (``store/config_watch.py``, decision 0020): other processes see a change when its
+notification arrives, within ``MAX_AGE_SECONDS`` (2 s) whatever happens to notifications.
 
 Snapshots fill lazily, in the order the Validation API needs them, so an error that was reported
 before is still reported at the same step; failures are never
@@ -48,6 +51,7 @@ C = TypeVar("C")
 
 if TYPE_CHECKING:
     from jirahooks.engine.core import RunCpu
+    from jirahooks.store.config_watch import PostgresVersionWatcher
 
 
 @dataclass
@@ -319,11 +323,14 @@ class PostgresVersionProbe:
 class ConfigCache:
     """The newest snapshot of each workspace this process has served, by workspace slug.
 
-    ``probe``: a faster way to read a workspace's version (``SqliteVersionProbe``,
-    ``PostgresVersionProbe``); the version is still read on every request, so every change
-    applies to the next one."""
+    ``probe``: a faster way to learn a workspace's version (``SqliteVersionProbe``, read on
+    every request; ``PostgresVersionProbe``, likewise; ``PostgresVersionWatcher``, the server's
+    choice on PostgreSQL: from a table kept current by LISTEN/NOTIFY, decision 0020)."""
 
-    def __init__(self, probe: SqliteVersionProbe | PostgresVersionProbe | None = None) -> None:
+    def __init__(
+        self,
+        probe: SqliteVersionProbe | PostgresVersionProbe | PostgresVersionWatcher | None = None,
+    ) -> None:
         self._snapshots: dict[str, WorkspaceSnapshot] = {}
         self.probe = probe
 

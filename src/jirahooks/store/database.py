@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from jirahooks.errors import EnvironmentProblem
-from jirahooks.store.versioning import TrackedSession
+from jirahooks.store.versioning import CONFIG_LISTENERS, TrackedSession
 
 DATABASE_FILE = "jirahooks.sqlite3"
 
@@ -173,9 +173,14 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        # TrackedSession: every configuration write bumps its workspace's config_version.
+        # TrackedSession: every configuration write bumps its workspace's config_version, and
+        # once it has committed, each of these is called with the workspace ids (None: all)
+        self.config_listeners: list[Callable[[set[int] | None], None]] = []
         self.sessions = async_sessionmaker(
-            self.engine, expire_on_commit=False, sync_session_class=TrackedSession
+            self.engine,
+            expire_on_commit=False,
+            sync_session_class=TrackedSession,
+            info={CONFIG_LISTENERS: self.config_listeners},
         )
         self._sqlite_writer = asyncio.Lock() if self.dialect == "sqlite" else None
 

@@ -13,6 +13,13 @@ it is not left to the code that writes: sessions of ``Database`` are ``TrackedSe
   sees, bumps every workspace — unless it carries ``NOT_CONFIGURATION`` in its execution
   options, as the Validation API's own ``last_used_at`` update does.
 
+Who keeps a copy learns of a change in two ways (decision 0020): on PostgreSQL the bump also
+sends ``pg_notify('jirahooks_config', '<workspace ids>')`` in its transaction (delivered to every
+listening connection on commit, never on rollback: ``store/config_watch.py``), and after the
+commit the session calls the callbacks in its ``info[CONFIG_LISTENERS]``
+(``Database.config_listeners``) with the workspace ids it bumped — before the code that wrote
+answers anyone, so this process's next request sees the change.
+
 A change of only ``ValidationToken.last_used_at`` is usage, not configuration, and bumps nothing
 (otherwise every validation request would throw its own snapshot away). Raw SQL (``text()``) on
 these tables bypasses all of this; jirahooks issues none.
@@ -24,7 +31,7 @@ from collections.abc import Iterable
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import event, inspect, update
+from sqlalchemy import event, func, inspect, select, update
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from jirahooks.store.models import (
@@ -37,6 +44,12 @@ from jirahooks.store.models import (
     Workspace,
 )
 
+# The PostgreSQL channel configuration changes are announced on (payload: workspace ids, "*": all).
+CONFIG_CHANNEL = "jirahooks_config"
+# session.info keys: the callbacks told about committed changes, the workspaces bumped so far
+CONFIG_LISTENERS = "jirahooks_config_listeners"
+_BUMPED = "jirahooks_config_bumped"
+_ALL = "*"
 # Execution option for statements that write configuration tables without changing configuration.
 NOT_CONFIGURATION = "jirahooks_not_configuration"
 
@@ -99,11 +112,45 @@ def bump_config_versions(session: Session, workspace_ids: Iterable[int] | None) 
             return
         statement = statement.where(Workspace.id.in_(ids))
     session.execute(statement.execution_options(**{NOT_CONFIGURATION: True}))
+    _announce(session, None if workspace_ids is None else set(ids))
+
+
+def _announce(session: Session, ids: set[int] | None) -> None:
+    """Remember what this transaction bumped (for the commit hook) and, on PostgreSQL, notify
+    the other processes in the same transaction."""
+    bumped = session.info.get(_BUMPED)
+    if bumped == _ALL:
+        return
+    if ids is None:
+        session.info[_BUMPED] = _ALL
+    else:
+        session.info[_BUMPED] = (bumped or set()) | ids
+    if session.get_bind().dialect.name == "postgresql":
+        payload = _ALL if ids is None or len(ids) > 500 else ",".join(map(str, sorted(ids)))
+        session.execute(select(func.pg_notify(CONFIG_CHANNEL, payload)))
+
+
+@event.listens_for(TrackedSession, "after_commit")
+def _tell_listeners(session: Session) -> None:
+    bumped = session.info.pop(_BUMPED, None)
+    if bumped is None:
+        return
+    for listener in session.info.get(CONFIG_LISTENERS, ()):
+        listener(None if bumped == _ALL else set(bumped))
+
+
+@event.listens_for(TrackedSession, "after_rollback")
+def _forget_bumps(session: Session) -> None:
+    session.info.pop(_BUMPED, None)
 
 
 @event.listens_for(TrackedSession, "before_flush")
 def _bump_on_flush(session: Session, _context: UOWTransaction, _instances: Any) -> None:
     bump_config_versions(session, _workspaces_changed(session))
+    # a deleted workspace has no version left to bump, but copies of it must still go
+    gone = {obj.id for obj in session.deleted if isinstance(obj, Workspace) and obj.id}
+    if gone:
+        _announce(session, gone)
 
 
 @event.listens_for(TrackedSession, "do_orm_execute")
