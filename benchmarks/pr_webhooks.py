@@ -4,9 +4,11 @@ to real ``jirahooks serve`` processes, side by side for every configuration in o
 Configurations: SQLite with 1 process; PostgreSQL with 1 and 2 processes (two processes are two
 hosts on one database); each with 1 and 16 concurrent senders. Every configuration gets a fresh
 database, fresh ``serve`` processes (started as an operator would, tests/platforms/processes.py)
-and a fresh fake Bitbucket and Jira (tests/fakes) in this process. After one warm-up PR per
-process (imports done, Jira cache warm), ``--events`` ``pullrequest:created`` deliveries for as
-many PRs (3 commits each, title and commits naming ABC-1; the reviewer veto on) are spread over
+and a fresh fake Bitbucket and Jira (tests/fakes) in a process of their own (benchmarks/_fakes.py),
+so neither the senders' threads here nor the fakes' request threads there wait on the other's
+GIL. After one warm-up PR per process (imports done, Jira cache warm), ``--events``
+``pullrequest:created`` deliveries for as many PRs (3 commits each, title and commits naming
+ABC-1; the reviewer veto on), made and signed by the fakes' process beforehand, are spread over
 the processes.
 
 Prints per configuration:
@@ -15,7 +17,10 @@ Prints per configuration:
   SUCCESSFUL / FAILED build status;
 * Bitbucket requests per PR — every request the fake received during the burst, divided by the
   PRs that got a final status;
-* where the time went (a second line): the mean per delivery of the PR worker's stages, read
+* server CPU per PR (a second line): user + system CPU seconds of every ``serve`` process from
+  the burst's start until its last final status (+0.5 s), from ``/proc/<pid>/stat``, divided
+  by the PRs with a final status — the figure least moved by other load on the machine;
+* where the time went (the second line): the mean per delivery of the PR worker's stages, read
   from every process's ``/metrics`` (``jirahooks_evaluation_stage_duration_seconds``,
   ``source="bitbucket-cloud"``, pipeline/timing.py): ``queue`` (receipt → claimed), ``claim``,
   ``db`` (time in database sessions), ``bitbucket`` (time in Bitbucket requests), ``jira``,
@@ -51,17 +56,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fakes.fake_bitbucket import FakeBitbucket  # noqa: E402
-from tests.fakes.fake_jira import FakeJira  # noqa: E402
-from tests.platforms.processes import (  # noqa: E402
-    burst,
-    deploy,
-    final_statuses,
-    make_prs,
-    send,
-    wait_final,
-)
+from tests.platforms.harness import WS  # noqa: E402
+from tests.platforms.processes import ServeProcess  # noqa: E402
 from tests.support.databases import PG_HOST, PG_PORT, PG_USER, postgres_reachable  # noqa: E402
+
+from _fakes import Delivery, FakesProcess  # noqa: E402
+from jirahooks.crypto import generate_key  # noqa: E402
 
 CONFIGS = [("sqlite", 1), ("postgres", 1), ("postgres", 2)]
 SENDERS = [1, 16]
@@ -141,16 +141,18 @@ class Result:
     latency: list[float]
     requests: int
     stages: dict[str, float]
+    cpu: float = 0.0  # server CPU seconds (user + system) over the burst, every process
 
     def line(self) -> str:
         return figures(self, 38, 5) + self.stage_line()
 
     def stage_line(self) -> str:
         shown = [s for s in STAGES if s in self.stages]
+        cpu = f"server CPU {self.cpu * 1000 / self.final:.1f} ms per PR" if self.final else ""
         if not shown:
-            return ""
+            return f"\n{'':<38}   {cpu}" if cpu else ""
         means = ", ".join(f"{s} {self.stages[s] * 1000:.0f}" for s in shown)
-        return f"\n{'':<38}   mean ms per delivery: {means}"
+        return f"\n{'':<38}   {cpu}; mean ms per delivery: {means}"
 
 
 HEADER = (
@@ -158,6 +160,22 @@ HEADER = (
     f"{'r→f p50':>7} {'r→f p99':>8}   {'BB/PR':>5}\n"
     f"{'':<38} {'':>9} {'ms':>7} {'ms':>8}   {'ms':>7} {'ms':>8}"
 )
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes used so far (``/proc/<pid>/stat``; 0 where it
+    cannot be read)."""
+    import os
+
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
 
 
 def create_pg() -> tuple[str, str]:
@@ -180,12 +198,58 @@ def drop_pg(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def send_burst(
+    urls: list[str], deliveries: list[Delivery], senders: int
+) -> dict[str, tuple[int, float, float]]:
+    """POST every delivery from ``senders`` threads (one keep-alive client each), delivery ``i``
+    to ``urls[i % len(urls)]``: per head (HTTP status, sent at, acknowledged at)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    local = threading.local()
+    clients: list[httpx.Client] = []
+    lock = threading.Lock()
+
+    def one(item: tuple[int, Delivery]) -> tuple[str, tuple[int, float, float]]:
+        index, (head, headers, body) = item
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = httpx.Client(timeout=30)
+            with lock:
+                clients.append(client)
+        url = f"{urls[index % len(urls)]}/webhooks/bitbucket/{WS}"
+        sent = time.monotonic()
+        try:
+            status = client.post(url, content=body, headers=headers).status_code
+        except httpx.HTTPError:
+            status = 0
+        return head, (status, sent, time.monotonic())
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, senders)) as pool:
+            return dict(pool.map(one, enumerate(deliveries)))
+    finally:
+        for client in clients:
+            client.close()
+
+
+def wait_finals(fakes: FakesProcess, heads: list[str], timeout: float) -> dict[str, list[float]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        done = fakes.finals(heads)
+        if all(done[h] for h in heads) or time.monotonic() > deadline:
+            return done
+        time.sleep(0.1)
+
+
 def run_one(
     label: str, database: str, processes: int, senders: int, events: int, src: str, limit: float
 ) -> Result:
     deadline = time.monotonic() + limit
     pg_name = ""
-    with tempfile.TemporaryDirectory() as tmp, FakeBitbucket() as bitbucket, FakeJira() as jira:
+    with tempfile.TemporaryDirectory() as tmp, FakesProcess() as fakes:
         if database == "postgres":
             pg_name, url = create_pg()
         else:
@@ -195,31 +259,35 @@ def run_one(
             "JIRAHOOKS_METRICS_TOKEN": METRICS_TOKEN,
             **EXTRA_ENV,
         }
-        d = deploy(processes, url, Path(tmp) / "data", bitbucket, jira, env=env, src=src)
+        key = generate_key()
+        started: list[ServeProcess] = []
         try:
-            warm = make_prs(bitbucket, d.repo, processes)
-            import httpx
-
-            with httpx.Client(timeout=30) as client:
-                for pr, process in zip(warm, d.processes, strict=True):
-                    send(client, process.url, bitbucket, d.repo, pr)
-            wait_final(bitbucket, [pr.head for pr in warm], timeout=60)
-            prs = make_prs(bitbucket, d.repo, events)
-            urls = [p.url for p in d.processes]
+            for _ in range(processes):  # one after another: the first creates the schema
+                started.append(ServeProcess(url, Path(tmp) / "data", key, env, src=src).start())
+            fakes.configure(started[0].url, started[0].admin_token())
+            urls = [p.url for p in started]
+            warm = fakes.make_prs(processes)
+            send_burst(urls, warm, senders=1)
+            wait_finals(fakes, [head for head, _, _ in warm], timeout=60)
+            deliveries = fakes.make_prs(events)
             stages_before = scrape_stages(urls)
-            bitbucket.reset_log()
-            sent = burst([p.url for p in d.processes], bitbucket, d.repo, prs, senders=senders)
-            heads = [pr.head for pr in prs]
-            wait_final(bitbucket, sent.accepted, timeout=max(1.0, deadline - time.monotonic()))
-            done = final_statuses(bitbucket, heads)
-            latency = [min(done[h]) - sent.sent[h][1] for h in heads if done[h]]
-            ack = [acked - at for _, at, acked in sent.sent.values()]
+            fakes.reset_log()
+            pids = [p.process.pid for p in started if p.process is not None]
+            cpu_before = cpu_seconds(pids)
+            sent = send_burst(urls, deliveries, senders)
+            heads = [head for head, _, _ in deliveries]
+            accepted = [h for h, (status, _, _) in sent.items() if status in (200, 202)]
+            done = wait_finals(fakes, accepted, timeout=max(1.0, deadline - time.monotonic()))
+            latency = [min(done[h]) - sent[h][1] for h in heads if done.get(h)]
+            ack = [acked - at for _, at, acked in sent.values()]
             time.sleep(0.5)  # requests still on their way for the last PRs (the veto)
-            requests = len(bitbucket.requests)
+            cpu = cpu_seconds(pids) - cpu_before
+            requests = fakes.request_count()
             stages = stage_means(stages_before, scrape_stages(urls))
-            return Result(label, len(sent.accepted), len(latency), ack, latency, requests, stages)
+            return Result(label, len(accepted), len(latency), ack, latency, requests, stages, cpu)
         finally:
-            d.close()
+            for process in started:
+                process.stop()
             if pg_name:
                 drop_pg(pg_name)
 
@@ -263,8 +331,9 @@ def main() -> int:
                 print(result.line(), flush=True)
     print(
         "r→f = receipt to final status; BB/PR = Bitbucket requests per evaluated PR. "
-        "Loopback, fakes in this process, 2 shared cores under other load: compare rows of "
-        "one run, not across machines."
+        "Loopback; the fake Bitbucket and Jira in a process of their own, the senders in "
+        "this one, each serve process in its own; compare rows of one run, not across "
+        "machines."
     )
     return 0
 

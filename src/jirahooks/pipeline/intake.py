@@ -28,6 +28,7 @@ Order of the checks (docs/bitbucket-cloud.md):
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,19 +36,20 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from jirahooks.pipeline.options import options_for
-from jirahooks.pipeline.queue import platform_config
 from jirahooks.pipeline.worker import PrWorker
 from jirahooks.platforms import registry
-from jirahooks.platforms.base import DeliveryKind, WebhookError
+from jirahooks.platforms.base import Delivery, DeliveryKind, WebhookError
 from jirahooks.platforms.registry import Host, Refusal
 from jirahooks.server import metrics
 from jirahooks.server.boundary import read_body
 from jirahooks.server.errors import ApiError, not_found
 from jirahooks.store import queries
-from jirahooks.store.deliveries import DeliveryRow
+from jirahooks.store.deliveries import DeliveryRow, PlatformConfig
+from jirahooks.store.models import Workspace
 from jirahooks.textcheck import MAX_JSON_DEPTH, Kind, TextError, check_tree, nesting_exceeds
 
 
@@ -87,6 +89,51 @@ def _body_problem(body: bytes) -> str | None:
     except TextError as exc:
         return f"the webhook body's {exc.path or 'text'} {exc.message}"
     return None
+
+
+def _checked(host: Host, headers: dict[str, str], body: bytes) -> Delivery | str | WebhookError:
+    """On the CPU pool: why the body may not be stored (:func:`_body_problem`), or the host's
+    refusal of it, or the parsed delivery."""
+    problem = _body_problem(body)
+    if problem is not None:
+        return problem
+    try:
+        return host.parse(headers, body)
+    except WebhookError as exc:
+        return exc
+
+
+@functools.cache
+def _context_statement() -> Any:
+    """The workspace (by ``slug``) and its configuration for ``platform``: one statement, built
+    once."""
+    return (
+        select(Workspace, PlatformConfig)
+        .outerjoin(
+            PlatformConfig,
+            (PlatformConfig.workspace_id == Workspace.id)
+            & (PlatformConfig.platform == bindparam("platform")),
+        )
+        .where(Workspace.slug == bindparam("slug"))
+    )
+
+
+SECRETS_KEPT = 64
+
+
+def _secret(state: Any, host: Host, config: PlatformConfig) -> str:
+    """The configuration's webhook secret, decrypted once per stored value (a new secret is a
+    new ciphertext, so a changed one applies to the very next delivery); kept in the process's
+    memory, like the configuration snapshots keep tokens, and never logged."""
+    kept: dict[tuple[str, str], str] = state.extras.setdefault("webhook_secrets", {})
+    key = (host.name, config.webhook_secret_encrypted or "")
+    secret = kept.get(key)
+    if secret is None:
+        secret = host.webhook_secret(config, state.secrets)
+        if len(kept) >= SECRETS_KEPT:
+            kept.clear()
+        kept[key] = secret
+    return secret
 
 
 def _own_route(host: Host) -> None:
@@ -139,10 +186,12 @@ async def receive(host: Host, workspace: str, request: Request) -> JSONResponse:
     """One delivery of ``host`` for ``workspace``: the checks of the module docstring."""
     state = request.app.state.jirahooks
     async with state.database.session() as session:
-        ws = await queries.workspace_by_slug(session, workspace)
-        if ws is None:
+        found = (
+            await session.execute(_context_statement(), {"slug": workspace, "platform": host.name})
+        ).first()
+        if found is None:
             raise not_found("workspace", workspace)
-        config = await platform_config(session, ws.id, host.name)
+        ws, config = found
         if config is None:
             raise ApiError(
                 404,
@@ -151,7 +200,7 @@ async def receive(host: Host, workspace: str, request: Request) -> JSONResponse:
                 f"PUT /api/v1/workspaces/{workspace}/{host.settings_path} first",
             )
         body = await read_body(request, state.settings.webhook_max_body_bytes)
-        secret = host.webhook_secret(config, state.secrets)
+        secret = _secret(state, host, config)
         try:
             host.verify(request.headers, body, secret, config.require_signature)
         except Refusal as exc:
@@ -159,14 +208,15 @@ async def receive(host: Host, workspace: str, request: Request) -> JSONResponse:
                 f"PUT /api/v1/workspaces/{workspace}/{host.settings_path} with a webhook_secret"
             )
             raise ApiError(exc.status, exc.code, exc.message, hint) from None
-        # parsing up to a MiB of JSON (twice) is CPU work: off the event loop
-        problem = await state.cpu.run(_body_problem, body)
-        if problem is not None:
-            raise ApiError(400, "WEBHOOK_INVALID", problem, host.webhook_hint or "send JSON")
-        try:
-            delivery = await state.cpu.run(host.parse, dict(request.headers), body)
-        except WebhookError as exc:
-            raise ApiError(400, exc.code, exc.message, exc.hint or "send JSON") from exc
+        # checking and parsing up to a MiB of JSON is CPU work: off the event loop, one trip
+        checked = await state.cpu.run(_checked, host, dict(request.headers), body)
+        if isinstance(checked, str):
+            raise ApiError(400, "WEBHOOK_INVALID", checked, host.webhook_hint or "send JSON")
+        if isinstance(checked, WebhookError):
+            raise ApiError(
+                400, checked.code, checked.message, checked.hint or "send JSON"
+            ) from checked
+        delivery = checked
         if host.scoped is not None:  # e.g. GitLab: repository paths relative to the group
             delivery = host.scoped(delivery, config.remote_workspace)
         if delivery.kind is DeliveryKind.IGNORED:

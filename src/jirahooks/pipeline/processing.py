@@ -22,16 +22,18 @@ Publishing is compare-and-set per pull request (docs/decisions/0002-database-as-
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from jirahooks import tracing
 from jirahooks.engine import Evaluation, evaluate
+from jirahooks.pipeline import statements
 from jirahooks.pipeline import timing as pr_timing
 from jirahooks.pipeline.options import Adapters, WorkerOptions, evaluation_link
 from jirahooks.pipeline.queue import enqueue
@@ -145,15 +147,7 @@ class Processor:
     ) -> tuple[Workspace, PlatformConfig]:
         """The workspace and its configuration for ``platform``, in one statement."""
         found = (
-            await session.execute(
-                select(Workspace, PlatformConfig)
-                .outerjoin(
-                    PlatformConfig,
-                    (PlatformConfig.workspace_id == Workspace.id)
-                    & (PlatformConfig.platform == platform),
-                )
-                .where(Workspace.id == workspace_id)
-            )
+            await session.execute(_context_statement(), {"id": workspace_id, "platform": platform})
         ).first()
         if found is None or found[1] is None:
             host = registry.host(platform)
@@ -273,21 +267,15 @@ class Processor:
             # a PR seen for the first time: its row is created holding the lease, in one
             # statement; another worker that created it at the same moment makes it conflict
             created = await session.execute(
-                insert_for(self.state.database.dialect)(PullRequestResult)
-                .values(
-                    workspace_id=scope.workspace.id,
-                    repository_id=scope.repository.id,
-                    platform=scope.config.platform,
-                    pull_request_id=pr_id,
-                    lease_owner=token,
-                    lease_until=until,
-                    seq=1,
-                )
-                .on_conflict_do_nothing(
-                    index_elements=["repository_id", "platform", "pull_request_id"]
-                )
-                .returning(PullRequestResult)
-                .execution_options(populate_existing=True)
+                _create_statement(self.state.database.dialect),
+                {
+                    "c_workspace": scope.workspace.id,
+                    "c_repository": scope.repository.id,
+                    "c_platform": scope.config.platform,
+                    "c_pr": pr_id,
+                    "c_token": token,
+                    "c_until": until,
+                },
             )
             fresh = created.scalar_one_or_none()
             if fresh is not None:
@@ -297,17 +285,7 @@ class Processor:
             assert state is not None
         row_id = state.id
         taken = await session.execute(
-            update(PullRequestResult)
-            .where(
-                PullRequestResult.id == row_id,
-                (PullRequestResult.lease_owner == "")
-                | (PullRequestResult.lease_owner == token)
-                | (PullRequestResult.lease_until.is_(None))
-                | (PullRequestResult.lease_until < now),
-            )
-            .values(lease_owner=token, lease_until=until, seq=PullRequestResult.seq + 1)
-            .returning(PullRequestResult)
-            .execution_options(synchronize_session=False, populate_existing=True)
+            _take_statement(), {"row": row_id, "token": token, "now": now, "until": until}
         )
         current = taken.scalar_one_or_none()
         if current is None:
@@ -327,20 +305,10 @@ class Processor:
             return held
 
     async def _holding_in(self, session: AsyncSession, lease: Lease, **values: Any) -> bool:
-        result = await session.execute(
-            update(PullRequestResult)
-            .where(
-                PullRequestResult.id == lease.row_id,
-                PullRequestResult.lease_owner == lease.token,
-                PullRequestResult.published_seq < lease.seq,
-            )
-            .values(
-                lease_until=utcnow() + timedelta(seconds=self.options.lease_seconds),
-                **values,
-            )
-            .execution_options(synchronize_session=False)
+        until = utcnow() + timedelta(seconds=self.options.lease_seconds)
+        return await statements.set_pr(
+            session, lease.row_id, lease.token, {"lease_until": until, **values}, seq=lease.seq
         )
-        return bool(getattr(result, "rowcount", 0) == 1)
 
     # -- fewer Bitbucket requests (docs/bitbucket-cloud.md, "Requests per pull request") -----
 
@@ -359,14 +327,13 @@ class Processor:
         if delivery is None or not delivery.head or work.tries > 1 or not work.id:
             return False
         newer = await session.scalar(
-            select(DeliveryRow.id)
-            .where(
-                DeliveryRow.id > work.id,  # a primary-key range: only newer rows are read
-                DeliveryRow.workspace_id == scope.workspace.id,
-                DeliveryRow.repository == delivery.repository,
-                DeliveryRow.pull_request_id == pr_id,
-            )
-            .limit(1)
+            _newer_statement(),
+            {
+                "id": work.id,
+                "workspace": scope.workspace.id,
+                "repository": delivery.repository,
+                "pr": pr_id,
+            },
         )
         return newer is None
 
@@ -619,12 +586,7 @@ class Processor:
             # the keys it used: a change of one in Jira re-evaluates this PR (pipeline.rechecks)
             pr_keys.record(session, scope.workspace.id, evaluation_id, keys_of(evaluation))
             if delivery:
-                await session.execute(
-                    update(DeliveryRow)
-                    .where(DeliveryRow.id == delivery)
-                    .values(evaluation_id=evaluation_id)
-                    .execution_options(synchronize_session=False)
-                )
+                await statements.set_delivery(session, delivery, {"evaluation_id": evaluation_id})
             held = await self._holding_in(session, lease) if lease is not None else True
             await session.commit()
         return evaluation_id, held
@@ -709,6 +671,80 @@ class Processor:
                 slug, details.head, results.report(evaluation, link=link), replace=work.tries > 1
             )
         return Outcome("done", evaluation_id, f"{details.head[:12]} checked")
+
+
+@functools.cache
+def _context_statement() -> Any:
+    """The workspace ``id`` and its configuration for ``platform``, built once."""
+    return (
+        select(Workspace, PlatformConfig)
+        .outerjoin(
+            PlatformConfig,
+            (PlatformConfig.workspace_id == Workspace.id)
+            & (PlatformConfig.platform == bindparam("platform")),
+        )
+        .where(Workspace.id == bindparam("id"))
+    )
+
+
+@functools.cache
+def _create_statement(dialect: str) -> Any:
+    """A PR seen for the first time: its row created holding the lease (``token`` until
+    ``until``), or nothing when another worker created it at the same moment; built once."""
+    return (
+        insert_for(dialect)(PullRequestResult)
+        .values(
+            workspace_id=bindparam("c_workspace"),
+            repository_id=bindparam("c_repository"),
+            platform=bindparam("c_platform"),
+            pull_request_id=bindparam("c_pr"),
+            lease_owner=bindparam("c_token"),
+            lease_until=bindparam("c_until"),
+            seq=1,
+        )
+        .on_conflict_do_nothing(index_elements=["repository_id", "platform", "pull_request_id"])
+        .returning(PullRequestResult)
+        .execution_options(populate_existing=True)
+    )
+
+
+@functools.cache
+def _take_statement() -> Any:
+    """The PR row ``row``'s lease taken by ``token`` until ``until`` (when free, expired at
+    ``now`` or its own) with the next sequence number; built once."""
+    return (
+        update(PullRequestResult)
+        .where(
+            PullRequestResult.id == bindparam("row"),
+            (PullRequestResult.lease_owner == "")
+            | (PullRequestResult.lease_owner == bindparam("token"))
+            | (PullRequestResult.lease_until.is_(None))
+            | (PullRequestResult.lease_until < bindparam("now")),
+        )
+        .values(
+            lease_owner=bindparam("token"),
+            lease_until=bindparam("until"),
+            seq=PullRequestResult.seq + 1,
+        )
+        .returning(PullRequestResult)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+
+
+@functools.cache
+def _newer_statement() -> Any:
+    """A delivery of the PR newer than delivery ``id`` (a primary-key range: only newer rows are
+    read), built once."""
+    return (
+        select(DeliveryRow.id)
+        .where(
+            DeliveryRow.id > bindparam("id"),
+            DeliveryRow.workspace_id == bindparam("workspace"),
+            DeliveryRow.repository == bindparam("repository"),
+            DeliveryRow.pull_request_id == bindparam("pr"),
+        )
+        .limit(1)
+    )
 
 
 def _stage_of(platform: str) -> str:

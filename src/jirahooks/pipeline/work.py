@@ -5,12 +5,13 @@ that read and write the pull-request rows.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -124,15 +125,22 @@ class Work:
     platform: str = ""  # the delivery's host (``platforms.registry``)
 
 
+@functools.cache
+def _pr_row_statement() -> Any:
+    """The PR row by ``repository``, ``platform`` and ``pr``: built once (a burst reads it for
+    every delivery)."""
+    return select(PullRequestResult).where(
+        PullRequestResult.repository_id == bindparam("repository"),
+        PullRequestResult.platform == bindparam("platform"),
+        PullRequestResult.pull_request_id == bindparam("pr"),
+    )
+
+
 async def pr_row(
     session: AsyncSession, repository_id: int, pr_id: str, platform: str
 ) -> PullRequestResult | None:
     found = await session.execute(
-        select(PullRequestResult).where(
-            PullRequestResult.repository_id == repository_id,
-            PullRequestResult.platform == platform,
-            PullRequestResult.pull_request_id == pr_id,
-        )
+        _pr_row_statement(), {"repository": repository_id, "platform": platform, "pr": pr_id}
     )
     return found.scalar_one_or_none()
 

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 
 from jirahooks.errors import JirahooksError
+from jirahooks.pipeline import statements
 from jirahooks.pipeline import timing as pr_timing
 from jirahooks.pipeline.leader import Leadership
 from jirahooks.pipeline.options import Adapters, WorkerOptions
@@ -303,33 +304,16 @@ class PrWorker:
 
     async def renew(self, delivery_id: int, token: str) -> bool:
         now = utcnow()
+        until = now + timedelta(seconds=self.options.lease_seconds)
         async with pr_timing.session(self.state.database) as session:
-            result = await session.execute(
-                update(DeliveryRow)
-                .where(
-                    DeliveryRow.id == delivery_id,
-                    DeliveryRow.state == "processing",
-                    DeliveryRow.lease_owner == token,
-                )
-                .values(claimed_at=now)
-            )
-            await session.execute(
-                update(PullRequestResult)
-                .where(PullRequestResult.lease_owner == token)
-                .values(lease_until=now + timedelta(seconds=self.options.lease_seconds))
-            )
+            held = await statements.renew(session, delivery_id, token, now, until)
             await session.commit()
-            return bool(getattr(result, "rowcount", 0) == 1)
+            return held
 
     async def _release(self, session: AsyncSession, delivery_id: int) -> None:
         """Give the PR's lease back at once (the next delivery of that PR need not wait), in
         the transaction that records the delivery's outcome."""
-        await session.execute(
-            update(PullRequestResult)
-            .where(PullRequestResult.lease_owner == self.token(delivery_id))
-            .values(lease_owner="", lease_until=None)
-            .execution_options(synchronize_session=False)
-        )
+        await statements.release(session, self.token(delivery_id))
 
     async def _own(
         self, session: AsyncSession, delivery_id: int, *, lock: bool = False
@@ -362,40 +346,24 @@ class PrWorker:
             values["evaluation_id"] = outcome.evaluation_id
         database = self.state.database
         async with pr_timing.session(database) as session, database.writing():
-            mine = await session.execute(
-                update(DeliveryRow)
-                .where(
-                    DeliveryRow.id == delivery_id,
-                    DeliveryRow.state == "processing",
-                    DeliveryRow.lease_owner == token,
-                )
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-            owned = getattr(mine, "rowcount", 0) == 1
+            owned = await statements.set_outcome(session, delivery_id, token, values)
             recorded = False
             if owned and record is not None:
-                condition = [
-                    PullRequestResult.id == record.lease.row_id,
-                    PullRequestResult.lease_owner == token,
-                ]
-                if record.newer:
-                    condition.append(PullRequestResult.published_seq < record.lease.seq)
-                written = await session.execute(
-                    update(PullRequestResult)
-                    .where(*condition)
-                    .values(**record.values, lease_owner="", lease_until=None)
-                    .execution_options(synchronize_session=False)
+                recorded = await statements.set_pr(
+                    session,
+                    record.lease.row_id,
+                    token,
+                    record.values,
+                    seq=record.lease.seq if record.newer else None,
+                    release=True,
                 )
-                recorded = getattr(written, "rowcount", 0) == 1
                 if not recorded:
                     # a newer evaluation was published meanwhile: this one stands for nothing
                     final = "superseded"
-                    await session.execute(
-                        update(DeliveryRow)
-                        .where(DeliveryRow.id == delivery_id)
-                        .values(state=final, last_error="a newer evaluation took over")
-                        .execution_options(synchronize_session=False)
+                    await statements.set_delivery(
+                        session,
+                        delivery_id,
+                        {"state": final, "last_error": "a newer evaluation took over"},
                     )
                     log.warning("delivery %s: a newer evaluation took over", delivery_id)
             if not recorded:
