@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,21 +32,6 @@ DEADLINE = 30.0  # seconds: generous, the machine is shared
 
 def push(*commits: dict[str, str]) -> dict[str, Any]:
     return {"triggerType": "PUSH", "branchName": "feature/x", "commits": list(commits)}
-
-
-@pytest.fixture
-def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    from tests.support.databases import PG_HOST, PG_PORT, PG_USER
-
-    connect = request.getfixturevalue("_postgres_admin")
-    name = f"jirahooks_test_{uuid.uuid4().hex[:16]}"
-    with connect() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        with connect() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def poll(check: Callable[[], bool], what: str) -> None:

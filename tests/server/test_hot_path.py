@@ -281,23 +281,6 @@ def test_a_row_of_a_deleted_repository_is_stored_without_it(database_url: str) -
     assert asyncio.run(run()) == [("b0", None), ("b1", None)]
 
 
-@pytest.fixture
-def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    import uuid
-
-    from tests.support.databases import PG_HOST, PG_PORT, PG_USER
-
-    connect = request.getfixturevalue("_postgres_admin")
-    name = f"jirahooks_test_{uuid.uuid4().hex[:16]}"
-    with connect() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        with connect() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.mark.postgres
 def test_the_postgresql_probe_shares_reads_but_never_an_earlier_one(postgres_url: str) -> None:
     """Requests arriving while a version read is in flight share the next read (fewer round

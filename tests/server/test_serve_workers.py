@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -69,23 +68,6 @@ def _children(pid: int) -> list[int]:
         except OSError:
             continue
     return found
-
-
-@pytest.fixture
-def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    import uuid
-
-    from tests.support.databases import PG_HOST, PG_PORT, PG_USER
-
-    connect = request.getfixturevalue("_postgres_admin")
-    name = f"jirahooks_test_{uuid.uuid4().hex[:16]}"
-    with connect() as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        with connect() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _serve_and_stop(tmp_path: Path, extra: list[str], *, workers: int, requests: int = 60) -> None:

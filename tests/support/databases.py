@@ -1,6 +1,6 @@
 """Databases for tests: a fresh SQLite file *and* a freshly created PostgreSQL database.
 
-``database_url`` is parametrised over both; PostgreSQL cases carry the ``postgres`` marker and
+``database_url`` is parametrised over both (``postgres_url``: PostgreSQL only); PostgreSQL cases carry the ``postgres`` marker and
 skip, saying why, when nothing listens on 127.0.0.1:5432. Import the fixtures into a conftest
 to use them (``from tests.support.databases import _postgres_admin, database_url``).
 """
@@ -48,7 +48,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'jirahooks.sqlite3'}"
         return
-    connect = request.getfixturevalue("_postgres_admin")
+    yield from _fresh_postgres(request.getfixturevalue("_postgres_admin"))
+
+
+@pytest.fixture
+def postgres_url(_postgres_admin: Any) -> Iterator[str]:
+    """A newly created PostgreSQL database only (tests of what SQLite does not do)."""
+    yield from _fresh_postgres(_postgres_admin)
+
+
+def _fresh_postgres(connect: Any) -> Iterator[str]:
     name = f"jirahooks_test_{uuid.uuid4().hex[:16]}"
     with connect() as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
