@@ -1,7 +1,8 @@
 """Databases for tests: a fresh SQLite file *and* a freshly created PostgreSQL database.
 
-``database_url`` is parametrised over both (``postgres_url``: PostgreSQL only); PostgreSQL cases carry the ``postgres`` marker and
-skip, saying why, when nothing listens on 127.0.0.1:5432. Import the fixtures into a conftest
+``database_url`` is parametrised over both (``postgres_url``: PostgreSQL only); PostgreSQL
+cases carry the ``postgres`` marker and skip, saying why, when nothing listens on
+127.0.0.1:5432. Import the fixtures into a conftest
 to use them (``from tests.support.databases import _postgres_admin, database_url``).
 """
 
