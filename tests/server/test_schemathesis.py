@@ -97,7 +97,7 @@ def live(tmp_path: Path, database_url: str) -> Iterator[dict[str, str]]:
 def _send(case: Any, live: dict[str, str]) -> requests.Response:
     headers = {"Authorization": f"Bearer {live['token']}"}
     if case.operation.path != VALIDATE:
-        return case.call(base_url=live["url"], headers=headers)
+        return case.call(base_url=live["url"], headers=headers, timeout=30)
     # Sign what is actually sent, as the hook clients do, so the body gets past the HMAC check.
     kwargs = case.as_transport_kwargs(base_url=live["url"], headers=headers)
     body = kwargs.pop("json", None)
